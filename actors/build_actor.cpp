@@ -1,0 +1,377 @@
+#include "actors/build_actor.hpp"
+
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <spdlog/spdlog.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <deque>
+#include <filesystem>
+
+#include "actors/build_state.hpp"
+#include "runtime/plan.hpp"
+#include "storage/time_format.hpp"
+
+namespace nullspace::actors {
+namespace {
+
+namespace fs = std::filesystem;
+using storage::build_status;
+using storage::log_entry;
+
+constexpr size_t failure_tail_lines = 10;
+
+struct build_state {
+  std::shared_ptr<engine_context> ctx;
+  build_manager_actor manager;
+  storage::build_record rec;
+  runtime::build_request req;
+  runtime::build_plan plan;
+
+  size_t next_step = 0;
+  size_t steps_run = 0;
+  int32_t running_step = -1;
+  std::optional<uint64_t> proc;  // sequence number of the running process
+  uint64_t proc_seq = 0;
+  uint64_t runner_id = 0;  // the runner's id of that process, for kill()
+  runtime::env_list env;
+  std::string cwd = "/";
+  std::deque<std::string> tail;  // last output lines of the running step
+  std::string secrets_dir;       // of the running step, on a memory-backed tmpfs
+
+  std::optional<caf::typed_response_promise<build_reply>> cancel_promise;
+  std::string cancel_reason;
+  bool finishing = false;  // the terminal append is in flight
+
+  std::string root_dir() const { return ctx->work_root() + "/" + rec.id + "/root"; }
+
+  void remove_secrets_dir() {
+    if (secrets_dir.empty()) return;
+    std::error_code ec;
+    fs::remove_all(secrets_dir, ec);
+    secrets_dir.clear();
+  }
+
+  ~build_state() {
+    // The actor may die without finishing (shutdown, manager crash): leave no
+    // process and no secret file behind. The record stays non-terminal in the
+    // store and start-up recovery picks it up.
+    if (proc && ctx) ctx->runner->kill(runner_id);
+    remove_secrets_dir();
+    if (ctx && !rec.id.empty() && storage::is_terminal(rec.status)) {
+      std::error_code ec;
+      fs::remove_all(ctx->work_root() + "/" + rec.id, ec);
+    }
+  }
+  static inline const char* name = "build";
+};
+
+using build_ptr = build_actor::stateful_pointer<build_state>;
+
+log_entry make_entry(std::string kind, std::string level, std::string message, int32_t step = -1) {
+  log_entry e;
+  e.kind = std::move(kind);
+  e.level = std::move(level);
+  e.message = std::move(message);
+  e.step = step;
+  return e;
+}
+
+log_entry status_entry(build_status s, std::string message) {
+  auto e = make_entry("status", "info", std::move(message));
+  e.status = storage::to_string(s);
+  return e;
+}
+
+// Fire-and-forget append: the hub orders it after everything this actor sent before.
+void append(build_ptr self, std::vector<log_entry> entries, bool with_record = false) {
+  append_request req;
+  req.build_id = self->state.rec.id;
+  req.entries = std::move(entries);
+  if (with_record) req.record = self->state.rec;
+  auto id = self->state.rec.id;
+  self->request(self->state.ctx->directory.hub(), caf::infinite, append_atom::value, std::move(req))
+      .then([](uint64_t) {},
+            [=](caf::error& err) {
+              spdlog::error("build {}: log append failed: {}", id, caf::to_string(err));
+            });
+}
+
+// Becomes terminal: one append carries the final entries and record; once it is
+// durable the cancel promise (if any) is answered, the manager told, and we quit.
+void finish(build_ptr self, build_status to, std::vector<log_entry> entries) {
+  auto& st = self->state;
+  if (st.finishing || !can_transition(st.rec.status, to)) return;
+  st.finishing = true;
+  st.rec.status = to;
+  st.rec.finished_ms = storage::now_ms();
+  st.rec.cache.steps = static_cast<uint32_t>(st.plan.steps.size());
+  st.rec.cache.misses = static_cast<uint32_t>(st.steps_run);
+  append_request req;
+  req.build_id = st.rec.id;
+  req.entries = std::move(entries);
+  req.record = st.rec;
+  self->request(st.ctx->directory.hub(), caf::infinite, append_atom::value, std::move(req))
+      .then(
+          [=](uint64_t) {
+            auto& s = self->state;
+            if (s.cancel_promise) s.cancel_promise->deliver(build_reply{std::nullopt, s.rec});
+            self->send(s.manager, finished_atom::value, s.rec.id);
+            self->quit();
+          },
+          [=](caf::error& err) {
+            // Not durable: die abnormally so the manager recovers the build from the store.
+            spdlog::error("build {}: terminal append failed: {}", self->state.rec.id,
+                          caf::to_string(err));
+            self->quit(err);
+          });
+}
+
+void fail(build_ptr self, std::string code, std::string message, int32_t step) {
+  auto& st = self->state;
+  storage::build_failure f;
+  f.code = std::move(code);
+  f.message = message;
+  f.step = step;
+  f.last_lines.assign(st.tail.begin(), st.tail.end());
+  st.rec.failure = std::move(f);
+  std::vector<log_entry> entries;
+  entries.push_back(make_entry("error", "error", message, step));
+  entries.push_back(status_entry(build_status::error, "build failed"));
+  finish(self, build_status::error, std::move(entries));
+}
+
+void finish_cancelled(build_ptr self) {
+  auto& st = self->state;
+  st.rec.cancel_reason = st.cancel_reason;
+  auto msg = st.cancel_reason.empty() ? std::string("build cancelled")
+                                      : "build cancelled: " + st.cancel_reason;
+  auto e = make_entry("cancelled", "warn", msg, st.running_step);
+  e.status = "cancelled";
+  finish(self, build_status::cancelled, {std::move(e)});
+}
+
+bool on_memory_tmpfs(const std::string& path) {
+  struct statfs sfs {};
+  return statfs(path.c_str(), &sfs) == 0 && sfs.f_type == TMPFS_MAGIC;
+}
+
+// Writes the step's secrets as 0400 files in a fresh 0700 dir on /dev/shm: memory
+// only, never inside the data dir. Returns an error sentence or "".
+std::string write_secret_files(build_ptr self, const runtime::build_step& step) {
+  auto& st = self->state;
+  const std::string shm = "/dev/shm";
+  if (!on_memory_tmpfs(shm)) return "secrets need a memory-backed tmpfs at /dev/shm";
+  auto dir = shm + "/nullspace-" + st.rec.id + "-" + std::to_string(st.running_step);
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  if (mkdir(dir.c_str(), 0700) != 0) return "cannot create the secrets dir";
+  st.secrets_dir = dir;
+  for (auto& id : step.secrets) {
+    auto it = std::find_if(st.req.secrets.begin(), st.req.secrets.end(),
+                           [&](const runtime::build_secret& s) { return s.id == id; });
+    if (it == st.req.secrets.end()) return "secret '" + id + "' was not supplied";
+    int fd = ::open((dir + "/" + id).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0400);
+    if (fd < 0) return "cannot write secret file '" + id + "'";
+    auto& v = it->value;
+    bool ok = ::write(fd, v.data(), v.size()) == static_cast<ssize_t>(v.size());
+    ::close(fd);
+    if (!ok) return "cannot write secret file '" + id + "'";
+  }
+  return {};
+}
+
+std::vector<std::string> secret_values(const runtime::build_request& req) {
+  std::vector<std::string> out;
+  for (auto& s : req.secrets)
+    if (!s.value.empty()) out.push_back(s.value);
+  if (req.source.auth && !req.source.auth->password.empty())
+    out.push_back(req.source.auth->password);
+  return out;
+}
+
+void run_next_step(build_ptr self);
+
+void start_run_step(build_ptr self, const runtime::build_step& step) {
+  auto& st = self->state;
+  std::error_code ec;
+  auto cwd = st.root_dir() + st.cwd;
+  fs::create_directories(cwd, ec);
+  runtime::process_spec spec;
+  spec.argv = {"/bin/sh", "-c", step.cmd};
+  spec.cwd = cwd;
+  spec.env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+              "HOME=" + st.root_dir(), "NULLSPACE_ROOT=" + st.root_dir(),
+              "NULLSPACE_BUILD_ID=" + st.rec.id};
+  for (auto& [k, v] : st.env) spec.env.push_back(k + "=" + v);
+  if (!step.secrets.empty()) {
+    auto problem = write_secret_files(self, step);
+    if (!problem.empty()) {
+      st.remove_secrets_dir();
+      return fail(self, "secrets_unavailable",
+                  "step " + std::to_string(st.running_step) + ": " + problem, st.running_step);
+    }
+    spec.env.push_back("NULLSPACE_SECRETS_DIR=" + st.secrets_dir);
+  }
+  spec.redact = secret_values(st.req);
+  // Runner callbacks run on the runner thread: turn them into messages tagged
+  // with this build's own sequence number, so late messages of an older process
+  // are recognisable without knowing the runner's id up front.
+  auto me = caf::actor_cast<build_actor>(self);
+  auto seq = ++st.proc_seq;
+  st.proc = seq;
+  st.runner_id = st.ctx->runner->spawn(
+      std::move(spec),
+      [me, seq](std::vector<runtime::output_line> lines) {
+        caf::anon_send(me, lines_atom::value, seq, std::move(lines));
+      },
+      [me, seq](runtime::process_exit ex) {
+        caf::anon_send(me, exited_atom::value, seq, std::move(ex));
+      });
+}
+
+void run_next_step(build_ptr self) {
+  auto& st = self->state;
+  while (!st.finishing) {
+    if (st.cancel_promise) return finish_cancelled(self);
+    if (st.next_step >= st.req.steps.size()) {
+      if (!st.req.start_cmd.empty() || st.req.ready.type != runtime::ready_type::none)
+        return fail(self, "unsupported",
+                    "start_cmd and ready checks are not supported by this executor yet", -1);
+      st.rec.artifact_availability = "pending";
+      return finish(self, build_status::ready, {status_entry(build_status::ready, "build ready")});
+    }
+    auto index = st.next_step++;
+    st.running_step = static_cast<int32_t>(index);
+    st.tail.clear();
+    const auto& step = st.req.steps[index];
+    const auto& ps = st.plan.steps[index];
+    auto header = make_entry("step", "info",
+                             "step " + std::to_string(index + 1) + "/" +
+                                 std::to_string(st.req.steps.size()) + ": " + ps.summary,
+                             st.running_step);
+    header.phase = "step";
+    append(self, {std::move(header)});
+    ++st.steps_run;
+    switch (step.type) {
+      case runtime::step_type::run:
+        return start_run_step(self, step);
+      case runtime::step_type::env:
+        for (auto& kv : step.envs) st.env.push_back(kv);
+        continue;
+      case runtime::step_type::workdir:
+        st.cwd = step.path;
+        continue;
+      default:
+        return fail(self, "unsupported_step",
+                    "step " + std::to_string(index) + " (" + runtime::to_string(step.type) +
+                        ") is not supported by this executor yet; the host executor runs "
+                        "run, env and workdir steps until the sandbox engine lands",
+                    st.running_step);
+    }
+  }
+}
+
+void on_lines(build_ptr self, std::vector<runtime::output_line>& lines) {
+  auto& st = self->state;
+  std::vector<log_entry> entries;
+  entries.reserve(lines.size());
+  for (auto& l : lines) {
+    auto e = make_entry("log", "info", std::move(l.text), st.running_step);
+    e.phase = "step";
+    e.stream = l.stream == runtime::output_stream::out ? "stdout" : "stderr";
+    st.tail.push_back(e.message);
+    if (st.tail.size() > failure_tail_lines) st.tail.pop_front();
+    entries.push_back(std::move(e));
+  }
+  append(self, std::move(entries));
+}
+
+void on_exit(build_ptr self, const runtime::process_exit& ex) {
+  auto& st = self->state;
+  st.proc.reset();
+  st.remove_secrets_dir();
+  if (st.cancel_promise) return finish_cancelled(self);
+  auto step = st.running_step;
+  auto where = "step " + std::to_string(step) + " (" + st.plan.steps[step].summary + ")";
+  if (!ex.spawn_error.empty())
+    return fail(self, "step_failed", where + " could not start: " + ex.spawn_error, step);
+  if (ex.term_signal != 0)
+    return fail(self, "step_failed",
+                where + " was killed by signal " + std::to_string(ex.term_signal), step);
+  if (ex.exit_status != 0)
+    return fail(self, "step_failed",
+                where + " exited with status " + std::to_string(ex.exit_status), step);
+  run_next_step(self);
+}
+
+build_actor::behavior_type build_behavior(build_ptr self, std::shared_ptr<engine_context> ctx,
+                                          storage::build_record rec, runtime::build_request req,
+                                          build_manager_actor manager) {
+  auto& st = self->state;
+  st.ctx = std::move(ctx);
+  st.manager = std::move(manager);
+  st.plan = runtime::make_plan(req);
+  st.rec = std::move(rec);
+  st.req = std::move(req);
+  return {
+      [=](start_atom) {
+        auto& s = self->state;
+        if (s.finishing || !can_transition(s.rec.status, build_status::building)) return;
+        s.rec.status = build_status::building;
+        s.rec.started_ms = storage::now_ms();
+        std::vector<log_entry> entries{status_entry(build_status::building, "build started")};
+        auto base = make_entry("log", "warn",
+                               "base " + s.plan.base_summary +
+                                   " is not materialized: the host executor runs steps in a "
+                                   "work dir on the host until the sandbox engine lands");
+        base.phase = "base";
+        entries.push_back(std::move(base));
+        append(self, std::move(entries), true);
+        run_next_step(self);
+      },
+      [=](cancel_atom, std::string& reason) -> caf::result<build_reply> {
+        auto& s = self->state;
+        if (s.finishing || s.cancel_promise)
+          return build_reply{
+              make_error(errc::conflict, "build " + s.rec.id + " is already finishing"), s.rec};
+        s.cancel_reason = std::move(reason);
+        s.cancel_promise = self->make_response_promise<build_reply>();
+        auto rp = *s.cancel_promise;
+        if (s.proc)
+          s.ctx->runner->kill(s.runner_id);  // finish_cancelled runs once the tree is gone
+        else
+          finish_cancelled(self);
+        return rp;
+      },
+      [=](ctx_ready_atom, const std::string& ctx_id) {
+        auto& s = self->state;
+        if (s.rec.status != build_status::waiting || s.rec.waiting_for != ctx_id) return;
+        s.rec.status = build_status::queued;
+        s.rec.waiting_for.clear();
+        append(
+            self,
+            {status_entry(build_status::queued, "build context " + ctx_id + " uploaded; queued")},
+            true);
+      },
+      [=](get_atom) { return self->state.rec; },
+      [=](lines_atom, uint64_t id, std::vector<runtime::output_line>& lines) {
+        if (self->state.proc == id) on_lines(self, lines);
+      },
+      [=](exited_atom, uint64_t id, const runtime::process_exit& ex) {
+        if (self->state.proc == id) on_exit(self, ex);
+      },
+  };
+}
+
+}  // namespace
+
+build_actor spawn_build(caf::local_actor* manager_self, std::shared_ptr<engine_context> ctx,
+                        storage::build_record rec, runtime::build_request req,
+                        build_manager_actor manager) {
+  return manager_self->spawn<caf::linked>(build_behavior, std::move(ctx), std::move(rec),
+                                          std::move(req), std::move(manager));
+}
+
+}  // namespace nullspace::actors

@@ -1,0 +1,370 @@
+// The embedded API (include/nullspace/engine.hpp) over the actor tree.
+#include "nullspace/engine.hpp"
+
+#include <spdlog/spdlog.h>
+#include <caf/all.hpp>
+
+#include <algorithm>
+#include <filesystem>
+#include <future>
+#include <set>
+
+#include "actors/engine_context.hpp"
+#include "actors/orchestrator.hpp"
+
+namespace nullspace {
+namespace {
+
+using namespace actors;
+
+bool valid_tag(std::string_view s) {
+  if (s.empty() || s.size() > 63) return false;
+  auto ok = [](char c, bool first) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           (!first && (c == '.' || c == '_' || c == '-'));
+  };
+  for (size_t i = 0; i < s.size(); ++i)
+    if (!ok(s[i], i == 0)) return false;
+  return true;
+}
+
+error from_caf(const caf::error& e, std::string_view what) {
+  return make_error(errc::unavailable, std::string(what) + ": " + caf::to_string(e));
+}
+
+struct follower_state {
+  follow_callbacks cb;
+  storage::store* db = nullptr;
+  static inline const char* name = "follower";
+};
+
+log_follower::behavior_type follower(log_follower::stateful_pointer<follower_state> self,
+                                     follow_callbacks cb, storage::store* db) {
+  self->state.cb = std::move(cb);
+  self->state.db = db;
+  return {
+      [=](batch_atom, const follow_batch_ptr& b) {
+        auto& st = self->state;
+        if (!b->entries.empty() && st.cb.on_entries) st.cb.on_entries(b->entries);
+        if (b->end) {
+          if (st.cb.on_end) st.cb.on_end(build_view{*b->end, st.db->next_offset(b->build_id)});
+          self->quit();
+        }
+      },
+  };
+}
+
+class follow_handle_impl final : public follow_handle {
+ public:
+  follow_handle_impl(std::string id, log_follower f, std::shared_ptr<engine_context> ctx)
+      : id_(std::move(id)), follower_(std::move(f)), ctx_(std::move(ctx)) {}
+  ~follow_handle_impl() override { stop(); }
+  void stop() override {
+    if (!follower_) return;
+    if (auto hub = ctx_->directory.hub()) caf::anon_send(hub, unfollow_atom::value, id_, follower_);
+    caf::anon_send_exit(follower_, caf::exit_reason::user_shutdown);
+    follower_ = nullptr;
+  }
+
+ private:
+  std::string id_;
+  log_follower follower_;
+  std::shared_ptr<engine_context> ctx_;
+};
+
+}  // namespace
+
+std::string build_view::json() const {
+  return storage::build_api_json(record, log_next_offset);
+}
+
+std::string status_view::json() const {
+  std::string out = "{\"build\":" + build.json() + ",\"logs\":[";
+  for (size_t i = 0; i < logs.size(); ++i) {
+    if (i) out.push_back(',');
+    out += logs[i].json;
+  }
+  out += "],\"next_offset\":" + std::to_string(next_offset) + "}";
+  return out;
+}
+
+struct engine::impl {
+  engine_options opts;
+  std::unique_ptr<storage::store> db;
+  std::unique_ptr<runtime::process_runner> runner;
+  std::unique_ptr<caf::actor_system_config> cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  std::shared_ptr<engine_context> ctx;
+  orchestrator_actor orch;
+
+  build_view view(build_record rec) const {
+    auto next = db->next_offset(rec.id);
+    return build_view{std::move(rec), next};
+  }
+
+  result<build_view> ask_manager_submit(submit_request sr) {
+    caf::scoped_actor self{*sys};
+    std::optional<result<build_view>> out;
+    self->request(ctx->directory.manager(), caf::infinite, submit_atom::value, std::move(sr))
+        .receive(
+            [&](build_reply& r) {
+              if (r.err)
+                out.emplace(std::move(*r.err));
+              else
+                out.emplace(view(std::move(r.record)));
+            },
+            [&](caf::error& e) { out.emplace(from_caf(e, "the build manager did not answer")); });
+    return std::move(*out);
+  }
+
+  void shutdown() {
+    if (!sys) return;
+    {
+      caf::scoped_actor self{*sys};
+      std::vector<caf::actor_addr> watched;
+      for (auto a :
+           {caf::actor_cast<caf::actor>(orch), caf::actor_cast<caf::actor>(ctx->directory.hub()),
+            caf::actor_cast<caf::actor>(ctx->directory.manager())}) {
+        if (!a) continue;
+        self->monitor(a);
+        watched.push_back(a.address());
+      }
+      self->send_exit(orch, caf::exit_reason::user_shutdown);
+      for (size_t i = 0; i < watched.size(); ++i) self->receive([](const caf::down_msg&) {});
+    }
+    orch = nullptr;
+    ctx->directory.clear();
+    sys.reset();  // waits for every remaining actor (builds, followers)
+  }
+};
+
+engine::engine(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+
+engine::~engine() {
+  impl_->shutdown();
+  impl_->runner.reset();  // kills any process still running
+  impl_->db.reset();
+}
+
+result<std::unique_ptr<engine>> engine::open(engine_options options) {
+  std::error_code ec;
+  std::filesystem::create_directories(options.data_dir, ec);
+  if (ec)
+    return make_error(errc::unavailable,
+                      "cannot create data dir " + options.data_dir + ": " + ec.message());
+  auto p = std::make_unique<impl>();
+  p->opts = options;
+  auto db = storage::store::open(options.data_dir + "/db", {.sync = options.sync});
+  if (!db) return db.error();
+  p->db = std::move(db.value());
+  p->runner = std::make_unique<runtime::process_runner>();
+  p->cfg = std::make_unique<caf::actor_system_config>();
+  p->cfg->set("scheduler.max-threads", std::max<size_t>(1, options.scheduler_threads));
+  p->cfg->set("logger.verbosity", caf::atom("quiet"));
+  p->sys = std::make_unique<caf::actor_system>(*p->cfg);
+
+  p->ctx = std::make_shared<engine_context>();
+  p->ctx->config = {options.data_dir, std::max<uint32_t>(1, options.executor_slots),
+                    options.max_queued, options.limits};
+  p->ctx->db = p->db.get();
+  p->ctx->runner = p->runner.get();
+  p->orch = spawn_orchestrator(*p->sys, p->ctx);
+
+  // Round trips: the orchestrator has published its children, and the manager
+  // has finished start-up recovery before open() returns.
+  caf::scoped_actor self{*p->sys};
+  bool ready = false;
+  self->request(p->orch, caf::infinite, stats_atom::value)
+      .receive([&](uint64_t) { ready = true; }, [&](caf::error&) {});
+  if (ready)
+    self->request(p->ctx->directory.manager(), caf::infinite, stats_atom::value)
+        .receive([&](const manager_stats&) {}, [&](caf::error&) { ready = false; });
+  if (!ready) {
+    p->shutdown();
+    return make_error(errc::internal, "the engine's actors did not start");
+  }
+  return std::unique_ptr<engine>(new engine(std::move(p)));
+}
+
+result<build_view> engine::submit(std::string_view request_json, const std::string& tenant) {
+  auto parsed = runtime::parse_build_request(request_json, impl_->opts.limits);
+  if (!parsed.request) return parsed.errors.front();
+  return submit(std::move(*parsed.request), tenant);
+}
+
+result<build_view> engine::submit(runtime::build_request request, const std::string& tenant) {
+  return impl_->ask_manager_submit(submit_request{tenant, std::move(request), {}});
+}
+
+runtime::parse_outcome engine::validate(std::string_view request_json) const {
+  return runtime::parse_build_request(request_json, impl_->opts.limits);
+}
+
+result<runtime::build_plan> engine::plan(std::string_view request_json) const {
+  auto parsed = runtime::parse_build_request(request_json, impl_->opts.limits);
+  if (!parsed.request) return parsed.errors.front();
+  return runtime::make_plan(*parsed.request);
+}
+
+result<status_view> engine::get_status(const std::string& id, uint64_t offset, size_t limit,
+                                       const std::string& tenant) const {
+  auto read = impl_->db->read_status(id, offset, limit);
+  if (!read || read->record.tenant != tenant) return make_error(errc::not_found, "no build " + id);
+  status_view out;
+  out.next_offset = read->entries.empty() ? offset : read->entries.back().offset + 1;
+  out.build = build_view{std::move(read->record), read->log_next_offset};
+  out.logs = std::move(read->entries);
+  return out;
+}
+
+result<build_view> engine::cancel(const std::string& id, const std::string& reason,
+                                  const std::string& tenant) {
+  caf::scoped_actor self{*impl_->sys};
+  std::optional<result<build_view>> out;
+  self->request(impl_->ctx->directory.manager(), caf::infinite, cancel_atom::value, tenant, id,
+                reason)
+      .receive(
+          [&](build_reply& r) {
+            if (r.err)
+              out.emplace(std::move(*r.err));
+            else
+              out.emplace(impl_->view(std::move(r.record)));
+          },
+          [&](caf::error& e) { out.emplace(from_caf(e, "the build manager did not answer")); });
+  return std::move(*out);
+}
+
+result<build_view> engine::retry(const std::string& id, retry_options options,
+                                 const std::string& tenant) {
+  auto rec = impl_->db->get_build(id);
+  if (!rec || rec->tenant != tenant) return make_error(errc::not_found, "no build " + id);
+  auto parsed = runtime::parse_build_request(rec->definition_json, impl_->opts.limits,
+                                             {.allow_redacted_secrets = true});
+  if (!parsed.request)
+    return make_error(errc::internal, "the stored definition of " + id + " cannot be read");
+  auto req = std::move(*parsed.request);
+
+  // Secrets: exactly the original ids, each with a fresh value.
+  std::set<std::string> supplied;
+  for (size_t i = 0; i < options.secrets.size(); ++i) {
+    auto& s = options.secrets[i];
+    auto field = "build_secrets[" + std::to_string(i) + "]";
+    if (std::find(rec->secret_ids.begin(), rec->secret_ids.end(), s.id) == rec->secret_ids.end())
+      return make_error(errc::invalid_argument,
+                        "secret id '" + s.id + "' was not used by build " + id, field + ".id");
+    if (s.value.empty() || s.value.size() > impl_->opts.limits.max_secret_bytes)
+      return make_error(errc::invalid_argument,
+                        "secret '" + s.id + "' needs a non-empty value of at most " +
+                            std::to_string(impl_->opts.limits.max_secret_bytes) + " bytes",
+                        field + ".value");
+    if (!supplied.insert(s.id).second)
+      return make_error(errc::invalid_argument, "secret id '" + s.id + "' is given twice",
+                        field + ".id");
+  }
+  std::vector<std::string> missing;
+  for (auto& sid : rec->secret_ids)
+    if (!supplied.count(sid)) missing.push_back(sid);
+  if (!missing.empty()) {
+    std::string names;
+    for (auto& m : missing) names += (names.empty() ? "" : ", ") + m;
+    return make_error(errc::failed_precondition,
+                      "build " + id +
+                          " used build secrets whose values are never stored; retry "
+                          "needs fresh values for: " +
+                          names,
+                      "build_secrets");
+  }
+  for (auto& s : req.secrets) {
+    auto it = std::find_if(options.secrets.begin(), options.secrets.end(),
+                           [&](auto& x) { return x.id == s.id; });
+    s.value = it->value;
+    if (!it->source.empty()) s.source = it->source;
+  }
+  if (req.source.auth && req.source.auth->password == "***")
+    return make_error(errc::failed_precondition,
+                      "build " + id +
+                          " pulled from a private registry; retrying it needs the "
+                          "registry credentials again, which retry does not accept yet",
+                      "builder.source.auth");
+  if (options.tags) {
+    for (size_t i = 0; i < options.tags->size(); ++i)
+      if (!valid_tag((*options.tags)[i]))
+        return make_error(errc::invalid_argument, "tags must match [a-z0-9][a-z0-9._-]{0,62}",
+                          "tags[" + std::to_string(i) + "]");
+    req.tags = *options.tags;
+  }
+  return impl_->ask_manager_submit(submit_request{tenant, std::move(req), id});
+}
+
+result<std::unique_ptr<follow_handle>> engine::follow(const std::string& id, uint64_t offset,
+                                                      follow_callbacks callbacks,
+                                                      const std::string& tenant) {
+  auto rec = impl_->db->get_build(id);
+  if (!rec || rec->tenant != tenant) return make_error(errc::not_found, "no build " + id);
+  auto hub = impl_->ctx->directory.hub();
+  if (!hub) return make_error(errc::unavailable, "the log hub is restarting; retry");
+  auto f = impl_->sys->spawn(follower, std::move(callbacks), impl_->db.get());
+  caf::anon_send(hub, follow_atom::value, id, offset, f);
+  return std::unique_ptr<follow_handle>(new follow_handle_impl(id, std::move(f), impl_->ctx));
+}
+
+result<build_view> engine::wait_until_terminal(const std::string& id,
+                                               std::chrono::milliseconds timeout,
+                                               const std::string& tenant) {
+  auto rec = impl_->db->get_build(id);
+  if (!rec || rec->tenant != tenant) return make_error(errc::not_found, "no build " + id);
+  if (storage::is_terminal(rec->status)) return impl_->view(std::move(*rec));
+  auto done = std::make_shared<std::promise<build_view>>();
+  auto fut = done->get_future();
+  follow_callbacks cb;
+  cb.on_end = [done](const build_view& v) { done->set_value(v); };
+  // Entries are not needed: follow from the end of the log.
+  auto h = follow(id, impl_->db->next_offset(id), std::move(cb), tenant);
+  if (!h) return h.error();
+  if (fut.wait_for(timeout) != std::future_status::ready)
+    return make_error(errc::unavailable, "build " + id + " is not terminal after " +
+                                             std::to_string(timeout.count()) + " ms");
+  return fut.get();
+}
+
+result<bool> engine::context_uploaded(const std::string& context_id,
+                                      std::string_view manifest_json) {
+  auto put = impl_->db->put_context(context_id, manifest_json);
+  if (!put) return put.error();
+  caf::anon_send(impl_->ctx->directory.manager(), ctx_ready_atom::value, context_id);
+  return true;
+}
+
+engine::stats engine::current_stats() const {
+  stats out;
+  caf::scoped_actor self{*impl_->sys};
+  self->request(impl_->ctx->directory.manager(), caf::infinite, stats_atom::value)
+      .receive(
+          [&](const manager_stats& m) {
+            out.queued = m.queued;
+            out.running = m.running;
+            out.live = m.live;
+          },
+          [](caf::error&) {});
+  self->request(impl_->ctx->directory.hub(), caf::infinite, stats_atom::value)
+      .receive(
+          [&](const hub_stats& h) {
+            out.entries_appended = h.entries_appended;
+            out.batches_written = h.batches_written;
+            out.followers = h.followers;
+          },
+          [](caf::error&) {});
+  return out;
+}
+
+caf::actor_system& engine::actor_system() {
+  return *impl_->sys;
+}
+storage::store& engine::store() {
+  return *impl_->db;
+}
+const engine_options& engine::options() const {
+  return impl_->opts;
+}
+
+}  // namespace nullspace

@@ -1,0 +1,62 @@
+// What every actor of one engine shares: the store, the process runner, the
+// configuration, and a directory of the current log_hub/build_manager handles
+// (the orchestrator replaces a handle when it restarts a crashed child).
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "actors/messages.hpp"
+#include "runtime/build_request.hpp"
+#include "runtime/process_runner.hpp"
+#include "storage/store.hpp"
+
+namespace nullspace::actors {
+
+struct engine_config {
+  std::string data_dir;
+  uint32_t executor_slots = 2;
+  size_t max_queued = 1024;
+  runtime::platform_limits limits;
+};
+
+class actor_directory {
+ public:
+  log_hub_actor hub() const {
+    std::lock_guard<std::mutex> g(mtx_);
+    return hub_;
+  }
+  build_manager_actor manager() const {
+    std::lock_guard<std::mutex> g(mtx_);
+    return manager_;
+  }
+  void set_hub(log_hub_actor h) {
+    std::lock_guard<std::mutex> g(mtx_);
+    hub_ = std::move(h);
+  }
+  void set_manager(build_manager_actor m) {
+    std::lock_guard<std::mutex> g(mtx_);
+    manager_ = std::move(m);
+  }
+  void clear() {
+    std::lock_guard<std::mutex> g(mtx_);
+    hub_ = nullptr;
+    manager_ = nullptr;
+  }
+
+ private:
+  mutable std::mutex mtx_;
+  log_hub_actor hub_;
+  build_manager_actor manager_;
+};
+
+struct engine_context {
+  engine_config config;
+  storage::store* db = nullptr;
+  runtime::process_runner* runner = nullptr;
+  actor_directory directory;
+  std::string work_root() const { return config.data_dir + "/work"; }
+};
+
+}  // namespace nullspace::actors

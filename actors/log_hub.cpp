@@ -1,0 +1,225 @@
+#include "actors/log_hub.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <unordered_map>
+
+#include "storage/time_format.hpp"
+
+namespace nullspace::actors {
+namespace {
+
+// Backlog replay is sent in chunks so one huge log does not become one huge message.
+constexpr size_t backlog_chunk = 1024;
+
+struct follower_slot {
+  log_follower handle;
+  uint64_t cursor = 0;  // next offset this follower expects
+};
+
+struct pending_append {
+  append_request req;
+  uint64_t first_offset = 0;
+  caf::typed_response_promise<uint64_t> promise;
+};
+
+struct hub_state {
+  storage::store* db = nullptr;
+  std::unordered_map<std::string, uint64_t> next;  // assigned (not only committed) offsets
+  std::vector<pending_append> pending;
+  bool flush_scheduled = false;
+  std::unordered_map<std::string, std::vector<follower_slot>> followers;
+  hub_stats stats;
+  static inline const char* name = "log_hub";
+};
+
+using hub_ptr = log_hub_actor::stateful_pointer<hub_state>;
+
+uint64_t& next_offset_of(hub_state& st, const std::string& id) {
+  auto it = st.next.find(id);
+  if (it == st.next.end()) it = st.next.emplace(id, st.db->next_offset(id)).first;
+  return it->second;
+}
+
+void send_to(hub_ptr self, follower_slot& f, const follow_batch_ptr& batch) {
+  if (batch->entries.empty() || batch->entries.front().offset >= f.cursor) {
+    self->send(f.handle, batch_atom::value, batch);
+  } else {
+    // Rare: the follower subscribed in the middle of this batch. Slice it.
+    auto slice = std::make_shared<follow_batch>(*batch);
+    auto& es = slice->entries;
+    es.erase(std::remove_if(es.begin(), es.end(),
+                            [&](const storage::raw_entry& e) { return e.offset < f.cursor; }),
+             es.end());
+    self->send(f.handle, batch_atom::value, follow_batch_ptr{std::move(slice)});
+  }
+  if (!batch->entries.empty()) f.cursor = std::max(f.cursor, batch->entries.back().offset + 1);
+}
+
+// Entries of one build committed by one flush, plus the terminal record if any.
+struct committed {
+  std::vector<storage::raw_entry> entries;
+  std::optional<storage::build_record> end;
+};
+
+void fan_out(hub_ptr self, std::unordered_map<std::string, committed>& by_build) {
+  auto& st = self->state;
+  for (auto& [id, c] : by_build) {
+    bool terminal = c.end.has_value();
+    auto fit = st.followers.find(id);
+    if (fit != st.followers.end()) {
+      auto batch = std::make_shared<follow_batch>();
+      batch->build_id = id;
+      batch->next_offset = c.entries.empty() ? 0 : c.entries.back().offset + 1;
+      batch->entries = std::move(c.entries);
+      batch->end = std::move(c.end);
+      follow_batch_ptr shared{std::move(batch)};
+      for (auto& f : fit->second) send_to(self, f, shared);
+      if (terminal) {
+        st.stats.followers -= fit->second.size();
+        st.followers.erase(fit);
+      }
+    }
+    // A terminal build takes no more appends: forget its counter.
+    if (terminal) st.next.erase(id);
+  }
+}
+
+void flush(hub_ptr self) {
+  auto& st = self->state;
+  st.flush_scheduled = false;
+  if (st.pending.empty()) return;
+  auto batch_items = std::move(st.pending);
+  st.pending.clear();
+
+  rocksdb::WriteBatch wb;
+  std::unordered_map<std::string, committed> by_build;
+  for (auto& p : batch_items) {
+    auto& c = by_build[p.req.build_id];
+    uint64_t off = p.first_offset;
+    for (auto& e : p.req.entries) {
+      e.offset = off++;
+      auto json = storage::encode_log_entry(e);
+      st.db->put_log(wb, p.req.build_id, e.offset, json);
+      c.entries.push_back({e.offset, std::move(json)});
+    }
+    if (p.req.record) {
+      st.db->put_build(wb, *p.req.record);
+      if (p.req.create) st.db->put_history(wb, *p.req.record);
+      if (storage::is_terminal(p.req.record->status)) c.end = *p.req.record;
+    }
+  }
+  auto written = st.db->write(wb);
+  if (!written) {
+    // Nothing of this batch is durable: give the offsets back so none is skipped.
+    for (auto& p : batch_items) {
+      auto& n = st.next[p.req.build_id];
+      n = std::min(n, p.first_offset);
+    }
+    spdlog::error("log_hub: batch of {} appends failed: {}", batch_items.size(),
+                  written.error().message);
+    for (auto& p : batch_items)
+      p.promise.deliver(caf::make_error(caf::sec::runtime_error, written.error().message));
+    return;
+  }
+  ++st.stats.batches_written;
+  for (auto& p : batch_items) {
+    st.stats.entries_appended += p.req.entries.size();
+    p.promise.deliver(p.first_offset + p.req.entries.size());
+  }
+  fan_out(self, by_build);
+}
+
+void follow(hub_ptr self, const std::string& id, uint64_t from, log_follower who) {
+  auto& st = self->state;
+  // Everything committed so far comes from the store; entries still pending in
+  // the current batch reach this follower through the next fan-out.
+  uint64_t cursor = from;
+  for (;;) {
+    auto chunk = st.db->read_log(id, cursor, backlog_chunk);
+    if (chunk.empty()) break;
+    auto batch = std::make_shared<follow_batch>();
+    batch->build_id = id;
+    cursor = chunk.back().offset + 1;
+    batch->next_offset = cursor;
+    batch->entries = std::move(chunk);
+    self->send(who, batch_atom::value, follow_batch_ptr{std::move(batch)});
+  }
+  auto rec = st.db->get_build(id);
+  if (rec && storage::is_terminal(rec->status)) {
+    auto end = std::make_shared<follow_batch>();
+    end->build_id = id;
+    end->next_offset = cursor;
+    end->end = std::move(rec);
+    self->send(who, batch_atom::value, follow_batch_ptr{std::move(end)});
+    return;
+  }
+  self->monitor(who);
+  st.followers[id].push_back({std::move(who), cursor});
+  ++st.stats.followers;
+}
+
+void remove_follower(hub_state& st, const caf::actor_addr& who, const std::string* only_build) {
+  for (auto it = st.followers.begin(); it != st.followers.end();) {
+    if (only_build && it->first != *only_build) {
+      ++it;
+      continue;
+    }
+    auto& v = it->second;
+    auto before = v.size();
+    v.erase(std::remove_if(v.begin(), v.end(),
+                           [&](const follower_slot& f) { return f.handle.address() == who; }),
+            v.end());
+    st.stats.followers -= before - v.size();
+    it = v.empty() ? st.followers.erase(it) : std::next(it);
+  }
+}
+
+log_hub_actor::behavior_type log_hub(hub_ptr self, storage::store* db) {
+  self->state.db = db;
+  self->set_down_handler(
+      [=](caf::down_msg& dm) { remove_follower(self->state, dm.source, nullptr); });
+  return {
+      [=](append_atom, append_request& req) -> caf::result<uint64_t> {
+        auto& st = self->state;
+        auto& n = next_offset_of(st, req.build_id);
+        auto rp = self->make_response_promise<uint64_t>();
+        auto now = storage::now_ms();
+        for (auto& e : req.entries)
+          if (e.ts_ms == 0) e.ts_ms = now;
+        uint64_t first = n;
+        n += req.entries.size();
+        st.pending.push_back({std::move(req), first, rp});
+        if (!st.flush_scheduled) {
+          // Queued behind every append already in the mailbox: they all join this batch.
+          st.flush_scheduled = true;
+          self->send(self, flush_atom::value);
+        }
+        return rp;
+      },
+      [=](flush_atom) { flush(self); },
+      [=](follow_atom, const std::string& id, uint64_t from, log_follower who) {
+        follow(self, id, from, std::move(who));
+      },
+      [=](unfollow_atom, const std::string& id, const log_follower& who) {
+        remove_follower(self->state, who.address(), &id);
+      },
+      [=](next_off_atom, const std::string& id) -> uint64_t {
+        return self->state.db->next_offset(id);  // committed entries only
+      },
+      [=](stats_atom) -> hub_stats { return self->state.stats; },
+  };
+}
+
+}  // namespace
+
+log_hub_actor spawn_log_hub(caf::actor_system& sys, storage::store* db) {
+  return sys.spawn<caf::detached>(log_hub, db);
+}
+
+log_hub_actor spawn_log_hub(caf::local_actor* parent, storage::store* db) {
+  return parent->spawn<caf::detached + caf::linked>(log_hub, db);
+}
+
+}  // namespace nullspace::actors

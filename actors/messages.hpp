@@ -1,0 +1,129 @@
+// Typed message interfaces of the actor tree (DESIGN.md, "Actors and messages").
+//
+//   orchestrator ── log_hub          (detached: owns blocking RocksDB writes)
+//                └─ build_manager ── build (one per live build, linked)
+//
+// Every payload type below is process-local (never sent across nodes), so they
+// are whitelisted with CAF_ALLOW_UNSAFE_MESSAGE_TYPE instead of inspect().
+#pragma once
+
+#include <caf/all.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "nullspace/error.hpp"
+#include "runtime/build_request.hpp"
+#include "runtime/process_runner.hpp"
+#include "storage/build_record.hpp"
+#include "storage/log_entry.hpp"
+#include "storage/store.hpp"
+
+namespace nullspace::actors {
+
+// ---- atoms (CAF 0.17: at most 10 characters) ----
+using append_atom = caf::atom_constant<caf::atom("append")>;
+using flush_atom = caf::atom_constant<caf::atom("flush")>;
+using follow_atom = caf::atom_constant<caf::atom("follow")>;
+using unfollow_atom = caf::atom_constant<caf::atom("unfollow")>;
+using batch_atom = caf::atom_constant<caf::atom("batch")>;
+using next_off_atom = caf::atom_constant<caf::atom("nextoff")>;
+using submit_atom = caf::atom_constant<caf::atom("submit")>;
+using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
+using start_atom = caf::atom_constant<caf::atom("start")>;
+using finished_atom = caf::atom_constant<caf::atom("finished")>;
+using ctx_ready_atom = caf::atom_constant<caf::atom("ctxready")>;
+using lines_atom = caf::atom_constant<caf::atom("lines")>;
+using exited_atom = caf::atom_constant<caf::atom("exited")>;
+using stats_atom = caf::atom_constant<caf::atom("stats")>;
+using restart_atom = caf::atom_constant<caf::atom("restart")>;
+using get_atom = caf::get_atom;
+
+// ---- log_hub payloads ----
+
+// Entries of one build to make durable, optionally with the build record that
+// the same WriteBatch must carry (a status transition and the entry recording it
+// commit together). `create` also writes the history index row.
+struct append_request {
+  std::string build_id;
+  std::vector<storage::log_entry> entries;  // offsets are assigned by the hub
+  std::optional<storage::build_record> record;
+  bool create = false;
+};
+
+// What followers receive: committed entries, in offset order, with no gap.
+// Shared, immutable: thousands of followers of a build share one batch.
+struct follow_batch {
+  std::string build_id;
+  std::vector<storage::raw_entry> entries;
+  // Set on the last batch a follower gets: the terminal build record.
+  std::optional<storage::build_record> end;
+  uint64_t next_offset = 0;  // one past the last entry committed so far
+};
+using follow_batch_ptr = std::shared_ptr<const follow_batch>;
+
+struct hub_stats {
+  uint64_t entries_appended = 0;
+  uint64_t batches_written = 0;
+  uint64_t followers = 0;
+};
+
+using log_follower = caf::typed_actor<caf::reacts_to<batch_atom, follow_batch_ptr>>;
+
+using log_hub_actor = caf::typed_actor<
+    // -> next offset of the build after this append, once durable
+    caf::replies_to<append_atom, append_request>::with<uint64_t>,
+    // backlog from `from`, then live entries, then the end batch
+    caf::reacts_to<follow_atom, std::string, uint64_t, log_follower>,
+    caf::reacts_to<unfollow_atom, std::string, log_follower>,
+    caf::replies_to<next_off_atom, std::string>::with<uint64_t>,
+    caf::replies_to<stats_atom>::with<hub_stats>,
+    caf::reacts_to<flush_atom>>;  // internal: group commit
+
+// ---- build / build_manager payloads ----
+
+// Answer of manager and build operations: a record, or an API error.
+struct build_reply {
+  std::optional<error> err;
+  storage::build_record record;
+};
+
+struct submit_request {
+  std::string tenant;
+  runtime::build_request request;  // parsed and validated; holds secret values in memory
+  std::string retry_of;
+};
+
+struct manager_stats {
+  uint64_t queued = 0, running = 0, live = 0, slots = 0;
+};
+
+using build_manager_actor = caf::typed_actor<
+    caf::replies_to<submit_atom, submit_request>::with<build_reply>,
+    caf::replies_to<cancel_atom, std::string /*tenant*/, std::string /*id*/,
+                    std::string /*reason*/>::with<build_reply>,
+    caf::reacts_to<finished_atom, std::string>,   // from a build that became terminal
+    caf::reacts_to<ctx_ready_atom, std::string>,  // a build context finished uploading
+    caf::replies_to<stats_atom>::with<manager_stats>>;
+
+using build_actor =
+    caf::typed_actor<caf::reacts_to<start_atom>,  // an executor slot was granted
+                     caf::replies_to<cancel_atom, std::string>::with<build_reply>,
+                     caf::reacts_to<ctx_ready_atom, std::string>,
+                     caf::replies_to<get_atom>::with<storage::build_record>,
+                     caf::reacts_to<lines_atom, uint64_t, std::vector<runtime::output_line>>,
+                     caf::reacts_to<exited_atom, uint64_t, runtime::process_exit>>;
+
+}  // namespace nullspace::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::append_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::follow_batch_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::hub_stats)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::build_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::submit_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::manager_stats)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::storage::build_record)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<nullspace::runtime::output_line>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::runtime::process_exit)

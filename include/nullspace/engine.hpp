@@ -1,0 +1,131 @@
+// libnullspace: the build engine embedded in a C++ program (no HTTP needed).
+//
+//   auto eng = nullspace::engine::open({.data_dir = "./data"});
+//   auto b = eng.value()->submit(R"({"name":"demo","builder":{...}})");
+//   auto done = eng.value()->wait_until_terminal(b->record.id, std::chrono::minutes(5));
+//
+// Every call is thread-safe. Calls that name a build take the caller's tenant:
+// another tenant's build is reported as not_found, never revealed.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "nullspace/error.hpp"
+#include "runtime/build_request.hpp"
+#include "runtime/plan.hpp"
+#include "runtime/request_parser.hpp"
+#include "storage/build_record.hpp"
+#include "storage/log_entry.hpp"
+#include "storage/store.hpp"
+
+namespace caf {
+class actor_system;
+}
+
+namespace nullspace {
+
+using storage::build_record;
+using storage::build_status;
+using storage::log_entry;
+using storage::raw_entry;  // {offset, JSON text of the entry}
+
+struct engine_options {
+  std::string data_dir = "./data";  // RocksDB and per-build work dirs live here
+  uint32_t executor_slots = 2;      // builds running at once
+  size_t max_queued = 1024;         // queued builds beyond this: resource_exhausted
+  bool sync = false;                // fsync the WAL on every commit (WAL is always on)
+  size_t scheduler_threads = 2;     // CAF worker threads
+  runtime::platform_limits limits;  // what requests are validated against
+};
+
+// A build as the API shows it.
+struct build_view {
+  build_record record;
+  uint64_t log_next_offset = 0;
+  std::string json() const;  // the API's `Build` object
+};
+
+// get_status: the build plus log entries from an offset.
+struct status_view {
+  build_view build;
+  std::vector<raw_entry> logs;
+  uint64_t next_offset = 0;
+  std::string json() const;  // {"build": …, "logs": […], "next_offset": K}
+};
+
+struct retry_options {
+  std::optional<std::vector<std::string>> tags;  // absent: the original build's tags
+  std::vector<runtime::build_secret> secrets;    // fresh values for the original ids
+};
+
+// A live subscription; destroying it (or stop()) unsubscribes. Callbacks run on
+// an engine thread, one at a time, in offset order.
+class follow_handle {
+ public:
+  virtual ~follow_handle() = default;
+  virtual void stop() = 0;
+};
+
+struct follow_callbacks {
+  std::function<void(const std::vector<raw_entry>&)> on_entries;
+  std::function<void(const build_view&)> on_end;  // once, with the terminal build
+};
+
+class engine {
+ public:
+  // Opens the store under options.data_dir, starts the actor tree and recovers
+  // every unfinished build. Fails with a clear error (e.g. data dir unusable).
+  static result<std::unique_ptr<engine>> open(engine_options options);
+  ~engine();  // stops running builds (they resume on the next open) and closes the store
+  engine(const engine&) = delete;
+  engine& operator=(const engine&) = delete;
+
+  // Parse + validate + submit. Errors name the offending field.
+  result<build_view> submit(std::string_view request_json, const std::string& tenant = "default");
+  result<build_view> submit(runtime::build_request request, const std::string& tenant = "default");
+
+  runtime::parse_outcome validate(std::string_view request_json) const;
+  result<runtime::build_plan> plan(std::string_view request_json) const;
+
+  result<status_view> get_status(const std::string& id, uint64_t offset = 0, size_t limit = 1000,
+                                 const std::string& tenant = "default") const;
+  result<build_view> cancel(const std::string& id, const std::string& reason,
+                            const std::string& tenant = "default");
+  result<build_view> retry(const std::string& id, retry_options options,
+                           const std::string& tenant = "default");
+  // Blocks until the build is terminal or `timeout` passes (then unavailable).
+  result<build_view> wait_until_terminal(const std::string& id, std::chrono::milliseconds timeout,
+                                         const std::string& tenant = "default");
+  // Stored entries from `offset`, then live ones, with no gap or duplicate, then on_end.
+  result<std::unique_ptr<follow_handle>> follow(const std::string& id, uint64_t offset,
+                                                follow_callbacks callbacks,
+                                                const std::string& tenant = "default");
+
+  // A build context finished uploading: builds waiting for it are queued.
+  result<bool> context_uploaded(const std::string& context_id, std::string_view manifest_json);
+
+  struct stats {
+    uint64_t queued = 0, running = 0, live = 0;
+    uint64_t entries_appended = 0, batches_written = 0, followers = 0;
+  };
+  stats current_stats() const;
+
+  caf::actor_system& actor_system();
+  storage::store& store();
+  const engine_options& options() const;
+
+  struct impl;
+
+ private:
+  explicit engine(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace nullspace

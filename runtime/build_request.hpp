@@ -1,0 +1,117 @@
+// The normalized intermediate representation (IR) of a build request.
+// The JSON request of API.md ("Build request") is parsed and validated into this
+// form by request_parser; plan.hpp turns it into steps with cache keys.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace nullspace::runtime {
+
+using env_list = std::vector<std::pair<std::string, std::string>>;  // keeps request order
+
+enum class source_type { python_image, image, dockerfile, template_ref };
+
+struct registry_auth {
+  std::string username;
+  std::string password;  // a secret: never stored, logged or hashed
+};
+
+struct build_source {
+  source_type type = source_type::python_image;
+  std::string version;                // python_image
+  std::string image;                  // image
+  std::optional<registry_auth> auth;  // image
+  std::string dockerfile;             // dockerfile: content
+  std::string context;                // dockerfile: bc_… build context id, may be empty
+  std::string ref;                    // template_ref
+};
+
+enum class step_type {
+  apt_install,
+  pip_install,
+  npm_install,
+  run,
+  copy,
+  git_clone,
+  env,
+  workdir,
+  user
+};
+
+struct build_step {
+  step_type type = step_type::run;
+  std::vector<std::string> packages;  // apt/pip/npm_install
+  bool global = false;                // npm_install
+  std::string cmd;                    // run
+  std::vector<std::string> secrets;   // run: secret ids made available to the step
+  std::string src, dest, context;     // copy (dest also git_clone)
+  std::string url, ref;               // git_clone
+  env_list envs;                      // env
+  std::string path;                   // workdir
+  std::string user;                   // user
+};
+
+enum class ready_type { none, port, url, file, command };
+
+struct ready_check {
+  ready_type type = ready_type::none;
+  uint32_t port = 0;
+  std::string url, path, cmd;
+};
+
+enum class build_backend { native, buildkit };
+
+struct build_secret {
+  std::string id;
+  std::string value;   // a secret: lives only in memory
+  std::string source;  // "value" | "env" | "file": a client-side hint
+};
+
+struct build_request {
+  std::string name;
+  std::string namespace_name;  // empty = the tenant's default namespace
+  std::vector<std::string> tags;
+
+  build_source source;
+  std::vector<build_step> steps;
+  env_list runtime_envs;
+  std::string start_cmd;
+  ready_check ready;
+  uint32_t ready_timeout_ms = 60000;
+
+  uint32_t cpu_count = 2;
+  uint32_t memory_mb = 1024;
+  uint32_t disk_mb = 0;  // 0 = used size + default headroom
+  bool internet_access = true;
+  build_backend backend = build_backend::native;
+  std::vector<build_secret> secrets;
+  bool skip_cache = false;
+};
+
+// Configurable platform limits that requests are validated against.
+struct platform_limits {
+  uint32_t min_cpu_count = 1, max_cpu_count = 8;
+  uint32_t min_memory_mb = 128, max_memory_mb = 16384;
+  uint32_t min_disk_mb = 256, max_disk_mb = 65536;
+  uint32_t max_ready_timeout_ms = 600000;
+  size_t max_request_bytes = 1 << 20;  // whole JSON body
+  size_t max_steps = 256;
+  size_t max_string_bytes = 64 << 10;  // any one string (cmd, dockerfile content, …)
+  size_t max_list_items = 1024;        // packages, tags, envs, secrets
+  size_t max_secret_bytes = 64 << 10;
+};
+
+const char* to_string(source_type t);
+const char* to_string(step_type t);
+const char* to_string(ready_type t);
+const char* to_string(build_backend b);
+
+// Every secret id the build needs: build_secrets ids plus ids referenced by steps
+// (and, once the Dockerfile frontend exists, RUN --mount=type=secret ids). Sorted, unique.
+std::vector<std::string> required_secret_ids(const build_request& req);
+
+}  // namespace nullspace::runtime

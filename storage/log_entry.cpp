@@ -1,0 +1,50 @@
+#include "storage/log_entry.hpp"
+
+#include "storage/json_reader.hpp"
+#include "storage/json_writer.hpp"
+#include "storage/time_format.hpp"
+
+namespace nullspace::storage {
+
+std::string encode_log_entry(const log_entry& e) {
+  json::writer w;
+  w.begin_object();
+  w.field("offset", e.offset);
+  w.field("ts", rfc3339_ms(e.ts_ms));
+  w.field("ts_ms", e.ts_ms);
+  w.field("level", e.level);
+  w.field("kind", e.kind);
+  if (e.step >= 0)
+    w.field("step", e.step);
+  else
+    w.field_null("step");
+  w.field("message", e.message);
+  if (!e.phase.empty()) w.field("phase", e.phase);
+  if (!e.stream.empty()) w.field("stream", e.stream);
+  if (!e.status.empty()) w.field("status", e.status);
+  w.end_object();
+  return std::move(w).str();
+}
+
+std::optional<log_entry> decode_log_entry(std::string_view json) {
+  simdjson::dom::parser parser;
+  simdjson::dom::object o;
+  if (parser.parse(json.data(), json.size()).get(o) != simdjson::SUCCESS) return std::nullopt;
+  log_entry e;
+  e.offset = jr::u64(o, "offset");
+  e.ts_ms = jr::i64(o, "ts_ms");
+  e.level = jr::str(o, "level", "info");
+  e.kind = jr::str(o, "kind", "log");
+  e.step = static_cast<int32_t>(jr::i64(o, "step", -1));
+  e.message = jr::str(o, "message");
+  e.phase = jr::str(o, "phase");
+  e.stream = jr::str(o, "stream");
+  e.status = jr::str(o, "status");
+  return e;
+}
+
+bool is_warn_or_above(const log_entry& e) {
+  return e.level == "warn" || e.level == "error";
+}
+
+}  // namespace nullspace::storage

@@ -1,0 +1,98 @@
+// The RocksDB store: one database, one column family per kind of data
+// (DESIGN.md, "Storage"). Reads are thread-safe and may run on any thread.
+// Writes of log entries happen only in log_hub (the single writer of `logs`);
+// everything a state change touches goes into ONE WriteBatch.
+#pragma once
+
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "nullspace/error.hpp"
+#include "storage/build_record.hpp"
+
+namespace nullspace::storage {
+
+inline constexpr uint32_t schema_version = 1;
+
+struct store_options {
+  bool sync = false;  // fsync the WAL on every write (WAL is always on)
+};
+
+// A stored log entry: its offset and its JSON encoding, exactly as served.
+struct raw_entry {
+  uint64_t offset = 0;
+  std::string json;
+};
+
+class store {
+ public:
+  // Opens (creating if missing) the database under `dir`. Fails with a clear
+  // error on an unreadable dir or an unknown schema version.
+  static result<std::unique_ptr<store>> open(const std::string& dir, store_options opts = {});
+  ~store();
+  store(const store&) = delete;
+  store& operator=(const store&) = delete;
+
+  // --- keys --------------------------------------------------------------
+  static std::string build_key(std::string_view id);  // b/<id>
+  static std::string history_key(std::string_view ns, std::string_view name, int64_t created_ms,
+                                 std::string_view id);  // i/<ns>/<name>/<created_be>/<id>
+  static std::string log_key(std::string_view id, uint64_t offset);  // <id>/<offset_be>
+
+  // --- batch building (no I/O) ----------------------------------------------
+  void put_build(rocksdb::WriteBatch& b, const build_record& r);
+  void put_history(rocksdb::WriteBatch& b, const build_record& r);
+  void put_log(rocksdb::WriteBatch& b, std::string_view id, uint64_t offset, std::string_view json);
+
+  // Commits a batch with the store's durability options. Returns a clear error
+  // (never throws) if RocksDB refuses it, e.g. on a full disk.
+  result<bool> write(rocksdb::WriteBatch& b);
+
+  // --- reads -------------------------------------------------------------
+  std::optional<build_record> get_build(std::string_view id) const;
+  // Entries with offset >= from, at most `limit` of them, in offset order.
+  std::vector<raw_entry> read_log(std::string_view id, uint64_t from, size_t limit) const;
+  // A build record and its log entries from `from`, read from ONE snapshot so
+  // the status and the entries agree. nullopt if the build does not exist.
+  struct status_read {
+    build_record record;
+    std::vector<raw_entry> entries;
+    uint64_t log_next_offset = 0;
+  };
+  std::optional<status_read> read_status(std::string_view id, uint64_t from, size_t limit) const;
+  // One past the highest stored offset of the build (0 for an empty log).
+  uint64_t next_offset(std::string_view id) const;
+  // Build contexts (meta CF, ctx/<id>): known once their upload completed.
+  bool has_context(std::string_view id) const;
+  result<bool> put_context(std::string_view id, std::string_view json);
+
+  // Every build record, in key order (used by start-up recovery).
+  void for_each_build(const std::function<void(build_record&&)>& fn) const;
+
+  rocksdb::DB* db() { return db_.get(); }
+  const store_options& options() const { return opts_; }
+  const std::string& dir() const { return dir_; }
+
+ private:
+  store() = default;
+  std::vector<raw_entry> read_log_at(const rocksdb::ReadOptions& ro, std::string_view id,
+                                     uint64_t from, size_t limit) const;
+  uint64_t next_offset_at(const rocksdb::ReadOptions& ro, std::string_view id) const;
+  std::string dir_;
+  store_options opts_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // owned; closed in ~store
+  rocksdb::ColumnFamilyHandle* builds_ = nullptr;
+  rocksdb::ColumnFamilyHandle* logs_ = nullptr;
+  rocksdb::ColumnFamilyHandle* meta_ = nullptr;
+};
+
+}  // namespace nullspace::storage

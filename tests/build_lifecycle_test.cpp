@@ -1,0 +1,318 @@
+// The embedded engine end to end: real RocksDB, real actors, real processes.
+#include <catch2/catch.hpp>
+
+#include <future>
+#include <mutex>
+
+#include "nullspace/engine.hpp"
+#include "tests/test_support.hpp"
+
+using namespace nullspace;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr auto generous = 120s;  // a bound for a hung test, not a timing assertion
+
+std::unique_ptr<engine> open_engine(const test::temp_dir& dir, uint32_t slots = 2,
+                                    size_t max_queued = 1024) {
+  engine_options o;
+  o.data_dir = dir.sub("data");
+  o.executor_slots = slots;
+  o.max_queued = max_queued;
+  auto e = engine::open(o);
+  REQUIRE(e.ok());
+  return std::move(e.value());
+}
+
+std::vector<log_entry> all_entries(engine& eng, const std::string& id,
+                                   const std::string& tenant = "default") {
+  auto st = eng.get_status(id, 0, 100000, tenant);
+  REQUIRE(st.ok());
+  std::vector<log_entry> out;
+  for (auto& r : st->logs) out.push_back(*storage::decode_log_entry(r.json));
+  return out;
+}
+
+bool has_message(const std::vector<log_entry>& es, std::string_view needle) {
+  for (auto& e : es)
+    if (e.message.find(needle) != std::string::npos) return true;
+  return false;
+}
+
+// Blocks until the build's log shows a line containing `needle`; returns that line.
+std::string wait_for_line(engine& eng, const std::string& id, std::string needle) {
+  auto found = std::make_shared<std::promise<std::string>>();
+  auto once = std::make_shared<std::once_flag>();
+  follow_callbacks cb;
+  cb.on_entries = [=](const std::vector<raw_entry>& es) {
+    for (auto& r : es) {
+      auto e = storage::decode_log_entry(r.json);
+      if (e && e->message.find(needle) != std::string::npos)
+        std::call_once(*once, [&] { found->set_value(e->message); });
+    }
+  };
+  cb.on_end = [=](const build_view&) {
+    std::call_once(*once, [&] { found->set_value("<ended>"); });
+  };
+  auto h = eng.follow(id, 0, cb);
+  REQUIRE(h.ok());
+  auto fut = found->get_future();
+  REQUIRE(fut.wait_for(generous) == std::future_status::ready);
+  return fut.get();
+}
+
+build_view submit_ok(engine& eng, const std::string& json, const std::string& tenant = "default") {
+  auto b = eng.submit(json, tenant);
+  if (!b.ok()) FAIL(b.error().message);
+  return b.value();
+}
+
+build_view wait_done(engine& eng, const std::string& id) {
+  auto done = eng.wait_until_terminal(id, generous);
+  REQUIRE(done.ok());
+  return done.value();
+}
+
+}  // namespace
+
+TEST_CASE("a build runs its steps as real processes and becomes ready", "[lifecycle]") {
+  test::temp_dir dir;
+  auto eng = open_engine(dir);
+  std::string json = R"({"name":"demo","builder":{"source":{"type":"python_image","version":"3.11"},
+    "steps":[{"type":"run","cmd":"echo hello; echo oops >&2"},
+             {"type":"env","envs":{"GREETING":"hi there"}},
+             {"type":"workdir","path":"/srv/app"},
+             {"type":"run","cmd":"echo \"$GREETING\"; pwd"}]}})";
+  auto b = submit_ok(*eng, json);
+  CHECK(b.record.id.rfind("tb_", 0) == 0);
+  CHECK((b.record.status == build_status::queued || b.record.status == build_status::building));
+  auto done = wait_done(*eng, b.record.id);
+  REQUIRE(done.record.status == build_status::ready);
+  CHECK_FALSE(done.record.failure);
+  CHECK(done.record.started_ms > 0);
+  CHECK(done.record.finished_ms >= done.record.started_ms);
+
+  auto es = all_entries(*eng, b.record.id);
+  for (size_t i = 0; i < es.size(); ++i) REQUIRE(es[i].offset == i);
+  CHECK(done.log_next_offset == es.size());
+  bool out = false, err = false, pwd = false;
+  std::vector<std::string> statuses;
+  for (auto& e : es) {
+    if (e.message == "hello" && e.stream == "stdout" && e.step == 0) out = true;
+    if (e.message == "oops" && e.stream == "stderr") err = true;
+    if (e.message.size() > 9 && e.message.ends_with("/root/srv/app") && e.step == 3) pwd = true;
+    if (e.kind == "status") statuses.push_back(e.status);
+  }
+  CHECK(out);
+  CHECK(err);
+  CHECK(pwd);
+  CHECK(has_message(es, "hi there"));
+  CHECK(statuses == std::vector<std::string>{"queued", "building", "ready"});
+  CHECK_THAT(done.json(), Catch::Contains("\"canonical_ref\":\"default/demo@" + b.record.id));
+}
+
+TEST_CASE("a failing step fails the build with the step and its last lines", "[lifecycle]") {
+  test::temp_dir dir;
+  auto eng = open_engine(dir);
+  auto b = submit_ok(
+      *eng, test::run_request({"true", "echo before; echo broken >&2; exit 3", "echo never"}));
+  auto done = wait_done(*eng, b.record.id);
+  REQUIRE(done.record.status == build_status::error);
+  REQUIRE(done.record.failure);
+  CHECK(done.record.failure->code == "step_failed");
+  CHECK(done.record.failure->step == 1);
+  CHECK_THAT(done.record.failure->message, Catch::Contains("exited with status 3"));
+  CHECK(done.record.failure->last_lines == std::vector<std::string>{"before", "broken"});
+  CHECK_FALSE(has_message(all_entries(*eng, b.record.id), "never"));
+}
+
+TEST_CASE("a step this executor cannot run is a clear build error", "[lifecycle]") {
+  test::temp_dir dir;
+  auto eng = open_engine(dir);
+  auto b =
+      submit_ok(*eng, R"({"name":"apt","builder":{"source":{"type":"python_image","version":"3.11"},
+      "steps":[{"type":"apt_install","packages":["jq"]}]}})");
+  auto done = wait_done(*eng, b.record.id);
+  REQUIRE(done.record.status == build_status::error);
+  CHECK(done.record.failure->code == "unsupported_step");
+  CHECK_THAT(done.record.failure->message, Catch::Contains("apt_install"));
+  CHECK_THAT(done.record.failure->message, Catch::Contains("not supported by this executor yet"));
+}
+
+TEST_CASE("cancel while building kills the whole process tree", "[lifecycle]") {
+  test::temp_dir dir;
+  auto eng = open_engine(dir);
+  auto b = submit_ok(*eng, test::run_request({"sleep 1000 & echo bg $! main $$; wait"}));
+  auto line = wait_for_line(*eng, b.record.id, "bg ");
+  long bg = 0, main_pid = 0;
+  REQUIRE(std::sscanf(line.c_str(), "bg %ld main %ld", &bg, &main_pid) == 2);
+  CHECK_FALSE(test::process_gone(bg));
+
+  auto c = eng->cancel(b.record.id, "user pressed stop");
+  REQUIRE(c.ok());
+  CHECK(c->record.status == build_status::cancelled);
+  CHECK(c->record.cancel_reason == "user pressed stop");
+  // The reply comes only after the tree is reaped: both are gone right now.
+  CHECK(test::process_gone(bg));
+  CHECK(test::process_gone(main_pid));
+  auto es = all_entries(*eng, b.record.id);
+  REQUIRE_FALSE(es.empty());
+  CHECK(es.back().kind == "cancelled");
+  CHECK_THAT(es.back().message, Catch::Contains("user pressed stop"));
+
+  auto again = eng->cancel(b.record.id, "twice");
+  REQUIRE_FALSE(again.ok());
+  CHECK(again.error().code == errc::conflict);
+}
+
+TEST_CASE("cancel while queued and while waiting", "[lifecycle]") {
+  test::temp_dir dir;
+  auto eng = open_engine(dir, /*slots=*/1);
+  auto blocker = submit_ok(*eng, test::run_request({"echo running; sleep 1000"}, "blocker"));
+  wait_for_line(*eng, blocker.record.id, "running");
+  auto queued = submit_ok(*eng, test::run_request({"echo should not run"}, "queued"));
+  CHECK(queued.record.status == build_status::queued);
+  auto c = eng->cancel(queued.record.id, "");
+  REQUIRE(c.ok());
+  CHECK(c->record.status == build_status::cancelled);
+  CHECK(c->record.started_ms == 0);
+
+  auto waiting =
+      submit_ok(*eng, R"({"name":"ctx","builder":{"source":{"type":"python_image","version":"3.11"},
+      "steps":[{"type":"copy","src":"app/","dest":"/srv/app","context":"bc_missing"}]}})");
+  CHECK(waiting.record.status == build_status::waiting);
+  auto cw = eng->cancel(waiting.record.id, "no upload");
+  REQUIRE(cw.ok());
+  CHECK(cw->record.status == build_status::cancelled);
+
+  REQUIRE(eng->cancel(blocker.record.id, "done").ok());
+  CHECK(eng->get_status(blocker.record.id)->build.record.status == build_status::cancelled);
+}
+
+TEST_CASE("a waiting build is queued once its context is uploaded", "[lifecycle]") {
+  test::temp_dir dir;
+  auto eng = open_engine(dir);
+  auto w =
+      submit_ok(*eng, R"({"name":"ctx","builder":{"source":{"type":"python_image","version":"3.11"},
+      "steps":[{"type":"copy","src":"app/","dest":"/srv/app","context":"bc_later"}]}})");
+  REQUIRE(w.record.status == build_status::waiting);
+  REQUIRE(eng->context_uploaded("bc_later", R"({"files":0})").ok());
+  auto done = wait_done(*eng, w.record.id);
+  // It left `waiting`, ran, and failed only because `copy` needs the sandbox engine.
+  CHECK(done.record.status == build_status::error);
+  CHECK(done.record.failure->code == "unsupported_step");
+  std::vector<std::string> statuses;
+  for (auto& e : all_entries(*eng, w.record.id))
+    if (e.kind == "status") statuses.push_back(e.status);
+  CHECK(statuses == std::vector<std::string>{"waiting", "queued", "building", "error"});
+}
+
+TEST_CASE("retry makes a new build and demands the secrets again", "[lifecycle]") {
+  test::temp_dir dir;
+  auto eng = open_engine(dir);
+  auto json = R"({"name":"sec","tags":["v1"],"build_backend":"buildkit",
+    "builder":{"source":{"type":"dockerfile","content":"FROM busybox"},
+      "steps":[{"type":"run","cmd":"test -s \"$NULLSPACE_SECRETS_DIR/tok\"","secrets":["tok"]}]},
+    "build_secrets":[{"id":"tok","value":"first-value","source":"env"}]})";
+  auto first = submit_ok(*eng, json);
+  REQUIRE(wait_done(*eng, first.record.id).record.status == build_status::ready);
+
+  auto missing = eng->retry(first.record.id, {});
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.error().code == errc::failed_precondition);
+  CHECK_THAT(missing.error().message, Catch::Contains("tok"));
+
+  auto unknown = eng->retry(first.record.id, {std::nullopt, {{"other", "x", "env"}}});
+  REQUIRE_FALSE(unknown.ok());
+  CHECK(unknown.error().code == errc::invalid_argument);
+
+  auto again =
+      eng->retry(first.record.id, {std::vector<std::string>{"v2"}, {{"tok", "second", "env"}}});
+  REQUIRE(again.ok());
+  CHECK(again->record.id != first.record.id);
+  CHECK(again->record.retry_of == first.record.id);
+  CHECK(again->record.tags == std::vector<std::string>{"v2"});
+  CHECK(wait_done(*eng, again->record.id).record.status == build_status::ready);
+}
+
+TEST_CASE("tenants see only their own builds", "[lifecycle]") {
+  test::temp_dir dir;
+  auto eng = open_engine(dir);
+  auto b = submit_ok(*eng, test::run_request({"true"}), "acme");
+  CHECK(b.record.namespace_name == "acme");
+  CHECK(eng->get_status(b.record.id, 0, 10, "acme").ok());
+  auto other = eng->get_status(b.record.id, 0, 10, "globex");
+  REQUIRE_FALSE(other.ok());
+  CHECK(other.error().code == errc::not_found);
+  CHECK(eng->cancel(b.record.id, "", "globex").error().code == errc::not_found);
+  CHECK(eng->retry(b.record.id, {}, "globex").error().code == errc::not_found);
+  CHECK_FALSE(eng->follow(b.record.id, 0, {}, "globex").ok());
+  wait_done(*eng, b.record.id);
+}
+
+TEST_CASE("a full queue refuses new builds", "[lifecycle]") {
+  test::temp_dir dir;
+  auto eng = open_engine(dir, /*slots=*/1, /*max_queued=*/2);
+  auto running = submit_ok(*eng, test::run_request({"echo up; sleep 1000"}));
+  wait_for_line(*eng, running.record.id, "up");
+  auto q1 = submit_ok(*eng, test::run_request({"true"}));
+  auto q2 = submit_ok(*eng, test::run_request({"true"}));
+  auto refused = eng->submit(test::run_request({"true"}));
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().code == errc::resource_exhausted);
+  CHECK(http_status(refused.error().code) == 429);
+  REQUIRE(eng->cancel(running.record.id, "").ok());
+  CHECK(wait_done(*eng, q1.record.id).record.status == build_status::ready);
+  CHECK(wait_done(*eng, q2.record.id).record.status == build_status::ready);
+}
+
+TEST_CASE("tenants take turns for executor slots", "[lifecycle]") {
+  test::temp_dir dir;
+  auto eng = open_engine(dir, /*slots=*/1);
+  auto order = dir.sub("order");
+  auto blocker = submit_ok(*eng, test::run_request({"echo up; sleep 1000"}), "a");
+  wait_for_line(*eng, blocker.record.id, "up");
+  std::vector<std::string> ids;
+  for (auto [tenant, tag] : {std::pair{"a", "a1"}, {"a", "a2"}, {"a", "a3"}, {"b", "b1"}})
+    ids.push_back(
+        submit_ok(*eng, test::run_request({"echo " + std::string(tag) + " >> " + order}), tenant)
+            .record.id);
+  REQUIRE(eng->cancel(blocker.record.id, "").ok());
+  for (auto& id : ids) wait_done(*eng, id);
+  CHECK(test::read_file(order) == "a1\nb1\na2\na3\n");
+}
+
+TEST_CASE("bad requests are refused with the field named and nothing stored", "[lifecycle]") {
+  test::temp_dir dir;
+  auto eng = open_engine(dir);
+  struct bad_case {
+    std::string json;
+    errc code;
+    std::string field;
+  };
+  std::string huge(2 << 20, 'x');
+  std::vector<bad_case> cases = {
+      {R"({"name": "x", "builder": )", errc::invalid_argument, ""},
+      {R"([1,2])", errc::invalid_argument, ""},
+      {R"({"name": 7, "builder": {"source": {"type": "python_image", "version": "3.11"}}})",
+       errc::invalid_argument, "name"},
+      {test::run_request({"true"}, "demo", R"("memory_mb": "lots")"), errc::invalid_argument,
+       "memory_mb"},
+      {test::run_request({"true"}, "demo", R"("memory_mb": 999999)"), errc::invalid_argument,
+       "memory_mb"},
+      {test::run_request({"true"}, "Bad Name!"), errc::invalid_argument, "name"},
+      {"{\"name\": \"" + huge + "\"}", errc::payload_too_large, ""},
+  };
+  for (auto& c : cases) {
+    INFO(c.json.substr(0, 120));
+    auto r = eng->submit(c.json);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == c.code);
+    CHECK(r.error().field == c.field);
+    CHECK_FALSE(r.error().message.empty());
+  }
+  size_t stored = 0;
+  eng->store().for_each_build([&](build_record&&) { ++stored; });
+  CHECK(stored == 0);
+}

@@ -1,0 +1,66 @@
+#include "tests/test_support.hpp"
+
+#include <signal.h>
+#include <stdlib.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "storage/json_writer.hpp"
+
+namespace nullspace::test {
+
+namespace fs = std::filesystem;
+
+temp_dir::temp_dir() {
+  const char* base = std::getenv("TMPDIR");
+  std::string tmpl = std::string(base && *base ? base : "/tmp") + "/nullspace-test-XXXXXX";
+  if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+  path_ = tmpl;
+}
+
+temp_dir::~temp_dir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+std::string run_request(const std::vector<std::string>& cmds, std::string_view name,
+                        std::string_view extra_fields) {
+  json::writer steps;
+  steps.begin_array();
+  for (auto& c : cmds) steps.begin_object().field("type", "run").field("cmd", c).end_object();
+  steps.end_array();
+  std::string out = "{\"name\":";
+  json::append_quoted(out, name);
+  out += ",\"builder\":{\"source\":{\"type\":\"python_image\",\"version\":\"3.11\"},\"steps\":" +
+         steps.str() + "}";
+  if (!extra_fields.empty()) out += "," + std::string(extra_fields);
+  out += "}";
+  return out;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::vector<std::string> files_containing(const std::string& dir, std::string_view needle) {
+  std::vector<std::string> hits;
+  for (auto& e : fs::recursive_directory_iterator(dir)) {
+    if (!e.is_regular_file()) continue;
+    if (read_file(e.path().string()).find(needle) != std::string::npos)
+      hits.push_back(e.path().string());
+  }
+  return hits;
+}
+
+bool process_gone(long pid) {
+  return ::kill(static_cast<pid_t>(pid), 0) == -1 && errno == ESRCH;
+}
+
+}  // namespace nullspace::test

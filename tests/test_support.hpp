@@ -1,0 +1,38 @@
+// Shared helpers for the test suite: temporary data dirs, request builders,
+// and a byte scanner for the "secret never reaches disk" checks.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace nullspace::test {
+
+// A fresh directory under $TMPDIR (or /tmp), removed with everything in it
+// when the object goes out of scope.
+class temp_dir {
+ public:
+  temp_dir();
+  ~temp_dir();
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string sub(std::string_view name) const { return path_ + "/" + std::string(name); }
+
+ private:
+  std::string path_;
+};
+
+// A build request running the given shell commands as `run` steps.
+std::string run_request(const std::vector<std::string>& cmds, std::string_view name = "demo",
+                        std::string_view extra_fields = "");
+
+// Files under `dir` (recursively) whose bytes contain `needle`.
+std::vector<std::string> files_containing(const std::string& dir, std::string_view needle);
+
+std::string read_file(const std::string& path);
+
+// True if no process with this pid exists (reaped, not a zombie).
+bool process_gone(long pid);
+
+}  // namespace nullspace::test

@@ -1,0 +1,147 @@
+// log_hub append throughput against a raw RocksDB WriteBatch loop, in one run.
+//
+// Workload: N concurrent builds, each appending 150-byte lines one at a time and
+// waiting for each acknowledgement (durable) before its next line. The raw
+// baseline is the ceiling group commit can reach for that workload: one thread
+// writing WriteBatches holding one entry per build (N entries per batch), with
+// the same store, column family and WriteOptions. Both write the same total.
+//
+//   build/tools/bench/bench-log-append [--quick] [DIR]
+#include <caf/all.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <future>
+#include <string>
+
+#include "actors/log_hub.hpp"
+#include "storage/log_entry.hpp"
+#include "storage/store.hpp"
+
+using namespace nullspace;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+const std::string line(150, 'x');
+
+struct run_config {
+  size_t builds;
+  size_t per_build;
+  bool sync;
+};
+
+std::string fresh_dir(const std::string& base, const std::string& name) {
+  auto dir = base + "/" + name;
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+double raw_rocksdb(const std::string& dir, const run_config& rc) {
+  auto s = storage::store::open(dir, {.sync = rc.sync});
+  if (!s) throw std::runtime_error(s.error().message);
+  auto& db = *s.value();
+  storage::log_entry e;
+  e.message = line;
+  std::vector<std::string> ids;
+  for (size_t b = 0; b < rc.builds; ++b) ids.push_back("tb_bench" + std::to_string(b));
+  auto start = clock_type::now();
+  for (size_t i = 0; i < rc.per_build; ++i) {
+    rocksdb::WriteBatch wb;
+    for (auto& id : ids) {
+      e.offset = i;
+      db.put_log(wb, id, i, storage::encode_log_entry(e));  // same encoding work as the hub
+    }
+    if (!db.write(wb)) throw std::runtime_error("raw write failed");
+  }
+  std::chrono::duration<double> secs = clock_type::now() - start;
+  return static_cast<double>(rc.builds * rc.per_build) / secs.count();
+}
+
+struct driver_state {
+  size_t sent = 0;
+};
+
+// One simulated build: append, wait for the ack, append the next line.
+caf::behavior driver(caf::stateful_actor<driver_state>* self, actors::log_hub_actor hub,
+                     std::string id, size_t count, std::shared_ptr<std::atomic<size_t>> left,
+                     std::shared_ptr<std::promise<void>> all_done) {
+  auto next = std::make_shared<std::function<void()>>();
+  *next = [=] {
+    if (self->state.sent == count) {
+      if (left->fetch_sub(1) == 1) all_done->set_value();
+      self->quit();
+      return;
+    }
+    ++self->state.sent;
+    actors::append_request req;
+    req.build_id = id;
+    storage::log_entry e;
+    e.message = line;
+    req.entries.push_back(std::move(e));
+    self->request(hub, caf::infinite, actors::append_atom::value, std::move(req))
+        .then([=](uint64_t) { (*next)(); });
+  };
+  (*next)();
+  return {[](int) {}};
+}
+
+double hub_run(const std::string& dir, const run_config& rc) {
+  auto s = storage::store::open(dir, {.sync = rc.sync});
+  if (!s) throw std::runtime_error(s.error().message);
+  caf::actor_system_config cfg;
+  cfg.set("scheduler.max-threads", 2);
+  cfg.set("logger.verbosity", caf::atom("quiet"));
+  double rate = 0;
+  {
+    caf::actor_system sys{cfg};
+    auto hub = actors::spawn_log_hub(sys, s.value().get());
+    auto left = std::make_shared<std::atomic<size_t>>(rc.builds);
+    auto done = std::make_shared<std::promise<void>>();
+    auto fut = done->get_future();
+    auto start = clock_type::now();
+    for (size_t b = 0; b < rc.builds; ++b)
+      sys.spawn(driver, hub, "tb_bench" + std::to_string(b), rc.per_build, left, done);
+    fut.wait();
+    std::chrono::duration<double> secs = clock_type::now() - start;
+    rate = static_cast<double>(rc.builds * rc.per_build) / secs.count();
+    caf::anon_send_exit(hub, caf::exit_reason::user_shutdown);
+  }
+  return rate;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool quick = false;
+  std::string base = "/tmp/nullspace-bench";
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--quick")
+      quick = true;
+    else
+      base = a;
+  }
+  const size_t scale = quick ? 10 : 1;
+  std::vector<run_config> runs;
+  for (bool sync : {false, true})
+    for (size_t builds : {size_t{1}, size_t{64}, size_t{1024}}) {
+      size_t total = sync ? (builds == 1 ? 2000 : 40000) : 200000;
+      runs.push_back({builds, std::max<size_t>(total / scale / builds, 5), sync});
+    }
+  std::printf(
+      "| builds | durability | entries | log_hub entries/s | raw RocksDB entries/s | ratio |\n");
+  std::printf("|---:|---|---:|---:|---:|---:|\n");
+  for (auto& rc : runs) {
+    auto tag = std::to_string(rc.builds) + (rc.sync ? "-sync" : "-wal");
+    double raw = raw_rocksdb(fresh_dir(base, "raw-" + tag), rc);
+    double hub = hub_run(fresh_dir(base, "hub-" + tag), rc);
+    std::printf("| %zu | %s | %zu | %.0f | %.0f | %.2f |\n", rc.builds,
+                rc.sync ? "WAL + fsync" : "WAL", rc.builds * rc.per_build, hub, raw, hub / raw);
+    std::fflush(stdout);
+  }
+  std::filesystem::remove_all(base);
+}
