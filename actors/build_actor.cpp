@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
 

@@ -179,8 +179,9 @@ void on_build_exit(manager_ptr self, caf::exit_msg& em) {
   auto& st = self->state;
   auto it = st.by_addr.find(em.source);
   if (it == st.by_addr.end()) {
-    // Not one of our builds: our parent is shutting us down.
-    self->quit(em.reason);
+    // A build that already reported `finished` exits normally: nothing to do.
+    // Anything else that is not one of our builds is our parent shutting us down.
+    if (em.reason) self->quit(em.reason);
     return;
   }
   auto id = it->second;

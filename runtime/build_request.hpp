@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -18,6 +19,7 @@ enum class source_type { python_image, image, dockerfile, template_ref };
 struct registry_auth {
   std::string username;
   std::string password;  // a secret: never stored, logged or hashed
+  bool operator==(const registry_auth&) const = default;
 };
 
 struct build_source {
@@ -28,6 +30,7 @@ struct build_source {
   std::string dockerfile;             // dockerfile: content
   std::string context;                // dockerfile: bc_… build context id, may be empty
   std::string ref;                    // template_ref
+  bool operator==(const build_source&) const = default;
 };
 
 enum class step_type {
@@ -53,6 +56,7 @@ struct build_step {
   env_list envs;                      // env
   std::string path;                   // workdir
   std::string user;                   // user
+  bool operator==(const build_step&) const = default;
 };
 
 enum class ready_type { none, port, url, file, command };
@@ -61,6 +65,7 @@ struct ready_check {
   ready_type type = ready_type::none;
   uint32_t port = 0;
   std::string url, path, cmd;
+  bool operator==(const ready_check&) const = default;
 };
 
 enum class build_backend { native, buildkit };
@@ -69,6 +74,7 @@ struct build_secret {
   std::string id;
   std::string value;   // a secret: lives only in memory
   std::string source;  // "value" | "env" | "file": a client-side hint
+  bool operator==(const build_secret&) const = default;
 };
 
 struct build_request {
@@ -90,6 +96,7 @@ struct build_request {
   build_backend backend = build_backend::native;
   std::vector<build_secret> secrets;
   bool skip_cache = false;
+  bool operator==(const build_request&) const = default;
 };
 
 // Configurable platform limits that requests are validated against.
@@ -111,7 +118,18 @@ const char* to_string(ready_type t);
 const char* to_string(build_backend b);
 
 // Every secret id the build needs: build_secrets ids plus ids referenced by steps
-// (and, once the Dockerfile frontend exists, RUN --mount=type=secret ids). Sorted, unique.
+// and the required RUN --mount=type=secret ids of a Dockerfile source. Sorted, unique.
 std::vector<std::string> required_secret_ids(const build_request& req);
+
+// A `RUN --mount=type=secret,...` found by a textual scan of Dockerfile RUN lines.
+struct dockerfile_secret_mount {
+  std::string id;        // the mount's id=, or the basename of its target= when id= is absent
+  bool required = true;  // false only when the mount says required=false
+};
+std::vector<dockerfile_secret_mount> dockerfile_secret_mounts(std::string_view dockerfile);
+
+// Canonical JSON of one step: fixed key order, only the fields its type uses, secret
+// ids but never values. The sanitized definition embeds it and the plan hashes it.
+std::string canonical_step_json(const build_step& step);
 
 }  // namespace nullspace::runtime

@@ -40,22 +40,24 @@ bool has_message(const std::vector<log_entry>& es, std::string_view needle) {
   return false;
 }
 
-// Blocks until the build's log shows a line containing `needle`; returns that line.
-std::string wait_for_line(engine& eng, const std::string& id, std::string needle) {
+// Blocks until the build's output shows a line containing `needle` (step headers,
+// which echo the command, do not count); returns that line.
+std::string wait_for_line(engine& eng, const std::string& id, std::string needle,
+                          const std::string& tenant = "default") {
   auto found = std::make_shared<std::promise<std::string>>();
   auto once = std::make_shared<std::once_flag>();
   follow_callbacks cb;
   cb.on_entries = [=](const std::vector<raw_entry>& es) {
     for (auto& r : es) {
       auto e = storage::decode_log_entry(r.json);
-      if (e && e->message.find(needle) != std::string::npos)
+      if (e && e->kind == "log" && e->message.find(needle) != std::string::npos)
         std::call_once(*once, [&] { found->set_value(e->message); });
     }
   };
   cb.on_end = [=](const build_view&) {
     std::call_once(*once, [&] { found->set_value("<ended>"); });
   };
-  auto h = eng.follow(id, 0, cb);
+  auto h = eng.follow(id, 0, cb, tenant);
   REQUIRE(h.ok());
   auto fut = found->get_future();
   REQUIRE(fut.wait_for(generous) == std::future_status::ready);
@@ -68,8 +70,8 @@ build_view submit_ok(engine& eng, const std::string& json, const std::string& te
   return b.value();
 }
 
-build_view wait_done(engine& eng, const std::string& id) {
-  auto done = eng.wait_until_terminal(id, generous);
+build_view wait_done(engine& eng, const std::string& id, const std::string& tenant = "default") {
+  auto done = eng.wait_until_terminal(id, generous, tenant);
   REQUIRE(done.ok());
   return done.value();
 }
@@ -248,7 +250,8 @@ TEST_CASE("tenants see only their own builds", "[lifecycle]") {
   CHECK(eng->cancel(b.record.id, "", "globex").error().code == errc::not_found);
   CHECK(eng->retry(b.record.id, {}, "globex").error().code == errc::not_found);
   CHECK_FALSE(eng->follow(b.record.id, 0, {}, "globex").ok());
-  wait_done(*eng, b.record.id);
+  CHECK_FALSE(eng->wait_until_terminal(b.record.id, generous, "globex").ok());
+  CHECK(wait_done(*eng, b.record.id, "acme").record.status == build_status::ready);
 }
 
 TEST_CASE("a full queue refuses new builds", "[lifecycle]") {
@@ -272,14 +275,16 @@ TEST_CASE("tenants take turns for executor slots", "[lifecycle]") {
   auto eng = open_engine(dir, /*slots=*/1);
   auto order = dir.sub("order");
   auto blocker = submit_ok(*eng, test::run_request({"echo up; sleep 1000"}), "a");
-  wait_for_line(*eng, blocker.record.id, "up");
+  wait_for_line(*eng, blocker.record.id, "up", "a");
   std::vector<std::string> ids;
-  for (auto [tenant, tag] : {std::pair{"a", "a1"}, {"a", "a2"}, {"a", "a3"}, {"b", "b1"}})
-    ids.push_back(
-        submit_ok(*eng, test::run_request({"echo " + std::string(tag) + " >> " + order}), tenant)
-            .record.id);
-  REQUIRE(eng->cancel(blocker.record.id, "").ok());
-  for (auto& id : ids) wait_done(*eng, id);
+  std::vector<std::string> tenants;
+  for (auto [tenant, tag] : {std::pair{"a", "a1"}, {"a", "a2"}, {"a", "a3"}, {"b", "b1"}}) {
+    auto cmd = "echo " + std::string(tag) + " >> " + order;
+    ids.push_back(submit_ok(*eng, test::run_request({cmd}), tenant).record.id);
+    tenants.push_back(tenant);
+  }
+  REQUIRE(eng->cancel(blocker.record.id, "", "a").ok());
+  for (size_t i = 0; i < ids.size(); ++i) wait_done(*eng, ids[i], tenants[i]);
   CHECK(test::read_file(order) == "a1\nb1\na2\na3\n");
 }
 
