@@ -156,13 +156,13 @@ void recover(manager_ptr self, build_record rec, const std::string& why) {
   adopt(self, std::move(rec), std::move(*parsed.request));
 }
 
-void recover_all(manager_ptr self) {
+void recover_all(manager_ptr self, const std::string& why) {
   std::vector<build_record> open;
   self->state.ctx->db->for_each_build([&](build_record&& r) {
     if (!storage::is_terminal(r.status)) open.push_back(std::move(r));
   });
   std::sort(open.begin(), open.end(), [](auto& a, auto& b) { return a.created_ms < b.created_ms; });
-  for (auto& r : open) recover(self, std::move(r), "the engine restarted");
+  for (auto& r : open) recover(self, std::move(r), why);
   if (!open.empty()) spdlog::info("build_manager: recovered {} unfinished builds", open.size());
 }
 
@@ -299,10 +299,11 @@ caf::result<build_reply> cancel(manager_ptr self, const std::string& tenant, con
                      *rec};
 }
 
-build_manager_actor::behavior_type manager(manager_ptr self, std::shared_ptr<engine_context> ctx) {
+build_manager_actor::behavior_type manager(manager_ptr self, std::shared_ptr<engine_context> ctx,
+                                           bool restarted) {
   self->state.ctx = std::move(ctx);
   self->set_exit_handler([=](caf::exit_msg& em) { on_build_exit(self, em); });
-  recover_all(self);
+  recover_all(self, restarted ? "the build manager restarted" : "the engine restarted");
   schedule(self);
   return {
       [=](submit_atom, submit_request& sr) { return submit(self, sr); },
@@ -354,8 +355,8 @@ std::string new_build_id() {
 }
 
 build_manager_actor spawn_build_manager(caf::local_actor* parent,
-                                        std::shared_ptr<engine_context> ctx) {
-  return parent->spawn<caf::linked>(manager, std::move(ctx));
+                                        std::shared_ptr<engine_context> ctx, bool restarted) {
+  return parent->spawn<caf::linked>(manager, std::move(ctx), restarted);
 }
 
 }  // namespace nullspace::actors

@@ -17,8 +17,9 @@
 
 namespace nullspace::actors {
 
+// `restarted`: this manager replaces one that crashed (recovery says so in the logs).
 build_manager_actor spawn_build_manager(caf::local_actor* parent,
-                                        std::shared_ptr<engine_context> ctx);
+                                        std::shared_ptr<engine_context> ctx, bool restarted);
 
 // New opaque build id: "tb_" + 24 lowercase hex digits (time-ordered prefix).
 std::string new_build_id();

@@ -134,6 +134,8 @@ struct engine::impl {
     }
     orch = nullptr;
     ctx->directory.clear();
+    for (auto name : {orchestrator_name, log_hub_name, build_manager_name})
+      sys->registry().erase(name);
     sys.reset();  // waits for every remaining actor (builds, followers)
   }
 };

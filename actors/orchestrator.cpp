@@ -17,6 +17,7 @@ struct orchestrator_state {
   build_manager_actor manager;
   uint64_t restarts = 0;
   int hub_failures = 0, manager_failures = 0;
+  std::vector<std::pair<uint64_t, caf::typed_response_promise<uint64_t>>> health_waiters;
   static inline const char* name = "orchestrator";
 };
 
@@ -26,20 +27,45 @@ std::chrono::milliseconds backoff(int failures) {
   return std::chrono::milliseconds(std::min(50 << std::min(failures, 7), 5000));
 }
 
+void publish(orch_ptr self, caf::atom_value name, const caf::strong_actor_ptr& who) {
+  auto& reg = self->system().registry();
+  reg.erase(name);  // put() keeps an existing entry: replace it explicitly
+  reg.put(name, who);
+}
+
+void answer_health_waiters(orch_ptr self) {
+  auto& st = self->state;
+  if (!st.hub || !st.manager) return;
+  auto& ws = st.health_waiters;
+  for (auto it = ws.begin(); it != ws.end();) {
+    if (st.restarts >= it->first) {
+      it->second.deliver(st.restarts);
+      it = ws.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
 void start_hub(orch_ptr self) {
   auto& st = self->state;
   st.hub = spawn_log_hub(self, st.ctx->db);
   st.ctx->directory.set_hub(st.hub);
+  publish(self, log_hub_name, caf::actor_cast<caf::strong_actor_ptr>(st.hub));
+  answer_health_waiters(self);
 }
 
 void start_manager(orch_ptr self) {
   auto& st = self->state;
-  st.manager = spawn_build_manager(self, st.ctx);
+  st.manager = spawn_build_manager(self, st.ctx, st.manager_failures > 0);
   st.ctx->directory.set_manager(st.manager);
+  publish(self, build_manager_name, caf::actor_cast<caf::strong_actor_ptr>(st.manager));
+  answer_health_waiters(self);
 }
 
 orchestrator_actor::behavior_type orchestrator(orch_ptr self, std::shared_ptr<engine_context> ctx) {
   self->state.ctx = std::move(ctx);
+  publish(self, orchestrator_name, caf::actor_cast<caf::strong_actor_ptr>(self));
   start_hub(self);
   start_manager(self);
   self->set_exit_handler([=](caf::exit_msg& em) {
@@ -70,6 +96,12 @@ orchestrator_actor::behavior_type orchestrator(orch_ptr self, std::shared_ptr<en
           start_manager(self);
       },
       [=](stats_atom) { return self->state.restarts; },
+      [=](healthy_atom, uint64_t min_restarts) -> caf::result<uint64_t> {
+        auto rp = self->make_response_promise<uint64_t>();
+        self->state.health_waiters.emplace_back(min_restarts, rp);
+        answer_health_waiters(self);
+        return rp;
+      },
   };
 }
 

@@ -11,8 +11,19 @@
 
 namespace nullspace::actors {
 
-using orchestrator_actor = caf::typed_actor<caf::reacts_to<restart_atom, std::string>,
-                                            caf::replies_to<stats_atom>::with<uint64_t>>;
+using healthy_atom = caf::atom_constant<caf::atom("healthy")>;
+
+// Registry names (actor_system::registry()) of the tree, for operations and tests.
+inline const caf::atom_value orchestrator_name = caf::atom("orchestr");
+inline const caf::atom_value log_hub_name = caf::atom("log_hub");
+inline const caf::atom_value build_manager_name = caf::atom("build_mgr");
+
+using orchestrator_actor =
+    caf::typed_actor<caf::reacts_to<restart_atom, std::string>,
+                     caf::replies_to<stats_atom>::with<uint64_t>,  // restarts so far
+                     // Answers (with the restart count) once at least `min_restarts` restarts
+                     // happened and both children are running.
+                     caf::replies_to<healthy_atom, uint64_t>::with<uint64_t>>;
 
 // Returns once both children are spawned and published in ctx->directory.
 orchestrator_actor spawn_orchestrator(caf::actor_system& sys, std::shared_ptr<engine_context> ctx);
