@@ -52,10 +52,13 @@ void write_failure(json::writer& w, const std::optional<build_failure>& f) {
   w.end_object();
 }
 
+// Derived, never stored: a build can be promoted only when it is ready AND its
+// artifact exists. Until the artifact stage lands, ready builds stay not_ready.
 const char* promotability(const build_record& r) {
   if (r.status != build_status::ready) return "not_ready";
   if (r.artifact_availability == "expired" || r.artifact_availability == "deleted")
     return "expired";
+  if (r.artifact_availability != "available") return "not_ready";
   return "promotable";
 }
 

@@ -121,3 +121,23 @@ TEST_CASE("status reads see the record and the log from one snapshot", "[store]"
   CHECK(st->log_next_offset == 4);
   CHECK_FALSE((*s)->read_status("tb_none", 0, 10));
 }
+
+TEST_CASE("promotability is derived from status and artifact availability", "[store]") {
+  auto rec = sample_record("tb_p");
+  auto promo = [&] {
+    auto j = build_api_json(rec, 0);
+    auto at = j.find("\"promotability\":\"");
+    REQUIRE(at != std::string::npos);
+    at += 17;
+    return j.substr(at, j.find('"', at) - at);
+  };
+  CHECK(promo() == "not_ready");  // building
+  rec.status = build_status::ready;
+  CHECK(promo() == "not_ready");  // no artifact yet
+  rec.artifact_availability = "available";
+  CHECK(promo() == "promotable");
+  rec.artifact_availability = "expired";
+  CHECK(promo() == "expired");
+  rec.status = build_status::error;
+  CHECK(promo() == "not_ready");
+}
