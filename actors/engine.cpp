@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <future>
+#include <mutex>
 #include <set>
 
 #include "actors/engine_context.hpp"
@@ -54,14 +55,20 @@ log_follower::behavior_type follower(log_follower::stateful_pointer<follower_sta
   };
 }
 
+// Holds only a weak reference to the engine: stop() after the engine is gone
+// is a no-op (the engine ended every follower when it shut down).
 class follow_handle_impl final : public follow_handle {
  public:
-  follow_handle_impl(std::string id, log_follower f, std::shared_ptr<engine_context> ctx)
+  follow_handle_impl(std::string id, log_follower f, std::weak_ptr<engine_context> ctx)
       : id_(std::move(id)), follower_(std::move(f)), ctx_(std::move(ctx)) {}
   ~follow_handle_impl() override { stop(); }
   void stop() override {
-    if (!follower_) return;
-    if (auto hub = ctx_->directory.hub()) caf::anon_send(hub, unfollow_atom::value, id_, follower_);
+    auto ctx = ctx_.lock();
+    if (!follower_ || !ctx || !ctx->accepting_calls()) {
+      follower_ = nullptr;
+      return;
+    }
+    if (auto hub = ctx->directory.hub()) caf::anon_send(hub, unfollow_atom::value, id_, follower_);
     caf::anon_send_exit(follower_, caf::exit_reason::user_shutdown);
     follower_ = nullptr;
   }
@@ -69,7 +76,7 @@ class follow_handle_impl final : public follow_handle {
  private:
   std::string id_;
   log_follower follower_;
-  std::shared_ptr<engine_context> ctx_;
+  std::weak_ptr<engine_context> ctx_;
 };
 
 }  // namespace
@@ -117,8 +124,27 @@ struct engine::impl {
     return std::move(*out);
   }
 
+  // Followers spawned by follow(), so shutdown can end those never stopped
+  // (a live actor would keep ~actor_system waiting forever).
+  std::mutex followers_mtx;
+  std::vector<caf::actor_addr> followers;
+
+  void track_follower(const log_follower& f) {
+    std::lock_guard<std::mutex> g(followers_mtx);
+    std::erase_if(followers, [](const caf::actor_addr& a) { return !a; });
+    followers.push_back(f.address());
+  }
+
   void shutdown() {
     if (!sys) return;
+    ctx->stop_accepting_calls();
+    {
+      std::lock_guard<std::mutex> g(followers_mtx);
+      for (auto& addr : followers)
+        if (auto f = caf::actor_cast<caf::actor>(addr))
+          caf::anon_send_exit(f, caf::exit_reason::user_shutdown);
+      followers.clear();
+    }
     {
       caf::scoped_actor self{*sys};
       std::vector<caf::actor_addr> watched;
@@ -306,6 +332,7 @@ result<std::unique_ptr<follow_handle>> engine::follow(const std::string& id, uin
   auto hub = impl_->ctx->directory.hub();
   if (!hub) return make_error(errc::unavailable, "the log hub is restarting; retry");
   auto f = impl_->sys->spawn(follower, std::move(callbacks), impl_->db.get());
+  impl_->track_follower(f);
   caf::anon_send(hub, follow_atom::value, id, offset, f);
   return std::unique_ptr<follow_handle>(new follow_handle_impl(id, std::move(f), impl_->ctx));
 }

@@ -3,6 +3,7 @@
 // (the orchestrator replaces a handle when it restarts a crashed child).
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -52,11 +53,19 @@ class actor_directory {
 };
 
 struct engine_context {
+  // False once the engine began shutting down: handles that outlive calls
+  // into the actor system check it first.
+  bool accepting_calls() const { return accepting_.load(); }
+  void stop_accepting_calls() { accepting_.store(false); }
+
   engine_config config;
   storage::store* db = nullptr;
   runtime::process_runner* runner = nullptr;
   actor_directory directory;
   std::string work_root() const { return config.data_dir + "/work"; }
+
+ private:
+  std::atomic<bool> accepting_{true};
 };
 
 }  // namespace nullspace::actors

@@ -321,3 +321,18 @@ TEST_CASE("bad requests are refused with the field named and nothing stored", "[
   eng->store().for_each_build([&](build_record&&) { ++stored; });
   CHECK(stored == 0);
 }
+
+TEST_CASE("an engine shuts down with followers that were never stopped", "[lifecycle]") {
+  test::temp_dir dir;
+  std::unique_ptr<follow_handle> outlives;
+  {
+    auto eng = open_engine(dir);
+    auto b = submit_ok(*eng, test::run_request({"echo up; sleep 1000"}));
+    wait_for_line(*eng, b.record.id, "up");
+    auto h = eng->follow(b.record.id, 0, {});
+    REQUIRE(h.ok());
+    outlives = std::move(h.value());
+  }                  // ~engine must return although the follower never saw an end
+  outlives->stop();  // and the handle stays safe to use afterwards
+  outlives.reset();
+}

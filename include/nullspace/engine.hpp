@@ -66,7 +66,8 @@ struct retry_options {
 };
 
 // A live subscription; destroying it (or stop()) unsubscribes. Callbacks run on
-// an engine thread, one at a time, in offset order.
+// an engine thread, one at a time, in offset order; keep them short. A handle
+// may outlive its engine: the engine ends every follower when it shuts down.
 class follow_handle {
  public:
   virtual ~follow_handle() = default;
