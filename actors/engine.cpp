@@ -188,6 +188,9 @@ result<std::unique_ptr<engine>> engine::open(engine_options options) {
   p->runner = std::make_unique<runtime::process_runner>();
   p->cfg = std::make_unique<caf::actor_system_config>();
   p->cfg->set("scheduler.max-threads", std::max<size_t>(1, options.scheduler_threads));
+  // Workers block on a condition variable instead of polling with back-off
+  // sleeps: lower latency for request/response chains (docs/PERFORMANCE.md).
+  p->cfg->set("scheduler.policy", caf::atom("sharing"));
   p->cfg->set("logger.verbosity", caf::atom("quiet"));
   p->sys = std::make_unique<caf::actor_system>(*p->cfg);
 

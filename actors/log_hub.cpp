@@ -88,8 +88,7 @@ void fan_out(hub_ptr self, std::unordered_map<std::string, committed>& by_build)
 
 void flush(hub_ptr self) {
   auto& st = self->state;
-  st.flush_scheduled = false;
-  if (st.pending.empty()) return;
+  if (st.pending.empty()) return;  // a scheduled flush whose batch already went out
   auto batch_items = std::move(st.pending);
   st.pending.clear();
 
@@ -191,14 +190,20 @@ log_hub_actor::behavior_type log_hub(hub_ptr self, storage::store* db) {
         uint64_t first = n;
         n += req.entries.size();
         st.pending.push_back({std::move(req), first, rp});
-        if (!st.flush_scheduled) {
-          // Queued behind every append already in the mailbox: they all join this batch.
+        if (self->mailbox().empty()) {
+          flush(self);  // nothing else waiting: commit now, no extra hop
+        } else if (!st.flush_scheduled) {
+          // Queued behind every message already in the mailbox: the appends among
+          // them join this batch (group commit under load).
           st.flush_scheduled = true;
           self->send(self, flush_atom::value);
         }
         return rp;
       },
-      [=](flush_atom) { flush(self); },
+      [=](flush_atom) {
+        self->state.flush_scheduled = false;
+        flush(self);
+      },
       [=](follow_atom, const std::string& id, uint64_t from, log_follower who) {
         follow(self, id, from, std::move(who));
       },

@@ -2,9 +2,10 @@
 //
 // - Assigns dense per-build offsets (0,1,2,…), continuing from the store after a
 //   restart; an offset is never reused, even when a batch fails (counters roll back).
-// - Group commit: appends that arrive while a batch is pending join it; one
-//   WriteBatch per flush for all builds; each append is acknowledged only after
-//   its batch is durable.
+// - Group commit: an append is committed at once when nothing else waits in the
+//   mailbox; under load, every append queued before the flush joins its batch.
+//   One WriteBatch per flush for all builds; each append is acknowledged only
+//   after its batch is durable.
 // - Fan-out: committed entries go to live followers, shared as one immutable
 //   batch. A follower gets the stored backlog first, then live entries, with no
 //   gap and no duplicate, then an `end` batch once the build is terminal.

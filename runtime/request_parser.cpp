@@ -994,7 +994,6 @@ void reader::secrets(build_request& req, const fields& top, bool& ids_complete) 
       continue;
     }
     auto f = open(*obj, path, {"id", "value", "source"});
-    build_secret s;
     auto id = checked(string_field(f, "id", {.required = true}), f.path("id"), valid_secret_id,
                       "a secret id ([A-Za-z0-9_.-]{1,64})");
     if (!id) {
@@ -1030,21 +1029,21 @@ void reader::cross_checks(build_request& req, const facts& fx) {
   std::set<std::string> supplied;
   for (auto& s : req.secrets) supplied.insert(s.id);
   std::set<std::string> used;
-  if (fx.ids_complete) {
-    for (size_t i = 0; i < req.steps.size(); ++i)
-      for (size_t j = 0; j < req.steps[i].secrets.size(); ++j) {
-        auto& id = req.steps[i].secrets[j];
-        used.insert(id);
-        if (supplied.count(id) || !valid_secret_id(id)) continue;
-        auto step = "builder.steps[" + std::to_string(i) + "]";
-        auto msg = "secret " + quote(id) + " used by " + step + " is not supplied in build_secrets";
-        if (req.backend == build_backend::native)
-          msg +=
-              "; note that native builds reject build secrets, so steps that use secrets need "
-              "build_backend \"buildkit\"";
-        fail(step + ".secrets[" + std::to_string(j) + "]", std::move(msg));
-      }
-  }
+  // With an unreadable build_secrets entry the supplied set is partial: then
+  // only the problems in build_secrets itself are reported.
+  for (size_t i = 0; i < req.steps.size(); ++i)
+    for (size_t j = 0; j < req.steps[i].secrets.size(); ++j) {
+      auto& id = req.steps[i].secrets[j];
+      used.insert(id);
+      if (!fx.ids_complete || supplied.count(id) || !valid_secret_id(id)) continue;
+      auto step = "builder.steps[" + std::to_string(i) + "]";
+      auto msg = "secret " + quote(id) + " used by " + step + " is not supplied in build_secrets";
+      if (req.backend == build_backend::native)
+        msg +=
+            "; note that native builds reject build secrets, so steps that use secrets need "
+            "build_backend \"buildkit\"";
+      fail(step + ".secrets[" + std::to_string(j) + "]", std::move(msg));
+    }
   if (dockerfile) {
     std::set<std::string> reported;
     for (auto& m : dockerfile_secret_mounts(req.source.dockerfile)) {
