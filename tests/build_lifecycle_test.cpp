@@ -1,9 +1,6 @@
 // The embedded engine end to end: real RocksDB, real actors, real processes.
 #include <catch2/catch.hpp>
 
-#include <future>
-#include <mutex>
-
 #include "nullspace/engine.hpp"
 #include "tests/test_support.hpp"
 
@@ -38,30 +35,6 @@ bool has_message(const std::vector<log_entry>& es, std::string_view needle) {
   for (auto& e : es)
     if (e.message.find(needle) != std::string::npos) return true;
   return false;
-}
-
-// Blocks until the build's output shows a line containing `needle` (step headers,
-// which echo the command, do not count); returns that line.
-std::string wait_for_line(engine& eng, const std::string& id, std::string needle,
-                          const std::string& tenant = "default") {
-  auto found = std::make_shared<std::promise<std::string>>();
-  auto once = std::make_shared<std::once_flag>();
-  follow_callbacks cb;
-  cb.on_entries = [=](const std::vector<raw_entry>& es) {
-    for (auto& r : es) {
-      auto e = storage::decode_log_entry(r.json);
-      if (e && e->kind == "log" && e->message.find(needle) != std::string::npos)
-        std::call_once(*once, [&] { found->set_value(e->message); });
-    }
-  };
-  cb.on_end = [=](const build_view&) {
-    std::call_once(*once, [&] { found->set_value("<ended>"); });
-  };
-  auto h = eng.follow(id, 0, cb, tenant);
-  REQUIRE(h.ok());
-  auto fut = found->get_future();
-  REQUIRE(fut.wait_for(generous) == std::future_status::ready);
-  return fut.get();
 }
 
 build_view submit_ok(engine& eng, const std::string& json, const std::string& tenant = "default") {
@@ -146,7 +119,7 @@ TEST_CASE("cancel while building kills the whole process tree", "[lifecycle]") {
   test::temp_dir dir;
   auto eng = open_engine(dir);
   auto b = submit_ok(*eng, test::run_request({"sleep 1000 & echo bg $! main $$; wait"}));
-  auto line = wait_for_line(*eng, b.record.id, "bg ");
+  auto line = test::wait_for_output(*eng, b.record.id, "bg ");
   long bg = 0, main_pid = 0;
   REQUIRE(std::sscanf(line.c_str(), "bg %ld main %ld", &bg, &main_pid) == 2);
   CHECK_FALSE(test::process_gone(bg));
@@ -172,7 +145,7 @@ TEST_CASE("cancel while queued and while waiting", "[lifecycle]") {
   test::temp_dir dir;
   auto eng = open_engine(dir, /*slots=*/1);
   auto blocker = submit_ok(*eng, test::run_request({"echo running; sleep 1000"}, "blocker"));
-  wait_for_line(*eng, blocker.record.id, "running");
+  test::wait_for_output(*eng, blocker.record.id, "running");
   auto queued = submit_ok(*eng, test::run_request({"echo should not run"}, "queued"));
   CHECK(queued.record.status == build_status::queued);
   auto c = eng->cancel(queued.record.id, "");
@@ -258,7 +231,7 @@ TEST_CASE("a full queue refuses new builds", "[lifecycle]") {
   test::temp_dir dir;
   auto eng = open_engine(dir, /*slots=*/1, /*max_queued=*/2);
   auto running = submit_ok(*eng, test::run_request({"echo up; sleep 1000"}));
-  wait_for_line(*eng, running.record.id, "up");
+  test::wait_for_output(*eng, running.record.id, "up");
   auto q1 = submit_ok(*eng, test::run_request({"true"}));
   auto q2 = submit_ok(*eng, test::run_request({"true"}));
   auto refused = eng->submit(test::run_request({"true"}));
@@ -275,7 +248,7 @@ TEST_CASE("tenants take turns for executor slots", "[lifecycle]") {
   auto eng = open_engine(dir, /*slots=*/1);
   auto order = dir.sub("order");
   auto blocker = submit_ok(*eng, test::run_request({"echo up; sleep 1000"}), "a");
-  wait_for_line(*eng, blocker.record.id, "up", "a");
+  test::wait_for_output(*eng, blocker.record.id, "up", "a");
   std::vector<std::string> ids;
   std::vector<std::string> tenants;
   for (auto [tenant, tag] : {std::pair{"a", "a1"}, {"a", "a2"}, {"a", "a3"}, {"b", "b1"}}) {
@@ -328,7 +301,7 @@ TEST_CASE("an engine shuts down with followers that were never stopped", "[lifec
   {
     auto eng = open_engine(dir);
     auto b = submit_ok(*eng, test::run_request({"echo up; sleep 1000"}));
-    wait_for_line(*eng, b.record.id, "up");
+    test::wait_for_output(*eng, b.record.id, "up");
     auto h = eng->follow(b.record.id, 0, {});
     REQUIRE(h.ok());
     outlives = std::move(h.value());

@@ -7,9 +7,7 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <future>
 #include <map>
-#include <mutex>
 #include <random>
 
 #include "nullspace/engine.hpp"
@@ -106,18 +104,7 @@ TEST_CASE("a build interrupted while building is requeued with a durable entry",
     id = b->record.id;
     // Wait (via the log, not a clock) until the first step runs, then close:
     // closing stops the build the way a crash would, leaving it `building`.
-    auto seen = std::make_shared<std::promise<void>>();
-    auto once = std::make_shared<std::once_flag>();
-    follow_callbacks cb;
-    cb.on_entries = [=](const std::vector<raw_entry>& es) {
-      for (auto& e : es)
-        if (e.json.find("\"message\":\"up\"") != std::string::npos)
-          std::call_once(*once, [&] { seen->set_value(); });
-    };
-    auto h = (*eng)->follow(id, 0, cb);
-    REQUIRE(h.ok());
-    seen->get_future().wait();
-    (*h)->stop();
+    REQUIRE(test::wait_for_output(**eng, id, "up") == "up");
     CHECK((*eng)->get_status(id)->build.record.status == build_status::building);
   }
   auto eng = engine::open(o);

@@ -2,9 +2,6 @@
 // Restarts are awaited through the orchestrator's `healthy` request, not a clock.
 #include <catch2/catch.hpp>
 
-#include <future>
-#include <mutex>
-
 #include "actors/orchestrator.hpp"
 #include "nullspace/engine.hpp"
 #include "tests/test_support.hpp"
@@ -46,22 +43,6 @@ void crash_and_await_restart(engine& eng, caf::atom_value name, uint64_t restart
   CHECK(replacement != victim);
 }
 
-std::string first_output_line(engine& eng, const std::string& id) {
-  auto got = std::make_shared<std::promise<std::string>>();
-  auto once = std::make_shared<std::once_flag>();
-  follow_callbacks cb;
-  cb.on_entries = [=](const std::vector<raw_entry>& es) {
-    for (auto& r : es) {
-      auto e = storage::decode_log_entry(r.json);
-      if (e->kind == "log" && e->stream == "stdout")
-        std::call_once(*once, [&] { got->set_value(e->message); });
-    }
-  };
-  auto h = eng.follow(id, 0, cb);
-  REQUIRE(h.ok());
-  return got->get_future().get();
-}
-
 }  // namespace
 
 TEST_CASE("a crashed log hub is restarted and the engine keeps working", "[supervision]") {
@@ -92,7 +73,7 @@ TEST_CASE("a crashed build manager is restarted and recovers running builds", "[
   auto eng = open_engine(dir);
   auto b = eng->submit(test::run_request({"echo up; sleep 1000", "echo second"}));
   REQUIRE(b.ok());
-  CHECK(first_output_line(*eng, b->record.id) == "up");
+  CHECK(test::wait_for_output(*eng, b->record.id, "up") == "up");
 
   crash_and_await_restart(*eng, build_manager_name, 1);
 

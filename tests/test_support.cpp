@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <mutex>
 #include <sstream>
 #include <stdexcept>
 
@@ -57,6 +59,29 @@ std::vector<std::string> files_containing(const std::string& dir, std::string_vi
       hits.push_back(e.path().string());
   }
   return hits;
+}
+
+std::string wait_for_output(engine& eng, const std::string& id, const std::string& needle,
+                            const std::string& tenant) {
+  auto found = std::make_shared<std::promise<std::string>>();
+  auto once = std::make_shared<std::once_flag>();
+  follow_callbacks cb;
+  cb.on_entries = [=](const std::vector<raw_entry>& es) {
+    for (auto& r : es) {
+      auto e = storage::decode_log_entry(r.json);
+      if (e && e->kind == "log" && e->message.find(needle) != std::string::npos)
+        std::call_once(*once, [&] { found->set_value(e->message); });
+    }
+  };
+  cb.on_end = [=](const build_view&) {
+    std::call_once(*once, [&] { found->set_value("<ended>"); });
+  };
+  auto h = eng.follow(id, 0, cb, tenant);
+  if (!h) throw std::runtime_error("follow failed: " + h.error().message);
+  auto fut = found->get_future();
+  if (fut.wait_for(std::chrono::minutes(2)) != std::future_status::ready)
+    throw std::runtime_error("no output line containing '" + needle + "' from " + id);
+  return fut.get();
 }
 
 bool process_gone(long pid) {

@@ -6,6 +6,8 @@
 #include <string_view>
 #include <vector>
 
+#include "nullspace/engine.hpp"
+
 namespace nullspace::test {
 
 // A fresh directory under $TMPDIR (or /tmp), removed with everything in it
@@ -34,5 +36,12 @@ std::string read_file(const std::string& path);
 
 // True if no process with this pid exists (reaped, not a zombie).
 bool process_gone(long pid);
+
+// Follows the build until one of its output lines (kind "log"; step headers,
+// which echo the command, do not count) contains `needle`, and returns that
+// line, or "<ended>" if the build ended first. Waits on the log, not a clock;
+// fails the test after a generous bound meant only to catch a hang.
+std::string wait_for_output(engine& eng, const std::string& id, const std::string& needle,
+                            const std::string& tenant = "default");
 
 }  // namespace nullspace::test
