@@ -35,20 +35,63 @@ error from_caf(const caf::error& e, std::string_view what) {
 
 struct follower_state {
   follow_callbacks cb;
-  storage::store* db = nullptr;
+  std::shared_ptr<engine_context> ctx;
+  std::string id;
+  uint64_t cursor = 0;  // next offset to deliver
+  caf::actor_addr hub;  // the hub we are subscribed to
   static inline const char* name = "follower";
 };
 
-log_follower::behavior_type follower(log_follower::stateful_pointer<follower_state> self,
-                                     follow_callbacks cb, storage::store* db) {
-  self->state.cb = std::move(cb);
-  self->state.db = db;
+using follower_ptr = log_follower::stateful_pointer<follower_state>;
+
+void subscribe(follower_ptr self, log_hub_actor hub) {
+  auto& st = self->state;
+  st.hub = hub.address();
+  self->monitor(hub);
+  self->send(hub, follow_atom::value, st.id, st.cursor, caf::actor_cast<log_follower>(self));
+}
+
+// Subscribes to the hub that replaces `dead`, once the orchestrator runs one.
+void subscribe_after(follower_ptr self, const caf::actor_addr& dead) {
+  auto orch = caf::actor_cast<orchestrator_actor>(self->state.ctx->directory.orchestrator());
+  if (!orch) return self->quit();  // the engine is shutting down
+  self->request(orch, caf::infinite, hub_after_atom::value, dead)
+      .then([=](log_hub_actor hub) { subscribe(self, std::move(hub)); },
+            [=](caf::error&) { self->quit(); });
+}
+
+// A subscription of the embedded API. It survives a log_hub crash: when its hub
+// dies it asks the orchestrator for the replacement and re-subscribes from its
+// cursor, so the caller still sees every entry once, in order, then the end.
+log_follower::behavior_type follower(follower_ptr self, follow_callbacks cb,
+                                     std::shared_ptr<engine_context> ctx, std::string id,
+                                     uint64_t from) {
+  auto& st = self->state;
+  st.cb = std::move(cb);
+  st.ctx = std::move(ctx);
+  st.id = std::move(id);
+  st.cursor = from;
+  self->set_down_handler([=](caf::down_msg& dm) {
+    if (dm.source == self->state.hub) subscribe_after(self, dm.source);
+  });
+  if (auto hub = st.ctx->directory.hub())
+    subscribe(self, std::move(hub));
+  else
+    subscribe_after(self, caf::actor_addr{});
   return {
       [=](batch_atom, const follow_batch_ptr& b) {
-        auto& st = self->state;
-        if (!b->entries.empty() && st.cb.on_entries) st.cb.on_entries(b->entries);
+        auto& s = self->state;
+        // After a re-subscription the new hub replays from the cursor: skip
+        // anything already delivered.
+        std::vector<raw_entry> fresh;
+        for (auto& e : b->entries)
+          if (e.offset >= s.cursor) fresh.push_back(e);
+        if (!fresh.empty()) {
+          s.cursor = fresh.back().offset + 1;
+          if (s.cb.on_entries) s.cb.on_entries(fresh);
+        }
         if (b->end) {
-          if (st.cb.on_end) st.cb.on_end(build_view{*b->end, st.db->next_offset(b->build_id)});
+          if (s.cb.on_end) s.cb.on_end(build_view{*b->end, s.ctx->db->next_offset(b->build_id)});
           self->quit();
         }
       },
@@ -200,6 +243,7 @@ result<std::unique_ptr<engine>> engine::open(engine_options options) {
   p->ctx->db = p->db.get();
   p->ctx->runner = p->runner.get();
   p->orch = spawn_orchestrator(*p->sys, p->ctx);
+  p->ctx->directory.set_orchestrator(caf::actor_cast<caf::actor>(p->orch));
 
   // Round trips: the orchestrator has published its children, and the manager
   // has finished start-up recovery before open() returns.
@@ -334,9 +378,8 @@ result<std::unique_ptr<follow_handle>> engine::follow(const std::string& id, uin
   if (!rec || rec->tenant != tenant) return make_error(errc::not_found, "no build " + id);
   auto hub = impl_->ctx->directory.hub();
   if (!hub) return make_error(errc::unavailable, "the log hub is restarting; retry");
-  auto f = impl_->sys->spawn(follower, std::move(callbacks), impl_->db.get());
+  auto f = impl_->sys->spawn(follower, std::move(callbacks), impl_->ctx, id, offset);
   impl_->track_follower(f);
-  caf::anon_send(hub, follow_atom::value, id, offset, f);
   return std::unique_ptr<follow_handle>(new follow_handle_impl(id, std::move(f), impl_->ctx));
 }
 

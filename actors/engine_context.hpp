@@ -40,16 +40,28 @@ class actor_directory {
     std::lock_guard<std::mutex> g(mtx_);
     manager_ = std::move(m);
   }
+  // The root supervisor, as an untyped handle (its interface lives in
+  // orchestrator.hpp, which depends on this file).
+  caf::actor orchestrator() const {
+    std::lock_guard<std::mutex> g(mtx_);
+    return orchestrator_;
+  }
+  void set_orchestrator(caf::actor o) {
+    std::lock_guard<std::mutex> g(mtx_);
+    orchestrator_ = std::move(o);
+  }
   void clear() {
     std::lock_guard<std::mutex> g(mtx_);
     hub_ = nullptr;
     manager_ = nullptr;
+    orchestrator_ = nullptr;
   }
 
  private:
   mutable std::mutex mtx_;
   log_hub_actor hub_;
   build_manager_actor manager_;
+  caf::actor orchestrator_;
 };
 
 struct engine_context {

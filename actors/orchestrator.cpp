@@ -18,6 +18,7 @@ struct orchestrator_state {
   uint64_t restarts = 0;
   int hub_failures = 0, manager_failures = 0;
   std::vector<std::pair<uint64_t, caf::typed_response_promise<uint64_t>>> health_waiters;
+  std::vector<std::pair<caf::actor_addr, caf::typed_response_promise<log_hub_actor>>> hub_waiters;
   static inline const char* name = "orchestrator";
 };
 
@@ -47,12 +48,27 @@ void answer_health_waiters(orch_ptr self) {
   }
 }
 
+void answer_hub_waiters(orch_ptr self) {
+  auto& st = self->state;
+  if (!st.hub) return;
+  auto& ws = st.hub_waiters;
+  for (auto it = ws.begin(); it != ws.end();) {
+    if (st.hub.address() != it->first) {
+      it->second.deliver(st.hub);
+      it = ws.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
 void start_hub(orch_ptr self) {
   auto& st = self->state;
   st.hub = spawn_log_hub(self, st.ctx->db);
   st.ctx->directory.set_hub(st.hub);
   publish(self, log_hub_name, caf::actor_cast<caf::strong_actor_ptr>(st.hub));
   answer_health_waiters(self);
+  answer_hub_waiters(self);
 }
 
 void start_manager(orch_ptr self) {
@@ -96,6 +112,12 @@ orchestrator_actor::behavior_type orchestrator(orch_ptr self, std::shared_ptr<en
           start_manager(self);
       },
       [=](stats_atom) { return self->state.restarts; },
+      [=](hub_after_atom, const caf::actor_addr& dead) -> caf::result<log_hub_actor> {
+        auto rp = self->make_response_promise<log_hub_actor>();
+        self->state.hub_waiters.emplace_back(dead, rp);
+        answer_hub_waiters(self);
+        return rp;
+      },
       [=](healthy_atom, uint64_t min_restarts) -> caf::result<uint64_t> {
         auto rp = self->make_response_promise<uint64_t>();
         self->state.health_waiters.emplace_back(min_restarts, rp);

@@ -12,6 +12,7 @@
 namespace nullspace::actors {
 
 using healthy_atom = caf::atom_constant<caf::atom("healthy")>;
+using hub_after_atom = caf::atom_constant<caf::atom("hubafter")>;
 
 // Registry names (actor_system::registry()) of the tree, for operations and tests.
 inline const caf::atom_value orchestrator_name = caf::atom("orchestr");
@@ -23,7 +24,10 @@ using orchestrator_actor =
                      caf::replies_to<stats_atom>::with<uint64_t>,  // restarts so far
                      // Answers (with the restart count) once at least `min_restarts` restarts
                      // happened and both children are running.
-                     caf::replies_to<healthy_atom, uint64_t>::with<uint64_t>>;
+                     caf::replies_to<healthy_atom, uint64_t>::with<uint64_t>,
+                     // Answers with the running log_hub once it is not `dead` (a follower whose
+                     // hub crashed asks this, then re-subscribes from its cursor).
+                     caf::replies_to<hub_after_atom, caf::actor_addr>::with<log_hub_actor>>;
 
 // Returns once both children are spawned and published in ctx->directory.
 orchestrator_actor spawn_orchestrator(caf::actor_system& sys, std::shared_ptr<engine_context> ctx);

@@ -2,6 +2,9 @@
 // Restarts are awaited through the orchestrator's `healthy` request, not a clock.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <future>
+
 #include "actors/orchestrator.hpp"
 #include "nullspace/engine.hpp"
 #include "tests/test_support.hpp"
@@ -88,4 +91,41 @@ TEST_CASE("a crashed build manager is restarted and recovers running builds", "[
     if (r.json.find("the build manager restarted while building") != std::string::npos)
       noted = true;
   CHECK(noted);
+}
+
+TEST_CASE("a follower survives a log hub crash: every entry once, then the end", "[supervision]") {
+  test::temp_dir dir;
+  auto eng = open_engine(dir);
+  auto go = dir.sub("go");
+  // The step waits for a file the test creates after the restart (a poll inside
+  // the build's own workload, not a synchronisation of the test).
+  auto b = eng->submit(
+      test::run_request({"echo up; while [ ! -f " + go + " ]; do sleep 0.01; done; echo after"}));
+  REQUIRE(b.ok());
+
+  auto got = std::make_shared<std::vector<uint64_t>>();
+  auto texts = std::make_shared<std::vector<std::string>>();
+  auto ended = std::make_shared<std::promise<build_view>>();
+  follow_callbacks cb;
+  cb.on_entries = [=](const std::vector<raw_entry>& es) {
+    for (auto& r : es) {
+      got->push_back(r.offset);
+      texts->push_back(storage::decode_log_entry(r.json)->message);
+    }
+  };
+  cb.on_end = [=](const build_view& v) { ended->set_value(v); };
+  auto h = eng->follow(b->record.id, 0, cb);
+  REQUIRE(h.ok());
+  REQUIRE(test::wait_for_output(*eng, b->record.id, "up") == "up");
+
+  crash_and_await_restart(*eng, log_hub_name, 1);
+  test::write_file(go, "");
+
+  auto fut = ended->get_future();
+  REQUIRE(fut.wait_for(120s) == std::future_status::ready);
+  auto end = fut.get();
+  CHECK(end.record.status == build_status::ready);
+  REQUIRE(got->size() == end.log_next_offset);  // every stored entry, once
+  for (size_t i = 0; i < got->size(); ++i) CHECK((*got)[i] == i);
+  CHECK(std::find(texts->begin(), texts->end(), "after") != texts->end());
 }

@@ -51,6 +51,11 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
+void write_file(const std::string& path, std::string_view content) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(content.data(), static_cast<std::streamsize>(content.size()));
+}
+
 std::vector<std::string> files_containing(const std::string& dir, std::string_view needle) {
   std::vector<std::string> hits;
   for (auto& e : fs::recursive_directory_iterator(dir)) {

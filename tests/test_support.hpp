@@ -33,6 +33,7 @@ std::string run_request(const std::vector<std::string>& cmds, std::string_view n
 std::vector<std::string> files_containing(const std::string& dir, std::string_view needle);
 
 std::string read_file(const std::string& path);
+void write_file(const std::string& path, std::string_view content);
 
 // True if no process with this pid exists (reaped, not a zombie).
 bool process_gone(long pid);
