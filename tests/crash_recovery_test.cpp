@@ -79,6 +79,13 @@ TEST_CASE("after SIGKILL every acknowledged entry survives and no build is stuck
       auto acked = report.seen.count(id) ? report.seen[id] : 1;
       CHECK(st->build.log_next_offset >= acked);
       for (size_t i = 0; i < st->logs.size(); ++i) REQUIRE(st->logs[i].offset == i);
+      // A status change and the entry recording it commit together: the record
+      // agrees with the last entry that names a status, whatever the kill hit.
+      std::string last_status;
+      for (auto& r : st->logs)
+        if (auto e = storage::decode_log_entry(r.json); e && !e->status.empty())
+          last_status = e->status;
+      CHECK(last_status == storage::to_string(st->build.record.status));
     }
     // Recovery requeued whatever was running: everything reaches a terminal state.
     for (auto& id : report.submitted) {
