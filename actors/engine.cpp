@@ -18,17 +18,6 @@ namespace {
 
 using namespace actors;
 
-bool valid_tag(std::string_view s) {
-  if (s.empty() || s.size() > 63) return false;
-  auto ok = [](char c, bool first) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           (!first && (c == '.' || c == '_' || c == '-'));
-  };
-  for (size_t i = 0; i < s.size(); ++i)
-    if (!ok(s[i], i == 0)) return false;
-  return true;
-}
-
 error from_caf(const caf::error& e, std::string_view what) {
   return make_error(errc::unavailable, std::string(what) + ": " + caf::to_string(e));
 }
@@ -363,7 +352,7 @@ result<build_view> engine::retry(const std::string& id, retry_options options,
                       "builder.source.auth");
   if (options.tags) {
     for (size_t i = 0; i < options.tags->size(); ++i)
-      if (!valid_tag((*options.tags)[i]))
+      if (!runtime::valid_name((*options.tags)[i]))
         return make_error(errc::invalid_argument, "tags must match [a-z0-9][a-z0-9._-]{0,62}",
                           "tags[" + std::to_string(i) + "]");
     req.tags = *options.tags;

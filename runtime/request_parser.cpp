@@ -278,13 +278,6 @@ bool alnum(char c) {
   return lower_alnum(c) || (c >= 'A' && c <= 'Z');
 }
 
-// [a-z0-9][a-z0-9._-]{0,62}: names, namespaces and tags.
-bool valid_name(std::string_view s) {
-  if (s.empty() || s.size() > 63 || !lower_alnum(s[0])) return false;
-  return std::all_of(s.begin(), s.end(),
-                     [](char c) { return lower_alnum(c) || c == '.' || c == '_' || c == '-'; });
-}
-
 // [A-Za-z_][A-Za-z0-9_]*
 bool valid_env_name(std::string_view s) {
   if (s.empty() || (s[0] >= '0' && s[0] <= '9')) return false;
@@ -1235,6 +1228,13 @@ std::string sanitized_definition_json(const build_request& req) {
   w.field("skip_cache", req.skip_cache);
   w.end_object();
   return std::move(w).str();
+}
+
+bool valid_name(std::string_view s) {
+  auto lower_alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (s.empty() || s.size() > 63 || !lower_alnum(s[0])) return false;
+  return std::all_of(s.begin(), s.end(),
+                     [&](char c) { return lower_alnum(c) || c == '.' || c == '_' || c == '-'; });
 }
 
 }  // namespace nullspace::runtime

@@ -30,6 +30,9 @@ struct parse_outcome {
 parse_outcome parse_build_request(std::string_view json, const platform_limits& limits,
                                   const parse_options& opts = {});
 
+// [a-z0-9][a-z0-9._-]{0,62}: the rule for names, namespaces and tags.
+bool valid_name(std::string_view s);
+
 // The request as stored and echoed: the normalized IR as JSON, with every secret
 // value and registry password replaced by "***". Parsing this back with
 // allow_redacted_secrets yields an equivalent request (minus secret values).
