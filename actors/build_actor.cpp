@@ -117,8 +117,11 @@ void finish(build_ptr self, build_status to, std::vector<log_entry> entries) {
       .then(
           [=](uint64_t) {
             auto& s = self->state;
-            if (s.cancel_promise) s.cancel_promise->deliver(build_reply{std::nullopt, s.rec});
+            // Tell the manager before answering a cancel: the answer goes through
+            // the manager too, so it cannot overtake `finished` there, and a
+            // second cancel already sees a terminal build.
             self->send(s.manager, finished_atom::value, s.rec.id);
+            if (s.cancel_promise) s.cancel_promise->deliver(build_reply{std::nullopt, s.rec});
             self->quit();
           },
           [=](caf::error& err) {

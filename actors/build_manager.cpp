@@ -282,9 +282,16 @@ caf::result<build_reply> cancel(manager_ptr self, const std::string& tenant, con
     self->request(it->second.handle, caf::infinite, cancel_atom::value, std::move(reason))
         .then([=](build_reply& r) mutable { rp.deliver(std::move(r)); },
               [=](caf::error& err) mutable {
-                rp.deliver(build_reply{make_error(errc::unavailable, "cancel did not complete: " +
-                                                                         caf::to_string(err)),
-                                       {}});
+                // The build actor ended meanwhile: answer from its stored record.
+                auto rec = self->state.ctx->db->get_build(id);
+                if (rec && storage::is_terminal(rec->status)) {
+                  auto msg = "build " + id + " is already " + storage::to_string(rec->status);
+                  rp.deliver(build_reply{make_error(errc::conflict, msg), *rec});
+                } else {
+                  rp.deliver(build_reply{make_error(errc::unavailable, "cancel did not complete: " +
+                                                                           caf::to_string(err)),
+                                         {}});
+                }
               });
     return rp;
   }

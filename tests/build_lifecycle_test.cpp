@@ -202,6 +202,12 @@ TEST_CASE("retry makes a new build and demands the secrets again", "[lifecycle]"
   REQUIRE_FALSE(unknown.ok());
   CHECK(unknown.error().code == errc::invalid_argument);
 
+  auto bad_tag =
+      eng->retry(first.record.id, {std::vector<std::string>{"Not A Tag"}, {{"tok", "v", "env"}}});
+  REQUIRE_FALSE(bad_tag.ok());
+  CHECK(bad_tag.error().code == errc::invalid_argument);
+  CHECK(bad_tag.error().field == "tags[0]");
+
   auto again =
       eng->retry(first.record.id, {std::vector<std::string>{"v2"}, {{"tok", "second", "env"}}});
   REQUIRE(again.ok());
