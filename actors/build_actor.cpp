@@ -359,7 +359,6 @@ build_actor::behavior_type build_behavior(build_ptr self, std::shared_ptr<engine
             {status_entry(build_status::queued, "build context " + ctx_id + " uploaded; queued")},
             true);
       },
-      [=](get_atom) { return self->state.rec; },
       [=](lines_atom, uint64_t id, std::vector<runtime::output_line>& lines) {
         if (self->state.proc == id) on_lines(self, lines);
       },

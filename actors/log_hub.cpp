@@ -71,7 +71,6 @@ void fan_out(hub_ptr self, std::unordered_map<std::string, committed>& by_build)
     if (fit != st.followers.end()) {
       auto batch = std::make_shared<follow_batch>();
       batch->build_id = id;
-      batch->next_offset = c.entries.empty() ? 0 : c.entries.back().offset + 1;
       batch->entries = std::move(c.entries);
       batch->end = std::move(c.end);
       follow_batch_ptr shared{std::move(batch)};
@@ -141,7 +140,6 @@ void follow(hub_ptr self, const std::string& id, uint64_t from, log_follower who
     auto batch = std::make_shared<follow_batch>();
     batch->build_id = id;
     cursor = chunk.back().offset + 1;
-    batch->next_offset = cursor;
     batch->entries = std::move(chunk);
     self->send(who, batch_atom::value, follow_batch_ptr{std::move(batch)});
   }
@@ -149,7 +147,6 @@ void follow(hub_ptr self, const std::string& id, uint64_t from, log_follower who
   if (rec && storage::is_terminal(rec->status)) {
     auto end = std::make_shared<follow_batch>();
     end->build_id = id;
-    end->next_offset = cursor;
     end->end = std::move(rec);
     self->send(who, batch_atom::value, follow_batch_ptr{std::move(end)});
     return;
@@ -209,9 +206,6 @@ log_hub_actor::behavior_type log_hub(hub_ptr self, storage::store* db) {
       },
       [=](unfollow_atom, const std::string& id, const log_follower& who) {
         remove_follower(self->state, who.address(), &id);
-      },
-      [=](next_off_atom, const std::string& id) -> uint64_t {
-        return self->state.db->next_offset(id);  // committed entries only
       },
       [=](stats_atom) -> hub_stats { return self->state.stats; },
   };

@@ -29,7 +29,6 @@ using flush_atom = caf::atom_constant<caf::atom("flush")>;
 using follow_atom = caf::atom_constant<caf::atom("follow")>;
 using unfollow_atom = caf::atom_constant<caf::atom("unfollow")>;
 using batch_atom = caf::atom_constant<caf::atom("batch")>;
-using next_off_atom = caf::atom_constant<caf::atom("nextoff")>;
 using submit_atom = caf::atom_constant<caf::atom("submit")>;
 using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
 using start_atom = caf::atom_constant<caf::atom("start")>;
@@ -39,7 +38,6 @@ using lines_atom = caf::atom_constant<caf::atom("lines")>;
 using exited_atom = caf::atom_constant<caf::atom("exited")>;
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
 using restart_atom = caf::atom_constant<caf::atom("restart")>;
-using get_atom = caf::get_atom;
 
 // ---- log_hub payloads ----
 
@@ -60,7 +58,6 @@ struct follow_batch {
   std::vector<storage::raw_entry> entries;
   // Set on the last batch a follower gets: the terminal build record.
   std::optional<storage::build_record> end;
-  uint64_t next_offset = 0;  // one past the last entry committed so far
 };
 using follow_batch_ptr = std::shared_ptr<const follow_batch>;
 
@@ -78,7 +75,6 @@ using log_hub_actor = caf::typed_actor<
     // backlog from `from`, then live entries, then the end batch
     caf::reacts_to<follow_atom, std::string, uint64_t, log_follower>,
     caf::reacts_to<unfollow_atom, std::string, log_follower>,
-    caf::replies_to<next_off_atom, std::string>::with<uint64_t>,
     caf::replies_to<stats_atom>::with<hub_stats>,
     caf::reacts_to<flush_atom>>;  // internal: group commit
 
@@ -112,7 +108,6 @@ using build_actor =
     caf::typed_actor<caf::reacts_to<start_atom>,  // an executor slot was granted
                      caf::replies_to<cancel_atom, std::string>::with<build_reply>,
                      caf::reacts_to<ctx_ready_atom, std::string>,
-                     caf::replies_to<get_atom>::with<storage::build_record>,
                      caf::reacts_to<lines_atom, uint64_t, std::vector<runtime::output_line>>,
                      caf::reacts_to<exited_atom, uint64_t, runtime::process_exit>>;
 
@@ -124,6 +119,5 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::hub_stats)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::build_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::submit_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::manager_stats)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::storage::build_record)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<nullspace::runtime::output_line>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::runtime::process_exit)
