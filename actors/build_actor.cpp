@@ -9,6 +9,7 @@
 
 #include <deque>
 #include <filesystem>
+#include <iterator>
 
 #include "actors/build_state.hpp"
 #include "runtime/plan.hpp"
@@ -40,6 +41,9 @@ struct build_state {
   std::string cwd = "/";
   std::deque<std::string> tail;  // last output lines of the running step
   std::string secrets_dir;       // of the running step, on a memory-backed tmpfs
+
+  size_t in_flight = 0;         // appends sent and not yet acknowledged
+  std::vector<log_entry> held;  // output waiting for an append slot
 
   std::optional<caf::typed_response_promise<build_reply>> cancel_promise;
   std::string cancel_reason;
@@ -85,18 +89,45 @@ log_entry status_entry(build_status s, std::string message) {
   return e;
 }
 
-// Fire-and-forget append: the hub orders it after everything this actor sent before.
-void append(build_ptr self, std::vector<log_entry> entries, bool with_record = false) {
+// Appends without waiting for the acknowledgement, at most `max_in_flight` at a
+// time: output that arrives meanwhile is held and goes out as ONE append when an
+// acknowledgement returns. That bounds what a chatty build queues at the hub and
+// turns a flood of small appends into a few large ones. The hub orders appends
+// by arrival, and held entries always go out before anything newer.
+constexpr size_t max_in_flight = 4;
+
+void send_append(build_ptr self, std::vector<log_entry> entries, bool with_record) {
+  auto& st = self->state;
   append_request req;
-  req.build_id = self->state.rec.id;
-  req.entries = std::move(entries);
-  if (with_record) req.record = self->state.rec;
-  auto id = self->state.rec.id;
-  self->request(self->state.ctx->directory.hub(), caf::infinite, append_atom::value, std::move(req))
-      .then([](uint64_t) {},
+  req.build_id = st.rec.id;
+  req.entries = std::move(st.held);
+  st.held.clear();
+  req.entries.insert(req.entries.end(), std::make_move_iterator(entries.begin()),
+                     std::make_move_iterator(entries.end()));
+  if (with_record) req.record = st.rec;
+  ++st.in_flight;
+  auto id = st.rec.id;
+  auto on_done = [=] {
+    auto& s = self->state;
+    --s.in_flight;
+    if (!s.held.empty() && !s.finishing && s.in_flight < max_in_flight)
+      send_append(self, {}, false);
+  };
+  self->request(st.ctx->directory.hub(), caf::infinite, append_atom::value, std::move(req))
+      .then([=](uint64_t) { on_done(); },
             [=](caf::error& err) {
               spdlog::error("build {}: log append failed: {}", id, caf::to_string(err));
+              on_done();
             });
+}
+
+void append(build_ptr self, std::vector<log_entry> entries, bool with_record = false) {
+  auto& st = self->state;
+  // A status change is never held back: it takes the held entries with it.
+  if (with_record || st.in_flight < max_in_flight)
+    return send_append(self, std::move(entries), with_record);
+  st.held.insert(st.held.end(), std::make_move_iterator(entries.begin()),
+                 std::make_move_iterator(entries.end()));
 }
 
 // Becomes terminal: one append carries the final entries and record; once it is
@@ -111,7 +142,10 @@ void finish(build_ptr self, build_status to, std::vector<log_entry> entries) {
   st.rec.cache.misses = static_cast<uint32_t>(st.steps_run);
   append_request req;
   req.build_id = st.rec.id;
-  req.entries = std::move(entries);
+  req.entries = std::move(st.held);  // output still held goes before the end
+  st.held.clear();
+  req.entries.insert(req.entries.end(), std::make_move_iterator(entries.begin()),
+                     std::make_move_iterator(entries.end()));
   req.record = st.rec;
   self->request(st.ctx->directory.hub(), caf::infinite, append_atom::value, std::move(req))
       .then(

@@ -24,7 +24,7 @@ std::unique_ptr<engine> open_engine(const test::temp_dir& dir, uint32_t slots = 
 
 std::vector<log_entry> all_entries(engine& eng, const std::string& id,
                                    const std::string& tenant = "default") {
-  auto st = eng.get_status(id, 0, 100000, tenant);
+  auto st = eng.get_status(id, 0, 1000000, tenant);
   REQUIRE(st.ok());
   std::vector<log_entry> out;
   for (auto& r : st->logs) out.push_back(*storage::decode_log_entry(r.json));
@@ -314,4 +314,25 @@ TEST_CASE("an engine shuts down with followers that were never stopped", "[lifec
   }                  // ~engine must return although the follower never saw an end
   outlives->stop();  // and the handle stays safe to use afterwards
   outlives.reset();
+}
+
+TEST_CASE("a flood of output is stored completely, in order", "[lifecycle]") {
+  test::temp_dir dir;
+  auto eng = open_engine(dir);
+  constexpr int lines = 100000;
+  auto b = submit_ok(*eng, test::run_request({"seq 1 " + std::to_string(lines), "echo done"}));
+  auto done = wait_done(*eng, b.record.id);
+  REQUIRE(done.record.status == build_status::ready);
+  auto es = all_entries(*eng, b.record.id);
+  int next = 1;
+  bool done_line = false;
+  for (size_t i = 0; i < es.size(); ++i) {
+    REQUIRE(es[i].offset == i);
+    if (es[i].kind != "log") continue;
+    if (es[i].step == 0) REQUIRE(es[i].message == std::to_string(next++));
+    if (es[i].step == 1 && es[i].message == "done") done_line = true;
+  }
+  CHECK(next == lines + 1);
+  CHECK(done_line);
+  CHECK(es.back().status == "ready");  // held output went out before the end
 }
