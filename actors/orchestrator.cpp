@@ -34,13 +34,12 @@ void publish(orch_ptr self, caf::atom_value name, const caf::strong_actor_ptr& w
   reg.put(name, who);
 }
 
-void answer_health_waiters(orch_ptr self) {
-  auto& st = self->state;
-  if (!st.hub || !st.manager) return;
-  auto& ws = st.health_waiters;
+// Answers (and forgets) every waiter {key, promise} whose key satisfies `ready`.
+template <class Waiters, class Ready, class Value>
+void answer_waiters(Waiters& ws, Ready ready, const Value& value) {
   for (auto it = ws.begin(); it != ws.end();) {
-    if (st.restarts >= it->first) {
-      it->second.deliver(st.restarts);
+    if (ready(it->first)) {
+      it->second.deliver(value);
       it = ws.erase(it);
     } else {
       ++it;
@@ -48,18 +47,19 @@ void answer_health_waiters(orch_ptr self) {
   }
 }
 
+void answer_health_waiters(orch_ptr self) {
+  auto& st = self->state;
+  if (!st.hub || !st.manager) return;
+  answer_waiters(
+      st.health_waiters, [&](uint64_t min) { return st.restarts >= min; }, st.restarts);
+}
+
 void answer_hub_waiters(orch_ptr self) {
   auto& st = self->state;
   if (!st.hub) return;
-  auto& ws = st.hub_waiters;
-  for (auto it = ws.begin(); it != ws.end();) {
-    if (st.hub.address() != it->first) {
-      it->second.deliver(st.hub);
-      it = ws.erase(it);
-    } else {
-      ++it;
-    }
-  }
+  answer_waiters(
+      st.hub_waiters, [&](const caf::actor_addr& dead) { return st.hub.address() != dead; },
+      st.hub);
 }
 
 void start_hub(orch_ptr self) {
