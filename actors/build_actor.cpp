@@ -96,14 +96,21 @@ log_entry status_entry(build_status s, std::string message) {
 // by arrival, and held entries always go out before anything newer.
 constexpr size_t max_in_flight = 4;
 
+// The held entries followed by `entries`: what the next append must carry so
+// that nothing newer overtakes held output.
+std::vector<log_entry> take_held_then(build_state& st, std::vector<log_entry> entries) {
+  auto out = std::move(st.held);
+  st.held.clear();
+  out.insert(out.end(), std::make_move_iterator(entries.begin()),
+             std::make_move_iterator(entries.end()));
+  return out;
+}
+
 void send_append(build_ptr self, std::vector<log_entry> entries, bool with_record) {
   auto& st = self->state;
   append_request req;
   req.build_id = st.rec.id;
-  req.entries = std::move(st.held);
-  st.held.clear();
-  req.entries.insert(req.entries.end(), std::make_move_iterator(entries.begin()),
-                     std::make_move_iterator(entries.end()));
+  req.entries = take_held_then(st, std::move(entries));
   if (with_record) req.record = st.rec;
   ++st.in_flight;
   auto id = st.rec.id;
@@ -142,10 +149,7 @@ void finish(build_ptr self, build_status to, std::vector<log_entry> entries) {
   st.rec.cache.misses = static_cast<uint32_t>(st.steps_run);
   append_request req;
   req.build_id = st.rec.id;
-  req.entries = std::move(st.held);  // output still held goes before the end
-  st.held.clear();
-  req.entries.insert(req.entries.end(), std::make_move_iterator(entries.begin()),
-                     std::make_move_iterator(entries.end()));
+  req.entries = take_held_then(st, std::move(entries));  // held output goes before the end
   req.record = st.rec;
   self->request(st.ctx->directory.hub(), caf::infinite, append_atom::value, std::move(req))
       .then(
