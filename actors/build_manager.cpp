@@ -273,6 +273,13 @@ caf::result<build_reply> submit(manager_ptr self, submit_request& sr) {
   return rp;
 }
 
+// A cancel of a build that already ended: 409 with the terminal record.
+build_reply already_terminal(const build_record& rec) {
+  return build_reply{make_error(errc::conflict, "build " + rec.id + " is already " +
+                                                    storage::to_string(rec.status)),
+                     rec};
+}
+
 caf::result<build_reply> cancel(manager_ptr self, const std::string& tenant, const std::string& id,
                                 std::string& reason) {
   auto& st = self->state;
@@ -285,8 +292,7 @@ caf::result<build_reply> cancel(manager_ptr self, const std::string& tenant, con
                 // The build actor ended meanwhile: answer from its stored record.
                 auto rec = self->state.ctx->db->get_build(id);
                 if (rec && storage::is_terminal(rec->status)) {
-                  auto msg = "build " + id + " is already " + storage::to_string(rec->status);
-                  rp.deliver(build_reply{make_error(errc::conflict, msg), *rec});
+                  rp.deliver(already_terminal(*rec));
                 } else {
                   rp.deliver(build_reply{make_error(errc::unavailable, "cancel did not complete: " +
                                                                            caf::to_string(err)),
@@ -298,10 +304,7 @@ caf::result<build_reply> cancel(manager_ptr self, const std::string& tenant, con
   auto rec = st.ctx->db->get_build(id);
   if (!rec || rec->tenant != tenant)
     return build_reply{make_error(errc::not_found, "no build " + id), {}};
-  if (storage::is_terminal(rec->status))
-    return build_reply{make_error(errc::conflict,
-                                  "build " + id + " is already " + storage::to_string(rec->status)),
-                       *rec};
+  if (storage::is_terminal(rec->status)) return already_terminal(*rec);
   return build_reply{make_error(errc::unavailable, "build " + id + " is being recovered; retry"),
                      *rec};
 }
