@@ -70,14 +70,20 @@ log_follower::behavior_type follower(follower_ptr self, follow_callbacks cb,
   return {
       [=](batch_atom, const follow_batch_ptr& b) {
         auto& s = self->state;
-        // After a re-subscription the new hub replays from the cursor: skip
-        // anything already delivered.
-        std::vector<raw_entry> fresh;
-        for (auto& e : b->entries)
-          if (e.offset >= s.cursor) fresh.push_back(e);
-        if (!fresh.empty()) {
-          s.cursor = fresh.back().offset + 1;
-          if (s.cb.on_entries) s.cb.on_entries(fresh);
+        // Entries arrive in offset order. Only around a re-subscription can some
+        // be below the cursor (the dead hub's last batches may be handled after
+        // its down message): skip those, and copy nothing in the usual case.
+        auto& es = b->entries;
+        auto first_new = std::find_if(es.begin(), es.end(),
+                                      [&](const raw_entry& e) { return e.offset >= s.cursor; });
+        if (first_new != es.end()) {
+          s.cursor = es.back().offset + 1;
+          if (s.cb.on_entries) {
+            if (first_new == es.begin())
+              s.cb.on_entries(es);
+            else
+              s.cb.on_entries(std::vector<raw_entry>(first_new, es.end()));
+          }
         }
         if (b->end) {
           if (s.cb.on_end) s.cb.on_end(build_view{*b->end, s.ctx->db->next_offset(b->build_id)});
