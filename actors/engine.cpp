@@ -162,6 +162,30 @@ struct engine::impl {
     return std::move(*out);
   }
 
+  // One request to the manager from a short-lived actor; `done` runs on the
+  // CAF thread that handles the reply.
+  template <class... Ts>
+  void ask_manager_async(engine::callback<build_view> done, Ts... msg) {
+    auto mgr = ctx->directory.manager();
+    if (!mgr || !ctx->accepting_calls())
+      return done(make_error(errc::unavailable, "the engine is restarting or stopping; retry"));
+    sys->spawn([this, mgr, done = std::move(done),
+                ... msg = std::move(msg)](caf::event_based_actor* self) mutable {
+      self->request(mgr, caf::infinite, std::move(msg)...)
+          .then(
+              [this, done](build_reply& r) {
+                if (r.err)
+                  done(std::move(*r.err));
+                else
+                  done(view(std::move(r.record)));
+              },
+              [done](caf::error& e) { done(from_caf(e, "the build manager did not answer")); });
+    });
+  }
+
+  result<submit_request> prepare_retry(const std::string& id, retry_options options,
+                                       const std::string& tenant);
+
   // Followers spawned by follow(), so shutdown can end those never stopped
   // (a live actor would keep ~actor_system waiting forever).
   std::mutex followers_mtx;
@@ -304,11 +328,11 @@ result<build_view> engine::cancel(const std::string& id, const std::string& reas
   return std::move(*out);
 }
 
-result<build_view> engine::retry(const std::string& id, retry_options options,
-                                 const std::string& tenant) {
-  auto rec = impl_->db->get_build(id);
+result<submit_request> engine::impl::prepare_retry(const std::string& id, retry_options options,
+                                                   const std::string& tenant) {
+  auto rec = db->get_build(id);
   if (!rec || rec->tenant != tenant) return make_error(errc::not_found, "no build " + id);
-  auto parsed = runtime::parse_build_request(rec->definition_json, impl_->opts.limits,
+  auto parsed = runtime::parse_build_request(rec->definition_json, opts.limits,
                                              {.allow_redacted_secrets = true});
   if (!parsed.request)
     return make_error(errc::internal, "the stored definition of " + id + " cannot be read");
@@ -322,10 +346,10 @@ result<build_view> engine::retry(const std::string& id, retry_options options,
     if (std::find(rec->secret_ids.begin(), rec->secret_ids.end(), s.id) == rec->secret_ids.end())
       return make_error(errc::invalid_argument,
                         "secret id '" + s.id + "' was not used by build " + id, field + ".id");
-    if (s.value.empty() || s.value.size() > impl_->opts.limits.max_secret_bytes)
+    if (s.value.empty() || s.value.size() > opts.limits.max_secret_bytes)
       return make_error(errc::invalid_argument,
                         "secret '" + s.id + "' needs a non-empty value of at most " +
-                            std::to_string(impl_->opts.limits.max_secret_bytes) + " bytes",
+                            std::to_string(opts.limits.max_secret_bytes) + " bytes",
                         field + ".value");
     if (!supplied.insert(s.id).second)
       return make_error(errc::invalid_argument, "secret id '" + s.id + "' is given twice",
@@ -363,7 +387,32 @@ result<build_view> engine::retry(const std::string& id, retry_options options,
                           "tags[" + std::to_string(i) + "]");
     req.tags = *options.tags;
   }
-  return impl_->ask_manager_submit(submit_request{tenant, std::move(req), id});
+  return submit_request{tenant, std::move(req), id};
+}
+
+result<build_view> engine::retry(const std::string& id, retry_options options,
+                                 const std::string& tenant) {
+  auto sr = impl_->prepare_retry(id, std::move(options), tenant);
+  if (!sr) return sr.error();
+  return impl_->ask_manager_submit(std::move(sr.value()));
+}
+
+void engine::submit_async(runtime::build_request request, const std::string& tenant,
+                          callback<build_view> done) {
+  impl_->ask_manager_async(std::move(done), submit_atom::value,
+                           submit_request{tenant, std::move(request), {}});
+}
+
+void engine::cancel_async(const std::string& id, const std::string& reason,
+                          const std::string& tenant, callback<build_view> done) {
+  impl_->ask_manager_async(std::move(done), cancel_atom::value, tenant, id, reason);
+}
+
+void engine::retry_async(const std::string& id, retry_options options, const std::string& tenant,
+                         callback<build_view> done) {
+  auto sr = impl_->prepare_retry(id, std::move(options), tenant);
+  if (!sr) return done(sr.error());
+  impl_->ask_manager_async(std::move(done), submit_atom::value, std::move(sr.value()));
 }
 
 result<std::unique_ptr<follow_handle>> engine::follow(const std::string& id, uint64_t offset,
@@ -422,6 +471,7 @@ engine::stats engine::current_stats() const {
             out.entries_appended = h.entries_appended;
             out.batches_written = h.batches_written;
             out.followers = h.followers;
+            out.builds_by_status = h.builds_by_status;
           },
           [](caf::error&) {});
   return out;

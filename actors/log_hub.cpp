@@ -31,6 +31,8 @@ struct hub_state {
   bool flush_scheduled = false;
   std::unordered_map<std::string, std::vector<follower_slot>> followers;
   hub_stats stats;
+  // Status of every non-terminal build seen, for builds_by_status.
+  std::unordered_map<std::string, storage::build_status> live_status;
   static inline const char* name = "log_hub";
 };
 
@@ -93,6 +95,8 @@ void flush(hub_ptr self) {
 
   rocksdb::WriteBatch wb;
   std::unordered_map<std::string, committed> by_build;
+  // (previous status or none, new status) of each record in this batch.
+  std::vector<std::pair<std::optional<storage::build_status>, storage::build_status>> moves;
   for (auto& p : batch_items) {
     auto& c = by_build[p.req.build_id];
     uint64_t off = p.first_offset;
@@ -103,6 +107,15 @@ void flush(hub_ptr self) {
       c.entries.push_back({e.offset, std::move(json)});
     }
     if (p.req.record) {
+      std::optional<storage::build_status> before;
+      if (!p.req.create) {
+        auto it = st.live_status.find(p.req.build_id);
+        if (it != st.live_status.end())
+          before = it->second;
+        else if (auto old = st.db->get_build(p.req.build_id))
+          before = old->status;
+      }
+      moves.emplace_back(before, p.req.record->status);
       st.db->put_build(wb, *p.req.record);
       if (p.req.create) st.db->put_history(wb, *p.req.record);
       if (storage::is_terminal(p.req.record->status)) c.end = *p.req.record;
@@ -122,6 +135,17 @@ void flush(hub_ptr self) {
     return;
   }
   ++st.stats.batches_written;
+  for (size_t i = 0, m = 0; i < batch_items.size(); ++i) {
+    auto& rec = batch_items[i].req.record;
+    if (!rec) continue;
+    auto [before, after] = moves[m++];
+    if (before) --st.stats.builds_by_status[static_cast<size_t>(*before)];
+    ++st.stats.builds_by_status[static_cast<size_t>(after)];
+    if (storage::is_terminal(after))
+      st.live_status.erase(rec->id);
+    else
+      st.live_status[rec->id] = after;
+  }
   for (auto& p : batch_items) {
     st.stats.entries_appended += p.req.entries.size();
     p.promise.deliver(p.first_offset + p.req.entries.size());
@@ -174,6 +198,10 @@ void remove_follower(hub_state& st, const caf::actor_addr& who, const std::strin
 
 log_hub_actor::behavior_type log_hub(hub_ptr self, storage::store* db) {
   self->state.db = db;
+  db->for_each_build([&](storage::build_record&& r) {
+    ++self->state.stats.builds_by_status[static_cast<size_t>(r.status)];
+    if (!storage::is_terminal(r.status)) self->state.live_status[r.id] = r.status;
+  });
   self->set_down_handler(
       [=](caf::down_msg& dm) { remove_follower(self->state, dm.source, nullptr); });
   return {

@@ -9,6 +9,7 @@
 
 #include <caf/all.hpp>
 
+#include <array>
 #include <memory>
 #include <optional>
 #include <string>
@@ -65,6 +66,9 @@ struct hub_stats {
   uint64_t entries_appended = 0;
   uint64_t batches_written = 0;
   uint64_t followers = 0;
+  // Builds per status (index: storage::build_status), counted from the store at
+  // hub start and kept current by every committed record.
+  std::array<uint64_t, 6> builds_by_status{};
 };
 
 using log_follower = caf::typed_actor<caf::reacts_to<batch_atom, follow_batch_ptr>>;

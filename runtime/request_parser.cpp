@@ -268,6 +268,14 @@ error malformed_json(std::string_view json, simdjson::error_code code) {
                     std::string("malformed JSON: ") + simdjson::error_message(code));
 }
 
+}  // namespace
+
+error malformed_json_error(std::string_view json) {
+  return malformed_json(json, simdjson::TAPE_ERROR);
+}
+
+namespace {
+
 // ---------------------------------------------------------------------------
 // Character rules of the contract.
 

@@ -30,6 +30,10 @@ struct parse_outcome {
 parse_outcome parse_build_request(std::string_view json, const platform_limits& limits,
                                   const parse_options& opts = {});
 
+// The 400 for a body that is not valid JSON: names the byte offset of the
+// first problem (and the JSON path when it lies inside one value).
+error malformed_json_error(std::string_view json);
+
 // [a-z0-9][a-z0-9._-]{0,62}: the rule for names, namespaces and tags.
 bool valid_name(std::string_view s);
 

@@ -177,6 +177,13 @@ bool store::has_context(std::string_view id) const {
   return db_->Get(rocksdb::ReadOptions{}, meta_, "ctx/" + std::string(id), &value).ok();
 }
 
+std::optional<std::string> store::get_context(std::string_view id) const {
+  std::string value;
+  if (!db_->Get(rocksdb::ReadOptions{}, meta_, "ctx/" + std::string(id), &value).ok())
+    return std::nullopt;
+  return value;
+}
+
 result<bool> store::put_context(std::string_view id, std::string_view json) {
   rocksdb::WriteBatch b;
   b.Put(meta_, "ctx/" + std::string(id), rocksdb::Slice(json.data(), json.size()));

@@ -72,6 +72,7 @@ class store {
   uint64_t next_offset(std::string_view id) const;
   // Build contexts (meta CF, ctx/<id>): known once their upload completed.
   bool has_context(std::string_view id) const;
+  std::optional<std::string> get_context(std::string_view id) const;  // its manifest JSON
   result<bool> put_context(std::string_view id, std::string_view json);
 
   // Every build record, in key order (used by start-up recovery).

@@ -8,6 +8,7 @@
 // another tenant's build is reported as not_found, never revealed.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -101,6 +102,19 @@ class engine {
                             const std::string& tenant = "default");
   result<build_view> retry(const std::string& id, retry_options options,
                            const std::string& tenant = "default");
+
+  // Asynchronous forms for event loops (the HTTP server). `done` runs exactly
+  // once: on an engine thread, or on the calling thread when the call fails
+  // before reaching an actor. Keep it short and never block inside it.
+  template <class T>
+  using callback = std::function<void(result<T>)>;
+  void submit_async(runtime::build_request request, const std::string& tenant,
+                    callback<build_view> done);
+  void cancel_async(const std::string& id, const std::string& reason, const std::string& tenant,
+                    callback<build_view> done);
+  void retry_async(const std::string& id, retry_options options, const std::string& tenant,
+                   callback<build_view> done);
+
   // Blocks until the build is terminal or `timeout` passes (then unavailable).
   result<build_view> wait_until_terminal(const std::string& id, std::chrono::milliseconds timeout,
                                          const std::string& tenant = "default");
@@ -115,6 +129,7 @@ class engine {
   struct stats {
     uint64_t queued = 0, running = 0, live = 0;
     uint64_t entries_appended = 0, batches_written = 0, followers = 0;
+    std::array<uint64_t, 6> builds_by_status{};  // index: storage::build_status
   };
   stats current_stats() const;
 

@@ -1,72 +1,147 @@
-// nullspaced: runs the engine as a long-lived service on a data dir.
-// The HTTP/JSON API and SSE (issue "nullspaced: the HTTP/JSON API") plug in
-// here; until then the daemon runs builds submitted through the embedded API,
-// recovers unfinished builds at start-up, and shuts down cleanly on SIGTERM.
+// nullspaced: the engine as a long-lived HTTP service (API.md).
+//
+// Settings come from flags, then environment variables (NULLSPACE_*), then an
+// optional config file (--config, TOML/INI `key = value` with the flag names),
+// then defaults. SIGTERM/SIGINT: stop accepting, end streams cleanly, stop the
+// engine (running builds resume at the next start), exit 0.
 #include <signal.h>
+#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <string>
 
+#include "api/api_server.hpp"
 #include "nullspace/engine.hpp"
 
 namespace {
 
-void usage(std::ostream& out) {
-  out << "usage: nullspaced [--data-dir DIR] [--executor-slots N] [--sync] "
-         "[--log-level LEVEL]\n"
-         "  --data-dir DIR       RocksDB and work dirs (default ./data, env NULLSPACE_DATA_DIR)\n"
-         "  --executor-slots N   builds running at once (default 2)\n"
-         "  --sync               fsync the write-ahead log on every commit\n"
-         "  --log-level LEVEL    trace|debug|info|warn|error (default info)\n";
-}
-
-bool parse_uint(const char* s, uint32_t& out) {
+bool split_listen(const std::string& s, std::string& host, uint16_t& port) {
+  auto colon = s.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  host = s.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   char* end = nullptr;
-  auto v = std::strtoul(s, &end, 10);
-  if (!s[0] || *end || v == 0 || v > 4096) return false;
-  out = static_cast<uint32_t>(v);
+  auto p = std::strtoul(s.c_str() + colon + 1, &end, 10);
+  if (*end || p > 65535 || colon + 1 == s.size()) return false;
+  port = static_cast<uint16_t>(p);
   return true;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  nullspace::engine_options opts;
-  if (const char* d = std::getenv("NULLSPACE_DATA_DIR")) opts.data_dir = d;
+  nullspace::engine_options eopts;
+  nullspace::api::api_options aopts;
+  std::string listen = "127.0.0.1:7070";
+  std::string keys_file;
   std::string level = "info";
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto need = [&](const char* what) -> const char* {
-      if (i + 1 >= argc) {
-        std::cerr << "nullspaced: " << a << " needs " << what << "\n";
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (a == "--data-dir") {
-      opts.data_dir = need("a directory");
-    } else if (a == "--executor-slots") {
-      if (!parse_uint(need("a number"), opts.executor_slots)) {
-        std::cerr << "nullspaced: --executor-slots takes a number from 1 to 4096\n";
-        return 2;
-      }
-    } else if (a == "--sync") {
-      opts.sync = true;
-    } else if (a == "--log-level") {
-      level = need("a level");
-    } else if (a == "--help" || a == "-h") {
-      usage(std::cout);
-      return 0;
-    } else {
-      std::cerr << "nullspaced: unknown option " << a << "\n";
-      usage(std::cerr);
+  eopts.data_dir = "./data";
+
+  CLI::App app{"nullspaced: template builds over HTTP (see docs/API.md)"};
+  app.set_config("--config", "", "read settings from a TOML/INI file (keys = flag names)");
+  app.add_option("--listen", listen, "HOST:PORT to serve on (port 0 picks one)")
+      ->envname("NULLSPACE_LISTEN")
+      ->capture_default_str();
+  app.add_option("--data-dir", eopts.data_dir, "RocksDB, build work dirs and contexts")
+      ->envname("NULLSPACE_DATA_DIR")
+      ->capture_default_str();
+  app.add_option("--api-keys", keys_file, "file of `key tenant` lines (none: loopback only)")
+      ->envname("NULLSPACE_API_KEYS_FILE");
+  app.add_option("--executor-slots", eopts.executor_slots, "builds running at once")
+      ->envname("NULLSPACE_EXECUTOR_SLOTS")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
+  app.add_option("--max-queued", eopts.max_queued, "queued builds before 429")
+      ->envname("NULLSPACE_MAX_QUEUED")
+      ->check(CLI::Range(1, 1 << 24))
+      ->capture_default_str();
+  app.add_flag("--sync", eopts.sync, "fsync the write-ahead log on every commit")
+      ->envname("NULLSPACE_SYNC");
+  app.add_option("--log-level", level, "trace|debug|info|warn|error")
+      ->envname("NULLSPACE_LOG_LEVEL")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
+      ->capture_default_str();
+  auto& l = aopts.limits;
+  app.add_option("--max-header-bytes", l.max_header_bytes, "request line + headers (431 beyond)")
+      ->envname("NULLSPACE_MAX_HEADER_BYTES")
+      ->check(CLI::Range(size_t{1024}, size_t{1} << 20))
+      ->capture_default_str();
+  app.add_option("--max-body-bytes", l.max_body_bytes, "JSON request bodies (413 beyond)")
+      ->envname("NULLSPACE_MAX_BODY_BYTES")
+      ->check(CLI::Range(size_t{1024}, size_t{1} << 30))
+      ->capture_default_str();
+  app.add_option("--max-upload-bytes", aopts.max_upload_bytes, "build-context tar bodies")
+      ->envname("NULLSPACE_MAX_UPLOAD_BYTES")
+      ->check(CLI::Range(size_t{1024}, size_t{1} << 34))
+      ->capture_default_str();
+  app.add_option("--max-connections", l.max_connections, "open connections (503 beyond)")
+      ->envname("NULLSPACE_MAX_CONNECTIONS")
+      ->check(CLI::Range(size_t{1}, size_t{1} << 20))
+      ->capture_default_str();
+  app.add_option("--header-timeout-ms", l.header_timeout_ms, "first byte to end of headers")
+      ->envname("NULLSPACE_HEADER_TIMEOUT_MS")
+      ->check(CLI::Range(uint64_t{10}, uint64_t{3'600'000}))
+      ->capture_default_str();
+  app.add_option("--body-timeout-ms", l.body_timeout_ms, "end of headers to end of body")
+      ->envname("NULLSPACE_BODY_TIMEOUT_MS")
+      ->check(CLI::Range(uint64_t{10}, uint64_t{3'600'000}))
+      ->capture_default_str();
+  app.add_option("--idle-timeout-ms", l.idle_timeout_ms, "idle keep-alive connections")
+      ->envname("NULLSPACE_IDLE_TIMEOUT_MS")
+      ->check(CLI::Range(uint64_t{10}, uint64_t{3'600'000}))
+      ->capture_default_str();
+  app.add_option("--stream-buffer-bytes", l.stream_buffer_bytes,
+                 "per log follower; a follower past it is disconnected")
+      ->envname("NULLSPACE_STREAM_BUFFER_BYTES")
+      ->check(CLI::Range(size_t{4096}, size_t{1} << 30))
+      ->capture_default_str();
+  app.add_option("--stream-stall-timeout-ms", aopts.streams.stall_timeout_ms,
+                 "a follower whose full buffer takes no byte this long is disconnected")
+      ->envname("NULLSPACE_STREAM_STALL_TIMEOUT_MS")
+      ->check(CLI::Range(uint64_t{10}, uint64_t{3'600'000}))
+      ->capture_default_str();
+  app.add_option("--heartbeat-ms", aopts.streams.heartbeat_ms, "SSE `: ping` interval")
+      ->envname("NULLSPACE_HEARTBEAT_MS")
+      ->check(CLI::Range(uint64_t{10}, uint64_t{3'600'000}))
+      ->capture_default_str();
+  app.add_option("--max-wait-ms", aopts.max_wait_ms, "cap of get_status long-polls (wait_ms)")
+      ->envname("NULLSPACE_MAX_WAIT_MS")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{3'600'000}))
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  // Logs go to stderr as `key=value` lines; stdout carries only the
+  // `listening on` line that scripts wait for.
+  auto logger = spdlog::stderr_logger_mt("nullspaced");
+  logger->set_pattern("ts=%Y-%m-%dT%H:%M:%S.%eZ level=%l %v", spdlog::pattern_time_type::utc);
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(level));
+
+  if (!split_listen(listen, aopts.host, aopts.port)) {
+    std::cerr << "nullspaced: --listen takes HOST:PORT, e.g. 127.0.0.1:7070\n";
+    return 2;
+  }
+  if (!keys_file.empty()) {
+    auto keys = nullspace::api::key_table::load_file(keys_file);
+    if (!keys) {
+      std::cerr << "nullspaced: " << keys.error().message << "\n";
       return 2;
     }
+    aopts.keys = std::move(keys.value());
   }
-  spdlog::set_level(spdlog::level::from_str(level));
+  if (const char* inline_keys = std::getenv("NULLSPACE_API_KEYS"); inline_keys && *inline_keys) {
+    auto keys = nullspace::api::key_table::parse(inline_keys, "NULLSPACE_API_KEYS");
+    if (!keys) {
+      std::cerr << "nullspaced: " << keys.error().message << "\n";
+      return 2;
+    }
+    aopts.keys.merge(keys.value());
+  }
 
   // Block the stop signals before any thread starts, then wait for one.
   sigset_t stop;
@@ -74,18 +149,32 @@ int main(int argc, char** argv) {
   sigaddset(&stop, SIGTERM);
   sigaddset(&stop, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  signal(SIGPIPE, SIG_IGN);
 
-  auto eng = nullspace::engine::open(opts);
+  auto eng = nullspace::engine::open(eopts);
   if (!eng) {
-    spdlog::error("cannot start: {}", eng.error().message);
+    spdlog::error("msg=\"cannot start\" error=\"{}\"", eng.error().message);
     return 1;
   }
-  spdlog::info("nullspaced ready: data dir {}, {} executor slots", opts.data_dir,
-               opts.executor_slots);
+  auto server = nullspace::api::api_server::start(*eng.value(), aopts);
+  if (!server) {
+    spdlog::error("msg=\"cannot serve\" error=\"{}\"", server.error().message);
+    std::cerr << "nullspaced: " << server.error().message << "\n";
+    return 2;
+  }
+  auto port = server.value()->port();
+  spdlog::info("msg=\"ready\" listen={}:{} data_dir={} executor_slots={} tenants_auth={}",
+               aopts.host, port, eopts.data_dir, eopts.executor_slots,
+               aopts.keys.empty() ? "off" : "on");
+  std::string shown =
+      aopts.host.find(':') != std::string::npos ? "[" + aopts.host + "]" : aopts.host;
+  std::cout << "listening on http://" << shown << ":" << port << std::endl;
+
   int sig = 0;
   sigwait(&stop, &sig);
-  spdlog::info("received {}, shutting down", strsignal(sig));
-  eng.value().reset();  // running builds stop and resume at the next start
-  spdlog::info("stopped");
+  spdlog::info("msg=\"shutting down\" signal={}", strsignal(sig));
+  server.value()->stop();  // no new requests; streams end cleanly
+  eng.value().reset();     // running builds stop and resume at the next start
+  spdlog::info("msg=\"stopped\"");
   return 0;
 }

@@ -1,0 +1,133 @@
+#include "api/api_server.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "api/build_routes.hpp"
+#include "api/metrics.hpp"
+#include "api/router.hpp"
+
+namespace nullspace::api {
+
+struct api_server::impl {
+  engine& eng;
+  api_options opts;
+  router routes;
+  http_metrics metrics;
+  std::unique_ptr<http_server> server;
+  std::unique_ptr<log_streams> streams;
+  uint16_t port = 0;
+
+  impl(engine& e, api_options o) : eng(e), opts(std::move(o)) {}
+
+  size_t body_limit(const http_request& req) const {
+    auto m = routes.match(req.method, req.raw_path);
+    if (m.found && m.found->options.max_body_bytes) return m.found->options.max_body_bytes;
+    return opts.limits.max_body_bytes;
+  }
+
+  void handle(exchange_ptr ex) {
+    auto& req = ex->request();
+    auto m = routes.match(req.method, req.raw_path);
+    if (m.bad_encoding)
+      return ex->respond(
+          error_response(400, errc::invalid_argument, "the path has an invalid percent-encoding"));
+    if (!m.found) {
+      if (!m.allowed_methods.empty()) {
+        std::string allow;
+        for (auto& a : m.allowed_methods) allow += (allow.empty() ? "" : ", ") + a;
+        auto r = error_response(405, errc::invalid_argument,
+                                req.method + " is not allowed here; use " + allow);
+        r.headers.emplace_back("Allow", allow);
+        return ex->respond(std::move(r));
+      }
+      return ex->respond(
+          error_response(404, errc::not_found, "no route for " + req.method + " " + req.path));
+    }
+    ex->route = m.found->pattern;
+    ex->params = std::move(m.params);
+    if (!m.found->options.public_route) {
+      auto tenant = authenticate(opts.keys, req.header("authorization"));
+      if (!tenant) {
+        auto r = error_response(tenant.error());
+        r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"nullspace\"");
+        return ex->respond(std::move(r));
+      }
+      ex->tenant = std::move(tenant.value());
+    }
+    m.found->handler(std::move(ex));
+  }
+
+  void responded(const exchange& ex, int status) {
+    double secs = static_cast<double>(uv_hrtime() - ex.start_ns()) / 1e9;
+    metrics.observe(ex.route, ex.request().method, status, secs);
+    // Structured access log; never headers (API keys) or bodies (secrets).
+    spdlog::debug("http method={} route={} status={} ms={:.3f} tenant={}", ex.request().method,
+                  ex.route, status, secs * 1e3, ex.tenant.empty() ? "-" : ex.tenant);
+  }
+
+  void add_operational_routes() {
+    route_options open{.public_route = true};
+    routes.add(
+        "GET", "/healthz",
+        [](exchange_ptr ex) { ex->respond(json_response(200, "{\"status\":\"ok\"}")); }, open);
+    routes.add(
+        "GET", "/metrics",
+        [this](exchange_ptr ex) {
+          http_response r;
+          r.headers.emplace_back("Content-Type", "text/plain; version=0.0.4");
+          r.body = metrics.render(eng.current_stats(), streams->gauges(), server->connections());
+          ex->respond(std::move(r));
+        },
+        open);
+  }
+};
+
+result<std::unique_ptr<api_server>> api_server::start(engine& eng, api_options options) {
+  if (options.keys.empty() && !is_loopback_host(options.host))
+    return make_error(errc::invalid_argument,
+                      "refusing to listen on " + options.host +
+                          " without API keys: configure keys (--api-keys FILE) or listen on "
+                          "a loopback address such as 127.0.0.1");
+  if (options.contexts_dir.empty()) options.contexts_dir = eng.options().data_dir + "/contexts";
+  options.streams.buffer_bytes = options.limits.stream_buffer_bytes;
+  auto p = std::make_unique<impl>(eng, std::move(options));
+  auto* raw = p.get();
+  server_handlers h;
+  h.body_limit = [raw](const http_request& r) { return raw->body_limit(r); };
+  h.handle = [raw](exchange_ptr ex) { raw->handle(std::move(ex)); };
+  h.responded = [raw](const exchange& ex, int status) { raw->responded(ex, status); };
+  h.rejected = [raw](int status, const char* why) { raw->metrics.rejected(status, why); };
+  p->server = std::make_unique<http_server>(eng.actor_system(), p->opts.limits, std::move(h));
+  p->streams = std::make_unique<log_streams>(eng, *p->server, p->metrics, p->opts.streams);
+  p->add_operational_routes();
+  add_build_routes(p->routes, route_context{eng, *p->streams, p->opts});
+  auto port = p->server->start(p->opts.host, p->opts.port,
+                               [raw](http_server&) { raw->streams->start_timers(); });
+  if (!port) return port.error();
+  p->port = port.value();
+  return std::unique_ptr<api_server>(new api_server(std::move(p)));
+}
+
+api_server::api_server(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+
+api_server::~api_server() {
+  stop();
+}
+
+uint16_t api_server::port() const {
+  return impl_->port;
+}
+
+void api_server::stop() {
+  if (!impl_->server) return;
+  auto* raw = impl_.get();
+  impl_->server->stop([raw] { raw->streams->shutdown(); });
+  impl_->server.reset();
+  impl_->streams.reset();
+}
+
+const router& api_server::routes() const {
+  return impl_->routes;
+}
+
+}  // namespace nullspace::api

@@ -1,0 +1,396 @@
+#include "api/build_routes.hpp"
+
+#include <charconv>
+
+#include "api/json_body.hpp"
+#include "runtime/build_context.hpp"
+#include "runtime/plan.hpp"
+#include "runtime/request_parser.hpp"
+#include "storage/json_writer.hpp"
+
+namespace nullspace::api {
+namespace {
+
+bool accepts(const http_request& r, std::string_view type) {
+  return r.header("accept").find(type) != std::string_view::npos;
+}
+
+result<uint64_t> query_u64(const http_request& r, std::string_view name, uint64_t dflt) {
+  auto v = r.query_param(name);
+  if (!v) return dflt;
+  uint64_t out = 0;
+  auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
+  if (v->empty() || ec != std::errc{} || p != v->data() + v->size())
+    return make_error(errc::invalid_argument, std::string(name) + " must be a non-negative integer",
+                      std::string(name));
+  return out;
+}
+
+result<bool> query_bool(const http_request& r, std::string_view name) {
+  auto v = r.query_param(name);
+  if (!v || *v == "false" || *v == "0") return false;
+  if (*v == "true" || *v == "1" || v->empty()) return true;
+  return make_error(errc::invalid_argument, std::string(name) + " must be true or false",
+                    std::string(name));
+}
+
+http_response build_body(int status, const build_view& v) {
+  return json_response(status, "{\"build\":" + v.json() + "}");
+}
+
+// 400 with the first problem as the error and all of them as `details`.
+http_response invalid_request(const std::vector<error>& errors) {
+  auto& first = errors.front();
+  json::writer w;
+  w.begin_object().key("error").begin_object();
+  w.field("code", to_string(first.code)).field("message", first.message);
+  if (!first.field.empty()) w.field("field", first.field);
+  w.key("details").begin_array();
+  for (auto& e : errors) {
+    w.begin_object().field("code", to_string(e.code)).field("message", e.message);
+    if (!e.field.empty()) w.field("field", e.field);
+    w.end_object();
+  }
+  w.end_array().end_object().end_object();
+  return json_response(http_status(first.code), std::move(w).str());
+}
+
+bool is_malformed_json(const runtime::parse_outcome& p) {
+  return p.errors.size() == 1 && p.errors.front().message.starts_with("malformed JSON");
+}
+
+// An engine answer (on an engine thread) becomes a response on the loop thread.
+engine::callback<build_view> answer_on_loop(exchange_ptr ex, int ok_status) {
+  auto poster = ex->server().bridge().poster();
+  return [ex, ok_status, poster](result<build_view> r) {
+    poster.post([ex, ok_status, r = std::move(r)] {
+      ex->respond(r ? build_body(ok_status, r.value()) : error_response(r.error()));
+    });
+  };
+}
+
+// ---- POST /v1/builds ------------------------------------------------------
+void create_build(route_context& c, exchange_ptr ex) {
+  auto& req = ex->request();
+  if (!content_type_is(req.header("content-type"), "application/json"))
+    return ex->respond(error_response(415, errc::unsupported_media_type,
+                                      "build requests are JSON (Content-Type: application/json)"));
+  auto parsed = runtime::parse_build_request(req.body, c.eng.options().limits);
+  if (!parsed.request) return ex->respond(invalid_request(parsed.errors));
+  bool stream = accepts(req, "text/event-stream");
+  auto poster = ex->server().bridge().poster();
+  auto* streams = &c.streams;
+  c.eng.submit_async(std::move(*parsed.request), ex->tenant,
+                     [ex, poster, stream, streams](result<build_view> r) {
+                       poster.post([ex, stream, streams, r = std::move(r)] {
+                         if (!r) return ex->respond(error_response(r.error()));
+                         if (!stream) return ex->respond(build_body(202, r.value()));
+                         // Template.build: the response is the build's live log.
+                         streams->start(ex, r.value(), 0, stream_format::sse, true,
+                                        "event: build\ndata: " + r.value().json() + "\n\n");
+                       });
+                     });
+}
+
+// ---- GET /v1/builds/{id} ----------------------------------------------------
+void get_build(route_context& c, exchange_ptr ex) {
+  auto& req = ex->request();
+  auto offset = query_u64(req, "offset", 0);
+  if (!offset) return ex->respond(error_response(offset.error()));
+  auto limit = query_u64(req, "limit", 1000);
+  if (!limit) return ex->respond(error_response(limit.error()));
+  auto wait_ms = query_u64(req, "wait_ms", 0);
+  if (!wait_ms) return ex->respond(error_response(wait_ms.error()));
+  size_t lim = std::min<uint64_t>(limit.value(), c.options.max_status_limit);
+  auto id = ex->params[0];
+  auto st = c.eng.get_status(id, offset.value(), lim, ex->tenant);
+  if (!st) return ex->respond(error_response(st.error()));
+  bool wait = wait_ms.value() > 0 && st->logs.empty() &&
+              !storage::is_terminal(st->build.record.status) && lim > 0;
+  if (!wait) return ex->respond(json_response(200, st->json()));
+  auto* eng = &c.eng;
+  uint64_t from = offset.value();
+  std::string tenant = ex->tenant;
+  c.streams.wait(
+      ex, id, tenant, from, std::min(wait_ms.value(), c.options.max_wait_ms),
+      [ex, eng, id, from, lim, tenant] {
+        auto again = eng->get_status(id, from, lim, tenant);
+        ex->respond(again ? json_response(200, again->json()) : error_response(again.error()));
+      });
+}
+
+// ---- GET /v1/builds/{id}/logs -----------------------------------------------
+void get_logs(route_context& c, exchange_ptr ex) {
+  auto& req = ex->request();
+  auto offset = query_u64(req, "offset", 0);
+  if (!offset) return ex->respond(error_response(offset.error()));
+  auto follow = query_bool(req, "follow");
+  if (!follow) return ex->respond(error_response(follow.error()));
+  uint64_t from = offset.value();
+  if (auto last = req.header("last-event-id"); !last.empty()) {
+    uint64_t k = 0;
+    auto [p, ec] = std::from_chars(last.data(), last.data() + last.size(), k);
+    if (ec != std::errc{} || p != last.data() + last.size() || k == UINT64_MAX)
+      return ex->respond(error_response(400, errc::invalid_argument,
+                                        "Last-Event-ID must be the offset of an event",
+                                        "Last-Event-ID"));
+    from = k + 1;  // resume after the last event the client saw
+  }
+  auto st = c.eng.get_status(ex->params[0], 0, 0, ex->tenant);
+  if (!st) return ex->respond(error_response(st.error()));
+  auto format = accepts(req, "text/event-stream") ? stream_format::sse : stream_format::ndjson;
+  c.streams.start(ex, st->build, from, format, follow.value());
+}
+
+// ---- POST /v1/builds/{id}/cancel ----------------------------------------------
+void cancel_build(route_context& c, exchange_ptr ex) {
+  simdjson::dom::parser parser;
+  auto body = parse_object_body(parser, ex->request().body, true);
+  if (!body) return ex->respond(error_response(body.error()));
+  auto reason = optional_string(body.value(), "reason");
+  if (!reason) return ex->respond(error_response(reason.error()));
+  std::string why = reason.value().value_or("");
+  if (why.size() > 1024)
+    return ex->respond(
+        error_response(400, errc::invalid_argument, "reason must be at most 1024 bytes", "reason"));
+  c.eng.cancel_async(ex->params[0], why, ex->tenant, answer_on_loop(ex, 200));
+}
+
+// ---- POST /v1/builds/{id}/retry -----------------------------------------------
+void retry_build(route_context& c, exchange_ptr ex) {
+  simdjson::dom::parser parser;
+  auto body = parse_object_body(parser, ex->request().body, true);
+  if (!body) return ex->respond(error_response(body.error()));
+  retry_options opts;
+  auto tags = optional_strings(body.value(), "tags");
+  if (!tags) return ex->respond(error_response(tags.error()));
+  opts.tags = std::move(tags.value());
+  simdjson::dom::element secrets;
+  if (body.value()["build_secrets"].get(secrets) == simdjson::SUCCESS && !secrets.is_null()) {
+    simdjson::dom::array arr;
+    if (secrets.get(arr) != simdjson::SUCCESS)
+      return ex->respond(error_response(400, errc::invalid_argument,
+                                        "build_secrets must be an array", "build_secrets"));
+    size_t i = 0;
+    for (auto item : arr) {
+      auto field = "build_secrets[" + std::to_string(i++) + "]";
+      simdjson::dom::object o;
+      if (item.get(o) != simdjson::SUCCESS)
+        return ex->respond(
+            error_response(400, errc::invalid_argument, field + " must be an object", field));
+      runtime::build_secret s;
+      std::string_view v;
+      if (o["id"].get(v) != simdjson::SUCCESS)
+        return ex->respond(error_response(400, errc::invalid_argument,
+                                          field + ".id must be a string", field + ".id"));
+      s.id = std::string(v);
+      // The value is never echoed, whatever is wrong with it.
+      if (o["value"].get(v) != simdjson::SUCCESS)
+        return ex->respond(error_response(400, errc::invalid_argument,
+                                          field + ".value must be a string", field + ".value"));
+      s.value = std::string(v);
+      if (o["source"].get(v) == simdjson::SUCCESS) s.source = std::string(v);
+      opts.secrets.push_back(std::move(s));
+    }
+  }
+  c.eng.retry_async(ex->params[0], std::move(opts), ex->tenant, answer_on_loop(ex, 202));
+}
+
+// ---- POST /v1/builds/{id}/promote ---------------------------------------------
+void promote_build(route_context& c, exchange_ptr ex) {
+  simdjson::dom::parser parser;
+  auto body = parse_object_body(parser, ex->request().body, false);
+  if (!body) return ex->respond(error_response(body.error()));
+  auto tag = optional_string(body.value(), "tag");
+  if (!tag) return ex->respond(error_response(tag.error()));
+  if (!tag.value() || !runtime::valid_name(*tag.value()))
+    return ex->respond(error_response(400, errc::invalid_argument,
+                                      "tag must match [a-z0-9][a-z0-9._-]{0,62}", "tag"));
+  auto st = c.eng.get_status(ex->params[0], 0, 0, ex->tenant);
+  if (!st) return ex->respond(error_response(st.error()));
+  auto& rec = st->build.record;
+  if (rec.status != storage::build_status::ready)
+    return ex->respond(error_response(422, errc::failed_precondition,
+                                      "build " + rec.id + " is " + storage::to_string(rec.status) +
+                                          ", not ready: only a ready "
+                                          "build with an available artifact can be promoted"));
+  if (rec.artifact_availability != "available")
+    return ex->respond(error_response(
+        422, errc::failed_precondition,
+        "build " + rec.id + " has no available artifact (" + rec.artifact_availability +
+            "): only a ready build with an available artifact can be promoted"));
+  return ex->respond(
+      error_response(422, errc::failed_precondition,
+                     "tags cannot be moved yet: this server does not run the template registry"));
+}
+
+// ---- POST /v1/builds:validate / :plan -----------------------------------------
+void validate_build(route_context& c, exchange_ptr ex) {
+  auto parsed = runtime::parse_build_request(ex->request().body, c.eng.options().limits);
+  if (is_malformed_json(parsed)) return ex->respond(invalid_request(parsed.errors));
+  json::writer w;
+  w.begin_object().field("valid", parsed.errors.empty()).key("errors").begin_array();
+  for (auto& e : parsed.errors) {
+    w.begin_object().field("code", to_string(e.code)).field("message", e.message);
+    if (!e.field.empty()) w.field("field", e.field);
+    w.end_object();
+  }
+  w.end_array().key("warnings").begin_array();
+  for (auto& m : parsed.warnings) w.value(m);
+  w.end_array().end_object();
+  ex->respond(json_response(200, std::move(w).str()));
+}
+
+void plan_build(route_context& c, exchange_ptr ex) {
+  auto parsed = runtime::parse_build_request(ex->request().body, c.eng.options().limits);
+  if (!parsed.request) return ex->respond(invalid_request(parsed.errors));
+  auto plan = runtime::make_plan(*parsed.request);
+  ex->respond(json_response(200, "{\"plan\":" + runtime::plan_json(plan) + "}"));
+}
+
+// ---- POST /v1/build-contexts --------------------------------------------------
+struct upload_work {
+  uv_work_t req{};
+  std::string body;
+  std::string dir;
+  std::optional<result<runtime::context_manifest>> out;
+  exchange_ptr ex;
+  engine* eng = nullptr;
+};
+
+void upload_context(route_context& c, exchange_ptr ex) {
+  auto& req = ex->request();
+  if (!content_type_is(req.header("content-type"), "application/x-tar") ||
+      req.header("content-type").empty())
+    return ex->respond(error_response(415, errc::unsupported_media_type,
+                                      "a build context is a tar archive: send it with "
+                                      "Content-Type: application/x-tar"));
+  // Hashing and fsync of up to max_upload_bytes: on libuv's thread pool, not
+  // on the loop.
+  auto* w = new upload_work;
+  w->req.data = w;
+  w->body = std::move(req.body);
+  w->dir = c.options.contexts_dir;
+  w->ex = ex;
+  w->eng = &c.eng;
+  uv_queue_work(
+      ex->server().loop(), &w->req,
+      [](uv_work_t* r) {
+        auto* w = static_cast<upload_work*>(r->data);
+        w->out.emplace(runtime::store_context_tar(w->body, w->dir));
+      },
+      [](uv_work_t* r, int) {
+        std::unique_ptr<upload_work> w(static_cast<upload_work*>(r->data));
+        auto& m = *w->out;
+        if (!m) return w->ex->respond(error_response(m.error()));
+        auto done = w->eng->context_uploaded(m->id, m->json());
+        if (!done) return w->ex->respond(error_response(done.error()));
+        w->ex->respond(json_response(201, "{\"context\":" + m->summary_json() + "}"));
+      });
+}
+
+// ---- POST /v1/builds:inspect-context ------------------------------------------
+void write_problems(json::writer& w, const char* key,
+                    const std::vector<std::pair<std::string, runtime::context_problem>>& ps) {
+  w.key(key).begin_array();
+  for (auto& [ctx, p] : ps) {
+    w.begin_object().field("path", p.path).field("reason", p.reason);
+    if (!ctx.empty()) w.field("context", ctx);
+    w.end_object();
+  }
+  w.end_array();
+}
+
+void inspect_context(route_context& c, exchange_ptr ex) {
+  auto& req = ex->request();
+  auto ctype = req.header("content-type");
+  json::writer w;
+  w.begin_object();
+  std::vector<std::pair<std::string, runtime::context_problem>> warnings, unsupported;
+  w.key("files").begin_array();
+  // Manifests are read back from their stored JSON (the same form for an
+  // uploaded context and for a tar inspected in place).
+  simdjson::dom::parser parser;
+  auto add_manifest = [&](const std::string& manifest_json, const std::string& ctx) {
+    simdjson::dom::object m;
+    if (parser.parse(manifest_json).get(m) != simdjson::SUCCESS) return false;
+    simdjson::dom::array arr;
+    if (m["entries"].get(arr) == simdjson::SUCCESS)
+      for (auto e : arr) {
+        simdjson::dom::object o;
+        if (e.get(o) != simdjson::SUCCESS) continue;
+        w.begin_object();
+        for (auto [k, v] : o) w.field_raw(k, simdjson::minify(v));
+        if (!ctx.empty()) w.field("context", ctx);
+        w.end_object();
+      }
+    auto problems = [&](const char* key, auto& out) {
+      simdjson::dom::array ps;
+      if (m[key].get(ps) != simdjson::SUCCESS) return;
+      for (auto p : ps) {
+        std::string_view path, reason;
+        if (p["path"].get(path) != simdjson::SUCCESS) path = {};
+        if (p["reason"].get(reason) != simdjson::SUCCESS) reason = {};
+        out.emplace_back(ctx, runtime::context_problem{std::string(path), std::string(reason)});
+      }
+    };
+    problems("warnings", warnings);
+    problems("unsupported", unsupported);
+    return true;
+  };
+  std::string request_json = "null";
+  if (!ctype.empty() && content_type_is(ctype, "application/x-tar")) {
+    // A local context, inspected without uploading it.
+    auto m = runtime::inspect_context_tar(req.body);
+    if (!m) return ex->respond(error_response(m.error()));
+    add_manifest(m->json(), "");
+  } else {
+    if (!content_type_is(ctype, "application/json"))
+      return ex->respond(error_response(
+          415, errc::unsupported_media_type,
+          "send a build request (application/json) or a tar archive (application/x-tar)"));
+    auto parsed = runtime::parse_build_request(req.body, c.eng.options().limits);
+    if (!parsed.request) return ex->respond(invalid_request(parsed.errors));
+    auto& r = *parsed.request;
+    std::vector<std::string> ids;
+    if (!r.source.context.empty()) ids.push_back(r.source.context);
+    for (auto& s : r.steps)
+      if (!s.context.empty() && std::find(ids.begin(), ids.end(), s.context) == ids.end())
+        ids.push_back(s.context);
+    for (auto& id : ids) {
+      auto stored = c.eng.store().get_context(id);
+      if (!stored || !add_manifest(*stored, id)) {
+        warnings.emplace_back(
+            id, runtime::context_problem{"", "build context " + id + " has not been uploaded"});
+      }
+    }
+    request_json = runtime::sanitized_definition_json(r);
+  }
+  w.end_array();
+  write_problems(w, "warnings", warnings);
+  write_problems(w, "unsupported", unsupported);
+  w.field_raw("request", request_json);
+  w.end_object();
+  ex->respond(json_response(200, std::move(w).str()));
+}
+
+}  // namespace
+
+void add_build_routes(router& r, route_context ctx) {
+  auto bind = [ctx](void (*fn)(route_context&, exchange_ptr)) {
+    return [ctx, fn](exchange_ptr ex) mutable { fn(ctx, std::move(ex)); };
+  };
+  route_options upload{.max_body_bytes = ctx.options.max_upload_bytes};
+  r.add("POST", "/v1/builds", bind(create_build));
+  r.add("GET", "/v1/builds/{id}", bind(get_build));
+  r.add("GET", "/v1/builds/{id}/logs", bind(get_logs));
+  r.add("POST", "/v1/builds/{id}/cancel", bind(cancel_build));
+  r.add("POST", "/v1/builds/{id}/retry", bind(retry_build));
+  r.add("POST", "/v1/builds/{id}/promote", bind(promote_build));
+  r.add("POST", "/v1/builds:validate", bind(validate_build));
+  r.add("POST", "/v1/builds:plan", bind(plan_build));
+  r.add("POST", "/v1/build-contexts", bind(upload_context), upload);
+  r.add("POST", "/v1/builds:inspect-context", bind(inspect_context), upload);
+}
+
+}  // namespace nullspace::api

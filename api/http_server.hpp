@@ -1,0 +1,158 @@
+// An HTTP/1.1 server on a libuv loop thread: keep-alive, pipelining, bodies with
+// Content-Length or chunked encoding, streamed (chunked) responses, and limits
+// that are answered with a status and a JSON error, never a crash:
+//   header bytes → 431, body bytes → 413, connections → 503,
+//   slow headers / slow body → 408 and close, idle keep-alive → close.
+// Requests are parsed by Debian's http-parser. Everything here runs on the loop
+// thread; other threads reach it only through bridge().post().
+#pragma once
+
+#include <uv.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "api/http_message.hpp"
+#include "api/loop_bridge.hpp"
+#include "nullspace/error.hpp"
+
+namespace caf {
+class actor_system;
+}
+
+namespace nullspace::api {
+
+struct server_limits {
+  size_t max_header_bytes = 16 * 1024;     // request line + headers
+  size_t max_body_bytes = 4u << 20;        // JSON request bodies
+  size_t max_connections = 10000;          // beyond: 503 and close
+  uint64_t header_timeout_ms = 10'000;     // first byte → end of headers
+  uint64_t body_timeout_ms = 120'000;      // end of headers → end of body
+  uint64_t idle_timeout_ms = 60'000;       // keep-alive between requests
+  size_t max_pipelined_bytes = 64 * 1024;  // read ahead while a request is handled
+  size_t stream_buffer_bytes = 1u << 20;   // per streaming client: beyond → disconnect
+  uint64_t shutdown_grace_ms = 5'000;      // in-flight requests at stop()
+};
+
+class connection;
+class http_server;
+
+// One request and its response. Handlers get a shared_ptr and may answer later
+// (after an engine call); every member is for the loop thread only.
+class exchange {
+ public:
+  const http_request& request() const { return req_; }
+  http_request& request() { return req_; }
+
+  // Filled in by the application before its handler runs.
+  std::string tenant;
+  std::string route = "unmatched";  // the route pattern, for metrics and logs
+  std::vector<std::string> params;  // values of the pattern's {placeholders}
+
+  bool responded() const { return responded_; }
+  // False once the client went away (or the server is stopping it).
+  bool connected() const { return conn_ != nullptr; }
+
+  void respond(http_response r);  // once; a no-op if the client is gone
+
+  // Streaming: a chunked 200-ish response written piece by piece.
+  void begin_stream(int status, std::string content_type, header_list extra = {});
+  // `bytes` must stay valid while `owner` lives: shared buffers are written to
+  // many clients without copies.
+  void write(std::shared_ptr<const void> owner, std::string_view bytes);
+  void write(std::string bytes);
+  void end_stream();  // final chunk; the connection may then serve the next request
+  // Bytes accepted by write() that the kernel has not taken yet.
+  size_t queued_bytes() const;
+  // Closes the connection without a final chunk (a client that reads too slowly).
+  void abort();
+
+  // Called after each completed socket write (to pace a catch-up) and once when
+  // the connection goes away. Both on the loop thread.
+  std::function<void()> on_writable;
+  std::function<void()> on_closed;
+
+  http_server& server() { return *server_; }
+  uint64_t start_ns() const { return start_ns_; }
+
+ private:
+  friend class connection;
+  friend class http_server;
+  http_request req_;
+  connection* conn_ = nullptr;
+  http_server* server_ = nullptr;
+  bool responded_ = false;
+  bool streaming_ = false;
+  uint64_t start_ns_ = 0;
+};
+using exchange_ptr = std::shared_ptr<exchange>;
+
+// What the application plugs in.
+struct server_handlers {
+  // Body limit for a request, decided when its headers are complete.
+  std::function<size_t(const http_request&)> body_limit;
+  // Handles a complete request; must eventually respond() or begin_stream().
+  std::function<void(exchange_ptr)> handle;
+  // After a response head was written (metrics, access log).
+  std::function<void(const exchange&, int status)> responded;
+  // Connections refused / timed out / malformed, for metrics.
+  std::function<void(int status, const char* why)> rejected;
+};
+
+class http_server {
+ public:
+  http_server(caf::actor_system& sys, server_limits limits, server_handlers handlers);
+  ~http_server();  // stop()s
+  http_server(const http_server&) = delete;
+  http_server& operator=(const http_server&) = delete;
+
+  // Binds host:port (port 0 picks one) and starts the loop thread. Returns the
+  // bound port. `on_loop_start` runs first on the loop thread (timers etc.).
+  result<uint16_t> start(const std::string& host, uint16_t port,
+                         std::function<void(http_server&)> on_loop_start = {});
+
+  // Any thread. Stops accepting, ends streams with their final chunk, lets
+  // in-flight requests finish (at most shutdown_grace_ms), closes everything
+  // and joins the loop thread. `before_close` runs on the loop thread first.
+  void stop(std::function<void()> before_close = {});
+
+  loop_bridge& bridge() { return *bridge_; }
+  uv_loop_t* loop() { return &loop_; }
+  const server_limits& limits() const { return limits_; }
+  size_t connections() const { return connections_.load(); }
+  bool stopping() const { return stopping_; }
+
+  // Loop thread: every live streaming exchange (heartbeats, shutdown).
+  void for_each_stream(const std::function<void(exchange&)>& f);
+
+ private:
+  friend class connection;
+  friend class exchange;
+  void on_connection(int status);
+  void begin_shutdown();
+  void remove(connection* c);
+  void maybe_finish_shutdown();
+
+  caf::actor_system& sys_;
+  server_limits limits_;
+  server_handlers handlers_;
+  uv_loop_t loop_{};
+  uv_tcp_t listener_{};
+  uv_timer_t grace_timer_{};
+  std::unique_ptr<loop_bridge> bridge_;
+  std::thread thread_;
+  std::vector<connection*> conns_;  // loop thread only
+  std::atomic<size_t> connections_{0};
+  bool started_ = false;
+  bool stopping_ = false;  // loop thread
+  bool stopped_ = false;   // caller thread
+  bool listener_open_ = false;
+  bool grace_open_ = false;
+  std::function<void()> before_close_;
+};
+
+}  // namespace nullspace::api

@@ -1,0 +1,72 @@
+#include "api/json_body.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+#include "runtime/request_parser.hpp"
+
+namespace nullspace::api {
+
+result<simdjson::dom::object> parse_object_body(simdjson::dom::parser& parser,
+                                                const std::string& body, bool empty_ok) {
+  if (body.find_first_not_of(" \t\r\n") == std::string::npos) {
+    if (!empty_ok)
+      return make_error(errc::invalid_argument, "the request needs a JSON body", "body");
+    static const std::string empty_object = "{}";
+    simdjson::dom::object o;
+    if (parser.parse(empty_object).get(o) != simdjson::SUCCESS)
+      return make_error(errc::internal, "cannot parse an empty object");
+    return o;
+  }
+  simdjson::dom::element el;
+  if (parser.parse(body).get(el) != simdjson::SUCCESS) return runtime::malformed_json_error(body);
+  simdjson::dom::object o;
+  if (el.get(o) != simdjson::SUCCESS)
+    return make_error(errc::invalid_argument, "the body must be a JSON object", "body");
+  return o;
+}
+
+result<std::optional<std::string>> optional_string(simdjson::dom::object o, std::string_view key) {
+  simdjson::dom::element el;
+  if (o[key].get(el) != simdjson::SUCCESS || el.is_null()) return std::optional<std::string>{};
+  std::string_view v;
+  if (el.get(v) != simdjson::SUCCESS)
+    return make_error(errc::invalid_argument, std::string(key) + " must be a string",
+                      std::string(key));
+  return std::optional<std::string>{std::string(v)};
+}
+
+result<std::optional<std::vector<std::string>>> optional_strings(simdjson::dom::object o,
+                                                                 std::string_view key) {
+  using out_t = std::optional<std::vector<std::string>>;
+  simdjson::dom::element el;
+  if (o[key].get(el) != simdjson::SUCCESS || el.is_null()) return out_t{};
+  simdjson::dom::array a;
+  if (el.get(a) != simdjson::SUCCESS)
+    return make_error(errc::invalid_argument, std::string(key) + " must be an array of strings",
+                      std::string(key));
+  std::vector<std::string> out;
+  size_t i = 0;
+  for (auto item : a) {
+    std::string_view v;
+    if (item.get(v) != simdjson::SUCCESS)
+      return make_error(errc::invalid_argument, std::string(key) + " must hold only strings",
+                        std::string(key) + "[" + std::to_string(i) + "]");
+    out.emplace_back(v);
+    ++i;
+  }
+  return out_t{std::move(out)};
+}
+
+bool content_type_is(std::string_view header, std::string_view expected) {
+  if (header.empty()) return true;
+  auto semi = header.find(';');
+  auto main = header.substr(0, semi);
+  while (!main.empty() && main.back() == ' ') main.remove_suffix(1);
+  return main.size() == expected.size() &&
+         std::equal(main.begin(), main.end(), expected.begin(), [](char a, char b) {
+           return std::tolower(static_cast<unsigned char>(a)) == b;
+         });
+}
+
+}  // namespace nullspace::api

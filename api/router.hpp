@@ -1,0 +1,45 @@
+// Routes: METHOD + a path pattern whose `{name}` segments capture one path
+// segment each (percent-decoded after matching, so "%2F" stays inside a value).
+// Adding the templates, pools and machines routes later is one add() per route.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "api/http_server.hpp"
+
+namespace nullspace::api {
+
+struct route_options {
+  size_t max_body_bytes = 0;  // 0: the server's JSON body limit
+  bool public_route = false;  // no API key needed (health, metrics)
+};
+
+struct route {
+  std::string method;
+  std::string pattern;  // e.g. "/v1/builds/{id}/cancel"
+  std::vector<std::string> segments;
+  std::function<void(exchange_ptr)> handler;
+  route_options options;
+};
+
+struct route_match {
+  const route* found = nullptr;
+  std::vector<std::string> params;
+  std::vector<std::string> allowed_methods;  // when the path exists with other methods
+  bool bad_encoding = false;                 // a segment with invalid %-escapes
+};
+
+class router {
+ public:
+  void add(std::string method, std::string pattern, std::function<void(exchange_ptr)> handler,
+           route_options options = {});
+  route_match match(std::string_view method, std::string_view raw_path) const;
+  const std::vector<route>& routes() const { return routes_; }
+
+ private:
+  std::vector<route> routes_;
+};
+
+}  // namespace nullspace::api
