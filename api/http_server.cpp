@@ -3,6 +3,8 @@
 #include <http_parser.h>
 #include <spdlog/spdlog.h>
 
+#include <signal.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -183,7 +185,11 @@ void connection::on_read(ssize_t nread, const uv_buf_t* buf) {
   if (nread == 0) return;
   if (nread < 0) {
     peer_eof = true;
-    if (draining || closing) return close();
+    auto queued = uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&tcp));
+    // Our last answer may still be queued: let it go out before closing (the
+    // shutdown callback closes once it has).
+    if (draining) return queued == 0 ? close() : void();
+    if (closing) return;
     if (active && active->streaming_) return close();  // a follower went away
     if (active) {
       // A client may half-close after its request and still read the answer.
@@ -196,7 +202,7 @@ void connection::on_read(ssize_t nread, const uv_buf_t* buf) {
       if (srv.handlers_.rejected) srv.handlers_.rejected(400, "truncated");
       return reject(400, errc::invalid_argument, "the request ended before it was complete");
     }
-    return close();
+    return queued == 0 ? close() : close_after_writes();
   }
   if (draining) return;  // discard: we are closing after our answer
   input.append(buf->base, static_cast<size_t>(nread));
@@ -455,16 +461,23 @@ void connection::close_after_writes() {
   input.clear();
   auto* sh = new uv_shutdown_t;
   sh->data = this;
-  if (uv_shutdown(sh, reinterpret_cast<uv_stream_t*>(&tcp),
-                  [](uv_shutdown_t* r, int) { delete r; }) < 0) {
+  auto shut = [](uv_shutdown_t* r, int status) {
+    auto* c = static_cast<connection*>(r->data);
+    delete r;
+    if (status != 0 || c->closing) return;
+    // Everything we wrote is out: a peer that already closed needs nothing more;
+    // otherwise wait briefly for its close.
+    if (c->peer_eof) return c->close();
+    c->arm(std::min<uint64_t>(c->srv.limits().idle_timeout_ms, 5000), connection::t_linger);
+  };
+  if (uv_shutdown(sh, reinterpret_cast<uv_stream_t*>(&tcp), shut) < 0) {
     delete sh;
     return close();
   }
-  if (peer_eof) {
-    // Nothing more will arrive; close once the shutdown has gone out.
-    arm(std::min<uint64_t>(srv.limits().idle_timeout_ms, 1000), t_linger);
-  } else {
-    arm(std::min<uint64_t>(srv.limits().idle_timeout_ms, 5000), t_linger);
+  // While our answer is still going out, a peer that takes nothing for the idle
+  // timeout is given up on; the shutdown callback shortens the wait after that.
+  arm(srv.limits().idle_timeout_ms, t_linger);
+  if (!peer_eof) {
     reading = false;
     maybe_resume_reading();
   }
@@ -548,6 +561,10 @@ http_server::~http_server() {
 result<uint16_t> http_server::start(const std::string& host, uint16_t port,
                                     std::function<void(http_server&)> on_loop_start) {
   if (started_) return make_error(errc::internal, "the server is already started");
+  // A write to a socket the peer closed must be an error, not a signal that
+  // kills the process (libuv writes with write(2), which raises SIGPIPE).
+  struct sigaction old {};
+  if (sigaction(SIGPIPE, nullptr, &old) == 0 && old.sa_handler == SIG_DFL) signal(SIGPIPE, SIG_IGN);
   uv_loop_init(&loop_);
   sockaddr_storage addr{};
   bool v6 = host.find(':') != std::string::npos;
@@ -675,12 +692,19 @@ void http_server::begin_shutdown() {
 }
 
 void http_server::maybe_finish_shutdown() {
-  if (!conns_.empty()) return;
-  if (grace_open_) {
-    grace_open_ = false;
-    uv_close(reinterpret_cast<uv_handle_t*>(&grace_timer_), nullptr);
-  }
-  if (bridge_) bridge_->close();  // the last handle: uv_run returns
+  if (!conns_.empty() || !grace_open_) return;
+  // This may run inside a task of the bridge actor: close the bridge from a
+  // fresh loop callback, never from within its own activation.
+  uv_timer_stop(&grace_timer_);
+  uv_timer_start(
+      &grace_timer_,
+      [](uv_timer_t* t) {
+        auto* s = static_cast<http_server*>(t->data);
+        s->grace_open_ = false;
+        uv_close(reinterpret_cast<uv_handle_t*>(&s->grace_timer_), nullptr);
+        if (s->bridge_) s->bridge_->close();  // the last handle: uv_run returns
+      },
+      0, 0);
 }
 
 }  // namespace nullspace::api

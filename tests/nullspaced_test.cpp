@@ -1,0 +1,164 @@
+// The nullspaced binary as an operator runs it: flags, env and config file,
+// the `listening on` line, API keys (never logged), SIGTERM ending streams
+// cleanly with exit 0, and a restart that finds every build again.
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "api_fixture.hpp"
+#include "catch2/catch.hpp"
+
+extern char** environ;
+
+using namespace nullspace::test;
+
+namespace {
+
+struct daemon_process {
+  pid_t pid = -1;
+  int out_fd = -1;  // its stdout
+  std::string err_path;
+
+  daemon_process(const std::vector<std::string>& args, const std::string& err_file,
+                 const std::vector<std::string>& extra_env = {}) {
+    const char* bin = std::getenv("NULLSPACE_DAEMON");
+    REQUIRE(bin);
+    err_path = err_file;
+    int p[2];
+    REQUIRE(pipe(p) == 0);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+    posix_spawn_file_actions_addclose(&fa, p[0]);
+    posix_spawn_file_actions_addopen(&fa, 2, err_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    std::vector<std::string> argv_s{bin};
+    argv_s.insert(argv_s.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : argv_s) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    std::vector<std::string> env_s;
+    for (char** e = environ; *e; ++e) env_s.emplace_back(*e);
+    env_s.insert(env_s.end(), extra_env.begin(), extra_env.end());
+    std::vector<char*> envp;
+    for (auto& e : env_s) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    REQUIRE(posix_spawn(&pid, bin, &fa, nullptr, argv.data(), envp.data()) == 0);
+    posix_spawn_file_actions_destroy(&fa);
+    close(p[1]);
+    out_fd = p[0];
+  }
+
+  // Blocks until the daemon prints its `listening on` line (or exits).
+  uint16_t port() {
+    std::string out;
+    char c;
+    while (read(out_fd, &c, 1) == 1) {
+      if (c != '\n') {
+        out.push_back(c);
+        continue;
+      }
+      if (out.starts_with("listening on http://127.0.0.1:"))
+        return static_cast<uint16_t>(std::stoi(out.substr(out.rfind(':') + 1)));
+      out.clear();
+    }
+    return 0;
+  }
+
+  int wait_exit() {
+    int st = 0;
+    REQUIRE(waitpid(pid, &st, 0) == pid);
+    pid = -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  }
+
+  ~daemon_process() {
+    if (pid > 0) {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+    }
+    if (out_fd >= 0) close(out_fd);
+  }
+};
+
+const std::string alpha_key = "alpha-secret-key-0123456789";
+const std::string beta_key = "beta-secret-key-9876543210";
+const std::string wrong_key = "wrong-key-never-valid-000000";
+
+http_headers bearer(const std::string& k) {
+  return {{"Authorization", "Bearer " + k}, {"Content-Type", "application/json"}};
+}
+
+}  // namespace
+
+TEST_CASE("nullspaced: keys, SIGTERM and restart", "[daemon]") {
+  temp_dir dir;
+  write_file(dir.sub("keys"), "# tenants\n" + alpha_key + " alpha\n" + beta_key + " beta\n");
+  auto data = dir.sub("data");
+  std::string id;
+  {
+    daemon_process d({"--listen", "127.0.0.1:0", "--data-dir", data, "--api-keys", dir.sub("keys"),
+                      "--log-level", "debug"},
+                     dir.sub("err1"));
+    auto port = d.port();
+    REQUIRE(port != 0);
+    CHECK(http_get(port, "/healthz").status == 200);
+    CHECK(http_get(port, "/v1/builds/tb_x").status == 401);
+    CHECK(http_get(port, "/v1/builds/tb_x", bearer(wrong_key)).status == 401);
+
+    http_connection c(port);
+    c.send_request("POST", "/v1/builds", run_request({"echo from-alpha"}), bearer(alpha_key));
+    auto r = c.read_response();
+    REQUIRE(r.status == 202);
+    id = json_str(r.body, "build.id");
+    CHECK(http_get(port, "/v1/builds/" + id, bearer(beta_key)).status == 404);
+
+    // A follower of a build that never ends on its own.
+    auto fifo = dir.sub("never");
+    REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+    http_connection post(port);
+    post.send_request("POST", "/v1/builds", run_request({"cat " + fifo}), bearer(alpha_key));
+    auto slow = post.read_response();
+    REQUIRE(slow.status == 202);
+    http_connection follower(port);
+    auto h = bearer(alpha_key);
+    h.emplace_back("Accept", "text/event-stream");
+    follower.send_request(
+        "GET", "/v1/builds/" + json_str(slow.body, "build.id") + "/logs?follow=true", {}, h);
+    REQUIRE(follower.read_head().status == 200);
+    REQUIRE(follower.next_event());
+
+    REQUIRE(kill(d.pid, SIGTERM) == 0);
+    // The stream ends cleanly (final chunk, no `end` event): resume later.
+    while (auto ev = follower.next_event()) CHECK(ev->event != "end");
+    CHECK(d.wait_exit() == 0);
+  }
+  auto log = read_file(dir.sub("err1"));
+  CHECK(log.find("http method=GET route=/v1/builds/{id}") != std::string::npos);
+  for (auto& k : {alpha_key, beta_key, wrong_key}) CHECK(log.find(k) == std::string::npos);
+
+  // Restart on the same data dir, configured by env and a config file.
+  write_file(dir.sub("conf.toml"), "listen = \"127.0.0.1:0\"\ndata-dir = \"" + data + "\"\n");
+  daemon_process d2({"--config", dir.sub("conf.toml")}, dir.sub("err2"),
+                    {"NULLSPACE_API_KEYS_FILE=" + dir.sub("keys")});
+  auto port = d2.port();
+  REQUIRE(port != 0);
+  auto r = http_get(port, "/v1/builds/" + id + "?offset=0", bearer(alpha_key));
+  REQUIRE(r.status == 200);
+  CHECK(r.body.find("from-alpha") != std::string::npos);
+  CHECK(http_get(port, "/v1/builds/" + id).status == 401);  // keys still required
+  REQUIRE(kill(d2.pid, SIGTERM) == 0);
+  CHECK(d2.wait_exit() == 0);
+}
+
+TEST_CASE("nullspaced refuses a non-loopback address without API keys", "[daemon]") {
+  temp_dir dir;
+  daemon_process d({"--listen", "0.0.0.0:0", "--data-dir", dir.sub("data")}, dir.sub("err"));
+  CHECK(d.port() == 0);
+  CHECK(d.wait_exit() == 2);
+  CHECK(read_file(dir.sub("err")).find("loopback") != std::string::npos);
+}
