@@ -10,6 +10,17 @@
 
 namespace nullspace::api {
 
+class connection;
+
+// One queued socket write and what it keeps alive until it completes.
+struct write_op {
+  uv_write_t req{};
+  connection* conn = nullptr;
+  std::string a, b;
+  std::shared_ptr<const void> owner;
+  char chunk_head[20]{};
+};
+
 // One client connection: parser state, the exchange being served, writes.
 class connection {
  public:
@@ -29,6 +40,7 @@ class connection {
                         bool keep_alive);
   void write_chunk(std::shared_ptr<const void> owner, std::string_view bytes, std::string own);
   void write_raw(std::string a, std::string b = {});
+  void submit(write_op* op, uv_buf_t* bufs, unsigned n);
   void finish_exchange(bool keep_alive);
   void reject(int status, errc code, std::string message);
   void close_after_writes();
@@ -108,14 +120,6 @@ const http_parser_settings& parser_settings() {
   return s;
 }
 
-struct write_op {
-  uv_write_t req{};
-  connection* conn = nullptr;
-  std::string a, b;
-  std::shared_ptr<const void> owner;
-  char chunk_head[20]{};
-};
-
 bool split_target(http_request& r) {
   std::string_view t = r.target;
   auto q = t.find('?');
@@ -147,18 +151,7 @@ bool split_target(http_request& r) {
 // ---------------------------------------------------------------- connection
 
 void connection::start() {
-  reading = true;
-  uv_read_start(
-      reinterpret_cast<uv_stream_t*>(&tcp),
-      [](uv_handle_t*, size_t suggested, uv_buf_t* buf) {
-        // One reusable buffer per loop: reads are copied into `input` at once.
-        static thread_local char storage[64 * 1024];
-        (void)suggested;
-        *buf = uv_buf_init(storage, sizeof storage);
-      },
-      [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
-        static_cast<connection*>(s->data)->on_read(n, buf);
-      });
+  maybe_resume_reading();
   arm(srv.limits().header_timeout_ms, t_header);
 }
 
@@ -250,6 +243,7 @@ void connection::maybe_resume_reading() {
     uv_read_start(
         s,
         [](uv_handle_t*, size_t, uv_buf_t* buf) {
+          // One reusable buffer per loop: reads are copied into `input` at once.
           static thread_local char storage[64 * 1024];
           *buf = uv_buf_init(storage, sizeof storage);
         },
@@ -362,18 +356,7 @@ void connection::write_raw(std::string a, std::string b) {
   uv_buf_t bufs[2] = {uv_buf_init(op->a.data(), static_cast<unsigned>(op->a.size())),
                       uv_buf_init(op->b.data(), static_cast<unsigned>(op->b.size()))};
   unsigned n = op->b.empty() ? 1 : 2;
-  int rc = uv_write(&op->req, reinterpret_cast<uv_stream_t*>(&tcp), bufs, n,
-                    [](uv_write_t* w, int status) {
-                      auto* o = reinterpret_cast<write_op*>(w);
-                      auto* c = o->conn;
-                      delete o;
-                      if (status < 0 || c->closing) return;
-                      if (c->active && c->active->on_writable) c->active->on_writable();
-                    });
-  if (rc < 0) {
-    delete op;
-    close();
-  }
+  submit(op, bufs, n);
 }
 
 void connection::write_chunk(std::shared_ptr<const void> owner, std::string_view bytes,
@@ -392,7 +375,12 @@ void connection::write_chunk(std::shared_ptr<const void> owner, std::string_view
       uv_buf_init(op->chunk_head, static_cast<unsigned>(hl)),
       uv_buf_init(const_cast<char*>(body.data()), static_cast<unsigned>(body.size())),
       uv_buf_init(crlf, 2)};
-  int rc = uv_write(&op->req, reinterpret_cast<uv_stream_t*>(&tcp), bufs, 3,
+  submit(op, bufs, 3);
+}
+
+// Queues one write; its completion frees `op` and lets a stream write more.
+void connection::submit(write_op* op, uv_buf_t* bufs, unsigned n) {
+  int rc = uv_write(&op->req, reinterpret_cast<uv_stream_t*>(&tcp), bufs, n,
                     [](uv_write_t* w, int status) {
                       auto* o = reinterpret_cast<write_op*>(w);
                       auto* c = o->conn;

@@ -21,7 +21,7 @@ result<std::optional<std::string>> optional_string(simdjson::dom::object o, std:
 result<std::optional<std::vector<std::string>>> optional_strings(simdjson::dom::object o,
                                                                  std::string_view key);
 
-// 415 unless the request's Content-Type is absent or `expected` (parameters
+// True if a Content-Type is absent or is `expected` (parameters
 // such as "; charset=utf-8" allowed).
 bool content_type_is(std::string_view header, std::string_view expected);
 

@@ -121,6 +121,26 @@ void close_timer(uv_timer_t*& t) {
 
 }  // namespace
 
+// A waiter leaves the waiting state exactly once: its timer closes and its
+// callback is handed to the caller (empty if it had already left).
+std::function<void()> log_streams::take_ready(poll_waiter& w) {
+  if (!w.ready) return nullptr;
+  auto ready = std::move(w.ready);
+  w.ready = nullptr;
+  close_timer(w.timer);
+  --waiters_;
+  return ready;
+}
+
+// Ends a stream with its final chunk and no `end` event (the server stops):
+// the client resumes with Last-Event-ID.
+void log_streams::end_cleanly(stream_client& c) {
+  c.done = true;
+  c.ex->on_writable = nullptr;
+  c.ex->on_closed = nullptr;
+  c.ex->end_stream();
+}
+
 log_streams::log_streams(engine& eng, http_server& server, http_metrics& metrics,
                          stream_settings settings)
     : eng_(eng), server_(server), metrics_(metrics), settings_(settings) {}
@@ -266,8 +286,6 @@ void log_streams::maybe_release(feed& f) {
 
 void log_streams::on_chunk(feed& f, chunk_ptr chunk) {
   if (chunk->next <= f.head) return;  // already have it
-  auto keep = feeds_.find(f.id);      // hold the feed while clients may drop
-  std::shared_ptr<feed> hold = keep != feeds_.end() ? keep->second : nullptr;
   f.chunks.push_back(chunk);
   f.head = chunk->next;
   f.retained += chunk->sse.size();
@@ -281,20 +299,15 @@ void log_streams::on_chunk(feed& f, chunk_ptr chunk) {
     if (!c->done) pump(&f, *c);
   auto waiters = f.waiters;
   for (auto& w : waiters)
-    if (w->from < f.head && w->ready) {
-      auto ready = std::move(w->ready);
-      w->ready = nullptr;
-      close_timer(w->timer);
-      std::erase(f.waiters, w);
-      --waiters_;
-      ready();
-    }
+    if (w->from < f.head)
+      if (auto ready = take_ready(*w)) {
+        std::erase(f.waiters, w);
+        ready();
+      }
   maybe_release(f);
 }
 
 void log_streams::on_end(feed& f, std::string build_json) {
-  auto keep = feeds_.find(f.id);
-  std::shared_ptr<feed> hold = keep != feeds_.end() ? keep->second : nullptr;
   f.end_json = std::move(build_json);
   auto clients = f.clients;
   for (auto& c : clients)
@@ -302,13 +315,7 @@ void log_streams::on_end(feed& f, std::string build_json) {
   auto waiters = std::move(f.waiters);
   f.waiters.clear();
   for (auto& w : waiters)
-    if (w->ready) {
-      auto ready = std::move(w->ready);
-      w->ready = nullptr;
-      close_timer(w->timer);
-      --waiters_;
-      ready();
-    }
+    if (auto ready = take_ready(*w)) ready();
   maybe_release(f);
 }
 
@@ -327,11 +334,9 @@ void log_streams::wait(exchange_ptr ex, const std::string& build_id, const std::
   std::weak_ptr<feed> wf = f;
   auto fire = [this, ww, wf](bool call) {
     auto wp = ww.lock();
-    if (!wp || !wp->ready) return;
-    auto ready = std::move(wp->ready);
-    wp->ready = nullptr;
-    close_timer(wp->timer);
-    --waiters_;
+    if (!wp) return;
+    auto ready = take_ready(*wp);
+    if (!ready) return;
     if (auto fp = wf.lock()) {
       std::erase(fp->waiters, wp);
       maybe_release(*fp);
@@ -406,29 +411,13 @@ void log_streams::shutdown() {
   auto feeds = std::move(feeds_);
   feeds_.clear();
   for (auto& [id, f] : feeds) {
-    for (auto& c : f->clients) {
-      c->done = true;
-      c->ex->on_writable = nullptr;
-      c->ex->on_closed = nullptr;
-      c->ex->end_stream();  // a clean end: the client resumes with Last-Event-ID
-    }
+    for (auto& c : f->clients) end_cleanly(*c);
     f->clients.clear();
     auto waiters = std::move(f->waiters);
     for (auto& w : waiters)
-      if (w->ready) {
-        auto ready = std::move(w->ready);
-        w->ready = nullptr;
-        close_timer(w->timer);
-        --waiters_;
-        ready();
-      }
+      if (auto ready = take_ready(*w)) ready();
   }
-  for (auto& c : replays_) {
-    c->done = true;
-    c->ex->on_writable = nullptr;
-    c->ex->on_closed = nullptr;
-    c->ex->end_stream();
-  }
+  for (auto& c : replays_) end_cleanly(*c);
   replays_.clear();
 }
 

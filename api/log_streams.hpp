@@ -69,6 +69,8 @@ class log_streams {
  private:
   friend struct feed;
   std::shared_ptr<feed> feed_for(const std::string& id, const std::string& tenant, uint64_t from);
+  // `f` is kept alive by the caller (the posted task holds it) even when its
+  // last client leaves during the call.
   void on_chunk(feed& f, std::shared_ptr<const struct feed_chunk> chunk);
   void on_end(feed& f, std::string build_json);
   void pump(feed* f, stream_client& c);
@@ -76,6 +78,8 @@ class log_streams {
   void drop_client(feed* f, stream_client* c);
   void maybe_release(feed& f);
   void heartbeat();
+  std::function<void()> take_ready(poll_waiter& w);
+  void end_cleanly(stream_client& c);
   void sweep_stalled();
 
   engine& eng_;

@@ -50,42 +50,28 @@ std::string http_metrics::render(const engine::stats& e, const stream_gauges& s,
   for (size_t i = 0; i < 6; ++i)
     o += std::string("nullspace_builds{status=\"") + statuses[i] + "\"} " +
          std::to_string(e.builds_by_status[i]) + "\n";
-  o += "# HELP nullspace_queue_depth Builds queued for an executor slot.\n"
-       "# TYPE nullspace_queue_depth gauge\nnullspace_queue_depth " +
-       std::to_string(e.queued) + "\n";
-  o += "# HELP nullspace_builds_running Builds holding an executor slot.\n"
-       "# TYPE nullspace_builds_running gauge\nnullspace_builds_running " +
-       std::to_string(e.running) + "\n";
-  o += "# HELP nullspace_log_entries_appended_total Log entries made durable since start.\n"
-       "# TYPE nullspace_log_entries_appended_total counter\n"
-       "nullspace_log_entries_appended_total " +
-       std::to_string(e.entries_appended) + "\n";
-  o += "# HELP nullspace_log_batches_written_total Group commits since start.\n"
-       "# TYPE nullspace_log_batches_written_total counter\n"
-       "nullspace_log_batches_written_total " +
-       std::to_string(e.batches_written) + "\n";
-  o += "# HELP nullspace_log_hub_followers Engine subscriptions at the log hub.\n"
-       "# TYPE nullspace_log_hub_followers gauge\nnullspace_log_hub_followers " +
-       std::to_string(e.followers) + "\n";
-  o += "# HELP nullspace_sse_followers HTTP clients following build logs (SSE or NDJSON).\n"
-       "# TYPE nullspace_sse_followers gauge\nnullspace_sse_followers " +
-       std::to_string(s.clients) + "\n";
-  o += "# HELP nullspace_followed_builds Builds with HTTP followers (one subscription each).\n"
-       "# TYPE nullspace_followed_builds gauge\nnullspace_followed_builds " +
-       std::to_string(s.feeds) + "\n";
-  o += "# HELP nullspace_long_polls Status long-polls waiting.\n"
-       "# TYPE nullspace_long_polls gauge\nnullspace_long_polls " +
-       std::to_string(s.waiters) + "\n";
-  o += "# HELP nullspace_stream_events_sent_total Log events written to HTTP followers.\n"
-       "# TYPE nullspace_stream_events_sent_total counter\nnullspace_stream_events_sent_total " +
-       std::to_string(events_sent_) + "\n";
-  o += "# HELP nullspace_slow_followers_disconnected_total Followers disconnected because their "
-       "buffer overflowed.\n# TYPE nullspace_slow_followers_disconnected_total counter\n"
-       "nullspace_slow_followers_disconnected_total " +
-       std::to_string(slow_disconnects_) + "\n";
-  o += "# HELP nullspace_http_connections Open HTTP connections.\n"
-       "# TYPE nullspace_http_connections gauge\nnullspace_http_connections " +
-       std::to_string(connections) + "\n";
+  auto single = [&o](const char* name, const char* type, const char* help, uint64_t v) {
+    o += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" +
+         name + " " + std::to_string(v) + "\n";
+  };
+  single("nullspace_queue_depth", "gauge", "Builds queued for an executor slot.", e.queued);
+  single("nullspace_builds_running", "gauge", "Builds holding an executor slot.", e.running);
+  single("nullspace_log_entries_appended_total", "counter", "Log entries made durable since start.",
+         e.entries_appended);
+  single("nullspace_log_batches_written_total", "counter", "Group commits since start.",
+         e.batches_written);
+  single("nullspace_log_hub_followers", "gauge", "Engine subscriptions at the log hub.",
+         e.followers);
+  single("nullspace_sse_followers", "gauge", "HTTP clients following build logs (SSE or NDJSON).",
+         s.clients);
+  single("nullspace_followed_builds", "gauge",
+         "Builds with HTTP followers (one subscription each).", s.feeds);
+  single("nullspace_long_polls", "gauge", "Status long-polls waiting.", s.waiters);
+  single("nullspace_stream_events_sent_total", "counter", "Log events written to HTTP followers.",
+         events_sent_);
+  single("nullspace_slow_followers_disconnected_total", "counter",
+         "Followers disconnected because their buffer stayed full.", slow_disconnects_);
+  single("nullspace_http_connections", "gauge", "Open HTTP connections.", connections);
   o += "# HELP nullspace_http_requests_total HTTP requests by route, method and status code.\n"
        "# TYPE nullspace_http_requests_total counter\n";
   for (auto& [k, n] : requests_)

@@ -17,6 +17,14 @@ using namespace nullspace::test;
 
 namespace {
 
+// Lets a build step blocked in `cat FIFO` go on: opening the write end and
+// closing it gives the reader end-of-file.
+void release(const std::string& fifo) {
+  int fd = open(fifo.c_str(), O_WRONLY);
+  REQUIRE(fd >= 0);
+  close(fd);
+}
+
 http_headers sse_headers(const api_fixture& f) {
   auto h = f.auth();
   h.emplace_back("Accept", "text/event-stream");
@@ -189,11 +197,7 @@ TEST_CASE("a follower that stops reading does not hold back another follower", "
   auto reader_first = follow(reader);
   REQUIRE(reader_first == stalled_last);
 
-  {  // release the build
-    int fd = open(fifo.c_str(), O_WRONLY);
-    REQUIRE(fd >= 0);
-    close(fd);
-  }
+  release(fifo);
   uint64_t lines = 0, reader_last = reader_first;
   std::optional<sse_event> end;
   while (!end) {
@@ -269,11 +273,7 @@ TEST_CASE("many followers of one build share one engine subscription", "[http]")
   auto m = f.get("/metrics").body;
   CHECK(m.find("nullspace_sse_followers 50\n") != std::string::npos);
   CHECK(m.find("nullspace_followed_builds 1\n") != std::string::npos);
-  {
-    int fd = open(fifo.c_str(), O_WRONLY);
-    REQUIRE(fd >= 0);
-    close(fd);
-  }
+  release(fifo);
   std::vector<uint64_t> counts;
   for (auto& c : conns) {
     uint64_t n = 0;
@@ -310,9 +310,7 @@ TEST_CASE("get_status long-poll returns when the next entry is committed", "[htt
   poll.send_request("GET",
                     "/v1/builds/" + id + "?offset=" + std::to_string(next) + "&wait_ms=60000", {},
                     f.auth());
-  int fd = open(fifo.c_str(), O_WRONLY);
-  REQUIRE(fd >= 0);
-  close(fd);
+  release(fifo);
   auto r = poll.read_response();
   REQUIRE(r.status == 200);
   CHECK(r.body.find("released") != std::string::npos);
