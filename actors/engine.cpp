@@ -5,6 +5,7 @@
 #include <caf/all.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <future>
 #include <mutex>
@@ -12,6 +13,7 @@
 
 #include "actors/engine_context.hpp"
 #include "actors/orchestrator.hpp"
+#include "actors/status_cache.hpp"
 
 namespace nullspace {
 namespace {
@@ -136,6 +138,8 @@ std::string status_view::json() const {
 struct engine::impl {
   engine_options opts;
   std::unique_ptr<storage::store> db;
+  std::unique_ptr<status_cache> statuses;
+  mutable std::atomic<uint64_t> status_hits{0}, status_misses{0};
   std::unique_ptr<runtime::process_runner> runner;
   std::unique_ptr<caf::actor_system_config> cfg;
   std::unique_ptr<caf::actor_system> sys;
@@ -247,6 +251,8 @@ result<std::unique_ptr<engine>> engine::open(engine_options options) {
   auto db = storage::store::open(options.data_dir + "/db", {.sync = options.sync});
   if (!db) return db.error();
   p->db = std::move(db.value());
+  if (options.status_cache_bytes > 0)
+    p->statuses = std::make_unique<status_cache>(options.status_cache_bytes);
   p->runner = std::make_unique<runtime::process_runner>();
   p->cfg = std::make_unique<caf::actor_system_config>();
   p->cfg->set("scheduler.max-threads", std::max<size_t>(1, options.scheduler_threads));
@@ -308,6 +314,38 @@ result<status_view> engine::get_status(const std::string& id, uint64_t offset, s
   out.next_offset = read->entries.empty() ? offset : read->entries.back().offset + 1;
   out.build = build_view{std::move(read->record), read->log_next_offset};
   out.logs = std::move(read->entries);
+  return out;
+}
+
+result<status_json> engine::get_status_json(const std::string& id, uint64_t offset, size_t limit,
+                                            const std::string& tenant) const {
+  auto not_found = [&] { return make_error(errc::not_found, "no build " + id); };
+  // The generation is read before the data: see storage::store::generation.
+  uint64_t generation = impl_->db->generation(id);
+  std::string key;
+  if (impl_->statuses) {
+    key = status_cache::key(id, offset, limit);
+    if (auto hit = impl_->statuses->find(key, generation)) {
+      impl_->status_hits.fetch_add(1, std::memory_order_relaxed);
+      if (hit->tenant != tenant) return not_found();
+      return status_json{std::move(hit->body), hit->status, hit->entries};
+    }
+    impl_->status_misses.fetch_add(1, std::memory_order_relaxed);
+  }
+  auto read = impl_->db->read_status(id, offset, limit);
+  if (!read) return not_found();
+  status_view view;
+  view.next_offset = read->entries.empty() ? offset : read->entries.back().offset + 1;
+  view.build = build_view{std::move(read->record), read->log_next_offset};
+  view.logs = std::move(read->entries);
+  status_json out{std::make_shared<const std::string>(view.json()), view.build.record.status,
+                  view.logs.size()};
+  bool mine = view.build.record.tenant == tenant;
+  if (impl_->statuses)
+    impl_->statuses->put(std::move(key),
+                         cached_status{generation, std::move(view.build.record.tenant), out.body,
+                                       out.status, out.entries});
+  if (!mine) return not_found();
   return out;
 }
 
@@ -474,6 +512,8 @@ engine::stats engine::current_stats() const {
             out.builds_by_status = h.builds_by_status;
           },
           [](caf::error&) {});
+  out.status_cache_hits = impl_->status_hits.load(std::memory_order_relaxed);
+  out.status_cache_misses = impl_->status_misses.load(std::memory_order_relaxed);
   return out;
 }
 

@@ -93,7 +93,7 @@ void flush(hub_ptr self) {
   auto batch_items = std::move(st.pending);
   st.pending.clear();
 
-  rocksdb::WriteBatch wb;
+  storage::write_batch wb;
   std::unordered_map<std::string, committed> by_build;
   // (previous status or none, new status) of each record in this batch.
   std::vector<std::pair<std::optional<storage::build_status>, storage::build_status>> moves;

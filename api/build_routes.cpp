@@ -103,19 +103,19 @@ void get_build(route_context& c, exchange_ptr ex) {
   if (!wait_ms) return ex->respond(error_response(wait_ms.error()));
   size_t lim = std::min<uint64_t>(limit.value(), c.options.max_status_limit);
   auto id = ex->params[0];
-  auto st = c.eng.get_status(id, offset.value(), lim, ex->tenant);
+  auto st = c.eng.get_status_json(id, offset.value(), lim, ex->tenant);
   if (!st) return ex->respond(error_response(st.error()));
-  bool wait = wait_ms.value() > 0 && st->logs.empty() &&
-              !storage::is_terminal(st->build.record.status) && lim > 0;
-  if (!wait) return ex->respond(json_response(200, st->json()));
+  bool wait =
+      wait_ms.value() > 0 && st->entries == 0 && !storage::is_terminal(st->status) && lim > 0;
+  if (!wait) return ex->respond(json_response(200, *st->body));
   auto* eng = &c.eng;
   uint64_t from = offset.value();
   std::string tenant = ex->tenant;
   c.streams.wait(
       ex, id, tenant, from, std::min(wait_ms.value(), c.options.max_wait_ms),
       [ex, eng, id, from, lim, tenant] {
-        auto again = eng->get_status(id, from, lim, tenant);
-        ex->respond(again ? json_response(200, again->json()) : error_response(again.error()));
+        auto again = eng->get_status_json(id, from, lim, tenant);
+        ex->respond(again ? json_response(200, *again->body) : error_response(again.error()));
       });
 }
 

@@ -378,16 +378,35 @@ void connection::write_chunk(std::shared_ptr<const void> owner, std::string_view
   submit(op, bufs, 3);
 }
 
-// Queues one write; its completion frees `op` and lets a stream write more.
+// Writes what the socket takes now and queues the rest; a queued write's
+// completion frees `op` and lets a stream write more.
 void connection::submit(write_op* op, uv_buf_t* bufs, unsigned n) {
-  int rc = uv_write(&op->req, reinterpret_cast<uv_stream_t*>(&tcp), bufs, n,
-                    [](uv_write_t* w, int status) {
-                      auto* o = reinterpret_cast<write_op*>(w);
-                      auto* c = o->conn;
-                      delete o;
-                      if (status < 0 || c->closing) return;
-                      if (c->active && c->active->on_writable) c->active->on_writable();
-                    });
+  auto* stream = reinterpret_cast<uv_stream_t*>(&tcp);
+  // Fast path: write now. A queued uv_write costs a completion callback and an
+  // epoll_ctl pair per response; most responses fit the socket buffer at once.
+  // uv_try_write refuses (EAGAIN) while earlier bytes are still queued, so the
+  // order of bytes on the wire is kept.
+  int wrote = uv_try_write(stream, bufs, n);
+  if (wrote == UV_EAGAIN) wrote = 0;
+  if (wrote < 0) {
+    delete op;
+    return close();
+  }
+  size_t left = static_cast<size_t>(wrote);
+  unsigned first = 0;
+  while (first < n && left >= bufs[first].len) left -= bufs[first++].len;
+  if (first == n) return void(delete op);
+  bufs[first].base += left;
+  bufs[first].len -= left;
+  bufs += first;
+  n -= first;
+  int rc = uv_write(&op->req, stream, bufs, n, [](uv_write_t* w, int status) {
+    auto* o = reinterpret_cast<write_op*>(w);
+    auto* c = o->conn;
+    delete o;
+    if (status < 0 || c->closing) return;
+    if (c->active && c->active->on_writable) c->active->on_writable();
+  });
   if (rc < 0) {
     delete op;
     close();

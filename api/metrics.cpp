@@ -60,6 +60,10 @@ std::string http_metrics::render(const engine::stats& e, const stream_gauges& s,
          e.entries_appended);
   single("nullspace_log_batches_written_total", "counter", "Group commits since start.",
          e.batches_written);
+  single("nullspace_status_cache_hits_total", "counter",
+         "Build status reads answered from the encoded-status cache.", e.status_cache_hits);
+  single("nullspace_status_cache_misses_total", "counter",
+         "Build status reads that went to the store.", e.status_cache_misses);
   single("nullspace_log_hub_followers", "gauge", "Engine subscriptions at the log hub.",
          e.followers);
   single("nullspace_sse_followers", "gauge", "HTTP clients following build logs (SSE or NDJSON).",

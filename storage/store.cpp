@@ -91,24 +91,28 @@ std::string store::log_key(std::string_view id, uint64_t offset) {
   return k;
 }
 
-void store::put_build(rocksdb::WriteBatch& b, const build_record& r) {
-  b.Put(builds_, build_key(r.id), encode_build_record(r));
+void store::put_build(write_batch& b, const build_record& r) {
+  b.wb_.Put(builds_, build_key(r.id), encode_build_record(r));
+  b.touch(stripe_of(r.id));
 }
 
-void store::put_history(rocksdb::WriteBatch& b, const build_record& r) {
-  b.Put(builds_, history_key(r.namespace_name, r.name, r.created_ms, r.id), "");
+void store::put_history(write_batch& b, const build_record& r) {
+  b.wb_.Put(builds_, history_key(r.namespace_name, r.name, r.created_ms, r.id), "");
 }
 
-void store::put_log(rocksdb::WriteBatch& b, std::string_view id, uint64_t offset,
-                    std::string_view json) {
-  b.Put(logs_, log_key(id, offset), rocksdb::Slice(json.data(), json.size()));
+void store::put_log(write_batch& b, std::string_view id, uint64_t offset, std::string_view json) {
+  b.wb_.Put(logs_, log_key(id, offset), rocksdb::Slice(json.data(), json.size()));
+  b.touch(stripe_of(id));
 }
 
-result<bool> store::write(rocksdb::WriteBatch& b) {
+result<bool> store::write(write_batch& b) {
   rocksdb::WriteOptions wo;
   wo.sync = opts_.sync;
-  auto st = db_->Write(wo, &b);
+  auto st = db_->Write(wo, &b.wb_);
   if (!st.ok()) return make_error(errc::unavailable, "the store refused a write: " + st.ToString());
+  // After the commit: a reader that saw the old generation may hold data from
+  // before this write, and will now see that it changed.
+  for (auto stripe : b.stripes_) generations_[stripe].fetch_add(1, std::memory_order_release);
   return true;
 }
 
@@ -185,8 +189,8 @@ std::optional<std::string> store::get_context(std::string_view id) const {
 }
 
 result<bool> store::put_context(std::string_view id, std::string_view json) {
-  rocksdb::WriteBatch b;
-  b.Put(meta_, "ctx/" + std::string(id), rocksdb::Slice(json.data(), json.size()));
+  write_batch b;
+  b.wb_.Put(meta_, "ctx/" + std::string(id), rocksdb::Slice(json.data(), json.size()));
   return write(b);
 }
 

@@ -7,6 +7,8 @@
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 
+#include <array>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -32,6 +34,21 @@ struct raw_entry {
   std::string json;
 };
 
+// Writes committed together by store::write. It also remembers which builds it
+// touches, so that the commit can advance their change generations.
+class write_batch {
+ public:
+  size_t count() const { return static_cast<size_t>(wb_.Count()); }
+
+ private:
+  friend class store;
+  void touch(uint32_t stripe) {
+    if (stripes_.empty() || stripes_.back() != stripe) stripes_.push_back(stripe);
+  }
+  rocksdb::WriteBatch wb_;
+  std::vector<uint32_t> stripes_;
+};
+
 class store {
  public:
   // Opens (creating if missing) the database under `dir`. Fails with a clear
@@ -48,13 +65,23 @@ class store {
   static std::string log_key(std::string_view id, uint64_t offset);  // <id>/<offset_be>
 
   // --- batch building (no I/O) ----------------------------------------------
-  void put_build(rocksdb::WriteBatch& b, const build_record& r);
-  void put_history(rocksdb::WriteBatch& b, const build_record& r);
-  void put_log(rocksdb::WriteBatch& b, std::string_view id, uint64_t offset, std::string_view json);
+  void put_build(write_batch& b, const build_record& r);
+  void put_history(write_batch& b, const build_record& r);
+  void put_log(write_batch& b, std::string_view id, uint64_t offset, std::string_view json);
 
-  // Commits a batch with the store's durability options. Returns a clear error
-  // (never throws) if RocksDB refuses it, e.g. on a full disk.
-  result<bool> write(rocksdb::WriteBatch& b);
+  // Commits a batch with the store's durability options, then advances the
+  // generation of every build it touched. Returns a clear error (never throws)
+  // if RocksDB refuses it, e.g. on a full disk.
+  result<bool> write(write_batch& b);
+
+  // A build's change generation: it advances after every committed write that
+  // touched the build. Read it BEFORE reading the build: what was read stays
+  // current for as long as generation(id) returns the same value. Builds share
+  // striped counters, so a neighbour's write can also advance it (a spurious
+  // change, never a missed one).
+  uint64_t generation(std::string_view id) const {
+    return generations_[stripe_of(id)].load(std::memory_order_acquire);
+  }
 
   // --- reads -------------------------------------------------------------
   std::optional<build_record> get_build(std::string_view id) const;
@@ -84,6 +111,10 @@ class store {
 
  private:
   store() = default;
+  static constexpr size_t generation_stripes = 4096;
+  static uint32_t stripe_of(std::string_view id) {
+    return static_cast<uint32_t>(std::hash<std::string_view>{}(id) % generation_stripes);
+  }
   std::vector<raw_entry> read_log_at(const rocksdb::ReadOptions& ro, std::string_view id,
                                      uint64_t from, size_t limit) const;
   uint64_t next_offset_at(const rocksdb::ReadOptions& ro, std::string_view id) const;
@@ -94,6 +125,7 @@ class store {
   rocksdb::ColumnFamilyHandle* builds_ = nullptr;
   rocksdb::ColumnFamilyHandle* logs_ = nullptr;
   rocksdb::ColumnFamilyHandle* meta_ = nullptr;
+  std::array<std::atomic<uint64_t>, generation_stripes> generations_{};
 };
 
 }  // namespace nullspace::storage

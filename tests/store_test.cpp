@@ -37,7 +37,7 @@ TEST_CASE("build records round-trip through the store", "[store]") {
   auto s = store::open(dir.sub("db"));
   REQUIRE(s.ok());
   auto rec = sample_record("tb_1");
-  rocksdb::WriteBatch b;
+  storage::write_batch b;
   (*s)->put_build(b, rec);
   REQUIRE((*s)->write(b).ok());
   auto got = (*s)->get_build("tb_1");
@@ -50,7 +50,7 @@ TEST_CASE("log reads are bounded by build, offset and limit", "[store]") {
   test::temp_dir dir;
   auto s = store::open(dir.sub("db"));
   REQUIRE(s.ok());
-  rocksdb::WriteBatch b;
+  storage::write_batch b;
   // "tb_1" and "tb_10": a prefix of one id must not leak into the other's log.
   for (uint64_t i = 0; i < 300; ++i)
     (*s)->put_log(b, "tb_1", i, "{\"n\":" + std::to_string(i) + "}");
@@ -73,7 +73,7 @@ TEST_CASE("data survives close and reopen", "[store]") {
   {
     auto s = store::open(dir.sub("db"));
     REQUIRE(s.ok());
-    rocksdb::WriteBatch b;
+    storage::write_batch b;
     (*s)->put_build(b, sample_record("tb_x"));
     (*s)->put_log(b, "tb_x", 0, "{}");
     REQUIRE((*s)->write(b).ok());
@@ -110,7 +110,7 @@ TEST_CASE("status reads see the record and the log from one snapshot", "[store]"
   test::temp_dir dir;
   auto s = store::open(dir.sub("db"));
   REQUIRE(s.ok());
-  rocksdb::WriteBatch b;
+  storage::write_batch b;
   (*s)->put_build(b, sample_record("tb_s"));
   for (uint64_t i = 0; i < 4; ++i) (*s)->put_log(b, "tb_s", i, "{}");
   REQUIRE((*s)->write(b).ok());

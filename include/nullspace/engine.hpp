@@ -38,12 +38,13 @@ using storage::log_entry;
 using storage::raw_entry;  // {offset, JSON text of the entry}
 
 struct engine_options {
-  std::string data_dir = "./data";  // RocksDB and per-build work dirs live here
-  uint32_t executor_slots = 2;      // builds running at once
-  size_t max_queued = 1024;         // queued builds beyond this: resource_exhausted
-  bool sync = false;                // fsync the WAL on every commit (WAL is always on)
-  size_t scheduler_threads = 2;     // CAF worker threads
-  runtime::platform_limits limits;  // what requests are validated against
+  std::string data_dir = "./data";        // RocksDB and per-build work dirs live here
+  uint32_t executor_slots = 2;            // builds running at once
+  size_t max_queued = 1024;               // queued builds beyond this: resource_exhausted
+  bool sync = false;                      // fsync the WAL on every commit (WAL is always on)
+  size_t scheduler_threads = 2;           // CAF worker threads
+  runtime::platform_limits limits;        // what requests are validated against
+  size_t status_cache_bytes = 32u << 20;  // get_status_json answers kept (0: none)
 };
 
 // A build as the API shows it.
@@ -59,6 +60,13 @@ struct status_view {
   std::vector<raw_entry> logs;
   uint64_t next_offset = 0;
   std::string json() const;  // {"build": …, "logs": […], "next_offset": K}
+};
+
+// get_status already encoded, for servers that answer pollers.
+struct status_json {
+  std::shared_ptr<const std::string> body;  // exactly status_view::json()
+  build_status status{};
+  size_t entries = 0;  // log entries in the body
 };
 
 struct retry_options {
@@ -98,6 +106,11 @@ class engine {
 
   result<status_view> get_status(const std::string& id, uint64_t offset = 0, size_t limit = 1000,
                                  const std::string& tenant = "default") const;
+  // The same answer as get_status(…).json(), served from a cache while the
+  // build is unchanged (engine_options::status_cache_bytes).
+  result<status_json> get_status_json(const std::string& id, uint64_t offset = 0,
+                                      size_t limit = 1000,
+                                      const std::string& tenant = "default") const;
   result<build_view> cancel(const std::string& id, const std::string& reason,
                             const std::string& tenant = "default");
   result<build_view> retry(const std::string& id, retry_options options,
@@ -130,6 +143,7 @@ class engine {
     uint64_t queued = 0, running = 0, live = 0;
     uint64_t entries_appended = 0, batches_written = 0, followers = 0;
     std::array<uint64_t, 6> builds_by_status{};  // index: storage::build_status
+    uint64_t status_cache_hits = 0, status_cache_misses = 0;
   };
   stats current_stats() const;
 

@@ -107,6 +107,8 @@ http {
   access_log off;
   default_type application/octet-stream;
   sendfile on;
+  open_file_cache max=16 inactive=60s;
+  open_file_cache_valid 60s;  # no open/fstat/close per request: the strongest static baseline
   tcp_nopush on;
   keepalive_requests 100000000;
   keepalive_timeout 60s;

@@ -51,7 +51,7 @@ double raw_rocksdb(const std::string& dir, const run_config& rc) {
   for (size_t b = 0; b < rc.builds; ++b) ids.push_back("tb_bench" + std::to_string(b));
   auto start = clock_type::now();
   for (size_t i = 0; i < rc.per_build; ++i) {
-    rocksdb::WriteBatch wb;
+    storage::write_batch wb;
     for (auto& id : ids) {
       e.offset = i;
       db.put_log(wb, id, i, storage::encode_log_entry(e));  // same encoding work as the hub
