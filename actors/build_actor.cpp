@@ -7,12 +7,17 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <deque>
 #include <filesystem>
+#include <fstream>
 #include <iterator>
 
 #include "actors/build_state.hpp"
+#include "actors/sandbox_worker.hpp"
 #include "runtime/plan.hpp"
+#include "runtime/sha256.hpp"
+#include "runtime/step_commands.hpp"
 #include "storage/time_format.hpp"
 
 namespace nullspace::actors {
@@ -45,6 +50,16 @@ struct build_state {
   size_t in_flight = 0;         // appends sent and not yet acknowledged
   std::vector<log_entry> held;  // output waiting for an append slot
 
+  // Sandboxed builds (ctx->sandbox set): the worker doing the blocking half,
+  // the layer stack so far (top first), and the chained cache key.
+  sandbox_worker_actor worker;
+  std::vector<std::string> layers;
+  std::string chain_key;
+  std::vector<std::string> base_env;  // "K=V" from the base image config
+  uint32_t uid = 0, gid = 0;
+  std::string container;  // of the running step, for cancel
+  bool cleaned = false;
+
   std::optional<caf::typed_response_promise<build_reply>> cancel_promise;
   std::string cancel_reason;
   bool finishing = false;  // the terminal append is in flight
@@ -61,8 +76,16 @@ struct build_state {
   ~build_state() {
     // The actor may die without finishing (shutdown, manager crash): leave no
     // process and no secret file behind. The record stays non-terminal in the
-    // store and start-up recovery picks it up.
-    if (proc && ctx) ctx->runner->kill(runner_id);
+    // store and start-up recovery picks it up (and removes what a sandboxed
+    // step left: its worker cleans the build up before building again).
+    if (proc && ctx) {
+      if (!container.empty())
+        ctx->runner->spawn(
+            {ctx->sandbox->kill_argv(container), {}, {}, {}}, [](auto) {}, [](auto) {});
+      else
+        ctx->runner->kill(runner_id);
+    }
+    if (worker) caf::anon_send_exit(worker, caf::exit_reason::user_shutdown);
     remove_secrets_dir();
     if (ctx && !rec.id.empty() && storage::is_terminal(rec.status)) {
       std::error_code ec;
@@ -142,11 +165,27 @@ void append(build_ptr self, std::vector<log_entry> entries, bool with_record = f
 void finish(build_ptr self, build_status to, std::vector<log_entry> entries) {
   auto& st = self->state;
   if (st.finishing || !can_transition(st.rec.status, to)) return;
+  if (st.worker && !st.cleaned) {
+    // Unmount and remove what the sandbox left before the build is terminal.
+    st.cleaned = true;
+    st.finishing = true;
+    self->request(st.worker, caf::infinite, cleanup_atom::value, st.rec.id)
+        .then(
+            [=](bool) mutable {
+              self->state.finishing = false;
+              finish(self, to, std::move(entries));
+            },
+            [=](caf::error&) mutable {
+              self->state.finishing = false;
+              finish(self, to, std::move(entries));
+            });
+    return;
+  }
   st.finishing = true;
   st.rec.status = to;
   st.rec.finished_ms = storage::now_ms();
   st.rec.cache.steps = static_cast<uint32_t>(st.plan.steps.size());
-  st.rec.cache.misses = static_cast<uint32_t>(st.steps_run);
+  if (!st.ctx->sandbox) st.rec.cache.misses = static_cast<uint32_t>(st.steps_run);
   append_request req;
   req.build_id = st.rec.id;
   req.entries = take_held_then(st, std::move(entries));  // held output goes before the end
@@ -234,6 +273,7 @@ std::vector<std::string> secret_values(const runtime::build_request& req) {
 }
 
 void run_next_step(build_ptr self);
+void launch(build_ptr self, runtime::process_spec spec);
 
 void start_run_step(build_ptr self, const runtime::build_step& step) {
   auto& st = self->state;
@@ -257,9 +297,14 @@ void start_run_step(build_ptr self, const runtime::build_step& step) {
     spec.env.push_back("NULLSPACE_SECRETS_DIR=" + st.secrets_dir);
   }
   spec.redact = secret_values(st.req);
-  // Runner callbacks run on the runner thread: turn them into messages tagged
-  // with this build's own sequence number, so late messages of an older process
-  // are recognisable without knowing the runner's id up front.
+  launch(self, std::move(spec));
+}
+
+// Starts the step's process. Runner callbacks run on the runner thread: turn
+// them into messages tagged with this build's own sequence number, so late
+// messages of an older process are recognisable without knowing the runner's id.
+void launch(build_ptr self, runtime::process_spec spec) {
+  auto& st = self->state;
   auto me = caf::actor_cast<build_actor>(self);
   auto seq = ++st.proc_seq;
   st.proc = seq;
@@ -270,6 +315,269 @@ void start_run_step(build_ptr self, const runtime::build_step& step) {
       },
       [me, seq](runtime::process_exit ex) {
         caf::anon_send(me, exited_atom::value, seq, std::move(ex));
+      });
+}
+
+// ---- sandboxed steps (ctx->sandbox) ----------------------------------------
+
+// A step's cache key chained onto everything below it, base image digest
+// included: the plan's keys name what a step does, this names what it builds on.
+std::string chained_key(const std::string& parent, const std::string& step_key) {
+  runtime::sha256 h;
+  h.update_field(parent).update_field(step_key);
+  return "sha256:" + h.hex_digest();
+}
+
+log_entry cache_log(int32_t step, const std::string& status, const std::string& key,
+                    const std::string& reason) {
+  auto e =
+      make_entry("cache", "info",
+                 "cache " + status + " " + key + (reason.empty() ? "" : " (" + reason + ")"), step);
+  e.phase = "step";
+  e.cache_status = status;
+  e.cache_key = key;
+  e.cache_reason = reason;
+  return e;
+}
+
+std::string layer_name(const std::string& key, const std::string& build_id, size_t step) {
+  auto hex = key.substr(key.find(':') + 1, 24);
+  return hex + "-" + build_id + "-s" + std::to_string(step);
+}
+
+// uid:gid of a USER step: numeric, or looked up in the topmost etc/passwd.
+std::optional<std::pair<uint32_t, uint32_t>> resolve_user(const std::vector<std::string>& layers,
+                                                          const std::string& user) {
+  auto numeric = [](std::string_view t, uint32_t& out) {
+    auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), out);
+    return ec == std::errc{} && p == t.data() + t.size();
+  };
+  auto colon = user.find(':');
+  std::string name = user.substr(0, colon);
+  uint32_t uid = 0, gid = 0;
+  if (numeric(name, uid)) {
+    gid = uid;
+    if (colon != std::string::npos && !numeric(std::string_view(user).substr(colon + 1), gid))
+      return std::nullopt;
+    return std::pair{uid, gid};
+  }
+  for (auto& dir : layers) {
+    std::ifstream in(dir + "/etc/passwd");
+    if (!in) continue;
+    std::string line;
+    while (std::getline(in, line)) {
+      // name:x:uid:gid:…
+      std::vector<std::string_view> f;
+      size_t start = 0;
+      for (int i = 0; i < 4; ++i) {
+        auto end = line.find(':', start);
+        if (end == std::string::npos) break;
+        f.push_back(std::string_view(line).substr(start, end - start));
+        start = end + 1;
+      }
+      if (f.size() == 4 && f[0] == name && numeric(f[2], uid) && numeric(f[3], gid))
+        return std::pair{uid, gid};
+    }
+    return std::nullopt;  // the topmost passwd decides
+  }
+  return std::nullopt;
+}
+
+void remember_layer(build_ptr self, const std::string& key, const runtime::step_outcome& o) {
+  auto& st = self->state;
+  if (!o.layer.empty()) st.layers.insert(st.layers.begin(), o.layer_dir);
+  // Failed or skipped cache writes only cost a later rebuild.
+  st.ctx->db->put_cache(key, {o.layer, o.bytes, storage::now_ms()});
+}
+
+std::vector<std::string> sandbox_env(const build_state& st) {
+  std::vector<std::string> env;
+  auto overridden = [&](const std::string& kv) {
+    auto k = kv.substr(0, kv.find('='));
+    return std::any_of(st.env.begin(), st.env.end(), [&](auto& e) { return e.first == k; });
+  };
+  for (auto& kv : st.base_env)
+    if (!overridden(kv)) env.push_back(kv);
+  bool has_home = false;
+  for (auto& [k, v] : st.env) {
+    env.push_back(k + "=" + v);
+    has_home = has_home || k == "HOME";
+  }
+  if (!has_home) env.push_back(st.uid == 0 ? "HOME=/root" : "HOME=/tmp");
+  return env;
+}
+
+void start_sandboxed_command(build_ptr self, size_t index, const std::string& key) {
+  auto& st = self->state;
+  const auto& step = st.req.steps[index];
+  runtime::step_job job;
+  job.build_id = st.rec.id;
+  job.step = index;
+  job.lowers = st.layers;
+  auto& sp = job.spec;
+  sp.args = {"/bin/sh", "-c", runtime::step_command(step)};
+  sp.env = sandbox_env(st);
+  sp.cwd = st.cwd;
+  sp.uid = st.uid;
+  sp.gid = st.gid;
+  sp.hostname = "nullspace-build";
+  sp.network = st.req.internet_access;
+  sp.cpu_count = st.req.cpu_count;
+  sp.memory_bytes = uint64_t{st.req.memory_mb} << 20;
+  for (auto& id : step.secrets) {
+    auto it = std::find_if(st.req.secrets.begin(), st.req.secrets.end(),
+                           [&](const runtime::build_secret& s) { return s.id == id; });
+    if (it == st.req.secrets.end())
+      return fail(self, "secrets_unavailable",
+                  "step " + std::to_string(index) + ": secret '" + id + "' was not supplied",
+                  st.running_step);
+    job.secrets.emplace_back(id, it->value);
+  }
+  auto step_i = st.running_step;
+  self->request(st.worker, caf::infinite, prepare_atom::value, std::move(job))
+      .then([=](prepare_reply& r) {
+        auto& s = self->state;
+        if (s.finishing) return;
+        if (s.cancel_promise) return finish_cancelled(self);
+        if (r.err)
+          return fail(self, "sandbox_failed",
+                      "step " + std::to_string(step_i) + ": " + r.err->message, step_i);
+        s.container = r.step.container_id;
+        s.chain_key = key;
+        runtime::process_spec spec;
+        spec.argv = s.ctx->sandbox->run_argv(r.step);
+        spec.env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"};
+        spec.redact = secret_values(s.req);
+        launch(self, std::move(spec));
+      });
+}
+
+void sandbox_step(build_ptr self, size_t index) {
+  auto& st = self->state;
+  const auto& step = st.req.steps[index];
+  auto key = chained_key(st.chain_key, st.plan.steps[index].cache_key);
+  auto step_i = st.running_step;
+  auto where = "step " + std::to_string(index);
+  auto apply_metadata = [&]() -> bool {
+    switch (step.type) {
+      case runtime::step_type::env:
+        for (auto& kv : step.envs) {
+          std::erase_if(st.env, [&](auto& e) { return e.first == kv.first; });
+          st.env.push_back(kv);
+        }
+        return true;
+      case runtime::step_type::workdir:
+        st.cwd = step.path;
+        return true;
+      case runtime::step_type::user: {
+        auto ids = resolve_user(st.layers, step.user);
+        if (!ids) {
+          fail(self, "step_failed",
+               where + ": user '" + step.user + "' does not exist in the image", step_i);
+          return false;
+        }
+        std::tie(st.uid, st.gid) = *ids;
+        return true;
+      }
+      default:
+        return true;
+    }
+  };
+  if (!st.req.skip_cache) {
+    auto hit = st.ctx->db->get_cache(key);
+    bool usable = hit && (hit->layer.empty() ||
+                          fs::is_directory(st.ctx->sandbox->layers_dir() + "/" + hit->layer));
+    if (usable) {
+      if (!apply_metadata()) return;
+      if (!hit->layer.empty())
+        st.layers.insert(st.layers.begin(), st.ctx->sandbox->layers_dir() + "/" + hit->layer);
+      st.chain_key = key;
+      ++st.rec.cache.hits;
+      st.rec.cache.bytes_reused += hit->bytes;
+      append(self, {cache_log(step_i, "hit", key, "")});
+      return run_next_step(self);
+    }
+    append(self, {cache_log(step_i, "miss", key,
+                            hit ? "the cached layer is gone" : "no layer for this key yet")});
+  } else {
+    append(self, {cache_log(step_i, "bypass", key, "skip_cache")});
+  }
+  ++st.rec.cache.misses;
+  switch (step.type) {
+    case runtime::step_type::env:
+    case runtime::step_type::workdir:
+    case runtime::step_type::user:
+      if (!apply_metadata()) return;
+      st.chain_key = key;
+      remember_layer(self, key, {});
+      return run_next_step(self);
+    case runtime::step_type::copy:
+      return fail(self, "unsupported_step",
+                  where +
+                      " (copy): copying from a build context into the sandbox is not "
+                      "implemented yet",
+                  step_i);
+    default:
+      return start_sandboxed_command(self, index, key);
+  }
+}
+
+void start_sandboxed_build(build_ptr self) {
+  auto& st = self->state;
+  st.worker = spawn_sandbox_worker(self, st.ctx->images, st.ctx->sandbox);
+  // First remove what an earlier attempt at this build may have left (restart).
+  self->request(st.worker, caf::infinite, cleanup_atom::value, st.rec.id).then([=](bool) {
+    auto& s = self->state;
+    self->request(s.worker, caf::infinite, base_atom::value, s.req.source).then([=](base_reply& r) {
+      auto& s2 = self->state;
+      if (s2.finishing) return;
+      if (s2.cancel_promise) return finish_cancelled(self);
+      if (r.err) return fail(self, "base_unavailable", r.err->message, -1);
+      s2.layers = r.image.layers;
+      s2.base_env = r.image.env;
+      s2.chain_key = chained_key(s2.plan.base_key, r.image.digest);
+      auto e = make_entry("log", "info", "base " + r.image.name + " " + r.image.digest);
+      e.phase = "base";
+      append(self, {std::move(e)});
+      run_next_step(self);
+    });
+  });
+}
+
+void on_sandboxed_exit(build_ptr self, const runtime::process_exit& ex) {
+  auto& st = self->state;
+  auto step = st.running_step;
+  auto index = static_cast<size_t>(step);
+  bool ok =
+      ex.spawn_error.empty() && ex.term_signal == 0 && ex.exit_status == 0 && !st.cancel_promise;
+  auto key = st.chain_key;
+  commit_request req{st.rec.id, index, ok, layer_name(key, st.rec.id, index),
+                     uint64_t{st.req.memory_mb} << 20};
+  self->request(st.worker, caf::infinite, commit_atom::value, std::move(req))
+      .then([=](commit_reply& r) {
+        auto& s = self->state;
+        s.container.clear();
+        if (s.finishing) return;
+        if (s.cancel_promise) return finish_cancelled(self);
+        auto where = "step " + std::to_string(step) + " (" + s.plan.steps[index].summary + ")";
+        if (r.err) return fail(self, "sandbox_failed", where + ": " + r.err->message, step);
+        if (!ex.spawn_error.empty())
+          return fail(self, "step_failed", where + " could not start: " + ex.spawn_error, step);
+        if (!ok && r.outcome.oom)
+          return fail(self, "out_of_memory",
+                      where + " ran out of memory: it reached the build's limit of " +
+                          std::to_string(s.req.memory_mb) + " MB (memory_mb) and was killed",
+                      step);
+        // runc reports a signal-killed step as 128 + the signal number.
+        if (ex.exit_status > 128)
+          return fail(self, "step_failed",
+                      where + " was killed by signal " + std::to_string(ex.exit_status - 128),
+                      step);
+        if (!ok)
+          return fail(self, "step_failed",
+                      where + " exited with status " + std::to_string(ex.exit_status), step);
+        remember_layer(self, key, r.outcome);
+        run_next_step(self);
       });
 }
 
@@ -296,6 +604,7 @@ void run_next_step(build_ptr self) {
     header.phase = "step";
     append(self, {std::move(header)});
     ++st.steps_run;
+    if (st.ctx->sandbox) return sandbox_step(self, index);
     switch (step.type) {
       case runtime::step_type::run:
         return start_run_step(self, step);
@@ -333,6 +642,7 @@ void on_lines(build_ptr self, std::vector<runtime::output_line>& lines) {
 void on_exit(build_ptr self, const runtime::process_exit& ex) {
   auto& st = self->state;
   st.proc.reset();
+  if (st.ctx->sandbox) return on_sandboxed_exit(self, ex);
   st.remove_secrets_dir();
   if (st.cancel_promise) return finish_cancelled(self);
   auto step = st.running_step;
@@ -364,10 +674,14 @@ build_actor::behavior_type build_behavior(build_ptr self, std::shared_ptr<engine
         s.rec.status = build_status::building;
         s.rec.started_ms = storage::now_ms();
         std::vector<log_entry> entries{status_entry(build_status::building, "build started")};
+        if (s.ctx->sandbox) {
+          append(self, std::move(entries), true);
+          return start_sandboxed_build(self);
+        }
         auto base = make_entry("log", "warn",
                                "base " + s.plan.base_summary +
-                                   " is not materialized: the host executor runs steps in a "
-                                   "work dir on the host until the sandbox engine lands");
+                                   " is not materialized: the host executor runs steps as "
+                                   "plain processes in a work dir on the host");
         base.phase = "base";
         entries.push_back(std::move(base));
         append(self, std::move(entries), true);
@@ -381,10 +695,16 @@ build_actor::behavior_type build_behavior(build_ptr self, std::shared_ptr<engine
         s.cancel_reason = std::move(reason);
         s.cancel_promise = self->make_response_promise<build_reply>();
         auto rp = *s.cancel_promise;
-        if (s.proc)
+        if (s.proc && !s.container.empty())
+          // Killing `runc run` would orphan the container: kill the container,
+          // and `runc run` exits with it.
+          s.ctx->runner->spawn(
+              {s.ctx->sandbox->kill_argv(s.container), {}, {}, {}}, [](auto) {}, [](auto) {});
+        else if (s.proc)
           s.ctx->runner->kill(s.runner_id);  // finish_cancelled runs once the tree is gone
-        else
+        else if (!s.worker || s.finishing)
           finish_cancelled(self);
+        // else: sandbox work is in flight; its answer sees the cancel.
         return rp;
       },
       [=](ctx_ready_atom, const std::string& ctx_id) {

@@ -4,6 +4,8 @@
 #include <spdlog/spdlog.h>
 #include <caf/all.hpp>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
@@ -141,6 +143,8 @@ struct engine::impl {
   std::unique_ptr<status_cache> statuses;
   mutable std::atomic<uint64_t> status_hits{0}, status_misses{0};
   std::unique_ptr<runtime::process_runner> runner;
+  std::unique_ptr<runtime::image_store> images;
+  std::unique_ptr<runtime::step_sandbox> sandbox;
   std::unique_ptr<caf::actor_system_config> cfg;
   std::unique_ptr<caf::actor_system> sys;
   std::shared_ptr<engine_context> ctx;
@@ -253,6 +257,17 @@ result<std::unique_ptr<engine>> engine::open(engine_options options) {
   p->db = std::move(db.value());
   if (options.status_cache_bytes > 0)
     p->statuses = std::make_unique<status_cache>(options.status_cache_bytes);
+  if (options.isolation_mode == isolation::sandbox) {
+    if (::geteuid() != 0)
+      return make_error(errc::failed_precondition,
+                        "sandboxed builds need root (mounts, namespaces, cgroups); "
+                        "run as root or choose the host executor (--isolation host)");
+    auto rt = runtime::find_oci_runtime(options.oci_runtime, options.data_dir + "/run/oci");
+    if (!rt) return rt.error();
+    p->images = std::make_unique<runtime::image_store>(
+        options.images_dir.empty() ? options.data_dir + "/images" : options.images_dir);
+    p->sandbox = std::make_unique<runtime::step_sandbox>(options.data_dir, std::move(rt.value()));
+  }
   p->runner = std::make_unique<runtime::process_runner>();
   p->cfg = std::make_unique<caf::actor_system_config>();
   p->cfg->set("scheduler.max-threads", std::max<size_t>(1, options.scheduler_threads));
@@ -267,6 +282,8 @@ result<std::unique_ptr<engine>> engine::open(engine_options options) {
                     options.max_queued, options.limits};
   p->ctx->db = p->db.get();
   p->ctx->runner = p->runner.get();
+  p->ctx->images = p->images.get();
+  p->ctx->sandbox = p->sandbox.get();
   p->orch = spawn_orchestrator(*p->sys, p->ctx);
   p->ctx->directory.set_orchestrator(caf::actor_cast<caf::actor>(p->orch));
 

@@ -10,7 +10,9 @@
 
 #include "actors/messages.hpp"
 #include "runtime/build_request.hpp"
+#include "runtime/image_store.hpp"
 #include "runtime/process_runner.hpp"
+#include "runtime/step_sandbox.hpp"
 #include "storage/store.hpp"
 
 namespace nullspace::actors {
@@ -73,6 +75,9 @@ struct engine_context {
   engine_config config;
   storage::store* db = nullptr;
   runtime::process_runner* runner = nullptr;
+  // Set when steps run sandboxed (isolation::sandbox); null for the host executor.
+  runtime::image_store* images = nullptr;
+  runtime::step_sandbox* sandbox = nullptr;
   actor_directory directory;
   std::string work_root() const { return config.data_dir + "/work"; }
 

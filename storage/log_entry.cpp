@@ -22,6 +22,11 @@ std::string encode_log_entry(const log_entry& e) {
   if (!e.phase.empty()) w.field("phase", e.phase);
   if (!e.stream.empty()) w.field("stream", e.stream);
   if (!e.status.empty()) w.field("status", e.status);
+  if (!e.cache_status.empty()) {
+    w.key("cache").begin_object().field("status", e.cache_status).field("key", e.cache_key);
+    if (!e.cache_reason.empty()) w.field("reason", e.cache_reason);
+    w.end_object();
+  }
   w.end_object();
   return std::move(w).str();
 }
@@ -40,6 +45,12 @@ std::optional<log_entry> decode_log_entry(std::string_view json) {
   e.phase = jr::str(o, "phase");
   e.stream = jr::str(o, "stream");
   e.status = jr::str(o, "status");
+  simdjson::dom::object cache;
+  if (o["cache"].get(cache) == simdjson::SUCCESS) {
+    e.cache_status = jr::str(cache, "status");
+    e.cache_key = jr::str(cache, "key");
+    e.cache_reason = jr::str(cache, "reason");
+  }
   return e;
 }
 

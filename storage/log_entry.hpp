@@ -19,6 +19,8 @@ struct log_entry {
   std::string phase;   // optional: base | step | finalize | ready | artifact
   std::string stream;  // optional: stdout | stderr
   std::string status;  // kind == status: the build status entered
+  // kind == cache: {"cache": {"status": hit|miss|bypass, "key": "sha256:…", "reason"}}
+  std::string cache_status, cache_key, cache_reason;
 };
 
 std::string encode_log_entry(const log_entry& e);

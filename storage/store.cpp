@@ -2,6 +2,8 @@
 
 #include <rocksdb/options.h>
 
+#include <cstdlib>
+
 namespace nullspace::storage {
 namespace {
 
@@ -46,6 +48,7 @@ result<std::unique_ptr<store>> store::open(const std::string& dir, store_options
   s->builds_ = s->handles_[1];
   s->logs_ = s->handles_[2];
   s->meta_ = s->handles_[3];
+  s->cache_ = s->handles_[6];
 
   std::string version;
   st = raw->Get(rocksdb::ReadOptions{}, s->meta_, "schema_version", &version);
@@ -191,6 +194,28 @@ std::optional<std::string> store::get_context(std::string_view id) const {
 result<bool> store::put_context(std::string_view id, std::string_view json) {
   write_batch b;
   b.wb_.Put(meta_, "ctx/" + std::string(id), rocksdb::Slice(json.data(), json.size()));
+  return write(b);
+}
+
+// Layer cache values: "<layer>\t<bytes>\t<created_ms>" (internal, never served).
+std::optional<cache_entry> store::get_cache(std::string_view key) const {
+  std::string value;
+  if (!db_->Get(rocksdb::ReadOptions{}, cache_, "c/" + std::string(key), &value).ok())
+    return std::nullopt;
+  auto t1 = value.find('\t');
+  auto t2 = t1 == std::string::npos ? t1 : value.find('\t', t1 + 1);
+  if (t2 == std::string::npos) return std::nullopt;
+  cache_entry e;
+  e.layer = value.substr(0, t1);
+  e.bytes = std::strtoull(value.c_str() + t1 + 1, nullptr, 10);
+  e.created_ms = std::strtoll(value.c_str() + t2 + 1, nullptr, 10);
+  return e;
+}
+
+result<bool> store::put_cache(std::string_view key, const cache_entry& e) {
+  write_batch b;
+  auto value = e.layer + "\t" + std::to_string(e.bytes) + "\t" + std::to_string(e.created_ms);
+  b.wb_.Put(cache_, "c/" + std::string(key), value);
   return write(b);
 }
 

@@ -36,6 +36,13 @@ struct raw_entry {
 
 // Writes committed together by store::write. It also remembers which builds it
 // touches, so that the commit can advance their change generations.
+// A layer cache entry: the layer a step with some cache key produced.
+struct cache_entry {
+  std::string layer;  // layer dir name under DATA/layers ("" for a step without files)
+  uint64_t bytes = 0;
+  int64_t created_ms = 0;
+};
+
 class write_batch {
  public:
   size_t count() const { return static_cast<size_t>(wb_.Count()); }
@@ -102,6 +109,10 @@ class store {
   std::optional<std::string> get_context(std::string_view id) const;  // its manifest JSON
   result<bool> put_context(std::string_view id, std::string_view json);
 
+  // Layer cache (cache CF, c/<cache key>).
+  std::optional<cache_entry> get_cache(std::string_view key) const;
+  result<bool> put_cache(std::string_view key, const cache_entry& e);
+
   // Every build record, in key order (used by start-up recovery).
   void for_each_build(const std::function<void(build_record&&)>& fn) const;
 
@@ -125,6 +136,7 @@ class store {
   rocksdb::ColumnFamilyHandle* builds_ = nullptr;
   rocksdb::ColumnFamilyHandle* logs_ = nullptr;
   rocksdb::ColumnFamilyHandle* meta_ = nullptr;
+  rocksdb::ColumnFamilyHandle* cache_ = nullptr;
   std::array<std::atomic<uint64_t>, generation_stripes> generations_{};
 };
 

@@ -37,6 +37,14 @@ using storage::build_status;
 using storage::log_entry;
 using storage::raw_entry;  // {offset, JSON text of the entry}
 
+// Where build steps run.
+enum class isolation {
+  host,     // plain processes in a per-build dir on the host: no base image, no
+            // isolation; for unprivileged development and engine tests only
+  sandbox,  // an OCI container (runc/crun) over overlay layers of a real base
+            // image, with cgroup limits and an optional private network; needs root
+};
+
 struct engine_options {
   std::string data_dir = "./data";        // RocksDB and per-build work dirs live here
   uint32_t executor_slots = 2;            // builds running at once
@@ -45,6 +53,9 @@ struct engine_options {
   size_t scheduler_threads = 2;           // CAF worker threads
   runtime::platform_limits limits;        // what requests are validated against
   size_t status_cache_bytes = 32u << 20;  // get_status_json answers kept (0: none)
+  isolation isolation_mode = isolation::host;
+  std::string oci_runtime;  // "runc", "crun" or "" (runc, else crun); sandbox only
+  std::string images_dir;   // base images ("" = DATA/images); may be shared by engines
 };
 
 // A build as the API shows it.

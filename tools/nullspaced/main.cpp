@@ -60,6 +60,18 @@ int main(int argc, char** argv) {
       ->envname("NULLSPACE_MAX_QUEUED")
       ->check(CLI::Range(1, 1 << 24))
       ->capture_default_str();
+  std::string isolation = "host";
+  app.add_option("--isolation", isolation,
+                 "where steps run: host (plain processes, no base image) or sandbox "
+                 "(OCI containers over real image layers; needs root)")
+      ->envname("NULLSPACE_ISOLATION")
+      ->check(CLI::IsMember({"host", "sandbox"}))
+      ->capture_default_str();
+  app.add_option("--oci-runtime", eopts.oci_runtime, "runc or crun (default: runc, else crun)")
+      ->envname("NULLSPACE_OCI_RUNTIME")
+      ->check(CLI::IsMember({"", "runc", "crun"}));
+  app.add_option("--images-dir", eopts.images_dir, "base images (default: DATA_DIR/images)")
+      ->envname("NULLSPACE_IMAGES_DIR");
   app.add_flag("--sync", eopts.sync, "fsync the write-ahead log on every commit")
       ->envname("NULLSPACE_SYNC");
   app.add_option("--log-level", level, "trace|debug|info|warn|error")
@@ -114,6 +126,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(uint64_t{0}, uint64_t{3'600'000}))
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  eopts.isolation_mode =
+      isolation == "sandbox" ? nullspace::isolation::sandbox : nullspace::isolation::host;
 
   // Logs go to stderr as `key=value` lines; stdout carries only the
   // `listening on` line that scripts wait for.

@@ -1,0 +1,65 @@
+// The blocking half of a sandboxed build: one detached actor (its own thread)
+// per building build, so mounts, directory walks and image making never run on
+// CAF's shared workers. The build actor asks; the worker does one thing at a
+// time and answers. Container processes themselves run under process_runner.
+#pragma once
+
+#include <caf/all.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "nullspace/error.hpp"
+#include "runtime/image_store.hpp"
+#include "runtime/step_sandbox.hpp"
+
+namespace nullspace::actors {
+
+using base_atom = caf::atom_constant<caf::atom("base")>;
+using prepare_atom = caf::atom_constant<caf::atom("prepare")>;
+using commit_atom = caf::atom_constant<caf::atom("commit")>;
+using cleanup_atom = caf::atom_constant<caf::atom("cleanup")>;
+
+struct base_reply {
+  std::optional<error> err;
+  runtime::base_image image;
+};
+
+struct prepare_reply {
+  std::optional<error> err;
+  runtime::prepared_step step;
+};
+
+struct commit_request {
+  std::string build_id;
+  size_t step = 0;
+  bool keep = false;  // the step succeeded: its upper dir becomes layer `layer_name`
+  std::string layer_name;
+  uint64_t memory_limit = 0;
+};
+
+struct commit_reply {
+  std::optional<error> err;
+  runtime::step_outcome outcome;
+};
+
+using sandbox_worker_actor =
+    caf::typed_actor<caf::replies_to<base_atom, runtime::build_source>::with<base_reply>,
+                     caf::replies_to<prepare_atom, runtime::step_job>::with<prepare_reply>,
+                     caf::replies_to<commit_atom, commit_request>::with<commit_reply>,
+                     // removes everything the build left (containers, mounts, secrets, cgroups)
+                     caf::replies_to<cleanup_atom, std::string>::with<bool>>;
+
+// Spawned detached; `images` and `sandbox` outlive it (the engine owns them).
+sandbox_worker_actor spawn_sandbox_worker(caf::local_actor* parent, runtime::image_store* images,
+                                          runtime::step_sandbox* sandbox);
+
+}  // namespace nullspace::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::runtime::build_source)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::runtime::step_job)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::base_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::prepare_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::commit_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::commit_reply)

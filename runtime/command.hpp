@@ -1,0 +1,26 @@
+// Runs a short helper program (mkfs.ext4, runc delete, busybox --list) to
+// completion and returns its exit status and combined output. Blocks: call it
+// from a detached actor or a plain thread. Long-running or cancellable work
+// (build steps, debootstrap) goes through process_runner instead.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "nullspace/error.hpp"
+
+namespace nullspace::runtime {
+
+struct command_result {
+  int exit_status = -1;  // -1 if killed by a signal
+  std::string output;    // stdout and stderr interleaved, at most max_output bytes
+};
+
+// argv[0] is looked up in PATH. Fails only if the program cannot be started.
+result<command_result> run_command(const std::vector<std::string>& argv,
+                                   size_t max_output = 64 << 10);
+
+// The last `n` non-empty lines of `text`, for error messages.
+std::vector<std::string> last_lines(const std::string& text, size_t n);
+
+}  // namespace nullspace::runtime

@@ -1,0 +1,181 @@
+#include "runtime/step_sandbox.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "runtime/command.hpp"
+#include "runtime/overlay.hpp"
+
+namespace nullspace::runtime {
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string cgroup_v1_memory = "/sys/fs/cgroup/memory";
+
+std::string find_in_path(const std::string& name) {
+  for (auto dir : {"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"}) {
+    auto p = std::string(dir) + "/" + name;
+    if (::access(p.c_str(), X_OK) == 0) return p;
+  }
+  return {};
+}
+
+bool write_text(const std::string& path, std::string_view text, mode_t mode = 0644) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) return false;
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  return ::close(fd) == 0 && ok;
+}
+
+uint64_t read_u64(const std::string& path) {
+  std::ifstream in(path);
+  uint64_t v = 0;
+  in >> v;
+  return v;
+}
+
+bool is_empty_dir(const std::string& dir) {
+  std::error_code ec;
+  return fs::is_empty(dir, ec) || ec;
+}
+
+}  // namespace
+
+result<oci_runtime> find_oci_runtime(const std::string& preference, const std::string& state_root) {
+  std::vector<std::string> order = preference.empty() ? std::vector<std::string>{"runc", "crun"}
+                                                      : std::vector<std::string>{preference};
+  for (auto& name : order)
+    if (auto p = find_in_path(name); !p.empty()) return oci_runtime{p, state_root};
+  return make_error(errc::unavailable,
+                    "no OCI runtime found (" + (preference.empty() ? "runc or crun" : preference) +
+                        "): install Debian's runc package, or run with --isolation host");
+}
+
+step_sandbox::step_sandbox(std::string data_dir, oci_runtime rt)
+    : data_dir_(std::move(data_dir)), rt_(std::move(rt)) {}
+
+std::string step_sandbox::step_dir(const std::string& build_id, size_t step) const {
+  return data_dir_ + "/work/" + build_id + "/s" + std::to_string(step);
+}
+
+std::string step_sandbox::secrets_dir(const std::string& build_id, size_t step) const {
+  return "/dev/shm/nullspace-" + build_id + "-s" + std::to_string(step);
+}
+
+std::string step_sandbox::container_id(const std::string& build_id, size_t step) const {
+  return "ns-" + build_id + "-s" + std::to_string(step);
+}
+
+result<prepared_step> step_sandbox::prepare(const step_job& job) {
+  auto dir = step_dir(job.build_id, job.step);
+  auto id = container_id(job.build_id, job.step);
+  // A previous attempt (crash, restart) may have left a container or a mount.
+  run_command({rt_.binary, "--root", rt_.state_root, "delete", "--force", id});
+  remove_tree(dir);
+  std::error_code ec;
+  for (auto sub : {"/upper", "/work", "/rootfs"}) fs::create_directories(dir + sub, ec);
+  fs::create_directories(rt_.state_root, ec);
+  if (ec) return make_error(errc::internal, "cannot create " + dir + ": " + ec.message());
+  if (auto m = mount_overlay(job.lowers, dir + "/upper", dir + "/work", dir + "/rootfs"); !m)
+    return m.error();
+
+  auto fail = [&](std::string message) -> result<prepared_step> {
+    unmount_quietly(dir + "/rootfs");
+    fs::remove_all(secrets_dir(job.build_id, job.step), ec);
+    return make_error(errc::internal, std::move(message));
+  };
+
+  sandbox_spec spec = job.spec;
+  spec.rootfs = dir + "/rootfs";
+  spec.cgroups_path = "/nullspace/" + job.build_id + "/s" + std::to_string(job.step);
+  if (!job.secrets.empty()) {
+    auto sdir = secrets_dir(job.build_id, job.step);
+    fs::remove_all(sdir, ec);
+    if (::mkdir(sdir.c_str(), 0700) != 0) return fail("cannot create the secrets dir");
+    for (auto& [sid, value] : job.secrets)
+      if (!write_text(sdir + "/" + sid, value, 0400))
+        return fail("cannot write secret file '" + sid + "'");
+    spec.secrets_dir = sdir;
+  }
+  // The working dir exists before the step starts (as Docker's WORKDIR does).
+  fs::create_directories(spec.rootfs + "/" + spec.cwd, ec);
+  if (!write_text(dir + "/config.json", oci_config_json(spec)))
+    return fail("cannot write the bundle's config.json");
+
+  // The build's memory cgroup (v1): reset its peak so finish() can tell an OOM.
+  if (fs::is_directory(cgroup_v1_memory)) {
+    auto parent = cgroup_v1_memory + "/nullspace/" + job.build_id;
+    fs::create_directories(parent, ec);
+    write_text(parent + "/memory.max_usage_in_bytes", "0");
+  }
+  return prepared_step{id, dir};
+}
+
+std::vector<std::string> step_sandbox::run_argv(const prepared_step& p) const {
+  return {rt_.binary, "--root", rt_.state_root, "run", "--bundle", p.bundle, p.container_id};
+}
+
+std::vector<std::string> step_sandbox::kill_argv(const std::string& container_id) const {
+  return {rt_.binary, "--root", rt_.state_root, "kill", container_id, "KILL"};
+}
+
+result<step_outcome> step_sandbox::finish(const std::string& build_id, size_t step, bool keep,
+                                          const std::string& layer_name, uint64_t memory_limit) {
+  auto dir = step_dir(build_id, step);
+  run_command(
+      {rt_.binary, "--root", rt_.state_root, "delete", "--force", container_id(build_id, step)});
+  unmount_quietly(dir + "/rootfs");
+  std::error_code ec;
+  fs::remove_all(secrets_dir(build_id, step), ec);
+  step_outcome out;
+  if (memory_limit > 0 && fs::is_directory(cgroup_v1_memory)) {
+    auto peak =
+        read_u64(cgroup_v1_memory + "/nullspace/" + build_id + "/memory.max_usage_in_bytes");
+    out.oom = peak + (256u << 10) >= memory_limit;
+  }
+  if (keep && !is_empty_dir(dir + "/upper")) {
+    fs::create_directories(layers_dir(), ec);
+    out.layer = layer_name;
+    out.layer_dir = layers_dir() + "/" + layer_name;
+    out.bytes = tree_bytes(dir + "/upper");
+    fs::remove_all(out.layer_dir, ec);
+    fs::rename(dir + "/upper", out.layer_dir, ec);
+    if (ec) {
+      remove_tree(dir);
+      return make_error(errc::internal, "cannot store the layer of step " + std::to_string(step) +
+                                            ": " + ec.message());
+    }
+  }
+  remove_tree(dir);
+  return out;
+}
+
+void step_sandbox::cleanup_build(const std::string& build_id) {
+  auto work = data_dir_ + "/work/" + build_id;
+  std::error_code ec;
+  for (fs::directory_iterator it(work, ec), end; !ec && it != end; it.increment(ec)) {
+    auto name = it->path().filename().string();
+    if (name.size() > 1 && name[0] == 's')
+      run_command({rt_.binary, "--root", rt_.state_root, "delete", "--force",
+                   "ns-" + build_id + "-" + name});
+  }
+  remove_tree(work);
+  for (fs::directory_iterator it("/dev/shm", ec), end; !ec && it != end; it.increment(ec))
+    if (it->path().filename().string().starts_with("nullspace-" + build_id + "-"))
+      fs::remove_all(it->path(), ec);
+  // Cgroups the runtime left for this build in every v1 controller (children first).
+  for (fs::directory_iterator it("/sys/fs/cgroup", ec), end; !ec && it != end; it.increment(ec)) {
+    auto b = it->path().string() + "/nullspace/" + build_id;
+    std::error_code e2;
+    for (fs::directory_iterator c(b, e2), cend; !e2 && c != cend; c.increment(e2))
+      if (c->is_directory()) ::rmdir(c->path().c_str());
+    ::rmdir(b.c_str());
+  }
+}
+
+}  // namespace nullspace::runtime

@@ -1,0 +1,88 @@
+// Runs build steps in OCI containers over overlay mounts of their layer stack.
+// This class does the blocking filesystem half (mounts, bundles, cgroups,
+// layers); the container process itself is started by the caller through
+// process_runner with run_argv(), so its output streams like any step's.
+//
+// Per build, under DATA:
+//   work/<build>/s<step>/{upper,work,rootfs}   the step's writable layer + mount
+//   work/<build>/s<step>/config.json           the bundle (rootfs = that mount)
+//   layers/<layer id>/                         committed layers (read-only)
+//   /dev/shm/nullspace-<build>-s<step>/        secrets (memory only), bound at /run/secrets
+// cgroup v1 memory: /nullspace/<build> holds each step's container cgroup, so
+// that after a step its peak usage tells whether the memory limit killed it.
+//
+// Blocking: call from a detached actor or a plain thread.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "nullspace/error.hpp"
+#include "runtime/oci_config.hpp"
+
+namespace nullspace::runtime {
+
+struct oci_runtime {
+  std::string binary;      // absolute path of runc or crun
+  std::string state_root;  // --root: where the runtime keeps container state
+};
+
+// Finds the OCI runtime: `preference` "runc", "crun" or "" (runc, else crun).
+// unavailable with a clear message if none is installed.
+result<oci_runtime> find_oci_runtime(const std::string& preference, const std::string& state_root);
+
+struct step_job {
+  std::string build_id;
+  size_t step = 0;
+  std::vector<std::string> lowers;  // layer dirs, top first
+  sandbox_spec spec;                // rootfs, cgroups_path and secrets_dir are filled in
+  std::vector<std::pair<std::string, std::string>> secrets;  // id, value: memory only
+};
+
+struct prepared_step {
+  std::string container_id;
+  std::string bundle;
+};
+
+struct step_outcome {
+  bool oom = false;       // the memory limit was reached (the kernel killed the step)
+  std::string layer;      // committed layer name ("" if the step wrote nothing)
+  std::string layer_dir;  // its absolute path
+  uint64_t bytes = 0;
+};
+
+class step_sandbox {
+ public:
+  step_sandbox(std::string data_dir, oci_runtime rt);
+
+  // Mounts the step's rootfs, writes its secrets and bundle. On error nothing
+  // is left mounted.
+  result<prepared_step> prepare(const step_job& job);
+
+  // The process_runner argv that runs / kills / removes the container.
+  std::vector<std::string> run_argv(const prepared_step& p) const;
+  std::vector<std::string> kill_argv(const std::string& container_id) const;
+
+  // After the container exited: removes it, unmounts, drops the secrets, and
+  // reports whether memory ran out. With `keep`, the upper dir becomes the
+  // layer `layer_name` (renamed into layers/); otherwise it is deleted.
+  result<step_outcome> finish(const std::string& build_id, size_t step, bool keep,
+                              const std::string& layer_name, uint64_t memory_limit);
+
+  // Everything a build left: containers, mounts, secrets, cgroups, work dir.
+  void cleanup_build(const std::string& build_id);
+
+  std::string layers_dir() const { return data_dir_ + "/layers"; }
+  std::string container_id(const std::string& build_id, size_t step) const;
+
+ private:
+  std::string step_dir(const std::string& build_id, size_t step) const;
+  std::string secrets_dir(const std::string& build_id, size_t step) const;
+  std::string data_dir_;
+  oci_runtime rt_;
+};
+
+}  // namespace nullspace::runtime

@@ -1,0 +1,262 @@
+// Sandboxed builds end to end: real runc containers over overlay layers of the
+// busybox base, the layer cache, network isolation, memory limits, secrets and
+// cancel. Needs root and runc; otherwise every case skips with the reason.
+#include <catch2/catch.hpp>
+
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "nullspace/engine.hpp"
+#include "tests/test_support.hpp"
+
+using namespace nullspace;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr auto generous = 120s;  // a bound for a hung test, not a timing assertion
+
+// Why sandbox tests cannot run here, or "" if they can.
+std::string sandbox_unavailable() {
+  if (::geteuid() != 0) return "sandboxed builds need root";
+  for (auto p : {"/usr/sbin/runc", "/usr/bin/runc", "/usr/bin/crun"})
+    if (::access(p, X_OK) == 0) return ::access("/bin/busybox", X_OK) == 0 ? "" : "no /bin/busybox";
+  return "no OCI runtime (runc/crun) installed";
+}
+
+#define REQUIRE_SANDBOX()                                 \
+  do {                                                    \
+    if (auto why = sandbox_unavailable(); !why.empty()) { \
+      WARN("skipped: " << why);                           \
+      return;                                             \
+    }                                                     \
+  } while (0)
+
+std::unique_ptr<engine> open_sandbox(const test::temp_dir& dir) {
+  engine_options o;
+  o.data_dir = dir.sub("data");
+  o.isolation_mode = isolation::sandbox;
+  auto e = engine::open(o);
+  if (!e.ok()) FAIL(e.error().message);
+  return std::move(e.value());
+}
+
+std::string busybox_request(const std::string& steps, const std::string& extra = "") {
+  return R"({"name":"sb","builder":{"source":{"type":"image","image":"busybox"},"steps":)" + steps +
+         "}" + extra + "}";
+}
+
+build_view build(engine& eng, const std::string& json) {
+  auto b = eng.submit(json);
+  if (!b.ok()) FAIL(b.error().message);
+  auto done = eng.wait_until_terminal(b->record.id, generous);
+  REQUIRE(done.ok());
+  return done.value();
+}
+
+std::vector<log_entry> entries(engine& eng, const std::string& id) {
+  auto st = eng.get_status(id, 0, 1000000);
+  REQUIRE(st.ok());
+  std::vector<log_entry> out;
+  for (auto& r : st->logs) out.push_back(*storage::decode_log_entry(r.json));
+  return out;
+}
+
+std::vector<std::string> output(engine& eng, const std::string& id) {
+  std::vector<std::string> out;
+  for (auto& e : entries(eng, id))
+    if (e.kind == "log" && e.phase == "step") out.push_back(e.message);
+  return out;
+}
+
+bool contains(const std::vector<std::string>& lines, std::string_view needle) {
+  for (auto& l : lines)
+    if (l.find(needle) != std::string::npos) return true;
+  return false;
+}
+
+std::string failure(const build_view& b) {
+  return b.record.failure ? b.record.failure->code + ": " + b.record.failure->message : "";
+}
+
+// Overlay mounts under `dir` still present.
+int mounts_under(const std::string& dir) {
+  std::ifstream in("/proc/self/mounts");
+  std::string dev, point, rest;
+  int n = 0;
+  while (in >> dev >> point && std::getline(in, rest))
+    if (point.starts_with(dir)) ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("a sandboxed build runs steps in a container over busybox layers", "[sandbox]") {
+  REQUIRE_SANDBOX();
+  test::temp_dir dir;
+  auto eng = open_sandbox(dir);
+  auto b = build(*eng, busybox_request(R"([
+      {"type":"run","cmd":"echo host=$(hostname) uid=$(id -u); echo one > /layer1.txt"},
+      {"type":"env","envs":{"GREETING":"hi there"}},
+      {"type":"workdir","path":"/srv/app"},
+      {"type":"run","cmd":"echo pwd=$(pwd) greeting=$GREETING; cat /layer1.txt; rm /bin/vi"},
+      {"type":"run","cmd":"test ! -e /bin/vi && echo vi-gone"}])"));
+  INFO(failure(b));
+  REQUIRE(b.record.status == build_status::ready);
+  auto out = output(*eng, b.record.id);
+  CHECK(contains(out, "host=nullspace-build uid=0"));
+  CHECK(contains(out, "pwd=/srv/app greeting=hi there"));
+  CHECK(contains(out, "one"));      // a file from an earlier step's layer
+  CHECK(contains(out, "vi-gone"));  // a deletion (whiteout) seen by a later step
+  // The steps ran in the sandbox, not on the host.
+  CHECK_FALSE(std::filesystem::exists("/layer1.txt"));
+  CHECK(mounts_under(dir.path()) == 0);
+}
+
+TEST_CASE("an identical rebuild is all cache hits and skip_cache runs everything again",
+          "[sandbox]") {
+  REQUIRE_SANDBOX();
+  test::temp_dir dir;
+  auto eng = open_sandbox(dir);
+  auto steps = R"([{"type":"run","cmd":"echo built-$RANDOM > /stamp; cat /stamp"},
+                  {"type":"env","envs":{"A":"1"}},
+                  {"type":"run","cmd":"cat /stamp"}])";
+  auto first = build(*eng, busybox_request(steps));
+  REQUIRE(first.record.status == build_status::ready);
+  CHECK(first.record.cache.steps == 3);
+  CHECK(first.record.cache.misses == 3);
+  CHECK(first.record.cache.hits == 0);
+
+  auto second = build(*eng, busybox_request(steps));
+  REQUIRE(second.record.status == build_status::ready);
+  CHECK(second.record.cache.hits == 3);
+  CHECK(second.record.cache.misses == 0);
+  CHECK(second.record.cache.bytes_reused > 0);
+  CHECK(output(*eng, second.record.id).empty());  // nothing ran
+  int hits = 0;
+  for (auto& e : entries(*eng, second.record.id))
+    if (e.kind == "cache") {
+      CHECK(e.cache_status == "hit");
+      CHECK(e.cache_key.starts_with("sha256:"));
+      ++hits;
+    }
+  CHECK(hits == 3);
+
+  auto third = build(*eng, busybox_request(steps, R"(,"skip_cache":true)"));
+  REQUIRE(third.record.status == build_status::ready);
+  CHECK(third.record.cache.hits == 0);
+  CHECK(third.record.cache.misses == 3);
+  CHECK(output(*eng, third.record.id).size() == 2);  // both run steps printed their stamp
+  for (auto& e : entries(*eng, third.record.id))
+    if (e.kind == "cache") CHECK(e.cache_status == "bypass");
+
+  // A changed step misses from there on, but reuses what comes before it.
+  auto changed = build(
+      *eng, busybox_request(R"([{"type":"run","cmd":"echo built-$RANDOM > /stamp; cat /stamp"},
+                  {"type":"env","envs":{"A":"2"}},
+                  {"type":"run","cmd":"cat /stamp"}])"));
+  REQUIRE(changed.record.status == build_status::ready);
+  CHECK(changed.record.cache.hits == 1);
+  CHECK(changed.record.cache.misses == 2);
+}
+
+TEST_CASE("internet_access false leaves the step only loopback", "[sandbox]") {
+  REQUIRE_SANDBOX();
+  test::temp_dir dir;
+  auto eng = open_sandbox(dir);
+  auto steps = R"([{"type":"run","cmd":"ls /sys/class/net | tr '\n' ' '; echo"}])";
+  auto offline = build(*eng, busybox_request(steps, R"(,"internet_access":false)"));
+  REQUIRE(offline.record.status == build_status::ready);
+  auto out = output(*eng, offline.record.id);
+  REQUIRE(out.size() == 1);
+  CHECK(out[0] == "lo ");
+
+  // Online, the step sees the host's interfaces (more than loopback). The
+  // offline layer is not reused here: the step is the same, so the cache would
+  // serve it; skip_cache makes it run.
+  auto online = build(*eng, busybox_request(steps, R"(,"skip_cache":true)"));
+  REQUIRE(online.record.status == build_status::ready);
+  auto out2 = output(*eng, online.record.id);
+  REQUIRE(out2.size() == 1);
+  CHECK(out2[0] != "lo ");
+}
+
+TEST_CASE("a step over its memory limit is killed and the build says it ran out of memory",
+          "[sandbox]") {
+  REQUIRE_SANDBOX();
+  test::temp_dir dir;
+  auto eng = open_sandbox(dir);
+  // 300 MB held in one shell variable against a 128 MB limit.
+  auto b = build(
+      *eng,
+      busybox_request(
+          R"([{"type":"run","cmd":"x=$(head -c 300000000 /dev/zero | tr '\\0' a); echo survived ${#x}"}])",
+          R"(,"memory_mb":128)"));
+  REQUIRE(b.record.status == build_status::error);
+  REQUIRE(b.record.failure);
+  CHECK(b.record.failure->code == "out_of_memory");
+  CHECK(b.record.failure->message.find("128 MB") != std::string::npos);
+  CHECK_FALSE(contains(output(*eng, b.record.id), "survived"));
+  CHECK(mounts_under(dir.path()) == 0);
+}
+
+TEST_CASE("secrets are files under /run/secrets and never reach the data dir", "[sandbox]") {
+  REQUIRE_SANDBOX();
+  test::temp_dir dir;
+  auto eng = open_sandbox(dir);
+  const std::string canary = "canary-5b1f0e7a-sandbox-secret";
+  auto b = build(
+      *eng,
+      busybox_request(
+          R"([{"type":"run","secrets":["api_token"],"cmd":"cat /run/secrets/api_token; echo; echo bytes=$(wc -c < /run/secrets/api_token); touch /run/secrets/x 2>/dev/null || echo read-only"},
+                               {"type":"run","cmd":"test -e /run/secrets/api_token || echo gone-after-step"}])",
+          R"(,"build_backend":"buildkit","build_secrets":[{"id":"api_token","value":")" + canary +
+              R"("}])"));
+  INFO(failure(b));
+  REQUIRE(b.record.status == build_status::ready);
+  auto out = output(*eng, b.record.id);
+  CHECK(contains(out, "***"));  // the value the step printed is redacted in the log
+  CHECK(contains(out, "bytes=" + std::to_string(canary.size())));
+  CHECK(contains(out, "read-only"));
+  CHECK(contains(out, "gone-after-step"));  // never part of a layer
+  CHECK_FALSE(contains(out, canary));
+  // Nowhere under the data dir: store, logs, layers, work dirs.
+  CHECK(test::files_containing(dir.sub("data"), canary).empty());
+}
+
+TEST_CASE("cancel during a long sandboxed step leaves no process, container or mount",
+          "[sandbox]") {
+  REQUIRE_SANDBOX();
+  test::temp_dir dir;
+  auto eng = open_sandbox(dir);
+  auto b = eng->submit(
+      busybox_request(R"([{"type":"run","cmd":"echo started-long-step; sleep 1000"}])"));
+  REQUIRE(b.ok());
+  auto id = b->record.id;
+  REQUIRE(test::wait_for_output(*eng, id, "started-long-step") != "<ended>");
+  auto c = eng->cancel(id, "enough");
+  REQUIRE(c.ok());
+  CHECK(c->record.status == build_status::cancelled);
+  CHECK(mounts_under(dir.path()) == 0);
+  // No container of this build is left in the runtime's state dir.
+  std::error_code ec;
+  for (auto& e : std::filesystem::directory_iterator(dir.sub("data") + "/run/oci", ec))
+    CHECK(e.path().filename().string().find(id) == std::string::npos);
+  // And no process of it: its cgroups are gone.
+  CHECK_FALSE(std::filesystem::exists("/sys/fs/cgroup/pids/nullspace/" + id));
+}
+
+TEST_CASE("an image this machine cannot make fails the build clearly", "[sandbox]") {
+  REQUIRE_SANDBOX();
+  test::temp_dir dir;
+  auto eng = open_sandbox(dir);
+  auto b = build(
+      *eng, R"({"name":"x","builder":{"source":{"type":"image","image":"registry.example/none:1"},
+      "steps":[{"type":"run","cmd":"true"}]}})");
+  REQUIRE(b.record.status == build_status::error);
+  CHECK(b.record.failure->code == "base_unavailable");
+  CHECK(b.record.failure->message.find("registry.example/none:1") != std::string::npos);
+}
