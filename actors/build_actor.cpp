@@ -1,11 +1,6 @@
 #include "actors/build_actor.hpp"
 
-#include <fcntl.h>
-#include <linux/magic.h>
 #include <spdlog/spdlog.h>
-#include <sys/stat.h>
-#include <sys/statfs.h>
-#include <unistd.h>
 
 #include <charconv>
 #include <deque>
@@ -16,6 +11,7 @@
 #include "actors/build_state.hpp"
 #include "actors/sandbox_worker.hpp"
 #include "runtime/plan.hpp"
+#include "runtime/secret_files.hpp"
 #include "runtime/sha256.hpp"
 #include "runtime/step_commands.hpp"
 #include "storage/time_format.hpp"
@@ -73,18 +69,22 @@ struct build_state {
     secrets_dir.clear();
   }
 
+  // Kills the running step. A sandboxed step is killed through its container:
+  // killing `runc run` would orphan the container, which `runc run` exits with.
+  void stop_process() {
+    if (!container.empty())
+      ctx->runner->spawn(
+          {ctx->sandbox->kill_argv(container), {}, {}, {}}, [](auto) {}, [](auto) {});
+    else
+      ctx->runner->kill(runner_id);
+  }
+
   ~build_state() {
     // The actor may die without finishing (shutdown, manager crash): leave no
     // process and no secret file behind. The record stays non-terminal in the
     // store and start-up recovery picks it up (and removes what a sandboxed
     // step left: its worker cleans the build up before building again).
-    if (proc && ctx) {
-      if (!container.empty())
-        ctx->runner->spawn(
-            {ctx->sandbox->kill_argv(container), {}, {}, {}}, [](auto) {}, [](auto) {});
-      else
-        ctx->runner->kill(runner_id);
-    }
+    if (proc && ctx) stop_process();
     if (worker) caf::anon_send_exit(worker, caf::exit_reason::user_shutdown);
     remove_secrets_dir();
     if (ctx && !rec.id.empty() && storage::is_terminal(rec.status)) {
@@ -169,16 +169,12 @@ void finish(build_ptr self, build_status to, std::vector<log_entry> entries) {
     // Unmount and remove what the sandbox left before the build is terminal.
     st.cleaned = true;
     st.finishing = true;
+    auto resume = [=]() mutable {
+      self->state.finishing = false;
+      finish(self, to, std::move(entries));
+    };
     self->request(st.worker, caf::infinite, cleanup_atom::value, st.rec.id)
-        .then(
-            [=](bool) mutable {
-              self->state.finishing = false;
-              finish(self, to, std::move(entries));
-            },
-            [=](caf::error&) mutable {
-              self->state.finishing = false;
-              finish(self, to, std::move(entries));
-            });
+        .then([=](bool) mutable { resume(); }, [=](caf::error&) mutable { resume(); });
     return;
   }
   st.finishing = true;
@@ -233,34 +229,21 @@ void finish_cancelled(build_ptr self) {
   finish(self, build_status::cancelled, {std::move(e)});
 }
 
-bool on_memory_tmpfs(const std::string& path) {
-  struct statfs sfs {};
-  return statfs(path.c_str(), &sfs) == 0 && sfs.f_type == TMPFS_MAGIC;
-}
-
-// Writes the step's secrets as 0400 files in a fresh 0700 dir on /dev/shm: memory
-// only, never inside the data dir. Returns an error sentence or "".
-std::string write_secret_files(build_ptr self, const runtime::build_step& step) {
-  auto& st = self->state;
-  const std::string shm = "/dev/shm";
-  if (!on_memory_tmpfs(shm)) return "secrets need a memory-backed tmpfs at /dev/shm";
-  auto dir = shm + "/nullspace-" + st.rec.id + "-" + std::to_string(st.running_step);
-  std::error_code ec;
-  fs::remove_all(dir, ec);
-  if (mkdir(dir.c_str(), 0700) != 0) return "cannot create the secrets dir";
-  st.secrets_dir = dir;
+// The values of the secrets a step names, or the sentence saying which id
+// was not supplied (in `missing`).
+runtime::secret_values_by_id step_secrets(const runtime::build_request& req,
+                                          const runtime::build_step& step, std::string& missing) {
+  runtime::secret_values_by_id out;
   for (auto& id : step.secrets) {
-    auto it = std::find_if(st.req.secrets.begin(), st.req.secrets.end(),
+    auto it = std::find_if(req.secrets.begin(), req.secrets.end(),
                            [&](const runtime::build_secret& s) { return s.id == id; });
-    if (it == st.req.secrets.end()) return "secret '" + id + "' was not supplied";
-    int fd = ::open((dir + "/" + id).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0400);
-    if (fd < 0) return "cannot write secret file '" + id + "'";
-    auto& v = it->value;
-    bool ok = ::write(fd, v.data(), v.size()) == static_cast<ssize_t>(v.size());
-    ::close(fd);
-    if (!ok) return "cannot write secret file '" + id + "'";
+    if (it == req.secrets.end()) {
+      missing = "secret '" + id + "' was not supplied";
+      return {};
+    }
+    out.emplace_back(id, it->value);
   }
-  return {};
+  return out;
 }
 
 std::vector<std::string> secret_values(const runtime::build_request& req) {
@@ -283,12 +266,17 @@ void start_run_step(build_ptr self, const runtime::build_step& step) {
   runtime::process_spec spec;
   spec.argv = {"/bin/sh", "-c", step.cmd};
   spec.cwd = cwd;
-  spec.env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-              "HOME=" + st.root_dir(), "NULLSPACE_ROOT=" + st.root_dir(),
+  spec.env = {runtime::default_path_env, "HOME=" + st.root_dir(), "NULLSPACE_ROOT=" + st.root_dir(),
               "NULLSPACE_BUILD_ID=" + st.rec.id};
   for (auto& [k, v] : st.env) spec.env.push_back(k + "=" + v);
   if (!step.secrets.empty()) {
-    auto problem = write_secret_files(self, step);
+    std::string problem;
+    auto secrets = step_secrets(st.req, step, problem);
+    if (problem.empty()) {
+      // Memory only, never inside the data dir.
+      st.secrets_dir = "/dev/shm/nullspace-" + st.rec.id + "-" + std::to_string(st.running_step);
+      problem = runtime::write_secret_files(st.secrets_dir, secrets);
+    }
     if (!problem.empty()) {
       st.remove_secrets_dir();
       return fail(self, "secrets_unavailable",
@@ -316,6 +304,24 @@ void launch(build_ptr self, runtime::process_spec spec) {
       [me, seq](runtime::process_exit ex) {
         caf::anon_send(me, exited_atom::value, seq, std::move(ex));
       });
+}
+
+// "step 2 (run make)": how failures name a step.
+std::string step_where(const build_state& st, int32_t step) {
+  return "step " + std::to_string(step) + " (" + st.plan.steps[static_cast<size_t>(step)].summary +
+         ")";
+}
+
+// How a step's process failed, as the end of a sentence (" exited with status
+// 2"), or "" if it succeeded. An OCI runtime reports a container killed by a
+// signal as exit status 128 + the signal number.
+std::string exit_problem(const runtime::process_exit& ex, bool status_carries_signal) {
+  if (!ex.spawn_error.empty()) return " could not start: " + ex.spawn_error;
+  if (ex.term_signal != 0) return " was killed by signal " + std::to_string(ex.term_signal);
+  if (status_carries_signal && ex.exit_status > 128)
+    return " was killed by signal " + std::to_string(ex.exit_status - 128);
+  if (ex.exit_status != 0) return " exited with status " + std::to_string(ex.exit_status);
+  return {};
 }
 
 // ---- sandboxed steps (ctx->sandbox) ----------------------------------------
@@ -424,15 +430,11 @@ void start_sandboxed_command(build_ptr self, size_t index, const std::string& ke
   sp.network = st.req.internet_access;
   sp.cpu_count = st.req.cpu_count;
   sp.memory_bytes = uint64_t{st.req.memory_mb} << 20;
-  for (auto& id : step.secrets) {
-    auto it = std::find_if(st.req.secrets.begin(), st.req.secrets.end(),
-                           [&](const runtime::build_secret& s) { return s.id == id; });
-    if (it == st.req.secrets.end())
-      return fail(self, "secrets_unavailable",
-                  "step " + std::to_string(index) + ": secret '" + id + "' was not supplied",
-                  st.running_step);
-    job.secrets.emplace_back(id, it->value);
-  }
+  std::string missing;
+  job.secrets = step_secrets(st.req, step, missing);
+  if (!missing.empty())
+    return fail(self, "secrets_unavailable", "step " + std::to_string(index) + ": " + missing,
+                st.running_step);
   auto step_i = st.running_step;
   self->request(st.worker, caf::infinite, prepare_atom::value, std::move(job))
       .then([=](prepare_reply& r) {
@@ -446,7 +448,7 @@ void start_sandboxed_command(build_ptr self, size_t index, const std::string& ke
         s.chain_key = key;
         runtime::process_spec spec;
         spec.argv = s.ctx->sandbox->run_argv(r.step);
-        spec.env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"};
+        spec.env = {runtime::default_path_env};
         spec.redact = secret_values(s.req);
         launch(self, std::move(spec));
       });
@@ -485,12 +487,11 @@ void sandbox_step(build_ptr self, size_t index) {
   };
   if (!st.req.skip_cache) {
     auto hit = st.ctx->db->get_cache(key);
-    bool usable = hit && (hit->layer.empty() ||
-                          fs::is_directory(st.ctx->sandbox->layers_dir() + "/" + hit->layer));
-    if (usable) {
+    auto layer_dir = hit && !hit->layer.empty() ? st.ctx->sandbox->layers_dir() + "/" + hit->layer
+                                                : std::string();
+    if (hit && (layer_dir.empty() || fs::is_directory(layer_dir))) {
       if (!apply_metadata()) return;
-      if (!hit->layer.empty())
-        st.layers.insert(st.layers.begin(), st.ctx->sandbox->layers_dir() + "/" + hit->layer);
+      if (!layer_dir.empty()) st.layers.insert(st.layers.begin(), layer_dir);
       st.chain_key = key;
       ++st.rec.cache.hits;
       st.rec.cache.bytes_reused += hit->bytes;
@@ -548,8 +549,8 @@ void on_sandboxed_exit(build_ptr self, const runtime::process_exit& ex) {
   auto& st = self->state;
   auto step = st.running_step;
   auto index = static_cast<size_t>(step);
-  bool ok =
-      ex.spawn_error.empty() && ex.term_signal == 0 && ex.exit_status == 0 && !st.cancel_promise;
+  auto problem = exit_problem(ex, true);
+  bool ok = problem.empty() && !st.cancel_promise;
   auto key = st.chain_key;
   commit_request req{st.rec.id, index, ok, layer_name(key, st.rec.id, index),
                      uint64_t{st.req.memory_mb} << 20};
@@ -559,23 +560,14 @@ void on_sandboxed_exit(build_ptr self, const runtime::process_exit& ex) {
         s.container.clear();
         if (s.finishing) return;
         if (s.cancel_promise) return finish_cancelled(self);
-        auto where = "step " + std::to_string(step) + " (" + s.plan.steps[index].summary + ")";
+        auto where = step_where(s, step);
         if (r.err) return fail(self, "sandbox_failed", where + ": " + r.err->message, step);
-        if (!ex.spawn_error.empty())
-          return fail(self, "step_failed", where + " could not start: " + ex.spawn_error, step);
-        if (!ok && r.outcome.oom)
+        if (!problem.empty() && ex.spawn_error.empty() && r.outcome.oom)
           return fail(self, "out_of_memory",
                       where + " ran out of memory: it reached the build's limit of " +
                           std::to_string(s.req.memory_mb) + " MB (memory_mb) and was killed",
                       step);
-        // runc reports a signal-killed step as 128 + the signal number.
-        if (ex.exit_status > 128)
-          return fail(self, "step_failed",
-                      where + " was killed by signal " + std::to_string(ex.exit_status - 128),
-                      step);
-        if (!ok)
-          return fail(self, "step_failed",
-                      where + " exited with status " + std::to_string(ex.exit_status), step);
+        if (!problem.empty()) return fail(self, "step_failed", where + problem, step);
         remember_layer(self, key, r.outcome);
         run_next_step(self);
       });
@@ -646,15 +638,8 @@ void on_exit(build_ptr self, const runtime::process_exit& ex) {
   st.remove_secrets_dir();
   if (st.cancel_promise) return finish_cancelled(self);
   auto step = st.running_step;
-  auto where = "step " + std::to_string(step) + " (" + st.plan.steps[step].summary + ")";
-  if (!ex.spawn_error.empty())
-    return fail(self, "step_failed", where + " could not start: " + ex.spawn_error, step);
-  if (ex.term_signal != 0)
-    return fail(self, "step_failed",
-                where + " was killed by signal " + std::to_string(ex.term_signal), step);
-  if (ex.exit_status != 0)
-    return fail(self, "step_failed",
-                where + " exited with status " + std::to_string(ex.exit_status), step);
+  if (auto problem = exit_problem(ex, false); !problem.empty())
+    return fail(self, "step_failed", step_where(st, step) + problem, step);
   run_next_step(self);
 }
 
@@ -695,13 +680,8 @@ build_actor::behavior_type build_behavior(build_ptr self, std::shared_ptr<engine
         s.cancel_reason = std::move(reason);
         s.cancel_promise = self->make_response_promise<build_reply>();
         auto rp = *s.cancel_promise;
-        if (s.proc && !s.container.empty())
-          // Killing `runc run` would orphan the container: kill the container,
-          // and `runc run` exits with it.
-          s.ctx->runner->spawn(
-              {s.ctx->sandbox->kill_argv(s.container), {}, {}, {}}, [](auto) {}, [](auto) {});
-        else if (s.proc)
-          s.ctx->runner->kill(s.runner_id);  // finish_cancelled runs once the tree is gone
+        if (s.proc)
+          s.stop_process();  // finish_cancelled runs once the process has exited
         else if (!s.worker || s.finishing)
           finish_cancelled(self);
         // else: sandbox work is in flight; its answer sees the cancel.

@@ -127,6 +127,17 @@ std::string build_view::json() const {
   return storage::build_api_json(record, log_next_offset);
 }
 
+namespace {
+// A store read as the API's get_status answer (entries from `offset`).
+status_view to_status_view(storage::store::status_read&& read, uint64_t offset) {
+  status_view out;
+  out.next_offset = read.entries.empty() ? offset : read.entries.back().offset + 1;
+  out.build = build_view{std::move(read.record), read.log_next_offset};
+  out.logs = std::move(read.entries);
+  return out;
+}
+}  // namespace
+
 std::string status_view::json() const {
   std::string out = "{\"build\":" + build.json() + ",\"logs\":[";
   for (size_t i = 0; i < logs.size(); ++i) {
@@ -327,11 +338,7 @@ result<status_view> engine::get_status(const std::string& id, uint64_t offset, s
                                        const std::string& tenant) const {
   auto read = impl_->db->read_status(id, offset, limit);
   if (!read || read->record.tenant != tenant) return make_error(errc::not_found, "no build " + id);
-  status_view out;
-  out.next_offset = read->entries.empty() ? offset : read->entries.back().offset + 1;
-  out.build = build_view{std::move(read->record), read->log_next_offset};
-  out.logs = std::move(read->entries);
-  return out;
+  return to_status_view(std::move(*read), offset);
 }
 
 result<status_json> engine::get_status_json(const std::string& id, uint64_t offset, size_t limit,
@@ -351,10 +358,7 @@ result<status_json> engine::get_status_json(const std::string& id, uint64_t offs
   }
   auto read = impl_->db->read_status(id, offset, limit);
   if (!read) return not_found();
-  status_view view;
-  view.next_offset = read->entries.empty() ? offset : read->entries.back().offset + 1;
-  view.build = build_view{std::move(read->record), read->log_next_offset};
-  view.logs = std::move(read->entries);
+  auto view = to_status_view(std::move(*read), offset);
   status_json out{std::make_shared<const std::string>(view.json()), view.build.record.status,
                   view.logs.size()};
   bool mine = view.build.record.tenant == tenant;

@@ -1,5 +1,6 @@
 #include "runtime/image_store.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -8,15 +9,13 @@
 #include <sstream>
 
 #include "runtime/command.hpp"
+#include "runtime/process_runner.hpp"
 #include "runtime/sha256.hpp"
 
 namespace nullspace::runtime {
 namespace fs = std::filesystem;
 
 namespace {
-
-constexpr const char* default_path =
-    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 // Bumped whenever the layout of a made image changes, so that digests (and with
 // them every cache key built on top) change too.
@@ -74,6 +73,25 @@ result<base_image> image_store::resolve(const build_source& source) {
 
 result<base_image> image_store::busybox() {
   const std::string bin = "/bin/busybox";
+  struct stat st {};
+  if (::stat(bin.c_str(), &st) != 0)
+    return make_error(errc::unavailable,
+                      "the busybox image needs Debian's busybox-static (/bin/busybox)");
+  int64_t mtime_ns = int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec;
+  std::lock_guard lock(mu_);
+  if (busybox_ && busybox_size_ == st.st_size && busybox_mtime_ns_ == mtime_ns &&
+      std::filesystem::is_directory(busybox_->layers.front()))
+    return *busybox_;
+  auto img = make_busybox(bin);
+  if (img) {
+    busybox_ = img.value();
+    busybox_size_ = st.st_size;
+    busybox_mtime_ns_ = mtime_ns;
+  }
+  return img;
+}
+
+result<base_image> image_store::make_busybox(const std::string& bin) {
   auto bytes = read_all(bin);
   if (bytes.empty())
     return make_error(errc::unavailable,
@@ -81,7 +99,7 @@ result<base_image> image_store::busybox() {
   sha256 h;
   h.update_field(busybox_layout).update_field(bytes);
   auto hex = h.hex_digest();
-  base_image img{"busybox", "sha256:" + hex, {}, {default_path}};
+  base_image img{"busybox", "sha256:" + hex, {}, {default_path_env}};
   auto layer = dir_ + "/layers/busybox-" + hex.substr(0, 16);
   img.layers.push_back(layer);
   if (fs::is_directory(layer)) return img;

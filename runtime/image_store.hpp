@@ -12,6 +12,10 @@
 // in a temp dir and renamed into place, and the first rename wins.
 #pragma once
 
+#include <sys/types.h>
+
+#include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,7 +43,14 @@ class image_store {
 
  private:
   result<base_image> busybox();
+  result<base_image> make_busybox(const std::string& bin);
   std::string dir_;
+  // The busybox image made last, and the binary it was made from (size and
+  // mtime): resolving it again costs a stat, not a read and hash of the binary.
+  std::mutex mu_;
+  std::optional<base_image> busybox_;
+  off_t busybox_size_ = -1;
+  int64_t busybox_mtime_ns_ = -1;
 };
 
 // The catalog name a source asks for ("busybox", "debian:bookworm",

@@ -16,6 +16,10 @@
 
 namespace nullspace::runtime {
 
+// The PATH a step (or a helper we start) gets unless its image says otherwise.
+inline constexpr const char* default_path_env =
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 struct process_spec {
   std::vector<std::string> argv;  // argv[0] is looked up in PATH
   std::vector<std::string> env;   // "K=V"; the child gets exactly these

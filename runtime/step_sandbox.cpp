@@ -9,6 +9,7 @@
 
 #include "runtime/command.hpp"
 #include "runtime/overlay.hpp"
+#include "runtime/secret_files.hpp"
 
 namespace nullspace::runtime {
 namespace fs = std::filesystem;
@@ -25,8 +26,8 @@ std::string find_in_path(const std::string& name) {
   return {};
 }
 
-bool write_text(const std::string& path, std::string_view text, mode_t mode = 0644) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+bool write_text(const std::string& path, std::string_view text) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return false;
   bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
   return ::close(fd) == 0 && ok;
@@ -59,23 +60,39 @@ result<oci_runtime> find_oci_runtime(const std::string& preference, const std::s
 step_sandbox::step_sandbox(std::string data_dir, oci_runtime rt)
     : data_dir_(std::move(data_dir)), rt_(std::move(rt)) {}
 
+std::string step_sandbox::work_dir(const std::string& build_id) const {
+  return data_dir_ + "/work/" + build_id;
+}
+
 std::string step_sandbox::step_dir(const std::string& build_id, size_t step) const {
-  return data_dir_ + "/work/" + build_id + "/s" + std::to_string(step);
+  return work_dir(build_id) + "/s" + std::to_string(step);
 }
 
 std::string step_sandbox::secrets_dir(const std::string& build_id, size_t step) const {
   return "/dev/shm/nullspace-" + build_id + "-s" + std::to_string(step);
 }
 
+std::string step_sandbox::container_prefix(const std::string& build_id) {
+  return "ns-" + build_id + "-";
+}
+
 std::string step_sandbox::container_id(const std::string& build_id, size_t step) const {
-  return "ns-" + build_id + "-s" + std::to_string(step);
+  return container_prefix(build_id) + "s" + std::to_string(step);
+}
+
+void step_sandbox::delete_container(const std::string& id) const {
+  run_command({rt_.binary, "--root", rt_.state_root, "delete", "--force", id});
+}
+
+std::string step_sandbox::build_cgroup(const std::string& build_id) {
+  return "/nullspace/" + build_id;
 }
 
 result<prepared_step> step_sandbox::prepare(const step_job& job) {
   auto dir = step_dir(job.build_id, job.step);
   auto id = container_id(job.build_id, job.step);
   // A previous attempt (crash, restart) may have left a container or a mount.
-  run_command({rt_.binary, "--root", rt_.state_root, "delete", "--force", id});
+  delete_container(id);
   remove_tree(dir);
   std::error_code ec;
   for (auto sub : {"/upper", "/work", "/rootfs"}) fs::create_directories(dir + sub, ec);
@@ -92,15 +109,11 @@ result<prepared_step> step_sandbox::prepare(const step_job& job) {
 
   sandbox_spec spec = job.spec;
   spec.rootfs = dir + "/rootfs";
-  spec.cgroups_path = "/nullspace/" + job.build_id + "/s" + std::to_string(job.step);
+  spec.cgroups_path = build_cgroup(job.build_id) + "/s" + std::to_string(job.step);
   if (!job.secrets.empty()) {
-    auto sdir = secrets_dir(job.build_id, job.step);
-    fs::remove_all(sdir, ec);
-    if (::mkdir(sdir.c_str(), 0700) != 0) return fail("cannot create the secrets dir");
-    for (auto& [sid, value] : job.secrets)
-      if (!write_text(sdir + "/" + sid, value, 0400))
-        return fail("cannot write secret file '" + sid + "'");
-    spec.secrets_dir = sdir;
+    spec.secrets_dir = secrets_dir(job.build_id, job.step);
+    if (auto problem = write_secret_files(spec.secrets_dir, job.secrets); !problem.empty())
+      return fail(problem);
   }
   // The working dir exists before the step starts (as Docker's WORKDIR does).
   fs::create_directories(spec.rootfs + "/" + spec.cwd, ec);
@@ -109,7 +122,7 @@ result<prepared_step> step_sandbox::prepare(const step_job& job) {
 
   // The build's memory cgroup (v1): reset its peak so finish() can tell an OOM.
   if (fs::is_directory(cgroup_v1_memory)) {
-    auto parent = cgroup_v1_memory + "/nullspace/" + job.build_id;
+    auto parent = cgroup_v1_memory + build_cgroup(job.build_id);
     fs::create_directories(parent, ec);
     write_text(parent + "/memory.max_usage_in_bytes", "0");
   }
@@ -127,15 +140,13 @@ std::vector<std::string> step_sandbox::kill_argv(const std::string& container_id
 result<step_outcome> step_sandbox::finish(const std::string& build_id, size_t step, bool keep,
                                           const std::string& layer_name, uint64_t memory_limit) {
   auto dir = step_dir(build_id, step);
-  run_command(
-      {rt_.binary, "--root", rt_.state_root, "delete", "--force", container_id(build_id, step)});
+  delete_container(container_id(build_id, step));
   unmount_quietly(dir + "/rootfs");
   std::error_code ec;
   fs::remove_all(secrets_dir(build_id, step), ec);
   step_outcome out;
   if (memory_limit > 0 && fs::is_directory(cgroup_v1_memory)) {
-    auto peak =
-        read_u64(cgroup_v1_memory + "/nullspace/" + build_id + "/memory.max_usage_in_bytes");
+    auto peak = read_u64(cgroup_v1_memory + build_cgroup(build_id) + "/memory.max_usage_in_bytes");
     out.oom = peak + (256u << 10) >= memory_limit;
   }
   if (keep && !is_empty_dir(dir + "/upper")) {
@@ -156,13 +167,11 @@ result<step_outcome> step_sandbox::finish(const std::string& build_id, size_t st
 }
 
 void step_sandbox::cleanup_build(const std::string& build_id) {
-  auto work = data_dir_ + "/work/" + build_id;
+  auto work = work_dir(build_id);
   std::error_code ec;
   for (fs::directory_iterator it(work, ec), end; !ec && it != end; it.increment(ec)) {
-    auto name = it->path().filename().string();
-    if (name.size() > 1 && name[0] == 's')
-      run_command({rt_.binary, "--root", rt_.state_root, "delete", "--force",
-                   "ns-" + build_id + "-" + name});
+    auto name = it->path().filename().string();  // s<step>
+    if (name.size() > 1 && name[0] == 's') delete_container(container_prefix(build_id) + name);
   }
   remove_tree(work);
   for (fs::directory_iterator it("/dev/shm", ec), end; !ec && it != end; it.increment(ec))
@@ -170,7 +179,7 @@ void step_sandbox::cleanup_build(const std::string& build_id) {
       fs::remove_all(it->path(), ec);
   // Cgroups the runtime left for this build in every v1 controller (children first).
   for (fs::directory_iterator it("/sys/fs/cgroup", ec), end; !ec && it != end; it.increment(ec)) {
-    auto b = it->path().string() + "/nullspace/" + build_id;
+    auto b = it->path().string() + build_cgroup(build_id);
     std::error_code e2;
     for (fs::directory_iterator c(b, e2), cend; !e2 && c != cend; c.increment(e2))
       if (c->is_directory()) ::rmdir(c->path().c_str());

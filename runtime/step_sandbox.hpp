@@ -79,6 +79,11 @@ class step_sandbox {
   std::string container_id(const std::string& build_id, size_t step) const;
 
  private:
+  static std::string container_prefix(const std::string& build_id);  // of its steps' ids
+  // Below each controller's root: the build's cgroup, parent of its steps'.
+  static std::string build_cgroup(const std::string& build_id);
+  void delete_container(const std::string& id) const;       // quietly, if present
+  std::string work_dir(const std::string& build_id) const;  // DATA/work/<build>
   std::string step_dir(const std::string& build_id, size_t step) const;
   std::string secrets_dir(const std::string& build_id, size_t step) const;
   std::string data_dir_;
