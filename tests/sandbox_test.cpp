@@ -260,3 +260,19 @@ TEST_CASE("an image this machine cannot make fails the build clearly", "[sandbox
   CHECK(b.record.failure->code == "base_unavailable");
   CHECK(b.record.failure->message.find("registry.example/none:1") != std::string::npos);
 }
+
+TEST_CASE("a user step runs later steps as that user; an unknown user fails clearly", "[sandbox]") {
+  REQUIRE_SANDBOX();
+  test::temp_dir dir;
+  auto eng = open_sandbox(dir);
+  auto b = build(*eng, busybox_request(R"([{"type":"user","name":"nobody"},
+      {"type":"run","cmd":"echo uid=$(id -u) gid=$(id -g) home=$HOME"}])"));
+  INFO(failure(b));
+  REQUIRE(b.record.status == build_status::ready);
+  CHECK(contains(output(*eng, b.record.id), "uid=65534 gid=65534 home=/tmp"));
+
+  auto bad = build(*eng, busybox_request(R"([{"type":"user","name":"nosuchuser"},
+      {"type":"run","cmd":"true"}])"));
+  REQUIRE(bad.record.status == build_status::error);
+  CHECK(bad.record.failure->message.find("user 'nosuchuser' does not exist") != std::string::npos);
+}
