@@ -10,6 +10,7 @@
 
 #include "actors/build_state.hpp"
 #include "actors/sandbox_worker.hpp"
+#include "runtime/context_copy.hpp"
 #include "runtime/plan.hpp"
 #include "runtime/secret_files.hpp"
 #include "runtime/sha256.hpp"
@@ -454,6 +455,67 @@ void start_sandboxed_command(build_ptr self, size_t index, const std::string& ke
       });
 }
 
+// A relative copy destination is relative to the working dir, as in Docker.
+std::string image_path(const std::string& cwd, const std::string& path) {
+  if (path.starts_with('/')) return path;
+  return (cwd.ends_with('/') ? cwd : cwd + "/") + path;
+}
+
+void start_copy(build_ptr self, size_t index, const std::string& key) {
+  auto& st = self->state;
+  const auto& step = st.req.steps[index];
+  auto step_i = st.running_step;
+  auto manifest = st.ctx->db->get_context(step.context);
+  auto tar = manifest ? runtime::context_tar_path(st.ctx->config.contexts_dir, *manifest) : "";
+  if (tar.empty() || !fs::exists(tar))
+    return fail(self, "context_unavailable",
+                "step " + std::to_string(index) + ": build context " + step.context +
+                    " is not stored on this server (upload it again)",
+                step_i);
+  copy_job job;
+  job.step.build_id = st.rec.id;
+  job.step.step = index;
+  job.step.lowers = st.layers;
+  job.copy = {tar, step.src, image_path(st.cwd, step.dest), st.uid, st.gid};
+  job.layer_name = layer_name(key, st.rec.id, index);
+  self->request(st.worker, caf::infinite, copy_atom::value, std::move(job))
+      .then([=](copy_reply& r) {
+        auto& s = self->state;
+        if (s.finishing) return;
+        if (s.cancel_promise) return finish_cancelled(self);
+        auto where = "step " + std::to_string(index);
+        if (r.err)
+          return fail(self,
+                      r.err->code == errc::invalid_argument ? "step_failed" : "sandbox_failed",
+                      where + " (copy): " + r.err->message, step_i);
+        const auto& c = r.outcome.copied;
+        std::vector<log_entry> entries;
+        auto done = make_entry("log", "info",
+                               "copied " + c.text() + " from " + s.req.steps[index].context + ":" +
+                                   (s.req.steps[index].src.empty() ? "." : s.req.steps[index].src) +
+                                   " to " + image_path(s.cwd, s.req.steps[index].dest),
+                               step_i);
+        done.phase = "step";
+        entries.push_back(std::move(done));
+        constexpr size_t max_listed = 20;  // a context full of fifos is not a log flood
+        for (size_t i = 0; i < c.skipped.size(); ++i) {
+          auto w =
+              make_entry("log", "warn",
+                         i < max_listed ? "not copied: " + c.skipped[i]
+                                        : "not copied: " + std::to_string(c.skipped.size() - i) +
+                                              " more entries (devices, fifos)",
+                         step_i);
+          w.phase = "step";
+          entries.push_back(std::move(w));
+          if (i >= max_listed) break;
+        }
+        append(self, std::move(entries));
+        s.chain_key = key;
+        remember_layer(self, key, r.outcome.layer);
+        run_next_step(self);
+      });
+}
+
 void sandbox_step(build_ptr self, size_t index) {
   auto& st = self->state;
   const auto& step = st.req.steps[index];
@@ -513,11 +575,7 @@ void sandbox_step(build_ptr self, size_t index) {
       remember_layer(self, key, {});
       return run_next_step(self);
     case runtime::step_type::copy:
-      return fail(self, "unsupported_step",
-                  where +
-                      " (copy): copying from a build context into the sandbox is not "
-                      "implemented yet",
-                  step_i);
+      return start_copy(self, index, key);
     default:
       return start_sandboxed_command(self, index, key);
   }

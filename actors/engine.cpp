@@ -261,6 +261,7 @@ result<std::unique_ptr<engine>> engine::open(engine_options options) {
   if (ec)
     return make_error(errc::unavailable,
                       "cannot create data dir " + options.data_dir + ": " + ec.message());
+  if (options.contexts_dir.empty()) options.contexts_dir = options.data_dir + "/contexts";
   auto p = std::make_unique<impl>();
   p->opts = options;
   auto db = storage::store::open(options.data_dir + "/db", {.sync = options.sync});
@@ -289,8 +290,9 @@ result<std::unique_ptr<engine>> engine::open(engine_options options) {
   p->sys = std::make_unique<caf::actor_system>(*p->cfg);
 
   p->ctx = std::make_shared<engine_context>();
-  p->ctx->config = {options.data_dir, std::max<uint32_t>(1, options.executor_slots),
-                    options.max_queued, options.limits};
+  p->ctx->config = {options.data_dir, options.contexts_dir,
+                    std::max<uint32_t>(1, options.executor_slots), options.max_queued,
+                    options.limits};
   p->ctx->db = p->db.get();
   p->ctx->runner = p->runner.get();
   p->ctx->images = p->images.get();

@@ -19,6 +19,7 @@ namespace nullspace::actors {
 
 struct engine_config {
   std::string data_dir;
+  std::string contexts_dir;  // uploaded build contexts: <hex>.tar + <hex>.json
   uint32_t executor_slots = 2;
   size_t max_queued = 1024;
   runtime::platform_limits limits;

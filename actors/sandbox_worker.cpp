@@ -19,6 +19,10 @@ sandbox_worker_actor::behavior_type worker_behavior(sandbox_worker_actor::pointe
         auto o = sandbox->finish(r.build_id, r.step, r.keep, r.layer_name, r.memory_limit);
         return o ? commit_reply{std::nullopt, std::move(o.value())} : commit_reply{o.error(), {}};
       },
+      [=](copy_atom, const copy_job& j) {
+        auto o = sandbox->copy(j.step, j.copy, j.layer_name);
+        return o ? copy_reply{std::nullopt, std::move(o.value())} : copy_reply{o.error(), {}};
+      },
       [=](cleanup_atom, const std::string& build_id) {
         sandbox->cleanup_build(build_id);
         return true;

@@ -20,6 +20,7 @@ using base_atom = caf::atom_constant<caf::atom("base")>;
 using prepare_atom = caf::atom_constant<caf::atom("prepare")>;
 using commit_atom = caf::atom_constant<caf::atom("commit")>;
 using cleanup_atom = caf::atom_constant<caf::atom("cleanup")>;
+using copy_atom = caf::atom_constant<caf::atom("copy")>;
 
 struct base_reply {
   std::optional<error> err;
@@ -44,10 +45,22 @@ struct commit_reply {
   runtime::step_outcome outcome;
 };
 
+struct copy_job {
+  runtime::step_job step;  // build, step index and lowers; no container runs
+  runtime::copy_request copy;
+  std::string layer_name;
+};
+
+struct copy_reply {
+  std::optional<error> err;
+  runtime::copy_outcome outcome;
+};
+
 using sandbox_worker_actor =
     caf::typed_actor<caf::replies_to<base_atom, runtime::build_source>::with<base_reply>,
                      caf::replies_to<prepare_atom, runtime::step_job>::with<prepare_reply>,
                      caf::replies_to<commit_atom, commit_request>::with<commit_reply>,
+                     caf::replies_to<copy_atom, copy_job>::with<copy_reply>,
                      // removes everything the build left (containers, mounts, secrets, cgroups)
                      caf::replies_to<cleanup_atom, std::string>::with<bool>>;
 
@@ -63,3 +76,5 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::base_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::prepare_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::commit_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::commit_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::copy_job)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::copy_reply)

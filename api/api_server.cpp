@@ -88,7 +88,6 @@ result<std::unique_ptr<api_server>> api_server::start(engine& eng, api_options o
                       "refusing to listen on " + options.host +
                           " without API keys: configure keys (--api-keys FILE) or listen on "
                           "a loopback address such as 127.0.0.1");
-  if (options.contexts_dir.empty()) options.contexts_dir = eng.options().data_dir + "/contexts";
   options.streams.buffer_bytes = options.limits.stream_buffer_bytes;
   auto p = std::make_unique<impl>(eng, std::move(options));
   auto* raw = p.get();

@@ -270,7 +270,7 @@ void upload_context(route_context& c, exchange_ptr ex) {
   auto* w = new upload_work;
   w->req.data = w;
   w->body = std::move(req.body);
-  w->dir = c.options.contexts_dir;
+  w->dir = c.eng.options().contexts_dir;
   w->ex = ex;
   w->eng = &c.eng;
   uv_queue_work(

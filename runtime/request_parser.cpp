@@ -965,7 +965,19 @@ void reader::builder(build_request& req, dom::object obj, bool& source_ok) {
       size_t i = 0;
       for (auto item : *arr) {
         build_step st;
-        step(st, item, f.path("steps") + "[" + std::to_string(i++) + "]");
+        auto path = f.path("steps") + "[" + std::to_string(i++) + "]";
+        auto errors_before = out_.errors.size();
+        step(st, item, path);
+        // A copy reads from a build context: its own, else the Dockerfile's.
+        if (st.type == step_type::copy && st.context.empty() &&
+            out_.errors.size() == errors_before) {
+          if (!req.source.context.empty())
+            st.context = req.source.context;
+          else
+            fail(path + ".context", path +
+                                        ".context is required: upload the files with POST "
+                                        "/v1/build-contexts and pass the returned id (bc_…)");
+        }
         req.steps.push_back(std::move(st));
       }
     }

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "runtime/command.hpp"
+#include "runtime/context_copy.hpp"
 #include "runtime/overlay.hpp"
 #include "runtime/secret_files.hpp"
 
@@ -88,18 +89,27 @@ std::string step_sandbox::build_cgroup(const std::string& build_id) {
   return "/nullspace/" + build_id;
 }
 
+result<std::string> step_sandbox::mount_step(const std::string& build_id, size_t step,
+                                             const std::vector<std::string>& lowers) {
+  auto dir = step_dir(build_id, step);
+  remove_tree(dir);  // a previous attempt (crash, restart) may have left a mount
+  std::error_code ec;
+  for (auto sub : {"/upper", "/work", "/rootfs"}) fs::create_directories(dir + sub, ec);
+  if (ec) return make_error(errc::internal, "cannot create " + dir + ": " + ec.message());
+  if (auto m = mount_overlay(lowers, dir + "/upper", dir + "/work", dir + "/rootfs"); !m)
+    return m.error();
+  return dir + "/rootfs";
+}
+
 result<prepared_step> step_sandbox::prepare(const step_job& job) {
   auto dir = step_dir(job.build_id, job.step);
   auto id = container_id(job.build_id, job.step);
-  // A previous attempt (crash, restart) may have left a container or a mount.
-  delete_container(id);
-  remove_tree(dir);
+  delete_container(id);  // left by a previous attempt?
   std::error_code ec;
-  for (auto sub : {"/upper", "/work", "/rootfs"}) fs::create_directories(dir + sub, ec);
   fs::create_directories(rt_.state_root, ec);
-  if (ec) return make_error(errc::internal, "cannot create " + dir + ": " + ec.message());
-  if (auto m = mount_overlay(job.lowers, dir + "/upper", dir + "/work", dir + "/rootfs"); !m)
-    return m.error();
+  if (ec)
+    return make_error(errc::internal, "cannot create " + rt_.state_root + ": " + ec.message());
+  if (auto m = mount_step(job.build_id, job.step, job.lowers); !m) return m.error();
 
   auto fail = [&](std::string message) -> result<prepared_step> {
     unmount_quietly(dir + "/rootfs");
@@ -139,16 +149,25 @@ std::vector<std::string> step_sandbox::kill_argv(const std::string& container_id
 
 result<step_outcome> step_sandbox::finish(const std::string& build_id, size_t step, bool keep,
                                           const std::string& layer_name, uint64_t memory_limit) {
-  auto dir = step_dir(build_id, step);
   delete_container(container_id(build_id, step));
-  unmount_quietly(dir + "/rootfs");
   std::error_code ec;
   fs::remove_all(secrets_dir(build_id, step), ec);
-  step_outcome out;
+  bool oom = false;
   if (memory_limit > 0 && fs::is_directory(cgroup_v1_memory)) {
     auto peak = read_u64(cgroup_v1_memory + build_cgroup(build_id) + "/memory.max_usage_in_bytes");
-    out.oom = peak + (256u << 10) >= memory_limit;
+    oom = peak + (256u << 10) >= memory_limit;
   }
+  auto out = commit_step(build_id, step, keep, layer_name);
+  if (out) out->oom = oom;
+  return out;
+}
+
+result<step_outcome> step_sandbox::commit_step(const std::string& build_id, size_t step, bool keep,
+                                               const std::string& layer_name) {
+  auto dir = step_dir(build_id, step);
+  unmount_quietly(dir + "/rootfs");
+  std::error_code ec;
+  step_outcome out;
   if (keep && !is_empty_dir(dir + "/upper")) {
     fs::create_directories(layers_dir(), ec);
     out.layer = layer_name;
@@ -164,6 +183,17 @@ result<step_outcome> step_sandbox::finish(const std::string& build_id, size_t st
   }
   remove_tree(dir);
   return out;
+}
+
+result<copy_outcome> step_sandbox::copy(const step_job& job, const copy_request& req,
+                                        const std::string& layer_name) {
+  auto rootfs = mount_step(job.build_id, job.step, job.lowers);
+  if (!rootfs) return rootfs.error();
+  auto copied = copy_from_context(*rootfs, req);
+  auto committed = commit_step(job.build_id, job.step, copied.ok(), layer_name);
+  if (!copied) return copied.error();
+  if (!committed) return committed.error();
+  return copy_outcome{std::move(copied.value()), std::move(committed.value())};
 }
 
 void step_sandbox::cleanup_build(const std::string& build_id) {

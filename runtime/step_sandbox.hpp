@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "nullspace/error.hpp"
+#include "runtime/context_copy.hpp"
 #include "runtime/oci_config.hpp"
 
 namespace nullspace::runtime {
@@ -54,6 +55,11 @@ struct step_outcome {
   uint64_t bytes = 0;
 };
 
+struct copy_outcome {
+  copy_summary copied;
+  step_outcome layer;
+};
+
 class step_sandbox {
  public:
   step_sandbox(std::string data_dir, oci_runtime rt);
@@ -72,6 +78,12 @@ class step_sandbox {
   result<step_outcome> finish(const std::string& build_id, size_t step, bool keep,
                               const std::string& layer_name, uint64_t memory_limit);
 
+  // A `copy` step: no container; the files are written through the step's
+  // overlay mount (so replacing image files leaves whiteouts like any step) and
+  // the upper dir becomes `layer_name`. On error nothing is kept.
+  result<copy_outcome> copy(const step_job& job, const copy_request& req,
+                            const std::string& layer_name);
+
   // Everything a build left: containers, mounts, secrets, cgroups, work dir.
   void cleanup_build(const std::string& build_id);
 
@@ -82,6 +94,13 @@ class step_sandbox {
   static std::string container_prefix(const std::string& build_id);  // of its steps' ids
   // Below each controller's root: the build's cgroup, parent of its steps'.
   static std::string build_cgroup(const std::string& build_id);
+  // Mounts lowers + a fresh upper at work/<build>/s<step>/rootfs; returns that path.
+  result<std::string> mount_step(const std::string& build_id, size_t step,
+                                 const std::vector<std::string>& lowers);
+  // Unmounts the step and keeps its upper dir as `layer_name` (if `keep` and
+  // not empty); removes the step's dir.
+  result<step_outcome> commit_step(const std::string& build_id, size_t step, bool keep,
+                                   const std::string& layer_name);
   void delete_container(const std::string& id) const;       // quietly, if present
   std::string work_dir(const std::string& build_id) const;  // DATA/work/<build>
   std::string step_dir(const std::string& build_id, size_t step) const;

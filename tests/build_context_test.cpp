@@ -11,86 +11,14 @@
 
 #include "runtime/build_context.hpp"
 #include "runtime/sha256.hpp"
+#include "tests/tar_writer.hpp"
 #include "tests/test_support.hpp"
 
 using namespace nullspace;
 using namespace nullspace::runtime;
+using nullspace::test::tar_writer;
 
 namespace {
-
-// Writes a tar archive to memory, entry by entry. The formats differ in how
-// they carry long names: pax adds an extended header, GNU a ././@LongLink entry.
-class tar_writer {
- public:
-  enum class format { pax, gnu, ustar };
-
-  explicit tar_writer(format f = format::pax) : a_(archive_write_new()) {
-    if (f == format::pax) archive_write_set_format_pax_restricted(a_);
-    if (f == format::gnu) archive_write_set_format_gnutar(a_);
-    if (f == format::ustar) archive_write_set_format_ustar(a_);
-    archive_write_open2(a_, &out_, nullptr, &tar_writer::append, nullptr, nullptr);
-  }
-  ~tar_writer() { archive_write_free(a_); }
-  tar_writer(const tar_writer&) = delete;
-  tar_writer& operator=(const tar_writer&) = delete;
-
-  tar_writer& file(const std::string& path, std::string_view content, unsigned mode = 0644) {
-    return add(path, AE_IFREG, mode, content, [](archive_entry*) {});
-  }
-  tar_writer& dir(const std::string& path) {
-    return add(path, AE_IFDIR, 0755, {}, [](archive_entry*) {});
-  }
-  tar_writer& symlink(const std::string& path, const std::string& target) {
-    return add(path, AE_IFLNK, 0777, {},
-               [&](archive_entry* e) { archive_entry_set_symlink(e, target.c_str()); });
-  }
-  tar_writer& hardlink(const std::string& path, const std::string& target) {
-    return add(path, AE_IFREG, 0644, {},
-               [&](archive_entry* e) { archive_entry_set_hardlink(e, target.c_str()); });
-  }
-  tar_writer& device(const std::string& path, unsigned type) {
-    return add(path, type, 0600, {}, [](archive_entry* e) {
-      archive_entry_set_rdevmajor(e, 1);
-      archive_entry_set_rdevminor(e, 3);
-    });
-  }
-  tar_writer& fifo(const std::string& path) {
-    return add(path, AE_IFIFO, 0644, {}, [](archive_entry*) {});
-  }
-
-  // Closes the archive (end-of-archive marker, padding) and returns its bytes.
-  std::string finish() {
-    REQUIRE(archive_write_close(a_) == ARCHIVE_OK);
-    return out_;
-  }
-
- private:
-  static la_ssize_t append(archive*, void* out, const void* bytes, size_t n) {
-    static_cast<std::string*>(out)->append(static_cast<const char*>(bytes), n);
-    return static_cast<la_ssize_t>(n);
-  }
-
-  tar_writer& add(const std::string& path, unsigned type, unsigned mode, std::string_view content,
-                  const std::function<void(archive_entry*)>& extra) {
-    archive_entry* e = archive_entry_new();
-    archive_entry_set_pathname(e, path.c_str());
-    archive_entry_set_filetype(e, type);
-    archive_entry_set_perm(e, mode);
-    archive_entry_set_size(e, static_cast<la_int64_t>(content.size()));
-    extra(e);
-    int r = archive_write_header(a_, e);
-    INFO(path << ": " << (archive_error_string(a_) ? archive_error_string(a_) : ""));
-    REQUIRE(r == ARCHIVE_OK);
-    if (!content.empty())
-      REQUIRE(archive_write_data(a_, content.data(), content.size()) ==
-              static_cast<la_ssize_t>(content.size()));
-    archive_entry_free(e);
-    return *this;
-  }
-
-  archive* a_;
-  std::string out_;
-};
 
 const context_entry* find_entry(const context_manifest& m, const std::string& path) {
   for (auto& e : m.entries)

@@ -715,7 +715,7 @@ TEST_CASE("every source kind and optional shape survives the round trip", "[pars
               "ready":{"type":"file","path":"/tmp/ready"}}})",
            R"({"name":"r","builder":{"source":{"type":"python_image","version":"3"},
               "ready":{"type":"command","cmd":"test -f /x"},
-              "steps":[{"type":"copy","src":"a","dest":"/b"},{"type":"git_clone","url":"u","dest":"/d"},
+              "steps":[{"type":"copy","src":"a","dest":"/b","context":"bc_0123abcd"},{"type":"git_clone","url":"u","dest":"/d"},
                        {"type":"npm_install","packages":["x"]}]}})",
        }) {
     INFO(json);

@@ -10,6 +10,8 @@
 #include <fstream>
 
 #include "nullspace/engine.hpp"
+#include "runtime/build_context.hpp"
+#include "tests/tar_writer.hpp"
 #include "tests/test_support.hpp"
 
 using namespace nullspace;
@@ -275,4 +277,78 @@ TEST_CASE("a user step runs later steps as that user; an unknown user fails clea
       {"type":"run","cmd":"true"}])"));
   REQUIRE(bad.record.status == build_status::error);
   CHECK(bad.record.failure->message.find("user 'nosuchuser' does not exist") != std::string::npos);
+}
+
+namespace {
+
+// Stores `tar` as an uploaded build context of `eng` and returns its id.
+std::string upload_context(engine& eng, const std::string& tar) {
+  auto stored = runtime::store_context_tar(tar, eng.options().contexts_dir);
+  REQUIRE(stored.ok());
+  REQUIRE(eng.context_uploaded(stored->id, stored->json()).ok());
+  return stored->id;
+}
+
+}  // namespace
+
+TEST_CASE("copy steps put context files into the image, owned by the build's user", "[sandbox]") {
+  REQUIRE_SANDBOX();
+  test::temp_dir dir;
+  auto eng = open_sandbox(dir);
+  auto ctx = upload_context(*eng, test::tar_writer()
+                                      .dir("app")
+                                      .file("app/main.sh", "echo from-context\n", 0755)
+                                      .dir("app/lib")
+                                      .file("app/lib/x.txt", "lib-data\n")
+                                      .finish());
+  auto steps = [&](const std::string& id) {
+    return R"([{"type":"copy","src":"app/","dest":"/srv/app","context":")" + id + R"("},
+      {"type":"run","cmd":"cat /srv/app/lib/x.txt; stat -c 'owner=%u mode=%a' /srv/app/main.sh; /srv/app/main.sh"},
+      {"type":"user","name":"nobody"},
+      {"type":"workdir","path":"/home/nobody"},
+      {"type":"copy","src":"app/lib/x.txt","dest":"mine.txt","context":")" +
+           id + R"("},
+      {"type":"run","cmd":"stat -c 'mine=%u' /home/nobody/mine.txt; echo more >> mine.txt && echo writable"}])";
+  };
+  auto b = build(*eng, busybox_request(steps(ctx)));
+  INFO(failure(b));
+  REQUIRE(b.record.status == build_status::ready);
+  auto out = output(*eng, b.record.id);
+  CHECK(contains(out, "lib-data"));
+  CHECK(contains(out, "owner=0 mode=755"));
+  CHECK(contains(out, "from-context"));
+  CHECK(contains(out, "mine=65534"));
+  CHECK(contains(out, "writable"));
+  CHECK(contains(out, "copied 2 files (27 bytes), 1 dir from " + ctx + ":app/ to /srv/app"));
+  CHECK(contains(out, "to /home/nobody/mine.txt"));
+  CHECK(mounts_under(dir.path()) == 0);
+
+  auto again = build(*eng, busybox_request(steps(ctx)));
+  REQUIRE(again.record.status == build_status::ready);
+  CHECK(again.record.cache.hits == 6);
+
+  // Other context bytes are another context id: the copy and everything after it rebuild.
+  auto changed = upload_context(*eng, test::tar_writer()
+                                          .dir("app")
+                                          .file("app/main.sh", "echo changed\n", 0755)
+                                          .dir("app/lib")
+                                          .file("app/lib/x.txt", "lib-data\n")
+                                          .finish());
+  auto third = build(*eng, busybox_request(steps(changed)));
+  REQUIRE(third.record.status == build_status::ready);
+  CHECK(third.record.cache.hits == 0);
+  CHECK(contains(output(*eng, third.record.id), "changed"));
+}
+
+TEST_CASE("a copy step whose source is missing fails the build naming it", "[sandbox]") {
+  REQUIRE_SANDBOX();
+  test::temp_dir dir;
+  auto eng = open_sandbox(dir);
+  auto ctx = upload_context(*eng, test::tar_writer().file("a.txt", "a").finish());
+  auto b =
+      build(*eng, busybox_request(R"([{"type":"copy","src":"missing/","dest":"/x","context":")" +
+                                  ctx + R"("}])"));
+  REQUIRE(b.record.status == build_status::error);
+  CHECK(failure(b) == "step_failed: step 0 (copy): 'missing/' is not in the build context");
+  CHECK(mounts_under(dir.path()) == 0);
 }

@@ -54,8 +54,9 @@ struct engine_options {
   runtime::platform_limits limits;        // what requests are validated against
   size_t status_cache_bytes = 32u << 20;  // get_status_json answers kept (0: none)
   isolation isolation_mode = isolation::host;
-  std::string oci_runtime;  // "runc", "crun" or "" (runc, else crun); sandbox only
-  std::string images_dir;   // base images ("" = DATA/images); may be shared by engines
+  std::string oci_runtime;   // "runc", "crun" or "" (runc, else crun); sandbox only
+  std::string images_dir;    // base images ("" = DATA/images); may be shared by engines
+  std::string contexts_dir;  // uploaded build contexts ("" = DATA/contexts)
 };
 
 // A build as the API shows it.
