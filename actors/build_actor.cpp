@@ -55,6 +55,8 @@ struct build_state {
   std::vector<std::string> base_env;  // "K=V" from the base image config
   uint32_t uid = 0, gid = 0;
   std::string container;  // of the running step, for cancel
+  // While the base image is being resolved (maybe made: minutes), for cancel.
+  std::shared_ptr<runtime::image_job> base_job;
   bool cleaned = false;
 
   std::optional<caf::typed_response_promise<build_reply>> cancel_promise;
@@ -86,6 +88,7 @@ struct build_state {
     // store and start-up recovery picks it up (and removes what a sandboxed
     // step left: its worker cleans the build up before building again).
     if (proc && ctx) stop_process();
+    if (base_job) base_job->cancel();  // else the worker would make the image to the end
     if (worker) caf::anon_send_exit(worker, caf::exit_reason::user_shutdown);
     remove_secrets_dir();
     if (ctx && !rec.id.empty() && storage::is_terminal(rec.status)) {
@@ -587,19 +590,27 @@ void start_sandboxed_build(build_ptr self) {
   // First remove what an earlier attempt at this build may have left (restart).
   self->request(st.worker, caf::infinite, cleanup_atom::value, st.rec.id).then([=](bool) {
     auto& s = self->state;
-    self->request(s.worker, caf::infinite, base_atom::value, s.req.source).then([=](base_reply& r) {
-      auto& s2 = self->state;
-      if (s2.finishing) return;
-      if (s2.cancel_promise) return finish_cancelled(self);
-      if (r.err) return fail(self, "base_unavailable", r.err->message, -1);
-      s2.layers = r.image.layers;
-      s2.base_env = r.image.env;
-      s2.chain_key = chained_key(s2.plan.base_key, r.image.digest);
-      auto e = make_entry("log", "info", "base " + r.image.name + " " + r.image.digest);
-      e.phase = "base";
-      append(self, {std::move(e)});
-      run_next_step(self);
+    // Image making reports progress from the worker's (or runner's) thread.
+    auto me = caf::actor_cast<build_actor>(self);
+    s.base_job = std::make_shared<runtime::image_job>([me](std::vector<std::string> lines) {
+      caf::anon_send(me, progress_atom::value, std::move(lines));
     });
+    base_request br{s.req.source, s.base_job};
+    self->request(s.worker, caf::infinite, base_atom::value, std::move(br))
+        .then([=](base_reply& r) {
+          auto& s2 = self->state;
+          s2.base_job.reset();
+          if (s2.finishing) return;
+          if (s2.cancel_promise) return finish_cancelled(self);
+          if (r.err) return fail(self, "base_unavailable", r.err->message, -1);
+          s2.layers = r.image.layers;
+          s2.base_env = r.image.env;
+          s2.chain_key = chained_key(s2.plan.base_key, r.image.digest);
+          auto e = make_entry("log", "info", "base " + r.image.name + " " + r.image.digest);
+          e.phase = "base";
+          append(self, {std::move(e)});
+          run_next_step(self);
+        });
   });
 }
 
@@ -740,6 +751,8 @@ build_actor::behavior_type build_behavior(build_ptr self, std::shared_ptr<engine
         auto rp = *s.cancel_promise;
         if (s.proc)
           s.stop_process();  // finish_cancelled runs once the process has exited
+        else if (s.base_job)
+          s.base_job->cancel();  // the base reply comes back early and sees the cancel
         else if (!s.worker || s.finishing)
           finish_cancelled(self);
         // else: sandbox work is in flight; its answer sees the cancel.
@@ -760,6 +773,16 @@ build_actor::behavior_type build_behavior(build_ptr self, std::shared_ptr<engine
       },
       [=](exited_atom, uint64_t id, const runtime::process_exit& ex) {
         if (self->state.proc == id) on_exit(self, ex);
+      },
+      [=](progress_atom, std::vector<std::string>& lines) {
+        if (!self->state.base_job) return;  // a late line after the base reply
+        std::vector<log_entry> entries;
+        for (auto& l : lines) {
+          auto e = make_entry("log", "info", std::move(l));
+          e.phase = "base";
+          entries.push_back(std::move(e));
+        }
+        append(self, std::move(entries));
       },
   };
 }

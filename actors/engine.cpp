@@ -276,11 +276,13 @@ result<std::unique_ptr<engine>> engine::open(engine_options options) {
                         "run as root or choose the host executor (--isolation host)");
     auto rt = runtime::find_oci_runtime(options.oci_runtime, options.data_dir + "/run/oci");
     if (!rt) return rt.error();
+    p->runner = std::make_unique<runtime::process_runner>();
     p->images = std::make_unique<runtime::image_store>(
-        options.images_dir.empty() ? options.data_dir + "/images" : options.images_dir);
+        options.images_dir.empty() ? options.data_dir + "/images" : options.images_dir, *p->runner,
+        options.debian_mirror);
     p->sandbox = std::make_unique<runtime::step_sandbox>(options.data_dir, std::move(rt.value()));
   }
-  p->runner = std::make_unique<runtime::process_runner>();
+  if (!p->runner) p->runner = std::make_unique<runtime::process_runner>();
   p->cfg = std::make_unique<caf::actor_system_config>();
   p->cfg->set("scheduler.max-threads", std::max<size_t>(1, options.scheduler_threads));
   // Workers block on a condition variable instead of polling with back-off

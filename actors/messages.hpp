@@ -37,6 +37,7 @@ using finished_atom = caf::atom_constant<caf::atom("finished")>;
 using ctx_ready_atom = caf::atom_constant<caf::atom("ctxready")>;
 using lines_atom = caf::atom_constant<caf::atom("lines")>;
 using exited_atom = caf::atom_constant<caf::atom("exited")>;
+using progress_atom = caf::atom_constant<caf::atom("progress")>;
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
 using restart_atom = caf::atom_constant<caf::atom("restart")>;
 
@@ -113,7 +114,9 @@ using build_actor =
                      caf::replies_to<cancel_atom, std::string>::with<build_reply>,
                      caf::reacts_to<ctx_ready_atom, std::string>,
                      caf::reacts_to<lines_atom, uint64_t, std::vector<runtime::output_line>>,
-                     caf::reacts_to<exited_atom, uint64_t, runtime::process_exit>>;
+                     caf::reacts_to<exited_atom, uint64_t, runtime::process_exit>,
+                     // progress of making the base image (debootstrap output)
+                     caf::reacts_to<progress_atom, std::vector<std::string>>>;
 
 }  // namespace nullspace::actors
 

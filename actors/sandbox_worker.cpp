@@ -7,8 +7,8 @@ sandbox_worker_actor::behavior_type worker_behavior(sandbox_worker_actor::pointe
                                                     runtime::image_store* images,
                                                     runtime::step_sandbox* sandbox) {
   return {
-      [=](base_atom, const runtime::build_source& src) {
-        auto img = images->resolve(src);
+      [=](base_atom, const base_request& r) {
+        auto img = images->resolve(r.source, r.job.get());
         return img ? base_reply{std::nullopt, std::move(img.value())} : base_reply{img.error(), {}};
       },
       [=](prepare_atom, const runtime::step_job& job) {

@@ -22,6 +22,11 @@ using commit_atom = caf::atom_constant<caf::atom("commit")>;
 using cleanup_atom = caf::atom_constant<caf::atom("cleanup")>;
 using copy_atom = caf::atom_constant<caf::atom("copy")>;
 
+struct base_request {
+  runtime::build_source source;
+  std::shared_ptr<runtime::image_job> job;  // the build keeps it too, to cancel
+};
+
 struct base_reply {
   std::optional<error> err;
   runtime::base_image image;
@@ -57,7 +62,7 @@ struct copy_reply {
 };
 
 using sandbox_worker_actor =
-    caf::typed_actor<caf::replies_to<base_atom, runtime::build_source>::with<base_reply>,
+    caf::typed_actor<caf::replies_to<base_atom, base_request>::with<base_reply>,
                      caf::replies_to<prepare_atom, runtime::step_job>::with<prepare_reply>,
                      caf::replies_to<commit_atom, commit_request>::with<commit_reply>,
                      caf::replies_to<copy_atom, copy_job>::with<copy_reply>,
@@ -70,7 +75,7 @@ sandbox_worker_actor spawn_sandbox_worker(caf::local_actor* parent, runtime::ima
 
 }  // namespace nullspace::actors
 
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::runtime::build_source)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::base_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::runtime::step_job)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::base_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::prepare_reply)

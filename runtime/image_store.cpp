@@ -1,5 +1,8 @@
 #include "runtime/image_store.hpp"
 
+#include <fcntl.h>
+#include <simdjson.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,8 +12,11 @@
 #include <sstream>
 
 #include "runtime/command.hpp"
-#include "runtime/process_runner.hpp"
+#include "runtime/debian_images.hpp"
+#include "runtime/overlay.hpp"
 #include "runtime/sha256.hpp"
+#include "storage/json_reader.hpp"
+#include "storage/json_writer.hpp"
 
 namespace nullspace::runtime {
 namespace fs = std::filesystem;
@@ -20,6 +26,7 @@ namespace {
 // Bumped whenever the layout of a made image changes, so that digests (and with
 // them every cache key built on top) change too.
 constexpr const char* busybox_layout = "busybox-layout-1";
+constexpr const char* debian_layout = "debian-layout-1";
 
 std::string read_all(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -39,18 +46,72 @@ std::string strip_registry(std::string ref) {
   return ref;
 }
 
+// A catalog name as a file name: "python:3.11" -> "python-3.11".
+std::string file_name(std::string name) {
+  for (auto& c : name)
+    if (c == ':' || c == '/') c = '-';
+  return name;
+}
+
+// An exclusive flock on a file, held until destroyed. flock locks belong to
+// the open file, so two builds of one process exclude each other as builds of
+// two processes do.
+class file_lock {
+ public:
+  file_lock() = default;
+  file_lock(const file_lock&) = delete;
+  file_lock& operator=(const file_lock&) = delete;
+  ~file_lock() {
+    if (fd_ >= 0) ::close(fd_);  // releases the lock
+  }
+  // Takes the lock, polling while another holder has it so that `job` can
+  // cancel the wait; `on_wait` runs once if we have to wait.
+  result<bool> acquire(const std::string& path, image_job& job,
+                       const std::function<void()>& on_wait) {
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) return make_error(errc::internal, "cannot open " + path);
+    bool waited = false;
+    while (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      if (errno != EWOULDBLOCK && errno != EINTR)
+        return make_error(errc::internal, "cannot lock " + path);
+      if (!waited) on_wait();
+      waited = true;
+      if (!job.pause(std::chrono::milliseconds(200)))
+        return make_error(errc::unavailable, "cancelled");
+    }
+    return true;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
 }  // namespace
+
+image_store::image_store(std::string dir, process_runner& runner, std::string debian_mirror)
+    : dir_(std::move(dir)), runner_(runner), mirror_(std::move(debian_mirror)) {}
+
+std::vector<std::string> image_store::catalog() {
+  std::vector<std::string> names{"busybox"};
+  for (auto& r : debian_recipes()) names.push_back(r.name);
+  return names;
+}
 
 std::string catalog_name(const build_source& source) {
   switch (source.type) {
     case source_type::python_image:
-      return "python:" + source.version;
+      // "3" follows the catalog's python 3, as python:3 follows the newest.
+      return source.version == "3" ? "python:3.11" : "python:" + source.version;
     case source_type::image: {
       auto ref = strip_registry(source.image);
       if (ref == "busybox" || ref == "busybox:latest") return "busybox";
-      if (ref == "debian:bookworm" || ref == "debian:12" || ref == "debian")
-        return "debian:bookworm";
-      if (ref.starts_with("python:")) return ref;
+      for (auto alias :
+           {"debian", "debian:12", "debian:bookworm", "debian:12-slim", "debian:bookworm-slim"})
+        if (ref == alias) return "debian:bookworm";
+      for (auto alias : {"python:3", "python:3.11", "python:3.11-slim", "python:3.11-bookworm",
+                         "python:3.11-slim-bookworm", "python:3-slim"})
+        if (ref == alias) return "python:3.11";
+      if (ref.starts_with("python:") || ref.starts_with("debian:")) return ref;
       return {};
     }
     default:
@@ -58,17 +119,121 @@ std::string catalog_name(const build_source& source) {
   }
 }
 
-result<base_image> image_store::resolve(const build_source& source) {
+result<base_image> image_store::resolve(const build_source& source, image_job* job) {
   auto name = catalog_name(source);
   if (name == "busybox") return busybox();
+  if (find_debian_recipe(name)) return make(name, job);
   std::string what = source.type == source_type::python_image ? "python_image " + source.version
                      : source.type == source_type::image      ? "image " + source.image
                                                               : to_string(source.type);
+  std::string have;
+  auto names = catalog();
+  for (size_t i = 0; i < names.size(); ++i)
+    have += (i == 0 ? "" : i + 1 == names.size() ? " and " : ", ") + names[i];
   return make_error(errc::invalid_argument,
-                    what +
-                        " cannot be made on this machine: the local catalog has busybox; "
-                        "registry pulls and debootstrap images are not available yet",
+                    what + " cannot be made on this machine: the local catalog has " + have +
+                        ", and pulls from registries are not available yet",
                     "builder.source");
+}
+
+result<base_image> image_store::make(const std::string& name, image_job* job) {
+  if (name == "busybox") return busybox();
+  if (!find_debian_recipe(name))
+    return make_error(errc::invalid_argument, "'" + name + "' is not in the local catalog");
+  if (job) return debian(name, *job);
+  image_job own;
+  return debian(name, own);
+}
+
+std::optional<base_image> image_store::read_catalog(const std::string& name) const {
+  std::ifstream in(dir_ + "/catalog/" + file_name(name) + ".json", std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream text;
+  text << in.rdbuf();
+  simdjson::dom::parser parser;
+  simdjson::padded_string json(text.str());
+  simdjson::dom::object o;
+  if (parser.parse(json).get(o) != simdjson::SUCCESS) return std::nullopt;
+  base_image img{storage::jr::str(o, "name"),
+                 storage::jr::str(o, "digest"),
+                 {},
+                 storage::jr::strings(o, "env")};
+  for (auto& l : storage::jr::strings(o, "layers")) {
+    // Stored relative to the store, so the directory can move.
+    if (l.empty() || l.find('/') != std::string::npos || !fs::is_directory(dir_ + "/layers/" + l))
+      return std::nullopt;
+    img.layers.push_back(dir_ + "/layers/" + l);
+  }
+  if (img.name != name || !img.digest.starts_with("sha256:") || img.layers.empty())
+    return std::nullopt;
+  return img;
+}
+
+result<base_image> image_store::debian(const std::string& name, image_job& job) {
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = made_.find(name);
+        it != made_.end() && fs::is_directory(it->second.layers.front()))
+      return it->second;
+  }
+  auto remember = [&](base_image img) {
+    std::lock_guard lock(mu_);
+    made_[name] = img;
+    return img;
+  };
+  if (auto img = read_catalog(name)) return remember(std::move(*img));
+
+  std::error_code ec;
+  for (auto sub : {"/locks", "/catalog", "/layers", "/debs"})
+    fs::create_directories(dir_ + sub, ec);
+  file_lock lock;
+  auto held = lock.acquire(dir_ + "/locks/" + file_name(name) + ".lock", job, [&] {
+    job.progress("waiting for another build that is making " + name);
+  });
+  if (!held) return held.error();
+  if (auto img = read_catalog(name)) return remember(std::move(*img));  // made while we waited
+
+  const auto& recipe = *find_debian_recipe(name);
+  auto stem = file_name(name);
+  // Half-made layers of this image are from a maker that died: we hold its lock.
+  for (auto& e : fs::directory_iterator(dir_ + "/layers", ec))
+    if (e.path().filename().string().starts_with(".tmp-" + stem + "-")) remove_tree(e.path());
+  auto tmp = dir_ + "/layers/.tmp-" + stem + "-" + std::to_string(::getpid());
+  job.progress("making " + name + " with debootstrap from " + mirror_ +
+               " (once: later builds reuse it)");
+  auto made = debootstrap_rootfs(recipe, tmp, {mirror_, dir_ + "/debs"}, runner_, job);
+  if (!made) {
+    remove_tree(tmp);
+    return made.error();
+  }
+  sha256 h;
+  h.update_field(debian_layout).update_field(recipe.describe());
+  h.update_field(read_all(tmp + "/var/lib/dpkg/status"));
+  auto hex = h.hex_digest();
+  auto layer_id = stem + "-" + hex.substr(0, 16);
+  auto layer = dir_ + "/layers/" + layer_id;
+  if (fs::is_directory(layer))
+    remove_tree(tmp);  // the same packages were made before (the catalog entry was lost)
+  else if (fs::rename(tmp, layer, ec); ec) {
+    remove_tree(tmp);
+    return make_error(errc::internal, "cannot store the " + name + " layer: " + ec.message());
+  }
+  base_image img{name, "sha256:" + hex, {layer}, {default_path_env}};
+  img.env.insert(img.env.end(), recipe.env.begin(), recipe.env.end());
+
+  json::writer w;
+  w.begin_object().field("name", name).field("digest", img.digest);
+  w.key("layers").begin_array().value(layer_id).end_array();
+  w.key("env").begin_array();
+  for (auto& e : img.env) w.value(e);
+  w.end_array().end_object();
+  auto entry = dir_ + "/catalog/" + stem + ".json";
+  write_all(entry + ".tmp", w.str());
+  fs::rename(entry + ".tmp", entry, ec);
+  if (ec) return make_error(errc::internal, "cannot record " + name + ": " + ec.message());
+  job.progress("made " + name + " " + img.digest + " (" + std::to_string(tree_bytes(layer) >> 20) +
+               " MB)");
+  return remember(std::move(img));
 }
 
 result<base_image> image_store::busybox() {

@@ -4,16 +4,22 @@
 // are whiteouts) plus its config. This store keeps them under one directory:
 //   <dir>/layers/<layer id>/          unpacked layer, read-only once renamed in
 //   <dir>/catalog/<name>.json         a made image: digest, layers, env
+//   <dir>/locks/<name>.lock           held (flock) while an image is being made
+//   <dir>/debs/                       packages debootstrap downloaded, reused
 // The local catalog makes standard images on this machine instead of pulling:
-//   busybox   from Debian's busybox-static (milliseconds; the fast-test base)
+//   busybox           from Debian's busybox-static (milliseconds; the fast-test base)
+//   debian:bookworm   debootstrap minbase from Debian's mirror (about a minute, once)
+//   python:3.11       the same plus Debian's python3, pip and venv (once)
 // Images that cannot be made here are a clear error, never a hang.
 //
-// Thread-safe: concurrent builds may resolve the same image; a layer is built
-// in a temp dir and renamed into place, and the first rename wins.
+// Thread- and process-safe: builds (of one or several engines sharing the
+// directory) may resolve the same image at once; one makes it, the others wait
+// for it, and a made image is found again after a restart.
 #pragma once
 
 #include <sys/types.h>
 
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -21,8 +27,12 @@
 
 #include "nullspace/error.hpp"
 #include "runtime/build_request.hpp"
+#include "runtime/image_job.hpp"
+#include "runtime/process_runner.hpp"
 
 namespace nullspace::runtime {
+
+inline constexpr const char* default_debian_mirror = "http://deb.debian.org/debian";
 
 struct base_image {
   std::string name;                 // catalog name, e.g. "busybox"
@@ -33,28 +43,44 @@ struct base_image {
 
 class image_store {
  public:
-  explicit image_store(std::string dir) : dir_(std::move(dir)) {}
+  // `runner` runs debootstrap; it must outlive the store.
+  image_store(std::string dir, process_runner& runner,
+              std::string debian_mirror = default_debian_mirror);
 
-  // The base image of `source`, made on first use. invalid_argument (with
-  // field "builder.source") for images this machine cannot make.
-  result<base_image> resolve(const build_source& source);
+  // The base image of `source`, made on first use; progress and cancel through
+  // `job` (may be null). invalid_argument (field "builder.source") for images
+  // this machine cannot make; unavailable when making one fails or is cancelled.
+  result<base_image> resolve(const build_source& source, image_job* job = nullptr);
+
+  // Catalog image `name` (see catalog()), made if it is not there yet.
+  result<base_image> make(const std::string& name, image_job* job = nullptr);
+
+  // The names the local catalog can make.
+  static std::vector<std::string> catalog();
 
   const std::string& dir() const { return dir_; }
 
  private:
   result<base_image> busybox();
   result<base_image> make_busybox(const std::string& bin);
+  result<base_image> debian(const std::string& name, image_job& job);
+  std::optional<base_image> read_catalog(const std::string& name) const;
+
   std::string dir_;
+  process_runner& runner_;
+  std::string mirror_;
+  std::mutex mu_;
   // The busybox image made last, and the binary it was made from (size and
   // mtime): resolving it again costs a stat, not a read and hash of the binary.
-  std::mutex mu_;
   std::optional<base_image> busybox_;
   off_t busybox_size_ = -1;
   int64_t busybox_mtime_ns_ = -1;
+  std::map<std::string, base_image> made_;  // debootstrap images found or made
 };
 
 // The catalog name a source asks for ("busybox", "debian:bookworm",
-// "python:3.11"), or "" if it is not a catalog image.
+// "python:3.11", or e.g. "python:3.12" that the catalog cannot make), or "" if
+// it is not a catalog image.
 std::string catalog_name(const build_source& source);
 
 }  // namespace nullspace::runtime

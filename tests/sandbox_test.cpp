@@ -11,87 +11,19 @@
 
 #include "nullspace/engine.hpp"
 #include "runtime/build_context.hpp"
+#include "tests/sandbox_support.hpp"
 #include "tests/tar_writer.hpp"
 #include "tests/test_support.hpp"
 
 using namespace nullspace;
+using namespace nullspace::test;
 using namespace std::chrono_literals;
 
 namespace {
 
-constexpr auto generous = 120s;  // a bound for a hung test, not a timing assertion
-
-// Why sandbox tests cannot run here, or "" if they can.
-std::string sandbox_unavailable() {
-  if (::geteuid() != 0) return "sandboxed builds need root";
-  for (auto p : {"/usr/sbin/runc", "/usr/bin/runc", "/usr/bin/crun"})
-    if (::access(p, X_OK) == 0) return ::access("/bin/busybox", X_OK) == 0 ? "" : "no /bin/busybox";
-  return "no OCI runtime (runc/crun) installed";
-}
-
-#define REQUIRE_SANDBOX()                                 \
-  do {                                                    \
-    if (auto why = sandbox_unavailable(); !why.empty()) { \
-      WARN("skipped: " << why);                           \
-      return;                                             \
-    }                                                     \
-  } while (0)
-
-std::unique_ptr<engine> open_sandbox(const test::temp_dir& dir) {
-  engine_options o;
-  o.data_dir = dir.sub("data");
-  o.isolation_mode = isolation::sandbox;
-  auto e = engine::open(o);
-  if (!e.ok()) FAIL(e.error().message);
-  return std::move(e.value());
-}
-
 std::string busybox_request(const std::string& steps, const std::string& extra = "") {
   return R"({"name":"sb","builder":{"source":{"type":"image","image":"busybox"},"steps":)" + steps +
          "}" + extra + "}";
-}
-
-build_view build(engine& eng, const std::string& json) {
-  auto b = eng.submit(json);
-  if (!b.ok()) FAIL(b.error().message);
-  auto done = eng.wait_until_terminal(b->record.id, generous);
-  REQUIRE(done.ok());
-  return done.value();
-}
-
-std::vector<log_entry> entries(engine& eng, const std::string& id) {
-  auto st = eng.get_status(id, 0, 1000000);
-  REQUIRE(st.ok());
-  std::vector<log_entry> out;
-  for (auto& r : st->logs) out.push_back(*storage::decode_log_entry(r.json));
-  return out;
-}
-
-std::vector<std::string> output(engine& eng, const std::string& id) {
-  std::vector<std::string> out;
-  for (auto& e : entries(eng, id))
-    if (e.kind == "log" && e.phase == "step") out.push_back(e.message);
-  return out;
-}
-
-bool contains(const std::vector<std::string>& lines, std::string_view needle) {
-  for (auto& l : lines)
-    if (l.find(needle) != std::string::npos) return true;
-  return false;
-}
-
-std::string failure(const build_view& b) {
-  return b.record.failure ? b.record.failure->code + ": " + b.record.failure->message : "";
-}
-
-// Overlay mounts under `dir` still present.
-int mounts_under(const std::string& dir) {
-  std::ifstream in("/proc/self/mounts");
-  std::string dev, point, rest;
-  int n = 0;
-  while (in >> dev >> point && std::getline(in, rest))
-    if (point.starts_with(dir)) ++n;
-  return n;
 }
 
 }  // namespace

@@ -20,6 +20,7 @@
 
 #include "nullspace/error.hpp"
 #include "runtime/build_request.hpp"
+#include "runtime/image_store.hpp"
 #include "runtime/plan.hpp"
 #include "runtime/request_parser.hpp"
 #include "storage/build_record.hpp"
@@ -54,8 +55,9 @@ struct engine_options {
   runtime::platform_limits limits;        // what requests are validated against
   size_t status_cache_bytes = 32u << 20;  // get_status_json answers kept (0: none)
   isolation isolation_mode = isolation::host;
-  std::string oci_runtime;   // "runc", "crun" or "" (runc, else crun); sandbox only
-  std::string images_dir;    // base images ("" = DATA/images); may be shared by engines
+  std::string oci_runtime;  // "runc", "crun" or "" (runc, else crun); sandbox only
+  std::string images_dir;   // base images ("" = DATA/images); may be shared by engines
+  std::string debian_mirror = runtime::default_debian_mirror;  // for debootstrap images
   std::string contexts_dir;  // uploaded build contexts ("" = DATA/contexts)
 };
 

@@ -72,6 +72,10 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"", "runc", "crun"}));
   app.add_option("--images-dir", eopts.images_dir, "base images (default: DATA_DIR/images)")
       ->envname("NULLSPACE_IMAGES_DIR");
+  app.add_option("--debian-mirror", eopts.debian_mirror,
+                 "where debootstrap images (debian:bookworm, python:3.11) download from")
+      ->envname("NULLSPACE_DEBIAN_MIRROR")
+      ->capture_default_str();
   app.add_flag("--sync", eopts.sync, "fsync the write-ahead log on every commit")
       ->envname("NULLSPACE_SYNC");
   app.add_option("--log-level", level, "trace|debug|info|warn|error")

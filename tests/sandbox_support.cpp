@@ -1,0 +1,70 @@
+#include "tests/sandbox_support.hpp"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+
+namespace nullspace::test {
+
+std::string sandbox_unavailable() {
+  if (::geteuid() != 0) return "sandboxed builds need root";
+  for (auto p : {"/usr/sbin/runc", "/usr/bin/runc", "/usr/bin/crun"})
+    if (::access(p, X_OK) == 0) return ::access("/bin/busybox", X_OK) == 0 ? "" : "no /bin/busybox";
+  return "no OCI runtime (runc/crun) installed";
+}
+
+std::unique_ptr<engine> open_sandbox(const temp_dir& dir, bool shared_images) {
+  engine_options o;
+  o.data_dir = dir.sub("data");
+  o.isolation_mode = isolation::sandbox;
+  if (auto* images = std::getenv("NULLSPACE_TEST_IMAGES"); shared_images && images)
+    o.images_dir = images;
+  auto e = engine::open(o);
+  if (!e.ok()) FAIL(e.error().message);
+  return std::move(e.value());
+}
+
+build_view build(engine& eng, const std::string& json) {
+  auto b = eng.submit(json);
+  if (!b.ok()) FAIL(b.error().message);
+  auto done = eng.wait_until_terminal(b->record.id, generous);
+  REQUIRE(done.ok());
+  return done.value();
+}
+
+std::vector<log_entry> entries(engine& eng, const std::string& id) {
+  auto st = eng.get_status(id, 0, 1000000);
+  REQUIRE(st.ok());
+  std::vector<log_entry> out;
+  for (auto& r : st->logs) out.push_back(*storage::decode_log_entry(r.json));
+  return out;
+}
+
+std::vector<std::string> output(engine& eng, const std::string& id) {
+  std::vector<std::string> out;
+  for (auto& e : entries(eng, id))
+    if (e.kind == "log" && e.phase == "step") out.push_back(e.message);
+  return out;
+}
+
+bool contains(const std::vector<std::string>& lines, std::string_view needle) {
+  for (auto& l : lines)
+    if (l.find(needle) != std::string::npos) return true;
+  return false;
+}
+
+std::string failure(const build_view& b) {
+  return b.record.failure ? b.record.failure->code + ": " + b.record.failure->message : "";
+}
+
+int mounts_under(const std::string& dir) {
+  std::ifstream in("/proc/self/mounts");
+  std::string dev, point, rest;
+  int n = 0;
+  while (in >> dev >> point && std::getline(in, rest))
+    if (point.starts_with(dir)) ++n;
+  return n;
+}
+
+}  // namespace nullspace::test
