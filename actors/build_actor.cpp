@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "actors/build_internal.hpp"
 #include "actors/build_state.hpp"
 #include "actors/sandbox_worker.hpp"
 #include "runtime/context_copy.hpp"
@@ -18,90 +19,9 @@
 #include "storage/time_format.hpp"
 
 namespace nullspace::actors {
-namespace {
+namespace build_detail {
 
-namespace fs = std::filesystem;
-using storage::build_status;
-using storage::log_entry;
-
-constexpr size_t failure_tail_lines = 10;
-
-struct build_state {
-  std::shared_ptr<engine_context> ctx;
-  build_manager_actor manager;
-  storage::build_record rec;
-  runtime::build_request req;
-  runtime::build_plan plan;
-
-  size_t next_step = 0;
-  size_t steps_run = 0;
-  int32_t running_step = -1;
-  std::optional<uint64_t> proc;  // sequence number of the running process
-  uint64_t proc_seq = 0;
-  uint64_t runner_id = 0;  // the runner's id of that process, for kill()
-  runtime::env_list env;
-  std::string cwd = "/";
-  std::deque<std::string> tail;  // last output lines of the running step
-  std::string secrets_dir;       // of the running step, on a memory-backed tmpfs
-
-  size_t in_flight = 0;         // appends sent and not yet acknowledged
-  std::vector<log_entry> held;  // output waiting for an append slot
-
-  // Sandboxed builds (ctx->sandbox set): the worker doing the blocking half,
-  // the layer stack so far (top first), and the chained cache key.
-  sandbox_worker_actor worker;
-  std::vector<std::string> layers;
-  std::string chain_key;
-  std::vector<std::string> base_env;  // "K=V" from the base image config
-  uint32_t uid = 0, gid = 0;
-  std::string container;  // of the running step, for cancel
-  // While the base image is being resolved (maybe made: minutes), for cancel.
-  std::shared_ptr<runtime::image_job> base_job;
-  bool cleaned = false;
-
-  std::optional<caf::typed_response_promise<build_reply>> cancel_promise;
-  std::string cancel_reason;
-  bool finishing = false;  // the terminal append is in flight
-
-  std::string root_dir() const { return ctx->work_root() + "/" + rec.id + "/root"; }
-
-  void remove_secrets_dir() {
-    if (secrets_dir.empty()) return;
-    std::error_code ec;
-    fs::remove_all(secrets_dir, ec);
-    secrets_dir.clear();
-  }
-
-  // Kills the running step. A sandboxed step is killed through its container:
-  // killing `runc run` would orphan the container, which `runc run` exits with.
-  void stop_process() {
-    if (!container.empty())
-      ctx->runner->spawn(
-          {ctx->sandbox->kill_argv(container), {}, {}, {}}, [](auto) {}, [](auto) {});
-    else
-      ctx->runner->kill(runner_id);
-  }
-
-  ~build_state() {
-    // The actor may die without finishing (shutdown, manager crash): leave no
-    // process and no secret file behind. The record stays non-terminal in the
-    // store and start-up recovery picks it up (and removes what a sandboxed
-    // step left: its worker cleans the build up before building again).
-    if (proc && ctx) stop_process();
-    if (base_job) base_job->cancel();  // else the worker would make the image to the end
-    if (worker) caf::anon_send_exit(worker, caf::exit_reason::user_shutdown);
-    remove_secrets_dir();
-    if (ctx && !rec.id.empty() && storage::is_terminal(rec.status)) {
-      std::error_code ec;
-      fs::remove_all(ctx->work_root() + "/" + rec.id, ec);
-    }
-  }
-  static inline const char* name = "build";
-};
-
-using build_ptr = build_actor::stateful_pointer<build_state>;
-
-log_entry make_entry(std::string kind, std::string level, std::string message, int32_t step = -1) {
+log_entry make_entry(std::string kind, std::string level, std::string message, int32_t step) {
   log_entry e;
   e.kind = std::move(kind);
   e.level = std::move(level);
@@ -155,7 +75,7 @@ void send_append(build_ptr self, std::vector<log_entry> entries, bool with_recor
             });
 }
 
-void append(build_ptr self, std::vector<log_entry> entries, bool with_record = false) {
+void append(build_ptr self, std::vector<log_entry> entries, bool with_record) {
   auto& st = self->state;
   // A status change is never held back: it takes the held entries with it.
   if (with_record || st.in_flight < max_in_flight)
@@ -544,6 +464,7 @@ void sandbox_step(build_ptr self, size_t index) {
           return false;
         }
         std::tie(st.uid, st.gid) = *ids;
+        st.user = step.user;
         return true;
       }
       default:
@@ -647,6 +568,7 @@ void run_next_step(build_ptr self) {
   while (!st.finishing) {
     if (st.cancel_promise) return finish_cancelled(self);
     if (st.next_step >= st.req.steps.size()) {
+      if (st.ctx->sandbox) return finalize_sandboxed(self);
       if (!st.req.start_cmd.empty() || st.req.ready.type != runtime::ready_type::none)
         return fail(self, "unsupported",
                     "start_cmd and ready checks are not supported by this executor yet", -1);
@@ -691,7 +613,7 @@ void on_lines(build_ptr self, std::vector<runtime::output_line>& lines) {
   entries.reserve(lines.size());
   for (auto& l : lines) {
     auto e = make_entry("log", "info", std::move(l.text), st.running_step);
-    e.phase = "step";
+    e.phase = st.phase;
     e.stream = l.stream == runtime::output_stream::out ? "stdout" : "stderr";
     st.tail.push_back(e.message);
     if (st.tail.size() > failure_tail_lines) st.tail.pop_front();
@@ -703,6 +625,7 @@ void on_lines(build_ptr self, std::vector<runtime::output_line>& lines) {
 void on_exit(build_ptr self, const runtime::process_exit& ex) {
   auto& st = self->state;
   st.proc.reset();
+  if (st.starting) return on_start_exit(self, ex);
   if (st.ctx->sandbox) return on_sandboxed_exit(self, ex);
   st.remove_secrets_dir();
   if (st.cancel_promise) return finish_cancelled(self);
@@ -711,6 +634,12 @@ void on_exit(build_ptr self, const runtime::process_exit& ex) {
     return fail(self, "step_failed", step_where(st, step) + problem, step);
   run_next_step(self);
 }
+
+}  // namespace build_detail
+
+namespace {
+
+using namespace build_detail;
 
 build_actor::behavior_type build_behavior(build_ptr self, std::shared_ptr<engine_context> ctx,
                                           storage::build_record rec, runtime::build_request req,
@@ -774,6 +703,7 @@ build_actor::behavior_type build_behavior(build_ptr self, std::shared_ptr<engine
       [=](exited_atom, uint64_t id, const runtime::process_exit& ex) {
         if (self->state.proc == id) on_exit(self, ex);
       },
+      [=](tick_atom, uint64_t seq) { on_ready_tick(self, seq); },
       [=](progress_atom, std::vector<std::string>& lines) {
         if (!self->state.base_job) return;  // a late line after the base reply
         std::vector<log_entry> entries;

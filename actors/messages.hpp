@@ -38,6 +38,7 @@ using ctx_ready_atom = caf::atom_constant<caf::atom("ctxready")>;
 using lines_atom = caf::atom_constant<caf::atom("lines")>;
 using exited_atom = caf::atom_constant<caf::atom("exited")>;
 using progress_atom = caf::atom_constant<caf::atom("progress")>;
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
 using restart_atom = caf::atom_constant<caf::atom("restart")>;
 
@@ -116,7 +117,9 @@ using build_actor =
                      caf::reacts_to<lines_atom, uint64_t, std::vector<runtime::output_line>>,
                      caf::reacts_to<exited_atom, uint64_t, runtime::process_exit>,
                      // progress of making the base image (debootstrap output)
-                     caf::reacts_to<progress_atom, std::vector<std::string>>>;
+                     caf::reacts_to<progress_atom, std::vector<std::string>>,
+                     // time to probe the ready check again (of start number N)
+                     caf::reacts_to<tick_atom, uint64_t>>;
 
 }  // namespace nullspace::actors
 

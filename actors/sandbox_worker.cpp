@@ -1,5 +1,7 @@
 #include "actors/sandbox_worker.hpp"
 
+#include "runtime/command.hpp"
+
 namespace nullspace::actors {
 namespace {
 
@@ -22,6 +24,24 @@ sandbox_worker_actor::behavior_type worker_behavior(sandbox_worker_actor::pointe
       [=](copy_atom, const copy_job& j) {
         auto o = sandbox->copy(j.step, j.copy, j.layer_name);
         return o ? copy_reply{std::nullopt, std::move(o.value())} : copy_reply{o.error(), {}};
+      },
+      [=](probe_atom, const probe_request& r) -> runtime::probe_result {
+        auto pid = sandbox->container_pid(r.container_id);
+        if (!pid) return {false, "the start command is not running"};
+        if (r.check.type != runtime::ready_type::command)
+          return runtime::probe_ready(r.check, *pid);
+        // Ends when it exits, or when the container is killed (timeout, cancel).
+        auto c = runtime::run_command(
+            sandbox->exec_argv(r.container_id, r.as, {"/bin/sh", "-c", r.check.cmd}));
+        if (!c) return {false, c.error().message};
+        auto last = runtime::last_lines(c->output, 1);
+        return {c->exit_status == 0, "exit status " + std::to_string(c->exit_status) +
+                                         (last.empty() ? "" : ": " + last.front())};
+      },
+      [=](artifact_atom, const runtime::artifact_spec& spec) {
+        auto a = runtime::make_rootfs_artifact(spec);
+        return a ? artifact_reply{std::nullopt, std::move(a.value())}
+                 : artifact_reply{a.error(), {}};
       },
       [=](cleanup_atom, const std::string& build_id) {
         sandbox->cleanup_build(build_id);

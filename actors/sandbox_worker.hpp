@@ -12,6 +12,8 @@
 
 #include "nullspace/error.hpp"
 #include "runtime/image_store.hpp"
+#include "runtime/ready_probe.hpp"
+#include "runtime/rootfs_artifact.hpp"
 #include "runtime/step_sandbox.hpp"
 
 namespace nullspace::actors {
@@ -21,6 +23,8 @@ using prepare_atom = caf::atom_constant<caf::atom("prepare")>;
 using commit_atom = caf::atom_constant<caf::atom("commit")>;
 using cleanup_atom = caf::atom_constant<caf::atom("cleanup")>;
 using copy_atom = caf::atom_constant<caf::atom("copy")>;
+using probe_atom = caf::atom_constant<caf::atom("probe")>;
+using artifact_atom = caf::atom_constant<caf::atom("artifact")>;
 
 struct base_request {
   runtime::build_source source;
@@ -61,11 +65,25 @@ struct copy_reply {
   runtime::copy_outcome outcome;
 };
 
+// One look at the ready check of a running start command.
+struct probe_request {
+  std::string container_id;
+  runtime::ready_check check;
+  runtime::sandbox_spec as;  // env, cwd and user a command check runs with
+};
+
+struct artifact_reply {
+  std::optional<error> err;
+  runtime::artifact_info info;
+};
+
 using sandbox_worker_actor =
     caf::typed_actor<caf::replies_to<base_atom, base_request>::with<base_reply>,
                      caf::replies_to<prepare_atom, runtime::step_job>::with<prepare_reply>,
                      caf::replies_to<commit_atom, commit_request>::with<commit_reply>,
                      caf::replies_to<copy_atom, copy_job>::with<copy_reply>,
+                     caf::replies_to<probe_atom, probe_request>::with<runtime::probe_result>,
+                     caf::replies_to<artifact_atom, runtime::artifact_spec>::with<artifact_reply>,
                      // removes everything the build left (containers, mounts, secrets, cgroups)
                      caf::replies_to<cleanup_atom, std::string>::with<bool>>;
 
@@ -83,3 +101,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::commit_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::commit_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::copy_job)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::copy_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::probe_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::runtime::probe_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::runtime::artifact_spec)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::artifact_reply)

@@ -987,6 +987,10 @@ void reader::builder(build_request& req, dom::object obj, bool& source_ok) {
   if (auto r = object_field(f, "ready", false)) ready(req.ready, *r);
   if (auto v = uint_field(f, "ready_timeout_ms", 1, lim_.max_ready_timeout_ms))
     req.ready_timeout_ms = *v;
+  if (req.ready.type != ready_type::none && req.start_cmd.empty())
+    fail(f.path("ready"), f.path("ready") +
+                              " needs builder.start_cmd: the check waits for what the start "
+                              "command starts");
 }
 
 void reader::secrets(build_request& req, const fields& top, bool& ids_complete) {

@@ -1,5 +1,7 @@
 #include "runtime/step_sandbox.hpp"
 
+#include <simdjson.h>
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -141,6 +143,33 @@ result<prepared_step> step_sandbox::prepare(const step_job& job) {
 
 std::vector<std::string> step_sandbox::run_argv(const prepared_step& p) const {
   return {rt_.binary, "--root", rt_.state_root, "run", "--bundle", p.bundle, p.container_id};
+}
+
+std::vector<std::string> step_sandbox::exec_argv(const std::string& container_id,
+                                                 const sandbox_spec& as,
+                                                 const std::vector<std::string>& args) const {
+  std::vector<std::string> argv{
+      rt_.binary, "--root", rt_.state_root,
+      "exec",     "--user", std::to_string(as.uid) + ":" + std::to_string(as.gid),
+      "--cwd",    as.cwd};
+  for (auto& e : as.env) argv.insert(argv.end(), {"--env", e});
+  argv.push_back(container_id);
+  argv.insert(argv.end(), args.begin(), args.end());
+  return argv;
+}
+
+std::optional<int> step_sandbox::container_pid(const std::string& container_id) const {
+  auto r = run_command({rt_.binary, "--root", rt_.state_root, "state", container_id});
+  if (!r || r->exit_status != 0) return std::nullopt;
+  simdjson::dom::parser parser;
+  simdjson::padded_string json(r->output);
+  simdjson::dom::object o;
+  int64_t pid = 0;
+  std::string_view status;
+  if (parser.parse(json).get(o) != simdjson::SUCCESS || o["pid"].get(pid) != simdjson::SUCCESS ||
+      o["status"].get(status) != simdjson::SUCCESS || status != "running" || pid <= 0)
+    return std::nullopt;
+  return static_cast<int>(pid);
 }
 
 std::vector<std::string> step_sandbox::kill_argv(const std::string& container_id) const {

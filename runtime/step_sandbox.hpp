@@ -71,6 +71,12 @@ class step_sandbox {
   // The process_runner argv that runs / kills / removes the container.
   std::vector<std::string> run_argv(const prepared_step& p) const;
   std::vector<std::string> kill_argv(const std::string& container_id) const;
+  // Runs `args` inside the running container (a command ready check).
+  std::vector<std::string> exec_argv(const std::string& container_id, const sandbox_spec& as,
+                                     const std::vector<std::string>& args) const;
+
+  // The host pid of the container's first process while it runs.
+  std::optional<int> container_pid(const std::string& container_id) const;
 
   // After the container exited: removes it, unmounts, drops the secrets, and
   // reports whether memory ran out. With `keep`, the upper dir becomes the

@@ -52,8 +52,20 @@ void write_failure(json::writer& w, const std::optional<build_failure>& f) {
   w.end_object();
 }
 
+void write_artifact(json::writer& w, const std::optional<artifact_ref>& a, bool internal) {
+  if (!a) {
+    w.field_null("artifact");
+    return;
+  }
+  w.key("artifact").begin_object();
+  if (internal) w.field("id", a->id);
+  w.field("format", "ext4").field("digest", a->digest).field("image_bytes", a->image_bytes);
+  w.field("used_bytes", a->used_bytes).field("disk_mb", a->disk_mb);
+  w.end_object();
+}
+
 // Derived, never stored: a build can be promoted only when it is ready AND its
-// artifact exists. Until the artifact stage lands, ready builds stay not_ready.
+// artifact exists (host-executor builds have none and stay not_ready).
 const char* promotability(const build_record& r) {
   if (r.status != build_status::ready) return "not_ready";
   if (r.artifact_availability == "expired" || r.artifact_availability == "deleted")
@@ -94,6 +106,7 @@ std::string encode_build_record(const build_record& r) {
   write_failure(w, r.failure);
   w.field("cancel_reason", r.cancel_reason).field("waiting_for", r.waiting_for);
   write_cache(w, r.cache);
+  write_artifact(w, r.artifact, true);
   w.field("artifact_availability", r.artifact_availability);
   w.field("retention_expires_ms", r.retention_expires_ms);
   w.end_object();
@@ -148,6 +161,16 @@ std::optional<build_record> decode_build_record(std::string_view json) {
     r.cache.misses = static_cast<uint32_t>(jr::u64(cache, "misses"));
     r.cache.bytes_reused = jr::u64(cache, "bytes_reused");
   }
+  simdjson::dom::object art;
+  if (o["artifact"].get(art) == simdjson::SUCCESS) {
+    artifact_ref a;
+    a.id = jr::str(art, "id");
+    a.digest = jr::str(art, "digest");
+    a.image_bytes = jr::u64(art, "image_bytes");
+    a.used_bytes = jr::u64(art, "used_bytes");
+    a.disk_mb = static_cast<uint32_t>(jr::u64(art, "disk_mb"));
+    r.artifact = std::move(a);
+  }
   r.artifact_availability = jr::str(o, "artifact_availability", "pending");
   r.retention_expires_ms = jr::i64(o, "retention_expires_ms");
   return r;
@@ -179,6 +202,7 @@ std::string build_api_json(const build_record& r, uint64_t log_next_offset) {
   else
     w.field_null("canonical_ref");
   write_cache(w, r.cache);
+  write_artifact(w, r.artifact, false);
   w.field("artifact_availability", r.artifact_availability);
   w.field("promotability", promotability(r));
   write_time(w, "retention_expires_at", r.retention_expires_ms);

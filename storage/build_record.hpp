@@ -28,6 +28,14 @@ struct cache_summary {
   uint64_t bytes_reused = 0;
 };
 
+// A ready build's root filesystem image (runtime/rootfs_artifact.hpp).
+struct artifact_ref {
+  std::string id;      // its dir under DATA/artifacts
+  std::string digest;  // "sha256:…" of the image (data extents; holes skipped)
+  uint64_t image_bytes = 0, used_bytes = 0;
+  uint32_t disk_mb = 0;
+};
+
 struct build_options {
   uint32_t cpu_count = 0, memory_mb = 0, disk_mb = 0;
   bool internet_access = true;
@@ -51,6 +59,7 @@ struct build_record {
   std::string cancel_reason;
   std::string waiting_for;  // context id a `waiting` build needs, if any
   cache_summary cache;
+  std::optional<artifact_ref> artifact;
   std::string artifact_availability = "pending";  // pending|available|expired|deleted
   int64_t retention_expires_ms = 0;               // 0 = none
 };

@@ -338,6 +338,14 @@ TEST_CASE("missing required fields are named", "[parser]") {
   });
 }
 
+TEST_CASE("a ready check needs a start command", "[parser]") {
+  check_cases({
+      {R"({"name":"demo","builder":{"source":{"type":"python_image","version":"3.11"},
+          "ready":{"type":"port","port":80}}})",
+       "builder.ready", "builder.ready needs builder.start_cmd"},
+  });
+}
+
 TEST_CASE("unknown enum values list the accepted ones", "[parser]") {
   check_cases({
       {with_source(R"({"type":"git","url":"x"})"), "builder.source.type",
@@ -710,11 +718,11 @@ TEST_CASE("every source kind and optional shape survives the round trip", "[pars
                R"("namespace":"acme","build_secrets":[{"id":"t","value":"v"}])"),
            with_source(R"({"type":"template","ref":"acme/base@tb_01"})", R"("tags":[])"),
            R"({"name":"r","builder":{"source":{"type":"python_image","version":"3"},
-              "ready":{"type":"url","url":"http://127.0.0.1:8000/h"}}})",
+              "start_cmd":"serve","ready":{"type":"url","url":"http://127.0.0.1:8000/h"}}})",
            R"({"name":"r","builder":{"source":{"type":"python_image","version":"3"},
-              "ready":{"type":"file","path":"/tmp/ready"}}})",
+              "start_cmd":"serve","ready":{"type":"file","path":"/tmp/ready"}}})",
            R"({"name":"r","builder":{"source":{"type":"python_image","version":"3"},
-              "ready":{"type":"command","cmd":"test -f /x"},
+              "start_cmd":"serve","ready":{"type":"command","cmd":"test -f /x"},
               "steps":[{"type":"copy","src":"a","dest":"/b","context":"bc_0123abcd"},{"type":"git_clone","url":"u","dest":"/d"},
                        {"type":"npm_install","packages":["x"]}]}})",
        }) {

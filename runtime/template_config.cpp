@@ -1,0 +1,48 @@
+#include "runtime/template_config.hpp"
+
+#include "storage/json_writer.hpp"
+
+namespace nullspace::runtime {
+
+std::string template_config::json() const {
+  json::writer w;
+  w.begin_object();
+  w.key("env").begin_array();
+  for (auto& e : env) w.value(e);
+  w.end_array();
+  w.key("runtime_envs").begin_object();
+  for (auto& [k, v] : runtime_envs) w.field(k, v);
+  w.end_object();
+  w.field("user", user).field("uid", uid).field("gid", gid).field("workdir", workdir);
+  if (start_cmd.empty())
+    w.field_null("start_cmd");
+  else
+    w.field("start_cmd", start_cmd);
+  if (ready.type == ready_type::none) {
+    w.field_null("ready");
+  } else {
+    w.key("ready").begin_object().field("type", to_string(ready.type));
+    switch (ready.type) {
+      case ready_type::port:
+        w.field("port", ready.port);
+        break;
+      case ready_type::url:
+        w.field("url", ready.url);
+        break;
+      case ready_type::file:
+        w.field("path", ready.path);
+        break;
+      case ready_type::command:
+        w.field("cmd", ready.cmd);
+        break;
+      default:
+        break;
+    }
+    w.end_object();
+  }
+  w.field("ready_timeout_ms", ready_timeout_ms);
+  w.end_object();
+  return std::move(w).str();
+}
+
+}  // namespace nullspace::runtime
