@@ -1,0 +1,241 @@
+// Sandbox costs, each next to its baseline in the same run (needs root, runc,
+// busybox-static, e2fsprogs):
+//
+//   1. per-step overhead: a build of N trivial `run` steps (skip_cache) through
+//      the engine, per step, against `runc run` of the same kind of bundle by
+//      hand (config.json from the same writer, rootfs = the busybox layer);
+//   2. a fully cached rebuild of a 10-step template through the HTTP API:
+//      POST /v1/builds, then GET ?wait_ms= until the build is terminal;
+//   3. ext4 artifact creation (mkfs.ext4 -d + digest) in MB/s of file data,
+//      for the busybox layer and for python:3.11 when --images-dir has it.
+//
+//   build/tools/bench/bench-sandbox [--steps N] [--rebuilds N] [--images-dir DIR]
+#include <curl/curl.h>
+#include <simdjson.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "api/api_server.hpp"
+#include "nullspace/engine.hpp"
+#include "runtime/command.hpp"
+#include "runtime/image_store.hpp"
+#include "runtime/oci_config.hpp"
+#include "runtime/overlay.hpp"
+#include "runtime/rootfs_artifact.hpp"
+
+namespace fs = std::filesystem;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+double ms_since(clock_type::time_point t0) {
+  return std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+size_t collect(char* p, size_t size, size_t n, void* out) {
+  static_cast<std::string*>(out)->append(p, size * n);
+  return size * n;
+}
+
+std::string http(const std::string& method, const std::string& url, const std::string& body = "") {
+  std::string out;
+  CURL* c = curl_easy_init();
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &out);
+  curl_slist* headers = nullptr;
+  if (method == "POST") {
+    headers = curl_slist_append(headers, "Content-Type: application/json");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.c_str());
+  }
+  curl_easy_perform(c);
+  curl_slist_free_all(headers);
+  curl_easy_cleanup(c);
+  return out;
+}
+
+std::string field(const std::string& json, const char* a, const char* b) {
+  simdjson::dom::parser p;
+  std::string_view v;
+  if (p.parse(json)[a][b].get(v) != simdjson::SUCCESS) return {};
+  return std::string(v);
+}
+
+std::string steps_json(size_t n, const std::string& cmd) {
+  std::string s = "[";
+  for (size_t i = 0; i < n; ++i)
+    s += std::string(i ? "," : "") + R"({"type":"run","cmd":")" + cmd + " " + std::to_string(i) +
+         "\"}";
+  return s + "]";
+}
+
+std::string request(const std::string& steps, const std::string& extra = "") {
+  return R"({"name":"bench","builder":{"source":{"type":"image","image":"busybox"},"steps":)" +
+         steps + "}" + extra + "}";
+}
+
+void per_step(nullspace::engine& eng, const std::string& tmp, size_t steps) {
+  // The engine: a build of `steps` trivial steps, nothing from the cache.
+  std::vector<double> per;
+  for (int round = 0; round < 3; ++round) {
+    auto t0 = clock_type::now();
+    auto b = eng.submit(request(steps_json(steps, "true"), R"(,"skip_cache":true)"));
+    auto done = eng.wait_until_terminal(b->record.id, std::chrono::minutes(10));
+    if (!done || done->record.status != nullspace::build_status::ready) {
+      std::cerr << "bench build failed\n";
+      std::exit(1);
+    }
+    per.push_back(ms_since(t0) / static_cast<double>(steps));
+  }
+  // By hand: the same kind of bundle, `runc run` to exit.
+  nullspace::runtime::process_runner runner;
+  nullspace::runtime::image_store images(tmp + "/data/images", runner);
+  auto img = images.make("busybox");
+  auto bundle = tmp + "/bundle";
+  for (auto d : {"/rootfs", "/upper", "/work"}) fs::create_directories(bundle + d);
+  nullspace::runtime::mount_overlay({img->layers}, bundle + "/upper", bundle + "/work",
+                                    bundle + "/rootfs");
+  nullspace::runtime::sandbox_spec spec;
+  spec.rootfs = bundle + "/rootfs";
+  spec.args = {"/bin/sh", "-c", "true"};
+  spec.env = {nullspace::runtime::default_path_env};
+  spec.cgroups_path = "/nullspace-bench/by-hand";
+  std::ofstream(bundle + "/config.json") << nullspace::runtime::oci_config_json(spec);
+  std::vector<double> hand;
+  for (size_t i = 0; i < steps * 3; ++i) {
+    auto t0 = clock_type::now();
+    auto r = nullspace::runtime::run_command(
+        {"runc", "--root", tmp + "/runc", "run", "--bundle", bundle, "bench-" + std::to_string(i)});
+    hand.push_back(ms_since(t0));
+    if (!r || r->exit_status != 0) {
+      std::cerr << "runc run by hand failed: " << (r ? r->output : r.error().message) << "\n";
+      break;
+    }
+  }
+  nullspace::runtime::unmount_quietly(bundle + "/rootfs");
+  std::printf(
+      "per-step: engine %.1f ms/step (median of 3 builds of %zu steps), runc run by hand "
+      "%.1f ms (median of %zu) -> overhead %.1f ms/step\n",
+      median(per), steps, median(hand), hand.size(), median(per) - median(hand));
+}
+
+void cached_rebuild(nullspace::engine& eng, size_t rebuilds) {
+  nullspace::api::api_options ao;
+  ao.port = 0;
+  auto srv = nullspace::api::api_server::start(eng, ao);
+  auto base = "http://127.0.0.1:" + std::to_string(srv.value()->port());
+  std::string steps = R"([{"type":"run","cmd":"echo 1 > /a"},{"type":"env","envs":{"A":"1"}},)"
+                      R"({"type":"run","cmd":"echo 2 > /b"},{"type":"workdir","path":"/srv"},)"
+                      R"({"type":"run","cmd":"echo 3 > c"},{"type":"env","envs":{"B":"2"}},)"
+                      R"({"type":"run","cmd":"echo 4 > d"},{"type":"user","name":"nobody"},)"
+                      R"({"type":"run","cmd":"echo 5 > /tmp/e"},{"type":"env","envs":{"C":"3"}}])";
+  auto body = request(steps);
+  auto until_terminal = [&](const std::string& posted) {
+    auto id = field(posted, "build", "id");
+    std::string st;
+    for (uint64_t off = 0;;) {
+      auto got = http("GET", base + "/v1/builds/" + id + "?offset=" + std::to_string(off) +
+                                 "&limit=1000&wait_ms=10000");
+      st = field(got, "build", "status");
+      if (st == "ready" || st == "error" || st == "cancelled") return st;
+      simdjson::dom::parser p;
+      uint64_t next = 0;
+      if (p.parse(got)["next_offset"].get(next) == simdjson::SUCCESS) off = next;
+    }
+  };
+  auto first = until_terminal(http("POST", base + "/v1/builds", body));  // fills the cache
+  std::vector<double> times;
+  for (size_t i = 0; i < rebuilds; ++i) {
+    auto t0 = clock_type::now();
+    auto st = until_terminal(http("POST", base + "/v1/builds", body));
+    times.push_back(ms_since(t0));
+    if (st != "ready") std::cerr << "rebuild ended " << st << "\n";
+  }
+  std::sort(times.begin(), times.end());
+  std::printf(
+      "cached 10-step rebuild via HTTP (first build %s): median %.1f ms, p90 %.1f ms, "
+      "max %.1f ms over %zu rebuilds\n",
+      first.c_str(), median(times), times[times.size() * 9 / 10], times.back(), times.size());
+}
+
+void ext4_rate(const std::string& tmp, const std::string& name, const std::string& layer) {
+  nullspace::runtime::artifact_spec spec;
+  spec.layers = {layer};
+  spec.config_json = "{}";
+  spec.artifacts_dir = tmp + "/artifacts";
+  spec.mount_dir = tmp + "/artifact-root";
+  std::vector<double> rates;
+  uint64_t used = 0;
+  for (int i = 0; i < 3; ++i) {
+    spec.id = name + "-" + std::to_string(i);
+    auto t0 = clock_type::now();
+    auto a = nullspace::runtime::make_rootfs_artifact(spec);
+    auto ms = ms_since(t0);
+    if (!a) {
+      std::cerr << "artifact failed: " << a.error().message << "\n";
+      return;
+    }
+    used = a->used_bytes;
+    rates.push_back(static_cast<double>(a->used_bytes) / (1 << 20) / (ms / 1000));
+    nullspace::runtime::remove_tree(a->dir);
+  }
+  std::printf("ext4 artifact of %s (%.0f MB of files): median %.0f MB/s (3 runs)\n", name.c_str(),
+              static_cast<double>(used) / (1 << 20), median(rates));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  size_t steps = 10, rebuilds = 20;
+  std::string images_dir;
+  CLI::App app{"sandbox benchmarks (root)"};
+  app.add_option("--steps", steps, "trivial steps per build for the per-step overhead");
+  app.add_option("--rebuilds", rebuilds, "cached rebuilds to time");
+  app.add_option("--images-dir", images_dir, "where python:3.11 may already be made");
+  CLI11_PARSE(app, argc, argv);
+  if (::geteuid() != 0) {
+    std::cerr << "bench-sandbox needs root\n";
+    return 1;
+  }
+  char tmpl[] = "/tmp/nullspace-bench-XXXXXX";
+  std::string tmp = ::mkdtemp(tmpl);
+  {
+    nullspace::engine_options o;
+    o.data_dir = tmp + "/data";
+    o.isolation_mode = nullspace::isolation::sandbox;
+    auto eng = nullspace::engine::open(o);
+    if (!eng) {
+      std::cerr << eng.error().message << "\n";
+      return 1;
+    }
+    per_step(*eng.value(), tmp, steps);
+    cached_rebuild(*eng.value(), rebuilds);
+    nullspace::runtime::process_runner runner;
+    auto bb = nullspace::runtime::image_store(tmp + "/data/images", runner).make("busybox");
+    ext4_rate(tmp, "busybox", bb->layers.front());
+    if (!images_dir.empty()) {
+      nullspace::runtime::image_store shared(images_dir, runner);
+      // Only if made already: the benchmark does not debootstrap.
+      if (fs::exists(images_dir + "/catalog/python-3.11.json"))
+        if (auto py = shared.make("python:3.11")) ext4_rate(tmp, "python:3.11", py->layers.front());
+    }
+  }
+  nullspace::runtime::remove_tree(tmp);
+  return 0;
+}
