@@ -512,9 +512,12 @@ void start_sandboxed_build(build_ptr self) {
   self->request(st.worker, caf::infinite, cleanup_atom::value, st.rec.id).then([=](bool) {
     auto& s = self->state;
     // Image making reports progress from the worker's (or runner's) thread.
-    auto me = caf::actor_cast<build_actor>(self);
+    // A weak handle: the job lives in our state and must not keep us alive.
+    caf::weak_actor_ptr me = self->ctrl();
     s.base_job = std::make_shared<runtime::image_job>([me](std::vector<std::string> lines) {
-      caf::anon_send(me, progress_atom::value, std::move(lines));
+      if (auto strong = me.lock())
+        caf::anon_send(caf::actor_cast<build_actor>(strong), progress_atom::value,
+                       std::move(lines));
     });
     base_request br{s.req.source, s.base_job};
     self->request(s.worker, caf::infinite, base_atom::value, std::move(br))
