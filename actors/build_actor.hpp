@@ -3,11 +3,14 @@
 // recording it (through log_hub, in one WriteBatch). It becomes terminal exactly
 // once, tells the manager, and quits.
 //
-// Executor (until the sandbox engine lands): `run` steps are real child processes
-// on the host (sh -c, cwd inside a per-build work dir, environment from `env`
-// steps, secrets as files in a private memory-backed dir named by
-// $NULLSPACE_SECRETS_DIR); `env` and `workdir` steps are applied; every other step
-// kind, and start/ready checks, fail the build with "not supported by this executor yet".
+// Two executors (engine_options::isolation_mode):
+//  - sandbox: the base image, then each step in an OCI container over the
+//    layers so far (through a sandbox_worker for the blocking half), then the
+//    start command with its ready check and the ext4 artifact
+//    (build_finalize.cpp);
+//  - host (development): `run` steps as plain child processes in a per-build
+//    work dir, `env` and `workdir` applied; other step kinds and start/ready
+//    checks fail the build with "not supported by this executor yet".
 #pragma once
 
 #include <memory>
