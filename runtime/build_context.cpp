@@ -15,6 +15,7 @@
 #include <unordered_map>
 
 #include "runtime/sha256.hpp"
+#include "runtime/tar_entries.hpp"
 #include "storage/json_writer.hpp"
 
 // How paths are judged. Every entry path and link target is resolved lexically,
@@ -51,32 +52,6 @@ struct archive_deleter {
   void operator()(archive* a) const { archive_read_free(a); }
 };
 
-char type_of(archive_entry* e) {
-  // libarchive reports a hard link with filetype 0, so ask for the link first.
-  if (archive_entry_hardlink(e)) return 'h';
-  switch (archive_entry_filetype(e)) {
-    case AE_IFREG:
-      return 'f';
-    case AE_IFDIR:
-      return 'd';
-    case AE_IFLNK:
-      return 'l';
-    case AE_IFCHR:
-      return 'c';
-    case AE_IFBLK:
-      return 'b';
-    case AE_IFIFO:
-      return 'p';
-    default:
-      return '?';
-  }
-}
-
-std::string libarchive_message(archive* a) {
-  const char* msg = archive_error_string(a);
-  return msg ? msg : "unknown error";
-}
-
 bool all_zero(std::string_view bytes) {
   return std::all_of(bytes.begin(), bytes.end(), [](char c) { return c == '\0'; });
 }
@@ -112,7 +87,7 @@ result<std::vector<raw_entry>> read_headers(std::string_view tar, const context_
     const char* path = archive_entry_pathname(e);
     if (!path) path = archive_entry_pathname_utf8(e);
     raw.path = path ? path : "";
-    raw.type = type_of(e);
+    raw.type = entry_type(e);
     raw.mode = static_cast<uint32_t>(archive_entry_perm(e)) & 07777;
     if (raw.type == 'f' && archive_entry_size(e) > 0)
       raw.size = static_cast<uint64_t>(archive_entry_size(e));

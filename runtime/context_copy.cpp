@@ -16,6 +16,8 @@
 #include <memory>
 #include <optional>
 
+#include "runtime/tar_entries.hpp"
+
 namespace nullspace::runtime {
 namespace {
 
@@ -96,20 +98,6 @@ std::string size_text(uint64_t bytes) {
   return std::to_string(bytes) + (bytes == 1 ? " byte" : " bytes");
 }
 
-char type_of(archive_entry* e) {
-  if (archive_entry_hardlink(e)) return 'h';  // libarchive reports these as filetype 0
-  switch (archive_entry_filetype(e)) {
-    case AE_IFREG:
-      return 'f';
-    case AE_IFDIR:
-      return 'd';
-    case AE_IFLNK:
-      return 'l';
-    default:
-      return '?';
-  }
-}
-
 archive_ptr open_archive(const std::string& path, std::string& problem) {
   archive_ptr a(archive_read_new());
   if (!a) {
@@ -118,8 +106,7 @@ archive_ptr open_archive(const std::string& path, std::string& problem) {
   }
   archive_read_support_format_tar(a.get());
   if (archive_read_open_filename(a.get(), path.c_str(), 1 << 16) != ARCHIVE_OK) {
-    const char* msg = archive_error_string(a.get());
-    problem = "cannot read the build context archive: " + std::string(msg ? msg : "unknown");
+    problem = "cannot read the build context archive: " + libarchive_message(a.get());
     return nullptr;
   }
   return a;
@@ -259,14 +246,14 @@ result<char> source_type(const std::string& tar, const std::string& src) {
   int r;
   while ((r = archive_read_next_header(a.get(), &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
     auto p = normalized(entry_path(e));
-    if (p && *p == src) type = type_of(e);
+    if (p && *p == src) type = entry_type(e);
     if (p && type == '\0' && p->size() > src.size() && p->starts_with(src) &&
         (*p)[src.size()] == '/')
       type = 'd';
   }
   if (r != ARCHIVE_EOF)
-    return make_error(errc::internal, "cannot read the build context archive: " +
-                                          std::string(archive_error_string(a.get())));
+    return make_error(errc::internal,
+                      "cannot read the build context archive: " + libarchive_message(a.get()));
   return type;
 }
 
@@ -306,7 +293,7 @@ class copier {
     archive_entry* e = nullptr;
     int r;
     while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
-      if (type_of(e) != 'f') continue;
+      if (entry_type(e) != 'f') continue;
       auto path = normalized(entry_path(e));
       if (!path) continue;
       auto it = pending_.find(*path);
@@ -350,9 +337,8 @@ class copier {
   };
 
   result<bool> read_error(archive* a) {
-    const char* msg = archive_error_string(a);
     return make_error(errc::internal,
-                      "cannot read the build context archive: " + std::string(msg ? msg : "?"));
+                      "cannot read the build context archive: " + libarchive_message(a));
   }
 
   static error user_error(std::string message) {
@@ -361,7 +347,7 @@ class copier {
 
   result<bool> write_entry(archive* a, archive_entry* e, const std::string& path,
                            const std::string& rel) {
-    switch (type_of(e)) {
+    switch (entry_type(e)) {
       case 'f':
         return write_file(a, e, rel, path);
       case 'd':
