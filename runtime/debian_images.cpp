@@ -4,7 +4,8 @@
 
 #include <deque>
 #include <filesystem>
-#include <fstream>
+
+#include "runtime/file_text.hpp"
 
 namespace nullspace::runtime {
 namespace fs = std::filesystem;
@@ -20,11 +21,6 @@ std::string joined(const std::vector<std::string>& v, char sep) {
   return out;
 }
 
-void write_file(const std::string& path, std::string_view text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-}
-
 // What debootstrap leaves that an image should not carry: the downloaded
 // packages and index files (apt_install steps fetch fresh ones), and the build
 // host's resolver and host name (a sandbox binds its own resolv.conf).
@@ -36,9 +32,9 @@ void trim_rootfs(const debian_recipe& recipe, const std::string& dir) {
   fs::remove(dir + "/var/cache/apt/pkgcache.bin", ec);
   fs::remove(dir + "/var/cache/apt/srcpkgcache.bin", ec);
   for (auto& p : recipe.remove) fs::remove_all(dir + "/" + p, ec);
-  write_file(dir + "/etc/resolv.conf", "");
-  write_file(dir + "/etc/hostname", "nullspace\n");
-  write_file(dir + "/etc/hosts", "127.0.0.1 localhost\n::1 localhost ip6-localhost\n");
+  write_text_file(dir + "/etc/resolv.conf", "");
+  write_text_file(dir + "/etc/hostname", "nullspace\n");
+  write_text_file(dir + "/etc/hosts", "127.0.0.1 localhost\n::1 localhost ip6-localhost\n");
   for (auto f : {"/etc/resolv.conf", "/etc/hostname", "/etc/hosts"})
     fs::permissions(dir + f, fs::perms(0644), ec);
 }

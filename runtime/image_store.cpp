@@ -8,11 +8,11 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 
 #include "runtime/command.hpp"
 #include "runtime/debian_images.hpp"
+#include "runtime/file_text.hpp"
 #include "runtime/overlay.hpp"
 #include "runtime/sha256.hpp"
 #include "storage/json_reader.hpp"
@@ -27,18 +27,6 @@ namespace {
 // them every cache key built on top) change too.
 constexpr const char* busybox_layout = "busybox-layout-1";
 constexpr const char* debian_layout = "debian-layout-1";
-
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-void write_all(const std::string& path, std::string_view text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-}
 
 std::string strip_registry(std::string ref) {
   for (std::string_view p : {"docker.io/library/", "docker.io/", "library/"})
@@ -146,12 +134,10 @@ result<base_image> image_store::make(const std::string& name, image_job* job) {
 }
 
 std::optional<base_image> image_store::read_catalog(const std::string& name) const {
-  std::ifstream in(dir_ + "/catalog/" + file_name(name) + ".json", std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream text;
-  text << in.rdbuf();
+  auto text = read_text_file(dir_ + "/catalog/" + file_name(name) + ".json");
+  if (text.empty()) return std::nullopt;
   simdjson::dom::parser parser;
-  simdjson::padded_string json(text.str());
+  simdjson::padded_string json(text);
   simdjson::dom::object o;
   if (parser.parse(json).get(o) != simdjson::SUCCESS) return std::nullopt;
   base_image img{storage::jr::str(o, "name"),
@@ -208,7 +194,7 @@ result<base_image> image_store::debian(const std::string& name, image_job& job) 
   }
   sha256 h;
   h.update_field(debian_layout).update_field(recipe.describe());
-  h.update_field(read_all(tmp + "/var/lib/dpkg/status"));
+  h.update_field(read_text_file(tmp + "/var/lib/dpkg/status"));
   auto hex = h.hex_digest();
   auto layer_id = stem + "-" + hex.substr(0, 16);
   auto layer = dir_ + "/layers/" + layer_id;
@@ -228,7 +214,7 @@ result<base_image> image_store::debian(const std::string& name, image_job& job) 
   for (auto& e : img.env) w.value(e);
   w.end_array().end_object();
   auto entry = dir_ + "/catalog/" + stem + ".json";
-  write_all(entry + ".tmp", w.str());
+  write_text_file(entry + ".tmp", w.str());
   fs::rename(entry + ".tmp", entry, ec);
   if (ec) return make_error(errc::internal, "cannot record " + name + ": " + ec.message());
   job.progress("made " + name + " " + img.digest + " (" + std::to_string(tree_bytes(layer) >> 20) +
@@ -257,7 +243,7 @@ result<base_image> image_store::busybox() {
 }
 
 result<base_image> image_store::make_busybox(const std::string& bin) {
-  auto bytes = read_all(bin);
+  auto bytes = read_text_file(bin);
   if (bytes.empty())
     return make_error(errc::unavailable,
                       "the busybox image needs Debian's busybox-static (/bin/busybox)");
@@ -295,11 +281,12 @@ result<base_image> image_store::make_busybox(const std::string& bin) {
     fs::create_symlink(target, tmp + "/" + path, ec);
     ec.clear();
   }
-  write_all(tmp + "/etc/passwd",
-            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n");
-  write_all(tmp + "/etc/group", "root:x:0:\nnogroup:x:65534:\n");
-  write_all(tmp + "/etc/hosts", "127.0.0.1 localhost\n::1 localhost\n");
-  write_all(tmp + "/etc/resolv.conf", "");
+  write_text_file(
+      tmp + "/etc/passwd",
+      "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n");
+  write_text_file(tmp + "/etc/group", "root:x:0:\nnogroup:x:65534:\n");
+  write_text_file(tmp + "/etc/hosts", "127.0.0.1 localhost\n::1 localhost\n");
+  write_text_file(tmp + "/etc/resolv.conf", "");
   fs::rename(tmp, layer, ec);
   if (ec) {
     // Another build made it first: use theirs.

@@ -6,10 +6,9 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "runtime/command.hpp"
+#include "runtime/file_text.hpp"
 #include "runtime/overlay.hpp"
 #include "runtime/sha256.hpp"
 #include "storage/json_reader.hpp"
@@ -52,21 +51,8 @@ uint64_t needed_bytes(const tree_usage& u) {
   return u.blocks * block * 105 / 100 + (u.inodes + 1024) * 512 + 48 * mib;
 }
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-bool write_text(const std::string& path, std::string_view text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-  return static_cast<bool>(out.flush());
-}
-
 std::optional<artifact_info> read_existing(const std::string& dir, const std::string& id) {
-  auto text = read_text(dir + "/artifact.json");
+  auto text = read_text_file(dir + "/artifact.json");
   if (text.empty() || !fs::exists(dir + "/rootfs.ext4")) return std::nullopt;
   simdjson::dom::parser parser;
   simdjson::padded_string json(text);
@@ -137,7 +123,7 @@ result<artifact_info> make_in(const artifact_spec& spec, const std::string& root
   auto digest = rootfs_digest(image);
   if (!digest) return digest.error();
   a.digest = digest.value();
-  if (!write_text(tmp + "/config.json", spec.config_json))
+  if (!write_text_file(tmp + "/config.json", spec.config_json))
     return make_error(errc::internal, "cannot write the template config");
   json::writer w;
   w.begin_object()
@@ -147,7 +133,7 @@ result<artifact_info> make_in(const artifact_spec& spec, const std::string& root
       .field("used_bytes", a.used_bytes)
       .field("disk_mb", a.disk_mb)
       .end_object();
-  if (!write_text(tmp + "/artifact.json", w.str()))
+  if (!write_text_file(tmp + "/artifact.json", w.str()))
     return make_error(errc::internal, "cannot write the artifact record");
   return a;
 }

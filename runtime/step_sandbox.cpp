@@ -11,6 +11,7 @@
 
 #include "runtime/command.hpp"
 #include "runtime/context_copy.hpp"
+#include "runtime/file_text.hpp"
 #include "runtime/overlay.hpp"
 #include "runtime/secret_files.hpp"
 
@@ -27,13 +28,6 @@ std::string find_in_path(const std::string& name) {
     if (::access(p.c_str(), X_OK) == 0) return p;
   }
   return {};
-}
-
-bool write_text(const std::string& path, std::string_view text) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return false;
-  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-  return ::close(fd) == 0 && ok;
 }
 
 uint64_t read_u64(const std::string& path) {
@@ -129,14 +123,14 @@ result<prepared_step> step_sandbox::prepare(const step_job& job) {
   }
   // The working dir exists before the step starts (as Docker's WORKDIR does).
   fs::create_directories(spec.rootfs + "/" + spec.cwd, ec);
-  if (!write_text(dir + "/config.json", oci_config_json(spec)))
+  if (!write_text_file(dir + "/config.json", oci_config_json(spec)))
     return fail("cannot write the bundle's config.json");
 
   // The build's memory cgroup (v1): reset its peak so finish() can tell an OOM.
   if (fs::is_directory(cgroup_v1_memory)) {
     auto parent = cgroup_v1_memory + build_cgroup(job.build_id);
     fs::create_directories(parent, ec);
-    write_text(parent + "/memory.max_usage_in_bytes", "0");
+    write_text_file(parent + "/memory.max_usage_in_bytes", "0");
   }
   return prepared_step{id, dir};
 }
