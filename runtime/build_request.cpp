@@ -223,4 +223,27 @@ std::string canonical_step_json(const build_step& step) {
   return std::move(w).str();
 }
 
+std::string ready_check_json(const ready_check& check) {
+  json::writer w;
+  w.begin_object().field("type", to_string(check.type));
+  switch (check.type) {
+    case ready_type::port:
+      w.field("port", check.port);
+      break;
+    case ready_type::url:
+      w.field("url", check.url);
+      break;
+    case ready_type::file:
+      w.field("path", check.path);
+      break;
+    case ready_type::command:
+      w.field("cmd", check.cmd);
+      break;
+    case ready_type::none:
+      break;
+  }
+  w.end_object();
+  return std::move(w).str();
+}
+
 }  // namespace nullspace::runtime

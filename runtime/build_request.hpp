@@ -132,4 +132,9 @@ std::vector<dockerfile_secret_mount> dockerfile_secret_mounts(std::string_view d
 // ids but never values. The sanitized definition embeds it and the plan hashes it.
 std::string canonical_step_json(const build_step& step);
 
+// {"type": …} plus the one field its type uses (port, url, path or cmd); for a
+// set check (not ready_type::none). The sanitized definition and the template
+// config both embed it.
+std::string ready_check_json(const ready_check& check);
+
 }  // namespace nullspace::runtime

@@ -1214,26 +1214,7 @@ std::string sanitized_definition_json(const build_request& req) {
   w.key("runtime_envs");
   write_envs(w, req.runtime_envs);
   w.field("start_cmd", req.start_cmd);
-  if (req.ready.type != ready_type::none) {
-    w.key("ready").begin_object().field("type", to_string(req.ready.type));
-    switch (req.ready.type) {
-      case ready_type::port:
-        w.field("port", req.ready.port);
-        break;
-      case ready_type::url:
-        w.field("url", req.ready.url);
-        break;
-      case ready_type::file:
-        w.field("path", req.ready.path);
-        break;
-      case ready_type::command:
-        w.field("cmd", req.ready.cmd);
-        break;
-      case ready_type::none:
-        break;
-    }
-    w.end_object();
-  }
+  if (req.ready.type != ready_type::none) w.field_raw("ready", ready_check_json(req.ready));
   w.field("ready_timeout_ms", req.ready_timeout_ms);
   w.end_object();
 

@@ -18,28 +18,10 @@ std::string template_config::json() const {
     w.field_null("start_cmd");
   else
     w.field("start_cmd", start_cmd);
-  if (ready.type == ready_type::none) {
+  if (ready.type == ready_type::none)
     w.field_null("ready");
-  } else {
-    w.key("ready").begin_object().field("type", to_string(ready.type));
-    switch (ready.type) {
-      case ready_type::port:
-        w.field("port", ready.port);
-        break;
-      case ready_type::url:
-        w.field("url", ready.url);
-        break;
-      case ready_type::file:
-        w.field("path", ready.path);
-        break;
-      case ready_type::command:
-        w.field("cmd", ready.cmd);
-        break;
-      default:
-        break;
-    }
-    w.end_object();
-  }
+  else
+    w.field_raw("ready", ready_check_json(ready));
   w.field("ready_timeout_ms", ready_timeout_ms);
   w.end_object();
   return std::move(w).str();
