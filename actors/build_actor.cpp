@@ -153,6 +153,14 @@ void finish_cancelled(build_ptr self) {
   finish(self, build_status::cancelled, {std::move(e)});
 }
 
+bool moved_on(build_ptr self) {
+  auto& st = self->state;
+  if (st.finishing) return true;
+  if (!st.cancel_promise) return false;
+  finish_cancelled(self);
+  return true;
+}
+
 // The values of the secrets a step names, or the sentence saying which id
 // was not supplied (in `missing`).
 runtime::secret_values_by_id step_secrets(const runtime::build_request& req,
@@ -363,8 +371,7 @@ void start_sandboxed_command(build_ptr self, size_t index, const std::string& ke
   self->request(st.worker, caf::infinite, prepare_atom::value, std::move(job))
       .then([=](prepare_reply& r) {
         auto& s = self->state;
-        if (s.finishing) return;
-        if (s.cancel_promise) return finish_cancelled(self);
+        if (moved_on(self)) return;
         if (r.err)
           return fail(self, "sandbox_failed",
                       "step " + std::to_string(step_i) + ": " + r.err->message, step_i);
@@ -404,8 +411,7 @@ void start_copy(build_ptr self, size_t index, const std::string& key) {
   self->request(st.worker, caf::infinite, copy_atom::value, std::move(job))
       .then([=](copy_reply& r) {
         auto& s = self->state;
-        if (s.finishing) return;
-        if (s.cancel_promise) return finish_cancelled(self);
+        if (moved_on(self)) return;
         auto where = "step " + std::to_string(index);
         if (r.err)
           return fail(self,
@@ -524,8 +530,7 @@ void start_sandboxed_build(build_ptr self) {
         .then([=](base_reply& r) {
           auto& s2 = self->state;
           s2.base_job.reset();
-          if (s2.finishing) return;
-          if (s2.cancel_promise) return finish_cancelled(self);
+          if (moved_on(self)) return;
           if (r.err) return fail(self, "base_unavailable", r.err->message, -1);
           s2.layers = r.image.layers;
           s2.base_env = r.image.env;
@@ -551,8 +556,7 @@ void on_sandboxed_exit(build_ptr self, const runtime::process_exit& ex) {
       .then([=](commit_reply& r) {
         auto& s = self->state;
         s.container.clear();
-        if (s.finishing) return;
-        if (s.cancel_promise) return finish_cancelled(self);
+        if (moved_on(self)) return;
         auto where = step_where(s, step);
         if (r.err) return fail(self, "sandbox_failed", where + ": " + r.err->message, step);
         if (!problem.empty() && ex.spawn_error.empty() && r.outcome.oom)

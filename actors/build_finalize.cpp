@@ -76,8 +76,7 @@ void make_artifact(build_ptr self) {
   self->request(st.worker, caf::infinite, artifact_atom::value, std::move(spec))
       .then([=](artifact_reply& r) {
         auto& s = self->state;
-        if (s.finishing) return;
-        if (s.cancel_promise) return finish_cancelled(self);
+        if (moved_on(self)) return;
         if (r.err)
           return fail(
               self, r.err->code == errc::failed_precondition ? "disk_too_small" : "artifact_failed",
@@ -110,8 +109,7 @@ void start_command(build_ptr self) {
   self->request(st.worker, caf::infinite, prepare_atom::value, std::move(job))
       .then([=](prepare_reply& r) {
         auto& s = self->state;
-        if (s.finishing) return;
-        if (s.cancel_promise) return finish_cancelled(self);
+        if (moved_on(self)) return;
         if (r.err) return fail(self, "sandbox_failed", "start command: " + r.err->message, -1);
         s.container = r.step.container_id;
         s.starting = true;
@@ -180,8 +178,7 @@ void on_start_exit(build_ptr self, const runtime::process_exit& ex) {
       .then([=](commit_reply& r) {
         auto& s = self->state;
         s.container.clear();
-        if (s.finishing) return;
-        if (s.cancel_promise) return finish_cancelled(self);
+        if (moved_on(self)) return;
         if (r.err) return fail(self, "sandbox_failed", "start command: " + r.err->message, -1);
         if (s.ready_passed) return make_artifact(self);
         auto check = runtime::describe(s.req.ready);

@@ -121,6 +121,10 @@ void append(build_ptr self, std::vector<log_entry> entries, bool with_record = f
 void finish(build_ptr self, build_status to, std::vector<log_entry> entries);
 void fail(build_ptr self, std::string code, std::string message, int32_t step);
 void finish_cancelled(build_ptr self);
+// For an answer that arrives after other work ran (a worker's reply): true if
+// the build moved on meanwhile, and that is dealt with: a finishing build
+// ignores the answer, a cancelled one finishes as cancelled here.
+bool moved_on(build_ptr self);
 
 // Starts a process whose lines and exit come back as lines_atom/exited_atom.
 void launch(build_ptr self, runtime::process_spec spec);
