@@ -375,10 +375,10 @@ void start_sandboxed_command(build_ptr self, size_t index, const std::string& ke
         if (r.err)
           return fail(self, "sandbox_failed",
                       "step " + std::to_string(step_i) + ": " + r.err->message, step_i);
-        s.container = r.step.container_id;
+        s.container = r.value.container_id;
         s.chain_key = key;
         runtime::process_spec spec;
-        spec.argv = s.ctx->sandbox->run_argv(r.step);
+        spec.argv = s.ctx->sandbox->run_argv(r.value);
         spec.env = {runtime::default_path_env};
         spec.redact = secret_values(s.req);
         launch(self, std::move(spec));
@@ -417,7 +417,7 @@ void start_copy(build_ptr self, size_t index, const std::string& key) {
           return fail(self,
                       r.err->code == errc::invalid_argument ? "step_failed" : "sandbox_failed",
                       where + " (copy): " + r.err->message, step_i);
-        const auto& c = r.outcome.copied;
+        const auto& c = r.value.copied;
         std::vector<log_entry> entries;
         auto done = make_entry("log", "info",
                                "copied " + c.text() + " from " + s.req.steps[index].context + ":" +
@@ -440,7 +440,7 @@ void start_copy(build_ptr self, size_t index, const std::string& key) {
         }
         append(self, std::move(entries));
         s.chain_key = key;
-        remember_layer(self, key, r.outcome.layer);
+        remember_layer(self, key, r.value.layer);
         run_next_step(self);
       });
 }
@@ -532,10 +532,10 @@ void start_sandboxed_build(build_ptr self) {
           s2.base_job.reset();
           if (moved_on(self)) return;
           if (r.err) return fail(self, "base_unavailable", r.err->message, -1);
-          s2.layers = r.image.layers;
-          s2.base_env = r.image.env;
-          s2.chain_key = chained_key(s2.plan.base_key, r.image.digest);
-          auto e = make_entry("log", "info", "base " + r.image.name + " " + r.image.digest);
+          s2.layers = r.value.layers;
+          s2.base_env = r.value.env;
+          s2.chain_key = chained_key(s2.plan.base_key, r.value.digest);
+          auto e = make_entry("log", "info", "base " + r.value.name + " " + r.value.digest);
           e.phase = "base";
           append(self, {std::move(e)});
           run_next_step(self);
@@ -559,13 +559,13 @@ void on_sandboxed_exit(build_ptr self, const runtime::process_exit& ex) {
         if (moved_on(self)) return;
         auto where = step_where(s, step);
         if (r.err) return fail(self, "sandbox_failed", where + ": " + r.err->message, step);
-        if (!problem.empty() && ex.spawn_error.empty() && r.outcome.oom)
+        if (!problem.empty() && ex.spawn_error.empty() && r.value.oom)
           return fail(self, "out_of_memory",
                       where + " ran out of memory: it reached the build's limit of " +
                           std::to_string(s.req.memory_mb) + " MB (memory_mb) and was killed",
                       step);
         if (!problem.empty()) return fail(self, "step_failed", where + problem, step);
-        remember_layer(self, key, r.outcome);
+        remember_layer(self, key, r.value);
         run_next_step(self);
       });
 }

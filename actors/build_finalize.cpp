@@ -81,7 +81,7 @@ void make_artifact(build_ptr self) {
           return fail(
               self, r.err->code == errc::failed_precondition ? "disk_too_small" : "artifact_failed",
               r.err->message, -1);
-        auto& a = r.info;
+        auto& a = r.value;
         s.rec.artifact =
             storage::artifact_ref{a.id, a.digest, a.image_bytes, a.used_bytes, a.disk_mb};
         s.rec.artifact_availability = "available";
@@ -111,13 +111,13 @@ void start_command(build_ptr self) {
         auto& s = self->state;
         if (moved_on(self)) return;
         if (r.err) return fail(self, "sandbox_failed", "start command: " + r.err->message, -1);
-        s.container = r.step.container_id;
+        s.container = r.value.container_id;
         s.starting = true;
         s.phase = "ready";
         s.start_ms = storage::now_ms();
         auto seq = ++s.tick_seq;
         runtime::process_spec spec;
-        spec.argv = s.ctx->sandbox->run_argv(r.step);
+        spec.argv = s.ctx->sandbox->run_argv(r.value);
         spec.env = {runtime::default_path_env};
         spec.redact = secret_values(s.req);
         launch(self, std::move(spec));
@@ -188,7 +188,7 @@ void on_start_exit(build_ptr self, const runtime::process_exit& ex) {
                       "the ready check (" + check + ") did not pass within " +
                           std::to_string(s.req.ready_timeout_ms) + " ms (ready_timeout_ms)" + seen,
                       -1);
-        if (r.outcome.oom)
+        if (r.value.oom)
           return fail(self, "out_of_memory",
                       "the start command ran out of memory: it reached the build's limit of " +
                           std::to_string(s.req.memory_mb) + " MB (memory_mb) and was killed",

@@ -10,20 +10,17 @@ sandbox_worker_actor::behavior_type worker_behavior(sandbox_worker_actor::pointe
                                                     runtime::step_sandbox* sandbox) {
   return {
       [=](base_atom, const base_request& r) {
-        auto img = images->resolve(r.source, r.job.get());
-        return img ? base_reply{std::nullopt, std::move(img.value())} : base_reply{img.error(), {}};
+        return base_reply::of(images->resolve(r.source, r.job.get()));
       },
       [=](prepare_atom, const runtime::step_job& job) {
-        auto p = sandbox->prepare(job);
-        return p ? prepare_reply{std::nullopt, std::move(p.value())} : prepare_reply{p.error(), {}};
+        return prepare_reply::of(sandbox->prepare(job));
       },
       [=](commit_atom, const commit_request& r) {
-        auto o = sandbox->finish(r.build_id, r.step, r.keep, r.layer_name, r.memory_limit);
-        return o ? commit_reply{std::nullopt, std::move(o.value())} : commit_reply{o.error(), {}};
+        return commit_reply::of(
+            sandbox->finish(r.build_id, r.step, r.keep, r.layer_name, r.memory_limit));
       },
       [=](copy_atom, const copy_job& j) {
-        auto o = sandbox->copy(j.step, j.copy, j.layer_name);
-        return o ? copy_reply{std::nullopt, std::move(o.value())} : copy_reply{o.error(), {}};
+        return copy_reply::of(sandbox->copy(j.step, j.copy, j.layer_name));
       },
       [=](probe_atom, const probe_request& r) -> runtime::probe_result {
         auto pid = sandbox->container_pid(r.container_id);
@@ -39,9 +36,7 @@ sandbox_worker_actor::behavior_type worker_behavior(sandbox_worker_actor::pointe
                                          (last.empty() ? "" : ": " + last.front())};
       },
       [=](artifact_atom, const runtime::artifact_spec& spec) {
-        auto a = runtime::make_rootfs_artifact(spec);
-        return a ? artifact_reply{std::nullopt, std::move(a.value())}
-                 : artifact_reply{a.error(), {}};
+        return artifact_reply::of(runtime::make_rootfs_artifact(spec));
       },
       [=](cleanup_atom, const std::string& build_id) {
         sandbox->cleanup_build(build_id);

@@ -26,19 +26,26 @@ using copy_atom = caf::atom_constant<caf::atom("copy")>;
 using probe_atom = caf::atom_constant<caf::atom("probe")>;
 using artifact_atom = caf::atom_constant<caf::atom("artifact")>;
 
+// A worker's answer: its value, or the error that prevented it.
+template <class T>
+struct worker_reply {
+  std::optional<error> err;
+  T value;
+  static worker_reply of(result<T> r) {
+    if (!r) return {r.error(), {}};
+    return {std::nullopt, std::move(r.value())};
+  }
+};
+
+using base_reply = worker_reply<runtime::base_image>;
+using prepare_reply = worker_reply<runtime::prepared_step>;
+using commit_reply = worker_reply<runtime::step_outcome>;
+using copy_reply = worker_reply<runtime::copy_outcome>;
+using artifact_reply = worker_reply<runtime::artifact_info>;
+
 struct base_request {
   runtime::build_source source;
   std::shared_ptr<runtime::image_job> job;  // the build keeps it too, to cancel
-};
-
-struct base_reply {
-  std::optional<error> err;
-  runtime::base_image image;
-};
-
-struct prepare_reply {
-  std::optional<error> err;
-  runtime::prepared_step step;
 };
 
 struct commit_request {
@@ -49,20 +56,10 @@ struct commit_request {
   uint64_t memory_limit = 0;
 };
 
-struct commit_reply {
-  std::optional<error> err;
-  runtime::step_outcome outcome;
-};
-
 struct copy_job {
   runtime::step_job step;  // build, step index and lowers; no container runs
   runtime::copy_request copy;
   std::string layer_name;
-};
-
-struct copy_reply {
-  std::optional<error> err;
-  runtime::copy_outcome outcome;
 };
 
 // One look at the ready check of a running start command.
@@ -70,11 +67,6 @@ struct probe_request {
   std::string container_id;
   runtime::ready_check check;
   runtime::sandbox_spec as;  // env, cwd and user a command check runs with
-};
-
-struct artifact_reply {
-  std::optional<error> err;
-  runtime::artifact_info info;
 };
 
 using sandbox_worker_actor =
