@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "runtime/dockerfile.hpp"
 #include "storage/json_writer.hpp"
 
 namespace nullspace::runtime {
@@ -40,6 +41,8 @@ const char* to_string(step_type t) {
       return "workdir";
     case step_type::user:
       return "user";
+    case step_type::from:
+      return "from";
   }
   return "unknown";
 }
@@ -75,104 +78,11 @@ std::vector<std::string> required_secret_ids(const build_request& req) {
   for (auto& s : req.secrets) ids.push_back(s.id);
   for (auto& step : req.steps) ids.insert(ids.end(), step.secrets.begin(), step.secrets.end());
   if (req.source.type == source_type::dockerfile)
-    for (auto& m : dockerfile_secret_mounts(req.source.dockerfile))
+    for (auto& m : parse_dockerfile(req.source.dockerfile, req.source.context).secret_mounts)
       if (m.required) ids.push_back(m.id);
   std::sort(ids.begin(), ids.end());
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
   return ids;
-}
-
-namespace {
-
-bool is_space(char c) {
-  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-  return s;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return (x | 0x20) == (y | 0x20);  // ASCII letters only; fine for "RUN"
-         });
-}
-
-// One --mount= value, e.g. "type=secret,id=npm_token,required=false".
-void scan_mount(std::string_view spec, std::vector<dockerfile_secret_mount>& out) {
-  if (spec.size() >= 2 && (spec.front() == '"' || spec.front() == '\'') &&
-      spec.back() == spec.front())
-    spec = spec.substr(1, spec.size() - 2);
-  bool secret = false;
-  dockerfile_secret_mount m;
-  std::string_view target;
-  while (!spec.empty()) {
-    auto comma = spec.find(',');
-    auto part = spec.substr(0, comma);
-    spec = comma == std::string_view::npos ? std::string_view{} : spec.substr(comma + 1);
-    auto eq = part.find('=');
-    auto key = part.substr(0, eq);
-    auto value = eq == std::string_view::npos ? std::string_view{} : part.substr(eq + 1);
-    if (key == "type") {
-      secret = value == "secret";
-    } else if (key == "id") {
-      m.id = value;
-    } else if (key == "target" || key == "dst" || key == "destination") {
-      target = value;
-    } else if (key == "required") {
-      // A bare "required" means true; BuildKit parses the value as a boolean.
-      m.required = !(value == "0" || iequals(value, "false"));
-    }
-  }
-  if (!secret) return;
-  if (m.id.empty()) m.id = target.substr(target.rfind('/') + 1);  // BuildKit's default id
-  if (!m.id.empty()) out.push_back(std::move(m));
-}
-
-// One logical instruction line (continuations already joined).
-void scan_instruction(std::string_view line, std::vector<dockerfile_secret_mount>& out) {
-  bool first = true;
-  while (true) {
-    line = trim(line);
-    if (line.empty()) return;
-    auto end = std::find_if(line.begin(), line.end(), is_space) - line.begin();
-    auto token = line.substr(0, static_cast<size_t>(end));
-    line.remove_prefix(static_cast<size_t>(end));
-    if (first) {
-      if (!iequals(token, "RUN")) return;
-      first = false;
-      continue;
-    }
-    // Flags come before the command; "--mount=" inside the command is not a mount.
-    if (token.substr(0, 2) != "--") return;
-    if (token.substr(0, 8) == "--mount=") scan_mount(token.substr(8), out);
-  }
-}
-
-}  // namespace
-
-std::vector<dockerfile_secret_mount> dockerfile_secret_mounts(std::string_view dockerfile) {
-  std::vector<dockerfile_secret_mount> out;
-  std::string instruction;
-  size_t pos = 0;
-  while (pos <= dockerfile.size()) {
-    auto nl = std::min(dockerfile.find('\n', pos), dockerfile.size());
-    auto line = dockerfile.substr(pos, nl - pos);
-    pos = nl + 1;
-    auto t = trim(line);
-    if (!t.empty() && t.front() == '#') continue;  // comments, also inside continuations
-    bool continues = !t.empty() && t.back() == '\\';
-    if (continues) t.remove_suffix(1);
-    instruction.append(t).push_back(' ');
-    if (!continues) {
-      scan_instruction(instruction, out);
-      instruction.clear();
-    }
-  }
-  scan_instruction(instruction, out);
-  return out;
 }
 
 std::string canonical_step_json(const build_step& step) {
@@ -198,10 +108,37 @@ std::string canonical_step_json(const build_step& step) {
     case step_type::run:
       w.field("cmd", step.cmd);
       if (!step.secrets.empty()) strings("secrets", step.secrets);  // ids only
+      if (!step.argv.empty()) strings("argv", step.argv);
+      if (!step.secret_mounts.empty()) {
+        w.key("secret_mounts").begin_array();
+        for (auto& m : step.secret_mounts)
+          w.begin_object()
+              .field("id", m.id)
+              .field("target", m.target)
+              .field("required", m.required)
+              .end_object();
+        w.end_array();
+      }
+      if (!step.tmpfs.empty()) strings("tmpfs", step.tmpfs);
+      if (!step.args.empty()) {
+        w.key("args").begin_object();
+        for (auto& [k, v] : step.args) w.field(k, v);
+        w.end_object();
+      }
+      // network_none is left out for the reason internet_access is (plan.cpp).
       break;
     case step_type::copy:
       w.field("src", step.src).field("dest", step.dest);
       optional("context", step.context);
+      optional("chown", step.chown);
+      if (step.from_stage >= 0) w.field("from_stage", static_cast<int64_t>(step.from_stage));
+      break;
+    case step_type::from:
+      // The stage's name and number do not change what it holds.
+      if (step.from_stage >= 0)
+        w.field("from_stage", static_cast<int64_t>(step.from_stage));
+      else
+        w.field("image", step.image);
       break;
     case step_type::git_clone:
       w.field("url", step.url).field("dest", step.dest);
@@ -211,6 +148,7 @@ std::string canonical_step_json(const build_step& step) {
       w.key("envs").begin_object();
       for (auto& [k, v] : step.envs) w.field(k, v);
       w.end_object();
+      if (step.image_env) w.field("image_env", true);
       break;
     case step_type::workdir:
       w.field("path", step.path);

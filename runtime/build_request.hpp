@@ -42,7 +42,16 @@ enum class step_type {
   git_clone,
   env,
   workdir,
-  user
+  user,
+  from  // begins a stage (Dockerfile FROM); never in a request's own steps
+};
+
+// A secret a step sees as a file (RUN --mount=type=secret of a Dockerfile).
+struct secret_mount {
+  std::string id;
+  std::string target;    // absolute path in the container
+  bool required = true;  // false: a secret not supplied is simply absent
+  bool operator==(const secret_mount&) const = default;
 };
 
 struct build_step {
@@ -56,6 +65,19 @@ struct build_step {
   env_list envs;                      // env
   std::string path;                   // workdir
   std::string user;                   // user
+
+  // Only steps lowered from a Dockerfile (runtime/dockerfile.hpp) use these.
+  std::vector<std::string> argv;            // run: exec form, or SHELL + command
+  std::vector<secret_mount> secret_mounts;  // run: secrets at their targets
+  std::vector<std::string> tmpfs;           // run: cache/tmpfs mount targets (not in the layer)
+  bool network_none = false;                // run: --network=none
+  env_list args;                            // run: ARG values the command sees (not kept)
+  std::string chown;                        // copy: owner ("" = the current user)
+  std::string image;                        // from: base image reference ("" = scratch)
+  std::string stage_name;                   // from: the AS name, if any
+  int32_t stage = -1;                       // from: ordinal of the stage it begins
+  int32_t from_stage = -1;                  // from: stage it builds on; copy: stage it reads
+  bool image_env = false;  // env: values hold ${NAME} (the env so far) and $$ (a '$')
   bool operator==(const build_step&) const = default;
 };
 
@@ -120,13 +142,6 @@ const char* to_string(build_backend b);
 // Every secret id the build needs: build_secrets ids plus ids referenced by steps
 // and the required RUN --mount=type=secret ids of a Dockerfile source. Sorted, unique.
 std::vector<std::string> required_secret_ids(const build_request& req);
-
-// A `RUN --mount=type=secret,...` found by a textual scan of Dockerfile RUN lines.
-struct dockerfile_secret_mount {
-  std::string id;        // the mount's id=, or the basename of its target= when id= is absent
-  bool required = true;  // false only when the mount says required=false
-};
-std::vector<dockerfile_secret_mount> dockerfile_secret_mounts(std::string_view dockerfile);
 
 // Canonical JSON of one step: fixed key order, only the fields its type uses, secret
 // ids but never values. The sanitized definition embeds it and the plan hashes it.

@@ -1,5 +1,8 @@
 #include "runtime/plan.hpp"
 
+#include <map>
+
+#include "runtime/dockerfile.hpp"
 #include "runtime/sha256.hpp"
 #include "storage/json_writer.hpp"
 
@@ -95,10 +98,12 @@ std::string step_summary(const build_step& st) {
       s += (st.global ? " -g " : " ") + joined(st.packages);
       break;
     case step_type::run:
-      s += " " + st.cmd;
+      s += " " + (st.argv.empty() ? st.cmd : joined(st.argv));
+      if (st.network_none) s += " [network: none]";
       if (!st.secrets.empty()) s += " [secrets: " + joined(st.secrets, ", ") + "]";
       break;
     case step_type::copy:
+      if (st.from_stage >= 0) s += " --from=" + std::to_string(st.from_stage);
       s += " " + st.src + " -> " + st.dest;
       break;
     case step_type::git_clone:
@@ -113,6 +118,12 @@ std::string step_summary(const build_step& st) {
       break;
     case step_type::user:
       s += " " + st.user;
+      break;
+    case step_type::from:
+      s += st.from_stage >= 0 ? " stage " + std::to_string(st.from_stage)
+           : st.image.empty() ? std::string(" scratch")
+                              : " " + st.image;
+      if (!st.stage_name.empty()) s += " AS " + st.stage_name;
       break;
   }
   return one_line(s);
@@ -145,17 +156,38 @@ build_plan make_plan(const build_request& req) {
   plan.backend = to_string(req.backend);
   plan.base_summary = one_line(base_summary(req.source));
   plan.base_key = base_key(req.source);
+  plan.start_cmd = req.start_cmd;
+  std::vector<build_step> steps;
+  if (req.source.type == source_type::dockerfile) {
+    auto prog = parse_dockerfile(req.source.dockerfile, req.source.context);
+    steps = std::move(prog.steps);
+    if (plan.start_cmd.empty()) plan.start_cmd = prog.start_cmd;
+    plan.labels = std::move(prog.labels);
+    plan.exposed_ports = std::move(prog.exposed_ports);
+  }
+  steps.insert(steps.end(), req.steps.begin(), req.steps.end());
+
   std::string parent = plan.base_key;
-  for (size_t i = 0; i < req.steps.size(); ++i) {
+  std::map<int32_t, std::string> stage_keys;  // stage -> its last key so far
+  int32_t stage = -1;
+  for (size_t i = 0; i < steps.size(); ++i) {
     plan_step ps;
     ps.index = i;
-    ps.type = to_string(req.steps[i].type);
-    ps.summary = step_summary(req.steps[i]);
-    ps.normalized = canonical_step_json(req.steps[i]);
+    ps.type = to_string(steps[i].type);
+    ps.summary = step_summary(steps[i]);
+    ps.normalized = canonical_step_json(steps[i]);
+    if (steps[i].type == step_type::from) {
+      stage = steps[i].stage;
+      parent = steps[i].from_stage >= 0 ? stage_keys[steps[i].from_stage] : std::string();
+    }
     sha256 h;
     h.update_field("nullspace.step.v1").update_field(parent).update_field(ps.normalized);
+    if (steps[i].type == step_type::copy && steps[i].from_stage >= 0)
+      h.update_field(stage_keys[steps[i].from_stage]);
     ps.cache_key = "sha256:" + h.hex_digest();
     parent = ps.cache_key;
+    if (stage >= 0) stage_keys[stage] = parent;
+    ps.step = std::move(steps[i]);
     plan.steps.push_back(std::move(ps));
   }
   plan.cpu_count = req.cpu_count;

@@ -10,6 +10,7 @@
 #include <optional>
 #include <set>
 
+#include "runtime/dockerfile.hpp"
 #include "storage/json_writer.hpp"
 
 namespace nullspace::runtime {
@@ -909,6 +910,8 @@ void reader::step(build_step& st, dom::element el, const std::string& path) {
               "a user name or uid[:gid] ([A-Za-z0-9_.:-], not starting with '-')"))
         st.user = *v;
       break;
+    case step_type::from:  // only Dockerfiles make these; the type list above excludes it
+      break;
   }
 }
 
@@ -960,6 +963,15 @@ void reader::builder(build_request& req, dom::object obj, bool& source_ok) {
   auto f = open(obj, "builder",
                 {"source", "steps", "runtime_envs", "start_cmd", "ready", "ready_timeout_ms"});
   if (auto src = object_field(f, "source", true)) source_ok = source(req.source, *src);
+  std::string dockerfile_start_cmd;
+  if (source_ok && req.source.type == source_type::dockerfile) {
+    auto prog = parse_dockerfile(req.source.dockerfile, req.source.context);
+    for (auto& e : prog.errors)
+      fail("builder.source.content",
+           "Dockerfile line " + std::to_string(e.line) + ": " + e.message);
+    for (auto& w : prog.warnings) warn("Dockerfile: " + w);
+    dockerfile_start_cmd = prog.start_cmd;
+  }
   if (auto el = f.get("steps")) {
     if (auto arr = array_at(*el, f.path("steps"), lim_.max_steps, "steps")) {
       size_t i = 0;
@@ -987,10 +999,10 @@ void reader::builder(build_request& req, dom::object obj, bool& source_ok) {
   if (auto r = object_field(f, "ready", false)) ready(req.ready, *r);
   if (auto v = uint_field(f, "ready_timeout_ms", 1, lim_.max_ready_timeout_ms))
     req.ready_timeout_ms = *v;
-  if (req.ready.type != ready_type::none && req.start_cmd.empty())
+  if (req.ready.type != ready_type::none && req.start_cmd.empty() && dockerfile_start_cmd.empty())
     fail(f.path("ready"), f.path("ready") +
-                              " needs builder.start_cmd: the check waits for what the start "
-                              "command starts");
+                              " needs builder.start_cmd (or a Dockerfile CMD/ENTRYPOINT): the "
+                              "check waits for what the start command starts");
 }
 
 void reader::secrets(build_request& req, const fields& top, bool& ids_complete) {
@@ -1063,7 +1075,7 @@ void reader::cross_checks(build_request& req, const facts& fx) {
     }
   if (dockerfile) {
     std::set<std::string> reported;
-    for (auto& m : dockerfile_secret_mounts(req.source.dockerfile)) {
+    for (auto& m : parse_dockerfile(req.source.dockerfile, req.source.context).secret_mounts) {
       used.insert(m.id);
       if (!fx.ids_complete || !m.required || supplied.count(m.id) || !reported.insert(m.id).second)
         continue;

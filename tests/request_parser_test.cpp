@@ -5,6 +5,7 @@
 
 #include <random>
 
+#include "runtime/dockerfile.hpp"
 #include "runtime/request_parser.hpp"
 
 using namespace nullspace;
@@ -539,17 +540,20 @@ TEST_CASE("secret ids used by steps and Dockerfile mounts must be supplied", "[p
             .request);
 }
 
-TEST_CASE("the Dockerfile scan finds secret mounts on RUN lines only", "[parser]") {
-  auto mounts = dockerfile_secret_mounts(
+TEST_CASE("the Dockerfile's secret mounts are those of its RUN lines", "[parser]") {
+  auto prog = parse_dockerfile(
       "# syntax=docker/dockerfile:1\n"
       "FROM node:20 AS build\n"
-      "COPY --mount=type=secret,id=not_run . .\n"
+      "COPY not_a_mount=type=secret,id=not_run .\n"
       "RUN --mount=type=secret,id=npm_token \\\n"
       "    # a comment inside the continuation\n"
       "    --mount=type=secret,id=opt,required=false \\\n"
       "    npm ci --mount=type=secret,id=in_command\n"
       "run --mount=type=secret,required,target=/run/secrets/gh_token make\r\n"
-      "RUN --network=none --mount=\"type=secret,id=quoted\" true");
+      "RUN --network=none --mount=\"type=secret,id=quoted\" true",
+      "bc_0123456789abcdef0123456789abcdef");
+  REQUIRE(prog.errors.empty());
+  auto& mounts = prog.secret_mounts;
   REQUIRE(mounts.size() == 4);
   CHECK(mounts[0].id == "npm_token");
   CHECK(mounts[0].required);

@@ -1,0 +1,296 @@
+// The Dockerfile frontend: text -> steps, metadata and line-numbered errors.
+#include <catch2/catch.hpp>
+
+#include "runtime/dockerfile.hpp"
+#include "runtime/path_glob.hpp"
+#include "runtime/plan.hpp"
+#include "runtime/request_parser.hpp"
+
+using namespace nullspace::runtime;
+
+namespace {
+
+const std::string ctx = "bc_0123456789abcdef0123456789abcdef";
+
+dockerfile_program ok(std::string_view text) {
+  auto p = parse_dockerfile(text, ctx);
+  for (auto& e : p.errors) UNSCOPED_INFO("line " << e.line << ": " << e.message);
+  REQUIRE(p.errors.empty());
+  return p;
+}
+
+std::string first_error(std::string_view text, size_t& line) {
+  auto p = parse_dockerfile(text, ctx);
+  REQUIRE_FALSE(p.errors.empty());
+  CHECK(p.steps.empty());
+  line = p.errors[0].line;
+  return p.errors[0].message;
+}
+
+}  // namespace
+
+TEST_CASE("a Dockerfile lowers to steps in order", "[dockerfile]") {
+  auto p =
+      ok("# syntax=docker/dockerfile:1\n"
+         "# escape=\\\n"
+         "FROM python:3.11\n"
+         "# a comment\n"
+         "ENV APP_HOME=/srv/app \\\n"
+         "    GREETING=\"hello world\"\n"
+         "WORKDIR $APP_HOME\n"
+         "COPY app/ ./\n"
+         "RUN pip install \\\n"
+         "  # comments inside a continuation are dropped\n"
+         "  -r requirements.txt\n"
+         "RUN [\"python3\", \"-c\", \"print(1)\"]\n"
+         "USER 1000:1000\n"
+         "EXPOSE 8000 53/udp\n"
+         "LABEL org.example.team=\"data platform\" tier=web\n"
+         "CMD [\"python3\", \"-m\", \"http.server\", \"8000\"]\n");
+  REQUIRE(p.steps.size() == 7);
+  CHECK(p.steps[0].type == step_type::from);
+  CHECK(p.steps[0].image == "python:3.11");
+  CHECK(p.steps[1].type == step_type::env);
+  CHECK(p.steps[1].envs == env_list{{"APP_HOME", "/srv/app"}, {"GREETING", "hello world"}});
+  CHECK_FALSE(p.steps[1].image_env);
+  CHECK(p.steps[2].type == step_type::workdir);
+  CHECK(p.steps[2].path == "/srv/app");
+  CHECK(p.steps[3].type == step_type::copy);
+  CHECK(p.steps[3].src == "app/");
+  CHECK(p.steps[3].dest == "./");
+  CHECK(p.steps[3].context == ctx);
+  CHECK(p.steps[3].chown == "0:0");
+  CHECK(p.steps[4].cmd == "pip install   -r requirements.txt");
+  CHECK(p.steps[4].argv.empty());
+  CHECK(p.steps[5].argv == std::vector<std::string>{"python3", "-c", "print(1)"});
+  CHECK(p.steps[6].type == step_type::user);
+  CHECK(p.steps[6].user == "1000:1000");
+  CHECK(p.exposed_ports == std::vector<std::string>{"8000/tcp", "53/udp"});
+  CHECK(p.labels == env_list{{"org.example.team", "data platform"}, {"tier", "web"}});
+  CHECK(p.start_cmd == "python3 -m http.server 8000");
+}
+
+TEST_CASE("ARG defaults reach FROM, later instructions and RUN's environment", "[dockerfile]") {
+  auto p =
+      ok("ARG BASE=busybox\n"
+         "ARG VERSION=1.2\n"
+         "FROM ${BASE}\n"
+         "ARG VERSION\n"
+         "ARG MODE=fast\n"
+         "ARG TARGETARCH\n"
+         "ENV MODE=from-env\n"
+         "RUN echo $VERSION $MODE $TARGETARCH\n"
+         "COPY app-${VERSION}.tar.txt /opt/${MODE}/\n"
+         "WORKDIR /opt/${UNSET:-fallback}/${VERSION:+set}\n");
+  CHECK(p.steps[0].image == "busybox");
+  auto& run = p.steps[2];
+  CHECK(run.cmd == "echo $VERSION $MODE $TARGETARCH");  // the shell expands it
+  // MODE is an ENV too, so only the others come as ARG values.
+  CHECK(run.args == env_list{{"TARGETARCH", "amd64"}, {"VERSION", "1.2"}});
+  CHECK(p.steps[3].src == "app-1.2.tar.txt");
+  CHECK(p.steps[3].dest == "/opt/from-env/");
+  CHECK(p.steps[4].path == "/opt/fallback/set");
+}
+
+TEST_CASE("ENV keeps what only the image env knows for the executor", "[dockerfile]") {
+  auto p =
+      ok("FROM busybox\n"
+         "ENV PATH=/opt/venv/bin:$PATH PRICE='$5'\n"
+         "ENV OTHER=${PATH}x\n"
+         "ENV legacy form with spaces\n");
+  auto& env = p.steps[1];
+  CHECK(env.image_env);
+  CHECK(env.envs == env_list{{"PATH", "/opt/venv/bin:${PATH}"}, {"PRICE", "$$5"}});
+  env_list image{{"PATH", "/usr/bin:/bin"}};
+  CHECK(complete_image_env(env.envs[0].second, image) == "/opt/venv/bin:/usr/bin:/bin");
+  CHECK(complete_image_env(env.envs[1].second, image) == "$5");
+  CHECK(p.steps[2].envs == env_list{{"OTHER", "/opt/venv/bin:${PATH}x"}});
+  CHECK(p.steps[3].envs == env_list{{"legacy", "form with spaces"}});
+  CHECK_FALSE(p.steps[3].image_env);
+}
+
+TEST_CASE("multi-stage builds keep only the stages the last one needs", "[dockerfile]") {
+  auto p =
+      ok("FROM busybox AS unused\n"
+         "RUN echo never\n"
+         "FROM busybox AS build\n"
+         "RUN echo built > /out\n"
+         "FROM build AS test\n"
+         "RUN echo tested\n"
+         "FROM scratch\n"
+         "COPY --from=build /out /out\n"
+         "COPY --from=0 /etc/passwd /etc/\n");
+  // unused (0) is needed through COPY --from=0; test (2) is not.
+  REQUIRE(p.steps.size() == 7);
+  CHECK(p.steps[0].stage == 0);
+  CHECK(p.steps[2].stage == 1);
+  CHECK(p.steps[2].stage_name == "build");
+  CHECK(p.steps[4].type == step_type::from);
+  CHECK(p.steps[4].stage == 3);
+  CHECK(p.steps[4].image.empty());  // scratch
+  CHECK(p.steps[5].from_stage == 1);
+  CHECK(p.steps[5].context.empty());
+  CHECK(p.steps[6].from_stage == 0);
+
+  auto q = ok("FROM busybox AS base\nENV A=1\nCMD [\"sleep\", \"5\"]\nFROM base\nRUN true\n");
+  REQUIRE(q.steps.size() == 4);
+  CHECK(q.steps[2].from_stage == 0);
+  CHECK(q.start_cmd == "sleep 5");  // inherited from the stage it builds on
+}
+
+TEST_CASE("RUN flags: secrets, cache mounts, network, SHELL", "[dockerfile]") {
+  auto p =
+      ok("FROM busybox\n"
+         "WORKDIR /w\n"
+         "RUN --mount=type=secret,id=npm_token,target=.npmrc --network=none "
+         "--mount=type=secret,id=opt,required=false --mount=type=cache,target=/root/.cache "
+         "npm ci\n"
+         "SHELL [\"/bin/bash\", \"-o\", \"pipefail\", \"-c\"]\n"
+         "RUN echo hi | cat\n");
+  auto& run = p.steps[2];
+  CHECK(run.network_none);
+  REQUIRE(run.secret_mounts.size() == 2);
+  CHECK(run.secret_mounts[0] == secret_mount{"npm_token", "/w/.npmrc", true});
+  CHECK(run.secret_mounts[1] == secret_mount{"opt", "/run/secrets/opt", false});
+  CHECK(run.tmpfs == std::vector<std::string>{"/root/.cache"});
+  CHECK(p.secret_mounts.size() == 2);
+  CHECK(p.warnings.size() == 1);  // the cache mount is not kept between builds
+  CHECK(p.steps[3].argv ==
+        std::vector<std::string>{"/bin/bash", "-o", "pipefail", "-c", "echo hi | cat"});
+}
+
+TEST_CASE("ENTRYPOINT and CMD make the start command", "[dockerfile]") {
+  CHECK(ok("FROM busybox\nENTRYPOINT [\"/app\", \"--port\"]\nCMD [\"80 80\"]\n").start_cmd ==
+        "/app --port '80 80'");
+  CHECK(ok("FROM busybox\nCMD [\"x\"]\nENTRYPOINT httpd -f\n").start_cmd == "httpd -f");
+  CHECK(ok("FROM busybox\nCMD echo it's\n").start_cmd == "echo it's");
+  CHECK(ok("FROM busybox\n").start_cmd.empty());
+}
+
+TEST_CASE("Dockerfile problems name their line", "[dockerfile]") {
+  size_t line = 0;
+  CHECK(first_error("FROM busybox\n\nHEALTHCHECK CMD true\n", line).find("ready check") !=
+        std::string::npos);
+  CHECK(line == 3);
+  CHECK(first_error("FROM busybox\nRUN a \\\n  b\nFROB x\n", line) == "unknown instruction FROB");
+  CHECK(line == 4);
+  CHECK(first_error("RUN true\nFROM busybox\n", line).find("before the first FROM") !=
+        std::string::npos);
+  CHECK(line == 1);
+  first_error("FROM busybox\nCOPY a b c\n", line);
+  CHECK(line == 2);
+  first_error("FROM busybox\nCOPY --from=nowhere /x /y\n", line);
+  CHECK(line == 2);
+  first_error("FROM busybox\nRUN --mount=type=bind,target=/x true\n", line);
+  first_error("FROM busybox\nRUN <<EOF\necho\nEOF\n", line);
+  CHECK(line == 2);
+  first_error("FROM busybox\nADD https://example.com/x /x\n", line);
+  first_error("FROM busybox\nADD app.tar.gz /x\n", line);
+  first_error("FROM busybox\nVOLUME /data\n", line);
+  first_error("FROM --platform=linux/arm64 busybox\n", line);
+  first_error("FROM busybox\nEXPOSE http\n", line);
+  first_error("FROM busybox\nENV =x\n", line);
+  first_error("FROM busybox\nENV A=\"unterminated\n", line);
+  first_error("FROM busybox\nWORKDIR ${X:?must be set}\n", line);
+  first_error("# escape=x\nFROM busybox\n", line);
+  CHECK(line == 1);
+  first_error("", line);
+  CHECK(parse_dockerfile("FROM busybox\nCOPY a /a\n", "").errors.size() == 1);  // no context
+}
+
+TEST_CASE("the escape directive switches the escape character", "[dockerfile]") {
+  auto p = ok("# escape=`\nFROM busybox\nRUN echo a `\n  b\nCOPY C:\\dir\\ /x/\n");
+  CHECK(p.steps[1].cmd == "echo a   b");
+  CHECK(p.steps[2].src == "C:\\dir\\");
+}
+
+TEST_CASE("build requests with a Dockerfile: errors, start command, plan", "[dockerfile]") {
+  auto req = [](std::string dockerfile, std::string extra = "") {
+    std::string escaped;
+    for (char c : dockerfile) {
+      if (c == '\n')
+        escaped += "\\n";
+      else if (c == '"')
+        escaped += "\\\"";
+      else
+        escaped += c;
+    }
+    return R"({"name":"t","builder":{"source":{"type":"dockerfile","content":")" + escaped +
+           R"(","context":")" + ctx + "\"}" + extra + "}}";
+  };
+  auto bad = parse_build_request(req("FROM busybox\nSTOPSIGNAL 9\n"), platform_limits{});
+  REQUIRE(bad.errors.size() == 1);
+  CHECK(bad.errors[0].field == "builder.source.content");
+  CHECK(bad.errors[0].message.starts_with("Dockerfile line 2: STOPSIGNAL"));
+
+  // A ready check may wait for the Dockerfile's CMD.
+  auto ready = parse_build_request(
+      req("FROM busybox\nCMD httpd -f -p 8080\n", R"(,"ready":{"type":"port","port":8080})"),
+      platform_limits{});
+  REQUIRE(ready.request);
+  auto plan = make_plan(*ready.request);
+  CHECK(plan.start_cmd == "httpd -f -p 8080");
+  REQUIRE(plan.steps.size() == 1);
+  CHECK(plan.steps[0].summary == "from busybox");
+
+  auto no_cmd = parse_build_request(req("FROM busybox\n", R"(,"ready":{"type":"port","port":1})"),
+                                    platform_limits{});
+  CHECK_FALSE(no_cmd.request);
+
+  // builder.start_cmd wins over CMD; builder.steps run after the Dockerfile's.
+  auto both = parse_build_request(
+      req("FROM busybox\nCMD a\n", R"(,"start_cmd":"b","steps":[{"type":"run","cmd":"c"}])"),
+      platform_limits{});
+  REQUIRE(both.request);
+  auto p2 = make_plan(*both.request);
+  CHECK(p2.start_cmd == "b");
+  REQUIRE(p2.steps.size() == 2);
+  CHECK(p2.steps[1].summary == "run c");
+}
+
+TEST_CASE("stage cache keys do not depend on unrelated stages", "[dockerfile]") {
+  auto keys = [](std::string dockerfile) {
+    build_request r;
+    r.source.type = source_type::dockerfile;
+    r.source.dockerfile = std::move(dockerfile);
+    r.source.context = ctx;
+    return make_plan(r);
+  };
+  auto a = keys("FROM busybox AS a\nRUN one\nFROM busybox\nCOPY --from=a /x /x\nRUN two\n");
+  auto b = keys("FROM busybox AS a\nRUN ONE\nFROM busybox\nCOPY --from=a /x /x\nRUN two\n");
+  REQUIRE(a.steps.size() == 5);
+  CHECK(a.steps[0].cache_key == b.steps[0].cache_key);
+  CHECK(a.steps[1].cache_key != b.steps[1].cache_key);
+  CHECK(a.steps[2].cache_key == b.steps[2].cache_key);  // FROM busybox starts afresh
+  CHECK(a.steps[3].cache_key != b.steps[3].cache_key);  // but the copied stage changed
+  CHECK(a.steps[4].cache_key != b.steps[4].cache_key);
+}
+
+TEST_CASE("path patterns and .dockerignore", "[dockerfile]") {
+  CHECK(glob_match("*.py", "main.py"));
+  CHECK_FALSE(glob_match("*.py", "pkg/main.py"));
+  CHECK(glob_match("**/*.py", "pkg/sub/main.py"));
+  CHECK(glob_match("**/*.py", "main.py"));
+  CHECK(glob_match("package*.json", "package-lock.json"));
+  CHECK(glob_match("file?.[a-c]", "file1.b"));
+  CHECK_FALSE(glob_match("file?.[!a-c]", "file1.b"));
+  CHECK(glob_match("a\\*b", "a*b"));
+  CHECK_FALSE(glob_match("a\\*b", "axb"));
+
+  dockerignore ignore(
+      "# comment\n"
+      "node_modules\n"
+      "*.log\n"
+      "!keep.log\n"
+      "/build/\n"
+      "**/secret.txt\n");
+  CHECK(ignore.ignores("node_modules"));
+  CHECK(ignore.ignores("node_modules/x/y.js"));
+  CHECK(ignore.ignores("debug.log"));
+  CHECK_FALSE(ignore.ignores("keep.log"));
+  CHECK_FALSE(ignore.ignores("logs/debug.log"));  // * stops at '/'
+  CHECK(ignore.ignores("build/out.o"));
+  CHECK(ignore.ignores("a/b/secret.txt"));
+  CHECK_FALSE(ignore.ignores("src/main.py"));
+  CHECK(dockerignore("\n# only comments\n").empty());
+}
