@@ -12,6 +12,7 @@
 #include "actors/build_state.hpp"
 #include "actors/sandbox_worker.hpp"
 #include "runtime/context_copy.hpp"
+#include "runtime/dockerfile.hpp"
 #include "runtime/plan.hpp"
 #include "runtime/secret_files.hpp"
 #include "runtime/sha256.hpp"
@@ -104,7 +105,11 @@ void finish(build_ptr self, build_status to, std::vector<log_entry> entries) {
   st.finishing = true;
   st.rec.status = to;
   st.rec.finished_ms = storage::now_ms();
-  st.rec.cache.steps = static_cast<uint32_t>(st.plan.steps.size());
+  // FROM steps are neither hits nor misses: they are not counted as steps.
+  st.rec.cache.steps =
+      static_cast<uint32_t>(std::count_if(st.plan.steps.begin(), st.plan.steps.end(), [](auto& ps) {
+        return ps.step.type != runtime::step_type::from;
+      }));
   if (!st.ctx->sandbox) st.rec.cache.misses = static_cast<uint32_t>(st.steps_run);
   append_request req;
   req.build_id = st.rec.id;
@@ -347,23 +352,43 @@ std::vector<std::string> sandbox_env(const build_state& st) {
 
 void start_sandboxed_command(build_ptr self, size_t index, const std::string& key) {
   auto& st = self->state;
-  const auto& step = st.req.steps[index];
+  const auto& step = st.step_at(index);
   runtime::step_job job;
   job.build_id = st.rec.id;
   job.step = index;
   job.lowers = st.layers;
   auto& sp = job.spec;
-  sp.args = {"/bin/sh", "-c", runtime::step_command(step)};
+  sp.args = step.argv.empty()
+                ? std::vector<std::string>{"/bin/sh", "-c", runtime::step_command(step)}
+                : step.argv;
   sp.env = sandbox_env(st);
+  // A Dockerfile's ARG values, for this command only (an ENV of the name wins).
+  for (auto& [k, v] : step.args)
+    if (std::none_of(sp.env.begin(), sp.env.end(),
+                     [&](const std::string& e) { return e.starts_with(k + "="); }))
+      sp.env.push_back(k + "=" + v);
   sp.cwd = st.cwd;
   sp.uid = st.uid;
   sp.gid = st.gid;
   sp.hostname = "nullspace-build";
-  sp.network = st.req.internet_access;
+  sp.network = st.req.internet_access && !step.network_none;
   sp.cpu_count = st.req.cpu_count;
   sp.memory_bytes = uint64_t{st.req.memory_mb} << 20;
+  sp.tmpfs = step.tmpfs;
   std::string missing;
   job.secrets = step_secrets(st.req, step, missing);
+  for (auto& m : step.secret_mounts) {
+    auto it = std::find_if(st.req.secrets.begin(), st.req.secrets.end(),
+                           [&](const runtime::build_secret& s) { return s.id == m.id; });
+    if (it == st.req.secrets.end()) {
+      if (m.required && missing.empty()) missing = "secret '" + m.id + "' was not supplied";
+      continue;  // an optional secret that was not supplied is simply absent
+    }
+    if (std::none_of(job.secrets.begin(), job.secrets.end(),
+                     [&](auto& s) { return s.first == m.id; }))
+      job.secrets.emplace_back(m.id, it->value);
+    if (m.target != "/run/secrets/" + m.id) sp.secret_files.emplace_back(m.id, m.target);
+  }
   if (!missing.empty())
     return fail(self, "secrets_unavailable", "step " + std::to_string(index) + ": " + missing,
                 st.running_step);
@@ -393,20 +418,36 @@ std::string image_path(const std::string& cwd, const std::string& path) {
 
 void start_copy(build_ptr self, size_t index, const std::string& key) {
   auto& st = self->state;
-  const auto& step = st.req.steps[index];
+  const auto& step = st.step_at(index);
   auto step_i = st.running_step;
-  auto manifest = st.ctx->db->get_context(step.context);
-  auto tar = manifest ? runtime::context_tar_path(st.ctx->config.contexts_dir, *manifest) : "";
-  if (tar.empty() || !fs::exists(tar))
-    return fail(self, "context_unavailable",
-                "step " + std::to_string(index) + ": build context " + step.context +
-                    " is not stored on this server (upload it again)",
-                step_i);
+  auto where = "step " + std::to_string(index);
   copy_job job;
+  std::string tar;
+  if (step.from_stage >= 0) {
+    job.from_stage = true;
+    job.stage_layers = st.stages.at(step.from_stage).layers;  // lowering orders stages
+  } else {
+    auto manifest = st.ctx->db->get_context(step.context);
+    tar = manifest ? runtime::context_tar_path(st.ctx->config.contexts_dir, *manifest) : "";
+    if (tar.empty() || !fs::exists(tar))
+      return fail(self, "context_unavailable",
+                  where + ": build context " + step.context +
+                      " is not stored on this server (upload it again)",
+                  step_i);
+  }
+  // The owner: the current user, or a Dockerfile COPY's (root unless --chown).
+  auto owner = std::pair{st.uid, st.gid};
+  if (!step.chown.empty()) {
+    auto ids = resolve_user(st.layers, step.chown);
+    if (!ids)
+      return fail(self, "step_failed",
+                  where + ": --chown=" + step.chown + " names no user of the image", step_i);
+    owner = *ids;
+  }
   job.step.build_id = st.rec.id;
   job.step.step = index;
   job.step.lowers = st.layers;
-  job.copy = {tar, step.src, image_path(st.cwd, step.dest), st.uid, st.gid};
+  job.copy = {tar, step.src, image_path(st.cwd, step.dest), owner.first, owner.second};
   job.layer_name = layer_name(key, st.rec.id, index);
   self->request(st.worker, caf::infinite, copy_atom::value, std::move(job))
       .then([=](copy_reply& r) {
@@ -418,11 +459,14 @@ void start_copy(build_ptr self, size_t index, const std::string& key) {
                       r.err->code == errc::invalid_argument ? "step_failed" : "sandbox_failed",
                       where + " (copy): " + r.err->message, step_i);
         const auto& c = r.value.copied;
+        const auto& done_step = s.step_at(index);
         std::vector<log_entry> entries;
+        auto from = done_step.from_stage >= 0 ? "stage " + std::to_string(done_step.from_stage)
+                                              : done_step.context;
         auto done = make_entry("log", "info",
-                               "copied " + c.text() + " from " + s.req.steps[index].context + ":" +
-                                   (s.req.steps[index].src.empty() ? "." : s.req.steps[index].src) +
-                                   " to " + image_path(s.cwd, s.req.steps[index].dest),
+                               "copied " + c.text() + " from " + from + ":" +
+                                   (done_step.src.empty() ? "." : done_step.src) + " to " +
+                                   image_path(s.cwd, done_step.dest),
                                step_i);
         done.phase = "step";
         entries.push_back(std::move(done));
@@ -445,22 +489,108 @@ void start_copy(build_ptr self, size_t index, const std::string& key) {
       });
 }
 
+// Resolves (maybe makes) a base image in the worker, with progress lines in
+// the log and cancel through base_job, then calls `then(base)`.
+template <class F>
+void resolve_base(build_ptr self, runtime::build_source source, int32_t step, F then) {
+  auto& st = self->state;
+  // Image making reports progress from the worker's (or runner's) thread.
+  // A weak handle: the job lives in our state and must not keep us alive.
+  caf::weak_actor_ptr me = self->ctrl();
+  st.base_job = std::make_shared<runtime::image_job>([me](std::vector<std::string> lines) {
+    if (auto strong = me.lock())
+      caf::anon_send(caf::actor_cast<build_actor>(strong), progress_atom::value, std::move(lines));
+  });
+  base_request br{std::move(source), st.base_job};
+  self->request(st.worker, caf::infinite, base_atom::value, std::move(br))
+      .then([=](base_reply& r) mutable {
+        auto& s = self->state;
+        s.base_job.reset();
+        if (moved_on(self)) return;
+        if (r.err) return fail(self, "base_unavailable", r.err->message, step);
+        auto e = make_entry("log", "info", "base " + r.value.name + " " + r.value.digest, step);
+        e.phase = "base";
+        append(self, {std::move(e)});
+        then(r.value);
+      });
+}
+
+stage_snapshot snapshot_of(const build_state& st) {
+  return {st.layers, st.chain_key, st.env, st.base_env, st.cwd, st.uid, st.gid, st.user};
+}
+
+// A Dockerfile FROM: the stage built so far is kept, and the next one starts
+// from an image, from scratch, or from an earlier stage.
+void start_stage(build_ptr self, size_t index) {
+  auto& st = self->state;
+  const auto& step = st.step_at(index);
+  if (st.stage >= 0) st.stages[st.stage] = snapshot_of(st);
+  st.stage = step.stage;
+  if (step.from_stage >= 0) {
+    const auto& from = st.stages.at(step.from_stage);  // lowering orders stages
+    st.layers = from.layers;
+    st.chain_key = from.chain_key;
+    st.env = from.env;
+    st.base_env = from.base_env;
+    st.cwd = from.cwd;
+    st.uid = from.uid;
+    st.gid = from.gid;
+    st.user = from.user;
+    return run_next_step(self);
+  }
+  st.layers.clear();
+  st.env.clear();
+  st.base_env.clear();
+  st.cwd = "/";
+  st.uid = st.gid = 0;
+  st.user = "root";
+  const auto& key = st.plan.steps[index].cache_key;
+  if (step.image.empty()) {  // scratch
+    st.chain_key = key;
+    return run_next_step(self);
+  }
+  runtime::build_source source;
+  source.type = runtime::source_type::image;
+  source.image = step.image;
+  resolve_base(self, std::move(source), st.running_step, [=](runtime::base_image& base) {
+    auto& s = self->state;
+    s.layers = base.layers;
+    s.base_env = base.env;
+    s.chain_key = chained_key(key, base.digest);
+    run_next_step(self);
+  });
+}
+
 void sandbox_step(build_ptr self, size_t index) {
   auto& st = self->state;
-  const auto& step = st.req.steps[index];
+  const auto& step = st.step_at(index);
+  if (step.type == runtime::step_type::from) return start_stage(self, index);
   auto key = chained_key(st.chain_key, st.plan.steps[index].cache_key);
+  // COPY --from: what the stage holds is part of what the copy makes.
+  if (step.type == runtime::step_type::copy && step.from_stage >= 0)
+    key = chained_key(key, st.stages.at(step.from_stage).chain_key);
   auto step_i = st.running_step;
   auto where = "step " + std::to_string(index);
   auto apply_metadata = [&]() -> bool {
     switch (step.type) {
-      case runtime::step_type::env:
-        for (auto& kv : step.envs) {
+      case runtime::step_type::env: {
+        // A Dockerfile ENV completes its values with the env so far ($PATH).
+        runtime::env_list so_far;
+        if (step.image_env) {
+          for (auto& kv : sandbox_env(st)) {
+            auto eq = kv.find('=');
+            so_far.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+          }
+        }
+        for (auto kv : step.envs) {
+          if (step.image_env) kv.second = runtime::complete_image_env(kv.second, so_far);
           std::erase_if(st.env, [&](auto& e) { return e.first == kv.first; });
-          st.env.push_back(kv);
+          st.env.push_back(std::move(kv));
         }
         return true;
+      }
       case runtime::step_type::workdir:
-        st.cwd = step.path;
+        st.cwd = image_path(st.cwd, step.path);
         return true;
       case runtime::step_type::user: {
         auto ids = resolve_user(st.layers, step.user);
@@ -517,29 +647,18 @@ void start_sandboxed_build(build_ptr self) {
   // First remove what an earlier attempt at this build may have left (restart).
   self->request(st.worker, caf::infinite, cleanup_atom::value, st.rec.id).then([=](bool) {
     auto& s = self->state;
-    // Image making reports progress from the worker's (or runner's) thread.
-    // A weak handle: the job lives in our state and must not keep us alive.
-    caf::weak_actor_ptr me = self->ctrl();
-    s.base_job = std::make_shared<runtime::image_job>([me](std::vector<std::string> lines) {
-      if (auto strong = me.lock())
-        caf::anon_send(caf::actor_cast<build_actor>(strong), progress_atom::value,
-                       std::move(lines));
+    if (s.req.source.type == runtime::source_type::dockerfile) {
+      // Each stage's FROM step brings its own base.
+      s.chain_key = s.plan.base_key;
+      return run_next_step(self);
+    }
+    resolve_base(self, s.req.source, -1, [=](runtime::base_image& base) {
+      auto& s2 = self->state;
+      s2.layers = base.layers;
+      s2.base_env = base.env;
+      s2.chain_key = chained_key(s2.plan.base_key, base.digest);
+      run_next_step(self);
     });
-    base_request br{s.req.source, s.base_job};
-    self->request(s.worker, caf::infinite, base_atom::value, std::move(br))
-        .then([=](base_reply& r) {
-          auto& s2 = self->state;
-          s2.base_job.reset();
-          if (moved_on(self)) return;
-          if (r.err) return fail(self, "base_unavailable", r.err->message, -1);
-          s2.layers = r.value.layers;
-          s2.base_env = r.value.env;
-          s2.chain_key = chained_key(s2.plan.base_key, r.value.digest);
-          auto e = make_entry("log", "info", "base " + r.value.name + " " + r.value.digest);
-          e.phase = "base";
-          append(self, {std::move(e)});
-          run_next_step(self);
-        });
   });
 }
 
@@ -574,9 +693,9 @@ void run_next_step(build_ptr self) {
   auto& st = self->state;
   while (!st.finishing) {
     if (st.cancel_promise) return finish_cancelled(self);
-    if (st.next_step >= st.req.steps.size()) {
+    if (st.next_step >= st.plan.steps.size()) {
       if (st.ctx->sandbox) return finalize_sandboxed(self);
-      if (!st.req.start_cmd.empty() || st.req.ready.type != runtime::ready_type::none)
+      if (!st.plan.start_cmd.empty() || st.req.ready.type != runtime::ready_type::none)
         return fail(self, "unsupported",
                     "start_cmd and ready checks are not supported by this executor yet", -1);
       st.rec.artifact_availability = "pending";
@@ -585,11 +704,11 @@ void run_next_step(build_ptr self) {
     auto index = st.next_step++;
     st.running_step = static_cast<int32_t>(index);
     st.tail.clear();
-    const auto& step = st.req.steps[index];
+    const auto& step = st.step_at(index);
     const auto& ps = st.plan.steps[index];
     auto header = make_entry("step", "info",
                              "step " + std::to_string(index + 1) + "/" +
-                                 std::to_string(st.req.steps.size()) + ": " + ps.summary,
+                                 std::to_string(st.plan.steps.size()) + ": " + ps.summary,
                              st.running_step);
     header.phase = "step";
     append(self, {std::move(header)});
@@ -667,6 +786,13 @@ build_actor::behavior_type build_behavior(build_ptr self, std::shared_ptr<engine
         if (s.ctx->sandbox) {
           append(self, std::move(entries), true);
           return start_sandboxed_build(self);
+        }
+        if (s.req.source.type == runtime::source_type::dockerfile) {
+          append(self, std::move(entries), true);
+          return fail(self, "unsupported",
+                      "Dockerfile builds need the sandboxed executor (nullspaced --isolation "
+                      "sandbox); this server runs steps on the host",
+                      -1);
         }
         auto base = make_entry("log", "warn",
                                "base " + s.plan.base_summary +

@@ -30,7 +30,7 @@ log_entry phase_entry(std::string phase, std::string message, std::string level 
 // The start command's environment: the image's, then the runtime envs.
 runtime::sandbox_spec start_spec(const build_state& st) {
   runtime::sandbox_spec sp;
-  sp.args = {"/bin/sh", "-c", st.req.start_cmd};
+  sp.args = {"/bin/sh", "-c", st.plan.start_cmd};
   sp.env = sandbox_env(st);
   for (auto& [k, v] : st.req.runtime_envs) {
     std::erase_if(sp.env, [&](const std::string& e) { return e.starts_with(k + "="); });
@@ -62,9 +62,11 @@ void make_artifact(build_ptr self) {
   cfg.uid = st.uid;
   cfg.gid = st.gid;
   cfg.workdir = st.cwd;
-  cfg.start_cmd = st.req.start_cmd;
+  cfg.start_cmd = st.plan.start_cmd;
   cfg.ready = st.req.ready;
   cfg.ready_timeout_ms = st.req.ready_timeout_ms;
+  cfg.labels = st.plan.labels;
+  cfg.exposed_ports = st.plan.exposed_ports;
   runtime::artifact_spec spec;
   spec.config_json = cfg.json();
   spec.id = artifact_id(st.chain_key, st.req.disk_mb, spec.config_json);
@@ -98,7 +100,7 @@ void start_command(build_ptr self) {
   auto& st = self->state;
   runtime::step_job job;
   job.build_id = st.rec.id;
-  job.step = st.req.steps.size();  // the start command's work dir follows the steps'
+  job.step = st.plan.steps.size();  // the start command's work dir follows the steps'
   job.lowers = st.layers;
   job.spec = start_spec(st);
   auto check = st.req.ready.type == runtime::ready_type::none
@@ -131,7 +133,7 @@ void finalize_sandboxed(build_ptr self) {
   auto& st = self->state;
   st.running_step = -1;
   st.tail.clear();
-  if (st.req.start_cmd.empty()) return make_artifact(self);
+  if (st.plan.start_cmd.empty()) return make_artifact(self);
   start_command(self);
 }
 
@@ -173,7 +175,7 @@ void on_ready_tick(build_ptr self, uint64_t seq) {
 void on_start_exit(build_ptr self, const runtime::process_exit& ex) {
   auto& st = self->state;
   st.starting = false;
-  commit_request req{st.rec.id, st.req.steps.size(), false, "", uint64_t{st.req.memory_mb} << 20};
+  commit_request req{st.rec.id, st.plan.steps.size(), false, "", uint64_t{st.req.memory_mb} << 20};
   self->request(st.worker, caf::infinite, commit_atom::value, std::move(req))
       .then([=](commit_reply& r) {
         auto& s = self->state;

@@ -8,6 +8,7 @@
 
 #include <deque>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -25,6 +26,18 @@ using storage::build_status;
 using storage::log_entry;
 
 constexpr size_t failure_tail_lines = 10;
+
+// What a Dockerfile stage has built when the next one begins: restored by
+// FROM <stage>, read by COPY --from=<stage>.
+struct stage_snapshot {
+  std::vector<std::string> layers;
+  std::string chain_key;
+  runtime::env_list env;
+  std::vector<std::string> base_env;
+  std::string cwd;
+  uint32_t uid = 0, gid = 0;
+  std::string user;
+};
 
 struct build_state {
   std::shared_ptr<engine_context> ctx;
@@ -57,6 +70,8 @@ struct build_state {
   std::string container;       // of the running step (or start command), for cancel
   std::string user = "root";   // of the last user step, for the template config
   std::string phase = "step";  // of output lines: "step", or "ready" for the start command
+  int32_t stage = -1;          // the Dockerfile stage being built
+  std::map<int32_t, stage_snapshot> stages;  // the stages built before it
 
   // The start command and its ready check (build_finalize.cpp).
   bool starting = false;      // the start command's container is up
@@ -74,6 +89,7 @@ struct build_state {
   std::string cancel_reason;
   bool finishing = false;  // the terminal append is in flight
 
+  const runtime::build_step& step_at(size_t i) const { return plan.steps[i].step; }
   std::string root_dir() const { return ctx->work_root() + "/" + rec.id + "/root"; }
 
   void remove_secrets_dir() {

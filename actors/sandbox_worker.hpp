@@ -60,6 +60,8 @@ struct copy_job {
   runtime::step_job step;  // build, step index and lowers; no container runs
   runtime::copy_request copy;
   std::string layer_name;
+  bool from_stage = false;                // COPY --from=<stage>: read these layers,
+  std::vector<std::string> stage_layers;  // not copy.tar_path
 };
 
 // One look at the ready check of a running start command.

@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 
+#include "runtime/path_glob.hpp"
 #include "runtime/tar_entries.hpp"
 
 namespace nullspace::runtime {
@@ -232,29 +233,45 @@ struct selection {
   std::string src;        // normalized context path, "" = root
   bool whole_dir = true;  // a directory's contents, or a single entry
   std::string base;       // image path (relative to root) that `src` maps to
+  const dockerignore* ignore = nullptr;
 };
 
-// What `src` is in the archive: 'd' (also for an implicit directory), another
-// type letter, or '\0' if absent.
-result<char> source_type(const std::string& tar, const std::string& src) {
-  if (src.empty()) return 'd';
+// What a first pass learns of the archive: each path's type ('d' also for
+// implicit directories) and the context's .dockerignore.
+struct context_index {
+  std::map<std::string, char> types;
+  dockerignore ignore;
+};
+
+result<context_index> index_context(const std::string& tar, bool use_dockerignore) {
   std::string problem;
   auto a = open_archive(tar, problem);
   if (!a) return make_error(errc::internal, problem);
-  char type = '\0';
+  context_index out;
   archive_entry* e = nullptr;
   int r;
   while ((r = archive_read_next_header(a.get(), &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
     auto p = normalized(entry_path(e));
-    if (p && *p == src) type = entry_type(e);
-    if (p && type == '\0' && p->size() > src.size() && p->starts_with(src) &&
-        (*p)[src.size()] == '/')
-      type = 'd';
+    if (!p || p->empty()) continue;
+    out.types[*p] = entry_type(e);
+    for (auto parent = parent_of(*p); !parent.empty(); parent = parent_of(parent))
+      out.types.emplace(parent, 'd');
+    if (use_dockerignore && *p == ".dockerignore" && entry_type(e) == 'f') {
+      constexpr la_int64_t max_ignore_bytes = 1 << 20;
+      if (archive_entry_size(e) > max_ignore_bytes)
+        return make_error(errc::invalid_argument, ".dockerignore is larger than 1 MiB");
+      std::string text(static_cast<size_t>(archive_entry_size(e)), '\0');
+      if (archive_read_data(a.get(), text.data(), text.size()) !=
+          static_cast<la_ssize_t>(text.size()))
+        return make_error(errc::internal, "cannot read .dockerignore from the build context: " +
+                                              libarchive_message(a.get()));
+      out.ignore = dockerignore(text);
+    }
   }
   if (r != ARCHIVE_EOF)
     return make_error(errc::internal,
                       "cannot read the build context archive: " + libarchive_message(a.get()));
-  return type;
+  return out;
 }
 
 // The image path (relative) an archive path lands on, or nullopt if it is not selected.
@@ -280,7 +297,7 @@ class copier {
       auto path = normalized(entry_path(e));
       if (!path || path->empty()) continue;
       auto target = target_of(sel_, *path);
-      if (!target) continue;
+      if (!target || (sel_.ignore && sel_.ignore->ignores(*path))) continue;
       if (auto ok = write_entry(a, e, *path, *target); !ok) return ok;
     }
     if (r != ARCHIVE_EOF) return read_error(a);
@@ -480,32 +497,23 @@ std::string copy_summary::text() const {
   return s;
 }
 
-result<copy_summary> copy_from_context(const std::string& rootfs, const copy_request& req) {
-  auto src = normalized(req.src);
-  if (!src) return make_error(errc::invalid_argument, "src must stay inside the build context");
-  auto dest_parts = components(req.dest);
-  if (!dest_parts || !req.dest.starts_with('/'))
-    return make_error(errc::invalid_argument,
-                      "dest must be an absolute path without '..', got '" + req.dest + "'");
-  auto dest = join(*dest_parts, dest_parts->size());
+namespace {
 
-  auto type = source_type(req.tar_path, *src);
-  if (!type) return type.error();
-  if (*type == '\0')
-    return make_error(errc::invalid_argument, "'" + req.src + "' is not in the build context");
-
+// One source (a context path, not a pattern) copied as COPY does.
+result<bool> copy_one(const std::string& rootfs, const copy_request& req, const std::string& src,
+                      char type, const std::string& dest, const dockerignore* ignore,
+                      copy_summary& sum) {
   unique_fd root(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!root)
     return make_error(errc::internal, "cannot open " + rootfs + ": " + system_message(errno));
   writer w(std::move(root), req.uid, req.gid);
 
-  selection sel{*src, *type == 'd', dest};
+  selection sel{src, type == 'd', dest, ignore};
   if (!sel.whole_dir && (req.dest.ends_with('/') || dest.empty() || w.is_dir(dest)))
-    sel.base = (dest.empty() ? "" : dest + "/") + name_of(*src);
+    sel.base = (dest.empty() ? "" : dest + "/") + name_of(src);
   std::string problem;
   if (sel.whole_dir && w.dir(dest, problem) < 0) return make_error(errc::invalid_argument, problem);
 
-  copy_summary sum;
   copier c(w, sel, sum);
   auto a = open_archive(req.tar_path, problem);
   if (!a) return make_error(errc::internal, problem);
@@ -516,6 +524,55 @@ result<copy_summary> copy_from_context(const std::string& rootfs, const copy_req
     if (auto ok = c.resolve_pending(again.get()); !ok) return ok.error();
   }
   c.finish_dirs();
+  return true;
+}
+
+}  // namespace
+
+result<copy_summary> copy_from_context(const std::string& rootfs, const copy_request& req) {
+  bool pattern = has_glob(req.src);
+  auto src = pattern ? std::optional<std::string>(req.src) : normalized(req.src);
+  if (!src || (pattern && !normalized(req.src)))
+    return make_error(errc::invalid_argument, "src must stay inside the build context");
+  auto dest_parts = components(req.dest);
+  if (!dest_parts || !req.dest.starts_with('/'))
+    return make_error(errc::invalid_argument,
+                      "dest must be an absolute path without '..', got '" + req.dest + "'");
+  auto dest = join(*dest_parts, dest_parts->size());
+
+  auto index = index_context(req.tar_path, req.use_dockerignore);
+  if (!index) return index.error();
+  const dockerignore* ignore = index->ignore.empty() ? nullptr : &index->ignore;
+  auto excluded = [&](const std::string& path) { return ignore && ignore->ignores(path); };
+
+  std::vector<std::pair<std::string, char>> sources;
+  if (pattern) {
+    auto pat = *normalized(req.src);
+    for (auto& [path, type] : index->types)
+      if (glob_match(pat, path) && !excluded(path)) sources.emplace_back(path, type);
+    if (sources.empty())
+      return make_error(errc::invalid_argument,
+                        "no file in the build context matches '" + req.src + "'");
+    if (sources.size() > 1 && !req.dest.ends_with('/'))
+      return make_error(errc::invalid_argument,
+                        "'" + req.src + "' matches " + std::to_string(sources.size()) +
+                            " paths, so dest must be a directory ending in /, got '" + req.dest +
+                            "'");
+  } else if (src->empty()) {
+    sources.emplace_back("", 'd');
+  } else {
+    auto it = index->types.find(*src);
+    if (it == index->types.end())
+      return make_error(errc::invalid_argument, "'" + req.src + "' is not in the build context");
+    if (excluded(*src))
+      return make_error(errc::invalid_argument,
+                        "'" + req.src + "' is excluded by the context's .dockerignore");
+    sources.emplace_back(*src, it->second);
+  }
+
+  copy_summary sum;
+  for (auto& [path, type] : sources)
+    if (auto ok = copy_one(rootfs, req, path, type, dest, ignore, sum); !ok) return ok.error();
   return sum;
 }
 

@@ -9,6 +9,8 @@
 //    owned by `uid`:`gid` (the build's current user). Existing files and links
 //    are replaced; a directory is never replaced by a file (an error).
 //  - Device files and fifos are skipped (uploads list them as unsupported).
+//  - A `src` pattern (*.json) copies every match; several need a dest ending
+//    in "/". What the context's .dockerignore excludes is never copied.
 //
 // Every path is resolved inside the rootfs (openat2 RESOLVE_IN_ROOT): a symlink
 // in the image, absolute or with "..", can point only at the image itself, so a
@@ -27,10 +29,14 @@ namespace nullspace::runtime {
 
 struct copy_request {
   std::string tar_path;  // the stored context archive
-  std::string src;       // path inside the context, relative ("" = its root)
-  std::string dest;      // absolute path inside the image
+  // Path inside the context, relative ("" = its root), or a pattern
+  // (runtime/path_glob.hpp) whose every match is copied.
+  std::string src;
+  std::string dest;  // absolute path inside the image
   uint32_t uid = 0;
   uint32_t gid = 0;
+  // Paths the archive's top-level .dockerignore excludes are not copied.
+  bool use_dockerignore = true;
 };
 
 struct copy_summary {

@@ -73,6 +73,10 @@ std::string oci_config_json(const sandbox_spec& s) {
     mount(w, "/etc/resolv.conf", "bind", s.resolv_conf, {"rbind", "ro"});
   if (!s.secrets_dir.empty())
     mount(w, "/run/secrets", "bind", s.secrets_dir, {"rbind", "ro", "nosuid", "nodev", "noexec"});
+  for (auto& [id, target] : s.secret_files)
+    mount(w, target, "bind", s.secrets_dir + "/" + id,
+          {"rbind", "ro", "nosuid", "nodev", "noexec"});
+  for (auto& target : s.tmpfs) mount(w, target, "tmpfs", "tmpfs", {"nosuid", "nodev", "mode=755"});
   w.end_array();
 
   w.key("linux").begin_object();
@@ -109,6 +113,15 @@ std::string oci_config_json(const sandbox_spec& s) {
 
   w.end_object();
   return std::move(w).str();
+}
+
+std::vector<std::string> sandbox_spec::mount_targets() const {
+  std::vector<std::string> out;
+  if (network && !resolv_conf.empty()) out.push_back("/etc/resolv.conf");
+  if (!secrets_dir.empty()) out.push_back("/run/secrets");
+  for (auto& f : secret_files) out.push_back(f.second);
+  out.insert(out.end(), tmpfs.begin(), tmpfs.end());
+  return out;
 }
 
 }  // namespace nullspace::runtime

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace nullspace::runtime {
@@ -25,6 +26,14 @@ struct sandbox_spec {
   std::string cgroups_path;  // absolute, e.g. /nullspace/<build>/<step>
   // Host dir bound read-only at /run/secrets (files on a memory tmpfs); "" = none.
   std::string secrets_dir;
+  // Secrets bound read-only elsewhere: (id, absolute target), each the file
+  // secrets_dir/<id>.
+  std::vector<std::pair<std::string, std::string>> secret_files;
+  std::vector<std::string> tmpfs;  // empty tmpfs dirs (RUN --mount=type=cache|tmpfs)
+
+  // Where the runtime mounts something the image may lack (it creates the
+  // mount point, which must not stay in the step's layer).
+  std::vector<std::string> mount_targets() const;
 };
 
 // config.json for `spec` (OCI runtime-spec 1.0.2; runc and crun both accept it).

@@ -14,6 +14,7 @@
 #include "runtime/file_text.hpp"
 #include "runtime/overlay.hpp"
 #include "runtime/secret_files.hpp"
+#include "runtime/tree_tar.hpp"
 
 namespace nullspace::runtime {
 namespace fs = std::filesystem;
@@ -40,6 +41,54 @@ uint64_t read_u64(const std::string& path) {
 bool is_empty_dir(const std::string& dir) {
   std::error_code ec;
   return fs::is_empty(dir, ec) || ec;
+}
+
+// The mount targets missing from the image, each with its topmost missing
+// ancestor ("target\ttop" lines): what the runtime creates to mount on.
+std::string missing_mount_points(const std::string& rootfs,
+                                 const std::vector<std::string>& targets) {
+  std::string out;
+  for (auto& t : targets) {
+    std::string prefix;
+    size_t pos = 0;
+    while (pos < t.size()) {
+      auto slash = t.find('/', pos + 1);
+      prefix = t.substr(0, slash);
+      std::error_code ec;
+      if (!fs::exists(fs::symlink_status(rootfs + prefix, ec))) {
+        out += t + "\t" + prefix + "\n";
+        break;
+      }
+      if (slash == std::string::npos) break;
+      pos = slash;
+    }
+  }
+  return out;
+}
+
+// Removes from `upper` the empty mount points recorded by missing_mount_points.
+void remove_mount_points(const std::string& upper, const std::string& recorded) {
+  size_t pos = 0;
+  while (pos < recorded.size()) {
+    auto nl = recorded.find('\n', pos);
+    auto line = recorded.substr(pos, nl - pos);
+    pos = nl == std::string::npos ? recorded.size() : nl + 1;
+    auto tab = line.find('\t');
+    if (tab == std::string::npos) continue;
+    auto target = line.substr(0, tab), top = line.substr(tab + 1);
+    struct stat st {};
+    auto path = upper + target;
+    if (::lstat(path.c_str(), &st) == 0) {
+      if (S_ISREG(st.st_mode) && st.st_size == 0)
+        ::unlink(path.c_str());
+      else if (S_ISDIR(st.st_mode))
+        ::rmdir(path.c_str());  // only if empty
+    }
+    // Then the parents the runtime created, as long as nothing else is in them.
+    for (auto dir = target.substr(0, target.rfind('/')); dir.size() >= top.size() && !dir.empty();
+         dir = dir.substr(0, dir.rfind('/')))
+      if (::rmdir((upper + dir).c_str()) != 0) break;
+  }
 }
 
 }  // namespace
@@ -123,6 +172,9 @@ result<prepared_step> step_sandbox::prepare(const step_job& job) {
   }
   // The working dir exists before the step starts (as Docker's WORKDIR does).
   fs::create_directories(spec.rootfs + "/" + spec.cwd, ec);
+  if (!write_text_file(dir + "/mountpoints",
+                       missing_mount_points(spec.rootfs, spec.mount_targets())))
+    return fail("cannot write the step's mount point list");
   if (!write_text_file(dir + "/config.json", oci_config_json(spec)))
     return fail("cannot write the bundle's config.json");
 
@@ -189,6 +241,7 @@ result<step_outcome> step_sandbox::commit_step(const std::string& build_id, size
                                                const std::string& layer_name) {
   auto dir = step_dir(build_id, step);
   unmount_quietly(dir + "/rootfs");
+  remove_mount_points(dir + "/upper", read_text_file(dir + "/mountpoints"));
   std::error_code ec;
   step_outcome out;
   if (keep && !is_empty_dir(dir + "/upper")) {
@@ -213,6 +266,46 @@ result<copy_outcome> step_sandbox::copy(const step_job& job, const copy_request&
   auto rootfs = mount_step(job.build_id, job.step, job.lowers);
   if (!rootfs) return rootfs.error();
   auto copied = copy_from_context(*rootfs, req);
+  auto committed = commit_step(job.build_id, job.step, copied.ok(), layer_name);
+  if (!copied) return copied.error();
+  if (!committed) return committed.error();
+  return copy_outcome{std::move(copied.value()), std::move(committed.value())};
+}
+
+result<copy_outcome> step_sandbox::copy_from_stage(const step_job& job,
+                                                   const std::vector<std::string>& stage_layers,
+                                                   copy_request req,
+                                                   const std::string& layer_name) {
+  if (stage_layers.empty())
+    return make_error(errc::invalid_argument, "the stage it copies from has no files");
+  auto rootfs = mount_step(job.build_id, job.step, job.lowers);
+  if (!rootfs) return rootfs.error();
+  auto dir = step_dir(job.build_id, job.step);
+  // The stage's files as it sees them: one layer as it is, several merged.
+  auto root = stage_layers.front();
+  result<bool> packed = true;
+  if (stage_layers.size() > 1) {
+    root = dir + "/stage";
+    std::error_code ec;
+    fs::create_directories(root, ec);
+    packed = mount_overlay(stage_layers, "", "", root);
+  }
+  // Only the part of the stage the source names (up to its first pattern).
+  auto src = req.src.substr(req.src.find_first_not_of('/') == std::string::npos
+                                ? req.src.size()
+                                : req.src.find_first_not_of('/'));
+  auto fixed = src;
+  if (auto glob = src.find_first_of("*?["); glob != std::string::npos) {
+    auto slash = src.rfind('/', glob);
+    fixed = slash == std::string::npos ? "" : src.substr(0, slash);
+  }
+  while (fixed.ends_with('/')) fixed.pop_back();
+  req.src = src;
+  req.tar_path = dir + "/stage.tar";
+  req.use_dockerignore = false;
+  if (packed) packed = tar_tree(root, fixed == "." ? "" : fixed, req.tar_path);
+  if (stage_layers.size() > 1) unmount_quietly(root);
+  auto copied = packed ? copy_from_context(*rootfs, req) : result<copy_summary>(packed.error());
   auto committed = commit_step(job.build_id, job.step, copied.ok(), layer_name);
   if (!copied) return copied.error();
   if (!committed) return committed.error();

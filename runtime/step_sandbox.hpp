@@ -90,6 +90,12 @@ class step_sandbox {
   result<copy_outcome> copy(const step_job& job, const copy_request& req,
                             const std::string& layer_name);
 
+  // COPY --from=<stage>: like copy(), reading `req.src` (a path or pattern)
+  // from the merged `stage_layers` (top first) instead of a build context.
+  result<copy_outcome> copy_from_stage(const step_job& job,
+                                       const std::vector<std::string>& stage_layers,
+                                       copy_request req, const std::string& layer_name);
+
   // Everything a build left: containers, mounts, secrets, cgroups, work dir.
   void cleanup_build(const std::string& build_id);
 

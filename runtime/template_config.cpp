@@ -23,6 +23,12 @@ std::string template_config::json() const {
   else
     w.field_raw("ready", ready_check_json(ready));
   w.field("ready_timeout_ms", ready_timeout_ms);
+  w.key("labels").begin_object();
+  for (auto& [k, v] : labels) w.field(k, v);
+  w.end_object();
+  w.key("exposed_ports").begin_array();
+  for (auto& p : exposed_ports) w.value(p);
+  w.end_array();
   w.end_object();
   return std::move(w).str();
 }

@@ -19,9 +19,12 @@ struct template_config {
   std::string start_cmd;
   ready_check ready;
   uint32_t ready_timeout_ms = 0;
+  env_list labels;                         // Dockerfile LABEL
+  std::vector<std::string> exposed_ports;  // Dockerfile EXPOSE: "8000/tcp"
 
   // {"env": [...], "runtime_envs": {...}, "user", "uid", "gid", "workdir",
-  //  "start_cmd", "ready": {"type", …} | null, "ready_timeout_ms"}
+  //  "start_cmd", "ready": {"type", …} | null, "ready_timeout_ms", "labels": {...},
+  //  "exposed_ports": [...]}
   std::string json() const;
 };
 

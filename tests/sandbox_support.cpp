@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "runtime/build_context.hpp"
+
 namespace nullspace::test {
 
 std::string sandbox_unavailable() {
@@ -23,6 +25,13 @@ std::unique_ptr<engine> open_sandbox(const temp_dir& dir, bool shared_images) {
   auto e = engine::open(o);
   if (!e.ok()) FAIL(e.error().message);
   return std::move(e.value());
+}
+
+std::string upload_context(engine& eng, const std::string& tar) {
+  auto stored = runtime::store_context_tar(tar, eng.options().contexts_dir);
+  REQUIRE(stored.ok());
+  REQUIRE(eng.context_uploaded(stored->id, stored->json()).ok());
+  return stored->id;
 }
 
 build_view build(engine& eng, const std::string& json) {

@@ -34,6 +34,9 @@ std::string sandbox_unavailable();
 // a debootstrap image is made once per checkout, not once per test.
 std::unique_ptr<engine> open_sandbox(const temp_dir& dir, bool shared_images = false);
 
+// Stores `tar` as an uploaded build context; returns its id (bc_…).
+std::string upload_context(engine& eng, const std::string& tar);
+
 // Submits and waits until the build is terminal.
 build_view build(engine& eng, const std::string& json);
 

@@ -214,13 +214,6 @@ TEST_CASE("a user step runs later steps as that user; an unknown user fails clea
 namespace {
 
 // Stores `tar` as an uploaded build context of `eng` and returns its id.
-std::string upload_context(engine& eng, const std::string& tar) {
-  auto stored = runtime::store_context_tar(tar, eng.options().contexts_dir);
-  REQUIRE(stored.ok());
-  REQUIRE(eng.context_uploaded(stored->id, stored->json()).ok());
-  return stored->id;
-}
-
 }  // namespace
 
 TEST_CASE("copy steps put context files into the image, owned by the build's user", "[sandbox]") {

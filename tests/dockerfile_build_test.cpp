@@ -1,0 +1,179 @@
+// Dockerfile builds end to end in the sandbox (busybox base): stages, COPY
+// from the context and from stages, .dockerignore, ARG/ENV, RUN forms and
+// flags, metadata into the template config, and secret mounts that leave no
+// trace. Needs root, runc and e2fsprogs (debugfs reads the artifact).
+#include <catch2/catch.hpp>
+
+#include "runtime/command.hpp"
+#include "tests/sandbox_support.hpp"
+#include "tests/tar_writer.hpp"
+#include "tests/test_support.hpp"
+
+using namespace nullspace;
+using namespace nullspace::test;
+
+namespace {
+
+std::string json_string(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '\n')
+      out += "\\n";
+    else if (c == '"' || c == '\\')
+      out += std::string("\\") + c;
+    else
+      out += c;
+  }
+  return out + "\"";
+}
+
+std::string dockerfile_request(const std::string& dockerfile, const std::string& context,
+                               const std::string& builder_extra = "",
+                               const std::string& top_extra = "") {
+  return R"({"name":"df","builder":{"source":{"type":"dockerfile","content":)" +
+         json_string(dockerfile) + (context.empty() ? "" : R"(,"context":")" + context + "\"") +
+         "}" + builder_extra + "}" + top_extra + "}";
+}
+
+std::string debugfs(const std::string& image, const std::string& request) {
+  auto r = runtime::run_command({"/usr/sbin/debugfs", "-R", request, image});
+  REQUIRE(r.ok());
+  return r->output;
+}
+
+std::string artifact_path(const temp_dir& dir, const build_view& b) {
+  REQUIRE(b.record.artifact.has_value());
+  return dir.sub("data/artifacts/") + b.record.artifact->id;
+}
+
+}  // namespace
+
+TEST_CASE("a multi-stage Dockerfile builds the stages its last one needs", "[dockerfile_build]") {
+  REQUIRE_SANDBOX();
+  temp_dir dir;
+  auto eng = open_sandbox(dir);
+  auto ctx = upload_context(*eng, tar_writer()
+                                      .file(".dockerignore", "app/secret.txt\n*.log\n")
+                                      .file("notes.txt", "n\n")
+                                      .file("more.txt", "m\n")
+                                      .file("debug.log", "noise\n")
+                                      .dir("app")
+                                      .file("app/run.sh", "echo run\n", 0755)
+                                      .file("app/secret.txt", "do-not-ship\n")
+                                      .finish());
+  const std::string dockerfile = R"DF(# syntax=docker/dockerfile:1
+ARG BASE=busybox
+FROM ${BASE} AS build
+ARG GREETING=hello
+ENV PATH=/opt/tools/bin:$PATH
+WORKDIR /work
+COPY app/ ./
+COPY *.txt /notes/
+RUN echo "$GREETING from $(pwd)" > out.txt && \
+    echo "path=$PATH" && ls /notes /work | tr '\n' ' '; echo
+RUN ["/bin/sh", "-c", "echo exec-form > /work/exec.txt"]
+
+FROM busybox AS unused
+RUN exit 1
+
+FROM busybox
+LABEL team=platform
+EXPOSE 8080
+COPY --from=build /work/ /srv/
+COPY --chown=nobody app/run.sh /srv/mine.sh
+RUN --network=none cat /srv/out.txt /srv/exec.txt; stat -c 'mine=%u' /srv/mine.sh; \
+    ip -o link | grep -v ' lo:' || echo only-loopback
+USER nobody
+WORKDIR /srv
+CMD ["httpd", "-f", "-p", "8080"]
+)DF";
+  auto request = dockerfile_request(dockerfile, ctx, R"(,"ready":{"type":"port","port":8080})");
+  auto b = build(*eng, request);
+  INFO(failure(b));
+  REQUIRE(b.record.status == build_status::ready);
+  auto out = output(*eng, b.record.id);
+  CHECK(contains(out, "path=/opt/tools/bin:/usr/local/sbin"));  // completed with the image's PATH
+  CHECK(contains(out, "/notes: more.txt notes.txt"));           // *.txt; debug.log ignored
+  CHECK_FALSE(contains(out, "secret.txt"));                     // .dockerignore
+  CHECK(contains(out, "hello from /work"));
+  CHECK(contains(out, "exec-form"));
+  CHECK(contains(out, "mine=65534"));
+  CHECK(contains(out, "only-loopback"));
+  CHECK(b.record.cache.steps == 11);  // FROM lines are not steps; `unused` never ran
+
+  auto art = artifact_path(dir, b);
+  auto image = art + "/rootfs.ext4";
+  CHECK(debugfs(image, "cat /srv/out.txt").find("hello from /work") != std::string::npos);
+  CHECK(debugfs(image, "stat /srv/secret.txt").find("File not found") != std::string::npos);
+  CHECK(debugfs(image, "stat /notes").find("File not found") != std::string::npos);
+  auto config = read_file(art + "/config.json");
+  CHECK(config.find(R"("start_cmd":"httpd -f -p 8080")") != std::string::npos);
+  CHECK(config.find(R"("labels":{"team":"platform"},"exposed_ports":["8080/tcp"])") !=
+        std::string::npos);
+  CHECK(config.find(R"("user":"nobody","uid":65534,"gid":65534,"workdir":"/srv")") !=
+        std::string::npos);
+  CHECK(mounts_under(dir.path()) == 0);
+
+  auto again = build(*eng, request);
+  REQUIRE(again.record.status == build_status::ready);
+  CHECK(again.record.cache.hits == 11);
+  CHECK(again.record.cache.misses == 0);
+  CHECK(again.record.artifact->digest == b.record.artifact->digest);
+}
+
+TEST_CASE("RUN --mount=type=secret reads the secret, which is nowhere afterwards",
+          "[dockerfile_build]") {
+  REQUIRE_SANDBOX();
+  temp_dir dir;
+  auto eng = open_sandbox(dir);
+  const std::string canary = "canary-9c2d41f0-dockerfile-secret";
+  const std::string dockerfile = R"DF(FROM busybox
+RUN --mount=type=secret,id=tok echo "bytes=$(wc -c < /run/secrets/tok)"
+RUN --mount=type=secret,id=tok,target=/root/.npmrc cat /root/.npmrc; echo; cp /root/.npmrc /tmp/x && echo copied-to-tmp
+RUN --mount=type=secret,id=opt,required=false test ! -e /run/secrets/opt && echo optional-absent
+RUN --mount=type=cache,target=/var/cache/thing echo cached > /var/cache/thing/f && echo cache-mounted
+RUN test ! -e /root/.npmrc && test ! -e /run/secrets && test ! -e /var/cache/thing && echo no-mount-points-left
+)DF";
+  auto b = build(
+      *eng, dockerfile_request(dockerfile, "", "",
+                               R"(,"build_secrets":[{"id":"tok","value":")" + canary + R"("}])"));
+  INFO(failure(b));
+  REQUIRE(b.record.status == build_status::ready);
+  auto out = output(*eng, b.record.id);
+  CHECK(contains(out, "bytes=" + std::to_string(canary.size())));
+  CHECK(contains(out, "***"));  // printed, and redacted in the log
+  CHECK(contains(out, "copied-to-tmp"));
+  CHECK(contains(out, "optional-absent"));
+  CHECK(contains(out, "cache-mounted"));
+  CHECK(contains(out, "no-mount-points-left"));
+  for (auto& e : entries(*eng, b.record.id)) CHECK(e.message.find(canary) == std::string::npos);
+  // Nowhere under the data dir: store, logs, layers, the ext4 image.
+  CHECK(files_containing(dir.sub("data"), canary).empty());
+  auto image = artifact_path(dir, b) + "/rootfs.ext4";
+  CHECK(debugfs(image, "stat /root/.npmrc").find("File not found") != std::string::npos);
+}
+
+TEST_CASE("Dockerfile build errors: a missing secret, a bad chown, an image not made here",
+          "[dockerfile_build]") {
+  REQUIRE_SANDBOX();
+  temp_dir dir;
+  auto eng = open_sandbox(dir);
+  auto missing =
+      eng->submit(dockerfile_request("FROM busybox\nRUN --mount=type=secret,id=x true\n", ""));
+  REQUIRE_FALSE(missing.ok());
+  INFO(missing.error().message);
+  CHECK(missing.error().message.find("mounts secret 'x'") != std::string::npos);
+
+  auto unsupported = eng->submit(dockerfile_request("FROM busybox\n\nONBUILD RUN true\n", ""));
+  REQUIRE_FALSE(unsupported.ok());
+  CHECK(unsupported.error().message.find("Dockerfile line 3: ONBUILD") != std::string::npos);
+
+  auto ctx = upload_context(*eng, tar_writer().file("f", "x").finish());
+  auto chown = build(*eng, dockerfile_request("FROM busybox\nCOPY --chown=nosuchuser f /f\n", ctx));
+  CHECK(failure(chown).starts_with("step_failed: step 1: --chown=nosuchuser"));
+
+  auto base = build(*eng, dockerfile_request("FROM python:3.12\n", ""));
+  CHECK(failure(base).starts_with("base_unavailable: "));
+  REQUIRE(base.record.failure);
+  CHECK(base.record.failure->step == 0);
+}
