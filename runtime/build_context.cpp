@@ -14,6 +14,7 @@
 #include <system_error>
 #include <unordered_map>
 
+#include "runtime/path_glob.hpp"
 #include "runtime/sha256.hpp"
 #include "runtime/tar_entries.hpp"
 #include "storage/json_writer.hpp"
@@ -46,7 +47,13 @@ struct raw_entry {
   uint64_t size = 0;
   uint32_t mode = 0;
   std::string link;
+  std::string content;  // only for the top-level .dockerignore
 };
+
+bool is_dockerignore(std::string_view path) {
+  while (path.starts_with("./")) path.remove_prefix(2);
+  return path == ".dockerignore";
+}
 
 struct archive_deleter {
   void operator()(archive* a) const { archive_read_free(a); }
@@ -95,6 +102,14 @@ result<std::vector<raw_entry>> read_headers(std::string_view tar, const context_
                        : raw.type == 'l' ? archive_entry_symlink(e)
                                          : nullptr;
     raw.link = link ? link : "";
+    bool keep = raw.type == 'f' && raw.size <= (1u << 20) && is_dockerignore(raw.path);
+    if (keep) {
+      raw.content.resize(raw.size);
+      if (archive_read_data(a.get(), raw.content.data(), raw.content.size()) !=
+          static_cast<la_ssize_t>(raw.content.size()))
+        return make_error(errc::invalid_argument,
+                          std::string(not_a_tar) + libarchive_message(a.get()), "body");
+    }
     out.push_back(std::move(raw));
     // Skipping also catches an entry whose data is cut short.
     if (archive_read_data_skip(a.get()) != ARCHIVE_OK)
@@ -395,6 +410,16 @@ inspection inspect_entries(const std::vector<raw_entry>& raw, const context_limi
   m.entries = std::move(winners);
   for (auto& e : m.entries)
     if (e.type == 'f') ++m.files, m.bytes += e.size;
+  // What the context's .dockerignore hides from copies: each excluded tree once.
+  auto rules = std::find_if(raw.rbegin(), raw.rend(),
+                            [](const raw_entry& r) { return is_dockerignore(r.path); });
+  if (rules != raw.rend()) {
+    dockerignore ignore(rules->content);
+    for (auto& e : m.entries)
+      if (ignore.ignores(e.path) &&
+          (parent_of(e.path).empty() || !ignore.ignores(parent_of(e.path))))
+        m.warnings.push_back({e.path, "excluded by .dockerignore: copies do not see it"});
+  }
   return out;
 }
 

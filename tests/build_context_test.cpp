@@ -145,6 +145,25 @@ TEST_CASE("files above the large-file limit produce a warning", "[context]") {
   CHECK(inspect_context_tar(tar)->warnings.empty());  // 50 MiB by default
 }
 
+TEST_CASE("entries the context's .dockerignore excludes are listed once per tree", "[context]") {
+  auto tar = tar_writer()
+                 .file("./.dockerignore", "# build output\nnode_modules\n*.log\n!keep.log\n")
+                 .dir("node_modules")
+                 .file("node_modules/a.js", "a")
+                 .file("node_modules/b.js", "b")
+                 .file("debug.log", "d")
+                 .file("keep.log", "k")
+                 .file("main.js", "m")
+                 .finish();
+  auto m = inspect_context_tar(tar);
+  REQUIRE(m.ok());
+  REQUIRE(m->warnings.size() == 2);
+  CHECK(m->warnings[0].path == "node_modules");
+  CHECK(m->warnings[0].reason == "excluded by .dockerignore: copies do not see it");
+  CHECK(m->warnings[1].path == "debug.log");
+  CHECK(m->files == 6);  // still part of the upload, which is the client's to trim
+}
+
 TEST_CASE("paths are normalized; a duplicate path warns and the later entry wins", "[context]") {
   auto tar = tar_writer()
                  .dir("./")

@@ -184,3 +184,37 @@ TEST_CASE("copied files belong to the build's user", "[copy]") {
   // The mode is applied after the owner change, so set-id bits survive it.
   CHECK((lstat_of(f.in_root("/home/app/d/f")).st_mode & 07777) == 04755);
 }
+
+TEST_CASE("a source pattern copies every match; .dockerignore hides what it excludes", "[copy]") {
+  copy_fixture f(tar_writer()
+                     .file(".dockerignore", "*.lock\nsecrets/\n")
+                     .file("package.json", "{}")
+                     .file("package-lock.json", "{\"l\":1}")
+                     .file("yarn.lock", "ignored")
+                     .dir("secrets")
+                     .file("secrets/key", "k")
+                     .dir("src")
+                     .file("src/a.py", "a")
+                     .finish());
+  auto both = f.copy("package*.json", "/app/");
+  REQUIRE(both.ok());
+  CHECK(both->files == 2);
+  CHECK(read(f.in_root("/app/package-lock.json")) == "{\"l\":1}");
+
+  auto many = f.copy("*.json", "/one");  // two matches need a directory
+  REQUIRE_FALSE(many.ok());
+  CHECK(many.error().message.find("matches 2 paths") != std::string::npos);
+  auto none = f.copy("*.toml", "/x/");
+  REQUIRE_FALSE(none.ok());
+  CHECK(none.error().message == "no file in the build context matches '*.toml'");
+
+  // The whole context, minus what .dockerignore excludes.
+  auto all = f.copy(".", "/all");
+  REQUIRE(all.ok());
+  CHECK(fs::exists(f.in_root("/all/src/a.py")));
+  CHECK_FALSE(fs::exists(f.in_root("/all/yarn.lock")));
+  CHECK_FALSE(fs::exists(f.in_root("/all/secrets")));
+  auto named = f.copy("secrets/key", "/k");
+  REQUIRE_FALSE(named.ok());
+  CHECK(named.error().message == "'secrets/key' is excluded by the context's .dockerignore");
+}
