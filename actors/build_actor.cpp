@@ -641,6 +641,65 @@ void sandbox_step(build_ptr self, size_t index) {
   }
 }
 
+// The build whose artifact a template ref names, or the sentence saying why
+// there is none. Until the template registry resolves names and tags, only a
+// canonical ref ([namespace/]name@tb_…) names one.
+std::optional<storage::build_record> template_build(const build_state& st, std::string& problem) {
+  const auto& ref = st.req.source.ref;
+  auto at = ref.find('@');
+  if (at == std::string::npos) {
+    problem = "template " + ref +
+              ": refs by name or tag need the template registry, which this server does not "
+              "run yet; use the canonical ref of a ready build (name@tb_…)";
+    return std::nullopt;
+  }
+  auto id = ref.substr(at + 1);
+  auto name = ref.substr(0, at);
+  auto slash = name.find('/');
+  auto ns = slash == std::string::npos ? std::string() : name.substr(0, slash);
+  if (slash != std::string::npos) name = name.substr(slash + 1);
+  auto rec = st.ctx->db->get_build(id);
+  if (!rec || rec->name != name || (!ns.empty() && rec->namespace_name != ns)) {
+    problem = "template " + ref + ": no build " + id + " of that template";
+    return std::nullopt;
+  }
+  if (rec->status != build_status::ready || !rec->artifact) {
+    problem = "template " + ref + ": build " + id + " is " + storage::to_string(rec->status) +
+              (rec->status == build_status::ready ? " without an artifact" : ", not ready");
+    return std::nullopt;
+  }
+  return rec;
+}
+
+// A `template` source: the build goes on from the template's final layers,
+// env, user and working dir.
+void start_on_template(build_ptr self) {
+  auto& st = self->state;
+  std::string problem;
+  auto rec = template_build(st, problem);
+  if (!rec) return fail(self, "base_unavailable", problem, -1);
+  auto dir = st.ctx->config.data_dir + "/artifacts/" + rec->artifact->id;
+  self->request(st.worker, caf::infinite, template_atom::value, dir).then([=](template_reply& r) {
+    auto& s = self->state;
+    if (moved_on(self)) return;
+    if (r.err)
+      return fail(self, "base_unavailable", "template " + s.req.source.ref + ": " + r.err->message,
+                  -1);
+    auto& base = r.value;
+    s.layers = base.layers;
+    s.base_env = base.env;
+    s.cwd = base.workdir;
+    s.uid = base.uid;
+    s.gid = base.gid;
+    s.user = base.user;
+    s.chain_key = chained_key(s.plan.base_key, base.digest);
+    auto e = make_entry("log", "info", "base template " + s.req.source.ref + " " + base.digest);
+    e.phase = "base";
+    append(self, {std::move(e)});
+    run_next_step(self);
+  });
+}
+
 void start_sandboxed_build(build_ptr self) {
   auto& st = self->state;
   st.worker = spawn_sandbox_worker(self, st.ctx->images, st.ctx->sandbox);
@@ -652,6 +711,7 @@ void start_sandboxed_build(build_ptr self) {
       s.chain_key = s.plan.base_key;
       return run_next_step(self);
     }
+    if (s.req.source.type == runtime::source_type::template_ref) return start_on_template(self);
     resolve_base(self, s.req.source, -1, [=](runtime::base_image& base) {
       auto& s2 = self->state;
       s2.layers = base.layers;

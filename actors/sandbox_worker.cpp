@@ -41,6 +41,9 @@ sandbox_worker_actor::behavior_type worker_behavior(sandbox_worker_actor::pointe
       [=](artifact_atom, const runtime::artifact_spec& spec) {
         return artifact_reply::of(runtime::make_rootfs_artifact(spec));
       },
+      [=](template_atom, const std::string& artifact_dir) {
+        return template_reply::of(runtime::read_template_base(artifact_dir));
+      },
       [=](cleanup_atom, const std::string& build_id) {
         sandbox->cleanup_build(build_id);
         return true;

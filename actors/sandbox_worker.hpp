@@ -15,6 +15,7 @@
 #include "runtime/ready_probe.hpp"
 #include "runtime/rootfs_artifact.hpp"
 #include "runtime/step_sandbox.hpp"
+#include "runtime/template_base.hpp"
 
 namespace nullspace::actors {
 
@@ -25,6 +26,7 @@ using cleanup_atom = caf::atom_constant<caf::atom("cleanup")>;
 using copy_atom = caf::atom_constant<caf::atom("copy")>;
 using probe_atom = caf::atom_constant<caf::atom("probe")>;
 using artifact_atom = caf::atom_constant<caf::atom("artifact")>;
+using template_atom = caf::atom_constant<caf::atom("template")>;
 
 // A worker's answer: its value, or the error that prevented it.
 template <class T>
@@ -42,6 +44,7 @@ using prepare_reply = worker_reply<runtime::prepared_step>;
 using commit_reply = worker_reply<runtime::step_outcome>;
 using copy_reply = worker_reply<runtime::copy_outcome>;
 using artifact_reply = worker_reply<runtime::artifact_info>;
+using template_reply = worker_reply<runtime::template_base>;
 
 struct base_request {
   runtime::build_source source;
@@ -78,6 +81,8 @@ using sandbox_worker_actor =
                      caf::replies_to<copy_atom, copy_job>::with<copy_reply>,
                      caf::replies_to<probe_atom, probe_request>::with<runtime::probe_result>,
                      caf::replies_to<artifact_atom, runtime::artifact_spec>::with<artifact_reply>,
+                     // the base of a build on a template: its artifact's dir
+                     caf::replies_to<template_atom, std::string>::with<template_reply>,
                      // removes everything the build left (containers, mounts, secrets, cgroups)
                      caf::replies_to<cleanup_atom, std::string>::with<bool>>;
 
@@ -99,3 +104,4 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::probe_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::runtime::probe_result)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::runtime::artifact_spec)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::artifact_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::template_reply)

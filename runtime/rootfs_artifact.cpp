@@ -131,8 +131,12 @@ result<artifact_info> make_in(const artifact_spec& spec, const std::string& root
       .field("digest", a.digest)
       .field("image_bytes", a.image_bytes)
       .field("used_bytes", a.used_bytes)
-      .field("disk_mb", a.disk_mb)
-      .end_object();
+      .field("disk_mb", a.disk_mb);
+  // The layer stack it was made of: a build FROM this template starts on it.
+  w.key("layers").begin_array();
+  for (auto& l : spec.layers) w.value(l);
+  w.end_array();
+  w.end_object();
   if (!write_text_file(tmp + "/artifact.json", w.str()))
     return make_error(errc::internal, "cannot write the artifact record");
   return a;

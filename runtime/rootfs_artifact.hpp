@@ -5,7 +5,7 @@
 //
 //   <artifacts dir>/<id>/rootfs.ext4     the image (sparse)
 //   <artifacts dir>/<id>/config.json     the template config
-//   <artifacts dir>/<id>/artifact.json   digest and sizes
+//   <artifacts dir>/<id>/artifact.json   digest, sizes and the layer stack
 // An artifact is made in a temp dir and renamed into place, so a reader sees a
 // whole artifact or none. Identical inputs (layers, size, config) share one id,
 // so a fully cached rebuild reuses the image instead of making it again.

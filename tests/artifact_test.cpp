@@ -148,3 +148,37 @@ TEST_CASE("a ready check that never passes fails the build when ready_timeout_ms
   CHECK(mounts_under(dir.path()) == 0);
   CHECK_FALSE(std::filesystem::exists("/sys/fs/cgroup/pids/nullspace/" + b.record.id));
 }
+
+TEST_CASE("a template source builds on another build's artifact: layers, env, user, workdir",
+          "[artifact]") {
+  REQUIRE_SANDBOX();
+  temp_dir dir;
+  auto eng = open_sandbox(dir);
+  auto base = build(*eng, busybox_build(R"([{"type":"run","cmd":"echo from-the-template > /t.txt"},
+      {"type":"env","envs":{"GREETING":"hi"}},
+      {"type":"workdir","path":"/srv"},
+      {"type":"user","name":"nobody"}])"));
+  INFO(failure(base));
+  REQUIRE(base.record.status == build_status::ready);
+
+  auto on = [&](const std::string& ref) {
+    return build(
+        *eng,
+        R"({"name":"child","builder":{"source":{"type":"template","ref":")" + ref +
+            R"("},"steps":[{"type":"run","cmd":"cat /t.txt; echo cwd=$(pwd) uid=$(id -u) greeting=$GREETING"}]}})");
+  };
+  auto child = on("art@" + base.record.id);
+  INFO(failure(child));
+  REQUIRE(child.record.status == build_status::ready);
+  auto out = output(*eng, child.record.id);
+  CHECK(contains(out, "from-the-template"));
+  CHECK(contains(out, "cwd=/srv uid=65534 greeting=hi"));
+  CHECK(contains(phase_lines(*eng, child.record.id, "base"),
+                 "base template art@" + base.record.id + " " + base.record.artifact->digest));
+
+  CHECK(failure(on("art")).find("need the template registry") != std::string::npos);
+  CHECK(failure(on("other@" + base.record.id)).find("no build " + base.record.id) !=
+        std::string::npos);
+  auto failed = build(*eng, busybox_build(R"([{"type":"run","cmd":"exit 3"}])"));
+  CHECK(failure(on("art@" + failed.record.id)).find("is error, not ready") != std::string::npos);
+}
