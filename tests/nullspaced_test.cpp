@@ -12,6 +12,7 @@
 
 #include "api_fixture.hpp"
 #include "catch2/catch.hpp"
+#include "runtime/step_sandbox.hpp"
 
 extern char** environ;
 
@@ -101,8 +102,8 @@ TEST_CASE("nullspaced: keys, SIGTERM and restart", "[daemon]") {
   auto data = dir.sub("data");
   std::string id;
   {
-    daemon_process d({"--listen", "127.0.0.1:0", "--data-dir", data, "--api-keys", dir.sub("keys"),
-                      "--log-level", "debug"},
+    daemon_process d({"--listen", "127.0.0.1:0", "--data-dir", data, "--isolation", "host",
+                      "--api-keys", dir.sub("keys"), "--log-level", "debug"},
                      dir.sub("err1"));
     auto port = d.port();
     REQUIRE(port != 0);
@@ -142,7 +143,8 @@ TEST_CASE("nullspaced: keys, SIGTERM and restart", "[daemon]") {
   for (auto& k : {alpha_key, beta_key, wrong_key}) CHECK(log.find(k) == std::string::npos);
 
   // Restart on the same data dir, configured by env and a config file.
-  write_file(dir.sub("conf.toml"), "listen = \"127.0.0.1:0\"\ndata-dir = \"" + data + "\"\n");
+  write_file(dir.sub("conf.toml"),
+             "listen = \"127.0.0.1:0\"\nisolation = \"host\"\ndata-dir = \"" + data + "\"\n");
   daemon_process d2({"--config", dir.sub("conf.toml")}, dir.sub("err2"),
                     {"NULLSPACE_API_KEYS_FILE=" + dir.sub("keys")});
   auto port = d2.port();
@@ -153,6 +155,22 @@ TEST_CASE("nullspaced: keys, SIGTERM and restart", "[daemon]") {
   CHECK(http_get(port, "/v1/builds/" + id).status == 401);  // keys still required
   REQUIRE(kill(d2.pid, SIGTERM) == 0);
   CHECK(d2.wait_exit() == 0);
+}
+
+TEST_CASE("nullspaced sandboxes builds by default when it can", "[daemon]") {
+  temp_dir dir;
+  {
+    daemon_process d({"--listen", "127.0.0.1:0", "--data-dir", dir.sub("data")}, dir.sub("err"));
+    REQUIRE(d.port() != 0);
+  }
+  auto log = read_file(dir.sub("err"));
+  bool can_sandbox = ::geteuid() == 0 && nullspace::runtime::find_oci_runtime("", "").ok();
+  if (can_sandbox) {
+    CHECK(log.find("isolation=sandbox") != std::string::npos);
+  } else {
+    CHECK(log.find("isolation=host") != std::string::npos);
+    CHECK(log.find("steps run as plain host processes") != std::string::npos);
+  }
 }
 
 TEST_CASE("nullspaced refuses a non-loopback address without API keys", "[daemon]") {

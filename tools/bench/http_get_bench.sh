@@ -58,7 +58,7 @@ free_port() {
 
 # ---- nullspaced --------------------------------------------------------------
 mkdir -p "$TMP/data"
-"$SERVER" --listen 127.0.0.1:0 --data-dir "$TMP/data" --log-level warn \
+"$SERVER" --listen 127.0.0.1:0 --data-dir "$TMP/data" --isolation host --log-level warn \
   >"$TMP/nullspaced.out" 2>"$TMP/nullspaced.err" &
 NS_PID=$!
 NS_PORT=""

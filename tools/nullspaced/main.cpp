@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdlib>
@@ -16,6 +17,7 @@
 
 #include "api/api_server.hpp"
 #include "nullspace/engine.hpp"
+#include "runtime/step_sandbox.hpp"
 
 namespace {
 
@@ -60,12 +62,13 @@ int main(int argc, char** argv) {
       ->envname("NULLSPACE_MAX_QUEUED")
       ->check(CLI::Range(1, 1 << 24))
       ->capture_default_str();
-  std::string isolation = "host";
+  std::string isolation = "auto";
   app.add_option("--isolation", isolation,
-                 "where steps run: host (plain processes, no base image) or sandbox "
-                 "(OCI containers over real image layers; needs root)")
+                 "where steps run: sandbox (OCI containers over real image layers; needs "
+                 "root), host (plain processes, no base image; development only), or auto "
+                 "(sandbox when running as root with runc or crun installed, else host)")
       ->envname("NULLSPACE_ISOLATION")
-      ->check(CLI::IsMember({"host", "sandbox"}))
+      ->check(CLI::IsMember({"auto", "host", "sandbox"}))
       ->capture_default_str();
   app.add_option("--oci-runtime", eopts.oci_runtime, "runc or crun (default: runc, else crun)")
       ->envname("NULLSPACE_OCI_RUNTIME")
@@ -130,6 +133,14 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(uint64_t{0}, uint64_t{3'600'000}))
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  std::string host_reason;  // why auto chose the host executor
+  if (isolation == "auto") {
+    if (::geteuid() != 0)
+      host_reason = "not running as root";
+    else if (auto rt = nullspace::runtime::find_oci_runtime(eopts.oci_runtime, ""); !rt)
+      host_reason = rt.error().message;
+    isolation = host_reason.empty() ? "sandbox" : "host";
+  }
   eopts.isolation_mode =
       isolation == "sandbox" ? nullspace::isolation::sandbox : nullspace::isolation::host;
 
@@ -181,9 +192,15 @@ int main(int argc, char** argv) {
     return 2;
   }
   auto port = server.value()->port();
-  spdlog::info("msg=\"ready\" listen={}:{} data_dir={} executor_slots={} tenants_auth={}",
-               aopts.host, port, eopts.data_dir, eopts.executor_slots,
-               aopts.keys.empty() ? "off" : "on");
+  spdlog::info(
+      "msg=\"ready\" listen={}:{} data_dir={} executor_slots={} tenants_auth={} isolation={}",
+      aopts.host, port, eopts.data_dir, eopts.executor_slots, aopts.keys.empty() ? "off" : "on",
+      isolation);
+  if (!host_reason.empty())
+    spdlog::warn(
+        "msg=\"steps run as plain host processes (isolation=host): {}; run as root with runc "
+        "installed for sandboxed builds\"",
+        host_reason);
   std::string shown =
       aopts.host.find(':') != std::string::npos ? "[" + aopts.host + "]" : aopts.host;
   std::cout << "listening on http://" << shown << ":" << port << std::endl;
