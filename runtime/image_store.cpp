@@ -135,12 +135,14 @@ result<base_image> image_store::resolve(const build_source& source, image_job* j
   if (find_debian_recipe(name)) return make(name, job);
   // python_image sources come from the catalog only: a pull of the official
   // python image is an `image` source.
-  std::string what = source.type == source_type::python_image ? "python_image " + source.version
-                                                              : to_string(source.type);
+  bool python = source.type == source_type::python_image;
+  std::string what = python ? "python_image " + source.version : to_string(source.type);
   return make_error(errc::invalid_argument,
                     what + " cannot be made on this machine: the local catalog has " +
                         catalog_list() +
-                        " (an image source such as python:3.12 is pulled from its registry)",
+                        (python ? " (an image source \"python:" + source.version +
+                                      "\" would be pulled from Docker Hub instead)"
+                                : ""),
                     "builder.source");
 }
 

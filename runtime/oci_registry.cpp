@@ -264,9 +264,11 @@ result<registry_client::response> registry_client::perform(const std::string& ur
   if (code != CURLE_OK) {
     if (job_.cancelled()) return make_error(errc::unavailable, "cancelled");
     if (into.too_big)
-      return make_error(errc::unavailable, "the registry " + ref_.registry + " sent more for " +
-                                               what_ + " than its descriptor announced or " +
-                                               std::to_string(into.max_body >> 20) + " MB");
+      return make_error(errc::unavailable,
+                        "registry " + ref_.registry + " sent more for " + what_ + " than " +
+                            (into.fd >= 0 ? "the " + std::to_string(into.expected_size) +
+                                                " bytes the blob's descriptor announced"
+                                          : std::to_string(into.max_body >> 20) + " MB"));
     if (into.write_errno)
       return make_error(errc::internal,
                         "cannot store a blob of " + what_ + ": " + std::strerror(into.write_errno));
