@@ -4,16 +4,22 @@
 // with skopeo. Cases that need root or a missing tool skip with the reason.
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <openssl/evp.h>
 #include <simdjson.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <future>
 #include <random>
+#include <thread>
 
 #include "runtime/command.hpp"
 #include "runtime/image_ref.hpp"
@@ -677,4 +683,125 @@ TEST_CASE("a build from a private registry image runs its steps and stores no cr
 
   eng.reset();  // flushes and closes the store before its files are searched
   CHECK(files_containing(dir.sub("data"), registry.password).empty());
+}
+
+namespace {
+
+// A one-thread HTTP server on loopback that speaks a registry's token flow:
+// /v2/… answers 401 with a Bearer challenge unless it gets `Bearer good-token`
+// (then 404: there are no images), and /token hands that token out for Basic
+// user:password only.
+class token_registry {
+ public:
+  token_registry(const std::string& user, const std::string& password)
+      : basic_("Basic " + base64(user + ":" + password)) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    ::listen(fd_, 16);
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    host = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~token_registry() {
+    ::shutdown(fd_, SHUT_RDWR);  // ends the accept
+    thread_.join();
+    ::close(fd_);
+  }
+
+  std::string host;
+  std::atomic<int> tokens_given{0};
+
+ private:
+  static std::string base64(const std::string& s) {
+    std::string out(4 * ((s.size() + 2) / 3) + 1, '\0');
+    auto n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                             reinterpret_cast<const unsigned char*>(s.data()),
+                             static_cast<int>(s.size()));
+    out.resize(static_cast<size_t>(n));
+    return out;
+  }
+
+  void serve() {
+    for (;;) {
+      int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) return;
+      std::string req;
+      char buf[4096];
+      while (req.find("\r\n\r\n") == std::string::npos) {
+        auto n = ::read(c, buf, sizeof buf);
+        if (n <= 0) break;
+        req.append(buf, static_cast<size_t>(n));
+      }
+      auto response = answer(req);
+      for (size_t done = 0; done < response.size();) {
+        auto n = ::write(c, response.data() + done, response.size() - done);
+        if (n <= 0) break;
+        done += static_cast<size_t>(n);
+      }
+      ::close(c);
+    }
+  }
+
+  std::string answer(const std::string& req) {
+    auto path = req.substr(4, req.find(' ', 4) - 4);
+    std::string authorization;
+    if (auto at = req.find("\r\nAuthorization: "); at != std::string::npos) {
+      auto start = at + 17;
+      authorization = req.substr(start, req.find("\r\n", start) - start);
+    }
+    auto reply = [](const std::string& status, const std::string& extra, const std::string& body) {
+      return "HTTP/1.1 " + status + "\r\nConnection: close\r\nContent-Type: application/json\r\n" +
+             extra + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    };
+    if (path.starts_with("/token?")) {
+      bool asked_right = path.find("service=fake") != std::string::npos &&
+                         path.find("scope=repository%3Ans%2Fimg%3Apull") != std::string::npos;
+      if (authorization != basic_ || !asked_right) return reply("401 Unauthorized", "", "{}");
+      ++tokens_given;
+      return reply("200 OK", "", R"({"token":"good-token"})");
+    }
+    if (authorization == "Bearer good-token")
+      return reply("404 Not Found", "",
+                   R"({"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]})");
+    return reply("401 Unauthorized",
+                 "WWW-Authenticate: Bearer realm=\"http://" + host +
+                     "/token\",service=\"fake\",scope=\"repository:ns/img:pull\"\r\n",
+                 R"({"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]})");
+  }
+
+  std::string basic_;
+  int fd_ = -1;
+  std::thread thread_;
+};
+
+}  // namespace
+
+TEST_CASE("Bearer challenges fetch a token with the credentials and use it", "[registry]") {
+  temp_dir dir;
+  runtime::process_runner runner;
+  runtime::image_store store(dir.sub("images"), runner);
+  token_registry fake("builder", "s3cret-token-pass");
+  auto ref = fake.host + "/ns/img:v1";
+
+  // The token is accepted: the registry then says what it has (nothing).
+  auto right = pull(store, image(ref, runtime::registry_auth{"builder", "s3cret-token-pass"}));
+  REQUIRE_FALSE(right.image.ok());
+  CHECK(right.image.error().message == "image " + ref + " not found on registry " + fake.host);
+  CHECK(fake.tokens_given == 1);
+
+  auto wrong = pull(store, image(ref, runtime::registry_auth{"builder", "not-the-pass"}));
+  REQUIRE_FALSE(wrong.image.ok());
+  CHECK(wrong.image.error().message == "invalid credentials for a private registry: " + fake.host +
+                                           " rejected the credentials given for ns/img");
+  CHECK(wrong.image.error().message.find("not-the-pass") == std::string::npos);
+
+  auto anonymous = pull(store, image(ref));
+  REQUIRE_FALSE(anonymous.image.ok());
+  CHECK(anonymous.image.error().message ==
+        "registry " + fake.host + " requires credentials (builder.source.auth) for ns/img");
+  CHECK(fake.tokens_given == 1);
 }
