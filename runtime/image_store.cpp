@@ -13,6 +13,7 @@
 #include "runtime/command.hpp"
 #include "runtime/debian_images.hpp"
 #include "runtime/file_text.hpp"
+#include "runtime/image_pull.hpp"
 #include "runtime/overlay.hpp"
 #include "runtime/sha256.hpp"
 #include "storage/json_reader.hpp"
@@ -107,21 +108,56 @@ std::string catalog_name(const build_source& source) {
   }
 }
 
-result<base_image> image_store::resolve(const build_source& source, image_job* job) {
-  auto name = catalog_name(source);
-  if (name == "busybox") return busybox();
-  if (find_debian_recipe(name)) return make(name, job);
-  std::string what = source.type == source_type::python_image ? "python_image " + source.version
-                     : source.type == source_type::image      ? "image " + source.image
-                                                              : to_string(source.type);
+namespace {
+
+// "busybox, debian:bookworm and python:3.11"
+std::string catalog_list() {
   std::string have;
-  auto names = catalog();
+  auto names = image_store::catalog();
   for (size_t i = 0; i < names.size(); ++i)
     have += (i == 0 ? "" : i + 1 == names.size() ? " and " : ", ") + names[i];
+  return have;
+}
+
+}  // namespace
+
+result<base_image> image_store::resolve(const build_source& source, image_job* job) {
+  auto name = catalog_name(source);
+  if (source.type == source_type::image) {
+    auto ref = parse_image_ref(source.image);
+    if (!ref) return ref.error();
+    // Docker Hub names the catalog makes are made here; everything else is pulled.
+    bool in_catalog =
+        ref->registry == docker_hub && (name == "busybox" || find_debian_recipe(name));
+    if (!in_catalog) return pull(*ref, source, job);
+  }
+  if (name == "busybox") return busybox();
+  if (find_debian_recipe(name)) return make(name, job);
+  // python_image sources come from the catalog only: a pull of the official
+  // python image is an `image` source.
+  bool python = source.type == source_type::python_image;
+  std::string what = python ? "python_image " + source.version : to_string(source.type);
   return make_error(errc::invalid_argument,
-                    what + " cannot be made on this machine: the local catalog has " + have +
-                        ", and pulls from registries are not available yet",
+                    what + " cannot be made on this machine: the local catalog has " +
+                        catalog_list() +
+                        (python ? " (an image source \"python:" + source.version +
+                                      "\" would be pulled from Docker Hub instead)"
+                                : ""),
                     "builder.source");
+}
+
+result<base_image> image_store::pull(const image_ref& ref, const build_source& source,
+                                     image_job* job) {
+  image_job own;
+  auto img = pull_image(ref, source.auth, source.image, dir_, job ? *job : own);
+  // A Docker Hub name the catalog does not have: say both.
+  if (!img && ref.registry == docker_hub && img.error().message != "cancelled") {
+    auto e = img.error();
+    e.message = "image " + source.image + " is not in the local catalog (" + catalog_list() +
+                ") and pulling it failed: " + e.message;
+    return e;
+  }
+  return img;
 }
 
 result<base_image> image_store::make(const std::string& name, image_job* job) {

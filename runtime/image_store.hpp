@@ -10,7 +10,10 @@
 //   busybox           from Debian's busybox-static (milliseconds; the fast-test base)
 //   debian:bookworm   debootstrap minbase from Debian's mirror (about a minute, once)
 //   python:3.11       the same plus Debian's python3, pip and venv (once)
-// Images that cannot be made here are a clear error, never a hang.
+// Any other `image` source (another registry, or a Docker Hub name the catalog
+// does not have) is pulled from its registry (runtime/image_pull.hpp) into
+//   <dir>/layers/sha256-<hex>/        a pulled layer, shared by the images that have it
+// Images that cannot be made or pulled are a clear error, never a hang.
 //
 // Thread- and process-safe: builds (of one or several engines sharing the
 // directory) may resolve the same image at once; one makes it, the others wait
@@ -28,6 +31,7 @@
 #include "nullspace/error.hpp"
 #include "runtime/build_request.hpp"
 #include "runtime/image_job.hpp"
+#include "runtime/image_ref.hpp"
 #include "runtime/process_runner.hpp"
 
 namespace nullspace::runtime {
@@ -35,7 +39,7 @@ namespace nullspace::runtime {
 inline constexpr const char* default_debian_mirror = "http://deb.debian.org/debian";
 
 struct base_image {
-  std::string name;                 // catalog name, e.g. "busybox"
+  std::string name;                 // catalog name ("busybox") or the pulled reference
   std::string digest;               // "sha256:<hex>": identifies the content
   std::vector<std::string> layers;  // absolute dirs, top layer first
   std::vector<std::string> env;     // "K=V" from the image config
@@ -47,9 +51,10 @@ class image_store {
   image_store(std::string dir, process_runner& runner,
               std::string debian_mirror = default_debian_mirror);
 
-  // The base image of `source`, made on first use; progress and cancel through
-  // `job` (may be null). invalid_argument (field "builder.source") for images
-  // this machine cannot make; unavailable when making one fails or is cancelled.
+  // The base image of `source`, made on first use or pulled; progress and
+  // cancel through `job` (may be null). invalid_argument (field
+  // "builder.source") for a python_image the catalog cannot make or a malformed
+  // image reference; unavailable when making or pulling fails or is cancelled.
   result<base_image> resolve(const build_source& source, image_job* job = nullptr);
 
   // Catalog image `name` (see catalog()), made if it is not there yet.
@@ -61,6 +66,7 @@ class image_store {
   const std::string& dir() const { return dir_; }
 
  private:
+  result<base_image> pull(const image_ref& ref, const build_source& source, image_job* job);
   result<base_image> busybox();
   result<base_image> make_busybox(const std::string& bin);
   result<base_image> debian(const std::string& name, image_job& job);
