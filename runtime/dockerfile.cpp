@@ -6,6 +6,8 @@
 #include <optional>
 #include <set>
 
+#include "runtime/image_ref.hpp"
+
 namespace nullspace::runtime {
 namespace {
 
@@ -242,6 +244,8 @@ class lowering {
       s.labels = b.labels;
       s.ports = b.ports;
     } else if (lower(image) != "scratch") {
+      if (auto ref = parse_image_ref(image); !ref)
+        return error(ins.line, "FROM " + image + ": " + ref.error().message);
       step.image = image;
     }
     s.steps.push_back(std::move(step));

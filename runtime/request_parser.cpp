@@ -11,6 +11,7 @@
 #include <set>
 
 #include "runtime/dockerfile.hpp"
+#include "runtime/image_ref.hpp"
 #include "storage/json_writer.hpp"
 
 namespace nullspace::runtime {
@@ -777,8 +778,12 @@ bool reader::source(build_source& src, dom::object obj) {
     case source_type::image:
       if (auto v =
               checked(string_field(f, "image", {.required = true}), f.path("image"), valid_word,
-                      "an image reference without spaces that does not start with '-'"))
-        src.image = *v;
+                      "an image reference without spaces that does not start with '-'")) {
+        if (auto ref = parse_image_ref(*v); !ref)
+          fail(f.path("image"), ref.error().message);
+        else
+          src.image = *v;
+      }
       if (auto auth = object_field(f, "auth", false)) {
         auto af = open(*auth, f.path("auth"), {"username", "password"});
         auto user = string_field(af, "username", {.required = true, .nonempty = true});

@@ -187,7 +187,7 @@ TEST_CASE("retry makes a new build and demands the secrets again", "[lifecycle]"
   test::temp_dir dir;
   auto eng = open_engine(dir);
   auto json = R"({"name":"sec","tags":["v1"],"build_backend":"buildkit",
-    "builder":{"source":{"type":"dockerfile","content":"FROM busybox"},
+    "builder":{"source":{"type":"python_image","version":"3.11"},
       "steps":[{"type":"run","cmd":"test -s \"$NULLSPACE_SECRETS_DIR/tok\"","secrets":["tok"]}]},
     "build_secrets":[{"id":"tok","value":"first-value","source":"env"}]})";
   auto first = submit_ok(*eng, json);

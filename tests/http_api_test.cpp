@@ -360,7 +360,7 @@ TEST_CASE("retry of a build with secrets needs fresh values (422 naming them)", 
   api_fixture f;
   // Secrets need the buildkit backend; steps name the secrets they read.
   std::string req = R"({"name":"sec","build_backend":"buildkit",
-    "builder":{"source":{"type":"dockerfile","content":"FROM busybox"},
+    "builder":{"source":{"type":"python_image","version":"3.11"},
       "steps":[{"type":"run","cmd":"test -s $NULLSPACE_SECRETS_DIR/tok","secrets":["tok"]}]},
     "build_secrets":[{"id":"tok","value":"s3cr3t-canary-value","source":"env"}]})";
   auto r = f.post_json("/v1/builds", req);
