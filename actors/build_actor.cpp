@@ -515,35 +515,18 @@ void resolve_base(build_ptr self, runtime::build_source source, int32_t step, F 
       });
 }
 
-stage_snapshot snapshot_of(const build_state& st) {
-  return {st.layers, st.chain_key, st.env, st.base_env, st.cwd, st.uid, st.gid, st.user};
-}
-
 // A Dockerfile FROM: the stage built so far is kept, and the next one starts
 // from an image, from scratch, or from an earlier stage.
 void start_stage(build_ptr self, size_t index) {
   auto& st = self->state;
   const auto& step = st.step_at(index);
-  if (st.stage >= 0) st.stages[st.stage] = snapshot_of(st);
+  if (st.stage >= 0) st.stages[st.stage] = st.snapshot();
   st.stage = step.stage;
   if (step.from_stage >= 0) {
-    const auto& from = st.stages.at(step.from_stage);  // lowering orders stages
-    st.layers = from.layers;
-    st.chain_key = from.chain_key;
-    st.env = from.env;
-    st.base_env = from.base_env;
-    st.cwd = from.cwd;
-    st.uid = from.uid;
-    st.gid = from.gid;
-    st.user = from.user;
+    st.restore(st.stages.at(step.from_stage));  // lowering orders stages
     return run_next_step(self);
   }
-  st.layers.clear();
-  st.env.clear();
-  st.base_env.clear();
-  st.cwd = "/";
-  st.uid = st.gid = 0;
-  st.user = "root";
+  st.restore({});
   const auto& key = st.plan.steps[index].cache_key;
   if (step.image.empty()) {  // scratch
     st.chain_key = key;
@@ -686,13 +669,14 @@ void start_on_template(build_ptr self) {
       return fail(self, "base_unavailable", "template " + s.req.source.ref + ": " + r.err->message,
                   -1);
     auto& base = r.value;
-    s.layers = base.layers;
-    s.base_env = base.env;
-    s.cwd = base.workdir;
-    s.uid = base.uid;
-    s.gid = base.gid;
-    s.user = base.user;
-    s.chain_key = chained_key(s.plan.base_key, base.digest);
+    s.restore({base.layers,
+               chained_key(s.plan.base_key, base.digest),
+               {},
+               base.env,
+               base.workdir,
+               base.uid,
+               base.gid,
+               base.user});
     auto e = make_entry("log", "info", "base template " + s.req.source.ref + " " + base.digest);
     e.phase = "base";
     append(self, {std::move(e)});

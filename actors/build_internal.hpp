@@ -34,9 +34,9 @@ struct stage_snapshot {
   std::string chain_key;
   runtime::env_list env;
   std::vector<std::string> base_env;
-  std::string cwd;
+  std::string cwd = "/";
   uint32_t uid = 0, gid = 0;
-  std::string user;
+  std::string user = "root";
 };
 
 struct build_state {
@@ -90,6 +90,21 @@ struct build_state {
   bool finishing = false;  // the terminal append is in flight
 
   const runtime::build_step& step_at(size_t i) const { return plan.steps[i].step; }
+
+  stage_snapshot snapshot() const {
+    return {layers, chain_key, env, base_env, cwd, uid, gid, user};
+  }
+  // Goes on from `s`: an earlier stage, a template's end, or (default) nothing.
+  void restore(const stage_snapshot& s) {
+    layers = s.layers;
+    chain_key = s.chain_key;
+    env = s.env;
+    base_env = s.base_env;
+    cwd = s.cwd;
+    uid = s.uid;
+    gid = s.gid;
+    user = s.user;
+  }
   std::string root_dir() const { return ctx->work_root() + "/" + rec.id + "/root"; }
 
   void remove_secrets_dir() {

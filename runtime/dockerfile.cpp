@@ -90,21 +90,26 @@ std::string shell_line(const std::vector<std::string>& argv) {
   return out;
 }
 
+// What a stage passes on to a stage built FROM it.
+struct image_config {
+  std::map<std::string, std::string> env;  // ENV so far (encoded values)
+  std::string workdir = "/";
+  std::vector<std::string> shell = default_shell;
+  std::vector<std::string> cmd, entrypoint;
+  bool entrypoint_set = false;
+  bool entrypoint_shell = false;
+  env_list labels;
+  std::vector<std::string> ports;
+};
+
 struct stage {
   std::string name;
   int32_t index = 0;
   std::vector<build_step> steps;
   std::set<int32_t> deps;
-  std::map<std::string, std::string> env;   // ENV so far (encoded values)
+  image_config config;
   std::map<std::string, std::string> args;  // ARGs in scope (encoded values)
-  std::string workdir = "/";
-  std::vector<std::string> shell = default_shell;
-  std::vector<std::string> cmd, entrypoint;
-  bool cmd_set = false;         // CMD given in this stage (ENTRYPOINT keeps it)
-  bool entrypoint_set = false;  // ENTRYPOINT given (in this stage or the one it builds on)
-  bool entrypoint_shell = false;
-  env_list labels;
-  std::vector<std::string> ports;
+  bool cmd_set = false;                     // CMD given in this stage (ENTRYPOINT keeps it)
   std::vector<secret_mount> secrets;
 };
 
@@ -141,7 +146,7 @@ class lowering {
       return v;
     }
     v.values = current().args;
-    for (auto& [k, val] : current().env) v.values[k] = val;
+    for (auto& [k, val] : current().config.env) v.values[k] = val;
     return v;
   }
 
@@ -234,15 +239,7 @@ class lowering {
       auto& b = stages_[static_cast<size_t>(base)];
       step.from_stage = base;
       s.deps.insert(base);
-      s.env = b.env;
-      s.workdir = b.workdir;
-      s.shell = b.shell;
-      s.cmd = b.cmd;
-      s.entrypoint = b.entrypoint;
-      s.entrypoint_set = b.entrypoint_set;
-      s.entrypoint_shell = b.entrypoint_shell;
-      s.labels = b.labels;
-      s.ports = b.ports;
+      s.config = b.config;
     } else if (lower(image) != "scratch") {
       if (auto ref = parse_image_ref(image); !ref)
         return error(ins.line, "FROM " + image + ": " + ref.error().message);
@@ -325,7 +322,7 @@ class lowering {
     step.type = step_type::env;
     for (auto& [k, v] : pairs) {
       if (!valid_var_name(k)) return error(ins.line, "ENV name '" + k + "' is not valid");
-      current().env[k] = v;
+      current().config.env[k] = v;
       if (v.find('$') != std::string::npos) step.image_env = true;
       std::erase_if(step.envs, [&](auto& e) { return e.first == k; });
       step.envs.emplace_back(k, v);
@@ -364,14 +361,14 @@ class lowering {
       step.argv = std::move(*argv);
     } else {
       step.cmd = text;
-      if (current().shell != default_shell) {
-        step.argv = current().shell;
+      if (current().config.shell != default_shell) {
+        step.argv = current().config.shell;
         step.argv.push_back(text);
       }
     }
     // ARG values reach the command as environment (ENV of the same name wins).
     for (auto& [k, v] : current().args)
-      if (!current().env.count(k)) step.args.emplace_back(k, decoded(v));
+      if (!current().config.env.count(k)) step.args.emplace_back(k, decoded(v));
     for (auto& m : step.secret_mounts) current().secrets.push_back(m);
     current().steps.push_back(std::move(step));
   }
@@ -389,7 +386,7 @@ class lowering {
       kv[key] = eq == std::string_view::npos ? "true" : std::string(part.substr(eq + 1));
     }
     auto type = kv.count("type") ? kv["type"] : "bind";
-    auto target = kv.count("target") ? joined_path(current().workdir, kv["target"]) : "";
+    auto target = kv.count("target") ? joined_path(current().config.workdir, kv["target"]) : "";
     if (type == "secret") {
       for (auto& [key, v] : kv)
         if (key != "type" && key != "id" && key != "target" && key != "required" && key != "mode" &&
@@ -516,10 +513,10 @@ class lowering {
     auto w = words(ins, ins.args, false);
     if (!w) return;
     if ((*w)[0].empty()) return error(ins.line, "WORKDIR needs a path");
-    current().workdir = joined_path(current().workdir, (*w)[0]);
+    current().config.workdir = joined_path(current().config.workdir, (*w)[0]);
     build_step step;
     step.type = step_type::workdir;
-    step.path = current().workdir;
+    step.path = current().config.workdir;
     current().steps.push_back(std::move(step));
   }
 
@@ -534,7 +531,7 @@ class lowering {
   }
 
   void set_label(const std::string& key, const std::string& value) {
-    auto& labels = current().labels;
+    auto& labels = current().config.labels;
     std::erase_if(labels, [&](auto& l) { return l.first == key; });
     labels.emplace_back(key, value);
   }
@@ -565,7 +562,7 @@ class lowering {
           (proto != "tcp" && proto != "udp"))
         return error(ins.line, "EXPOSE takes ports such as 8000 or 53/udp, got '" + word + "'");
       auto text = std::to_string(n) + "/" + proto;
-      auto& ports = current().ports;
+      auto& ports = current().config.ports;
       if (std::find(ports.begin(), ports.end(), text) == ports.end()) ports.push_back(text);
     }
   }
@@ -577,27 +574,27 @@ class lowering {
       argv = std::move(*json);
     } else {
       if (ins.args.empty()) return error(ins.line, ins.keyword + " needs a command");
-      argv = current().shell;
+      argv = current().config.shell;
       argv.push_back(ins.args);
       shell_form = true;
     }
-    auto& s = current();
+    auto& c = current().config;
     if (ins.keyword == "CMD") {
-      s.cmd = std::move(argv);
-      s.cmd_set = true;
+      c.cmd = std::move(argv);
+      current().cmd_set = true;
       return;
     }
-    s.entrypoint = std::move(argv);
-    s.entrypoint_set = true;
-    s.entrypoint_shell = shell_form;
-    if (!s.cmd_set) s.cmd.clear();  // an ENTRYPOINT drops the CMD it builds on
+    c.entrypoint = std::move(argv);
+    c.entrypoint_set = true;
+    c.entrypoint_shell = shell_form;
+    if (!current().cmd_set) c.cmd.clear();  // an ENTRYPOINT drops the CMD it builds on
   }
 
   void shell(const syn::instruction& ins) {
     auto json = syn::exec_form(ins.args);
     if (!json || json->empty())
       return error(ins.line, "SHELL takes the JSON form: SHELL [\"/bin/bash\", \"-c\"]");
-    current().shell = std::move(*json);
+    current().config.shell = std::move(*json);
   }
 
   void finish() {
@@ -615,7 +612,7 @@ class lowering {
       out_.steps.insert(out_.steps.end(), s.steps.begin(), s.steps.end());
       out_.secret_mounts.insert(out_.secret_mounts.end(), s.secrets.begin(), s.secrets.end());
     }
-    auto& last = stages_.back();
+    auto& last = stages_.back().config;
     std::vector<std::string> argv;
     if (last.entrypoint_set && !last.entrypoint.empty()) {
       argv = last.entrypoint;
