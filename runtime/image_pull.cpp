@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "runtime/file_text.hpp"
 #include "runtime/layer_unpack.hpp"
 #include "runtime/oci_manifest.hpp"
 #include "runtime/oci_registry.hpp"
@@ -33,13 +34,28 @@ std::string unique_suffix() {
   return std::to_string(::getpid()) + "-" + std::to_string(counter++);
 }
 
+// Keeps a verified manifest, index or config as blobs/sha256-<hex> (content
+// addressed: the same bytes whoever pulled them). A failed write only costs
+// the record, never the pull.
+void keep_blob(const std::string& store_dir, const std::string& digest, std::string_view bytes) {
+  auto path = store_dir + "/blobs/sha256-" + digest.substr(7);
+  std::error_code ec;
+  if (fs::exists(path, ec)) return;
+  fs::create_directories(store_dir + "/blobs", ec);
+  auto tmp = path + ".tmp-" + unique_suffix();
+  if (write_text_file(tmp, bytes)) fs::rename(tmp, path, ec);
+  fs::remove(tmp, ec);
+}
+
 // The image manifest for this machine: `ref` itself, or its entry for
-// host_platform() if it is an index.
+// host_platform() if it is an index. Each manifest is kept (keep_blob).
 result<std::pair<std::string, oci_manifest>> platform_manifest(registry_client& client,
                                                                const image_ref& ref,
-                                                               const std::string& what) {
+                                                               const std::string& what,
+                                                               const std::string& store_dir) {
   auto fetched = client.manifest(ref.reference());
   if (!fetched) return fetched.error();
+  keep_blob(store_dir, fetched->digest, fetched->body);
   auto m = parse_oci_manifest(fetched->body, fetched->content_type);
   if (!m) return make_error(errc::unavailable, what + ": " + m.error().message);
   if (!m->is_index) return std::pair{fetched->digest, std::move(m.value())};
@@ -47,6 +63,7 @@ result<std::pair<std::string, oci_manifest>> platform_manifest(registry_client& 
   if (!entry) return entry.error();
   fetched = client.manifest(entry->digest);
   if (!fetched) return fetched.error();
+  keep_blob(store_dir, fetched->digest, fetched->body);
   m = parse_oci_manifest(fetched->body, fetched->content_type);
   if (!m) return make_error(errc::unavailable, what + ": " + m.error().message);
   if (m->is_index)
@@ -105,7 +122,7 @@ result<base_image> pull_image(const image_ref& ref, const std::optional<registry
                               image_job& job) {
   job.progress("pulling " + what + " from " + registry_base_url(ref.registry));
   registry_client client(ref, auth, job, what);
-  auto manifest = platform_manifest(client, ref, what);
+  auto manifest = platform_manifest(client, ref, what, store_dir);
   if (!manifest) return manifest.error();
   auto& [digest, m] = manifest.value();
   for (auto& l : m.layers)
@@ -118,6 +135,7 @@ result<base_image> pull_image(const image_ref& ref, const std::optional<registry
 
   auto config_text = client.blob_text(m.config);
   if (!config_text) return config_text.error();
+  keep_blob(store_dir, m.config.digest, *config_text);
   auto config = parse_oci_image_config(*config_text);
   if (!config) return make_error(errc::unavailable, what + ": " + config.error().message);
   if (!config->platform.empty() && config->platform != host_platform())

@@ -1,7 +1,8 @@
 // Pulling an image from an OCI registry into the image store's directory:
 //   <dir>/layers/sha256-<hex>/   an unpacked layer, named by its blob's digest,
 //                                so images that share a layer share its dir
-//   <dir>/blobs/                 blobs while they download (removed once unpacked)
+//   <dir>/blobs/sha256-<hex>     manifests, indexes and configs as pulled (verified);
+//                                layer blobs only while they download and unpack
 // Layers already unpacked are not downloaded again; the manifest and config
 // are fetched on every pull (a tag may have moved). Nothing about the
 // credentials is written anywhere.

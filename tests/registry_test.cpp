@@ -520,6 +520,15 @@ TEST_CASE("a private registry pull with the right credentials unpacks layers wit
   CHECK_FALSE(contains(p.progress, registry.password));
   CHECK(files_containing(dir.path(), registry.password).empty());
   CHECK_FALSE(fs::exists(dir.sub("images/catalog")));
+  // The manifest is kept, content-addressed; layer blobs only until unpacked.
+  auto kept = dir.sub("images/blobs/sha256-") + registry.v1_manifest_digest.substr(7);
+  CHECK(runtime::sha256_hex(read_file(kept)) == registry.v1_manifest_digest.substr(7));
+  size_t blobs = 0;
+  for (auto& e : fs::directory_iterator(dir.sub("images/blobs"))) {
+    ++blobs;
+    CHECK(e.path().filename().string().find(".tmp-") == std::string::npos);
+  }
+  CHECK(blobs == 2);  // the manifest and the config
 
   // Again: the manifest is asked for, the layers are not downloaded again.
   auto again = pull(store, image(ref, runtime::registry_auth{registry.user, registry.password}));
