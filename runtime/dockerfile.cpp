@@ -50,15 +50,6 @@ std::string lower(std::string s) {
   return s;
 }
 
-// An encoded value (dockerfile_syntax::variables) as plain text.
-std::string decoded(std::string_view v) {
-  syn::variables none;
-  none.values["v"] = std::string(v);
-  std::string error;
-  auto w = syn::words("$v", none, '\\', false, error);
-  return w ? (*w)[0] : std::string(v);
-}
-
 std::string joined_path(const std::string& dir, const std::string& path) {
   if (path.starts_with('/')) return path;
   return (dir.ends_with('/') ? dir : dir + "/") + path;
@@ -270,15 +261,8 @@ class lowering {
       auto name = word.substr(0, eq);
       if (!valid_var_name(name)) return error(ins.line, "ARG name '" + name + "' is not valid");
       std::optional<std::string> value;
-      if (eq != std::string::npos) {
-        // words() decoded the default: store it encoded again.
-        std::string enc;
-        for (char c : word.substr(eq + 1)) {
-          enc.push_back(c);
-          if (c == '$') enc.push_back('$');
-        }
-        value = enc;
-      }
+      // words() decoded the default: variables hold it encoded.
+      if (eq != std::string::npos) value = syn::encoded(word.substr(eq + 1));
       if (stages_.empty()) {
         global_args_[name] = value;
         continue;
@@ -328,7 +312,7 @@ class lowering {
       step.envs.emplace_back(k, v);
     }
     if (!step.image_env)  // nothing to complete: the values are plain text
-      for (auto& [k, v] : step.envs) v = decoded(v);
+      for (auto& [k, v] : step.envs) v = syn::decoded(v);
     current().steps.push_back(std::move(step));
   }
 
@@ -368,7 +352,7 @@ class lowering {
     }
     // ARG values reach the command as environment (ENV of the same name wins).
     for (auto& [k, v] : current().args)
-      if (!current().config.env.count(k)) step.args.emplace_back(k, decoded(v));
+      if (!current().config.env.count(k)) step.args.emplace_back(k, syn::decoded(v));
     for (auto& m : step.secret_mounts) current().secrets.push_back(m);
     current().steps.push_back(std::move(step));
   }
@@ -498,11 +482,9 @@ class lowering {
                                        "RUN tar");
       }
       auto step = proto;
-      step.src = src.starts_with('/') ? src.substr(src.find_first_not_of('/') == std::string::npos
-                                                       ? src.size()
-                                                       : src.find_first_not_of('/'))
-                                      : src;
-      if (step.src.empty()) step.src = ".";
+      // "/x" names x from the root of the context or the stage.
+      auto first = src.find_first_not_of('/');
+      step.src = first == std::string::npos ? "." : src.substr(first);
       step.dest = dest;
       if (proto.from_stage < 0) step.context = context_;
       current().steps.push_back(std::move(step));
@@ -647,31 +629,11 @@ dockerfile_program parse_dockerfile(std::string_view text, const std::string& co
 
 std::string complete_image_env(std::string_view value,
                                const std::vector<std::pair<std::string, std::string>>& env) {
-  std::string out;
-  for (size_t i = 0; i < value.size(); ++i) {
-    if (value[i] != '$' || i + 1 >= value.size()) {
-      out.push_back(value[i]);
-    } else if (value[i + 1] == '$') {
-      out.push_back('$');
-      ++i;
-    } else if (value[i + 1] == '{') {
-      auto close = value.find('}', i);
-      if (close == std::string_view::npos) {
-        out.append(value.substr(i));
-        break;
-      }
-      auto name = value.substr(i + 2, close - i - 2);
-      for (auto it = env.rbegin(); it != env.rend(); ++it)
-        if (it->first == name) {
-          out += it->second;
-          break;
-        }
-      i = close;
-    } else {
-      out.push_back(value[i]);
-    }
-  }
-  return out;
+  return syn::decoded(value, [&](std::string_view name) {
+    for (auto it = env.rbegin(); it != env.rend(); ++it)
+      if (it->first == name) return it->second;
+    return std::string();
+  });
 }
 
 }  // namespace nullspace::runtime

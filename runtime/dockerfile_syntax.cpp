@@ -105,24 +105,7 @@ class expander {
       w += it->second;
       return;
     }
-    w += decode(it->second);
-  }
-
-  // "$$" -> "$", "${X}" (a name only the image env knows) -> "".
-  static std::string decode(std::string_view v) {
-    std::string out;
-    for (size_t i = 0; i < v.size(); ++i) {
-      if (v[i] == '$' && i + 1 < v.size() && v[i + 1] == '$') {
-        out.push_back('$');
-        ++i;
-      } else if (v[i] == '$' && i + 1 < v.size() && v[i + 1] == '{') {
-        auto close = v.find('}', i);
-        i = close == std::string_view::npos ? v.size() : close;
-      } else {
-        out.push_back(v[i]);
-      }
-    }
-    return out;
+    w += decoded(it->second);
   }
 
   bool is_set(const std::string& name, bool nonempty) const {
@@ -195,6 +178,37 @@ class expander {
 };
 
 }  // namespace
+
+std::string decoded(std::string_view v,
+                    const std::function<std::string(std::string_view)>& lookup) {
+  std::string out;
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (v[i] == '$' && i + 1 < v.size() && v[i + 1] == '$') {
+      out.push_back('$');
+      ++i;
+    } else if (v[i] == '$' && i + 1 < v.size() && v[i + 1] == '{') {
+      auto close = v.find('}', i);
+      if (close == std::string_view::npos) {
+        out.append(v.substr(i));
+        break;
+      }
+      if (lookup) out += lookup(v.substr(i + 2, close - i - 2));
+      i = close;
+    } else {
+      out.push_back(v[i]);
+    }
+  }
+  return out;
+}
+
+std::string encoded(std::string_view plain) {
+  std::string out;
+  for (char c : plain) {
+    out.push_back(c);
+    if (c == '$') out.push_back('$');
+  }
+  return out;
+}
 
 document split(std::string_view text) {
   document d;

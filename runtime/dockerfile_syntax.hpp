@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -40,6 +41,12 @@ struct variables {
   std::map<std::string, std::string> values;
   bool keep_unknown = false;
 };
+
+// A variables value as plain text: "$$" is '$', "${NAME}" is lookup(NAME)
+// ("" without a lookup). And plain text as a value ('$' -> "$$").
+std::string decoded(std::string_view value,
+                    const std::function<std::string(std::string_view)>& lookup = {});
+std::string encoded(std::string_view plain);
 
 // The words of `text` (split at unquoted whitespace when `split_words`, else
 // one word), quotes removed, escapes and variables resolved. nullopt with

@@ -456,16 +456,17 @@ class reader {
   bool source(build_source& src, dom::object obj);
   void step(build_step& st, dom::element el, const std::string& path);
   void ready(ready_check& r, dom::object obj);
-  void builder(build_request& req, dom::object obj, bool& source_ok);
-  void secrets(build_request& req, const fields& top, bool& ids_complete);
   // What the section readers learned, for the rules that span sections.
   struct facts {
-    bool source_ok = false;                // builder.source is complete and valid
-    std::optional<build_backend> backend;  // build_backend as given and valid
-    bool backend_invalid = false;          // build_backend was given but is not valid
-    bool secrets_given = false;            // build_secrets is a non-empty array
-    bool ids_complete = true;              // every build_secrets id was read
+    bool source_ok = false;                        // builder.source is complete and valid
+    std::optional<build_backend> backend;          // build_backend as given and valid
+    bool backend_invalid = false;                  // build_backend was given but is not valid
+    bool secrets_given = false;                    // build_secrets is a non-empty array
+    bool ids_complete = true;                      // every build_secrets id was read
+    std::vector<secret_mount> dockerfile_secrets;  // the Dockerfile's RUN secret mounts
   };
+  void builder(build_request& req, dom::object obj, facts& fx);
+  void secrets(build_request& req, const fields& top, bool& ids_complete);
   void cross_checks(build_request& req, const facts& fx);
 
   const platform_limits& lim_;
@@ -964,18 +965,19 @@ void reader::ready(ready_check& r, dom::object obj) {
   }
 }
 
-void reader::builder(build_request& req, dom::object obj, bool& source_ok) {
+void reader::builder(build_request& req, dom::object obj, facts& fx) {
   auto f = open(obj, "builder",
                 {"source", "steps", "runtime_envs", "start_cmd", "ready", "ready_timeout_ms"});
-  if (auto src = object_field(f, "source", true)) source_ok = source(req.source, *src);
+  if (auto src = object_field(f, "source", true)) fx.source_ok = source(req.source, *src);
   std::string dockerfile_start_cmd;
-  if (source_ok && req.source.type == source_type::dockerfile) {
+  if (fx.source_ok && req.source.type == source_type::dockerfile) {
     auto prog = parse_dockerfile(req.source.dockerfile, req.source.context);
     for (auto& e : prog.errors)
       fail("builder.source.content",
            "Dockerfile line " + std::to_string(e.line) + ": " + e.message);
     for (auto& w : prog.warnings) warn("Dockerfile: " + w);
     dockerfile_start_cmd = prog.start_cmd;
+    fx.dockerfile_secrets = std::move(prog.secret_mounts);
   }
   if (auto el = f.get("steps")) {
     if (auto arr = array_at(*el, f.path("steps"), lim_.max_steps, "steps")) {
@@ -1080,7 +1082,7 @@ void reader::cross_checks(build_request& req, const facts& fx) {
     }
   if (dockerfile) {
     std::set<std::string> reported;
-    for (auto& m : parse_dockerfile(req.source.dockerfile, req.source.context).secret_mounts) {
+    for (auto& m : fx.dockerfile_secrets) {
       used.insert(m.id);
       if (!fx.ids_complete || !m.required || supplied.count(m.id) || !reported.insert(m.id).second)
         continue;
@@ -1122,7 +1124,7 @@ build_request reader::request(dom::object root) {
   }
 
   facts fx;
-  if (auto b = object_field(top, "builder", true)) builder(req, *b, fx.source_ok);
+  if (auto b = object_field(top, "builder", true)) builder(req, *b, fx);
 
   // Defaults are clamped into the configured limits, so a platform with a
   // smaller maximum still accepts a request that leaves the field out.

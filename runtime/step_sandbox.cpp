@@ -291,9 +291,8 @@ result<copy_outcome> step_sandbox::copy_from_stage(const step_job& job,
     packed = mount_overlay(stage_layers, "", "", root);
   }
   // Only the part of the stage the source names (up to its first pattern).
-  auto src = req.src.substr(req.src.find_first_not_of('/') == std::string::npos
-                                ? req.src.size()
-                                : req.src.find_first_not_of('/'));
+  auto first = req.src.find_first_not_of('/');
+  auto src = first == std::string::npos ? std::string() : req.src.substr(first);
   auto fixed = src;
   if (auto glob = src.find_first_of("*?["); glob != std::string::npos) {
     auto slash = src.rfind('/', glob);
