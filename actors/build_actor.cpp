@@ -22,12 +22,14 @@
 namespace nullspace::actors {
 namespace build_detail {
 
-log_entry make_entry(std::string kind, std::string level, std::string message, int32_t step) {
+log_entry make_entry(std::string kind, std::string level, std::string message, int32_t step,
+                     std::string phase) {
   log_entry e;
   e.kind = std::move(kind);
   e.level = std::move(level);
   e.message = std::move(message);
   e.step = step;
+  e.phase = std::move(phase);
   return e;
 }
 
@@ -273,10 +275,9 @@ std::string chained_key(const std::string& parent, const std::string& step_key) 
 
 log_entry cache_log(int32_t step, const std::string& status, const std::string& key,
                     const std::string& reason) {
-  auto e =
-      make_entry("cache", "info",
-                 "cache " + status + " " + key + (reason.empty() ? "" : " (" + reason + ")"), step);
-  e.phase = "step";
+  auto e = make_entry("cache", "info",
+                      "cache " + status + " " + key + (reason.empty() ? "" : " (" + reason + ")"),
+                      step, "step");
   e.cache_status = status;
   e.cache_key = key;
   e.cache_reason = reason;
@@ -467,8 +468,7 @@ void start_copy(build_ptr self, size_t index, const std::string& key) {
                                "copied " + c.text() + " from " + from + ":" +
                                    (done_step.src.empty() ? "." : done_step.src) + " to " +
                                    image_path(s.cwd, done_step.dest),
-                               step_i);
-        done.phase = "step";
+                               step_i, "step");
         entries.push_back(std::move(done));
         constexpr size_t max_listed = 20;  // a context full of fifos is not a log flood
         for (size_t i = 0; i < c.skipped.size(); ++i) {
@@ -477,8 +477,7 @@ void start_copy(build_ptr self, size_t index, const std::string& key) {
                          i < max_listed ? "not copied: " + c.skipped[i]
                                         : "not copied: " + std::to_string(c.skipped.size() - i) +
                                               " more entries (devices, fifos)",
-                         step_i);
-          w.phase = "step";
+                         step_i, "step");
           entries.push_back(std::move(w));
           if (i >= max_listed) break;
         }
@@ -508,9 +507,8 @@ void resolve_base(build_ptr self, runtime::build_source source, int32_t step, F 
         s.base_job.reset();
         if (moved_on(self)) return;
         if (r.err) return fail(self, "base_unavailable", r.err->message, step);
-        auto e = make_entry("log", "info", "base " + r.value.name + " " + r.value.digest, step);
-        e.phase = "base";
-        append(self, {std::move(e)});
+        append(self, {make_entry("log", "info", "base " + r.value.name + " " + r.value.digest, step,
+                                 "base")});
         then(r.value);
       });
 }
@@ -677,9 +675,8 @@ void start_on_template(build_ptr self) {
                base.uid,
                base.gid,
                base.user});
-    auto e = make_entry("log", "info", "base template " + s.req.source.ref + " " + base.digest);
-    e.phase = "base";
-    append(self, {std::move(e)});
+    append(self, {make_entry("log", "info", "base template " + s.req.source.ref + " " + base.digest,
+                             -1, "base")});
     run_next_step(self);
   });
 }
@@ -753,8 +750,7 @@ void run_next_step(build_ptr self) {
     auto header = make_entry("step", "info",
                              "step " + std::to_string(index + 1) + "/" +
                                  std::to_string(st.plan.steps.size()) + ": " + ps.summary,
-                             st.running_step);
-    header.phase = "step";
+                             st.running_step, "step");
     append(self, {std::move(header)});
     ++st.steps_run;
     if (st.ctx->sandbox) return sandbox_step(self, index);
@@ -782,8 +778,7 @@ void on_lines(build_ptr self, std::vector<runtime::output_line>& lines) {
   std::vector<log_entry> entries;
   entries.reserve(lines.size());
   for (auto& l : lines) {
-    auto e = make_entry("log", "info", std::move(l.text), st.running_step);
-    e.phase = st.phase;
+    auto e = make_entry("log", "info", std::move(l.text), st.running_step, st.phase);
     e.stream = l.stream == runtime::output_stream::out ? "stdout" : "stderr";
     st.tail.push_back(e.message);
     if (st.tail.size() > failure_tail_lines) st.tail.pop_front();
@@ -841,8 +836,8 @@ build_actor::behavior_type build_behavior(build_ptr self, std::shared_ptr<engine
         auto base = make_entry("log", "warn",
                                "base " + s.plan.base_summary +
                                    " is not materialized: the host executor runs steps as "
-                                   "plain processes in a work dir on the host");
-        base.phase = "base";
+                                   "plain processes in a work dir on the host",
+                               -1, "base");
         entries.push_back(std::move(base));
         append(self, std::move(entries), true);
         run_next_step(self);
@@ -884,11 +879,8 @@ build_actor::behavior_type build_behavior(build_ptr self, std::shared_ptr<engine
       [=](progress_atom, std::vector<std::string>& lines) {
         if (!self->state.base_job) return;  // a late line after the base reply
         std::vector<log_entry> entries;
-        for (auto& l : lines) {
-          auto e = make_entry("log", "info", std::move(l));
-          e.phase = "base";
-          entries.push_back(std::move(e));
-        }
+        for (auto& l : lines)
+          entries.push_back(make_entry("log", "info", std::move(l), -1, "base"));
         append(self, std::move(entries));
       },
   };

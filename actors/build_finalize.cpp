@@ -22,9 +22,7 @@ namespace {
 constexpr auto ready_poll = std::chrono::milliseconds(250);
 
 log_entry phase_entry(std::string phase, std::string message, std::string level = "info") {
-  auto e = make_entry("log", std::move(level), std::move(message));
-  e.phase = std::move(phase);
-  return e;
+  return make_entry("log", std::move(level), std::move(message), -1, std::move(phase));
 }
 
 // The start command's environment: the image's, then the runtime envs.

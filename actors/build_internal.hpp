@@ -143,7 +143,9 @@ struct build_state {
 
 using build_ptr = build_actor::stateful_pointer<build_state>;
 
-log_entry make_entry(std::string kind, std::string level, std::string message, int32_t step = -1);
+// `phase` ("base", "step", "ready", "artifact") says which part of the build it is from.
+log_entry make_entry(std::string kind, std::string level, std::string message, int32_t step = -1,
+                     std::string phase = {});
 log_entry status_entry(build_status s, std::string message);
 
 // Appends to the build's log (a record change goes with `with_record`).
