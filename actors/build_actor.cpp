@@ -767,7 +767,8 @@ void run_next_step(build_ptr self) {
         return fail(self, "unsupported_step",
                     "step " + std::to_string(index) + " (" + runtime::to_string(step.type) +
                         ") is not supported by this executor yet; the host executor runs "
-                        "run, env and workdir steps until the sandbox engine lands",
+                        "run, env and workdir steps only (nullspaced --isolation sandbox runs "
+                        "every step kind)",
                     st.running_step);
     }
   }
