@@ -21,9 +21,18 @@ storage::build_record& registry_txn::adopt(storage::build_record r, int64_t stor
   return slot.rec;
 }
 
+std::optional<std::string> registry_txn::tag_target(const storage::template_record& t,
+                                                    const std::string& tag) {
+  auto key = t.namespace_name + "/" + t.name + ":" + tag;
+  auto it = tags_.find(key);
+  if (it != tags_.end()) return it->second;
+  return db_.get_tag(t.namespace_name, t.name, tag);
+}
+
 void registry_txn::move_tag(const storage::template_record& t, const std::string& tag,
                             const std::string& id) {
-  auto before = db_.get_tag(t.namespace_name, t.name, tag);
+  auto before = tag_target(t, tag);
+  tags_[t.namespace_name + "/" + t.name + ":" + tag] = id;
   if (before && *before != id) {
     if (auto* old = build(*before)) {
       std::erase(old->current_tags, tag);
@@ -42,8 +51,9 @@ void registry_txn::move_tag(const storage::template_record& t, const std::string
 }
 
 bool registry_txn::drop_tag(const storage::template_record& t, const std::string& tag) {
-  auto before = db_.get_tag(t.namespace_name, t.name, tag);
+  auto before = tag_target(t, tag);
   if (!before) return false;
+  tags_[t.namespace_name + "/" + t.name + ":" + tag] = std::nullopt;
   if (auto* old = build(*before)) {
     std::erase(old->current_tags, tag);
     retain(*old);

@@ -63,7 +63,10 @@ class registry_txn {
   storage::store& db_;
   int64_t now_;
   retention_policy policy_;
+  // Where a tag points as this change sees it (nullopt: removed).
+  std::optional<std::string> tag_target(const storage::template_record& t, const std::string& tag);
   std::map<std::string, touched> builds_;
+  std::map<std::string, std::optional<std::string>> tags_;  // "ns/name:tag" → build id
   std::vector<std::function<void(storage::store&, storage::write_batch&)>> ops_;
 };
 

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <map>
 
 #include "actors/retention_sweep.hpp"
 #include "actors/template_reads.hpp"
@@ -395,9 +396,47 @@ void sweep(registry_ptr self, int64_t now, Done done) {
              [=](caf::error&) mutable { run(false); });
 }
 
+// Stores written before the registry existed have builds but no templates:
+// each (namespace, name) of the history gets its template, owned by its
+// builds' tenant, and the tags its ready builds asked for (newest wins). Once.
+void adopt_history(storage::store& db, const engine_config& config) {
+  if (db.get_meta("registry_adopted")) return;
+  std::map<std::pair<std::string, std::string>, std::vector<std::string>> families;
+  db.for_each_history_row(
+      [&](std::string_view ns, std::string_view name, int64_t, std::string_view id) {
+        families[{std::string(ns), std::string(name)}].emplace_back(id);  // oldest first
+      });
+  size_t adopted = 0;
+  for (auto& [key, ids] : families) {
+    if (db.get_template(key.first, key.second)) continue;
+    registry_txn txn(db, config.now_ms(), config.retention);
+    std::optional<template_record> t;
+    for (auto& id : ids) {
+      auto* rec = txn.build(id);
+      if (!rec) continue;
+      if (!t) t = new_template(rec->tenant, key.first, key.second, rec->created_ms);
+      if (rec->tenant != t->tenant || rec->status != build_status::ready) continue;
+      for (auto& tag : rec->tags) txn.move_tag(*t, tag, id);
+      t->latest_ready = id;
+      t->latest_ready_ms = rec->finished_ms;
+    }
+    if (!t) continue;
+    if (!db.namespace_owner(t->namespace_name))
+      txn.then([ns = t->namespace_name, tenant = t->tenant](storage::store& d,
+                                                            storage::write_batch& wb) {
+        d.put_namespace_owner(wb, ns, tenant);
+      });
+    put_template(txn, *t);
+    if (txn.commit()) ++adopted;
+  }
+  if (adopted) spdlog::info("registry: {} templates made from the build history", adopted);
+  (void)db.put_meta("registry_adopted", "1");
+}
+
 template_registry_actor::behavior_type registry(registry_ptr self,
                                                 std::shared_ptr<engine_context> ctx) {
   self->state.ctx = std::move(ctx);
+  adopt_history(*self->state.ctx->db, self->state.ctx->config);
   auto interval = std::chrono::milliseconds(self->state.ctx->config.retention.sweep_interval_ms);
   self->delayed_send(self, interval, tick_atom::value);
   return {

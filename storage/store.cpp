@@ -422,6 +422,30 @@ std::vector<std::string> store::cache_keys_of_layer(std::string_view layer) cons
   return out;
 }
 
+void store::for_each_history_row(const std::function<void(std::string_view, std::string_view,
+                                                          int64_t, std::string_view)>& fn) const {
+  std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, builds_)};
+  for (it->Seek("i/"); it->Valid() && it->key().starts_with("i/"); it->Next()) {
+    std::string_view k(it->key().data() + 2, it->key().size() - 2);  // ns/name/<be>/<id>
+    auto s1 = k.find('/');
+    if (s1 == std::string_view::npos) continue;
+    auto s2 = k.find('/', s1 + 1);
+    if (s2 == std::string_view::npos || k.size() < s2 + 11 || k[s2 + 9] != '/') continue;
+    fn(k.substr(0, s1), k.substr(s1 + 1, s2 - s1 - 1),
+       static_cast<int64_t>(read_be64(k.substr(s2 + 1, 8))), k.substr(s2 + 10));
+  }
+}
+
+std::optional<std::string> store::get_meta(std::string_view key) const {
+  return get_in(meta_, std::string(key));
+}
+
+result<bool> store::put_meta(std::string_view key, std::string_view value) {
+  write_batch b;
+  b.wb_.Put(meta_, std::string(key), rocksdb::Slice(value.data(), value.size()));
+  return write(b);
+}
+
 std::vector<std::pair<int64_t, std::string>> store::retention_due(int64_t now_ms,
                                                                   size_t limit) const {
   std::vector<std::pair<int64_t, std::string>> out;

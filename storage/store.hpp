@@ -165,6 +165,11 @@ class store {
   void put_gc_layer(write_batch& b, std::string_view layer);
   void delete_gc_layer(write_batch& b, std::string_view layer);
   std::vector<std::string> gc_layers() const;
+  // Every history row in key order: (namespace, name, created_ms, id).
+  void for_each_history_row(const std::function<void(std::string_view, std::string_view, int64_t,
+                                                     std::string_view)>& fn) const;
+  std::optional<std::string> get_meta(std::string_view key) const;
+  result<bool> put_meta(std::string_view key, std::string_view value);
   // Builds whose retention ends at or before `now_ms`, soonest first.
   std::vector<std::pair<int64_t, std::string>> retention_due(int64_t now_ms, size_t limit) const;
 

@@ -476,3 +476,32 @@ TEST_CASE("retention deletes expired artifacts and their layers; tagged builds s
   REQUIRE(again.record.status == build_status::ready);
   CHECK(again.record.cache.misses == 1);
 }
+
+TEST_CASE("a store from before the registry gets templates for its build history", "[templates]") {
+  temp_dir dir;
+  std::string first_id = "tb_000000000001aaaaaaaaaaaa", second_id = "tb_000000000002aaaaaaaaaaaa";
+  {
+    std::filesystem::create_directories(dir.sub("data"));
+    auto db = storage::store::open(dir.sub("data/db"));
+    REQUIRE(db.ok());
+    storage::write_batch wb;
+    for (auto& id : {first_id, second_id}) {
+      storage::build_record r;
+      r.id = id;
+      r.tenant = "acme";
+      r.namespace_name = "acme";
+      r.name = "legacy";
+      r.tags = {"stable"};
+      r.status = build_status::ready;
+      r.created_ms = r.finished_ms = id == first_id ? 1000 : 2000;
+      db.value()->put_build(wb, r);
+      db.value()->put_history(wb, r);
+    }
+    REQUIRE(db.value()->write(wb).ok());
+  }
+  auto eng = open_host(dir);
+  CHECK(tags_of(*eng, "legacy", "acme")["stable"] == second_id);
+  CHECK(current_tags(*eng, first_id, "acme").empty());
+  CHECK(eng->get_template_json("acme/legacy", "globex").error().code == errc::not_found);
+  CHECK(eng->reserve_name("acme", "x", "globex").error().code == errc::permission_denied);
+}
