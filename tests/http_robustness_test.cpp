@@ -623,3 +623,57 @@ TEST_CASE("a client that half-closes after its request still gets the whole resp
     CHECK(r.body.size() == whole.body.size());
   }
 }
+
+TEST_CASE("another tenant's templates: private ones are not found, public ones read-only",
+          "[http_robust]") {
+  api_fixture fx(two_tenants());
+  fx.api_key = alpha_key;
+  auto id = fx.create_build({"true"}, "alpha-app");
+  fx.wait_terminal(id);
+  auto as_beta = bearer(beta_key);
+  auto json_as_beta = with_header(as_beta, "Content-Type", "application/json");
+  const std::string path = "/v1/templates/alpha%2Falpha-app";
+  auto put = [&](const std::string& target, const std::string& body, const http_headers& h) {
+    http_connection c(fx.port);
+    c.send_request("PUT", target, body, with_header(h, "Content-Type", "application/json"));
+    return c.read_response();
+  };
+  auto del = [&](const std::string& target, const http_headers& h) {
+    http_connection c(fx.port);
+    c.send_request("DELETE", target, "", h);
+    return c.read_response();
+  };
+
+  CHECK(fx.get(path).status == 200);
+  CHECK(http_get(fx.port, path, as_beta).status == 404);
+  CHECK(http_get(fx.port, path + "/builds", as_beta).status == 404);
+  CHECK(put(path + "/visibility", R"({"visibility":"public"})", as_beta).status == 404);
+
+  REQUIRE(put(path + "/visibility", R"({"visibility":"public"})", fx.auth()).status == 200);
+  auto seen = http_get(fx.port, path, as_beta);
+  CHECK(seen.status == 200);
+  CHECK(seen.body.find("\"tenant\"") == std::string::npos);  // the owner is never shown
+  CHECK(http_get(fx.port, path + "/builds", as_beta).status == 200);
+  std::vector<std::pair<std::string, http_response>> writes{
+      {"tags", http_post(fx.port, path + "/tags", R"({"tags":["mine"]})", json_as_beta)},
+      {"alias", http_post(fx.port, path + "/aliases", R"({"alias":"mine"})", json_as_beta)},
+      {"rename", http_post(fx.port, path + "/rename", R"({"name":"mine"})", json_as_beta)},
+      {"visibility", put(path + "/visibility", R"({"visibility":"private"})", as_beta)},
+      {"delete", del(path, as_beta)},
+      {"build in alpha's namespace",
+       http_post(fx.port, "/v1/builds", run_request({"true"}, "x", R"("namespace":"alpha")"),
+                 json_as_beta)},
+      {"reserve in alpha's namespace",
+       http_post(fx.port, "/v1/templates:reserve", R"({"namespace":"alpha","name":"y"})",
+                 json_as_beta)},
+  };
+  for (auto& [what, r] : writes) {
+    INFO("beta " << what << ": " << r.body);
+    CHECK(r.status == 403);
+    CHECK(error_code(r) == "permission_denied");
+  }
+  // Nothing changed.
+  auto after = fx.get(path);
+  CHECK(after.body.find("mine") == std::string::npos);
+  CHECK(json_str(after.body, "template.visibility") == "public");
+}
