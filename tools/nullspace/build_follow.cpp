@@ -51,6 +51,7 @@ void sleep_ticking(log_view& view, std::chrono::milliseconds total) {
 
 // Reconnects to the build's log until its `end` event.
 int resume(api_client& api, log_view& view, follow_state& st, uint64_t offset, std::string reason) {
+  view.following(st.id);
   int failures = 0;
   bool announced = false;
   auto on_event = handler(st, view);

@@ -1,6 +1,10 @@
 #include "tools/nullspace/build_render.hpp"
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 
 #include "tools/nullspace/terminal.hpp"
@@ -32,6 +36,26 @@ std::string seconds_text(int64_t ms) {
 
 std::string plural(int64_t n, const char* one, const char* many) {
   return std::to_string(n) + " " + (n == 1 ? one : many);
+}
+
+// Ctrl-C while a build is followed: the status line goes, and a note says
+// that the build itself goes on. Everything is prepared outside the handler.
+char interrupt_note[256] = "\n";
+size_t interrupt_note_len = 1;
+volatile sig_atomic_t interrupt_clears_line = 0;
+
+void on_interrupt(int) {
+  if (interrupt_clears_line) (void)!::write(1, ansi_clear_line.data(), ansi_clear_line.size());
+  (void)!::write(2, interrupt_note, interrupt_note_len);
+  ::_exit(130);
+}
+
+void set_interrupt_note(const std::string& id) {
+  std::snprintf(
+      interrupt_note, sizeof interrupt_note,
+      "\nnullspace: interrupted; build %s goes on (nullspace template cancel %s stops it)\n",
+      id.c_str(), id.c_str());
+  interrupt_note_len = std::strlen(interrupt_note);
 }
 
 }  // namespace
@@ -90,7 +114,12 @@ log_style pick_style(bool json) {
   return terminal::get().stdout_tty() ? log_style::live : log_style::plain;
 }
 
-log_view::log_view(log_style style) : style_(style) {}
+log_view::log_view(log_style style) : style_(style) {
+  struct sigaction sa {};
+  sa.sa_handler = on_interrupt;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGINT, &sa, nullptr);
+}
 
 log_view::~log_view() {
   clear();
@@ -98,6 +127,7 @@ log_view::~log_view() {
 
 void log_view::started(js::element build) {
   id_ = js::str(build, "id");
+  set_interrupt_note(id_);
   status_ = js::str(build, "status");
   if (style_ == log_style::json) return;
   clear();
@@ -106,8 +136,17 @@ void log_view::started(js::element build) {
   draw();
 }
 
+void log_view::following(const std::string& id) {
+  if (!id_.empty()) return;
+  id_ = id;
+  set_interrupt_note(id_);
+}
+
 void log_view::status(js::element build) {
-  if (id_.empty()) id_ = js::str(build, "id");
+  if (id_.empty()) {
+    id_ = js::str(build, "id");
+    set_interrupt_note(id_);
+  }
   status_ = js::str(build, "status");
   draw();
 }
@@ -179,12 +218,14 @@ void log_view::draw() {
   // Bold-less, colour-less: clear the line, write the status, stay on it.
   terminal::get().out(std::string(ansi_clear_line) + status_text());
   shown_ = true;
+  interrupt_clears_line = 1;
 }
 
 void log_view::clear() {
   if (!shown_) return;
   terminal::get().out(ansi_clear_line);
   shown_ = false;
+  interrupt_clears_line = 0;
 }
 
 int log_view::finished(std::string_view build_json, bool summary) {

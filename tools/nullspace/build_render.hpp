@@ -46,6 +46,8 @@ class log_view {
   // The terminal Build: prints it (the summary, or {"build": …} with --json)
   // and returns the exit code. `summary` false: only --json prints it.
   int finished(std::string_view build_json, bool summary = true);
+  // The id of the build whose log follows (when no `build` event names it).
+  void following(const std::string& id);
   // A status update without a log entry (template wait).
   void status(js::element build);
   // Removes the status line (before other output, and at the end).
