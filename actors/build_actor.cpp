@@ -11,12 +11,14 @@
 #include "actors/build_internal.hpp"
 #include "actors/build_state.hpp"
 #include "actors/sandbox_worker.hpp"
+#include "actors/template_reads.hpp"
 #include "runtime/context_copy.hpp"
 #include "runtime/dockerfile.hpp"
 #include "runtime/plan.hpp"
 #include "runtime/secret_files.hpp"
 #include "runtime/sha256.hpp"
 #include "runtime/step_commands.hpp"
+#include "runtime/template_ref.hpp"
 #include "storage/time_format.hpp"
 
 namespace nullspace::actors {
@@ -117,7 +119,9 @@ void finish(build_ptr self, build_status to, std::vector<log_entry> entries) {
   req.build_id = st.rec.id;
   req.entries = take_held_then(st, std::move(entries));  // held output goes before the end
   req.record = st.rec;
-  self->request(st.ctx->directory.hub(), caf::infinite, append_atom::value, std::move(req))
+  // Through the template registry: tags attach and retention starts in the
+  // same batch as the terminal entry.
+  self->request(st.ctx->directory.registry(), caf::infinite, terminal_atom::value, std::move(req))
       .then(
           [=](uint64_t) {
             auto& s = self->state;
@@ -622,34 +626,35 @@ void sandbox_step(build_ptr self, size_t index) {
   }
 }
 
-// The build whose artifact a template ref names, or the sentence saying why
-// there is none. Until the template registry resolves names and tags, only a
-// canonical ref ([namespace/]name@tb_…) names one.
+// The build whose artifact a template ref names (as this build's tenant may
+// see it: its own templates and public ones), or the sentence saying why there
+// is none.
 std::optional<storage::build_record> template_build(const build_state& st, std::string& problem) {
   const auto& ref = st.req.source.ref;
-  auto at = ref.find('@');
-  if (at == std::string::npos) {
-    problem = "template " + ref +
-              ": refs by name or tag need the template registry, which this server does not "
-              "run yet; use the canonical ref of a ready build (name@tb_…)";
+  auto parsed = runtime::parse_template_ref(ref);
+  auto& db = *st.ctx->db;
+  auto found = parsed ? find_template(db, st.rec.tenant, *parsed)
+                      : result<found_template>(make_error(errc::invalid_argument, "bad ref"));
+  if (!found) {
+    problem = "template " + ref + ": " + found.error().message;
     return std::nullopt;
   }
-  auto id = ref.substr(at + 1);
-  auto name = ref.substr(0, at);
-  auto slash = name.find('/');
-  auto ns = slash == std::string::npos ? std::string() : name.substr(0, slash);
-  if (slash != std::string::npos) name = name.substr(slash + 1);
-  auto rec = st.ctx->db->get_build(id);
-  if (!rec || rec->name != name || (!ns.empty() && rec->namespace_name != ns)) {
-    problem = "template " + ref + ": no build " + id + " of that template";
+  auto rec = find_build(db, *found, *parsed);
+  if (!rec) {
+    problem = "template " + ref + ": " + rec.error().message;
     return std::nullopt;
   }
   if (rec->status != build_status::ready || !rec->artifact) {
-    problem = "template " + ref + ": build " + id + " is " + storage::to_string(rec->status) +
+    problem = "template " + ref + ": build " + rec->id + " is " + storage::to_string(rec->status) +
               (rec->status == build_status::ready ? " without an artifact" : ", not ready");
     return std::nullopt;
   }
-  return rec;
+  if (rec->artifact_availability != "available") {
+    problem = "template " + ref + ": the artifact of build " + rec->id + " is " +
+              rec->artifact_availability + " (retention ended); build the template again";
+    return std::nullopt;
+  }
+  return std::move(*rec);
 }
 
 // A `template` source: the build goes on from the template's final layers,

@@ -108,11 +108,17 @@ void append_record(manager_ptr self, build_record rec, std::vector<storage::log_
   req.build_id = rec.id;
   req.entries = std::move(entries);
   req.record = std::move(rec);
-  self->request(self->state.ctx->directory.hub(), caf::infinite, append_atom::value, std::move(req))
-      .then([](uint64_t) {},
-            [](caf::error& err) {
-              spdlog::error("build_manager: recovery append failed: {}", caf::to_string(err));
-            });
+  auto failed = [](caf::error& err) {
+    spdlog::error("build_manager: recovery append failed: {}", caf::to_string(err));
+  };
+  auto& dir = self->state.ctx->directory;
+  // Terminal records go through the template registry (retention starts there).
+  if (storage::is_terminal(req.record->status))
+    self->request(dir.registry(), caf::infinite, terminal_atom::value, std::move(req))
+        .then([](uint64_t) {}, failed);
+  else
+    self->request(dir.hub(), caf::infinite, append_atom::value, std::move(req))
+        .then([](uint64_t) {}, failed);
 }
 
 std::string join(const std::vector<std::string>& v) {
@@ -254,21 +260,39 @@ caf::result<build_reply> submit(manager_ptr self, submit_request& sr) {
   areq.create = true;
   ++st.admitting;
   auto rp = self->make_response_promise<build_reply>();
-  self->request(st.ctx->directory.hub(), caf::infinite, append_atom::value, std::move(areq))
+  auto unavailable = [=](const char* what, const caf::error& err) mutable {
+    --self->state.admitting;
+    rp.deliver(build_reply{make_error(errc::unavailable, what + caf::to_string(err)), {}});
+  };
+  auto store_it = [=, req = std::move(req), areq = std::move(areq)]() mutable {
+    self->request(self->state.ctx->directory.hub(), caf::infinite, append_atom::value,
+                  std::move(areq))
+        .then(
+            [=, req = std::move(req)](uint64_t) mutable {
+              auto& s = self->state;
+              --s.admitting;
+              auto r = rec;
+              adopt(self, std::move(r), std::move(req));
+              schedule(self);
+              rp.deliver(build_reply{std::nullopt, rec});
+            },
+            [=](caf::error& err) mutable { unavailable("the build could not be stored: ", err); });
+  };
+  // The registry first: may this tenant build under that name (creating the
+  // template on first use)?
+  self->request(st.ctx->directory.registry(), caf::infinite, claim_atom::value, sr.tenant,
+                rec.namespace_name, rec.name)
       .then(
-          [=, req = std::move(req)](uint64_t) mutable {
-            auto& s = self->state;
-            --s.admitting;
-            auto r = rec;
-            adopt(self, std::move(r), std::move(req));
-            schedule(self);
-            rp.deliver(build_reply{std::nullopt, rec});
+          [=](registry_reply& r) mutable {
+            if (r.err) {
+              --self->state.admitting;
+              rp.deliver(build_reply{std::move(r.err), {}});
+              return;
+            }
+            store_it();
           },
           [=](caf::error& err) mutable {
-            --self->state.admitting;
-            rp.deliver(build_reply{make_error(errc::unavailable, "the build could not be stored: " +
-                                                                     caf::to_string(err)),
-                                   {}});
+            unavailable("the template registry did not answer: ", err);
           });
   return rp;
 }

@@ -4,16 +4,19 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 
 #include "actors/messages.hpp"
+#include "actors/registry_txn.hpp"
 #include "runtime/build_request.hpp"
 #include "runtime/image_store.hpp"
 #include "runtime/process_runner.hpp"
 #include "runtime/step_sandbox.hpp"
 #include "storage/store.hpp"
+#include "storage/time_format.hpp"
 
 namespace nullspace::actors {
 
@@ -23,6 +26,9 @@ struct engine_config {
   uint32_t executor_slots = 2;
   size_t max_queued = 1024;
   runtime::platform_limits limits;
+  retention_policy retention;
+  std::function<int64_t()> clock;  // ms since the epoch, for retention (tests inject one)
+  int64_t now_ms() const { return clock ? clock() : storage::now_ms(); }
 };
 
 class actor_directory {
@@ -43,6 +49,14 @@ class actor_directory {
     std::lock_guard<std::mutex> g(mtx_);
     manager_ = std::move(m);
   }
+  template_registry_actor registry() const {
+    std::lock_guard<std::mutex> g(mtx_);
+    return registry_;
+  }
+  void set_registry(template_registry_actor r) {
+    std::lock_guard<std::mutex> g(mtx_);
+    registry_ = std::move(r);
+  }
   // The root supervisor, as an untyped handle (its interface lives in
   // orchestrator.hpp, which depends on this file).
   caf::actor orchestrator() const {
@@ -57,6 +71,7 @@ class actor_directory {
     std::lock_guard<std::mutex> g(mtx_);
     hub_ = nullptr;
     manager_ = nullptr;
+    registry_ = nullptr;
     orchestrator_ = nullptr;
   }
 
@@ -64,6 +79,7 @@ class actor_directory {
   mutable std::mutex mtx_;
   log_hub_actor hub_;
   build_manager_actor manager_;
+  template_registry_actor registry_;
   caf::actor orchestrator_;
 };
 

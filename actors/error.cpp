@@ -8,6 +8,8 @@ const char* to_string(errc code) {
       return "invalid_argument";
     case errc::unauthenticated:
       return "unauthenticated";
+    case errc::permission_denied:
+      return "permission_denied";
     case errc::not_found:
       return "not_found";
     case errc::conflict:
@@ -34,6 +36,8 @@ int http_status(errc code) {
       return 400;
     case errc::unauthenticated:
       return 401;
+    case errc::permission_denied:
+      return 403;
     case errc::not_found:
       return 404;
     case errc::conflict:

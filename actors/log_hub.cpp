@@ -120,6 +120,7 @@ void flush(hub_ptr self) {
       if (p.req.create) st.db->put_history(wb, *p.req.record);
       if (storage::is_terminal(p.req.record->status)) c.end = *p.req.record;
     }
+    if (p.req.also) p.req.also(*st.db, wb);
   }
   auto written = st.db->write(wb);
   if (!written) {

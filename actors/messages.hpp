@@ -10,6 +10,7 @@
 #include <caf/all.hpp>
 
 #include <array>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -41,6 +42,9 @@ using progress_atom = caf::atom_constant<caf::atom("progress")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
 using restart_atom = caf::atom_constant<caf::atom("restart")>;
+using claim_atom = caf::atom_constant<caf::atom("claim")>;
+using terminal_atom = caf::atom_constant<caf::atom("terminal")>;
+using sweep_atom = caf::atom_constant<caf::atom("sweep")>;
 
 // ---- log_hub payloads ----
 
@@ -52,6 +56,9 @@ struct append_request {
   std::vector<storage::log_entry> entries;  // offsets are assigned by the hub
   std::optional<storage::build_record> record;
   bool create = false;
+  // More writes for the same batch (the template registry's tag moves and
+  // retention rows when a build becomes terminal).
+  std::function<void(storage::store&, storage::write_batch&)> also;
 };
 
 // What followers receive: committed entries, in offset order, with no gap.
@@ -121,6 +128,56 @@ using build_actor =
                      // time to probe the ready check again (of start number N)
                      caf::reacts_to<tick_atom, uint64_t>>;
 
+// ---- template_registry payloads ----
+
+enum class registry_op_kind {
+  assign_tags,     // ref names the build; values: tags
+  remove_tag,      // values: {tag}
+  promote,         // ref: a build id; values: {tag}
+  add_alias,       // values: {alias}
+  remove_alias,    // values: {alias}
+  reserve,         // ref: the name; namespace_name: where ("" = the tenant's)
+  rename,          // values: {new name}; namespace_name: new namespace ("" = same)
+  set_visibility,  // values: {private|public}
+  remove,          // delete the template
+};
+
+struct registry_op {
+  registry_op_kind kind{};
+  std::string tenant;
+  std::string ref;
+  std::vector<std::string> values;
+  std::string namespace_name;
+};
+
+// The template after the change (and the build it concerned, if any).
+struct registry_reply {
+  std::optional<error> err;
+  storage::template_record t;
+  std::optional<storage::build_record> build;
+};
+
+struct sweep_report {
+  uint32_t expired = 0;            // builds whose retention ended
+  uint32_t artifacts_deleted = 0;  // artifact dirs removed (no holder left)
+  uint32_t layers_deleted = 0;     // cached layers no retained artifact used
+  uint64_t bytes_freed = 0;
+  bool layers_deferred = false;  // builds were running: layers wait for the next sweep
+};
+
+using template_registry_actor = caf::typed_actor<
+    // A build is submitted under ns/name: may the tenant build there? Creates
+    // the template (and claims the namespace) on first use.
+    caf::replies_to<claim_atom, std::string /*tenant*/, std::string /*ns*/,
+                    std::string /*name*/>::with<registry_reply>,
+    // A build becomes terminal: its tags attach (ready only), retention starts,
+    // all in the log_hub batch of the terminal entry. -> the hub's answer.
+    caf::replies_to<terminal_atom, append_request>::with<uint64_t>,
+    caf::replies_to<registry_op>::with<registry_reply>,
+    // Deletes what expired by `now_ms`.
+    caf::replies_to<sweep_atom, int64_t>::with<sweep_report>,
+    caf::reacts_to<tick_atom>>;  // internal: the periodic sweep
+
 }  // namespace nullspace::actors
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::append_request)
@@ -129,5 +186,8 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::hub_stats)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::build_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::submit_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::manager_stats)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::registry_op)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::registry_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::sweep_report)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<nullspace::runtime::output_line>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::runtime::process_exit)

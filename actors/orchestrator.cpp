@@ -7,6 +7,7 @@
 
 #include "actors/build_manager.hpp"
 #include "actors/log_hub.hpp"
+#include "actors/template_registry.hpp"
 
 namespace nullspace::actors {
 namespace {
@@ -15,8 +16,9 @@ struct orchestrator_state {
   std::shared_ptr<engine_context> ctx;
   log_hub_actor hub;
   build_manager_actor manager;
+  template_registry_actor registry;
   uint64_t restarts = 0;
-  int hub_failures = 0, manager_failures = 0;
+  int hub_failures = 0, manager_failures = 0, registry_failures = 0;
   std::vector<std::pair<uint64_t, caf::typed_response_promise<uint64_t>>> health_waiters;
   std::vector<std::pair<caf::actor_addr, caf::typed_response_promise<log_hub_actor>>> hub_waiters;
   static inline const char* name = "orchestrator";
@@ -49,7 +51,7 @@ void answer_waiters(Waiters& ws, Ready ready, const Value& value) {
 
 void answer_health_waiters(orch_ptr self) {
   auto& st = self->state;
-  if (!st.hub || !st.manager) return;
+  if (!st.hub || !st.manager || !st.registry) return;
   answer_waiters(
       st.health_waiters, [&](uint64_t min) { return st.restarts >= min; }, st.restarts);
 }
@@ -71,6 +73,14 @@ void start_hub(orch_ptr self) {
   answer_hub_waiters(self);
 }
 
+void start_registry(orch_ptr self) {
+  auto& st = self->state;
+  st.registry = spawn_template_registry(self, st.ctx);
+  st.ctx->directory.set_registry(st.registry);
+  publish(self, template_registry_name, caf::actor_cast<caf::strong_actor_ptr>(st.registry));
+  answer_health_waiters(self);
+}
+
 void start_manager(orch_ptr self) {
   auto& st = self->state;
   st.manager = spawn_build_manager(self, st.ctx, st.manager_failures > 0);
@@ -83,6 +93,7 @@ orchestrator_actor::behavior_type orchestrator(orch_ptr self, std::shared_ptr<en
   self->state.ctx = std::move(ctx);
   publish(self, orchestrator_name, caf::actor_cast<caf::strong_actor_ptr>(self));
   start_hub(self);
+  start_registry(self);
   start_manager(self);
   self->set_exit_handler([=](caf::exit_msg& em) {
     auto& st = self->state;
@@ -100,6 +111,9 @@ orchestrator_actor::behavior_type orchestrator(orch_ptr self, std::shared_ptr<en
     } else if (em.source == st.manager.address()) {
       st.manager = nullptr;
       restart("build_manager", st.manager_failures);
+    } else if (em.source == st.registry.address()) {
+      st.registry = nullptr;
+      restart("template_registry", st.registry_failures);
     } else {
       self->quit(em.reason);  // shutdown request: linked children follow
     }
@@ -108,6 +122,8 @@ orchestrator_actor::behavior_type orchestrator(orch_ptr self, std::shared_ptr<en
       [=](restart_atom, const std::string& which) {
         if (which == "log_hub")
           start_hub(self);
+        else if (which == "template_registry")
+          start_registry(self);
         else
           start_manager(self);
       },

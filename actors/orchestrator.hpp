@@ -1,6 +1,6 @@
-// orchestrator: the root supervisor. It spawns log_hub and build_manager as
-// linked children, publishes their handles in the engine's actor directory, and
-// restarts a crashed child with exponential backoff (logged). An exit request
+// orchestrator: the root supervisor. It spawns log_hub, template_registry and
+// build_manager as linked children, publishes their handles in the engine's
+// actor directory, and restarts a crashed child with exponential backoff (logged). An exit request
 // from outside (engine shutdown) takes the whole tree down: the manager first
 // takes its builds (and their processes) with it.
 #pragma once
@@ -18,6 +18,7 @@ using hub_after_atom = caf::atom_constant<caf::atom("hubafter")>;
 inline const caf::atom_value orchestrator_name = caf::atom("orchestr");
 inline const caf::atom_value log_hub_name = caf::atom("log_hub");
 inline const caf::atom_value build_manager_name = caf::atom("build_mgr");
+inline const caf::atom_value template_registry_name = caf::atom("registry");
 
 using orchestrator_actor =
     caf::typed_actor<caf::reacts_to<restart_atom, std::string>,

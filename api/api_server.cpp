@@ -5,6 +5,7 @@
 #include "api/build_routes.hpp"
 #include "api/metrics.hpp"
 #include "api/router.hpp"
+#include "api/template_routes.hpp"
 
 namespace nullspace::api {
 
@@ -100,6 +101,7 @@ result<std::unique_ptr<api_server>> api_server::start(engine& eng, api_options o
   p->streams = std::make_unique<log_streams>(eng, *p->server, p->metrics, p->opts.streams);
   p->add_operational_routes();
   add_build_routes(p->routes, route_context{eng, *p->streams, p->opts});
+  add_template_routes(p->routes, route_context{eng, *p->streams, p->opts});
   auto port = p->server->start(p->opts.host, p->opts.port,
                                [raw](http_server&) { raw->streams->start_timers(); });
   if (!port) return port.error();

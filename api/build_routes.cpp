@@ -206,22 +206,7 @@ void promote_build(route_context& c, exchange_ptr ex) {
   if (!tag.value() || !runtime::valid_name(*tag.value()))
     return ex->respond(error_response(400, errc::invalid_argument,
                                       "tag must match [a-z0-9][a-z0-9._-]{0,62}", "tag"));
-  auto st = c.eng.get_status(ex->params[0], 0, 0, ex->tenant);
-  if (!st) return ex->respond(error_response(st.error()));
-  auto& rec = st->build.record;
-  if (rec.status != storage::build_status::ready)
-    return ex->respond(error_response(422, errc::failed_precondition,
-                                      "build " + rec.id + " is " + storage::to_string(rec.status) +
-                                          ", not ready: only a ready "
-                                          "build with an available artifact can be promoted"));
-  if (rec.artifact_availability != "available")
-    return ex->respond(error_response(
-        422, errc::failed_precondition,
-        "build " + rec.id + " has no available artifact (" + rec.artifact_availability +
-            "): only a ready build with an available artifact can be promoted"));
-  return ex->respond(
-      error_response(422, errc::failed_precondition,
-                     "tags cannot be moved yet: this server does not run the template registry"));
+  c.eng.promote_async(ex->params[0], *tag.value(), ex->tenant, answer_on_loop(ex, 200));
 }
 
 // ---- POST /v1/builds:validate / :plan -----------------------------------------

@@ -12,6 +12,7 @@
 
 #include "runtime/dockerfile.hpp"
 #include "runtime/image_ref.hpp"
+#include "runtime/template_ref.hpp"
 #include "storage/json_writer.hpp"
 
 namespace nullspace::runtime {
@@ -311,20 +312,7 @@ bool valid_context_id(std::string_view s) {
 
 // name · namespace/name · name:tag · namespace/name:tag · namespace/name@tb_…
 bool valid_template_ref(std::string_view s) {
-  auto slash = s.find('/');
-  if (slash != std::string_view::npos) {
-    if (!valid_name(s.substr(0, slash))) return false;
-    s.remove_prefix(slash + 1);
-  }
-  auto at = s.find('@');
-  if (at != std::string_view::npos) {
-    auto build = s.substr(at + 1);
-    return valid_name(s.substr(0, at)) && build.substr(0, 3) == "tb_" &&
-           id_chars(build.substr(3), 125);
-  }
-  auto colon = s.find(':');
-  if (colon == std::string_view::npos) return valid_name(s);
-  return valid_name(s.substr(0, colon)) && valid_name(s.substr(colon + 1));
+  return parse_template_ref(s).has_value();
 }
 
 // A word handed to a tool (package, image, git url/ref, user): no spaces or control

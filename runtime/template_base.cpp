@@ -48,4 +48,14 @@ result<template_base> read_template_base(const std::string& artifact_dir) {
   return out;
 }
 
+std::vector<std::string> artifact_layer_dirs(const std::string& artifact_dir) {
+  std::vector<std::string> out;
+  auto text = read_text_file(artifact_dir + "/artifact.json");
+  simdjson::dom::parser parser;
+  simdjson::padded_string json(text);
+  simdjson::dom::object artifact;
+  if (text.empty() || parser.parse(json).get(artifact) != simdjson::SUCCESS) return out;
+  return storage::jr::strings(artifact, "layers");
+}
+
 }  // namespace nullspace::runtime

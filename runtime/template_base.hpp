@@ -25,4 +25,7 @@ struct template_base {
 // when the artifact or one of its layers is no longer stored. Blocking.
 result<template_base> read_template_base(const std::string& artifact_dir);
 
+// The layer dirs <artifact_dir>/artifact.json lists (empty if unreadable).
+std::vector<std::string> artifact_layer_dirs(const std::string& artifact_dir);
+
 }  // namespace nullspace::runtime

@@ -96,6 +96,7 @@ std::string encode_build_record(const build_record& r) {
   w.field("id", r.id).field("tenant", r.tenant).field("namespace", r.namespace_name);
   w.field("name", r.name);
   write_strings(w, "tags", r.tags);
+  write_strings(w, "current_tags", r.current_tags);
   w.field("status", to_string(r.status));
   w.field("created_ms", r.created_ms).field("started_ms", r.started_ms);
   w.field("finished_ms", r.finished_ms);
@@ -109,6 +110,7 @@ std::string encode_build_record(const build_record& r) {
   write_artifact(w, r.artifact, true);
   w.field("artifact_availability", r.artifact_availability);
   w.field("retention_expires_ms", r.retention_expires_ms);
+  w.field("artifact_deleted_ms", r.artifact_deleted_ms);
   w.end_object();
   return std::move(w).str();
 }
@@ -124,6 +126,7 @@ std::optional<build_record> decode_build_record(std::string_view json) {
   r.namespace_name = jr::str(o, "namespace");
   r.name = jr::str(o, "name");
   r.tags = jr::strings(o, "tags");
+  r.current_tags = jr::strings(o, "current_tags");
   auto st = parse_build_status(jr::str(o, "status"));
   if (!st) return std::nullopt;
   r.status = *st;
@@ -173,6 +176,7 @@ std::optional<build_record> decode_build_record(std::string_view json) {
   }
   r.artifact_availability = jr::str(o, "artifact_availability", "pending");
   r.retention_expires_ms = jr::i64(o, "retention_expires_ms");
+  r.artifact_deleted_ms = jr::i64(o, "artifact_deleted_ms");
   return r;
 }
 
@@ -181,6 +185,7 @@ std::string build_api_json(const build_record& r, uint64_t log_next_offset) {
   w.begin_object();
   w.field("id", r.id).field("name", r.name).field("namespace", r.namespace_name);
   write_strings(w, "tags", r.tags);
+  write_strings(w, "current_tags", r.current_tags);
   w.field("status", to_string(r.status));
   write_time(w, "created_at", r.created_ms);
   write_time(w, "started_at", r.started_ms);

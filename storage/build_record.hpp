@@ -47,7 +47,8 @@ struct build_record {
   std::string tenant;          // owner; never shown to other tenants
   std::string namespace_name;  // defaults to the tenant
   std::string name;
-  std::vector<std::string> tags;
+  std::vector<std::string> tags;          // asked for at build time (attach when ready)
+  std::vector<std::string> current_tags;  // tags of the template pointing here now
   build_status status = build_status::queued;
   int64_t created_ms = 0, started_ms = 0, finished_ms = 0;
   std::string retry_of;
@@ -62,6 +63,7 @@ struct build_record {
   std::optional<artifact_ref> artifact;
   std::string artifact_availability = "pending";  // pending|available|expired|deleted
   int64_t retention_expires_ms = 0;               // 0 = none
+  int64_t artifact_deleted_ms = 0;                // when retention removed its files
 };
 
 // Stored form (internal fields included).

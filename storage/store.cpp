@@ -21,6 +21,31 @@ uint64_t read_be64(std::string_view s) {
   return v;
 }
 
+std::string template_key(std::string_view ns, std::string_view name) {
+  std::string k = "t/";
+  k.append(ns).append("/").append(name);
+  return k;
+}
+
+std::string tag_key(std::string_view ns, std::string_view name, std::string_view tag) {
+  std::string k = "g/";
+  k.append(ns).append("/").append(name).append("/").append(tag);
+  return k;
+}
+
+std::string alias_key(std::string_view ns, std::string_view alias) {
+  std::string k = "a/";
+  k.append(ns).append("/").append(alias);
+  return k;
+}
+
+std::string retention_key(int64_t expires_ms, std::string_view id) {
+  std::string k = "r/";
+  append_be64(k, static_cast<uint64_t>(expires_ms));
+  k.append("/").append(id);
+  return k;
+}
+
 std::string log_prefix(std::string_view id) {
   std::string k(id);
   k.push_back('/');
@@ -48,6 +73,7 @@ result<std::unique_ptr<store>> store::open(const std::string& dir, store_options
   s->builds_ = s->handles_[1];
   s->logs_ = s->handles_[2];
   s->meta_ = s->handles_[3];
+  s->templates_ = s->handles_[4];
   s->cache_ = s->handles_[6];
 
   std::string version;
@@ -106,6 +132,79 @@ void store::put_history(write_batch& b, const build_record& r) {
 void store::put_log(write_batch& b, std::string_view id, uint64_t offset, std::string_view json) {
   b.wb_.Put(logs_, log_key(id, offset), rocksdb::Slice(json.data(), json.size()));
   b.touch(stripe_of(id));
+}
+
+void store::delete_history(write_batch& b, const build_record& r) {
+  b.wb_.Delete(builds_, history_key(r.namespace_name, r.name, r.created_ms, r.id));
+}
+
+void store::put_retention(write_batch& b, int64_t expires_ms, std::string_view id) {
+  b.wb_.Put(builds_, retention_key(expires_ms, id), "");
+}
+
+void store::delete_retention(write_batch& b, int64_t expires_ms, std::string_view id) {
+  b.wb_.Delete(builds_, retention_key(expires_ms, id));
+}
+
+void store::put_artifact_holder(write_batch& b, std::string_view artifact_id,
+                                std::string_view build_id) {
+  b.wb_.Put(builds_, "A/" + std::string(artifact_id) + "/" + std::string(build_id), "");
+}
+
+void store::delete_artifact_holder(write_batch& b, std::string_view artifact_id,
+                                   std::string_view build_id) {
+  b.wb_.Delete(builds_, "A/" + std::string(artifact_id) + "/" + std::string(build_id));
+}
+
+void store::delete_cache(write_batch& b, std::string_view key) {
+  b.wb_.Delete(cache_, "c/" + std::string(key));
+}
+
+void store::put_gc_layer(write_batch& b, std::string_view layer) {
+  b.wb_.Put(meta_, "gc/" + std::string(layer), "");
+}
+
+void store::delete_gc_layer(write_batch& b, std::string_view layer) {
+  b.wb_.Delete(meta_, "gc/" + std::string(layer));
+}
+
+std::vector<std::string> store::gc_layers() const {
+  std::vector<std::string> out;
+  std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, meta_)};
+  for (it->Seek("gc/"); it->Valid() && it->key().starts_with("gc/"); it->Next())
+    out.push_back(it->key().ToString().substr(3));
+  return out;
+}
+
+void store::put_template(write_batch& b, const template_record& t) {
+  b.wb_.Put(templates_, template_key(t.namespace_name, t.name), encode_template_record(t));
+}
+
+void store::delete_template(write_batch& b, std::string_view ns, std::string_view name) {
+  b.wb_.Delete(templates_, template_key(ns, name));
+}
+
+void store::put_tag(write_batch& b, std::string_view ns, std::string_view name,
+                    std::string_view tag, std::string_view build_id) {
+  b.wb_.Put(templates_, tag_key(ns, name, tag), rocksdb::Slice(build_id.data(), build_id.size()));
+}
+
+void store::delete_tag(write_batch& b, std::string_view ns, std::string_view name,
+                       std::string_view tag) {
+  b.wb_.Delete(templates_, tag_key(ns, name, tag));
+}
+
+void store::put_alias(write_batch& b, std::string_view ns, std::string_view alias,
+                      std::string_view name) {
+  b.wb_.Put(templates_, alias_key(ns, alias), rocksdb::Slice(name.data(), name.size()));
+}
+
+void store::delete_alias(write_batch& b, std::string_view ns, std::string_view alias) {
+  b.wb_.Delete(templates_, alias_key(ns, alias));
+}
+
+void store::put_namespace_owner(write_batch& b, std::string_view ns, std::string_view tenant) {
+  b.wb_.Put(templates_, "n/" + std::string(ns), rocksdb::Slice(tenant.data(), tenant.size()));
 }
 
 result<bool> store::write(write_batch& b) {
@@ -217,6 +316,125 @@ result<bool> store::put_cache(std::string_view key, const cache_entry& e) {
   auto value = e.layer + "\t" + std::to_string(e.bytes) + "\t" + std::to_string(e.created_ms);
   b.wb_.Put(cache_, "c/" + std::string(key), value);
   return write(b);
+}
+
+std::optional<std::string> store::get_in(rocksdb::ColumnFamilyHandle* cf,
+                                         const std::string& key) const {
+  std::string value;
+  if (!db_->Get(rocksdb::ReadOptions{}, cf, key, &value).ok()) return std::nullopt;
+  return value;
+}
+
+std::optional<template_record> store::get_template(std::string_view ns,
+                                                   std::string_view name) const {
+  auto v = get_in(templates_, template_key(ns, name));
+  if (!v) return std::nullopt;
+  return decode_template_record(*v);
+}
+
+std::optional<std::string> store::get_alias(std::string_view ns, std::string_view alias) const {
+  return get_in(templates_, alias_key(ns, alias));
+}
+
+std::optional<std::string> store::namespace_owner(std::string_view ns) const {
+  return get_in(templates_, "n/" + std::string(ns));
+}
+
+std::optional<std::string> store::get_tag(std::string_view ns, std::string_view name,
+                                          std::string_view tag) const {
+  return get_in(templates_, tag_key(ns, name, tag));
+}
+
+std::vector<std::pair<std::string, std::string>> store::tags_of(std::string_view ns,
+                                                                std::string_view name) const {
+  std::vector<std::pair<std::string, std::string>> out;
+  auto prefix = tag_key(ns, name, "");
+  std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, templates_)};
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next())
+    out.emplace_back(it->key().ToString().substr(prefix.size()), it->value().ToString());
+  return out;
+}
+
+void store::for_each_template(std::string_view ns,
+                              std::optional<std::pair<std::string, std::string>> after,
+                              const std::function<bool(template_record&&)>& fn) const {
+  std::string prefix = ns.empty() ? std::string("t/") : "t/" + std::string(ns) + "/";
+  std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, templates_)};
+  if (after) {
+    auto from = template_key(after->first, after->second);
+    it->Seek(from);
+    if (it->Valid() && it->key() == from) it->Next();
+  } else {
+    it->Seek(prefix);
+  }
+  for (; it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    auto t = decode_template_record(it->value().ToString());
+    if (t && !fn(std::move(*t))) return;
+  }
+}
+
+void store::for_each_history(std::string_view ns, std::string_view name,
+                             std::optional<std::pair<int64_t, std::string>> before,
+                             const std::function<bool(int64_t, std::string&&)>& fn) const {
+  std::string prefix = "i/";
+  prefix.append(ns).append("/").append(name).append("/");
+  std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, builds_)};
+  if (before) {
+    auto from = history_key(ns, name, before->first, before->second);
+    it->SeekForPrev(from);
+    if (it->Valid() && it->key() == from) it->Prev();
+  } else {
+    // One past every key of the prefix: '/' + 1 is '0'.
+    it->SeekForPrev(prefix.substr(0, prefix.size() - 1) + "0");
+  }
+  for (; it->Valid() && it->key().starts_with(prefix); it->Prev()) {
+    auto rest = it->key().ToString().substr(prefix.size());  // <created_be>/<id>
+    if (rest.size() < 10 || rest[8] != '/') continue;
+    if (!fn(static_cast<int64_t>(read_be64(rest)), rest.substr(9))) return;
+  }
+}
+
+size_t store::artifact_holders(std::string_view artifact_id) const {
+  auto prefix = "A/" + std::string(artifact_id) + "/";
+  size_t n = 0;
+  std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, builds_)};
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) ++n;
+  return n;
+}
+
+std::vector<std::string> store::held_artifacts() const {
+  std::vector<std::string> out;
+  std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, builds_)};
+  for (it->Seek("A/"); it->Valid() && it->key().starts_with("A/"); it->Next()) {
+    auto rest = it->key().ToString().substr(2);
+    auto id = rest.substr(0, rest.find('/'));
+    if (out.empty() || out.back() != id) out.push_back(std::move(id));
+  }
+  return out;
+}
+
+std::vector<std::string> store::cache_keys_of_layer(std::string_view layer) const {
+  std::vector<std::string> out;
+  auto want = std::string(layer) + "\t";
+  std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, cache_)};
+  for (it->Seek("c/"); it->Valid() && it->key().starts_with("c/"); it->Next())
+    if (it->value().starts_with(want)) out.push_back(it->key().ToString().substr(2));
+  return out;
+}
+
+std::vector<std::pair<int64_t, std::string>> store::retention_due(int64_t now_ms,
+                                                                  size_t limit) const {
+  std::vector<std::pair<int64_t, std::string>> out;
+  std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, builds_)};
+  for (it->Seek("r/"); it->Valid() && it->key().starts_with("r/") && out.size() < limit;
+       it->Next()) {
+    auto rest = it->key().ToString().substr(2);
+    if (rest.size() < 10 || rest[8] != '/') continue;
+    auto when = static_cast<int64_t>(read_be64(rest));
+    if (when > now_ms) break;
+    out.emplace_back(when, rest.substr(9));
+  }
+  return out;
 }
 
 void store::for_each_build(const std::function<void(build_record&&)>& fn) const {

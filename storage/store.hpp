@@ -19,6 +19,7 @@
 
 #include "nullspace/error.hpp"
 #include "storage/build_record.hpp"
+#include "storage/template_record.hpp"
 
 namespace nullspace::storage {
 
@@ -75,6 +76,27 @@ class store {
   void put_build(write_batch& b, const build_record& r);
   void put_history(write_batch& b, const build_record& r);
   void put_log(write_batch& b, std::string_view id, uint64_t offset, std::string_view json);
+  void delete_history(write_batch& b, const build_record& r);
+  // Retention index (builds CF, r/<expires_be>/<id>): builds whose artifact
+  // expires at that time.
+  void put_retention(write_batch& b, int64_t expires_ms, std::string_view id);
+  void delete_retention(write_batch& b, int64_t expires_ms, std::string_view id);
+  // Artifact holders (builds CF, A/<artifact id>/<build id>): ready builds whose
+  // artifact is retained. Identical rebuilds share an artifact, so its files go
+  // only when the last holder expires.
+  void put_artifact_holder(write_batch& b, std::string_view artifact_id, std::string_view build_id);
+  void delete_artifact_holder(write_batch& b, std::string_view artifact_id,
+                              std::string_view build_id);
+  // Templates CF (storage/template_record.hpp).
+  void put_template(write_batch& b, const template_record& t);
+  void delete_template(write_batch& b, std::string_view ns, std::string_view name);
+  void put_tag(write_batch& b, std::string_view ns, std::string_view name, std::string_view tag,
+               std::string_view build_id);
+  void delete_tag(write_batch& b, std::string_view ns, std::string_view name, std::string_view tag);
+  void put_alias(write_batch& b, std::string_view ns, std::string_view alias,
+                 std::string_view name);
+  void delete_alias(write_batch& b, std::string_view ns, std::string_view alias);
+  void put_namespace_owner(write_batch& b, std::string_view ns, std::string_view tenant);
 
   // Commits a batch with the store's durability options, then advances the
   // generation of every build it touched. Returns a clear error (never throws)
@@ -113,6 +135,39 @@ class store {
   std::optional<cache_entry> get_cache(std::string_view key) const;
   result<bool> put_cache(std::string_view key, const cache_entry& e);
 
+  // --- templates ---------------------------------------------------------
+  std::optional<template_record> get_template(std::string_view ns, std::string_view name) const;
+  std::optional<std::string> get_alias(std::string_view ns, std::string_view alias) const;
+  std::optional<std::string> namespace_owner(std::string_view ns) const;
+  std::optional<std::string> get_tag(std::string_view ns, std::string_view name,
+                                     std::string_view tag) const;
+  // {tag, build id} of a template, by tag.
+  std::vector<std::pair<std::string, std::string>> tags_of(std::string_view ns,
+                                                           std::string_view name) const;
+  // Templates in key order (namespace, name), of one namespace if `ns` is not
+  // empty, starting after {after_ns, after_name} if given; `fn` returns false
+  // to stop.
+  void for_each_template(std::string_view ns,
+                         std::optional<std::pair<std::string, std::string>> after,
+                         const std::function<bool(template_record&&)>& fn) const;
+  // A template's builds, newest first ({created_ms, id}), strictly older than
+  // `before` if given (a list_builds cursor); `fn` returns false to stop.
+  void for_each_history(std::string_view ns, std::string_view name,
+                        std::optional<std::pair<int64_t, std::string>> before,
+                        const std::function<bool(int64_t, std::string&&)>& fn) const;
+  size_t artifact_holders(std::string_view artifact_id) const;
+  // Every artifact id with at least one holder.
+  std::vector<std::string> held_artifacts() const;
+  // Layer cache keys whose entry names `layer`.
+  std::vector<std::string> cache_keys_of_layer(std::string_view layer) const;
+  void delete_cache(write_batch& b, std::string_view key);
+  // Layers waiting for deletion by retention (meta CF, gc/<layer dir name>).
+  void put_gc_layer(write_batch& b, std::string_view layer);
+  void delete_gc_layer(write_batch& b, std::string_view layer);
+  std::vector<std::string> gc_layers() const;
+  // Builds whose retention ends at or before `now_ms`, soonest first.
+  std::vector<std::pair<int64_t, std::string>> retention_due(int64_t now_ms, size_t limit) const;
+
   // Every build record, in key order (used by start-up recovery).
   void for_each_build(const std::function<void(build_record&&)>& fn) const;
 
@@ -129,6 +184,7 @@ class store {
   std::vector<raw_entry> read_log_at(const rocksdb::ReadOptions& ro, std::string_view id,
                                      uint64_t from, size_t limit) const;
   uint64_t next_offset_at(const rocksdb::ReadOptions& ro, std::string_view id) const;
+  std::optional<std::string> get_in(rocksdb::ColumnFamilyHandle* cf, const std::string& key) const;
   std::string dir_;
   store_options opts_;
   std::unique_ptr<rocksdb::DB> db_;
@@ -137,6 +193,7 @@ class store {
   rocksdb::ColumnFamilyHandle* logs_ = nullptr;
   rocksdb::ColumnFamilyHandle* meta_ = nullptr;
   rocksdb::ColumnFamilyHandle* cache_ = nullptr;
+  rocksdb::ColumnFamilyHandle* templates_ = nullptr;
   std::array<std::atomic<uint64_t>, generation_stripes> generations_{};
 };
 

@@ -46,6 +46,14 @@ enum class isolation {
             // image, with cgroup limits and an optional private network; needs root
 };
 
+// How long artifacts are kept (docs/ARCHITECTURE.md, "Retention"). A build a
+// tag points at keeps its artifact for as long as the tag does.
+struct retention_options {
+  std::chrono::milliseconds untagged_ready = std::chrono::hours(24 * 7);
+  std::chrono::milliseconds failed = std::chrono::hours(24);  // failed and cancelled builds
+  std::chrono::milliseconds sweep_interval = std::chrono::minutes(10);
+};
+
 struct engine_options {
   std::string data_dir = "./data";        // RocksDB and per-build work dirs live here
   uint32_t executor_slots = 2;            // builds running at once
@@ -59,6 +67,36 @@ struct engine_options {
   std::string images_dir;   // base images ("" = DATA/images); may be shared by engines
   std::string debian_mirror = runtime::default_debian_mirror;  // for debootstrap images
   std::string contexts_dir;  // uploaded build contexts ("" = DATA/contexts)
+  retention_options retention;
+  // Milliseconds since the epoch, for retention; tests inject a fake clock.
+  std::function<int64_t()> clock;
+};
+
+// What one retention sweep did.
+struct sweep_summary {
+  uint32_t expired = 0, artifacts_deleted = 0, layers_deleted = 0;
+  uint64_t bytes_freed = 0;
+  bool layers_deferred = false;  // builds were running: their layers go next time
+};
+
+// Filters of list_templates / list_builds (API.md "Templates").
+struct template_list_options {
+  std::string namespace_name, visibility;  // "" = any
+  size_t limit = 50;
+  std::string cursor;
+};
+struct build_list_options {
+  std::optional<build_status> status;
+  std::optional<bool> tagged;
+  std::string backend;
+  size_t limit = 50;
+  std::string cursor;
+};
+
+// A template after a registry change. `json` is the API's Template object.
+struct template_view {
+  std::string namespace_name, name, visibility;
+  std::string json;
 };
 
 // A build as the API shows it.
@@ -149,6 +187,61 @@ class engine {
   result<std::unique_ptr<follow_handle>> follow(const std::string& id, uint64_t offset,
                                                 follow_callbacks callbacks,
                                                 const std::string& tenant = "default");
+
+  // ---- template registry: refs are name, ns/name, name:tag, ns/name@tb_… ----
+  // Reads answer with the API's JSON: {"template": T}, {"templates": […],
+  // "next_cursor"}, {"builds": […], "next_cursor"}, {"aliases": […]}.
+  result<std::string> get_template_json(const std::string& ref,
+                                        const std::string& tenant = "default") const;
+  result<std::string> list_templates_json(const template_list_options& options,
+                                          const std::string& tenant = "default") const;
+  result<std::string> list_builds_json(const std::string& ref, const build_list_options& options,
+                                       const std::string& tenant = "default") const;
+  result<std::string> list_aliases_json(const std::string& ref,
+                                        const std::string& tenant = "default") const;
+  // Changes. `ref` of assign_tags names the build (its tag, @id, or latest).
+  result<template_view> assign_tags(const std::string& ref, const std::vector<std::string>& tags,
+                                    const std::string& tenant = "default");
+  result<template_view> remove_tag(const std::string& ref, const std::string& tag,
+                                   const std::string& tenant = "default");
+  result<build_view> promote(const std::string& build_id, const std::string& tag,
+                             const std::string& tenant = "default");
+  result<template_view> add_alias(const std::string& ref, const std::string& alias,
+                                  const std::string& tenant = "default");
+  result<template_view> remove_alias(const std::string& ref, const std::string& alias,
+                                     const std::string& tenant = "default");
+  result<template_view> reserve_name(const std::string& namespace_name, const std::string& name,
+                                     const std::string& tenant = "default");
+  result<template_view> rename(const std::string& ref, const std::string& new_name,
+                               const std::string& new_namespace = {},
+                               const std::string& tenant = "default");
+  result<template_view> set_visibility(const std::string& ref, const std::string& visibility,
+                                       const std::string& tenant = "default");
+  result<template_view> delete_template(const std::string& ref,
+                                        const std::string& tenant = "default");
+  // The same changes for event loops: `done` runs once, on an engine thread.
+  struct registry_change {
+    enum kind {
+      assign_tags,
+      remove_tag,
+      add_alias,
+      remove_alias,
+      reserve,
+      rename,
+      set_visibility,
+      remove
+    } what{};
+    std::string ref;                  // reserve: the name
+    std::vector<std::string> values;  // tags, {tag}, {alias}, {new name}, {visibility}
+    std::string namespace_name;       // reserve/rename target ("" = default/same)
+  };
+  void change_template_async(registry_change change, const std::string& tenant,
+                             callback<template_view> done);
+  void promote_async(const std::string& build_id, const std::string& tag, const std::string& tenant,
+                     callback<build_view> done);
+  // Runs retention now with the engine's clock (the registry also does every
+  // retention.sweep_interval).
+  result<sweep_summary> sweep_retention();
 
   // A build context finished uploading: builds waiting for it are queued.
   result<bool> context_uploaded(const std::string& context_id, std::string_view manifest_json);

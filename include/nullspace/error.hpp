@@ -11,6 +11,7 @@ namespace nullspace {
 enum class errc {
   invalid_argument,        // 400
   unauthenticated,         // 401
+  permission_denied,       // 403: visible (public) but not writable by the caller
   not_found,               // 404
   conflict,                // 409
   payload_too_large,       // 413

@@ -1,0 +1,274 @@
+// The template registry part of the engine facade (include/nullspace/engine.hpp):
+// reads straight from the store, changes through the template_registry actor.
+#include <caf/all.hpp>
+
+#include <future>
+
+#include "actors/engine_impl.hpp"
+#include "actors/template_reads.hpp"
+#include "runtime/request_parser.hpp"
+
+namespace nullspace {
+namespace {
+
+result<runtime::template_ref> parse_ref(const std::string& ref) {
+  auto r = runtime::parse_template_ref(ref);
+  if (!r)
+    return make_error(errc::invalid_argument,
+                      "'" + ref +
+                          "' is not a template ref (name, namespace/name, name:tag, "
+                          "namespace/name:tag or namespace/name@tb_…)",
+                      "ref");
+  return *r;
+}
+
+std::optional<error> check_name(const std::string& v, const char* what, const char* field) {
+  if (runtime::valid_name(v)) return std::nullopt;
+  return make_error(errc::invalid_argument,
+                    std::string(what) + " '" + v + "' must match [a-z0-9][a-z0-9._-]{0,62}", field);
+}
+
+// The message for a change, or the 400 for bad input (checked before any actor).
+result<registry_op> to_op(const engine::registry_change& c, const std::string& tenant) {
+  using k = engine::registry_change;
+  registry_op op;
+  op.tenant = tenant;
+  op.ref = c.ref;
+  op.values = c.values;
+  op.namespace_name = c.namespace_name;
+  auto need_one = [&](const char* what) -> std::optional<error> {
+    if (c.values.size() != 1)
+      return make_error(errc::invalid_argument, std::string(what) + " is missing");
+    return std::nullopt;
+  };
+  std::optional<error> bad;
+  switch (c.what) {
+    case k::assign_tags:
+      op.kind = registry_op_kind::assign_tags;
+      if (c.values.empty()) bad = make_error(errc::invalid_argument, "tags is empty", "tags");
+      for (auto& t : c.values)
+        if (!bad) bad = check_name(t, "tag", "tags");
+      break;
+    case k::remove_tag:
+      op.kind = registry_op_kind::remove_tag;
+      if (!(bad = need_one("the tag"))) bad = check_name(c.values[0], "tag", "tag");
+      break;
+    case k::add_alias:
+      op.kind = registry_op_kind::add_alias;
+      if (!(bad = need_one("alias"))) bad = check_name(c.values[0], "alias", "alias");
+      break;
+    case k::remove_alias:
+      op.kind = registry_op_kind::remove_alias;
+      if (!(bad = need_one("alias"))) bad = check_name(c.values[0], "alias", "alias");
+      break;
+    case k::reserve:
+      op.kind = registry_op_kind::reserve;
+      bad = check_name(c.ref, "name", "name");
+      break;
+    case k::rename:
+      op.kind = registry_op_kind::rename;
+      if (!(bad = need_one("name"))) bad = check_name(c.values[0], "name", "name");
+      break;
+    case k::set_visibility:
+      op.kind = registry_op_kind::set_visibility;
+      if (!(bad = need_one("visibility")) && c.values[0] != "private" && c.values[0] != "public")
+        bad = make_error(errc::invalid_argument, "visibility must be private or public",
+                         "visibility");
+      break;
+    case k::remove:
+      op.kind = registry_op_kind::remove;
+      break;
+  }
+  if (!bad && !c.namespace_name.empty())
+    bad = check_name(c.namespace_name, "namespace", "namespace");
+  if (!bad && c.what != k::reserve) {
+    if (auto r = parse_ref(c.ref); !r) bad = r.error();
+  }
+  if (bad) return *bad;
+  return op;
+}
+
+template_view to_view(const storage::store& db, const storage::template_record& t) {
+  return template_view{t.namespace_name, t.name, t.visibility,
+                       "{\"template\":" + actors::template_json(db, t, nullptr) + "}"};
+}
+
+}  // namespace
+
+result<std::string> engine::get_template_json(const std::string& ref,
+                                              const std::string& tenant) const {
+  auto r = parse_ref(ref);
+  if (!r) return r.error();
+  auto& db = *impl_->db;
+  auto f = actors::find_template(db, tenant, *r);
+  if (!f) return f.error();
+  std::optional<storage::build_record> resolved;
+  if (auto b = actors::find_build(db, *f, *r))
+    resolved = std::move(b.value());
+  else if (r->names_build())
+    return b.error();  // the tag or build the ref names does not exist
+  return "{\"template\":" + actors::template_json(db, f->t, resolved ? &*resolved : nullptr) + "}";
+}
+
+result<std::string> engine::list_templates_json(const template_list_options& o,
+                                                const std::string& tenant) const {
+  if (!o.namespace_name.empty())
+    if (auto e = check_name(o.namespace_name, "namespace", "namespace")) return *e;
+  if (!o.visibility.empty() && o.visibility != "private" && o.visibility != "public")
+    return make_error(errc::invalid_argument, "visibility must be private or public", "visibility");
+  return actors::list_templates_json(*impl_->db, tenant,
+                                     {o.namespace_name, o.visibility, o.limit, o.cursor});
+}
+
+result<std::string> engine::list_builds_json(const std::string& ref, const build_list_options& o,
+                                             const std::string& tenant) const {
+  auto r = parse_ref(ref);
+  if (!r) return r.error();
+  return actors::list_builds_json(*impl_->db, tenant, *r,
+                                  {o.status, o.tagged, o.backend, o.limit, o.cursor});
+}
+
+result<std::string> engine::list_aliases_json(const std::string& ref,
+                                              const std::string& tenant) const {
+  auto r = parse_ref(ref);
+  if (!r) return r.error();
+  auto f = actors::find_template(*impl_->db, tenant, *r);
+  if (!f) return f.error();
+  std::string out = "{\"aliases\":[";
+  for (size_t i = 0; i < f->t.aliases.size(); ++i)
+    out += (i ? ",\"" : "\"") + f->t.aliases[i] + "\"";  // aliases are [a-z0-9._-]
+  return out + "]}";
+}
+
+void engine::change_template_async(registry_change change, const std::string& tenant,
+                                   callback<template_view> done) {
+  auto op = to_op(change, tenant);
+  if (!op) return done(op.error());
+  auto reg = impl_->ctx->directory.registry();
+  if (!reg || !impl_->ctx->accepting_calls())
+    return done(make_error(errc::unavailable, "the engine is restarting or stopping; retry"));
+  auto* db = impl_->db.get();
+  impl_->sys->spawn([reg, db, op = std::move(op.value()),
+                     done = std::move(done)](caf::event_based_actor* self) mutable {
+    self->request(reg, caf::infinite, std::move(op))
+        .then(
+            [db, done](registry_reply& r) {
+              if (r.err)
+                done(std::move(*r.err));
+              else
+                done(to_view(*db, r.t));
+            },
+            [done](caf::error& e) { done(from_caf(e, "the template registry did not answer")); });
+  });
+}
+
+void engine::promote_async(const std::string& build_id, const std::string& tag,
+                           const std::string& tenant, callback<build_view> done) {
+  if (auto e = check_name(tag, "tag", "tag")) return done(*e);
+  auto reg = impl_->ctx->directory.registry();
+  if (!reg || !impl_->ctx->accepting_calls())
+    return done(make_error(errc::unavailable, "the engine is restarting or stopping; retry"));
+  registry_op op{registry_op_kind::promote, tenant, build_id, {tag}, {}};
+  auto* p = impl_.get();
+  impl_->sys->spawn([reg, p, op = std::move(op),
+                     done = std::move(done)](caf::event_based_actor* self) mutable {
+    self->request(reg, caf::infinite, std::move(op))
+        .then(
+            [p, done](registry_reply& r) {
+              if (r.err)
+                done(std::move(*r.err));
+              else
+                done(p->view(std::move(*r.build)));
+            },
+            [done](caf::error& e) { done(from_caf(e, "the template registry did not answer")); });
+  });
+}
+
+namespace {
+// Blocks the calling (non-CAF) thread until an async call answers.
+template <class T, class F>
+result<T> wait_for(F start) {
+  std::promise<result<T>> p;
+  auto f = p.get_future();
+  start([&p](result<T> r) { p.set_value(std::move(r)); });
+  return f.get();
+}
+}  // namespace
+
+result<template_view> engine::assign_tags(const std::string& ref,
+                                          const std::vector<std::string>& tags,
+                                          const std::string& tenant) {
+  return wait_for<template_view>([&](auto cb) {
+    change_template_async({registry_change::assign_tags, ref, tags, {}}, tenant, cb);
+  });
+}
+
+result<template_view> engine::remove_tag(const std::string& ref, const std::string& tag,
+                                         const std::string& tenant) {
+  return wait_for<template_view>([&](auto cb) {
+    change_template_async({registry_change::remove_tag, ref, {tag}, {}}, tenant, cb);
+  });
+}
+
+result<build_view> engine::promote(const std::string& build_id, const std::string& tag,
+                                   const std::string& tenant) {
+  return wait_for<build_view>([&](auto cb) { promote_async(build_id, tag, tenant, cb); });
+}
+
+result<template_view> engine::add_alias(const std::string& ref, const std::string& alias,
+                                        const std::string& tenant) {
+  return wait_for<template_view>([&](auto cb) {
+    change_template_async({registry_change::add_alias, ref, {alias}, {}}, tenant, cb);
+  });
+}
+
+result<template_view> engine::remove_alias(const std::string& ref, const std::string& alias,
+                                           const std::string& tenant) {
+  return wait_for<template_view>([&](auto cb) {
+    change_template_async({registry_change::remove_alias, ref, {alias}, {}}, tenant, cb);
+  });
+}
+
+result<template_view> engine::reserve_name(const std::string& namespace_name,
+                                           const std::string& name, const std::string& tenant) {
+  return wait_for<template_view>([&](auto cb) {
+    change_template_async({registry_change::reserve, name, {}, namespace_name}, tenant, cb);
+  });
+}
+
+result<template_view> engine::rename(const std::string& ref, const std::string& new_name,
+                                     const std::string& new_namespace, const std::string& tenant) {
+  return wait_for<template_view>([&](auto cb) {
+    change_template_async({registry_change::rename, ref, {new_name}, new_namespace}, tenant, cb);
+  });
+}
+
+result<template_view> engine::set_visibility(const std::string& ref, const std::string& visibility,
+                                             const std::string& tenant) {
+  return wait_for<template_view>([&](auto cb) {
+    change_template_async({registry_change::set_visibility, ref, {visibility}, {}}, tenant, cb);
+  });
+}
+
+result<template_view> engine::delete_template(const std::string& ref, const std::string& tenant) {
+  return wait_for<template_view>([&](auto cb) {
+    change_template_async({registry_change::remove, ref, {}, {}}, tenant, cb);
+  });
+}
+
+result<sweep_summary> engine::sweep_retention() {
+  auto reg = impl_->ctx->directory.registry();
+  if (!reg) return make_error(errc::unavailable, "the template registry is restarting; retry");
+  caf::scoped_actor self{*impl_->sys};
+  std::optional<result<sweep_summary>> out;
+  self->request(reg, caf::infinite, sweep_atom::value, impl_->ctx->config.now_ms())
+      .receive(
+          [&](const sweep_report& r) {
+            out.emplace(sweep_summary{r.expired, r.artifacts_deleted, r.layers_deleted,
+                                      r.bytes_freed, r.layers_deferred});
+          },
+          [&](caf::error& e) { out.emplace(from_caf(e, "the template registry did not answer")); });
+  return std::move(*out);
+}
+
+}  // namespace nullspace

@@ -1,0 +1,429 @@
+#include "actors/template_registry.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "actors/retention_sweep.hpp"
+#include "actors/template_reads.hpp"
+#include "runtime/request_parser.hpp"
+
+namespace nullspace::actors {
+namespace {
+
+struct registry_state {
+  std::shared_ptr<engine_context> ctx;
+  static inline const char* name = "template_registry";
+};
+
+using registry_ptr = template_registry_actor::stateful_pointer<registry_state>;
+using storage::build_record;
+using storage::build_status;
+using storage::template_record;
+
+registry_reply fail(error e) {
+  return registry_reply{std::move(e), {}, std::nullopt};
+}
+
+registry_reply fail(errc code, std::string message, std::string field = {}) {
+  return fail(make_error(code, std::move(message), std::move(field)));
+}
+
+std::string display(const template_record& t) {
+  return t.namespace_name + "/" + t.name;
+}
+
+// Why a build cannot carry a tag, or "" if it can (API: promotability).
+std::string not_taggable(const build_record& r) {
+  if (r.status != build_status::ready)
+    return "build " + r.id + " is " + storage::to_string(r.status) +
+           ", not ready: only a ready build with an available artifact can be promoted";
+  if (r.artifact_availability == "expired" || r.artifact_availability == "deleted")
+    return "build " + r.id + "'s artifact is " + r.artifact_availability +
+           " (retention of untagged builds ended); build it again";
+  if (r.artifact_availability != "available" || !r.artifact)
+    return "build " + r.id +
+           " has no artifact (the host executor makes none): only a ready build with an "
+           "available artifact can be promoted";
+  return {};
+}
+
+// The namespace a tenant writes to, or why it may not.
+std::optional<error> may_write_namespace(const storage::store& db, const std::string& tenant,
+                                         const std::string& ns) {
+  auto owner = db.namespace_owner(ns);
+  if (owner && *owner != tenant)
+    return make_error(errc::permission_denied,
+                      "namespace " + ns +
+                          " belongs to another tenant; use your own namespace (omit it) or one "
+                          "you reserved",
+                      "namespace");
+  return std::nullopt;
+}
+
+// A name free in `ns`: neither a template nor an alias.
+std::optional<error> name_free(const storage::store& db, const std::string& ns,
+                               const std::string& name, const char* field) {
+  if (db.get_template(ns, name))
+    return make_error(errc::conflict, "template " + ns + "/" + name + " already exists", field);
+  if (auto of = db.get_alias(ns, name))
+    return make_error(errc::conflict, ns + "/" + name + " is already an alias of " + *of, field);
+  return std::nullopt;
+}
+
+// The first build of a template that is not terminal yet, or "".
+std::string unfinished_build(const storage::store& db, const template_record& t) {
+  std::string found;
+  db.for_each_history(t.namespace_name, t.name, std::nullopt, [&](int64_t, std::string&& id) {
+    auto rec = db.get_build(id);
+    if (rec && !storage::is_terminal(rec->status)) found = id;
+    return found.empty();
+  });
+  return found;
+}
+
+template_record new_template(const std::string& tenant, const std::string& ns,
+                             const std::string& name, int64_t now) {
+  template_record t;
+  t.namespace_name = ns;
+  t.name = name;
+  t.tenant = tenant;
+  t.created_ms = now;
+  return t;
+}
+
+void put_template(registry_txn& txn, template_record t) {
+  txn.then(
+      [t = std::move(t)](storage::store& db, storage::write_batch& wb) { db.put_template(wb, t); });
+}
+
+registry_reply committed(registry_txn& txn, template_record t,
+                         std::optional<build_record> b = std::nullopt) {
+  if (auto w = txn.commit(); !w) return fail(w.error());
+  return registry_reply{std::nullopt, std::move(t), std::move(b)};
+}
+
+// ---- claim -----------------------------------------------------------------
+
+registry_reply claim(registry_ptr self, const std::string& tenant, std::string ns,
+                     const std::string& name) {
+  auto& db = *self->state.ctx->db;
+  if (ns.empty()) ns = default_namespace(tenant);
+  if (auto e = may_write_namespace(db, tenant, ns)) return fail(*e);
+  if (auto t = db.get_template(ns, name)) return registry_reply{std::nullopt, *t, std::nullopt};
+  if (auto of = db.get_alias(ns, name))
+    return fail(errc::conflict,
+                ns + "/" + name + " is an alias of " + ns + "/" + *of + "; build under " + *of,
+                "name");
+  registry_txn txn(db, self->state.ctx->config.now_ms(), self->state.ctx->config.retention);
+  auto t = new_template(tenant, ns, name, txn.now());
+  put_template(txn, t);
+  txn.then([ns, tenant](storage::store& d, storage::write_batch& wb) {
+    d.put_namespace_owner(wb, ns, tenant);
+  });
+  return committed(txn, std::move(t));
+}
+
+// ---- terminal transitions ----------------------------------------------------
+
+caf::result<uint64_t> terminal(registry_ptr self, append_request& req) {
+  auto& ctx = *self->state.ctx;
+  auto& db = *ctx.db;
+  auto txn = std::make_shared<registry_txn>(db, ctx.config.now_ms(), ctx.config.retention);
+  auto& rec = txn->adopt(*req.record);
+  if (rec.status == build_status::ready) {
+    auto t = db.get_template(rec.namespace_name, rec.name);
+    if (!t && !may_write_namespace(db, rec.tenant, rec.namespace_name)) {
+      // Deleted while the build ran: a ready build brings its template back.
+      t = new_template(rec.tenant, rec.namespace_name, rec.name, txn->now());
+    }
+    if (t && t->tenant == rec.tenant) {
+      for (auto& tag : rec.tags) txn->move_tag(*t, tag, rec.id);
+      t->latest_ready = rec.id;
+      t->latest_ready_ms = rec.finished_ms;
+      put_template(*txn, *t);
+    }
+    if (rec.artifact && rec.artifact_availability == "available")
+      txn->then([a = rec.artifact->id, id = rec.id](storage::store& d, storage::write_batch& wb) {
+        d.put_artifact_holder(wb, a, id);
+      });
+  }
+  txn->retain(rec);
+  req.record = rec;
+  req.also = [txn, id = rec.id](storage::store&, storage::write_batch& wb) { txn->apply(wb, id); };
+  auto rp = self->make_response_promise<uint64_t>();
+  // await: nothing else runs here until the batch is durable.
+  self->request(ctx.directory.hub(), caf::infinite, append_atom::value, std::move(req))
+      .await([=](uint64_t next) mutable { rp.deliver(next); },
+             [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
+  return rp;
+}
+
+// ---- operations ------------------------------------------------------------
+
+result<runtime::template_ref> parse_ref(const std::string& ref) {
+  auto r = runtime::parse_template_ref(ref);
+  if (!r)
+    return make_error(errc::invalid_argument,
+                      "'" + ref +
+                          "' is not a template ref (name, namespace/name, name:tag or "
+                          "namespace/name@tb_…)",
+                      "ref");
+  return *r;
+}
+
+registry_reply tag_build(registry_txn& txn, const template_record& t, build_record& b,
+                         const std::vector<std::string>& tags) {
+  if (auto why = not_taggable(b); !why.empty()) return fail(errc::failed_precondition, why);
+  for (auto& tag : tags) txn.move_tag(t, tag, b.id);
+  auto id = b.id;
+  auto out = *txn.build(id);
+  return committed(txn, t, std::move(out));
+}
+
+registry_reply assign_tags(registry_txn& txn, storage::store& db, const registry_op& op) {
+  auto ref = parse_ref(op.ref);
+  if (!ref) return fail(ref.error());
+  auto f = find_owned_template(db, op.tenant, *ref);
+  if (!f) return fail(f.error());
+  auto b = find_build(db, *f, *ref);
+  if (!b) return fail(b.error());
+  auto* rec = txn.build(b->id);
+  if (!rec) return fail(errc::not_found, "no build " + b->id);
+  return tag_build(txn, f->t, *rec, op.values);
+}
+
+registry_reply promote(registry_txn& txn, storage::store& db, const registry_op& op) {
+  auto* rec = txn.build(op.ref);
+  if (!rec || rec->tenant != op.tenant) return fail(errc::not_found, "no build " + op.ref);
+  auto t = db.get_template(rec->namespace_name, rec->name);
+  if (!t || t->tenant != op.tenant)
+    return fail(errc::failed_precondition, "build " + op.ref + "'s template " +
+                                               rec->namespace_name + "/" + rec->name +
+                                               " was deleted; it cannot be promoted");
+  return tag_build(txn, *t, *rec, op.values);
+}
+
+registry_reply remove_tag(registry_txn& txn, storage::store& db, const registry_op& op) {
+  auto ref = parse_ref(op.ref);
+  if (!ref) return fail(ref.error());
+  auto f = find_owned_template(db, op.tenant, *ref);
+  if (!f) return fail(f.error());
+  if (!txn.drop_tag(f->t, op.values.at(0)))
+    return fail(errc::not_found,
+                "template " + display(f->t) + " has no tag '" + op.values[0] + "'");
+  return committed(txn, f->t);
+}
+
+registry_reply add_alias(registry_txn& txn, storage::store& db, const registry_op& op) {
+  auto ref = parse_ref(op.ref);
+  if (!ref) return fail(ref.error());
+  auto f = find_owned_template(db, op.tenant, *ref);
+  if (!f) return fail(f.error());
+  auto& alias = op.values.at(0);
+  auto& t = f->t;
+  if (auto e = name_free(db, t.namespace_name, alias, "alias")) return fail(*e);
+  t.aliases.push_back(alias);
+  std::sort(t.aliases.begin(), t.aliases.end());
+  put_template(txn, t);
+  txn.then([ns = t.namespace_name, alias, name = t.name](
+               storage::store& d, storage::write_batch& wb) { d.put_alias(wb, ns, alias, name); });
+  return committed(txn, t);
+}
+
+registry_reply remove_alias(registry_txn& txn, storage::store& db, const registry_op& op) {
+  auto ref = parse_ref(op.ref);
+  if (!ref) return fail(ref.error());
+  auto f = find_owned_template(db, op.tenant, *ref);
+  if (!f) return fail(f.error());
+  auto& alias = op.values.at(0);
+  auto& t = f->t;
+  if (std::find(t.aliases.begin(), t.aliases.end(), alias) == t.aliases.end())
+    return fail(errc::not_found, "template " + display(t) + " has no alias '" + alias + "'");
+  std::erase(t.aliases, alias);
+  put_template(txn, t);
+  txn.then([ns = t.namespace_name, alias](storage::store& d, storage::write_batch& wb) {
+    d.delete_alias(wb, ns, alias);
+  });
+  return committed(txn, t);
+}
+
+registry_reply reserve(registry_txn& txn, storage::store& db, const registry_op& op) {
+  auto ns = op.namespace_name.empty() ? default_namespace(op.tenant) : op.namespace_name;
+  if (auto e = may_write_namespace(db, op.tenant, ns)) return fail(*e);
+  if (auto e = name_free(db, ns, op.ref, "name")) return fail(*e);
+  auto t = new_template(op.tenant, ns, op.ref, txn.now());
+  put_template(txn, t);
+  txn.then([ns, tenant = op.tenant](storage::store& d, storage::write_batch& wb) {
+    d.put_namespace_owner(wb, ns, tenant);
+  });
+  return committed(txn, std::move(t));
+}
+
+registry_reply rename(registry_txn& txn, storage::store& db, const registry_op& op) {
+  auto ref = parse_ref(op.ref);
+  if (!ref) return fail(ref.error());
+  auto f = find_owned_template(db, op.tenant, *ref);
+  if (!f) return fail(f.error());
+  auto old = f->t;
+  auto t = old;
+  t.name = op.values.at(0);
+  if (!op.namespace_name.empty()) t.namespace_name = op.namespace_name;
+  if (t.name == old.name && t.namespace_name == old.namespace_name) return committed(txn, t);
+  if (auto e = may_write_namespace(db, op.tenant, t.namespace_name)) return fail(*e);
+  if (auto e = name_free(db, t.namespace_name, t.name, "name")) return fail(*e);
+  // An alias that is the new name goes; the others move along.
+  std::erase(t.aliases, t.name);
+  if (t.namespace_name != old.namespace_name)
+    for (auto& a : t.aliases)
+      if (auto e = name_free(db, t.namespace_name, a, "namespace")) return fail(*e);
+  if (auto busy = unfinished_build(db, old); !busy.empty())
+    return fail(errc::conflict, "template " + display(old) + " has a build in progress (" + busy +
+                                    "); rename it once the build ends or is cancelled");
+  // History and records follow the template.
+  std::vector<std::string> ids;
+  db.for_each_history(old.namespace_name, old.name, std::nullopt, [&](int64_t, std::string&& id) {
+    ids.push_back(std::move(id));
+    return true;
+  });
+  for (auto& id : ids) {
+    auto* rec = txn.build(id);
+    if (!rec) continue;
+    txn.then([before = *rec](storage::store& d, storage::write_batch& wb) {
+      d.delete_history(wb, before);
+    });
+    rec->namespace_name = t.namespace_name;
+    rec->name = t.name;
+    txn.then(
+        [after = *rec](storage::store& d, storage::write_batch& wb) { d.put_history(wb, after); });
+  }
+  auto tags = db.tags_of(old.namespace_name, old.name);
+  txn.then([old, t, tags](storage::store& d, storage::write_batch& wb) {
+    d.delete_template(wb, old.namespace_name, old.name);
+    d.put_template(wb, t);
+    for (auto& [tag, id] : tags) {
+      d.delete_tag(wb, old.namespace_name, old.name, tag);
+      d.put_tag(wb, t.namespace_name, t.name, tag, id);
+    }
+    for (auto& a : old.aliases) d.delete_alias(wb, old.namespace_name, a);
+    for (auto& a : t.aliases) d.put_alias(wb, t.namespace_name, a, t.name);
+    d.put_namespace_owner(wb, t.namespace_name, t.tenant);
+  });
+  spdlog::info("registry: template {} renamed to {}", display(old), display(t));
+  return committed(txn, t);
+}
+
+registry_reply set_visibility(registry_txn& txn, storage::store& db, const registry_op& op) {
+  auto ref = parse_ref(op.ref);
+  if (!ref) return fail(ref.error());
+  auto f = find_owned_template(db, op.tenant, *ref);
+  if (!f) return fail(f.error());
+  f->t.visibility = op.values.at(0);
+  put_template(txn, f->t);
+  return committed(txn, f->t);
+}
+
+registry_reply remove(registry_txn& txn, storage::store& db, const registry_op& op) {
+  auto ref = parse_ref(op.ref);
+  if (!ref) return fail(ref.error());
+  auto f = find_owned_template(db, op.tenant, *ref);
+  if (!f) return fail(f.error());
+  auto& t = f->t;
+  if (auto busy = unfinished_build(db, t); !busy.empty())
+    return fail(errc::conflict, "template " + display(t) + " has a build in progress (" + busy +
+                                    "); delete it once the build ends or is cancelled");
+  // Tags go (their builds' retention starts), then aliases and history.
+  for (auto& [tag, id] : db.tags_of(t.namespace_name, t.name)) txn.drop_tag(t, tag);
+  std::vector<build_record> history;
+  db.for_each_history(t.namespace_name, t.name, std::nullopt, [&](int64_t, std::string&& id) {
+    if (auto rec = db.get_build(id)) history.push_back(std::move(*rec));
+    return true;
+  });
+  txn.then([t, history](storage::store& d, storage::write_batch& wb) {
+    for (auto& a : t.aliases) d.delete_alias(wb, t.namespace_name, a);
+    for (auto& rec : history) d.delete_history(wb, rec);
+    d.delete_template(wb, t.namespace_name, t.name);
+  });
+  spdlog::info("registry: template {} deleted", display(t));
+  return committed(txn, t);
+}
+
+registry_reply apply_op(registry_ptr self, const registry_op& op) {
+  auto& ctx = *self->state.ctx;
+  auto& db = *ctx.db;
+  registry_txn txn(db, ctx.config.now_ms(), ctx.config.retention);
+  switch (op.kind) {
+    case registry_op_kind::assign_tags:
+      return assign_tags(txn, db, op);
+    case registry_op_kind::remove_tag:
+      return remove_tag(txn, db, op);
+    case registry_op_kind::promote:
+      return promote(txn, db, op);
+    case registry_op_kind::add_alias:
+      return add_alias(txn, db, op);
+    case registry_op_kind::remove_alias:
+      return remove_alias(txn, db, op);
+    case registry_op_kind::reserve:
+      return reserve(txn, db, op);
+    case registry_op_kind::rename:
+      return rename(txn, db, op);
+    case registry_op_kind::set_visibility:
+      return set_visibility(txn, db, op);
+    case registry_op_kind::remove:
+      return remove(txn, db, op);
+  }
+  return fail(errc::internal, "unknown registry operation");
+}
+
+// ---- retention -------------------------------------------------------------
+
+// Layers are deleted only while no build runs (one could be about to use one).
+template <class Done>
+void sweep(registry_ptr self, int64_t now, Done done) {
+  auto ctx = self->state.ctx;
+  auto run = [=](bool may_delete_layers) mutable {
+    auto report = sweep_retention(*ctx->db, ctx->config.data_dir, now, may_delete_layers);
+    if (report.expired || report.layers_deleted)
+      spdlog::info("retention: {} builds expired, {} artifacts and {} layers deleted ({} bytes)",
+                   report.expired, report.artifacts_deleted, report.layers_deleted,
+                   report.bytes_freed);
+    done(report);
+  };
+  auto manager = ctx->directory.manager();
+  if (!manager) return run(false);
+  self->request(manager, caf::infinite, stats_atom::value)
+      .await([=](const manager_stats& s) mutable { run(s.running == 0); },
+             [=](caf::error&) mutable { run(false); });
+}
+
+template_registry_actor::behavior_type registry(registry_ptr self,
+                                                std::shared_ptr<engine_context> ctx) {
+  self->state.ctx = std::move(ctx);
+  auto interval = std::chrono::milliseconds(self->state.ctx->config.retention.sweep_interval_ms);
+  self->delayed_send(self, interval, tick_atom::value);
+  return {
+      [=](claim_atom, const std::string& tenant, const std::string& ns, const std::string& name) {
+        return claim(self, tenant, ns, name);
+      },
+      [=](terminal_atom, append_request& req) { return terminal(self, req); },
+      [=](const registry_op& op) { return apply_op(self, op); },
+      [=](sweep_atom, int64_t now) -> caf::result<sweep_report> {
+        auto rp = self->make_response_promise<sweep_report>();
+        sweep(self, now, [=](const sweep_report& r) mutable { rp.deliver(r); });
+        return rp;
+      },
+      [=](tick_atom) {
+        sweep(self, self->state.ctx->config.now_ms(),
+              [=](const sweep_report&) { self->delayed_send(self, interval, tick_atom::value); });
+      },
+  };
+}
+
+}  // namespace
+
+template_registry_actor spawn_template_registry(caf::local_actor* parent,
+                                                std::shared_ptr<engine_context> ctx) {
+  return parent->spawn<caf::detached + caf::linked>(registry, std::move(ctx));
+}
+
+}  // namespace nullspace::actors

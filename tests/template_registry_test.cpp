@@ -1,0 +1,327 @@
+// The template registry through the embedded engine: tags that attach when a
+// build becomes ready, promote, aliases, reserve, rename, visibility across
+// tenants, delete, build history with stable pagination, and refs by name or
+// tag as a build's base. Real RocksDB and real builds (host executor, or the
+// sandbox over busybox where an artifact is needed).
+#include <simdjson.h>
+#include <catch2/catch.hpp>
+
+#include <map>
+
+#include "nullspace/engine.hpp"
+#include "tests/sandbox_support.hpp"
+#include "tests/test_support.hpp"
+
+using namespace nullspace;
+using namespace nullspace::test;
+
+namespace {
+
+std::unique_ptr<engine> open_host(const temp_dir& dir) {
+  engine_options o;
+  o.data_dir = dir.sub("data");
+  auto e = engine::open(o);
+  REQUIRE(e.ok());
+  return std::move(e.value());
+}
+
+build_view finished(engine& eng, const std::string& json, const std::string& tenant = "default") {
+  auto b = eng.submit(json, tenant);
+  INFO((b ? "" : b.error().message));
+  REQUIRE(b.ok());
+  auto done = eng.wait_until_terminal(b->record.id, generous, tenant);
+  REQUIRE(done.ok());
+  return done.value();
+}
+
+// A one-step build request; `extra` holds more top-level fields (",\"tags\":[…]").
+std::string named(const std::string& name, const std::string& cmd, const std::string& extra = "") {
+  return run_request({cmd}, name, extra.empty() ? extra : extra.substr(1));
+}
+
+template_list_options public_only() {
+  template_list_options o;
+  o.visibility = "public";
+  return o;
+}
+
+// {tag: build id} of a template.
+std::map<std::string, std::string> tags_of(engine& eng, const std::string& ref,
+                                           const std::string& tenant = "default") {
+  auto j = eng.get_template_json(ref, tenant);
+  INFO((j ? "" : j.error().message));
+  REQUIRE(j.ok());
+  simdjson::dom::parser p;
+  auto doc = p.parse(j.value());
+  std::map<std::string, std::string> out;
+  for (auto [k, v] : doc["template"]["tags"].get_object())
+    out[std::string(k)] = std::string(v.get_string().value());
+  return out;
+}
+
+std::vector<std::string> current_tags(engine& eng, const std::string& id,
+                                      const std::string& tenant = "default") {
+  auto st = eng.get_status(id, 0, 0, tenant);
+  REQUIRE(st.ok());
+  return st->build.record.current_tags;
+}
+
+// Ids of one list_builds page, and its next cursor ("" at the end).
+std::pair<std::vector<std::string>, std::string> page(engine& eng, const std::string& ref,
+                                                      build_list_options o,
+                                                      const std::string& tenant = "default") {
+  auto j = eng.list_builds_json(ref, o, tenant);
+  INFO((j ? "" : j.error().message));
+  REQUIRE(j.ok());
+  simdjson::dom::parser p;
+  auto doc = p.parse(j.value());
+  std::vector<std::string> ids;
+  for (auto b : doc["builds"].get_array()) {
+    ids.emplace_back(b["id"].get_string().value());
+    // Every row carries the history fields.
+    CHECK(b["cache_summary"].is_object());
+    CHECK(b["artifact_availability"].is_string());
+    CHECK(b["promotability"].is_string());
+    CHECK(!b["retention_expires_at"].error());
+  }
+  std::string_view next;
+  std::string cursor;
+  if (doc["next_cursor"].get(next) == simdjson::SUCCESS) cursor = std::string(next);
+  return {ids, cursor};
+}
+
+}  // namespace
+
+TEST_CASE("tags given at build time attach when the build is ready; a failed build moves none",
+          "[templates]") {
+  temp_dir dir;
+  auto eng = open_host(dir);
+  auto first = finished(*eng, named("web", "true", R"(,"tags":["stable","latest"])"));
+  REQUIRE(first.record.status == build_status::ready);
+  auto tags = tags_of(*eng, "web");
+  CHECK(tags["stable"] == first.record.id);
+  CHECK(tags["latest"] == first.record.id);
+  CHECK(current_tags(*eng, first.record.id) == std::vector<std::string>{"latest", "stable"});
+
+  auto failed = finished(*eng, named("web", "exit 3", R"(,"tags":["stable"])"));
+  REQUIRE(failed.record.status == build_status::error);
+  CHECK(tags_of(*eng, "web")["stable"] == first.record.id);
+  CHECK(current_tags(*eng, failed.record.id).empty());
+
+  auto second = finished(*eng, named("web", "true", R"(,"tags":["stable"])"));
+  tags = tags_of(*eng, "web");
+  CHECK(tags["stable"] == second.record.id);
+  CHECK(tags["latest"] == first.record.id);
+  CHECK(current_tags(*eng, first.record.id) == std::vector<std::string>{"latest"});
+  CHECK(current_tags(*eng, second.record.id) == std::vector<std::string>{"stable"});
+
+  // A ref resolves by tag, by canonical id, and a bare name means `latest`.
+  auto j = eng->get_template_json("web:stable");
+  REQUIRE(j.ok());
+  CHECK(j->find("\"build_id\":\"" + second.record.id + "\"") != std::string::npos);
+  j = eng->get_template_json("default/web");
+  REQUIRE(j.ok());
+  CHECK(j->find("\"build_id\":\"" + first.record.id + "\"") != std::string::npos);
+  CHECK(j->find("\"latest_ready_build\":{\"id\":\"" + second.record.id) != std::string::npos);
+  CHECK(eng->get_template_json("web:nope").error().code == errc::not_found);
+  CHECK(eng->get_template_json("web@" + failed.record.id).ok());
+  CHECK(eng->get_template_json("Bad Ref").error().code == errc::invalid_argument);
+}
+
+TEST_CASE("templates of other tenants: private is invisible, public is readable, never writable",
+          "[templates]") {
+  temp_dir dir;
+  auto eng = open_host(dir);
+  auto b = finished(*eng, named("tool", "true", R"(,"tags":["v1"])"), "acme");
+  REQUIRE(b.record.status == build_status::ready);
+  CHECK(b.record.namespace_name == "acme");
+
+  CHECK(eng->get_template_json("acme/tool", "globex").error().code == errc::not_found);
+  CHECK(eng->list_builds_json("acme/tool", {}, "globex").error().code == errc::not_found);
+  CHECK(eng->set_visibility("acme/tool", "public", "globex").error().code == errc::not_found);
+  auto listed = eng->list_templates_json(public_only(), "globex");
+  REQUIRE(listed.ok());
+  CHECK(listed->find("\"tool\"") == std::string::npos);
+
+  REQUIRE(eng->set_visibility("tool", "public", "acme").ok());
+  CHECK(eng->get_template_json("acme/tool:v1", "globex").ok());
+  CHECK(page(*eng, "acme/tool", {}, "globex").first == std::vector<std::string>{b.record.id});
+  listed = eng->list_templates_json(public_only(), "globex");
+  REQUIRE(listed.ok());
+  CHECK(listed->find("\"tool\"") != std::string::npos);
+  // Another tenant's own listing does not fill up with everyone's public templates.
+  listed = eng->list_templates_json({}, "globex");
+  REQUIRE(listed.ok());
+  CHECK(listed->find("\"tool\"") == std::string::npos);
+
+  // Readable, never writable.
+  CHECK(eng->assign_tags("acme/tool:v1", {"prod"}, "globex").error().code ==
+        errc::permission_denied);
+  CHECK(eng->remove_tag("acme/tool", "v1", "globex").error().code == errc::permission_denied);
+  CHECK(eng->add_alias("acme/tool", "t", "globex").error().code == errc::permission_denied);
+  CHECK(eng->rename("acme/tool", "mine", "", "globex").error().code == errc::permission_denied);
+  CHECK(eng->delete_template("acme/tool", "globex").error().code == errc::permission_denied);
+  CHECK(eng->promote(b.record.id, "x", "globex").error().code == errc::not_found);
+  auto intruder = eng->submit(named("tool", "true", R"(,"namespace":"acme")"), "globex");
+  REQUIRE(!intruder.ok());
+  CHECK(intruder.error().code == errc::permission_denied);
+  CHECK(eng->reserve_name("acme", "other", "globex").error().code == errc::permission_denied);
+
+  REQUIRE(eng->set_visibility("acme/tool", "private", "acme").ok());
+  CHECK(eng->get_template_json("acme/tool", "globex").error().code == errc::not_found);
+}
+
+TEST_CASE("aliases resolve to their template and never shadow a name", "[templates]") {
+  temp_dir dir;
+  auto eng = open_host(dir);
+  auto b = finished(*eng, named("api-server", "true", R"(,"tags":["stable"])"));
+  auto other = finished(*eng, named("worker", "true"));
+  (void)other;
+  REQUIRE(eng->add_alias("api-server", "api").ok());
+  CHECK(tags_of(*eng, "api:stable")["stable"] == b.record.id);
+  auto aliases = eng->list_aliases_json("api-server");
+  REQUIRE(aliases.ok());
+  CHECK(aliases.value() == R"({"aliases":["api"]})");
+  CHECK(eng->add_alias("api-server", "worker").error().code == errc::conflict);
+  CHECK(eng->add_alias("worker", "api").error().code == errc::conflict);
+  CHECK(eng->reserve_name("", "api").error().code == errc::conflict);
+  // A build under an alias is refused with the real name.
+  auto under_alias = eng->submit(named("api", "true"));
+  REQUIRE(!under_alias.ok());
+  CHECK(under_alias.error().code == errc::conflict);
+  CHECK(under_alias.error().message.find("api-server") != std::string::npos);
+
+  CHECK(eng->remove_alias("api-server", "nope").error().code == errc::not_found);
+  REQUIRE(eng->remove_alias("api-server", "api").ok());
+  CHECK(eng->get_template_json("api").error().code == errc::not_found);
+}
+
+TEST_CASE("reserve_name holds a name until builds use it", "[templates]") {
+  temp_dir dir;
+  auto eng = open_host(dir);
+  auto r = eng->reserve_name("", "future");
+  REQUIRE(r.ok());
+  CHECK(r->namespace_name == "default");
+  CHECK(r->json.find("\"latest_ready_build\":null") != std::string::npos);
+  CHECK(eng->reserve_name("", "future").error().code == errc::conflict);
+  CHECK(eng->reserve_name("", "Not A Name").error().code == errc::invalid_argument);
+  auto b = finished(*eng, named("future", "true", R"(,"tags":["v1"])"));
+  CHECK(tags_of(*eng, "future")["v1"] == b.record.id);
+  // A tenant's own extra namespace, claimed by reserving in it.
+  REQUIRE(eng->reserve_name("team-a", "svc").ok());
+  CHECK(finished(*eng, named("svc", "true", R"(,"namespace":"team-a")")).record.status ==
+        build_status::ready);
+  CHECK(eng->reserve_name("team-a", "x", "globex").error().code == errc::permission_denied);
+}
+
+TEST_CASE("rename moves tags, aliases and history; refused while a build runs", "[templates]") {
+  temp_dir dir;
+  auto eng = open_host(dir);
+  auto old1 = finished(*eng, named("old", "true", R"(,"tags":["stable"])"));
+  auto old2 = finished(*eng, named("old", "exit 1"));
+  REQUIRE(eng->add_alias("old", "legacy").ok());
+
+  auto running = eng->submit(named("old", "echo started; sleep 600"));
+  REQUIRE(running.ok());
+  REQUIRE(wait_for_output(*eng, running->record.id, "started") == "started");
+  auto busy = eng->rename("old", "new");
+  REQUIRE(!busy.ok());
+  CHECK(busy.error().code == errc::conflict);
+  CHECK(busy.error().message.find(running->record.id) != std::string::npos);
+  CHECK(eng->delete_template("old").error().code == errc::conflict);
+  REQUIRE(eng->cancel(running->record.id, "test").ok());
+
+  finished(*eng, named("taken", "true"));
+  CHECK(eng->rename("old", "taken").error().code == errc::conflict);
+  auto renamed = eng->rename("old", "new");
+  REQUIRE(renamed.ok());
+  CHECK(renamed->name == "new");
+  CHECK(eng->get_template_json("old").error().code == errc::not_found);
+  CHECK(tags_of(*eng, "new")["stable"] == old1.record.id);
+  CHECK(tags_of(*eng, "legacy")["stable"] == old1.record.id);  // the alias came along
+  auto history = page(*eng, "new", {}).first;
+  CHECK(history == std::vector<std::string>{running->record.id, old2.record.id, old1.record.id});
+  // The builds carry the new name: their canonical ref follows.
+  auto st = eng->get_status(old1.record.id, 0, 0);
+  REQUIRE(st.ok());
+  CHECK(st->build.json().find("\"canonical_ref\":\"default/new@" + old1.record.id) !=
+        std::string::npos);
+  // A build started after the rename under the old name starts a new family.
+  auto fresh = finished(*eng, named("old", "true"));
+  CHECK(page(*eng, "old", {}).first == std::vector<std::string>{fresh.record.id});
+}
+
+TEST_CASE("delete removes the template, its tags, aliases and history", "[templates]") {
+  temp_dir dir;
+  auto eng = open_host(dir);
+  auto b = finished(*eng, named("gone", "true", R"(,"tags":["v1"])"));
+  auto al = eng->add_alias("gone", "g");
+  INFO((al ? "" : al.error().message));
+  REQUIRE(al.ok());
+  auto d = eng->delete_template("gone");
+  REQUIRE(d.ok());
+  CHECK(eng->get_template_json("gone").error().code == errc::not_found);
+  CHECK(eng->get_template_json("g").error().code == errc::not_found);
+  CHECK(eng->list_builds_json("gone", {}).error().code == errc::not_found);
+  CHECK(current_tags(*eng, b.record.id).empty());
+  // The build itself stays readable by id; the name is free again.
+  CHECK(eng->get_status(b.record.id).ok());
+  CHECK(eng->reserve_name("", "gone").ok());
+  CHECK(page(*eng, "gone", {}).first.empty());
+  CHECK(eng->delete_template("never").error().code == errc::not_found);
+}
+
+TEST_CASE("list_builds: full history newest first, filters, cursor stable under inserts",
+          "[templates]") {
+  temp_dir dir;
+  auto eng = open_host(dir);
+  std::vector<std::string> ids;  // oldest first
+  ids.push_back(finished(*eng, named("hist", "true", R"(,"tags":["stable"])")).record.id);
+  ids.push_back(finished(*eng, named("hist", "exit 1")).record.id);
+  auto c = eng->submit(named("hist", "echo up; sleep 600"));
+  REQUIRE(c.ok());
+  REQUIRE(wait_for_output(*eng, c->record.id, "up") == "up");
+  REQUIRE(eng->cancel(c->record.id, "not needed").ok());
+  ids.push_back(c->record.id);
+  for (int i = 0; i < 3; ++i) ids.push_back(finished(*eng, named("hist", "true")).record.id);
+  std::vector<std::string> newest_first(ids.rbegin(), ids.rend());
+  CHECK(page(*eng, "hist", {}).first == newest_first);
+
+  build_list_options failed_only;
+  failed_only.status = build_status::error;
+  CHECK(page(*eng, "hist", failed_only).first == std::vector<std::string>{ids[1]});
+  build_list_options cancelled;
+  cancelled.status = build_status::cancelled;
+  CHECK(page(*eng, "hist", cancelled).first == std::vector<std::string>{ids[2]});
+  build_list_options tagged;
+  tagged.tagged = true;
+  CHECK(page(*eng, "hist", tagged).first == std::vector<std::string>{ids[0]});
+  tagged.tagged = false;
+  CHECK(page(*eng, "hist", tagged).first.size() == 5);
+  build_list_options buildkit;
+  buildkit.backend = "buildkit";
+  CHECK(page(*eng, "hist", buildkit).first.empty());
+
+  // Pages of 2; builds created between pages never shift or repeat a row.
+  build_list_options o;
+  o.limit = 2;
+  std::vector<std::string> seen;
+  auto [first, cursor] = page(*eng, "hist", o);
+  seen.insert(seen.end(), first.begin(), first.end());
+  std::vector<std::string> inserted;
+  while (!cursor.empty()) {
+    inserted.push_back(finished(*eng, named("hist", "true")).record.id);
+    o.cursor = cursor;
+    auto [ids_page, next] = page(*eng, "hist", o);
+    seen.insert(seen.end(), ids_page.begin(), ids_page.end());
+    cursor = next;
+  }
+  CHECK(seen == newest_first);
+  // The new builds are at the head of a fresh listing.
+  o = {};
+  o.limit = static_cast<size_t>(inserted.size());
+  auto head = page(*eng, "hist", o).first;
+  CHECK(head == std::vector<std::string>(inserted.rbegin(), inserted.rend()));
+  o.cursor = "not-a-cursor";
+  CHECK(eng->list_builds_json("hist", o).error().code == errc::invalid_argument);
+}
