@@ -273,10 +273,15 @@ uint16_t closed_port() {
   return ntohs(a.sin_port);
 }
 
-#define CHECK_OUTPUT(r, expected_code)                                                       \
-  do {                                                                                       \
-    INFO("exit " << (r).code << "\n--- stdout:\n" << (r).out << "--- stderr:\n" << (r).err); \
-    CHECK((r).code == (expected_code));                                                      \
+// Checks a command's exit code, showing its output when it differs.
+// `r` is evaluated once.
+#define CHECK_OUTPUT(r, expected_code)                 \
+  do {                                                 \
+    const cli_result& checked_ = (r);                  \
+    INFO("exit " << checked_.code << "\n--- stdout:\n" \
+                 << checked_.out << "--- stderr:\n"    \
+                 << checked_.err);                     \
+    CHECK(checked_.code == (expected_code));           \
   } while (0)
 
 }  // namespace

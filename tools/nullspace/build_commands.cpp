@@ -271,7 +271,7 @@ void add_retry(CLI::App& tmpl, app_context& ctx) {
   auto c = std::make_shared<retry_cmd>();
   auto* r = tmpl.add_subcommand(
       "retry", "Start a new attempt of a build from its stored definition, and follow it");
-  r->add_option("id", c->id, "The build to retry (tb_…)")->required();
+  r->add_option("ID", c->id, "The build to retry (tb_…)")->required();
   r->add_option("--tag", c->tags, "Tags for the new build, replacing the old ones (repeatable)")
       ->type_name("TAG");
   add_secret_flags(r, c->secret_env, c->secret_file);
@@ -291,7 +291,7 @@ void add_wait(CLI::App& tmpl, app_context& ctx) {
   };
   auto c = std::make_shared<wait_cmd>();
   auto* w = tmpl.add_subcommand("wait", "Wait until a build is ready, failed or cancelled");
-  w->add_option("id", c->id, "The build (tb_…)")->required();
+  w->add_option("ID", c->id, "The build (tb_…)")->required();
   w->add_option("--poll-interval-ms", c->interval, "Time between status polls")
       ->check(CLI::Range(int64_t{1}, int64_t{3600000}))
       ->capture_default_str();
@@ -316,7 +316,7 @@ void add_logs(CLI::App& tmpl, app_context& ctx) {
   };
   auto c = std::make_shared<logs_cmd>();
   auto* l = tmpl.add_subcommand("logs", "Print a build's log; --follow keeps streaming to the end");
-  l->add_option("id", c->id, "The build (tb_…)")->required();
+  l->add_option("ID", c->id, "The build (tb_…)")->required();
   l->add_flag("-f,--follow", c->follow, "Stream live entries until the build ends");
   l->add_option("--offset", c->offset, "First log offset to print")
       ->check(CLI::NonNegativeNumber)
@@ -344,7 +344,7 @@ void add_cancel(CLI::App& tmpl, app_context& ctx) {
   };
   auto c = std::make_shared<cancel_cmd>();
   auto* x = tmpl.add_subcommand("cancel", "Cancel a waiting, queued or running build");
-  x->add_option("id", c->id, "The build (tb_…)")->required();
+  x->add_option("ID", c->id, "The build (tb_…)")->required();
   x->add_option("--reason", c->reason, "Why (kept in the build's log)");
   add_json_flag(*x, c->json);
   x->footer("Example:\n  nullspace template cancel tb_... --reason 'superseded by a newer commit'");
@@ -374,7 +374,7 @@ void add_promote(CLI::App& tmpl, app_context& ctx) {
   };
   auto c = std::make_shared<promote_cmd>();
   auto* p = tmpl.add_subcommand("promote", "Move a tag to a ready build");
-  p->add_option("id", c->id, "The build (tb_…)")->required();
+  p->add_option("ID", c->id, "The build (tb_…)")->required();
   p->add_option("--tag", c->tag, "The tag to move, e.g. production")->required();
   add_json_flag(*p, c->json);
   p->footer("Example:\n  nullspace template promote tb_... --tag production");
@@ -404,7 +404,7 @@ void add_status(CLI::App& tmpl, app_context& ctx) {
   };
   auto c = std::make_shared<status_cmd>();
   auto* s = tmpl.add_subcommand("status", "Show a build's status (without its log)");
-  s->add_option("id", c->id, "The build (tb_…)")->required();
+  s->add_option("ID", c->id, "The build (tb_…)")->required();
   add_json_flag(*s, c->json);
   s->callback([&ctx, c] {
     ctx.action = [&ctx, c] {

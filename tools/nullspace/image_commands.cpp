@@ -56,7 +56,7 @@ void add_image_commands(CLI::App& app, app_context& ctx) {
 
   auto* boot = image->add_subcommand(
       "bootstrap", "Make catalog images now, so that no build waits for them (needs root)");
-  boot->add_option("names", f->names, "Catalog names (default: python:3.11)");
+  boot->add_option("NAME", f->names, "Catalog names (default: python:3.11)");
   boot->add_option("--images-dir", f->images_dir, "The server's images dir (DATA_DIR/images)")
       ->envname("NULLSPACE_IMAGES_DIR")
       ->capture_default_str();

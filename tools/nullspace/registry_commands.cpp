@@ -97,7 +97,7 @@ void add_get(CLI::App& tmpl, app_context& ctx) {
   };
   auto c = std::make_shared<cmd>();
   auto* g = tmpl.add_subcommand("get", "Show a template: tags, aliases, latest ready build");
-  g->add_option("ref", c->ref, "name, ns/name, name:tag or name@tb_…")->required();
+  g->add_option("REF", c->ref, "name, ns/name, name:tag or name@tb_…")->required();
   add_json_flag(*g, c->json);
   g->footer("Example:\n  nullspace template get acme/web:stable");
   g->callback([&ctx, c] {
@@ -137,7 +137,7 @@ void add_builds(CLI::App& tmpl, app_context& ctx) {
   auto c = std::make_shared<cmd>();
   auto* b = tmpl.add_subcommand(
       "builds", "List a template's builds, newest first (failed and untagged ones too)");
-  b->add_option("ref", c->ref, "The template (name or ns/name)")->required();
+  b->add_option("REF", c->ref, "The template (name or ns/name)")->required();
   b->add_option("--status", c->status, "Only builds with this status")
       ->check(CLI::IsMember({"waiting", "queued", "building", "ready", "error", "cancelled"}));
   auto* tagged = b->add_flag("--tagged", c->tagged, "Only builds a tag points at");
@@ -167,9 +167,9 @@ void add_tags(CLI::App& tmpl, app_context& ctx) {
   };
   auto add = std::make_shared<cmd>();
   auto* a = tags->add_subcommand("add", "Point tags at the build REF names");
-  a->add_option("ref", add->ref, "name:tag or name@tb_… (a bare name means its latest)")
+  a->add_option("REF", add->ref, "name:tag or name@tb_… (a bare name means its latest)")
       ->required();
-  a->add_option("tags", add->tags, "Tags to assign")->required();
+  a->add_option("TAG", add->tags, "Tags to assign")->required();
   add_json_flag(*a, add->json);
   a->footer("Example:\n  nullspace template tags add agent-runtime-base:v1.0.0 production");
   a->callback([&ctx, add] {
@@ -185,9 +185,9 @@ void add_tags(CLI::App& tmpl, app_context& ctx) {
   });
   auto rm = std::make_shared<cmd>();
   auto* r = tags->add_subcommand("rm", "Remove a tag from a template");
-  r->add_option("ref", rm->ref, "The template")->required();
+  r->add_option("REF", rm->ref, "The template")->required();
   rm->tags.resize(1);
-  r->add_option("tag", rm->tags[0], "The tag to remove")->required();
+  r->add_option("TAG", rm->tags[0], "The tag to remove")->required();
   add_json_flag(*r, rm->json);
   r->callback([&ctx, rm] {
     ctx.action = [&ctx, rm] {
@@ -207,8 +207,8 @@ void add_alias(CLI::App& tmpl, app_context& ctx) {
   };
   auto add = std::make_shared<cmd>();
   auto* a = alias->add_subcommand("add", "Give a template another name");
-  a->add_option("ref", add->ref, "The template")->required();
-  a->add_option("alias", add->alias, "The alias")->required();
+  a->add_option("REF", add->ref, "The template")->required();
+  a->add_option("ALIAS", add->alias, "The alias")->required();
   add_json_flag(*a, add->json);
   a->callback([&ctx, add] {
     ctx.action = [&ctx, add] {
@@ -221,8 +221,8 @@ void add_alias(CLI::App& tmpl, app_context& ctx) {
   });
   auto rm = std::make_shared<cmd>();
   auto* r = alias->add_subcommand("rm", "Remove an alias");
-  r->add_option("ref", rm->ref, "The template")->required();
-  r->add_option("alias", rm->alias, "The alias")->required();
+  r->add_option("REF", rm->ref, "The template")->required();
+  r->add_option("ALIAS", rm->alias, "The alias")->required();
   add_json_flag(*r, rm->json);
   r->callback([&ctx, rm] {
     ctx.action = [&ctx, rm] {
@@ -233,7 +233,7 @@ void add_alias(CLI::App& tmpl, app_context& ctx) {
   });
   auto ls = std::make_shared<cmd>();
   auto* l = alias->add_subcommand("list", "List a template's aliases");
-  l->add_option("ref", ls->ref, "The template")->required();
+  l->add_option("REF", ls->ref, "The template")->required();
   add_json_flag(*l, ls->json);
   l->callback([&ctx, ls] {
     ctx.action = [&ctx, ls] {
@@ -257,7 +257,7 @@ void add_names(CLI::App& tmpl, app_context& ctx) {
   };
   auto rs = std::make_shared<cmd>();
   auto* reserve = tmpl.add_subcommand("reserve", "Reserve a template name before its first build");
-  reserve->add_option("name", rs->name, "The name (or ns/name)")->required();
+  reserve->add_option("NAME", rs->name, "The name (or ns/name)")->required();
   reserve->add_option("--namespace", rs->ns, "Namespace (default: your tenant's)");
   add_json_flag(*reserve, rs->json);
   reserve->callback([&ctx, rs] {
@@ -280,8 +280,8 @@ void add_names(CLI::App& tmpl, app_context& ctx) {
 
   auto rn = std::make_shared<cmd>();
   auto* rename = tmpl.add_subcommand("rename", "Rename a template (or move it to a namespace)");
-  rename->add_option("ref", rn->ref, "The template")->required();
-  rename->add_option("new_name", rn->name, "Its new name")->required();
+  rename->add_option("REF", rn->ref, "The template")->required();
+  rename->add_option("NEW_NAME", rn->name, "Its new name")->required();
   rename->add_option("--namespace", rn->ns, "Its new namespace");
   add_json_flag(*rename, rn->json);
   rename->callback([&ctx, rn] {
@@ -298,8 +298,8 @@ void add_names(CLI::App& tmpl, app_context& ctx) {
 
   auto vs = std::make_shared<cmd>();
   auto* vis = tmpl.add_subcommand("visibility", "Make a template private or public");
-  vis->add_option("ref", vs->ref, "The template")->required();
-  vis->add_option("visibility", vs->visibility, "private or public")
+  vis->add_option("REF", vs->ref, "The template")->required();
+  vis->add_option("VISIBILITY", vs->visibility, "private or public")
       ->required()
       ->check(CLI::IsMember({"private", "public"}));
   add_json_flag(*vis, vs->json);
@@ -315,7 +315,7 @@ void add_names(CLI::App& tmpl, app_context& ctx) {
 
   auto dl = std::make_shared<cmd>();
   auto* del = tmpl.add_subcommand("delete", "Delete a template (its name, tags and aliases)");
-  del->add_option("ref", dl->ref, "The template")->required();
+  del->add_option("REF", dl->ref, "The template")->required();
   add_json_flag(*del, dl->json);
   del->callback([&ctx, dl] {
     ctx.action = [&ctx, dl] {

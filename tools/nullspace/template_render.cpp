@@ -5,19 +5,19 @@
 namespace nullspace::cli {
 namespace {
 
-std::string tags_text(js::element t) {
-  std::string s;
+// "tag -> tb_…", one per tag.
+std::vector<std::string> tag_lines(js::element t) {
+  std::vector<std::string> out;
   if (auto tags = js::get(t, "tags")) {
     simdjson::dom::object o;
     if (tags->get(o) == simdjson::SUCCESS)
       for (auto [tag, build] : o) {
         std::string_view id;
-        if (!s.empty()) s += ", ";
-        s += std::string(tag);
-        if (build.get(id) == simdjson::SUCCESS) s += " -> " + std::string(id);
+        out.push_back(std::string(tag));
+        if (build.get(id) == simdjson::SUCCESS) out.back() += " -> " + std::string(id);
       }
   }
-  return s;
+  return out;
 }
 
 std::string tag_names(js::element t) {
@@ -48,8 +48,9 @@ std::string template_details(js::element t) {
   rows.push_back({"template", template_ref(t)});
   rows.push_back({"visibility", js::str(t, "visibility")});
   rows.push_back({"created", js::str(t, "created_at")});
-  auto tags = tags_text(t);
-  rows.push_back({"tags", tags.empty() ? "-" : tags});
+  auto tags = tag_lines(t);
+  if (tags.empty()) rows.push_back({"tags", "-"});
+  for (size_t i = 0; i < tags.size(); ++i) rows.push_back({i == 0 ? "tags" : "", tags[i]});
   auto aliases = js::strings(t, "aliases");
   rows.push_back({"aliases", aliases.empty() ? "-" : joined(aliases)});
   auto latest = js::get(t, "latest_ready_build");
