@@ -643,14 +643,16 @@ TEST_CASE("cli: piped and JSON output, logs --offset", "[cli]") {
   temp_dir dir;
   server_process d(dir, false);
   auto r = ns(d, {"template", "build", "--from-python-image", "3.11", "--name", "plain", "--run",
-                  "echo first-line", "--run", "echo second-line >&2"});
+                  "echo first-line", "--run", "echo second-line >&2", "--run",
+                  "printf '\\033[1mbold\\033[0m and plain\\n'"});
   CHECK_OUTPUT(r, 0);
   CHECK(r.out.find('\x1b') == std::string::npos);  // piped: no escape codes
   CHECK(r.err.find('\x1b') == std::string::npos);
   CHECK(r.out.find('\r') == std::string::npos);
   CHECK(r.out.find("    first-line\n") != std::string::npos);
   CHECK(r.out.find("    second-line\n") != std::string::npos);
-  CHECK(r.out.find("==> step 1/2: run echo first-line\n") != std::string::npos);
+  CHECK(r.out.find("==> step 1/3: run echo first-line\n") != std::string::npos);
+  CHECK(r.out.find("    bold and plain\n") != std::string::npos);  // the step's escapes too
   auto id = build_id(r.out);
 
   // --json while streaming: one JSON document per line, entries then the build.

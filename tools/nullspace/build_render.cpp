@@ -1,6 +1,7 @@
 #include "tools/nullspace/build_render.hpp"
 
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -58,6 +59,40 @@ void set_interrupt_note(const std::string& id) {
   interrupt_note_len = std::strlen(interrupt_note);
 }
 
+// A build's output as one printable line: ANSI escape sequences and other
+// control bytes go (a pipe gets no escape codes, a terminal no surprises), and
+// of a line redrawn with carriage returns (progress bars) the last state stays.
+std::string printable(std::string_view s) {
+  if (auto cr = s.find_last_of('\r'); cr != std::string_view::npos && cr + 1 < s.size())
+    s.remove_prefix(cr + 1);
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c == 0x1b) {
+      // CSI: ESC [ parameters… final byte (0x40-0x7e); other escapes: one byte.
+      if (i + 1 < s.size() && s[i + 1] == '[') {
+        i += 2;
+        while (i < s.size() && !(s[i] >= 0x40 && s[i] <= 0x7e)) ++i;
+      } else {
+        ++i;
+      }
+      continue;
+    }
+    if (c == '\t' || c >= 0x20) {
+      if (c != 0x7f) out.push_back(static_cast<char>(c));
+    }
+  }
+  return out;
+}
+
+// Columns of the terminal on stdout (0 if unknown).
+size_t terminal_columns() {
+  winsize ws{};
+  if (::ioctl(1, TIOCGWINSZ, &ws) == 0) return ws.ws_col;
+  return 0;
+}
+
 }  // namespace
 
 bool is_terminal_status(std::string_view s) {
@@ -67,7 +102,7 @@ bool is_terminal_status(std::string_view s) {
 std::string format_entry(js::element e) {
   auto kind = js::str(e, "kind");
   auto level = js::str(e, "level");
-  auto message = js::str(e, "message");
+  auto message = printable(js::str(e, "message"));
   if (kind == "step") return "==> " + message;
   if (kind == "status" || kind == "cancelled") return "--> " + message;
   if (kind == "error" || level == "error") return "!!  " + message;
@@ -215,8 +250,11 @@ void log_view::draw() {
   last_drawn_second_ =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - start_)
           .count();
-  // Bold-less, colour-less: clear the line, write the status, stay on it.
-  terminal::get().out(std::string(ansi_clear_line) + status_text());
+  // Colour-less: clear the line, write the status, stay on it. Never wider
+  // than the terminal: a wrapped line could not be cleared.
+  auto text = status_text();
+  if (auto cols = terminal_columns(); cols > 1 && text.size() >= cols) text.resize(cols - 1);
+  terminal::get().out(std::string(ansi_clear_line) + text);
   shown_ = true;
   interrupt_clears_line = 1;
 }
