@@ -65,7 +65,7 @@ void registry_txn::retain(storage::build_record& r) {
     if (r.artifact_availability == "available")
       r.retention_expires_ms = now_ + policy_.untagged_ready_ms;
   } else if (storage::is_terminal(r.status)) {
-    r.retention_expires_ms = std::max(r.finished_ms, now_) + policy_.failed_ms;
+    r.retention_expires_ms = now_ + policy_.failed_ms;
   }
 }
 

@@ -35,17 +35,16 @@ std::string display(const template_record& t) {
 
 // Why a build cannot carry a tag, or "" if it can (API: promotability).
 std::string not_taggable(const build_record& r) {
+  std::string p = storage::promotability(r);
+  if (p == "promotable") return {};
+  if (p == "expired")
+    return "build " + r.id + "'s artifact is " + r.artifact_availability +
+           " (the retention of untagged builds ended): build it again";
   if (r.status != build_status::ready)
     return "build " + r.id + " is " + storage::to_string(r.status) +
            ", not ready: only a ready build with an available artifact can be promoted";
-  if (r.artifact_availability == "expired" || r.artifact_availability == "deleted")
-    return "build " + r.id + "'s artifact is " + r.artifact_availability +
-           " (retention of untagged builds ended); build it again";
-  if (r.artifact_availability != "available" || !r.artifact)
-    return "build " + r.id +
-           " has no artifact (the host executor makes none): only a ready build with an "
-           "available artifact can be promoted";
-  return {};
+  return "build " + r.id + "'s artifact is " + r.artifact_availability +
+         ": only a ready build with an available artifact can be promoted";
 }
 
 // The namespace a tenant writes to, or why it may not.

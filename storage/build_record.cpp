@@ -64,17 +64,17 @@ void write_artifact(json::writer& w, const std::optional<artifact_ref>& a, bool 
   w.end_object();
 }
 
-// Derived, never stored: a build can be promoted only when it is ready AND its
-// artifact exists (host-executor builds have none and stay not_ready).
+}  // namespace
+
+// A host-executor build is ready without an artifact (that executor makes
+// none): it can carry tags, for development; nothing of it expires.
 const char* promotability(const build_record& r) {
   if (r.status != build_status::ready) return "not_ready";
   if (r.artifact_availability == "expired" || r.artifact_availability == "deleted")
     return "expired";
-  if (r.artifact_availability != "available") return "not_ready";
-  return "promotable";
+  if (r.artifact_availability == "available" || !r.artifact) return "promotable";
+  return "not_ready";
 }
-
-}  // namespace
 
 const char* to_string(build_status s) {
   return status_names[static_cast<int>(s)];

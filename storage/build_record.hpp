@@ -66,6 +66,9 @@ struct build_record {
   int64_t artifact_deleted_ms = 0;                // when retention removed its files
 };
 
+// promotable | not_ready | expired: whether tags may point at the build now.
+const char* promotability(const build_record& r);
+
 // Stored form (internal fields included).
 std::string encode_build_record(const build_record& r);
 std::optional<build_record> decode_build_record(std::string_view json);

@@ -16,12 +16,20 @@ std::string sandbox_unavailable() {
   return "no OCI runtime (runc/crun) installed";
 }
 
-std::unique_ptr<engine> open_sandbox(const temp_dir& dir, bool shared_images) {
+engine_options sandbox_options(const temp_dir& dir, bool shared_images) {
   engine_options o;
   o.data_dir = dir.sub("data");
   o.isolation_mode = isolation::sandbox;
   if (auto* images = std::getenv("NULLSPACE_TEST_IMAGES"); shared_images && images)
     o.images_dir = images;
+  return o;
+}
+
+std::unique_ptr<engine> open_sandbox(const temp_dir& dir, bool shared_images) {
+  return open_sandbox(sandbox_options(dir, shared_images));
+}
+
+std::unique_ptr<engine> open_sandbox(const engine_options& o) {
   auto e = engine::open(o);
   if (!e.ok()) FAIL(e.error().message);
   return std::move(e.value());

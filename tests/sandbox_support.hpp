@@ -33,6 +33,9 @@ std::string sandbox_unavailable();
 // images live in the directory the test run shares ($NULLSPACE_TEST_IMAGES), so
 // a debootstrap image is made once per checkout, not once per test.
 std::unique_ptr<engine> open_sandbox(const temp_dir& dir, bool shared_images = false);
+// The options open_sandbox uses, to change some first.
+engine_options sandbox_options(const temp_dir& dir, bool shared_images = false);
+std::unique_ptr<engine> open_sandbox(const engine_options& options);
 
 // Stores `tar` as an uploaded build context; returns its id (bc_…).
 std::string upload_context(engine& eng, const std::string& tar);

@@ -133,7 +133,9 @@ TEST_CASE("promotability is derived from status and artifact availability", "[st
   };
   CHECK(promo() == "not_ready");  // building
   rec.status = build_status::ready;
-  CHECK(promo() == "not_ready");  // no artifact yet
+  CHECK(promo() == "promotable");  // the host executor's: ready without an artifact
+  rec.artifact = storage::artifact_ref{};
+  CHECK(promo() == "not_ready");  // an artifact not available
   rec.artifact_availability = "available";
   CHECK(promo() == "promotable");
   rec.artifact_availability = "expired";

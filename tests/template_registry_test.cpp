@@ -6,6 +6,8 @@
 #include <simdjson.h>
 #include <catch2/catch.hpp>
 
+#include <atomic>
+#include <filesystem>
 #include <map>
 
 #include "nullspace/engine.hpp"
@@ -324,4 +326,153 @@ TEST_CASE("list_builds: full history newest first, filters, cursor stable under 
   CHECK(head == std::vector<std::string>(inserted.rbegin(), inserted.rend()));
   o.cursor = "not-a-cursor";
   CHECK(eng->list_builds_json("hist", o).error().code == errc::invalid_argument);
+}
+
+namespace {
+
+std::string busybox(const std::string& name, const std::string& cmd,
+                    const std::string& extra = "") {
+  return R"({"name":")" + name +
+         R"(","builder":{"source":{"type":"image","image":"busybox"},"steps":[{"type":"run","cmd":")" +
+         cmd + R"("}]})" + extra + "}";
+}
+
+std::string promotability(engine& eng, const std::string& id) {
+  auto st = eng.get_status(id, 0, 0);
+  REQUIRE(st.ok());
+  auto j = st->build.json();
+  auto at = j.find("\"promotability\":\"");
+  REQUIRE(at != std::string::npos);
+  at += 17;
+  return j.substr(at, j.find('"', at) - at);
+}
+
+}  // namespace
+
+TEST_CASE("promote moves a tag to a ready build with its artifact; refs by tag are bases",
+          "[templates]") {
+  REQUIRE_SANDBOX();
+  temp_dir dir;
+  auto eng = open_sandbox(dir);
+  auto v1 = build(*eng, busybox("base", "echo one > /version", R"(,"tags":["stable"])"));
+  REQUIRE(v1.record.status == build_status::ready);
+  auto v2 = build(*eng, busybox("base", "echo two > /version"));
+  REQUIRE(v2.record.status == build_status::ready);
+  CHECK(promotability(*eng, v2.record.id) == "promotable");
+  auto broken = build(*eng, busybox("base", "exit 7"));
+
+  // A child by tag sees what the tagged build made.
+  auto child_request = [](const std::string& ref) {
+    return R"({"name":"child","builder":{"source":{"type":"template","ref":")" + ref +
+           R"("},"steps":[{"type":"run","cmd":"cat /version"}]}})";
+  };
+  auto c1 = build(*eng, child_request("base:stable"));
+  REQUIRE(c1.record.status == build_status::ready);
+  CHECK(contains(output(*eng, c1.record.id), "one"));
+
+  auto p = eng->promote(v2.record.id, "stable");
+  REQUIRE(p.ok());
+  CHECK(p->record.current_tags == std::vector<std::string>{"stable"});
+  CHECK(tags_of(*eng, "base")["stable"] == v2.record.id);
+  CHECK(current_tags(*eng, v1.record.id).empty());
+  auto c2 = build(*eng, child_request("base:stable"));
+  REQUIRE(c2.record.status == build_status::ready);
+  CHECK(contains(output(*eng, c2.record.id), "two"));
+  // By alias and canonical ref too; an unknown tag says so.
+  REQUIRE(eng->add_alias("base", "b").ok());
+  CHECK(build(*eng, child_request("b@" + v1.record.id)).record.status == build_status::ready);
+  auto missing = build(*eng, child_request("base:nope"));
+  CHECK(failure(missing).find("has no tag 'nope'") != std::string::npos);
+
+  auto refused = eng->promote(broken.record.id, "stable");
+  REQUIRE(!refused.ok());
+  CHECK(refused.error().code == errc::failed_precondition);
+  CHECK(refused.error().message.find("not ready") != std::string::npos);
+  CHECK(eng->promote(v2.record.id, "Bad Tag").error().code == errc::invalid_argument);
+  CHECK(eng->promote("tb_nope", "stable").error().code == errc::not_found);
+  // assign_tags by ref names the build.
+  REQUIRE(eng->assign_tags("base:stable", {"production"}).ok());
+  CHECK(tags_of(*eng, "base")["production"] == v2.record.id);
+  CHECK(eng->assign_tags("base@" + broken.record.id, {"x"}).error().code ==
+        errc::failed_precondition);
+}
+
+TEST_CASE("retention deletes expired artifacts and their layers; tagged builds stay",
+          "[templates]") {
+  REQUIRE_SANDBOX();
+  temp_dir dir;
+  std::atomic<int64_t> now{1'000'000'000'000};
+  auto o = sandbox_options(dir);
+  o.clock = [&now] { return now.load(); };
+  o.retention.untagged_ready = std::chrono::hours(2);
+  o.retention.failed = std::chrono::hours(1);
+  auto eng = open_sandbox(o);
+  const int64_t hour = 3600 * 1000;
+  auto artifact_dir = [&](const build_view& b) {
+    return dir.sub("data/artifacts/") + b.record.artifact->id;
+  };
+
+  auto kept = build(*eng, busybox("app", "echo kept > /k", R"(,"tags":["stable"])"));
+  auto loose = build(*eng, busybox("app", "echo loose > /l"));
+  auto twin = build(*eng, busybox("app", "echo loose > /l"));  // same artifact as `loose`
+  auto failed = build(*eng, busybox("app", "exit 1"));
+  REQUIRE(kept.record.status == build_status::ready);
+  REQUIRE(loose.record.status == build_status::ready);
+  REQUIRE(twin.record.artifact->id == loose.record.artifact->id);
+  CHECK(kept.record.retention_expires_ms == 0);
+  CHECK(loose.record.retention_expires_ms == now + 2 * hour);
+  CHECK(failed.record.retention_expires_ms == now + hour);
+
+  // Nothing is due yet.
+  auto s = eng->sweep_retention();
+  REQUIRE(s.ok());
+  CHECK(s->expired == 0);
+
+  // `twin` keeps the shared artifact while `loose` expires.
+  now += hour + 1;
+  s = eng->sweep_retention();
+  REQUIRE(s.ok());
+  CHECK(s->expired == 1);  // the failed build
+  REQUIRE(eng->promote(twin.record.id, "next").ok());
+  now += hour;
+  s = eng->sweep_retention();
+  REQUIRE(s.ok());
+  CHECK(s->expired == 1);
+  CHECK(s->artifacts_deleted == 0);
+  auto st = eng->get_status(loose.record.id, 0, 0);
+  CHECK(st->build.record.artifact_availability == "expired");
+  CHECK(promotability(*eng, loose.record.id) == "expired");
+  auto late = eng->promote(loose.record.id, "stable");
+  REQUIRE(!late.ok());
+  CHECK(late.error().code == errc::failed_precondition);
+  CHECK(std::filesystem::exists(artifact_dir(twin)));
+
+  // Untagging starts the clock; the last holder's expiry deletes the files and
+  // the layers only it used, with their cache entries.
+  auto layers_before = std::distance(std::filesystem::directory_iterator(dir.sub("data/layers")),
+                                     std::filesystem::directory_iterator());
+  REQUIRE(eng->remove_tag("app", "next").ok());
+  CHECK(eng->get_status(twin.record.id, 0, 0)->build.record.retention_expires_ms == now + 2 * hour);
+  now += 2 * hour;
+  s = eng->sweep_retention();
+  REQUIRE(s.ok());
+  CHECK(s->expired == 1);
+  CHECK(s->artifacts_deleted == 1);
+  CHECK(s->layers_deleted >= 1);
+  CHECK(s->bytes_freed > 0);
+  CHECK(!std::filesystem::exists(artifact_dir(twin)));
+  auto layers_after = std::distance(std::filesystem::directory_iterator(dir.sub("data/layers")),
+                                    std::filesystem::directory_iterator());
+  CHECK(layers_after < layers_before);
+  st = eng->get_status(twin.record.id, 0, 0);
+  CHECK(st->build.record.artifact_availability == "deleted");
+  CHECK(st->build.record.artifact_deleted_ms == now);
+
+  // The tagged build was never touched, and its artifact still serves a child.
+  CHECK(std::filesystem::exists(artifact_dir(kept)));
+  CHECK(promotability(*eng, kept.record.id) == "promotable");
+  // The deleted layer is rebuilt on the next identical build: a cache miss.
+  auto again = build(*eng, busybox("app", "echo loose > /l"));
+  REQUIRE(again.record.status == build_status::ready);
+  CHECK(again.record.cache.misses == 1);
 }

@@ -79,6 +79,22 @@ int main(int argc, char** argv) {
                  "where debootstrap images (debian:bookworm, python:3.11) download from")
       ->envname("NULLSPACE_DEBIAN_MIRROR")
       ->capture_default_str();
+  double untagged_hours = 24 * 7, failed_hours = 24, sweep_minutes = 10;
+  app.add_option("--untagged-retention-hours", untagged_hours,
+                 "how long a ready build no tag points at keeps its artifact")
+      ->envname("NULLSPACE_UNTAGGED_RETENTION_HOURS")
+      ->check(CLI::Range(0.0, 24.0 * 3650))
+      ->capture_default_str();
+  app.add_option("--failed-retention-hours", failed_hours,
+                 "how long a failed or cancelled build's retention lasts")
+      ->envname("NULLSPACE_FAILED_RETENTION_HOURS")
+      ->check(CLI::Range(0.0, 24.0 * 3650))
+      ->capture_default_str();
+  app.add_option("--retention-sweep-minutes", sweep_minutes,
+                 "how often expired artifacts are deleted")
+      ->envname("NULLSPACE_RETENTION_SWEEP_MINUTES")
+      ->check(CLI::Range(0.01, 24.0 * 60))
+      ->capture_default_str();
   app.add_flag("--sync", eopts.sync, "fsync the write-ahead log on every commit")
       ->envname("NULLSPACE_SYNC");
   app.add_option("--log-level", level, "trace|debug|info|warn|error")
@@ -133,6 +149,12 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(uint64_t{0}, uint64_t{3'600'000}))
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  auto ms = [](double v, double unit) {
+    return std::chrono::milliseconds(static_cast<int64_t>(v * unit));
+  };
+  eopts.retention.untagged_ready = ms(untagged_hours, 3600e3);
+  eopts.retention.failed = ms(failed_hours, 3600e3);
+  eopts.retention.sweep_interval = ms(sweep_minutes, 60e3);
   std::string host_reason;  // why auto chose the host executor
   if (isolation == "auto") {
     if (::geteuid() != 0)
