@@ -1,90 +1,69 @@
-// nullspace: the command-line client. Today it has the commands that work on
-// this machine's files directly; the HTTP commands (template build, logs, …)
-// come with the template registry.
+// nullspace: the command-line client of nullspaced (template builds, their
+// logs, the template registry) and of this machine's base-image catalog.
 //
-//   nullspace image list                 the images the local catalog can make
-//   nullspace image bootstrap [NAME…]    make catalog images ahead of the first build
-#include <unistd.h>
-
+//   nullspace template build|wait|logs|status|cancel|retry|promote …
+//   nullspace template get|list|builds|tags|alias|reserve|rename|visibility|delete …
+//   nullspace image list|bootstrap …
+//
+// docs/CLI.md describes every command; exit codes are in cli_error.hpp.
 #include <CLI/CLI.hpp>
-#include <iostream>
-#include <string>
-#include <vector>
+#include <exception>
 
-#include "runtime/image_job.hpp"
-#include "runtime/image_store.hpp"
-#include "runtime/process_runner.hpp"
+#include "tools/nullspace/cli_error.hpp"
+#include "tools/nullspace/commands.hpp"
+#include "tools/nullspace/terminal.hpp"
 
-namespace {
-
-constexpr int exit_build_error = 1;
-constexpr int exit_usage = 2;
-
-int bootstrap(const std::string& images_dir, const std::string& mirror,
-              std::vector<std::string> names) {
-  if (names.empty()) names = {"python:3.11"};
-  for (auto& n : names) {
-    bool known = false;
-    for (auto& c : nullspace::runtime::image_store::catalog()) known = known || c == n;
-    if (!known) {
-      std::cerr << "nullspace: '" << n
-                << "' is not in the local catalog (see: nullspace image list)\n";
-      return exit_usage;
-    }
-  }
-  if (::geteuid() != 0) {
-    std::cerr << "nullspace: making images needs root (debootstrap mounts and chroots)\n";
-    return exit_usage;
-  }
-  nullspace::runtime::process_runner runner;
-  nullspace::runtime::image_store store(images_dir, runner, mirror);
-  for (auto& n : names) {
-    nullspace::runtime::image_job job([](std::vector<std::string> lines) {
-      for (auto& l : lines) std::cout << "  " << l << "\n";
-      std::cout.flush();
-    });
-    std::cout << n << ":\n";
-    auto img = store.make(n, &job);
-    if (!img) {
-      std::cerr << "nullspace: " << n << ": " << img.error().message << "\n";
-      return exit_build_error;
-    }
-    std::cout << n << " " << img->digest << " " << img->layers.front() << "\n";
-  }
-  return 0;
-}
-
-}  // namespace
+using namespace nullspace::cli;
 
 int main(int argc, char** argv) {
-  CLI::App app{"nullspace: build and run sandbox templates"};
+  auto& term = terminal::get();
+  app_context ctx;
+  CLI::App app{"nullspace: build sandbox templates on a nullspaced server, and manage them"};
   app.require_subcommand(1);
-  auto* image = app.add_subcommand("image", "base images of the local catalog");
-  image->require_subcommand(1);
+  app.fallthrough();  // global options may follow the subcommands
+  app.add_option("--server", ctx.server.url, "nullspaced's URL")
+      ->envname("NULLSPACE_SERVER")
+      ->type_name("URL")
+      ->capture_default_str();
+  app.add_option("--api-key", ctx.server.api_key, "API key, sent as Authorization: Bearer")
+      ->envname("NULLSPACE_API_KEY")
+      ->type_name("KEY");
 
-  std::string images_dir = "./data/images";
-  std::string mirror = nullspace::runtime::default_debian_mirror;
-  std::vector<std::string> names;
-  auto* boot = image->add_subcommand(
-      "bootstrap", "make catalog images now, so that no build waits for them (needs root)");
-  boot->add_option("names", names, "catalog names (default: python:3.11)");
-  boot->add_option("--images-dir", images_dir, "the server's images dir (DATA_DIR/images)")
-      ->envname("NULLSPACE_IMAGES_DIR")
-      ->capture_default_str();
-  boot->add_option("--debian-mirror", mirror, "where debootstrap downloads from")
-      ->envname("NULLSPACE_DEBIAN_MIRROR")
-      ->capture_default_str();
-  auto* list = image->add_subcommand("list", "the images the local catalog can make");
+  auto* tmpl = app.add_subcommand("template", "Build templates and manage their names and tags");
+  tmpl->require_subcommand(1);
+  add_build_commands(*tmpl, ctx);
+  add_registry_commands(*tmpl, ctx);
+  tmpl->footer(R"(Global options (--server URL, --api-key KEY) may be given anywhere.
+Run `nullspace template COMMAND --help` for a command's flags; docs/CLI.md has them all.)");
+  add_image_commands(app, ctx);
+  app.footer(R"(Examples:
+  nullspace template build --from-python-image 3.11 --name my-template --tag stable
+  nullspace template build --from-dockerfile ./Dockerfile --name docker-template
+  nullspace template logs tb_... --follow
+  nullspace --server http://build-host:7070 template list
+
+Exit codes: 0 ready / done, 1 build error, cancelled or refused by the server,
+2 usage error, 3 server unreachable or authentication failed.)");
 
   try {
     app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : exit_usage;
+    term.error(e.what());
+    term.err_line("Run with --help for more information.");
+    return exit_usage;
   }
-  if (*boot) return bootstrap(images_dir, mirror, names);
-  if (*list) {
-    for (auto& n : nullspace::runtime::image_store::catalog()) std::cout << n << "\n";
-    return 0;
+  if (!ctx.action) return exit_usage;
+  try {
+    return ctx.action();
+  } catch (const cli_error& e) {
+    term.error(e.what());
+    return e.code();
+  } catch (const std::exception& e) {
+    term.error(e.what());
+    return exit_failed;
   }
-  return exit_usage;
 }

@@ -1,0 +1,28 @@
+// The command groups of the nullspace CLI. Each add_* function registers its
+// subcommands on `parent`; a parsed subcommand stores what to do in
+// `ctx.action`, which main() runs after parsing (returning the exit code).
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+
+#include "tools/nullspace/api_client.hpp"
+
+namespace nullspace::cli {
+
+struct app_context {
+  server_options server;        // global --server / --api-key
+  std::function<int()> action;  // set by the parsed subcommand
+};
+
+// nullspace image bootstrap|list: this machine's base-image catalog.
+void add_image_commands(CLI::App& app, app_context& ctx);
+// nullspace template build|wait|logs|cancel|retry|promote|status.
+void add_build_commands(CLI::App& tmpl, app_context& ctx);
+// nullspace template get|list|builds|tags|alias|reserve|rename|visibility|delete.
+void add_registry_commands(CLI::App& tmpl, app_context& ctx);
+
+// Adds `--json` to a command.
+CLI::Option* add_json_flag(CLI::App& cmd, bool& json);
+
+}  // namespace nullspace::cli
