@@ -176,8 +176,12 @@ TEST_CASE("a template source builds on another build's artifact: layers, env, us
   CHECK(contains(phase_lines(*eng, child.record.id, "base"),
                  "base template art@" + base.record.id + " " + base.record.artifact->digest));
 
-  CHECK(failure(on("art")).find("need the template registry") != std::string::npos);
-  CHECK(failure(on("other@" + base.record.id)).find("no build " + base.record.id) !=
+  // A bare name means its `latest` tag, which no build of `art` has.
+  CHECK(failure(on("art")).find("has no tag 'latest'") != std::string::npos);
+  CHECK(failure(on("other@" + base.record.id)).find("no template default/other") !=
+        std::string::npos);
+  build(*eng, R"({"name":"other","builder":{"source":{"type":"image","image":"busybox"}}})");
+  CHECK(failure(on("other@" + base.record.id)).find("has no build " + base.record.id) !=
         std::string::npos);
   auto failed = build(*eng, busybox_build(R"([{"type":"run","cmd":"exit 3"}])"));
   CHECK(failure(on("art@" + failed.record.id)).find("is error, not ready") != std::string::npos);
