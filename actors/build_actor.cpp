@@ -631,10 +631,9 @@ void sandbox_step(build_ptr self, size_t index) {
 // is none.
 std::optional<storage::build_record> template_build(const build_state& st, std::string& problem) {
   const auto& ref = st.req.source.ref;
-  auto parsed = runtime::parse_template_ref(ref);
+  auto parsed = parse_ref(ref);  // checked at submit: cannot fail here
   auto& db = *st.ctx->db;
-  auto found = parsed ? find_template(db, st.rec.tenant, *parsed)
-                      : result<found_template>(make_error(errc::invalid_argument, "bad ref"));
+  auto found = parsed ? find_template(db, st.rec.tenant, *parsed) : parsed.error();
   if (!found) {
     problem = "template " + ref + ": " + found.error().message;
     return std::nullopt;

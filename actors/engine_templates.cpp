@@ -11,17 +11,6 @@
 namespace nullspace {
 namespace {
 
-result<runtime::template_ref> parse_ref(const std::string& ref) {
-  auto r = runtime::parse_template_ref(ref);
-  if (!r)
-    return make_error(errc::invalid_argument,
-                      "'" + ref +
-                          "' is not a template ref (name, namespace/name, name:tag, "
-                          "namespace/name:tag or namespace/name@tb_…)",
-                      "ref");
-  return *r;
-}
-
 std::optional<error> check_name(const std::string& v, const char* what, const char* field) {
   if (runtime::valid_name(v)) return std::nullopt;
   return make_error(errc::invalid_argument,
@@ -82,7 +71,7 @@ result<registry_op> to_op(const engine::registry_change& c, const std::string& t
   if (!bad && !c.namespace_name.empty())
     bad = check_name(c.namespace_name, "namespace", "namespace");
   if (!bad && c.what != k::reserve) {
-    if (auto r = parse_ref(c.ref); !r) bad = r.error();
+    if (auto r = actors::parse_ref(c.ref); !r) bad = r.error();
   }
   if (bad) return *bad;
   return op;
@@ -97,7 +86,7 @@ template_view to_view(const storage::store& db, const storage::template_record& 
 
 result<std::string> engine::get_template_json(const std::string& ref,
                                               const std::string& tenant) const {
-  auto r = parse_ref(ref);
+  auto r = actors::parse_ref(ref);
   if (!r) return r.error();
   auto& db = *impl_->db;
   auto f = actors::find_template(db, tenant, *r);
@@ -122,7 +111,7 @@ result<std::string> engine::list_templates_json(const template_list_options& o,
 
 result<std::string> engine::list_builds_json(const std::string& ref, const build_list_options& o,
                                              const std::string& tenant) const {
-  auto r = parse_ref(ref);
+  auto r = actors::parse_ref(ref);
   if (!r) return r.error();
   return actors::list_builds_json(*impl_->db, tenant, *r,
                                   {o.status, o.tagged, o.backend, o.limit, o.cursor});
@@ -130,7 +119,7 @@ result<std::string> engine::list_builds_json(const std::string& ref, const build
 
 result<std::string> engine::list_aliases_json(const std::string& ref,
                                               const std::string& tenant) const {
-  auto r = parse_ref(ref);
+  auto r = actors::parse_ref(ref);
   if (!r) return r.error();
   auto f = actors::find_template(*impl_->db, tenant, *r);
   if (!f) return f.error();

@@ -44,7 +44,29 @@ std::optional<std::pair<int64_t, std::string>> parse_build_cursor(const std::str
   return std::pair{ms, id};
 }
 
+// Closes a page's array and names where the next one starts (null: the end).
+std::string end_page(json::writer& w, bool more, const std::string& last) {
+  w.end_array();
+  if (more)
+    w.field("next_cursor", last);
+  else
+    w.field_null("next_cursor");
+  w.end_object();
+  return std::move(w).str();
+}
+
 }  // namespace
+
+result<runtime::template_ref> parse_ref(const std::string& ref) {
+  auto r = runtime::parse_template_ref(ref);
+  if (!r)
+    return make_error(errc::invalid_argument,
+                      "'" + ref +
+                          "' is not a template ref (name, namespace/name, name:tag, "
+                          "namespace/name:tag or namespace/name@tb_…)",
+                      "ref");
+  return *r;
+}
 
 result<found_template> find_template(const storage::store& db, const std::string& tenant,
                                      const runtime::template_ref& ref) {
@@ -151,13 +173,7 @@ result<std::string> list_templates_json(const storage::store& db, const std::str
     ++n;
     return true;
   });
-  w.end_array();
-  if (more)
-    w.field("next_cursor", last);
-  else
-    w.field_null("next_cursor");
-  w.end_object();
-  return std::move(w).str();
+  return end_page(w, more, last);
 }
 
 result<std::string> list_builds_json(const storage::store& db, const std::string& tenant,
@@ -192,13 +208,7 @@ result<std::string> list_builds_json(const storage::store& db, const std::string
     ++n;
     return true;
   });
-  w.end_array();
-  if (more)
-    w.field("next_cursor", last);
-  else
-    w.field_null("next_cursor");
-  w.end_object();
-  return std::move(w).str();
+  return end_page(w, more, last);
 }
 
 }  // namespace nullspace::actors

@@ -19,6 +19,9 @@ inline const std::string& default_namespace(const std::string& tenant) {
   return tenant;
 }
 
+// A ref from a request, or the 400 naming the forms a ref takes.
+result<runtime::template_ref> parse_ref(const std::string& ref);
+
 struct found_template {
   storage::template_record t;
   bool owned = false;  // the caller may change it (else it is someone's public template)

@@ -161,15 +161,11 @@ caf::result<uint64_t> terminal(registry_ptr self, append_request& req) {
 
 // ---- operations ------------------------------------------------------------
 
-result<runtime::template_ref> parse_ref(const std::string& ref) {
-  auto r = runtime::parse_template_ref(ref);
-  if (!r)
-    return make_error(errc::invalid_argument,
-                      "'" + ref +
-                          "' is not a template ref (name, namespace/name, name:tag or "
-                          "namespace/name@tb_…)",
-                      "ref");
-  return *r;
+// The caller's own template a registry_op names.
+result<found_template> owned_template(storage::store& db, const registry_op& op) {
+  auto ref = parse_ref(op.ref);
+  if (!ref) return ref.error();
+  return find_owned_template(db, op.tenant, *ref);
 }
 
 registry_reply tag_build(registry_txn& txn, const template_record& t, build_record& b,
@@ -205,9 +201,7 @@ registry_reply promote(registry_txn& txn, storage::store& db, const registry_op&
 }
 
 registry_reply remove_tag(registry_txn& txn, storage::store& db, const registry_op& op) {
-  auto ref = parse_ref(op.ref);
-  if (!ref) return fail(ref.error());
-  auto f = find_owned_template(db, op.tenant, *ref);
+  auto f = owned_template(db, op);
   if (!f) return fail(f.error());
   if (!txn.drop_tag(f->t, op.values.at(0)))
     return fail(errc::not_found,
@@ -216,9 +210,7 @@ registry_reply remove_tag(registry_txn& txn, storage::store& db, const registry_
 }
 
 registry_reply add_alias(registry_txn& txn, storage::store& db, const registry_op& op) {
-  auto ref = parse_ref(op.ref);
-  if (!ref) return fail(ref.error());
-  auto f = find_owned_template(db, op.tenant, *ref);
+  auto f = owned_template(db, op);
   if (!f) return fail(f.error());
   auto& alias = op.values.at(0);
   auto& t = f->t;
@@ -232,9 +224,7 @@ registry_reply add_alias(registry_txn& txn, storage::store& db, const registry_o
 }
 
 registry_reply remove_alias(registry_txn& txn, storage::store& db, const registry_op& op) {
-  auto ref = parse_ref(op.ref);
-  if (!ref) return fail(ref.error());
-  auto f = find_owned_template(db, op.tenant, *ref);
+  auto f = owned_template(db, op);
   if (!f) return fail(f.error());
   auto& alias = op.values.at(0);
   auto& t = f->t;
@@ -261,9 +251,7 @@ registry_reply reserve(registry_txn& txn, storage::store& db, const registry_op&
 }
 
 registry_reply rename(registry_txn& txn, storage::store& db, const registry_op& op) {
-  auto ref = parse_ref(op.ref);
-  if (!ref) return fail(ref.error());
-  auto f = find_owned_template(db, op.tenant, *ref);
+  auto f = owned_template(db, op);
   if (!f) return fail(f.error());
   auto old = f->t;
   auto t = old;
@@ -314,9 +302,7 @@ registry_reply rename(registry_txn& txn, storage::store& db, const registry_op& 
 }
 
 registry_reply set_visibility(registry_txn& txn, storage::store& db, const registry_op& op) {
-  auto ref = parse_ref(op.ref);
-  if (!ref) return fail(ref.error());
-  auto f = find_owned_template(db, op.tenant, *ref);
+  auto f = owned_template(db, op);
   if (!f) return fail(f.error());
   f->t.visibility = op.values.at(0);
   put_template(txn, f->t);
@@ -324,9 +310,7 @@ registry_reply set_visibility(registry_txn& txn, storage::store& db, const regis
 }
 
 registry_reply remove(registry_txn& txn, storage::store& db, const registry_op& op) {
-  auto ref = parse_ref(op.ref);
-  if (!ref) return fail(ref.error());
-  auto f = find_owned_template(db, op.tenant, *ref);
+  auto f = owned_template(db, op);
   if (!f) return fail(f.error());
   auto& t = f->t;
   if (auto busy = unfinished_build(db, t); !busy.empty())
