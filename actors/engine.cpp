@@ -205,7 +205,8 @@ result<std::unique_ptr<engine>> engine::open(engine_options options) {
   p->ctx->directory.set_orchestrator(caf::actor_cast<caf::actor>(p->orch));
 
   // Round trips: the orchestrator has published its children, and the manager
-  // has finished start-up recovery before open() returns.
+  // (recovery) and the registry (adopting old history) have finished start-up
+  // before open() returns.
   caf::scoped_actor self{*p->sys};
   bool ready = false;
   self->request(p->orch, caf::infinite, stats_atom::value)
@@ -213,6 +214,9 @@ result<std::unique_ptr<engine>> engine::open(engine_options options) {
   if (ready)
     self->request(p->ctx->directory.manager(), caf::infinite, stats_atom::value)
         .receive([&](const manager_stats&) {}, [&](caf::error&) { ready = false; });
+  if (ready)
+    self->request(p->ctx->directory.registry(), caf::infinite, stats_atom::value)
+        .receive([&](bool) {}, [&](caf::error&) { ready = false; });
   if (!ready) {
     p->shutdown();
     return make_error(errc::internal, "the engine's actors did not start");

@@ -176,6 +176,8 @@ using template_registry_actor = caf::typed_actor<
     caf::replies_to<registry_op>::with<registry_reply>,
     // Deletes what expired by `now_ms`.
     caf::replies_to<sweep_atom, int64_t>::with<sweep_report>,
+    // A round trip: answers once start-up (adopting old history) is done.
+    caf::replies_to<stats_atom>::with<bool>,
     caf::reacts_to<tick_atom>>;  // internal: the periodic sweep
 
 }  // namespace nullspace::actors

@@ -434,6 +434,7 @@ template_registry_actor::behavior_type registry(registry_ptr self,
         sweep(self, now, [=](const sweep_report& r) mutable { rp.deliver(r); });
         return rp;
       },
+      [](stats_atom) { return true; },
       [=](tick_atom) {
         sweep(self, self->state.ctx->config.now_ms(),
               [=](const sweep_report&) { self->delayed_send(self, interval, tick_atom::value); });
