@@ -259,8 +259,11 @@ registry_reply rename(registry_txn& txn, storage::store& db, const registry_op& 
   if (!op.namespace_name.empty()) t.namespace_name = op.namespace_name;
   if (t.name == old.name && t.namespace_name == old.namespace_name) return committed(txn, t);
   if (auto e = may_write_namespace(db, op.tenant, t.namespace_name)) return fail(*e);
-  if (auto e = name_free(db, t.namespace_name, t.name, "name")) return fail(*e);
-  // An alias that is the new name goes; the others move along.
+  // The new name may be one of its own aliases: that alias goes, the others move along.
+  bool own_alias = t.namespace_name == old.namespace_name &&
+                   std::find(old.aliases.begin(), old.aliases.end(), t.name) != old.aliases.end();
+  if (!own_alias)
+    if (auto e = name_free(db, t.namespace_name, t.name, "name")) return fail(*e);
   std::erase(t.aliases, t.name);
   if (t.namespace_name != old.namespace_name)
     for (auto& a : t.aliases)
@@ -399,6 +402,12 @@ void adopt_history(storage::store& db, const engine_config& config) {
       auto* rec = txn.build(id);
       if (!rec) continue;
       if (!t) t = new_template(rec->tenant, key.first, key.second, rec->created_ms);
+      // Its artifact is held (retention must not delete layers it is made of).
+      if (rec->status == build_status::ready && rec->artifact &&
+          rec->artifact_availability == "available")
+        txn.then([a = rec->artifact->id, id](storage::store& d, storage::write_batch& wb) {
+          d.put_artifact_holder(wb, a, id);
+        });
       if (rec->tenant != t->tenant || rec->status != build_status::ready) continue;
       for (auto& tag : rec->tags) txn.move_tag(*t, tag, id);
       t->latest_ready = id;

@@ -211,6 +211,7 @@ std::string build_api_json(const build_record& r, uint64_t log_next_offset) {
   w.field("artifact_availability", r.artifact_availability);
   w.field("promotability", promotability(r));
   write_time(w, "retention_expires_at", r.retention_expires_ms);
+  write_time(w, "artifact_deleted_at", r.artifact_deleted_ms);
   w.field("log_next_offset", log_next_offset);
   w.end_object();
   return std::move(w).str();

@@ -251,6 +251,12 @@ TEST_CASE("rename moves tags, aliases and history; refused while a build runs", 
   // A build started after the rename under the old name starts a new family.
   auto fresh = finished(*eng, named("old", "true"));
   CHECK(page(*eng, "old", {}).first == std::vector<std::string>{fresh.record.id});
+  // The new name may be one of its own aliases (the alias goes).
+  auto to_alias = eng->rename("new", "legacy");
+  REQUIRE(to_alias.ok());
+  CHECK(to_alias->json.find("\"aliases\":[]") != std::string::npos);
+  CHECK(tags_of(*eng, "legacy")["stable"] == old1.record.id);
+  CHECK(eng->get_template_json("new").error().code == errc::not_found);
 }
 
 TEST_CASE("delete removes the template, its tags, aliases and history", "[templates]") {
@@ -494,6 +500,8 @@ TEST_CASE("a store from before the registry gets templates for its build history
       r.tags = {"stable"};
       r.status = build_status::ready;
       r.created_ms = r.finished_ms = id == first_id ? 1000 : 2000;
+      r.artifact = storage::artifact_ref{"art-" + id, "sha256:00", 1, 1, 64};
+      r.artifact_availability = "available";
       db.value()->put_build(wb, r);
       db.value()->put_history(wb, r);
     }
@@ -502,6 +510,9 @@ TEST_CASE("a store from before the registry gets templates for its build history
   auto eng = open_host(dir);
   CHECK(tags_of(*eng, "legacy", "acme")["stable"] == second_id);
   CHECK(current_tags(*eng, first_id, "acme").empty());
+  // Their artifacts are held: retention will not take layers they are made of.
+  CHECK(eng->store().artifact_holders("art-" + first_id) == 1);
+  CHECK(eng->store().artifact_holders("art-" + second_id) == 1);
   CHECK(eng->get_template_json("acme/legacy", "globex").error().code == errc::not_found);
   CHECK(eng->reserve_name("acme", "x", "globex").error().code == errc::permission_denied);
 }
