@@ -205,6 +205,14 @@ log_hub_actor::behavior_type log_hub(hub_ptr self, storage::store* db) {
   });
   self->set_down_handler(
       [=](caf::down_msg& dm) { remove_follower(self->state, dm.source, nullptr); });
+  // Going down (shutdown or a supervisor's exit): appends still waiting for a
+  // flush are answered with an error, so no requester waits for a dead hub.
+  self->set_exit_handler([=](caf::exit_msg& em) {
+    for (auto& p : self->state.pending)
+      p.promise.deliver(caf::make_error(caf::sec::request_receiver_down));
+    self->state.pending.clear();
+    self->quit(em.reason);
+  });
   return {
       [=](append_atom, append_request& req) -> caf::result<uint64_t> {
         auto& st = self->state;

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 
 #include "actors/retention_sweep.hpp"
@@ -152,8 +153,10 @@ caf::result<uint64_t> terminal(registry_ptr self, append_request& req) {
   req.record = rec;
   req.also = [txn, id = rec.id](storage::store&, storage::write_batch& wb) { txn->apply(wb, id); };
   auto rp = self->make_response_promise<uint64_t>();
-  // await: nothing else runs here until the batch is durable.
-  self->request(ctx.directory.hub(), caf::infinite, append_atom::value, std::move(req))
+  // await: nothing else runs here until the batch is durable. The bound only
+  // guards against a hub that vanished without answering; a commit never
+  // takes that long.
+  self->request(ctx.directory.hub(), std::chrono::minutes(2), append_atom::value, std::move(req))
       .await([=](uint64_t next) mutable { rp.deliver(next); },
              [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
   return rp;
@@ -378,7 +381,7 @@ void sweep(registry_ptr self, int64_t now, Done done) {
   };
   auto manager = ctx->directory.manager();
   if (!manager) return run(false);
-  self->request(manager, caf::infinite, stats_atom::value)
+  self->request(manager, std::chrono::seconds(30), stats_atom::value)
       .await([=](const manager_stats& s) mutable { run(s.running == 0); },
              [=](caf::error&) mutable { run(false); });
 }
