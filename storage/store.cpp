@@ -170,9 +170,10 @@ void store::delete_gc_layer(write_batch& b, std::string_view layer) {
 
 std::vector<std::string> store::gc_layers() const {
   std::vector<std::string> out;
-  std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, meta_)};
-  for (it->Seek("gc/"); it->Valid() && it->key().starts_with("gc/"); it->Next())
-    out.push_back(it->key().ToString().substr(3));
+  scan(meta_, "gc/", [&](std::string_view layer, std::string_view) {
+    out.emplace_back(layer);
+    return true;
+  });
   return out;
 }
 
@@ -279,15 +280,11 @@ uint64_t store::next_offset_at(const rocksdb::ReadOptions& ro, std::string_view 
 }
 
 bool store::has_context(std::string_view id) const {
-  std::string value;
-  return db_->Get(rocksdb::ReadOptions{}, meta_, "ctx/" + std::string(id), &value).ok();
+  return get_context(id).has_value();
 }
 
 std::optional<std::string> store::get_context(std::string_view id) const {
-  std::string value;
-  if (!db_->Get(rocksdb::ReadOptions{}, meta_, "ctx/" + std::string(id), &value).ok())
-    return std::nullopt;
-  return value;
+  return get_in(meta_, "ctx/" + std::string(id));
 }
 
 result<bool> store::put_context(std::string_view id, std::string_view json) {
@@ -298,9 +295,9 @@ result<bool> store::put_context(std::string_view id, std::string_view json) {
 
 // Layer cache values: "<layer>\t<bytes>\t<created_ms>" (internal, never served).
 std::optional<cache_entry> store::get_cache(std::string_view key) const {
-  std::string value;
-  if (!db_->Get(rocksdb::ReadOptions{}, cache_, "c/" + std::string(key), &value).ok())
-    return std::nullopt;
+  auto found = get_in(cache_, "c/" + std::string(key));
+  if (!found) return std::nullopt;
+  auto& value = *found;
   auto t1 = value.find('\t');
   auto t2 = t1 == std::string::npos ? t1 : value.find('\t', t1 + 1);
   if (t2 == std::string::npos) return std::nullopt;
@@ -348,10 +345,10 @@ std::optional<std::string> store::get_tag(std::string_view ns, std::string_view 
 std::vector<std::pair<std::string, std::string>> store::tags_of(std::string_view ns,
                                                                 std::string_view name) const {
   std::vector<std::pair<std::string, std::string>> out;
-  auto prefix = tag_key(ns, name, "");
-  std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, templates_)};
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next())
-    out.emplace_back(it->key().ToString().substr(prefix.size()), it->value().ToString());
+  scan(templates_, tag_key(ns, name, ""), [&](std::string_view tag, std::string_view id) {
+    out.emplace_back(tag, id);
+    return true;
+  });
   return out;
 }
 
@@ -395,45 +392,44 @@ void store::for_each_history(std::string_view ns, std::string_view name,
 }
 
 size_t store::artifact_holders(std::string_view artifact_id) const {
-  auto prefix = "A/" + std::string(artifact_id) + "/";
   size_t n = 0;
-  std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, builds_)};
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) ++n;
+  scan(builds_, "A/" + std::string(artifact_id) + "/", [&](std::string_view, std::string_view) {
+    ++n;
+    return true;
+  });
   return n;
 }
 
 std::vector<std::string> store::held_artifacts() const {
   std::vector<std::string> out;
-  std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, builds_)};
-  for (it->Seek("A/"); it->Valid() && it->key().starts_with("A/"); it->Next()) {
-    auto rest = it->key().ToString().substr(2);
+  scan(builds_, "A/", [&](std::string_view rest, std::string_view) {  // <artifact>/<build>
     auto id = rest.substr(0, rest.find('/'));
-    if (out.empty() || out.back() != id) out.push_back(std::move(id));
-  }
+    if (out.empty() || out.back() != id) out.emplace_back(id);
+    return true;
+  });
   return out;
 }
 
 std::vector<std::string> store::cache_keys_of_layer(std::string_view layer) const {
   std::vector<std::string> out;
   auto want = std::string(layer) + "\t";
-  std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, cache_)};
-  for (it->Seek("c/"); it->Valid() && it->key().starts_with("c/"); it->Next())
-    if (it->value().starts_with(want)) out.push_back(it->key().ToString().substr(2));
+  scan(cache_, "c/", [&](std::string_view key, std::string_view value) {
+    if (value.starts_with(want)) out.emplace_back(key);
+    return true;
+  });
   return out;
 }
 
 void store::for_each_history_row(const std::function<void(std::string_view, std::string_view,
                                                           int64_t, std::string_view)>& fn) const {
-  std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, builds_)};
-  for (it->Seek("i/"); it->Valid() && it->key().starts_with("i/"); it->Next()) {
-    std::string_view k(it->key().data() + 2, it->key().size() - 2);  // ns/name/<be>/<id>
+  scan(builds_, "i/", [&](std::string_view k, std::string_view) {  // ns/name/<be>/<id>
     auto s1 = k.find('/');
-    if (s1 == std::string_view::npos) continue;
-    auto s2 = k.find('/', s1 + 1);
-    if (s2 == std::string_view::npos || k.size() < s2 + 11 || k[s2 + 9] != '/') continue;
-    fn(k.substr(0, s1), k.substr(s1 + 1, s2 - s1 - 1),
-       static_cast<int64_t>(read_be64(k.substr(s2 + 1, 8))), k.substr(s2 + 10));
-  }
+    auto s2 = s1 == std::string_view::npos ? s1 : k.find('/', s1 + 1);
+    if (s2 != std::string_view::npos && k.size() >= s2 + 11 && k[s2 + 9] == '/')
+      fn(k.substr(0, s1), k.substr(s1 + 1, s2 - s1 - 1),
+         static_cast<int64_t>(read_be64(k.substr(s2 + 1, 8))), k.substr(s2 + 10));
+    return true;
+  });
 }
 
 std::optional<std::string> store::get_meta(std::string_view key) const {
@@ -449,23 +445,29 @@ result<bool> store::put_meta(std::string_view key, std::string_view value) {
 std::vector<std::pair<int64_t, std::string>> store::retention_due(int64_t now_ms,
                                                                   size_t limit) const {
   std::vector<std::pair<int64_t, std::string>> out;
-  std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, builds_)};
-  for (it->Seek("r/"); it->Valid() && it->key().starts_with("r/") && out.size() < limit;
-       it->Next()) {
-    auto rest = it->key().ToString().substr(2);
-    if (rest.size() < 10 || rest[8] != '/') continue;
+  scan(builds_, "r/", [&](std::string_view rest, std::string_view) {  // <expires_be>/<id>
+    if (rest.size() < 10 || rest[8] != '/') return true;
     auto when = static_cast<int64_t>(read_be64(rest));
-    if (when > now_ms) break;
+    if (when > now_ms) return false;
     out.emplace_back(when, rest.substr(9));
-  }
+    return out.size() < limit;
+  });
   return out;
 }
 
 void store::for_each_build(const std::function<void(build_record&&)>& fn) const {
-  std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, builds_)};
-  for (it->Seek("b/"); it->Valid() && it->key().starts_with("b/"); it->Next()) {
-    auto rec = decode_build_record(it->value().ToString());
-    if (rec) fn(std::move(*rec));
+  scan(builds_, "b/", [&](std::string_view, std::string_view value) {
+    if (auto rec = decode_build_record(value)) fn(std::move(*rec));
+    return true;
+  });
+}
+
+void store::scan(rocksdb::ColumnFamilyHandle* cf, const std::string& prefix,
+                 const std::function<bool(std::string_view, std::string_view)>& fn) const {
+  std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, cf)};
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    std::string_view key(it->key().data() + prefix.size(), it->key().size() - prefix.size());
+    if (!fn(key, std::string_view(it->value().data(), it->value().size()))) return;
   }
 }
 

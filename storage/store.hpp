@@ -190,6 +190,10 @@ class store {
                                      uint64_t from, size_t limit) const;
   uint64_t next_offset_at(const rocksdb::ReadOptions& ro, std::string_view id) const;
   std::optional<std::string> get_in(rocksdb::ColumnFamilyHandle* cf, const std::string& key) const;
+  // Calls fn(key without the prefix, value) for each key of `cf` starting with
+  // `prefix`, in key order, until fn returns false.
+  void scan(rocksdb::ColumnFamilyHandle* cf, const std::string& prefix,
+            const std::function<bool(std::string_view, std::string_view)>& fn) const;
   std::string dir_;
   store_options opts_;
   std::unique_ptr<rocksdb::DB> db_;
