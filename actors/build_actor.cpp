@@ -18,7 +18,6 @@
 #include "runtime/secret_files.hpp"
 #include "runtime/sha256.hpp"
 #include "runtime/step_commands.hpp"
-#include "runtime/template_ref.hpp"
 #include "storage/time_format.hpp"
 
 namespace nullspace::actors {

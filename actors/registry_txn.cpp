@@ -21,10 +21,15 @@ storage::build_record& registry_txn::adopt(storage::build_record r, int64_t stor
   return slot.rec;
 }
 
+namespace {
+std::string tag_slot(const storage::template_record& t, const std::string& tag) {
+  return t.namespace_name + "/" + t.name + ":" + tag;
+}
+}  // namespace
+
 std::optional<std::string> registry_txn::tag_target(const storage::template_record& t,
                                                     const std::string& tag) {
-  auto key = t.namespace_name + "/" + t.name + ":" + tag;
-  auto it = tags_.find(key);
+  auto it = tags_.find(tag_slot(t, tag));
   if (it != tags_.end()) return it->second;
   return db_.get_tag(t.namespace_name, t.name, tag);
 }
@@ -32,7 +37,7 @@ std::optional<std::string> registry_txn::tag_target(const storage::template_reco
 void registry_txn::move_tag(const storage::template_record& t, const std::string& tag,
                             const std::string& id) {
   auto before = tag_target(t, tag);
-  tags_[t.namespace_name + "/" + t.name + ":" + tag] = id;
+  tags_[tag_slot(t, tag)] = id;
   if (before && *before != id) {
     if (auto* old = build(*before)) {
       std::erase(old->current_tags, tag);
@@ -53,7 +58,7 @@ void registry_txn::move_tag(const storage::template_record& t, const std::string
 bool registry_txn::drop_tag(const storage::template_record& t, const std::string& tag) {
   auto before = tag_target(t, tag);
   if (!before) return false;
-  tags_[t.namespace_name + "/" + t.name + ":" + tag] = std::nullopt;
+  tags_[tag_slot(t, tag)] = std::nullopt;
   if (auto* old = build(*before)) {
     std::erase(old->current_tags, tag);
     retain(*old);

@@ -72,30 +72,55 @@ std::optional<error> name_free(const storage::store& db, const std::string& ns,
   return std::nullopt;
 }
 
-// The first build of a template that is not terminal yet, or "".
-std::string unfinished_build(const storage::store& db, const template_record& t) {
-  std::string found;
+// A template's builds, newest first.
+std::vector<build_record> history_of(const storage::store& db, const template_record& t) {
+  std::vector<build_record> out;
   db.for_each_history(t.namespace_name, t.name, std::nullopt, [&](int64_t, std::string&& id) {
-    auto rec = db.get_build(id);
-    if (rec && !storage::is_terminal(rec->status)) found = id;
-    return found.empty();
+    if (auto rec = db.get_build(id)) out.push_back(std::move(*rec));
+    return true;
   });
-  return found;
+  return out;
 }
 
-template_record new_template(const std::string& tenant, const std::string& ns,
-                             const std::string& name, int64_t now) {
-  template_record t;
-  t.namespace_name = ns;
-  t.name = name;
-  t.tenant = tenant;
-  t.created_ms = now;
-  return t;
+// The 409 for a rename or delete while a build of the template is unfinished.
+std::optional<error> busy(const template_record& t, const std::vector<build_record>& history,
+                          const char* what) {
+  for (auto& rec : history)
+    if (!storage::is_terminal(rec.status))
+      return make_error(errc::conflict, "template " + display(t) + " has a build in progress (" +
+                                            rec.id + "); " + what +
+                                            " it once the build ends or is cancelled");
+  return std::nullopt;
 }
 
 void put_template(registry_txn& txn, template_record t) {
   txn.then(
       [t = std::move(t)](storage::store& db, storage::write_batch& wb) { db.put_template(wb, t); });
+}
+
+template_record make_template(const std::string& tenant, const std::string& ns,
+                              const std::string& name, int64_t created) {
+  template_record t;
+  t.namespace_name = ns;
+  t.name = name;
+  t.tenant = tenant;
+  t.created_ms = created;
+  return t;
+}
+
+void claim_namespace(registry_txn& txn, const std::string& ns, const std::string& tenant) {
+  txn.then([ns, tenant](storage::store& d, storage::write_batch& wb) {
+    d.put_namespace_owner(wb, ns, tenant);
+  });
+}
+
+// A new template, written by `txn` with the tenant's claim on its namespace.
+template_record create_template(registry_txn& txn, const std::string& tenant, const std::string& ns,
+                                const std::string& name, int64_t created) {
+  auto t = make_template(tenant, ns, name, created);
+  put_template(txn, t);
+  claim_namespace(txn, ns, tenant);
+  return t;
 }
 
 registry_reply committed(registry_txn& txn, template_record t,
@@ -117,11 +142,7 @@ registry_reply claim(registry_ptr self, const std::string& tenant, std::string n
                 ns + "/" + name + " is an alias of " + ns + "/" + *of + "; build under " + *of,
                 "name");
   registry_txn txn(db, self->state.ctx->config.now_ms(), self->state.ctx->config.retention);
-  auto t = new_template(tenant, ns, name, txn.now());
-  put_template(txn, t);
-  txn.then([ns, tenant](storage::store& d, storage::write_batch& wb) {
-    d.put_namespace_owner(wb, ns, tenant);
-  });
+  auto t = create_template(txn, tenant, ns, name, txn.now());
   return committed(txn, std::move(t));
 }
 
@@ -136,7 +157,8 @@ caf::result<uint64_t> terminal(registry_ptr self, append_request& req) {
     auto t = db.get_template(rec.namespace_name, rec.name);
     if (!t && !may_write_namespace(db, rec.tenant, rec.namespace_name)) {
       // Deleted while the build ran: a ready build brings its template back.
-      t = new_template(rec.tenant, rec.namespace_name, rec.name, txn->now());
+      t = make_template(rec.tenant, rec.namespace_name, rec.name, txn->now());
+      claim_namespace(*txn, rec.namespace_name, rec.tenant);
     }
     if (t && t->tenant == rec.tenant) {
       for (auto& tag : rec.tags) txn->move_tag(*t, tag, rec.id);
@@ -245,11 +267,7 @@ registry_reply reserve(registry_txn& txn, storage::store& db, const registry_op&
   auto ns = op.namespace_name.empty() ? default_namespace(op.tenant) : op.namespace_name;
   if (auto e = may_write_namespace(db, op.tenant, ns)) return fail(*e);
   if (auto e = name_free(db, ns, op.ref, "name")) return fail(*e);
-  auto t = new_template(op.tenant, ns, op.ref, txn.now());
-  put_template(txn, t);
-  txn.then([ns, tenant = op.tenant](storage::store& d, storage::write_batch& wb) {
-    d.put_namespace_owner(wb, ns, tenant);
-  });
+  auto t = create_template(txn, op.tenant, ns, op.ref, txn.now());
   return committed(txn, std::move(t));
 }
 
@@ -271,25 +289,18 @@ registry_reply rename(registry_txn& txn, storage::store& db, const registry_op& 
   if (t.namespace_name != old.namespace_name)
     for (auto& a : t.aliases)
       if (auto e = name_free(db, t.namespace_name, a, "namespace")) return fail(*e);
-  if (auto busy = unfinished_build(db, old); !busy.empty())
-    return fail(errc::conflict, "template " + display(old) + " has a build in progress (" + busy +
-                                    "); rename it once the build ends or is cancelled");
+  auto history = history_of(db, old);
+  if (auto e = busy(old, history, "rename")) return fail(*e);
   // History and records follow the template.
-  std::vector<std::string> ids;
-  db.for_each_history(old.namespace_name, old.name, std::nullopt, [&](int64_t, std::string&& id) {
-    ids.push_back(std::move(id));
-    return true;
-  });
-  for (auto& id : ids) {
-    auto* rec = txn.build(id);
-    if (!rec) continue;
-    txn.then([before = *rec](storage::store& d, storage::write_batch& wb) {
-      d.delete_history(wb, before);
-    });
-    rec->namespace_name = t.namespace_name;
-    rec->name = t.name;
+  for (auto& before : history) {
     txn.then(
-        [after = *rec](storage::store& d, storage::write_batch& wb) { d.put_history(wb, after); });
+        [before](storage::store& d, storage::write_batch& wb) { d.delete_history(wb, before); });
+    auto expiry = before.retention_expires_ms;
+    auto& rec = txn.adopt(std::move(before), expiry);
+    rec.namespace_name = t.namespace_name;
+    rec.name = t.name;
+    txn.then(
+        [after = rec](storage::store& d, storage::write_batch& wb) { d.put_history(wb, after); });
   }
   auto tags = db.tags_of(old.namespace_name, old.name);
   txn.then([old, t, tags](storage::store& d, storage::write_batch& wb) {
@@ -319,16 +330,10 @@ registry_reply remove(registry_txn& txn, storage::store& db, const registry_op& 
   auto f = owned_template(db, op);
   if (!f) return fail(f.error());
   auto& t = f->t;
-  if (auto busy = unfinished_build(db, t); !busy.empty())
-    return fail(errc::conflict, "template " + display(t) + " has a build in progress (" + busy +
-                                    "); delete it once the build ends or is cancelled");
+  auto history = history_of(db, t);
+  if (auto e = busy(t, history, "delete")) return fail(*e);
   // Tags go (their builds' retention starts), then aliases and history.
   for (auto& [tag, id] : db.tags_of(t.namespace_name, t.name)) txn.drop_tag(t, tag);
-  std::vector<build_record> history;
-  db.for_each_history(t.namespace_name, t.name, std::nullopt, [&](int64_t, std::string&& id) {
-    if (auto rec = db.get_build(id)) history.push_back(std::move(*rec));
-    return true;
-  });
   txn.then([t, history](storage::store& d, storage::write_batch& wb) {
     for (auto& a : t.aliases) d.delete_alias(wb, t.namespace_name, a);
     for (auto& rec : history) d.delete_history(wb, rec);
@@ -404,7 +409,7 @@ void adopt_history(storage::store& db, const engine_config& config) {
     for (auto& id : ids) {
       auto* rec = txn.build(id);
       if (!rec) continue;
-      if (!t) t = new_template(rec->tenant, key.first, key.second, rec->created_ms);
+      if (!t) t = make_template(rec->tenant, key.first, key.second, rec->created_ms);
       // Its artifact is held (retention must not delete layers it is made of).
       if (rec->status == build_status::ready && rec->artifact &&
           rec->artifact_availability == "available")
@@ -417,11 +422,7 @@ void adopt_history(storage::store& db, const engine_config& config) {
       t->latest_ready_ms = rec->finished_ms;
     }
     if (!t) continue;
-    if (!db.namespace_owner(t->namespace_name))
-      txn.then([ns = t->namespace_name, tenant = t->tenant](storage::store& d,
-                                                            storage::write_batch& wb) {
-        d.put_namespace_owner(wb, ns, tenant);
-      });
+    if (!db.namespace_owner(t->namespace_name)) claim_namespace(txn, t->namespace_name, t->tenant);
     put_template(txn, *t);
     if (txn.commit()) ++adopted;
   }
