@@ -129,51 +129,28 @@ result<std::string> engine::list_aliases_json(const std::string& ref,
   return out + "]}";
 }
 
-void engine::change_template_async(registry_change change, const std::string& tenant,
-                                   callback<template_view> done) {
-  auto op = to_op(change, tenant);
-  if (!op) return done(op.error());
-  auto reg = impl_->ctx->directory.registry();
-  if (!reg || !impl_->ctx->accepting_calls())
-    return done(make_error(errc::unavailable, "the engine is restarting or stopping; retry"));
-  auto* db = impl_->db.get();
-  impl_->sys->spawn([reg, db, op = std::move(op.value()),
-                     done = std::move(done)](caf::event_based_actor* self) mutable {
-    self->request(reg, caf::infinite, std::move(op))
-        .then(
-            [db, done](registry_reply& r) {
-              if (r.err)
-                done(std::move(*r.err));
-              else
-                done(to_view(*db, r.t));
-            },
-            [done](caf::error& e) { done(from_caf(e, "the template registry did not answer")); });
-  });
-}
-
-void engine::promote_async(const std::string& build_id, const std::string& tag,
-                           const std::string& tenant, callback<build_view> done) {
-  if (auto e = check_name(tag, "tag", "tag")) return done(*e);
-  auto reg = impl_->ctx->directory.registry();
-  if (!reg || !impl_->ctx->accepting_calls())
-    return done(make_error(errc::unavailable, "the engine is restarting or stopping; retry"));
-  registry_op op{registry_op_kind::promote, tenant, build_id, {tag}, {}};
-  auto* p = impl_.get();
-  impl_->sys->spawn([reg, p, op = std::move(op),
-                     done = std::move(done)](caf::event_based_actor* self) mutable {
-    self->request(reg, caf::infinite, std::move(op))
-        .then(
-            [p, done](registry_reply& r) {
-              if (r.err)
-                done(std::move(*r.err));
-              else
-                done(p->view(std::move(*r.build)));
-            },
-            [done](caf::error& e) { done(from_caf(e, "the template registry did not answer")); });
-  });
-}
-
 namespace {
+
+// One registry_op from a short-lived actor; `done` gets `convert(reply)` or the error.
+template <class T, class Convert>
+void ask_registry(engine::impl& p, registry_op op, Convert convert, engine::callback<T> done) {
+  auto reg = p.ctx->directory.registry();
+  if (!reg || !p.ctx->accepting_calls())
+    return done(make_error(errc::unavailable, "the engine is restarting or stopping; retry"));
+  p.sys->spawn([reg, op = std::move(op), convert,
+                done = std::move(done)](caf::event_based_actor* self) mutable {
+    self->request(reg, caf::infinite, std::move(op))
+        .then(
+            [convert, done](registry_reply& r) {
+              if (r.err)
+                done(std::move(*r.err));
+              else
+                done(convert(r));
+            },
+            [done](caf::error& e) { done(from_caf(e, "the template registry did not answer")); });
+  });
+}
+
 // Blocks the calling (non-CAF) thread until an async call answers.
 template <class T, class F>
 result<T> wait_for(F start) {
@@ -182,21 +159,42 @@ result<T> wait_for(F start) {
   start([&p](result<T> r) { p.set_value(std::move(r)); });
   return f.get();
 }
+
 }  // namespace
+
+void engine::change_template_async(registry_change change, const std::string& tenant,
+                                   callback<template_view> done) {
+  auto op = to_op(change, tenant);
+  if (!op) return done(op.error());
+  auto* db = impl_->db.get();
+  ask_registry<template_view>(
+      *impl_, std::move(op.value()), [db](registry_reply& r) { return to_view(*db, r.t); },
+      std::move(done));
+}
+
+void engine::promote_async(const std::string& build_id, const std::string& tag,
+                           const std::string& tenant, callback<build_view> done) {
+  if (auto e = check_name(tag, "tag", "tag")) return done(*e);
+  auto* p = impl_.get();
+  ask_registry<build_view>(
+      *impl_, registry_op{registry_op_kind::promote, tenant, build_id, {tag}, {}},
+      [p](registry_reply& r) { return p->view(std::move(*r.build)); }, std::move(done));
+}
+
+result<template_view> engine::change_template(registry_change change, const std::string& tenant) {
+  return wait_for<template_view>(
+      [&](auto cb) { change_template_async(std::move(change), tenant, cb); });
+}
 
 result<template_view> engine::assign_tags(const std::string& ref,
                                           const std::vector<std::string>& tags,
                                           const std::string& tenant) {
-  return wait_for<template_view>([&](auto cb) {
-    change_template_async({registry_change::assign_tags, ref, tags, {}}, tenant, cb);
-  });
+  return change_template({registry_change::assign_tags, ref, tags, {}}, tenant);
 }
 
 result<template_view> engine::remove_tag(const std::string& ref, const std::string& tag,
                                          const std::string& tenant) {
-  return wait_for<template_view>([&](auto cb) {
-    change_template_async({registry_change::remove_tag, ref, {tag}, {}}, tenant, cb);
-  });
+  return change_template({registry_change::remove_tag, ref, {tag}, {}}, tenant);
 }
 
 result<build_view> engine::promote(const std::string& build_id, const std::string& tag,
@@ -206,43 +204,31 @@ result<build_view> engine::promote(const std::string& build_id, const std::strin
 
 result<template_view> engine::add_alias(const std::string& ref, const std::string& alias,
                                         const std::string& tenant) {
-  return wait_for<template_view>([&](auto cb) {
-    change_template_async({registry_change::add_alias, ref, {alias}, {}}, tenant, cb);
-  });
+  return change_template({registry_change::add_alias, ref, {alias}, {}}, tenant);
 }
 
 result<template_view> engine::remove_alias(const std::string& ref, const std::string& alias,
                                            const std::string& tenant) {
-  return wait_for<template_view>([&](auto cb) {
-    change_template_async({registry_change::remove_alias, ref, {alias}, {}}, tenant, cb);
-  });
+  return change_template({registry_change::remove_alias, ref, {alias}, {}}, tenant);
 }
 
 result<template_view> engine::reserve_name(const std::string& namespace_name,
                                            const std::string& name, const std::string& tenant) {
-  return wait_for<template_view>([&](auto cb) {
-    change_template_async({registry_change::reserve, name, {}, namespace_name}, tenant, cb);
-  });
+  return change_template({registry_change::reserve, name, {}, namespace_name}, tenant);
 }
 
 result<template_view> engine::rename(const std::string& ref, const std::string& new_name,
                                      const std::string& new_namespace, const std::string& tenant) {
-  return wait_for<template_view>([&](auto cb) {
-    change_template_async({registry_change::rename, ref, {new_name}, new_namespace}, tenant, cb);
-  });
+  return change_template({registry_change::rename, ref, {new_name}, new_namespace}, tenant);
 }
 
 result<template_view> engine::set_visibility(const std::string& ref, const std::string& visibility,
                                              const std::string& tenant) {
-  return wait_for<template_view>([&](auto cb) {
-    change_template_async({registry_change::set_visibility, ref, {visibility}, {}}, tenant, cb);
-  });
+  return change_template({registry_change::set_visibility, ref, {visibility}, {}}, tenant);
 }
 
 result<template_view> engine::delete_template(const std::string& ref, const std::string& tenant) {
-  return wait_for<template_view>([&](auto cb) {
-    change_template_async({registry_change::remove, ref, {}, {}}, tenant, cb);
-  });
+  return change_template({registry_change::remove, ref, {}, {}}, tenant);
 }
 
 result<sweep_summary> engine::sweep_retention() {

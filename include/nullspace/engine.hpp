@@ -237,6 +237,9 @@ class engine {
   };
   void change_template_async(registry_change change, const std::string& tenant,
                              callback<template_view> done);
+  // The blocking form of change_template_async (the calls above use it).
+  result<template_view> change_template(registry_change change,
+                                        const std::string& tenant = "default");
   void promote_async(const std::string& build_id, const std::string& tag, const std::string& tenant,
                      callback<build_view> done);
   // Runs retention now with the engine's clock (the registry also does every
