@@ -25,13 +25,6 @@ std::optional<storage::template_record> lookup(const storage::store& db, const s
   return std::nullopt;
 }
 
-void write_time(json::writer& w, std::string_view k, int64_t ms) {
-  if (ms > 0)
-    w.field(k, storage::rfc3339_ms(ms));
-  else
-    w.field_null(k);
-}
-
 // "<created_ms>:<id>" of the last build of a page.
 std::optional<std::pair<int64_t, std::string>> parse_build_cursor(const std::string& c) {
   auto colon = c.find(':');
@@ -120,14 +113,14 @@ std::string template_json(const storage::store& db, const storage::template_reco
   w.key("aliases").begin_array();
   for (auto& a : t.aliases) w.value(a);
   w.end_array();
-  write_time(w, "created_at", t.created_ms);
+  storage::write_time(w, "created_at", t.created_ms);
   if (t.latest_ready.empty()) {
     w.field_null("latest_ready_build");
   } else {
     w.key("latest_ready_build").begin_object();
     w.field("id", t.latest_ready);
     w.field("canonical_ref", runtime::canonical_ref(t.namespace_name, t.name, t.latest_ready));
-    write_time(w, "finished_at", t.latest_ready_ms);
+    storage::write_time(w, "finished_at", t.latest_ready_ms);
     w.end_object();
   }
   if (resolved) {

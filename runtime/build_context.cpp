@@ -439,7 +439,7 @@ result<inspection> inspect(std::string_view tar, const context_limits& limits) {
   if (!raw) return raw.error();
   auto out = inspect_entries(*raw, limits);
   auto hex = sha256_hex(tar);
-  out.manifest.id = "bc_" + hex.substr(0, 32);
+  out.manifest.id = context_id_from_sha256(hex);
   out.manifest.digest = "sha256:" + hex;
   return out;
 }

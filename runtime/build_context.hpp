@@ -37,6 +37,12 @@ struct context_limits {
   uint64_t large_file_bytes = 50ull << 20;  // larger regular files produce a warning
 };
 
+// A build context's id from the sha256 (hex) of its tar bytes: content-addressed,
+// so a client can know it before uploading.
+inline std::string context_id_from_sha256(std::string_view hex) {
+  return "bc_" + std::string(hex.substr(0, 32));
+}
+
 struct context_manifest {
   std::string id;      // "bc_" + first 32 hex chars of the sha256 of the tar bytes
   std::string digest;  // "sha256:" + 64 hex of the tar bytes

@@ -16,13 +16,6 @@ void write_strings(json::writer& w, std::string_view k, const std::vector<std::s
   w.end_array();
 }
 
-void write_time(json::writer& w, std::string_view k, int64_t ms) {
-  if (ms > 0)
-    w.field(k, rfc3339_ms(ms));
-  else
-    w.field_null(k);
-}
-
 void write_options(json::writer& w, const build_options& o) {
   w.key("options").begin_object();
   w.field("cpu_count", o.cpu_count).field("memory_mb", o.memory_mb).field("disk_mb", o.disk_mb);

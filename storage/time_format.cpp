@@ -1,5 +1,7 @@
 #include "storage/time_format.hpp"
 
+#include "storage/json_writer.hpp"
+
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -24,6 +26,13 @@ std::string rfc3339_ms(int64_t ms) {
   std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
   return buf;
+}
+
+void write_time(json::writer& w, std::string_view key, int64_t ms) {
+  if (ms > 0)
+    w.field(key, rfc3339_ms(ms));
+  else
+    w.field_null(key);
 }
 
 }  // namespace nullspace::storage

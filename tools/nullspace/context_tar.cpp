@@ -10,6 +10,7 @@
 #include <iterator>
 #include <memory>
 
+#include "runtime/build_context.hpp"
 #include "runtime/path_glob.hpp"
 #include "runtime/sha256.hpp"
 #include "tools/nullspace/cli_error.hpp"
@@ -126,7 +127,7 @@ context_archive tar_directory(const std::string& dir) {
   if (archive_write_close(a.get()) != ARCHIVE_OK)
     throw cli_error(exit_failed,
                     std::string("cannot make a tar archive: ") + archive_error_string(a.get()));
-  out.id = "bc_" + runtime::sha256_hex(out.tar).substr(0, 32);
+  out.id = runtime::context_id_from_sha256(runtime::sha256_hex(out.tar));
   return out;
 }
 
