@@ -283,7 +283,7 @@ caf::result<build_reply> submit(manager_ptr self, submit_request& sr) {
   self->request(st.ctx->directory.registry(), caf::infinite, claim_atom::value, sr.tenant,
                 rec.namespace_name, rec.name)
       .then(
-          [=](registry_reply& r) mutable {
+          [=, store_it = std::move(store_it)](registry_reply& r) mutable {
             if (r.err) {
               --self->state.admitting;
               rp.deliver(build_reply{std::move(r.err), {}});
