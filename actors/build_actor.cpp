@@ -334,7 +334,7 @@ void remember_layer(build_ptr self, const std::string& key, const runtime::step_
   auto& st = self->state;
   if (!o.layer.empty()) st.layers.insert(st.layers.begin(), o.layer_dir);
   // Failed or skipped cache writes only cost a later rebuild.
-  st.ctx->db->put_cache(key, {o.layer, o.bytes, storage::now_ms()});
+  st.ctx->db->put_cache(key, {o.layer, o.bytes, storage::now_ms()}, st.rec.id);
 }
 
 std::vector<std::string> sandbox_env(const build_state& st) {

@@ -52,7 +52,9 @@ std::vector<std::string> own_layers(const std::string& artifact_dir, const fs::p
   return out;
 }
 
-// Expires one build; queues the layers of an artifact it was the last holder of.
+// Expires one build. The layers it produced are queued for deletion, and so
+// are the layers of an artifact it was the last holder of; delete_layers
+// keeps any that a retained artifact is still made of.
 void expire(storage::store& db, const std::string& data_dir, int64_t when, const std::string& id,
             int64_t now, sweep_report& report) {
   storage::write_batch wb;
@@ -73,13 +75,18 @@ void expire(storage::store& db, const std::string& data_dir, int64_t when, const
     return;
   }
   spdlog::info("retention: build {} expired", id);
-  if (!had_artifact || db.artifact_holders(rec->artifact->id) > 0) return;
-  // The last holder: the files go, their layers may follow.
-  auto dir = data_dir + "/artifacts/" + rec->artifact->id;
-  auto layers = own_layers(dir, layers_root(data_dir));
+  bool last_holder = had_artifact && db.artifact_holders(rec->artifact->id) == 0;
+  auto dir = last_holder ? data_dir + "/artifacts/" + rec->artifact->id : std::string();
   storage::write_batch gc;
-  for (auto& l : layers) db.put_gc_layer(gc, l);
-  if (!layers.empty()) (void)db.write(gc);  // lost on failure: the layers only stay longer
+  for (auto& l : db.layers_produced_by(id)) {
+    db.put_gc_layer(gc, l);
+    db.forget_produced_layer(gc, id, l);
+  }
+  if (last_holder)
+    for (auto& l : own_layers(dir, layers_root(data_dir))) db.put_gc_layer(gc, l);
+  if (gc.count()) (void)db.write(gc);  // lost on failure: the layers only stay longer
+  if (!last_holder) return;
+  // The files go.
   report.bytes_freed += remove_tree(dir);
   ++report.artifacts_deleted;
   rec->artifact_availability = "deleted";
@@ -102,7 +109,7 @@ void delete_layers(storage::store& db, const std::string& data_dir, sweep_report
     db.delete_gc_layer(wb, layer);
     if (!held.count(layer)) {
       // The cache entries go first: no build may find a layer that is going.
-      for (auto& key : db.cache_keys_of_layer(layer)) db.delete_cache(wb, key);
+      db.delete_cache_of_layer(wb, layer);
       if (auto w = db.write(wb); !w) continue;
       report.bytes_freed += remove_tree(root / layer);
       ++report.layers_deleted;

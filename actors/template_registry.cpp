@@ -393,7 +393,8 @@ void sweep(registry_ptr self, int64_t now, Done done) {
 
 // Stores written before the registry existed have builds but no templates:
 // each (namespace, name) of the history gets its template, owned by its
-// builds' tenant, and the tags its ready builds asked for (newest wins). Once.
+// builds' tenant, and the tags its ready builds asked for (newest wins); the
+// builds no tag points at get their retention. Once.
 void adopt_history(storage::store& db, const engine_config& config) {
   if (db.get_meta("registry_adopted")) return;
   std::map<std::pair<std::string, std::string>, std::vector<std::string>> families;
@@ -422,6 +423,10 @@ void adopt_history(storage::store& db, const engine_config& config) {
       t->latest_ready_ms = rec->finished_ms;
     }
     if (!t) continue;
+    // Untagged and failed builds start their retention now, as if they had
+    // just ended: an upgrade never deletes anything at once.
+    for (auto& id : ids)
+      if (auto* rec = txn.build(id); rec && storage::is_terminal(rec->status)) txn.retain(*rec);
     if (!db.namespace_owner(t->namespace_name)) claim_namespace(txn, t->namespace_name, t->tenant);
     put_template(txn, *t);
     if (txn.commit()) ++adopted;

@@ -92,6 +92,9 @@ result<std::unique_ptr<store>> store::open(const std::string& dir, store_options
                                                      version + "; this build reads version " +
                                                      std::to_string(schema_version));
   }
+  if (auto indexed = s->index_cache_layers(); !indexed)
+    return make_error(errc::unavailable,
+                      "cannot index the layer cache: " + indexed.error().message);
   return s;
 }
 
@@ -156,8 +159,52 @@ void store::delete_artifact_holder(write_batch& b, std::string_view artifact_id,
   b.wb_.Delete(builds_, "A/" + std::string(artifact_id) + "/" + std::string(build_id));
 }
 
-void store::delete_cache(write_batch& b, std::string_view key) {
-  b.wb_.Delete(cache_, "c/" + std::string(key));
+namespace {
+std::string layer_index_key(std::string_view layer, std::string_view key) {
+  return "l/" + std::string(layer) + "/" + std::string(key);
+}
+std::string produced_key(std::string_view build_id, std::string_view layer) {
+  return "L/" + std::string(build_id) + "/" + std::string(layer);
+}
+std::string_view layer_of_cache_value(std::string_view value) {
+  return value.substr(0, value.find('\t'));
+}
+}  // namespace
+
+void store::delete_cache_of_layer(write_batch& b, std::string_view layer) const {
+  scan(cache_, "l/" + std::string(layer) + "/", [&](std::string_view key, std::string_view) {
+    b.wb_.Delete(cache_, layer_index_key(layer, key));
+    auto entry = get_in(cache_, "c/" + std::string(key));
+    if (entry && layer_of_cache_value(*entry) == layer)
+      b.wb_.Delete(cache_, "c/" + std::string(key));
+    return true;
+  });
+}
+
+std::vector<std::string> store::layers_produced_by(std::string_view build_id) const {
+  std::vector<std::string> out;
+  scan(builds_, "L/" + std::string(build_id) + "/", [&](std::string_view layer, std::string_view) {
+    out.emplace_back(layer);
+    return true;
+  });
+  return out;
+}
+
+void store::forget_produced_layer(write_batch& b, std::string_view build_id,
+                                  std::string_view layer) {
+  b.wb_.Delete(builds_, produced_key(build_id, layer));
+}
+
+result<bool> store::index_cache_layers() {
+  if (get_in(meta_, "cache_layer_index")) return true;
+  write_batch b;
+  scan(cache_, "c/", [&](std::string_view key, std::string_view value) {
+    auto layer = layer_of_cache_value(value);
+    if (!layer.empty()) b.wb_.Put(cache_, layer_index_key(layer, key), "");
+    return true;
+  });
+  b.wb_.Put(meta_, "cache_layer_index", "1");
+  return write(b);
 }
 
 void store::put_gc_layer(write_batch& b, std::string_view layer) {
@@ -308,10 +355,15 @@ std::optional<cache_entry> store::get_cache(std::string_view key) const {
   return e;
 }
 
-result<bool> store::put_cache(std::string_view key, const cache_entry& e) {
+result<bool> store::put_cache(std::string_view key, const cache_entry& e,
+                              std::string_view produced_by) {
   write_batch b;
   auto value = e.layer + "\t" + std::to_string(e.bytes) + "\t" + std::to_string(e.created_ms);
   b.wb_.Put(cache_, "c/" + std::string(key), value);
+  if (!e.layer.empty()) {
+    b.wb_.Put(cache_, layer_index_key(e.layer, key), "");
+    b.wb_.Put(builds_, produced_key(produced_by, e.layer), "");
+  }
   return write(b);
 }
 
@@ -405,16 +457,6 @@ std::vector<std::string> store::held_artifacts() const {
   scan(builds_, "A/", [&](std::string_view rest, std::string_view) {  // <artifact>/<build>
     auto id = rest.substr(0, rest.find('/'));
     if (out.empty() || out.back() != id) out.emplace_back(id);
-    return true;
-  });
-  return out;
-}
-
-std::vector<std::string> store::cache_keys_of_layer(std::string_view layer) const {
-  std::vector<std::string> out;
-  auto want = std::string(layer) + "\t";
-  scan(cache_, "c/", [&](std::string_view key, std::string_view value) {
-    if (value.starts_with(want)) out.emplace_back(key);
     return true;
   });
   return out;

@@ -132,8 +132,10 @@ class store {
   result<bool> put_context(std::string_view id, std::string_view json);
 
   // Layer cache (cache CF, c/<cache key>).
+  // Writing an entry also indexes its layer (cache CF, l/<layer>/<key>) and
+  // records which build produced it (builds CF, L/<build>/<layer>), in one batch.
   std::optional<cache_entry> get_cache(std::string_view key) const;
-  result<bool> put_cache(std::string_view key, const cache_entry& e);
+  result<bool> put_cache(std::string_view key, const cache_entry& e, std::string_view produced_by);
 
   // --- templates ---------------------------------------------------------
   std::optional<template_record> get_template(std::string_view ns, std::string_view name) const;
@@ -158,9 +160,13 @@ class store {
   size_t artifact_holders(std::string_view artifact_id) const;
   // Every artifact id with at least one holder.
   std::vector<std::string> held_artifacts() const;
-  // Layer cache keys whose entry names `layer`.
-  std::vector<std::string> cache_keys_of_layer(std::string_view layer) const;
-  void delete_cache(write_batch& b, std::string_view key);
+  // Deletes the cache entries that name `layer` now, and its index rows (an
+  // index row is stale once its key was rewritten to another layer).
+  void delete_cache_of_layer(write_batch& b, std::string_view layer) const;
+  // The layers a build produced (cache misses that wrote a layer), and the
+  // deletion of that record.
+  std::vector<std::string> layers_produced_by(std::string_view build_id) const;
+  void forget_produced_layer(write_batch& b, std::string_view build_id, std::string_view layer);
   // Layers waiting for deletion by retention (meta CF, gc/<layer dir name>).
   void put_gc_layer(write_batch& b, std::string_view layer);
   void delete_gc_layer(write_batch& b, std::string_view layer);
@@ -190,6 +196,8 @@ class store {
                                      uint64_t from, size_t limit) const;
   uint64_t next_offset_at(const rocksdb::ReadOptions& ro, std::string_view id) const;
   std::optional<std::string> get_in(rocksdb::ColumnFamilyHandle* cf, const std::string& key) const;
+  // Stores older than the layer index get it once, at open.
+  result<bool> index_cache_layers();
   // Calls fn(key without the prefix, value) for each key of `cf` starting with
   // `prefix`, in key order, until fn returns false.
   void scan(rocksdb::ColumnFamilyHandle* cf, const std::string& prefix,

@@ -143,3 +143,52 @@ TEST_CASE("promotability is derived from status and artifact availability", "[st
   rec.status = build_status::error;
   CHECK(promo() == "not_ready");
 }
+
+TEST_CASE("the layer cache is indexed by layer and by the build that produced it", "[store]") {
+  test::temp_dir dir;
+  {
+    auto s = store::open(dir.sub("db"));
+    REQUIRE(s.ok());
+    auto& db = **s;
+    REQUIRE(db.put_cache("k1", {"L1", 10, 1}, "tb_a").ok());
+    REQUIRE(db.put_cache("k2", {"L1", 10, 1}, "tb_a").ok());
+    REQUIRE(db.put_cache("k3", {"L2", 10, 1}, "tb_b").ok());
+    REQUIRE(db.put_cache("k2", {"L3", 10, 2}, "tb_c").ok());  // k2 rewritten: L1's row is stale
+    REQUIRE(db.put_cache("k4", {"", 0, 1}, "tb_c").ok());     // a metadata step: no layer
+    CHECK(db.layers_produced_by("tb_a") == std::vector<std::string>{"L1"});
+    CHECK(db.layers_produced_by("tb_c") == std::vector<std::string>{"L3"});
+
+    write_batch b;
+    db.delete_cache_of_layer(b, "L1");
+    db.forget_produced_layer(b, "tb_a", "L1");
+    REQUIRE(db.write(b).ok());
+    CHECK_FALSE(db.get_cache("k1"));
+    REQUIRE(db.get_cache("k2"));
+    CHECK(db.get_cache("k2")->layer == "L3");  // the stale row did not take the new entry
+    CHECK(db.get_cache("k3"));
+    CHECK(db.get_cache("k4"));
+    CHECK(db.layers_produced_by("tb_a").empty());
+  }
+  // A store from before the index: its entries are indexed when it is opened.
+  {
+    rocksdb::DBOptions o;
+    std::vector<rocksdb::ColumnFamilyDescriptor> descs;
+    for (auto n : {"default", "builds", "logs", "meta", "templates", "pools", "cache"})
+      descs.emplace_back(n, rocksdb::ColumnFamilyOptions{});
+    std::vector<rocksdb::ColumnFamilyHandle*> hs;
+    rocksdb::DB* raw = nullptr;
+    REQUIRE(rocksdb::DB::Open(o, dir.sub("db"), descs, &hs, &raw).ok());
+    REQUIRE(raw->Put(rocksdb::WriteOptions{}, hs[6], "c/k9", "L9\t5\t1").ok());
+    REQUIRE(raw->Delete(rocksdb::WriteOptions{}, hs[3], "cache_layer_index").ok());
+    for (auto* h : hs) raw->DestroyColumnFamilyHandle(h);
+    delete raw;
+  }
+  auto s = store::open(dir.sub("db"));
+  REQUIRE(s.ok());
+  REQUIRE((*s)->get_cache("k9"));
+  write_batch b;
+  (*s)->delete_cache_of_layer(b, "L9");
+  REQUIRE((*s)->write(b).ok());
+  CHECK_FALSE((*s)->get_cache("k9"));
+  CHECK((*s)->get_cache("k3"));
+}

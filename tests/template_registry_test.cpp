@@ -483,9 +483,79 @@ TEST_CASE("retention deletes expired artifacts and their layers; tagged builds s
   CHECK(again.record.cache.misses == 1);
 }
 
+// A busybox build of several run steps.
+std::string busybox_steps(const std::string& name, const std::vector<std::string>& cmds,
+                          const std::string& extra = "") {
+  std::string steps;
+  for (auto& c : cmds)
+    steps += std::string(steps.empty() ? "" : ",") + R"({"type":"run","cmd":")" + c + "\"}";
+  return R"({"name":")" + name +
+         R"(","builder":{"source":{"type":"image","image":"busybox"},"steps":[)" + steps + "]}" +
+         extra + "}";
+}
+
+size_t entries_in(const std::string& dir) {
+  return static_cast<size_t>(std::distance(std::filesystem::directory_iterator(dir),
+                                           std::filesystem::directory_iterator()));
+}
+
+TEST_CASE("a failed build's layers go when it expires, unless a retained artifact is made of them",
+          "[templates]") {
+  REQUIRE_SANDBOX();
+  temp_dir dir;
+  std::atomic<int64_t> now{1'000'000'000'000};
+  auto o = sandbox_options(dir);
+  o.clock = [&now] { return now.load(); };
+  o.retention.untagged_ready = std::chrono::hours(2);
+  o.retention.failed = std::chrono::hours(1);
+  auto eng = open_sandbox(o);
+  const int64_t hour = 3600 * 1000;
+  std::filesystem::create_directories(dir.sub("data/layers"));
+  auto layers_at_start = entries_in(dir.sub("data/layers"));
+
+  // Each failed build's first step succeeded and cached a layer.
+  auto lost = build(*eng, busybox_steps("app", {"echo f > /f", "exit 1"}));
+  auto reused = build(*eng, busybox_steps("app", {"echo g > /g", "exit 2"}));
+  auto rewritten = build(*eng, busybox_steps("app", {"echo h > /h", "exit 3"}));
+  for (auto* b : {&lost, &reused, &rewritten}) {
+    REQUIRE(b->record.status == build_status::error);
+    REQUIRE(b->record.cache.misses == 2);
+  }
+  REQUIRE(entries_in(dir.sub("data/layers")) == layers_at_start + 3);  // failing steps leave none
+  // A tagged ready build is made of the second one's layer (a cache hit); a
+  // skip_cache build rewrites the third one's cache key to a layer of its own.
+  auto tagged = build(*eng, busybox_steps("app", {"echo g > /g"}, R"(,"tags":["stable"])"));
+  REQUIRE(tagged.record.status == build_status::ready);
+  REQUIRE(tagged.record.cache.hits == 1);
+  auto fresh =
+      build(*eng, busybox_steps("app", {"echo h > /h"}, R"(,"tags":["fresh"],"skip_cache":true)"));
+  REQUIRE(fresh.record.status == build_status::ready);
+  auto layers_before = entries_in(dir.sub("data/layers"));
+
+  now += hour + 1;
+  auto s = eng->sweep_retention();
+  REQUIRE(s.ok());
+  CHECK(s->expired == 3);
+  CHECK(s->artifacts_deleted == 0);
+  // The first and third failed builds' layers go; the second's stays.
+  CHECK(s->layers_deleted == 2);
+  CHECK(entries_in(dir.sub("data/layers")) == layers_before - 2);
+
+  // The deleted layer's cache entry went with it; the reused one still hits,
+  // and the rewritten key still names the skip_cache build's layer.
+  auto again = build(*eng, busybox_steps("app", {"echo f > /f"}));
+  CHECK(again.record.cache.misses == 1);
+  auto hit = build(*eng, busybox_steps("app", {"echo g > /g"}));
+  CHECK(hit.record.cache.hits == 1);
+  auto kept = build(*eng, busybox_steps("app", {"echo h > /h"}));
+  CHECK(kept.record.cache.hits == 1);
+  for (auto* b : {&again, &hit, &kept}) CHECK(b->record.status == build_status::ready);
+}
+
 TEST_CASE("a store from before the registry gets templates for its build history", "[templates]") {
   temp_dir dir;
   std::string first_id = "tb_000000000001aaaaaaaaaaaa", second_id = "tb_000000000002aaaaaaaaaaaa";
+  std::string failed_id = "tb_000000000003aaaaaaaaaaaa";
   {
     std::filesystem::create_directories(dir.sub("data"));
     auto db = storage::store::open(dir.sub("data/db"));
@@ -505,14 +575,37 @@ TEST_CASE("a store from before the registry gets templates for its build history
       db.value()->put_build(wb, r);
       db.value()->put_history(wb, r);
     }
+    storage::build_record f;
+    f.id = failed_id;
+    f.tenant = f.namespace_name = "acme";
+    f.name = "legacy";
+    f.status = build_status::error;
+    f.created_ms = f.finished_ms = 3000;
+    db.value()->put_build(wb, f);
+    db.value()->put_history(wb, f);
     REQUIRE(db.value()->write(wb).ok());
   }
-  auto eng = open_host(dir);
+  engine_options o;
+  o.data_dir = dir.sub("data");
+  const int64_t now = 1'000'000'000'000, hour = 3600 * 1000;
+  o.clock = [now] { return now; };
+  o.retention.untagged_ready = std::chrono::hours(2);
+  o.retention.failed = std::chrono::hours(1);
+  auto opened = engine::open(o);
+  REQUIRE(opened.ok());
+  auto eng = std::move(opened.value());
   CHECK(tags_of(*eng, "legacy", "acme")["stable"] == second_id);
   CHECK(current_tags(*eng, first_id, "acme").empty());
   // Their artifacts are held: retention will not take layers they are made of.
   CHECK(eng->store().artifact_holders("art-" + first_id) == 1);
   CHECK(eng->store().artifact_holders("art-" + second_id) == 1);
+  // Builds no tag points at count their retention from the upgrade.
+  auto expiry = [&](const std::string& id) {
+    return eng->get_status(id, 0, 0, "acme")->build.record.retention_expires_ms;
+  };
+  CHECK(expiry(first_id) == now + 2 * hour);
+  CHECK(expiry(second_id) == 0);
+  CHECK(expiry(failed_id) == now + hour);
   CHECK(eng->get_template_json("acme/legacy", "globex").error().code == errc::not_found);
   CHECK(eng->reserve_name("acme", "x", "globex").error().code == errc::permission_denied);
 }
