@@ -196,6 +196,7 @@ result<std::unique_ptr<engine>> engine::open(engine_options options) {
                     options.limits,
                     {options.retention.untagged_ready.count(), options.retention.failed.count(),
                      options.retention.sweep_interval.count()},
+                    options.tenants,
                     options.clock};
   p->ctx->db = p->db.get();
   p->ctx->runner = p->runner.get();

@@ -52,6 +52,13 @@ std::string not_taggable(const build_record& r) {
 // The namespace a tenant writes to, or why it may not.
 std::optional<error> may_write_namespace(const storage::store& db, const std::string& tenant,
                                          const std::string& ns) {
+  // A tenant whose name is not a valid name has no usable default namespace.
+  if (!runtime::valid_name(ns))
+    return make_error(errc::invalid_argument,
+                      "namespace \"" + ns +
+                          "\" is not a valid name (a tenant's default namespace is its name); "
+                          "give a namespace matching [a-z0-9][a-z0-9._-]{0,62}",
+                      "namespace");
   auto owner = db.namespace_owner(ns);
   if (owner && *owner != tenant)
     return make_error(errc::permission_denied,
@@ -435,10 +442,30 @@ void adopt_history(storage::store& db, const engine_config& config) {
   (void)db.put_meta("registry_adopted", "1");
 }
 
+// Each known tenant's default namespace is claimed for it before any request
+// could claim it for another tenant. A namespace another tenant already owns
+// stays theirs (stores from before this rule): that tenant is warned about.
+void claim_tenant_namespaces(storage::store& db, const engine_config& config) {
+  registry_txn txn(db, config.now_ms(), config.retention);
+  for (auto& tenant : config.tenants) {
+    const auto& ns = default_namespace(tenant);
+    if (!runtime::valid_name(ns)) continue;
+    auto owner = db.namespace_owner(ns);
+    if (!owner)
+      claim_namespace(txn, ns, tenant);
+    else if (*owner != tenant)
+      spdlog::warn("registry: namespace {} belongs to tenant {}, not to the tenant of that name",
+                   ns, *owner);
+  }
+  if (auto w = txn.commit(); !w)
+    spdlog::error("registry: cannot claim the tenants' namespaces: {}", w.error().message);
+}
+
 template_registry_actor::behavior_type registry(registry_ptr self,
                                                 std::shared_ptr<engine_context> ctx) {
   self->state.ctx = std::move(ctx);
   adopt_history(*self->state.ctx->db, self->state.ctx->config);
+  claim_tenant_namespaces(*self->state.ctx->db, self->state.ctx->config);
   auto interval = std::chrono::milliseconds(self->state.ctx->config.retention.sweep_interval_ms);
   self->delayed_send(self, interval, tick_atom::value);
   return {

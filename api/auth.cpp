@@ -1,5 +1,6 @@
 #include "api/auth.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -65,6 +66,14 @@ std::optional<std::string> key_table::tenant_of(std::string_view key) const {
   auto it = tenants_.find(digest(key));
   if (it == tenants_.end()) return std::nullopt;
   return it->second;
+}
+
+std::vector<std::string> key_table::tenants() const {
+  std::vector<std::string> out;
+  for (auto& kv : tenants_) out.push_back(kv.second);
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
 }
 
 void key_table::merge(const key_table& other) {

@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "nullspace/error.hpp"
 
@@ -23,6 +24,8 @@ class key_table {
   size_t size() const { return tenants_.size(); }
   // The tenant of a bearer token, if it is a known key.
   std::optional<std::string> tenant_of(std::string_view key) const;
+  // Every tenant with a key, sorted, once each.
+  std::vector<std::string> tenants() const;
   void merge(const key_table& other);
 
  private:

@@ -112,6 +112,10 @@ TEST_CASE("nullspaced: keys, SIGTERM and restart", "[daemon]") {
     CHECK(http_get(port, "/v1/builds/tb_x", bearer(wrong_key)).status == 401);
 
     http_connection c(port);
+    // The key file's tenants own their default namespaces before using them.
+    c.send_request("POST", "/v1/templates:reserve", R"({"namespace":"alpha","name":"x"})",
+                   bearer(beta_key));
+    CHECK(c.read_response().status == 403);
     c.send_request("POST", "/v1/builds", run_request({"echo from-alpha"}), bearer(alpha_key));
     auto r = c.read_response();
     REQUIRE(r.status == 202);

@@ -216,6 +216,31 @@ TEST_CASE("reserve_name holds a name until builds use it", "[templates]") {
   CHECK(eng->reserve_name("team-a", "x", "globex").error().code == errc::permission_denied);
 }
 
+TEST_CASE("a known tenant's default namespace is its own before it is used", "[templates]") {
+  temp_dir dir;
+  engine_options o;
+  o.data_dir = dir.sub("data");
+  o.tenants = {"acme", "globex"};
+  auto opened = engine::open(o);
+  REQUIRE(opened.ok());
+  auto& eng = *opened.value();
+  // acme has built nothing yet, and still globex cannot take its namespace.
+  CHECK(eng.reserve_name("acme", "x", "globex").error().code == errc::permission_denied);
+  auto taken = eng.submit(named("app", "true", R"(,"namespace":"acme")"), "globex");
+  REQUIRE(!taken.ok());
+  CHECK(taken.error().code == errc::permission_denied);
+  CHECK(finished(eng, named("app", "true"), "acme").record.status == build_status::ready);
+  CHECK(finished(eng, named("app", "true"), "globex").record.status == build_status::ready);
+
+  // A tenant whose name is not a name has no default namespace: it must give one.
+  auto unnamed = eng.submit(named("app", "true"), "Acme Corp");
+  REQUIRE(!unnamed.ok());
+  CHECK(unnamed.error().code == errc::invalid_argument);
+  CHECK(unnamed.error().field == "namespace");
+  CHECK(finished(eng, named("app", "true", R"(,"namespace":"corp")"), "Acme Corp").record.status ==
+        build_status::ready);
+}
+
 TEST_CASE("rename moves tags, aliases and history; refused while a build runs", "[templates]") {
   temp_dir dir;
   auto eng = open_host(dir);

@@ -68,6 +68,10 @@ struct engine_options {
   std::string debian_mirror = runtime::default_debian_mirror;  // for debootstrap images
   std::string contexts_dir;  // uploaded build contexts ("" = DATA/contexts)
   retention_options retention;
+  // The tenants the embedder knows of (nullspaced: its API keys' tenants). Each
+  // one's default namespace, its own name, is claimed for it at start-up, so no
+  // other tenant can take it first.
+  std::vector<std::string> tenants;
   // Milliseconds since the epoch, for retention; tests inject a fake clock.
   std::function<int64_t()> clock;
 };

@@ -202,6 +202,7 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  eopts.tenants = aopts.keys.tenants();
   auto eng = nullspace::engine::open(eopts);
   if (!eng) {
     spdlog::error("msg=\"cannot start\" error=\"{}\"", eng.error().message);
