@@ -95,7 +95,10 @@ result<storage::build_record> find_build(const storage::store& db, const found_t
     id = *tagged;
   }
   auto rec = db.get_build(id);
-  if (!rec || rec->namespace_name != t.namespace_name || rec->name != t.name)
+  // A build of a deleted template keeps its name: a new template of that name
+  // does not inherit it.
+  if (!rec || rec->namespace_name != t.namespace_name || rec->name != t.name ||
+      !db.in_history(*rec))
     return make_error(errc::not_found,
                       "template " + display(t.namespace_name, t.name) + " has no build " + id);
   return std::move(*rec);

@@ -443,6 +443,10 @@ void store::for_each_history(std::string_view ns, std::string_view name,
   }
 }
 
+bool store::in_history(const build_record& r) const {
+  return get_in(builds_, history_key(r.namespace_name, r.name, r.created_ms, r.id)).has_value();
+}
+
 size_t store::artifact_holders(std::string_view artifact_id) const {
   size_t n = 0;
   scan(builds_, "A/" + std::string(artifact_id) + "/", [&](std::string_view, std::string_view) {

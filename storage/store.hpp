@@ -157,6 +157,9 @@ class store {
   void for_each_history(std::string_view ns, std::string_view name,
                         std::optional<std::pair<int64_t, std::string>> before,
                         const std::function<bool(int64_t, std::string&&)>& fn) const;
+  // Whether a build is in the history of the template it names (delete drops
+  // the rows; rename moves them).
+  bool in_history(const build_record& r) const;
   size_t artifact_holders(std::string_view artifact_id) const;
   // Every artifact id with at least one holder.
   std::vector<std::string> held_artifacts() const;

@@ -301,6 +301,8 @@ TEST_CASE("delete removes the template, its tags, aliases and history", "[templa
   CHECK(eng->get_status(b.record.id).ok());
   CHECK(eng->reserve_name("", "gone").ok());
   CHECK(page(*eng, "gone", {}).first.empty());
+  // The new template of that name does not inherit the old builds.
+  CHECK(eng->get_template_json("gone@" + b.record.id).error().code == errc::not_found);
   CHECK(eng->delete_template("never").error().code == errc::not_found);
 }
 
