@@ -150,13 +150,18 @@ result<std::string> list_templates_json(const storage::store& db, const std::str
     after = std::pair{parsed->namespace_name, parsed->name};
   }
   bool others = !f.namespace_name.empty() || f.visibility == "public";
+  // Walk only what can match: a namespace, the public index, or the caller's own.
+  using scope = storage::store::template_scope;
+  scope where = !f.namespace_name.empty()  ? scope{scope::kind::in_namespace, f.namespace_name}
+                : f.visibility == "public" ? scope{scope::kind::public_ones, {}}
+                                           : scope{scope::kind::owned_by, tenant};
   json::writer w;
   w.begin_object();
   w.key("templates").begin_array();
   size_t n = 0;
   std::string last;
   bool more = false;
-  db.for_each_template(f.namespace_name, after, [&](storage::template_record&& t) {
+  db.for_each_template(where, after, [&](storage::template_record&& t) {
     bool mine = t.tenant == tenant;
     if (!(mine || (others && t.visibility == "public"))) return true;
     if (!f.visibility.empty() && t.visibility != f.visibility) return true;

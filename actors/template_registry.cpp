@@ -311,7 +311,7 @@ registry_reply rename(registry_txn& txn, storage::store& db, const registry_op& 
   }
   auto tags = db.tags_of(old.namespace_name, old.name);
   txn.then([old, t, tags](storage::store& d, storage::write_batch& wb) {
-    d.delete_template(wb, old.namespace_name, old.name);
+    d.delete_template(wb, old);
     d.put_template(wb, t);
     for (auto& [tag, id] : tags) {
       d.delete_tag(wb, old.namespace_name, old.name, tag);
@@ -344,7 +344,7 @@ registry_reply remove(registry_txn& txn, storage::store& db, const registry_op& 
   txn.then([t, history](storage::store& d, storage::write_batch& wb) {
     for (auto& a : t.aliases) d.delete_alias(wb, t.namespace_name, a);
     for (auto& rec : history) d.delete_history(wb, rec);
-    d.delete_template(wb, t.namespace_name, t.name);
+    d.delete_template(wb, t);
   });
   spdlog::info("registry: template {} deleted", display(t));
   return committed(txn, t);

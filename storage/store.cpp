@@ -95,6 +95,8 @@ result<std::unique_ptr<store>> store::open(const std::string& dir, store_options
   if (auto indexed = s->index_cache_layers(); !indexed)
     return make_error(errc::unavailable,
                       "cannot index the layer cache: " + indexed.error().message);
+  if (auto indexed = s->index_templates(); !indexed)
+    return make_error(errc::unavailable, "cannot index the templates: " + indexed.error().message);
   return s;
 }
 
@@ -224,12 +226,39 @@ std::vector<std::string> store::gc_layers() const {
   return out;
 }
 
+namespace {
+std::string owner_index_key(const template_record& t) {
+  return "o/" + t.tenant + "/" + t.namespace_name + "/" + t.name;
+}
+std::string public_index_key(const template_record& t) {
+  return "p/" + t.namespace_name + "/" + t.name;
+}
+}  // namespace
+
 void store::put_template(write_batch& b, const template_record& t) {
   b.wb_.Put(templates_, template_key(t.namespace_name, t.name), encode_template_record(t));
+  b.wb_.Put(templates_, owner_index_key(t), "");
+  if (t.visibility == "public")
+    b.wb_.Put(templates_, public_index_key(t), "");
+  else
+    b.wb_.Delete(templates_, public_index_key(t));
 }
 
-void store::delete_template(write_batch& b, std::string_view ns, std::string_view name) {
-  b.wb_.Delete(templates_, template_key(ns, name));
+void store::delete_template(write_batch& b, const template_record& t) {
+  b.wb_.Delete(templates_, template_key(t.namespace_name, t.name));
+  b.wb_.Delete(templates_, owner_index_key(t));
+  b.wb_.Delete(templates_, public_index_key(t));
+}
+
+result<bool> store::index_templates() {
+  if (get_in(meta_, "template_index")) return true;
+  write_batch b;
+  scan(templates_, "t/", [&](std::string_view, std::string_view value) {
+    if (auto t = decode_template_record(value)) put_template(b, *t);
+    return true;
+  });
+  b.wb_.Put(meta_, "template_index", "1");
+  return write(b);
 }
 
 void store::put_tag(write_batch& b, std::string_view ns, std::string_view name,
@@ -404,20 +433,33 @@ std::vector<std::pair<std::string, std::string>> store::tags_of(std::string_view
   return out;
 }
 
-void store::for_each_template(std::string_view ns,
+void store::for_each_template(const template_scope& scope,
                               std::optional<std::pair<std::string, std::string>> after,
                               const std::function<bool(template_record&&)>& fn) const {
-  std::string prefix = ns.empty() ? std::string("t/") : "t/" + std::string(ns) + "/";
+  using k = template_scope::kind;
+  // Every scope's keys end in <ns>/<name>; index rows point at t/<ns>/<name>.
+  std::string prefix = scope.by == k::in_namespace ? "t/" + scope.key + "/"
+                       : scope.by == k::owned_by   ? "o/" + scope.key + "/"
+                                                   : std::string("p/");
+  std::string base = scope.by == k::in_namespace ? std::string("t/") : prefix;
   std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, templates_)};
   if (after) {
-    auto from = template_key(after->first, after->second);
+    auto from = base + after->first + "/" + after->second;
     it->Seek(from);
     if (it->Valid() && it->key() == from) it->Next();
   } else {
     it->Seek(prefix);
   }
   for (; it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    auto t = decode_template_record(it->value().ToString());
+    std::optional<template_record> t;
+    if (scope.by == k::in_namespace) {
+      t = decode_template_record(it->value().ToString());
+    } else {
+      auto rest = it->key().ToString().substr(prefix.size());  // <ns>/<name>
+      auto slash = rest.find('/');
+      if (slash != std::string::npos)
+        t = get_template(rest.substr(0, slash), rest.substr(slash + 1));
+    }
     if (t && !fn(std::move(*t))) return;
   }
 }

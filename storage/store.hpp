@@ -88,8 +88,10 @@ class store {
   void delete_artifact_holder(write_batch& b, std::string_view artifact_id,
                               std::string_view build_id);
   // Templates CF (storage/template_record.hpp).
+  // A template and its index rows: o/<tenant>/<ns>/<name> (by owner) and
+  // p/<ns>/<name> (while public).
   void put_template(write_batch& b, const template_record& t);
-  void delete_template(write_batch& b, std::string_view ns, std::string_view name);
+  void delete_template(write_batch& b, const template_record& t);
   void put_tag(write_batch& b, std::string_view ns, std::string_view name, std::string_view tag,
                std::string_view build_id);
   void delete_tag(write_batch& b, std::string_view ns, std::string_view name, std::string_view tag);
@@ -146,10 +148,15 @@ class store {
   // {tag, build id} of a template, by tag.
   std::vector<std::pair<std::string, std::string>> tags_of(std::string_view ns,
                                                            std::string_view name) const;
-  // Templates in key order (namespace, name), of one namespace if `ns` is not
-  // empty, starting after {after_ns, after_name} if given; `fn` returns false
-  // to stop.
-  void for_each_template(std::string_view ns,
+  // Which templates for_each_template walks: one namespace's, one tenant's
+  // (through the owner index) or the public ones (through the public index).
+  struct template_scope {
+    enum class kind { in_namespace, owned_by, public_ones } by;
+    std::string key;  // the namespace or the tenant
+  };
+  // Templates of `scope` in (namespace, name) order, starting after
+  // {after_ns, after_name} if given; `fn` returns false to stop.
+  void for_each_template(const template_scope& scope,
                          std::optional<std::pair<std::string, std::string>> after,
                          const std::function<bool(template_record&&)>& fn) const;
   // A template's builds, newest first ({created_ms, id}), strictly older than
@@ -199,8 +206,9 @@ class store {
                                      uint64_t from, size_t limit) const;
   uint64_t next_offset_at(const rocksdb::ReadOptions& ro, std::string_view id) const;
   std::optional<std::string> get_in(rocksdb::ColumnFamilyHandle* cf, const std::string& key) const;
-  // Stores older than the layer index get it once, at open.
+  // Stores older than the layer index or the template indexes get them once, at open.
   result<bool> index_cache_layers();
+  result<bool> index_templates();
   // Calls fn(key without the prefix, value) for each key of `cf` starting with
   // `prefix`, in key order, until fn returns false.
   void scan(rocksdb::ColumnFamilyHandle* cf, const std::string& prefix,

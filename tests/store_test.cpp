@@ -192,3 +192,86 @@ TEST_CASE("the layer cache is indexed by layer and by the build that produced it
   CHECK_FALSE((*s)->get_cache("k9"));
   CHECK((*s)->get_cache("k3"));
 }
+
+namespace {
+
+// "ns/name" of every template of a scope, in order, from `after` if given.
+std::vector<std::string> templates_in(
+    const store& db, store::template_scope scope,
+    std::optional<std::pair<std::string, std::string>> after = std::nullopt) {
+  std::vector<std::string> out;
+  db.for_each_template(scope, after, [&](template_record&& t) {
+    out.push_back(t.namespace_name + "/" + t.name);
+    return true;
+  });
+  return out;
+}
+
+template_record tmpl(std::string ns, std::string name, std::string tenant,
+                     std::string visibility = "private") {
+  template_record t;
+  t.namespace_name = std::move(ns);
+  t.name = std::move(name);
+  t.tenant = std::move(tenant);
+  t.visibility = std::move(visibility);
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("templates are walked by namespace, by owner and by visibility", "[store]") {
+  using kind = store::template_scope::kind;
+  test::temp_dir dir;
+  {
+    auto s = store::open(dir.sub("db"));
+    REQUIRE(s.ok());
+    auto& db = **s;
+    write_batch b;
+    db.put_template(b, tmpl("acme", "web", "acme", "public"));
+    db.put_template(b, tmpl("acme", "api", "acme"));
+    db.put_template(b, tmpl("team", "svc", "acme"));
+    db.put_template(b, tmpl("globex", "base", "globex", "public"));
+    db.put_template(b, tmpl("globex", "secret", "globex"));
+    REQUIRE(db.write(b).ok());
+    CHECK(templates_in(db, {kind::owned_by, "acme"}) ==
+          std::vector<std::string>{"acme/api", "acme/web", "team/svc"});
+    CHECK(templates_in(db, {kind::public_ones, {}}) ==
+          std::vector<std::string>{"acme/web", "globex/base"});
+    CHECK(templates_in(db, {kind::in_namespace, "globex"}) ==
+          std::vector<std::string>{"globex/base", "globex/secret"});
+    CHECK(templates_in(db, {kind::owned_by, "acme"}, std::pair{"acme", "web"}) ==
+          std::vector<std::string>{"team/svc"});
+
+    // Rename, a visibility change and a delete keep the indexes true.
+    write_batch c;
+    db.delete_template(c, tmpl("acme", "web", "acme", "public"));
+    db.put_template(c, tmpl("acme", "www", "acme", "public"));
+    db.put_template(c, tmpl("globex", "base", "globex", "private"));
+    db.delete_template(c, tmpl("acme", "api", "acme"));
+    REQUIRE(db.write(c).ok());
+    CHECK(templates_in(db, {kind::owned_by, "acme"}) ==
+          std::vector<std::string>{"acme/www", "team/svc"});
+    CHECK(templates_in(db, {kind::public_ones, {}}) == std::vector<std::string>{"acme/www"});
+    CHECK(templates_in(db, {kind::owned_by, "globex"}).size() == 2);
+  }
+  // A store from before the indexes: they are built when it is opened.
+  {
+    rocksdb::DBOptions o;
+    std::vector<rocksdb::ColumnFamilyDescriptor> descs;
+    for (auto n : {"default", "builds", "logs", "meta", "templates", "pools", "cache"})
+      descs.emplace_back(n, rocksdb::ColumnFamilyOptions{});
+    std::vector<rocksdb::ColumnFamilyHandle*> hs;
+    rocksdb::DB* raw = nullptr;
+    REQUIRE(rocksdb::DB::Open(o, dir.sub("db"), descs, &hs, &raw).ok());
+    REQUIRE(raw->DeleteRange(rocksdb::WriteOptions{}, hs[4], "o/", "o0").ok());
+    REQUIRE(raw->DeleteRange(rocksdb::WriteOptions{}, hs[4], "p/", "p0").ok());
+    REQUIRE(raw->Delete(rocksdb::WriteOptions{}, hs[3], "template_index").ok());
+    for (auto* h : hs) raw->DestroyColumnFamilyHandle(h);
+    delete raw;
+  }
+  auto s = store::open(dir.sub("db"));
+  REQUIRE(s.ok());
+  CHECK(templates_in(**s, {kind::owned_by, "acme"}) ==
+        std::vector<std::string>{"acme/www", "team/svc"});
+  CHECK(templates_in(**s, {kind::public_ones, {}}) == std::vector<std::string>{"acme/www"});
+}
