@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <functional>
 #include <set>
 
 #include "storage/store.hpp"
@@ -28,6 +29,22 @@ build_record sample_record(std::string id) {
   r.failure = build_failure{"step_failed", "step 1 exited with status 2", 1, {"boom"}};
   r.cache = {3, 1, 2, 4096};
   return r;
+}
+
+// Opens the store's database raw (as an older version would have written it)
+// for `fn`, then closes it. cf: default, builds, logs, meta, templates, pools, cache.
+void with_raw_db(
+    const std::string& path,
+    const std::function<void(rocksdb::DB*, const std::vector<rocksdb::ColumnFamilyHandle*>&)>& fn) {
+  std::vector<rocksdb::ColumnFamilyDescriptor> descs;
+  for (auto n : {"default", "builds", "logs", "meta", "templates", "pools", "cache"})
+    descs.emplace_back(n, rocksdb::ColumnFamilyOptions{});
+  std::vector<rocksdb::ColumnFamilyHandle*> cf;
+  rocksdb::DB* raw = nullptr;
+  REQUIRE(rocksdb::DB::Open(rocksdb::DBOptions{}, path, descs, &cf, &raw).ok());
+  fn(raw, cf);
+  for (auto* h : cf) raw->DestroyColumnFamilyHandle(h);
+  delete raw;
 }
 
 }  // namespace
@@ -88,18 +105,10 @@ TEST_CASE("a store with an unknown schema version is refused clearly", "[store]"
   test::temp_dir dir;
   REQUIRE(store::open(dir.sub("db")).ok());  // creates it at the current version
   // Reopen raw and bump the version.
-  {
-    rocksdb::DBOptions o;
-    std::vector<rocksdb::ColumnFamilyDescriptor> descs;
-    for (auto n : {"default", "builds", "logs", "meta", "templates", "pools", "cache"})
-      descs.emplace_back(n, rocksdb::ColumnFamilyOptions{});
-    std::vector<rocksdb::ColumnFamilyHandle*> hs;
-    rocksdb::DB* raw = nullptr;
-    REQUIRE(rocksdb::DB::Open(o, dir.sub("db"), descs, &hs, &raw).ok());
-    REQUIRE(raw->Put(rocksdb::WriteOptions{}, hs[3], "schema_version", "99").ok());
-    for (auto* h : hs) raw->DestroyColumnFamilyHandle(h);
-    delete raw;
-  }
+  with_raw_db(dir.sub("db"),
+              [&](rocksdb::DB* raw, const std::vector<rocksdb::ColumnFamilyHandle*>& cf) {
+                REQUIRE(raw->Put(rocksdb::WriteOptions{}, cf[3], "schema_version", "99").ok());
+              });
   auto s = store::open(dir.sub("db"));
   REQUIRE_FALSE(s.ok());
   CHECK(s.error().code == errc::failed_precondition);
@@ -170,19 +179,11 @@ TEST_CASE("the layer cache is indexed by layer and by the build that produced it
     CHECK(db.layers_produced_by("tb_a").empty());
   }
   // A store from before the index: its entries are indexed when it is opened.
-  {
-    rocksdb::DBOptions o;
-    std::vector<rocksdb::ColumnFamilyDescriptor> descs;
-    for (auto n : {"default", "builds", "logs", "meta", "templates", "pools", "cache"})
-      descs.emplace_back(n, rocksdb::ColumnFamilyOptions{});
-    std::vector<rocksdb::ColumnFamilyHandle*> hs;
-    rocksdb::DB* raw = nullptr;
-    REQUIRE(rocksdb::DB::Open(o, dir.sub("db"), descs, &hs, &raw).ok());
-    REQUIRE(raw->Put(rocksdb::WriteOptions{}, hs[6], "c/k9", "L9\t5\t1").ok());
-    REQUIRE(raw->Delete(rocksdb::WriteOptions{}, hs[3], "cache_layer_index").ok());
-    for (auto* h : hs) raw->DestroyColumnFamilyHandle(h);
-    delete raw;
-  }
+  with_raw_db(dir.sub("db"),
+              [&](rocksdb::DB* raw, const std::vector<rocksdb::ColumnFamilyHandle*>& cf) {
+                REQUIRE(raw->Put(rocksdb::WriteOptions{}, cf[6], "c/k9", "L9\t5\t1").ok());
+                REQUIRE(raw->Delete(rocksdb::WriteOptions{}, cf[3], "cache_layer_index").ok());
+              });
   auto s = store::open(dir.sub("db"));
   REQUIRE(s.ok());
   REQUIRE((*s)->get_cache("k9"));
@@ -255,20 +256,12 @@ TEST_CASE("templates are walked by namespace, by owner and by visibility", "[sto
     CHECK(templates_in(db, {kind::owned_by, "globex"}).size() == 2);
   }
   // A store from before the indexes: they are built when it is opened.
-  {
-    rocksdb::DBOptions o;
-    std::vector<rocksdb::ColumnFamilyDescriptor> descs;
-    for (auto n : {"default", "builds", "logs", "meta", "templates", "pools", "cache"})
-      descs.emplace_back(n, rocksdb::ColumnFamilyOptions{});
-    std::vector<rocksdb::ColumnFamilyHandle*> hs;
-    rocksdb::DB* raw = nullptr;
-    REQUIRE(rocksdb::DB::Open(o, dir.sub("db"), descs, &hs, &raw).ok());
-    REQUIRE(raw->DeleteRange(rocksdb::WriteOptions{}, hs[4], "o/", "o0").ok());
-    REQUIRE(raw->DeleteRange(rocksdb::WriteOptions{}, hs[4], "p/", "p0").ok());
-    REQUIRE(raw->Delete(rocksdb::WriteOptions{}, hs[3], "template_index").ok());
-    for (auto* h : hs) raw->DestroyColumnFamilyHandle(h);
-    delete raw;
-  }
+  with_raw_db(dir.sub("db"),
+              [&](rocksdb::DB* raw, const std::vector<rocksdb::ColumnFamilyHandle*>& cf) {
+                REQUIRE(raw->DeleteRange(rocksdb::WriteOptions{}, cf[4], "o/", "o0").ok());
+                REQUIRE(raw->DeleteRange(rocksdb::WriteOptions{}, cf[4], "p/", "p0").ok());
+                REQUIRE(raw->Delete(rocksdb::WriteOptions{}, cf[3], "template_index").ok());
+              });
   auto s = store::open(dir.sub("db"));
   REQUIRE(s.ok());
   CHECK(templates_in(**s, {kind::owned_by, "acme"}) ==

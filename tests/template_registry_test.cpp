@@ -430,17 +430,28 @@ TEST_CASE("promote moves a tag to a ready build with its artifact; refs by tag a
         errc::failed_precondition);
 }
 
+namespace {
+
+const int64_t hour = 3600 * 1000;
+
+// A sandboxed engine on a fake clock: untagged ready builds are kept 2 hours,
+// failed ones 1 hour.
+engine_options fake_clock_options(const temp_dir& dir, std::atomic<int64_t>& now) {
+  auto o = sandbox_options(dir);
+  o.clock = [&now] { return now.load(); };
+  o.retention.untagged_ready = std::chrono::hours(2);
+  o.retention.failed = std::chrono::hours(1);
+  return o;
+}
+
+}  // namespace
+
 TEST_CASE("retention deletes expired artifacts and their layers; tagged builds stay",
           "[templates]") {
   REQUIRE_SANDBOX();
   temp_dir dir;
   std::atomic<int64_t> now{1'000'000'000'000};
-  auto o = sandbox_options(dir);
-  o.clock = [&now] { return now.load(); };
-  o.retention.untagged_ready = std::chrono::hours(2);
-  o.retention.failed = std::chrono::hours(1);
-  auto eng = open_sandbox(o);
-  const int64_t hour = 3600 * 1000;
+  auto eng = open_sandbox(fake_clock_options(dir, now));
   auto artifact_dir = [&](const build_view& b) {
     return dir.sub("data/artifacts/") + b.record.artifact->id;
   };
@@ -531,12 +542,7 @@ TEST_CASE("a failed build's layers go when it expires, unless a retained artifac
   REQUIRE_SANDBOX();
   temp_dir dir;
   std::atomic<int64_t> now{1'000'000'000'000};
-  auto o = sandbox_options(dir);
-  o.clock = [&now] { return now.load(); };
-  o.retention.untagged_ready = std::chrono::hours(2);
-  o.retention.failed = std::chrono::hours(1);
-  auto eng = open_sandbox(o);
-  const int64_t hour = 3600 * 1000;
+  auto eng = open_sandbox(fake_clock_options(dir, now));
   std::filesystem::create_directories(dir.sub("data/layers"));
   auto layers_at_start = entries_in(dir.sub("data/layers"));
 
@@ -614,7 +620,7 @@ TEST_CASE("a store from before the registry gets templates for its build history
   }
   engine_options o;
   o.data_dir = dir.sub("data");
-  const int64_t now = 1'000'000'000'000, hour = 3600 * 1000;
+  const int64_t now = 1'000'000'000'000;
   o.clock = [now] { return now; };
   o.retention.untagged_ready = std::chrono::hours(2);
   o.retention.failed = std::chrono::hours(1);
