@@ -174,7 +174,7 @@ std::string_view layer_of_cache_value(std::string_view value) {
 }  // namespace
 
 void store::delete_cache_of_layer(write_batch& b, std::string_view layer) const {
-  scan(cache_, "l/" + std::string(layer) + "/", [&](std::string_view key, std::string_view) {
+  scan(cache_, layer_index_key(layer, ""), [&](std::string_view key, std::string_view) {
     b.wb_.Delete(cache_, layer_index_key(layer, key));
     auto entry = get_in(cache_, "c/" + std::string(key));
     if (entry && layer_of_cache_value(*entry) == layer)
@@ -185,7 +185,7 @@ void store::delete_cache_of_layer(write_batch& b, std::string_view layer) const 
 
 std::vector<std::string> store::layers_produced_by(std::string_view build_id) const {
   std::vector<std::string> out;
-  scan(builds_, "L/" + std::string(build_id) + "/", [&](std::string_view layer, std::string_view) {
+  scan(builds_, produced_key(build_id, ""), [&](std::string_view layer, std::string_view) {
     out.emplace_back(layer);
     return true;
   });
@@ -197,16 +197,23 @@ void store::forget_produced_layer(write_batch& b, std::string_view build_id,
   b.wb_.Delete(builds_, produced_key(build_id, layer));
 }
 
-result<bool> store::index_cache_layers() {
-  if (get_in(meta_, "cache_layer_index")) return true;
+result<bool> store::upgrade_once(std::string_view flag,
+                                 const std::function<void(write_batch&)>& fill) {
+  if (get_in(meta_, std::string(flag))) return true;
   write_batch b;
-  scan(cache_, "c/", [&](std::string_view key, std::string_view value) {
-    auto layer = layer_of_cache_value(value);
-    if (!layer.empty()) b.wb_.Put(cache_, layer_index_key(layer, key), "");
-    return true;
-  });
-  b.wb_.Put(meta_, "cache_layer_index", "1");
+  fill(b);
+  b.wb_.Put(meta_, rocksdb::Slice(flag.data(), flag.size()), "1");
   return write(b);
+}
+
+result<bool> store::index_cache_layers() {
+  return upgrade_once("cache_layer_index", [&](write_batch& b) {
+    scan(cache_, "c/", [&](std::string_view key, std::string_view value) {
+      auto layer = layer_of_cache_value(value);
+      if (!layer.empty()) b.wb_.Put(cache_, layer_index_key(layer, key), "");
+      return true;
+    });
+  });
 }
 
 void store::put_gc_layer(write_batch& b, std::string_view layer) {
@@ -251,14 +258,12 @@ void store::delete_template(write_batch& b, const template_record& t) {
 }
 
 result<bool> store::index_templates() {
-  if (get_in(meta_, "template_index")) return true;
-  write_batch b;
-  scan(templates_, "t/", [&](std::string_view, std::string_view value) {
-    if (auto t = decode_template_record(value)) put_template(b, *t);
-    return true;
+  return upgrade_once("template_index", [&](write_batch& b) {
+    scan(templates_, "t/", [&](std::string_view, std::string_view value) {
+      if (auto t = decode_template_record(value)) put_template(b, *t);
+      return true;
+    });
   });
-  b.wb_.Put(meta_, "template_index", "1");
-  return write(b);
 }
 
 void store::put_tag(write_batch& b, std::string_view ns, std::string_view name,

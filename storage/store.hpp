@@ -206,7 +206,9 @@ class store {
                                      uint64_t from, size_t limit) const;
   uint64_t next_offset_at(const rocksdb::ReadOptions& ro, std::string_view id) const;
   std::optional<std::string> get_in(rocksdb::ColumnFamilyHandle* cf, const std::string& key) const;
-  // Stores older than the layer index or the template indexes get them once, at open.
+  // Stores older than the layer index or the template indexes get them once, at
+  // open: `fill` adds the rows in the same batch as the meta `flag` saying so.
+  result<bool> upgrade_once(std::string_view flag, const std::function<void(write_batch&)>& fill);
   result<bool> index_cache_layers();
   result<bool> index_templates();
   // Calls fn(key without the prefix, value) for each key of `cf` starting with
