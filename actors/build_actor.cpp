@@ -12,12 +12,12 @@
 #include "actors/build_state.hpp"
 #include "actors/sandbox_worker.hpp"
 #include "actors/template_reads.hpp"
-#include "runtime/context_copy.hpp"
-#include "runtime/dockerfile.hpp"
-#include "runtime/plan.hpp"
-#include "runtime/secret_files.hpp"
-#include "runtime/sha256.hpp"
-#include "runtime/step_commands.hpp"
+#include "runtime/common/sha256.hpp"
+#include "runtime/context/context_copy.hpp"
+#include "runtime/dockerfile/dockerfile.hpp"
+#include "runtime/request/plan.hpp"
+#include "runtime/sandbox/secret_files.hpp"
+#include "runtime/sandbox/step_commands.hpp"
 #include "storage/time_format.hpp"
 
 namespace nullspace::actors {

@@ -11,9 +11,9 @@
 #include <chrono>
 
 #include "actors/build_internal.hpp"
-#include "runtime/ready_probe.hpp"
-#include "runtime/sha256.hpp"
-#include "runtime/template_config.hpp"
+#include "runtime/artifact/template_config.hpp"
+#include "runtime/common/sha256.hpp"
+#include "runtime/sandbox/ready_probe.hpp"
 #include "storage/time_format.hpp"
 
 namespace nullspace::actors::build_detail {

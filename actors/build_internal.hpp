@@ -16,8 +16,8 @@
 
 #include "actors/build_actor.hpp"
 #include "actors/sandbox_worker.hpp"
-#include "runtime/image_job.hpp"
-#include "runtime/plan.hpp"
+#include "runtime/image/image_job.hpp"
+#include "runtime/request/plan.hpp"
 
 namespace nullspace::actors::build_detail {
 

@@ -11,7 +11,7 @@
 
 #include "actors/build_actor.hpp"
 #include "actors/build_state.hpp"
-#include "runtime/request_parser.hpp"
+#include "runtime/request/request_parser.hpp"
 #include "storage/time_format.hpp"
 
 namespace nullspace::actors {

@@ -11,10 +11,10 @@
 
 #include "actors/messages.hpp"
 #include "actors/registry_txn.hpp"
-#include "runtime/build_request.hpp"
-#include "runtime/image_store.hpp"
-#include "runtime/process_runner.hpp"
-#include "runtime/step_sandbox.hpp"
+#include "runtime/image/image_store.hpp"
+#include "runtime/process/process_runner.hpp"
+#include "runtime/request/build_request.hpp"
+#include "runtime/sandbox/step_sandbox.hpp"
 #include "storage/store.hpp"
 #include "storage/time_format.hpp"
 

@@ -6,7 +6,7 @@
 
 #include "actors/engine_impl.hpp"
 #include "actors/template_reads.hpp"
-#include "runtime/request_parser.hpp"
+#include "runtime/request/request_parser.hpp"
 
 namespace nullspace {
 namespace {

@@ -17,8 +17,8 @@
 #include <vector>
 
 #include "nullspace/error.hpp"
-#include "runtime/build_request.hpp"
-#include "runtime/process_runner.hpp"
+#include "runtime/process/process_runner.hpp"
+#include "runtime/request/build_request.hpp"
 #include "storage/build_record.hpp"
 #include "storage/log_entry.hpp"
 #include "storage/store.hpp"

@@ -5,7 +5,7 @@
 #include <filesystem>
 #include <set>
 
-#include "runtime/template_base.hpp"
+#include "runtime/artifact/template_base.hpp"
 
 namespace nullspace::actors {
 namespace fs = std::filesystem;

@@ -1,6 +1,6 @@
 #include "actors/sandbox_worker.hpp"
 
-#include "runtime/command.hpp"
+#include "runtime/process/command.hpp"
 
 namespace nullspace::actors {
 namespace {

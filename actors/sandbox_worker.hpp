@@ -11,11 +11,11 @@
 #include <string>
 
 #include "nullspace/error.hpp"
-#include "runtime/image_store.hpp"
-#include "runtime/ready_probe.hpp"
-#include "runtime/rootfs_artifact.hpp"
-#include "runtime/step_sandbox.hpp"
-#include "runtime/template_base.hpp"
+#include "runtime/artifact/rootfs_artifact.hpp"
+#include "runtime/artifact/template_base.hpp"
+#include "runtime/image/image_store.hpp"
+#include "runtime/sandbox/ready_probe.hpp"
+#include "runtime/sandbox/step_sandbox.hpp"
 
 namespace nullspace::actors {
 

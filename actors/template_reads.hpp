@@ -9,7 +9,7 @@
 #include <string>
 
 #include "nullspace/error.hpp"
-#include "runtime/template_ref.hpp"
+#include "runtime/request/template_ref.hpp"
 #include "storage/store.hpp"
 
 namespace nullspace::actors {

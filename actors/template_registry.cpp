@@ -8,7 +8,7 @@
 
 #include "actors/retention_sweep.hpp"
 #include "actors/template_reads.hpp"
-#include "runtime/request_parser.hpp"
+#include "runtime/request/request_parser.hpp"
 
 namespace nullspace::actors {
 namespace {

@@ -4,8 +4,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "runtime/request_parser.hpp"
-#include "runtime/sha256.hpp"
+#include "runtime/common/sha256.hpp"
+#include "runtime/request/request_parser.hpp"
 
 namespace nullspace::api {
 namespace {

@@ -3,9 +3,9 @@
 #include <charconv>
 
 #include "api/json_body.hpp"
-#include "runtime/build_context.hpp"
-#include "runtime/plan.hpp"
-#include "runtime/request_parser.hpp"
+#include "runtime/context/build_context.hpp"
+#include "runtime/request/plan.hpp"
+#include "runtime/request/request_parser.hpp"
 #include "storage/json_writer.hpp"
 
 namespace nullspace::api {

@@ -28,7 +28,7 @@ struct cache_summary {
   uint64_t bytes_reused = 0;
 };
 
-// A ready build's root filesystem image (runtime/rootfs_artifact.hpp).
+// A ready build's root filesystem image (runtime/artifact/rootfs_artifact.hpp).
 struct artifact_ref {
   std::string id;      // its dir under DATA/artifacts
   std::string digest;  // "sha256:…" of the image (data extents; holes skipped)

@@ -7,7 +7,7 @@
 
 #include <filesystem>
 
-#include "runtime/command.hpp"
+#include "runtime/process/command.hpp"
 #include "tests/sandbox_support.hpp"
 #include "tests/test_support.hpp"
 

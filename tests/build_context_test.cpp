@@ -9,8 +9,8 @@
 #include <filesystem>
 #include <functional>
 
-#include "runtime/build_context.hpp"
-#include "runtime/sha256.hpp"
+#include "runtime/common/sha256.hpp"
+#include "runtime/context/build_context.hpp"
 #include "tests/tar_writer.hpp"
 #include "tests/test_support.hpp"
 

@@ -10,8 +10,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "runtime/build_context.hpp"
-#include "runtime/context_copy.hpp"
+#include "runtime/context/build_context.hpp"
+#include "runtime/context/context_copy.hpp"
 #include "tests/tar_writer.hpp"
 #include "tests/test_support.hpp"
 

@@ -12,8 +12,8 @@
 #include <future>
 #include <thread>
 
-#include "runtime/command.hpp"
-#include "runtime/image_store.hpp"
+#include "runtime/image/image_store.hpp"
+#include "runtime/process/command.hpp"
 #include "tests/sandbox_support.hpp"
 #include "tests/test_support.hpp"
 

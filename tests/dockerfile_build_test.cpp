@@ -4,7 +4,7 @@
 // trace. Needs root, runc and e2fsprogs (debugfs reads the artifact).
 #include <catch2/catch.hpp>
 
-#include "runtime/command.hpp"
+#include "runtime/process/command.hpp"
 #include "tests/sandbox_support.hpp"
 #include "tests/tar_writer.hpp"
 #include "tests/test_support.hpp"

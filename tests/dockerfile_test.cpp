@@ -1,10 +1,10 @@
 // The Dockerfile frontend: text -> steps, metadata and line-numbered errors.
 #include <catch2/catch.hpp>
 
-#include "runtime/dockerfile.hpp"
-#include "runtime/path_glob.hpp"
-#include "runtime/plan.hpp"
-#include "runtime/request_parser.hpp"
+#include "runtime/dockerfile/dockerfile.hpp"
+#include "runtime/request/path_glob.hpp"
+#include "runtime/request/plan.hpp"
+#include "runtime/request/request_parser.hpp"
 
 using namespace nullspace::runtime;
 

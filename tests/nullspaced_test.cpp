@@ -12,7 +12,7 @@
 
 #include "api_fixture.hpp"
 #include "catch2/catch.hpp"
-#include "runtime/step_sandbox.hpp"
+#include "runtime/sandbox/step_sandbox.hpp"
 
 extern char** environ;
 

@@ -3,9 +3,9 @@
 #include <simdjson.h>
 #include <catch2/catch.hpp>
 
-#include "runtime/plan.hpp"
-#include "runtime/request_parser.hpp"
-#include "runtime/sha256.hpp"
+#include "runtime/common/sha256.hpp"
+#include "runtime/request/plan.hpp"
+#include "runtime/request/request_parser.hpp"
 
 using namespace nullspace::runtime;
 

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/process_runner.hpp"
+#include "runtime/process/process_runner.hpp"
 
 using namespace nullspace::runtime;
 

@@ -21,13 +21,13 @@
 #include <random>
 #include <thread>
 
-#include "runtime/command.hpp"
-#include "runtime/image_ref.hpp"
-#include "runtime/image_store.hpp"
-#include "runtime/layer_unpack.hpp"
-#include "runtime/oci_manifest.hpp"
-#include "runtime/oci_registry.hpp"
-#include "runtime/sha256.hpp"
+#include "runtime/common/sha256.hpp"
+#include "runtime/image/image_ref.hpp"
+#include "runtime/image/image_store.hpp"
+#include "runtime/image/layer_unpack.hpp"
+#include "runtime/image/oci_manifest.hpp"
+#include "runtime/image/oci_registry.hpp"
+#include "runtime/process/command.hpp"
 #include "storage/json_reader.hpp"
 #include "tests/sandbox_support.hpp"
 #include "tests/tar_writer.hpp"

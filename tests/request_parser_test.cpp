@@ -5,8 +5,8 @@
 
 #include <random>
 
-#include "runtime/dockerfile.hpp"
-#include "runtime/request_parser.hpp"
+#include "runtime/dockerfile/dockerfile.hpp"
+#include "runtime/request/request_parser.hpp"
 
 using namespace nullspace;
 using namespace nullspace::runtime;

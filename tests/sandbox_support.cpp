@@ -5,7 +5,7 @@
 #include <cstdlib>
 #include <fstream>
 
-#include "runtime/build_context.hpp"
+#include "runtime/context/build_context.hpp"
 
 namespace nullspace::test {
 

@@ -10,7 +10,7 @@
 #include <fstream>
 
 #include "nullspace/engine.hpp"
-#include "runtime/build_context.hpp"
+#include "runtime/context/build_context.hpp"
 #include "tests/sandbox_support.hpp"
 #include "tests/tar_writer.hpp"
 #include "tests/test_support.hpp"

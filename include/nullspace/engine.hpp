@@ -19,10 +19,10 @@
 #include <vector>
 
 #include "nullspace/error.hpp"
-#include "runtime/build_request.hpp"
-#include "runtime/image_store.hpp"
-#include "runtime/plan.hpp"
-#include "runtime/request_parser.hpp"
+#include "runtime/image/image_store.hpp"
+#include "runtime/request/build_request.hpp"
+#include "runtime/request/plan.hpp"
+#include "runtime/request/request_parser.hpp"
 #include "storage/build_record.hpp"
 #include "storage/log_entry.hpp"
 #include "storage/store.hpp"

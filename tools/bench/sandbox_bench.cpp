@@ -27,11 +27,11 @@
 
 #include "api/api_server.hpp"
 #include "nullspace/engine.hpp"
-#include "runtime/command.hpp"
-#include "runtime/image_store.hpp"
-#include "runtime/oci_config.hpp"
-#include "runtime/overlay.hpp"
-#include "runtime/rootfs_artifact.hpp"
+#include "runtime/artifact/rootfs_artifact.hpp"
+#include "runtime/image/image_store.hpp"
+#include "runtime/process/command.hpp"
+#include "runtime/sandbox/oci_config.hpp"
+#include "runtime/sandbox/overlay.hpp"
 
 namespace fs = std::filesystem;
 using clock_type = std::chrono::steady_clock;

@@ -5,9 +5,9 @@
 #include <iostream>
 #include <memory>
 
-#include "runtime/image_job.hpp"
-#include "runtime/image_store.hpp"
-#include "runtime/process_runner.hpp"
+#include "runtime/image/image_job.hpp"
+#include "runtime/image/image_store.hpp"
+#include "runtime/process/process_runner.hpp"
 #include "tools/nullspace/cli_error.hpp"
 #include "tools/nullspace/commands.hpp"
 #include "tools/nullspace/terminal.hpp"

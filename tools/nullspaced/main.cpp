@@ -17,7 +17,7 @@
 
 #include "api/api_server.hpp"
 #include "nullspace/engine.hpp"
-#include "runtime/step_sandbox.hpp"
+#include "runtime/sandbox/step_sandbox.hpp"
 
 namespace {
 

@@ -1,0 +1,31 @@
+// What a machine started from a template needs besides its root filesystem:
+// stored as config.json next to the artifact's image.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "runtime/request/build_request.hpp"
+
+namespace nullspace::runtime {
+
+struct template_config {
+  std::vector<std::string> env;  // "K=V": the image's env and the env steps
+  env_list runtime_envs;         // added when a machine starts (builder.runtime_envs)
+  std::string user = "root";
+  uint32_t uid = 0, gid = 0;
+  std::string workdir = "/";
+  std::string start_cmd;
+  ready_check ready;
+  uint32_t ready_timeout_ms = 0;
+  env_list labels;                         // Dockerfile LABEL
+  std::vector<std::string> exposed_ports;  // Dockerfile EXPOSE: "8000/tcp"
+
+  // {"env": [...], "runtime_envs": {...}, "user", "uid", "gid", "workdir",
+  //  "start_cmd", "ready": {"type", …} | null, "ready_timeout_ms", "labels": {...},
+  //  "exposed_ports": [...]}
+  std::string json() const;
+};
+
+}  // namespace nullspace::runtime

@@ -1,0 +1,44 @@
+// The Dockerfile frontend (build_backend "buildkit"): a Dockerfile lowered to
+// the steps the sandboxed executor runs.
+//
+// Each stage becomes a `from` step followed by its steps; only the stages the
+// last one needs (through FROM <stage> and COPY --from) are kept, in file
+// order. FROM names an image of the local catalog or a registry, an earlier
+// stage, or scratch. RUN (shell or exec form; --mount=type=secret|cache|tmpfs;
+// --network=none|default), COPY/ADD from the build context or a stage (one
+// `copy` step per source; owner root unless --chown), ENV, ARG (defaults;
+// visible to RUN as environment, not kept in the image), WORKDIR, USER, SHELL
+// become steps; LABEL, EXPOSE, CMD and ENTRYPOINT become template metadata
+// (ENTRYPOINT + CMD = the start command). Variables expand as in Docker; a
+// name only the base image's env knows (ENV PATH=/x:$PATH) is completed when
+// the step runs. Everything else is an error naming its line.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "runtime/dockerfile/dockerfile_syntax.hpp"
+#include "runtime/request/build_request.hpp"
+
+namespace nullspace::runtime {
+
+struct dockerfile_program {
+  std::vector<build_step> steps;
+  std::string start_cmd;  // the final stage's ENTRYPOINT + CMD as a shell command line
+  env_list labels;
+  std::vector<std::string> exposed_ports;   // "8000/tcp"
+  std::vector<secret_mount> secret_mounts;  // of every RUN that runs
+  std::vector<dockerfile_syntax::problem> errors;
+  std::vector<std::string> warnings;
+};
+
+// `context` (bc_… or "") is what COPY and ADD read from without --from.
+dockerfile_program parse_dockerfile(std::string_view text, const std::string& context);
+
+// An env value of a Dockerfile ENV step (build_step::image_env) completed with
+// the env it is set in: ${NAME} is that env's NAME ("" if unset), $$ is '$'.
+std::string complete_image_env(std::string_view value,
+                               const std::vector<std::pair<std::string, std::string>>& env);
+
+}  // namespace nullspace::runtime

@@ -1,0 +1,155 @@
+// The normalized intermediate representation (IR) of a build request.
+// The JSON request of API.md ("Build request") is parsed and validated into this
+// form by request_parser; plan.hpp turns it into steps with cache keys.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace nullspace::runtime {
+
+using env_list = std::vector<std::pair<std::string, std::string>>;  // keeps request order
+
+enum class source_type { python_image, image, dockerfile, template_ref };
+
+struct registry_auth {
+  std::string username;
+  std::string password;  // a secret: never stored, logged or hashed
+  bool operator==(const registry_auth&) const = default;
+};
+
+struct build_source {
+  source_type type = source_type::python_image;
+  std::string version;                // python_image
+  std::string image;                  // image
+  std::optional<registry_auth> auth;  // image
+  std::string dockerfile;             // dockerfile: content
+  std::string context;                // dockerfile: bc_… build context id, may be empty
+  std::string ref;                    // template_ref
+  bool operator==(const build_source&) const = default;
+};
+
+enum class step_type {
+  apt_install,
+  pip_install,
+  npm_install,
+  run,
+  copy,
+  git_clone,
+  env,
+  workdir,
+  user,
+  from  // begins a stage (Dockerfile FROM); never in a request's own steps
+};
+
+// A secret a step sees as a file (RUN --mount=type=secret of a Dockerfile).
+struct secret_mount {
+  std::string id;
+  std::string target;    // absolute path in the container
+  bool required = true;  // false: a secret not supplied is simply absent
+  bool operator==(const secret_mount&) const = default;
+};
+
+struct build_step {
+  step_type type = step_type::run;
+  std::vector<std::string> packages;  // apt/pip/npm_install
+  bool global = false;                // npm_install
+  std::string cmd;                    // run
+  std::vector<std::string> secrets;   // run: secret ids made available to the step
+  std::string src, dest, context;     // copy (dest also git_clone)
+  std::string url, ref;               // git_clone
+  env_list envs;                      // env
+  std::string path;                   // workdir
+  std::string user;                   // user
+
+  // Only steps lowered from a Dockerfile (runtime/dockerfile/dockerfile.hpp) use these.
+  std::vector<std::string> argv;            // run: exec form, or SHELL + command
+  std::vector<secret_mount> secret_mounts;  // run: secrets at their targets
+  std::vector<std::string> tmpfs;           // run: cache/tmpfs mount targets (not in the layer)
+  bool network_none = false;                // run: --network=none
+  env_list args;                            // run: ARG values the command sees (not kept)
+  std::string chown;                        // copy: owner ("" = the current user)
+  std::string image;                        // from: base image reference ("" = scratch)
+  std::string stage_name;                   // from: the AS name, if any
+  int32_t stage = -1;                       // from: ordinal of the stage it begins
+  int32_t from_stage = -1;                  // from: stage it builds on; copy: stage it reads
+  bool image_env = false;  // env: values hold ${NAME} (the env so far) and $$ (a '$')
+  bool operator==(const build_step&) const = default;
+};
+
+enum class ready_type { none, port, url, file, command };
+
+struct ready_check {
+  ready_type type = ready_type::none;
+  uint32_t port = 0;
+  std::string url, path, cmd;
+  bool operator==(const ready_check&) const = default;
+};
+
+enum class build_backend { native, buildkit };
+
+struct build_secret {
+  std::string id;
+  std::string value;   // a secret: lives only in memory
+  std::string source;  // "value" | "env" | "file": a client-side hint
+  bool operator==(const build_secret&) const = default;
+};
+
+struct build_request {
+  std::string name;
+  std::string namespace_name;  // empty = the tenant's default namespace
+  std::vector<std::string> tags;
+
+  build_source source;
+  std::vector<build_step> steps;
+  env_list runtime_envs;
+  std::string start_cmd;
+  ready_check ready;
+  uint32_t ready_timeout_ms = 60000;
+
+  uint32_t cpu_count = 2;
+  uint32_t memory_mb = 1024;
+  uint32_t disk_mb = 0;  // 0 = used size + default headroom
+  bool internet_access = true;
+  build_backend backend = build_backend::native;
+  std::vector<build_secret> secrets;
+  bool skip_cache = false;
+  bool operator==(const build_request&) const = default;
+};
+
+// Configurable platform limits that requests are validated against.
+struct platform_limits {
+  uint32_t min_cpu_count = 1, max_cpu_count = 8;
+  uint32_t min_memory_mb = 128, max_memory_mb = 16384;
+  uint32_t min_disk_mb = 256, max_disk_mb = 65536;
+  uint32_t max_ready_timeout_ms = 600000;
+  size_t max_request_bytes = 1 << 20;  // whole JSON body
+  size_t max_steps = 256;
+  size_t max_string_bytes = 64 << 10;  // any one string (cmd, dockerfile content, …)
+  size_t max_list_items = 1024;        // packages, tags, envs, secrets
+  size_t max_secret_bytes = 64 << 10;
+};
+
+const char* to_string(source_type t);
+const char* to_string(step_type t);
+const char* to_string(ready_type t);
+const char* to_string(build_backend b);
+
+// Every secret id the build needs: build_secrets ids plus ids referenced by steps
+// and the required RUN --mount=type=secret ids of a Dockerfile source. Sorted, unique.
+std::vector<std::string> required_secret_ids(const build_request& req);
+
+// Canonical JSON of one step: fixed key order, only the fields its type uses, secret
+// ids but never values. The sanitized definition embeds it and the plan hashes it.
+std::string canonical_step_json(const build_step& step);
+
+// {"type": …} plus the one field its type uses (port, url, path or cmd); for a
+// set check (not ready_type::none). The sanitized definition and the template
+// config both embed it.
+std::string ready_check_json(const ready_check& check);
+
+}  // namespace nullspace::runtime

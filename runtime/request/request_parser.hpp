@@ -1,0 +1,45 @@
+// Parses and validates a build request (API.md, "Build request") into the IR.
+// Every rule of the contract is checked here, so `validate`, `plan` and `submit`
+// agree on what is acceptable.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "nullspace/error.hpp"
+#include "runtime/request/build_request.hpp"
+
+namespace nullspace::runtime {
+
+struct parse_options {
+  // Accept "***" as a secret value / registry password. Only for re-reading a
+  // stored sanitized definition (retry), where fresh values are supplied after.
+  bool allow_redacted_secrets = false;
+};
+
+struct parse_outcome {
+  std::optional<build_request> request;  // set iff errors is empty
+  std::vector<error> errors;             // every problem found, each naming its field
+  std::vector<std::string> warnings;     // e.g. unknown fields that were ignored
+};
+
+// Never throws on bad input. Errors use errc::invalid_argument (or
+// payload_too_large for an oversized body); `field` is a JSON path such as
+// "builder.steps[2].cmd" or "memory_mb". Malformed JSON reports the byte offset.
+parse_outcome parse_build_request(std::string_view json, const platform_limits& limits,
+                                  const parse_options& opts = {});
+
+// The 400 for a body that is not valid JSON: names the byte offset of the
+// first problem (and the JSON path when it lies inside one value).
+error malformed_json_error(std::string_view json);
+
+// [a-z0-9][a-z0-9._-]{0,62}: the rule for names, namespaces and tags.
+bool valid_name(std::string_view s);
+
+// The request as stored and echoed: the normalized IR as JSON, with every secret
+// value and registry password replaced by "***". Parsing this back with
+// allow_redacted_secrets yields an equivalent request (minus secret values).
+std::string sanitized_definition_json(const build_request& req);
+
+}  // namespace nullspace::runtime

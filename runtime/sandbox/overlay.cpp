@@ -1,0 +1,85 @@
+#include "runtime/sandbox/overlay.hpp"
+
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+namespace nullspace::runtime {
+namespace fs = std::filesystem;
+
+result<bool> mount_overlay(const std::vector<std::string>& lowers, const std::string& upper,
+                           const std::string& work, const std::string& target) {
+  if (lowers.empty()) return make_error(errc::internal, "an overlay needs at least one layer");
+  if (upper.empty() && lowers.size() < 2)
+    return make_error(errc::internal, "a read-only overlay needs at least two layers");
+  std::vector<int> fds;
+  auto close_all = [&] {
+    for (int fd : fds) ::close(fd);
+  };
+  std::string opts = "lowerdir=";
+  for (size_t i = 0; i < lowers.size(); ++i) {
+    int fd = ::open(lowers[i].c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+      int err = errno;
+      close_all();
+      return make_error(errc::internal, "layer " + lowers[i] + ": " + std::strerror(err));
+    }
+    fds.push_back(fd);
+    if (i) opts += ':';
+    opts += "/proc/self/fd/" + std::to_string(fd);
+  }
+  if (!upper.empty()) opts += ",upperdir=" + upper + ",workdir=" + work;
+  int rc = ::mount("overlay", target.c_str(), "overlay", 0, opts.c_str());
+  int err = errno;
+  close_all();
+  if (rc != 0)
+    return make_error(errc::internal,
+                      "cannot mount the layer stack at " + target + ": " + std::strerror(err));
+  return true;
+}
+
+void unmount_quietly(const std::string& target) {
+  if (::umount2(target.c_str(), UMOUNT_NOFOLLOW) == 0) return;
+  if (errno == EBUSY) ::umount2(target.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW);
+}
+
+uint64_t tree_bytes(const std::string& dir) {
+  uint64_t total = 0;
+  std::error_code ec;
+  fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    auto st = it->symlink_status(ec);
+    if (ec) break;
+    if (fs::is_regular_file(st)) {
+      auto n = it->file_size(ec);
+      if (!ec) total += n;
+      ec.clear();
+    } else if (fs::is_symlink(st)) {
+      total += 64;  // about what a symlink costs in a filesystem image
+    }
+  }
+  return total;
+}
+
+void remove_tree(const std::string& dir) {
+  // Mount points below `dir` (deepest first): remove_all must never descend
+  // into a still-mounted layer stack or a bound secrets dir.
+  std::vector<std::string> below;
+  std::ifstream mounts("/proc/self/mounts");
+  std::string dev, point, rest;
+  auto prefix = fs::weakly_canonical(dir).string() + "/";
+  while (mounts >> dev >> point && std::getline(mounts, rest))
+    if ((point + "/").starts_with(prefix)) below.push_back(point);
+  std::sort(below.begin(), below.end(), [](auto& a, auto& b) { return a.size() > b.size(); });
+  for (auto& p : below) unmount_quietly(p);
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
+}  // namespace nullspace::runtime

@@ -1,0 +1,124 @@
+// Runs build steps in OCI containers over overlay mounts of their layer stack.
+// This class does the blocking filesystem half (mounts, bundles, cgroups,
+// layers); the container process itself is started by the caller through
+// process_runner with run_argv(), so its output streams like any step's.
+//
+// Per build, under DATA:
+//   work/<build>/s<step>/{upper,work,rootfs}   the step's writable layer + mount
+//   work/<build>/s<step>/config.json           the bundle (rootfs = that mount)
+//   layers/<layer id>/                         committed layers (read-only)
+//   /dev/shm/nullspace-<build>-s<step>/        secrets (memory only), bound at /run/secrets
+// cgroup v1 memory: /nullspace/<build> holds each step's container cgroup, so
+// that after a step its peak usage tells whether the memory limit killed it.
+//
+// Blocking: call from a detached actor or a plain thread.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "nullspace/error.hpp"
+#include "runtime/context/context_copy.hpp"
+#include "runtime/sandbox/oci_config.hpp"
+
+namespace nullspace::runtime {
+
+struct oci_runtime {
+  std::string binary;      // absolute path of runc or crun
+  std::string state_root;  // --root: where the runtime keeps container state
+};
+
+// Finds the OCI runtime: `preference` "runc", "crun" or "" (runc, else crun).
+// unavailable with a clear message if none is installed.
+result<oci_runtime> find_oci_runtime(const std::string& preference, const std::string& state_root);
+
+struct step_job {
+  std::string build_id;
+  size_t step = 0;
+  std::vector<std::string> lowers;  // layer dirs, top first
+  sandbox_spec spec;                // rootfs, cgroups_path and secrets_dir are filled in
+  std::vector<std::pair<std::string, std::string>> secrets;  // id, value: memory only
+};
+
+struct prepared_step {
+  std::string container_id;
+  std::string bundle;
+};
+
+struct step_outcome {
+  bool oom = false;       // the memory limit was reached (the kernel killed the step)
+  std::string layer;      // committed layer name ("" if the step wrote nothing)
+  std::string layer_dir;  // its absolute path
+  uint64_t bytes = 0;
+};
+
+struct copy_outcome {
+  copy_summary copied;
+  step_outcome layer;
+};
+
+class step_sandbox {
+ public:
+  step_sandbox(std::string data_dir, oci_runtime rt);
+
+  // Mounts the step's rootfs, writes its secrets and bundle. On error nothing
+  // is left mounted.
+  result<prepared_step> prepare(const step_job& job);
+
+  // The process_runner argv that runs / kills / removes the container.
+  std::vector<std::string> run_argv(const prepared_step& p) const;
+  std::vector<std::string> kill_argv(const std::string& container_id) const;
+  // Runs `args` inside the running container (a command ready check).
+  std::vector<std::string> exec_argv(const std::string& container_id, const sandbox_spec& as,
+                                     const std::vector<std::string>& args) const;
+
+  // The host pid of the container's first process while it runs.
+  std::optional<int> container_pid(const std::string& container_id) const;
+
+  // After the container exited: removes it, unmounts, drops the secrets, and
+  // reports whether memory ran out. With `keep`, the upper dir becomes the
+  // layer `layer_name` (renamed into layers/); otherwise it is deleted.
+  result<step_outcome> finish(const std::string& build_id, size_t step, bool keep,
+                              const std::string& layer_name, uint64_t memory_limit);
+
+  // A `copy` step: no container; the files are written through the step's
+  // overlay mount (so replacing image files leaves whiteouts like any step) and
+  // the upper dir becomes `layer_name`. On error nothing is kept.
+  result<copy_outcome> copy(const step_job& job, const copy_request& req,
+                            const std::string& layer_name);
+
+  // COPY --from=<stage>: like copy(), reading `req.src` (a path or pattern)
+  // from the merged `stage_layers` (top first) instead of a build context.
+  result<copy_outcome> copy_from_stage(const step_job& job,
+                                       const std::vector<std::string>& stage_layers,
+                                       copy_request req, const std::string& layer_name);
+
+  // Everything a build left: containers, mounts, secrets, cgroups, work dir.
+  void cleanup_build(const std::string& build_id);
+
+  std::string layers_dir() const { return data_dir_ + "/layers"; }
+  std::string container_id(const std::string& build_id, size_t step) const;
+
+ private:
+  static std::string container_prefix(const std::string& build_id);  // of its steps' ids
+  // Below each controller's root: the build's cgroup, parent of its steps'.
+  static std::string build_cgroup(const std::string& build_id);
+  // Mounts lowers + a fresh upper at work/<build>/s<step>/rootfs; returns that path.
+  result<std::string> mount_step(const std::string& build_id, size_t step,
+                                 const std::vector<std::string>& lowers);
+  // Unmounts the step and keeps its upper dir as `layer_name` (if `keep` and
+  // not empty); removes the step's dir.
+  result<step_outcome> commit_step(const std::string& build_id, size_t step, bool keep,
+                                   const std::string& layer_name);
+  void delete_container(const std::string& id) const;       // quietly, if present
+  std::string work_dir(const std::string& build_id) const;  // DATA/work/<build>
+  std::string step_dir(const std::string& build_id, size_t step) const;
+  std::string secrets_dir(const std::string& build_id, size_t step) const;
+  std::string data_dir_;
+  oci_runtime rt_;
+};
+
+}  // namespace nullspace::runtime
