@@ -10,13 +10,13 @@
 #include <string>
 
 #include "actors/messages.hpp"
-#include "actors/registry_txn.hpp"
+#include "actors/registry/registry_txn.hpp"
 #include "runtime/image/image_store.hpp"
 #include "runtime/process/process_runner.hpp"
 #include "runtime/request/build_request.hpp"
 #include "runtime/sandbox/step_sandbox.hpp"
+#include "storage/common/time_format.hpp"
 #include "storage/store.hpp"
-#include "storage/time_format.hpp"
 
 namespace nullspace::actors {
 

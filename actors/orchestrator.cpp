@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <chrono>
 
-#include "actors/build_manager.hpp"
-#include "actors/log_hub.hpp"
-#include "actors/template_registry.hpp"
+#include "actors/build/build_manager.hpp"
+#include "actors/hub/log_hub.hpp"
+#include "actors/registry/template_registry.hpp"
 
 namespace nullspace::actors {
 namespace {

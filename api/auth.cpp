@@ -4,8 +4,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "runtime/common/sha256.hpp"
-#include "runtime/request/request_parser.hpp"
+#include "runtime/plan/request_parser.hpp"
+#include "storage/common/sha256.hpp"
 
 namespace nullspace::api {
 namespace {

@@ -4,9 +4,9 @@
 
 #include "api/json_body.hpp"
 #include "runtime/context/build_context.hpp"
-#include "runtime/request/plan.hpp"
-#include "runtime/request/request_parser.hpp"
-#include "storage/json_writer.hpp"
+#include "runtime/plan/plan.hpp"
+#include "runtime/plan/request_parser.hpp"
+#include "storage/common/json_writer.hpp"
 
 namespace nullspace::api {
 namespace {

@@ -1,6 +1,6 @@
 #include "api/http_message.hpp"
 
-#include "storage/json_writer.hpp"
+#include "storage/common/json_writer.hpp"
 
 namespace nullspace::api {
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
-#include "runtime/request/request_parser.hpp"
+#include "runtime/plan/request_parser.hpp"
 
 namespace nullspace::api {
 

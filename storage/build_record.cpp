@@ -1,8 +1,8 @@
 #include "storage/build_record.hpp"
 
-#include "storage/json_reader.hpp"
-#include "storage/json_writer.hpp"
-#include "storage/time_format.hpp"
+#include "storage/common/json_reader.hpp"
+#include "storage/common/json_writer.hpp"
+#include "storage/common/time_format.hpp"
 
 namespace nullspace::storage {
 namespace {

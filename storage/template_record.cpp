@@ -1,7 +1,7 @@
 #include "storage/template_record.hpp"
 
-#include "storage/json_reader.hpp"
-#include "storage/json_writer.hpp"
+#include "storage/common/json_reader.hpp"
+#include "storage/common/json_writer.hpp"
 
 namespace nullspace::storage {
 

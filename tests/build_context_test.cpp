@@ -9,8 +9,8 @@
 #include <filesystem>
 #include <functional>
 
-#include "runtime/common/sha256.hpp"
 #include "runtime/context/build_context.hpp"
+#include "storage/common/sha256.hpp"
 #include "tests/tar_writer.hpp"
 #include "tests/test_support.hpp"
 

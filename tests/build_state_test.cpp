@@ -3,7 +3,7 @@
 #include <set>
 #include <utility>
 
-#include "actors/build_state.hpp"
+#include "actors/build/build_state.hpp"
 
 using nullspace::actors::can_transition;
 using S = nullspace::storage::build_status;

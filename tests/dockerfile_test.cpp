@@ -2,9 +2,9 @@
 #include <catch2/catch.hpp>
 
 #include "runtime/dockerfile/dockerfile.hpp"
+#include "runtime/plan/plan.hpp"
+#include "runtime/plan/request_parser.hpp"
 #include "runtime/request/path_glob.hpp"
-#include "runtime/request/plan.hpp"
-#include "runtime/request/request_parser.hpp"
 
 using namespace nullspace::runtime;
 

@@ -1,7 +1,7 @@
 #include <simdjson.h>
 #include <catch2/catch.hpp>
 
-#include "storage/json_writer.hpp"
+#include "storage/common/json_writer.hpp"
 
 using namespace nullspace;
 

@@ -4,7 +4,7 @@
 #include <mutex>
 #include <thread>
 
-#include "actors/log_hub.hpp"
+#include "actors/hub/log_hub.hpp"
 #include "storage/store.hpp"
 #include "tests/test_support.hpp"
 

@@ -3,9 +3,9 @@
 #include <simdjson.h>
 #include <catch2/catch.hpp>
 
-#include "runtime/common/sha256.hpp"
-#include "runtime/request/plan.hpp"
-#include "runtime/request/request_parser.hpp"
+#include "runtime/plan/plan.hpp"
+#include "runtime/plan/request_parser.hpp"
+#include "storage/common/sha256.hpp"
 
 using namespace nullspace::runtime;
 

@@ -21,14 +21,14 @@
 #include <random>
 #include <thread>
 
-#include "runtime/common/sha256.hpp"
-#include "runtime/image/image_ref.hpp"
 #include "runtime/image/image_store.hpp"
 #include "runtime/image/layer_unpack.hpp"
 #include "runtime/image/oci_manifest.hpp"
 #include "runtime/image/oci_registry.hpp"
 #include "runtime/process/command.hpp"
-#include "storage/json_reader.hpp"
+#include "runtime/request/image_ref.hpp"
+#include "storage/common/json_reader.hpp"
+#include "storage/common/sha256.hpp"
 #include "tests/sandbox_support.hpp"
 #include "tests/tar_writer.hpp"
 #include "tests/test_support.hpp"

@@ -6,7 +6,7 @@
 #include <random>
 
 #include "runtime/dockerfile/dockerfile.hpp"
-#include "runtime/request/request_parser.hpp"
+#include "runtime/plan/request_parser.hpp"
 
 using namespace nullspace;
 using namespace nullspace::runtime;

@@ -2,7 +2,7 @@
 // and the engine's get_status_json staying equal to a fresh get_status.
 #include <catch2/catch.hpp>
 
-#include "actors/status_cache.hpp"
+#include "actors/engine/status_cache.hpp"
 #include "nullspace/engine.hpp"
 #include "storage/store.hpp"
 #include "tests/test_support.hpp"

@@ -11,7 +11,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "storage/json_writer.hpp"
+#include "storage/common/json_writer.hpp"
 
 namespace nullspace::test {
 

@@ -20,9 +20,9 @@
 
 #include "nullspace/error.hpp"
 #include "runtime/image/image_store.hpp"
+#include "runtime/plan/plan.hpp"
+#include "runtime/plan/request_parser.hpp"
 #include "runtime/request/build_request.hpp"
-#include "runtime/request/plan.hpp"
-#include "runtime/request/request_parser.hpp"
 #include "storage/build_record.hpp"
 #include "storage/log_entry.hpp"
 #include "storage/store.hpp"

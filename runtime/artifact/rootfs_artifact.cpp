@@ -7,12 +7,12 @@
 
 #include <filesystem>
 
-#include "runtime/common/file_text.hpp"
-#include "runtime/common/sha256.hpp"
 #include "runtime/process/command.hpp"
 #include "runtime/sandbox/overlay.hpp"
-#include "storage/json_reader.hpp"
-#include "storage/json_writer.hpp"
+#include "storage/common/file_text.hpp"
+#include "storage/common/json_reader.hpp"
+#include "storage/common/json_writer.hpp"
+#include "storage/common/sha256.hpp"
 
 namespace nullspace::runtime {
 namespace fs = std::filesystem;

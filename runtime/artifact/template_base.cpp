@@ -4,8 +4,8 @@
 
 #include <filesystem>
 
-#include "runtime/common/file_text.hpp"
-#include "storage/json_reader.hpp"
+#include "storage/common/file_text.hpp"
+#include "storage/common/json_reader.hpp"
 
 namespace nullspace::runtime {
 

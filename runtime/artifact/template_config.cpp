@@ -1,6 +1,6 @@
 #include "runtime/artifact/template_config.hpp"
 
-#include "storage/json_writer.hpp"
+#include "storage/common/json_writer.hpp"
 
 namespace nullspace::runtime {
 

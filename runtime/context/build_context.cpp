@@ -14,10 +14,10 @@
 #include <system_error>
 #include <unordered_map>
 
-#include "runtime/common/sha256.hpp"
 #include "runtime/context/tar_entries.hpp"
 #include "runtime/request/path_glob.hpp"
-#include "storage/json_writer.hpp"
+#include "storage/common/json_writer.hpp"
+#include "storage/common/sha256.hpp"
 
 // How paths are judged. Every entry path and link target is resolved lexically,
 // component by component, never by asking a file system:

@@ -6,7 +6,7 @@
 #include <optional>
 #include <set>
 
-#include "runtime/image/image_ref.hpp"
+#include "runtime/request/image_ref.hpp"
 
 namespace nullspace::runtime {
 namespace {

@@ -5,7 +5,7 @@
 #include <deque>
 #include <filesystem>
 
-#include "runtime/common/file_text.hpp"
+#include "storage/common/file_text.hpp"
 
 namespace nullspace::runtime {
 namespace fs = std::filesystem;

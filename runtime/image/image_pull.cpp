@@ -7,12 +7,12 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "runtime/common/file_text.hpp"
 #include "runtime/image/layer_unpack.hpp"
 #include "runtime/image/oci_manifest.hpp"
 #include "runtime/image/oci_registry.hpp"
 #include "runtime/process/process_runner.hpp"
 #include "runtime/sandbox/overlay.hpp"
+#include "storage/common/file_text.hpp"
 
 namespace nullspace::runtime {
 namespace fs = std::filesystem;

@@ -13,9 +13,9 @@
 
 #include "nullspace/error.hpp"
 #include "runtime/image/image_job.hpp"
-#include "runtime/image/image_ref.hpp"
 #include "runtime/image/image_store.hpp"
 #include "runtime/request/build_request.hpp"
+#include "runtime/request/image_ref.hpp"
 
 namespace nullspace::runtime {
 

@@ -10,14 +10,14 @@
 #include <filesystem>
 #include <sstream>
 
-#include "runtime/common/file_text.hpp"
-#include "runtime/common/sha256.hpp"
 #include "runtime/image/debian_images.hpp"
 #include "runtime/image/image_pull.hpp"
 #include "runtime/process/command.hpp"
 #include "runtime/sandbox/overlay.hpp"
-#include "storage/json_reader.hpp"
-#include "storage/json_writer.hpp"
+#include "storage/common/file_text.hpp"
+#include "storage/common/json_reader.hpp"
+#include "storage/common/json_writer.hpp"
+#include "storage/common/sha256.hpp"
 
 namespace nullspace::runtime {
 namespace fs = std::filesystem;

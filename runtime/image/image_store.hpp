@@ -30,9 +30,9 @@
 
 #include "nullspace/error.hpp"
 #include "runtime/image/image_job.hpp"
-#include "runtime/image/image_ref.hpp"
 #include "runtime/process/process_runner.hpp"
 #include "runtime/request/build_request.hpp"
+#include "runtime/request/image_ref.hpp"
 
 namespace nullspace::runtime {
 

@@ -10,8 +10,8 @@
 #include <cerrno>
 #include <cstring>
 
-#include "runtime/common/sha256.hpp"
-#include "runtime/image/image_ref.hpp"
+#include "runtime/request/image_ref.hpp"
+#include "storage/common/sha256.hpp"
 
 namespace nullspace::runtime {
 namespace {

@@ -21,9 +21,9 @@
 
 #include "nullspace/error.hpp"
 #include "runtime/image/image_job.hpp"
-#include "runtime/image/image_ref.hpp"
 #include "runtime/image/oci_manifest.hpp"
 #include "runtime/request/build_request.hpp"
+#include "runtime/request/image_ref.hpp"
 
 namespace nullspace::runtime {
 

@@ -2,8 +2,7 @@
 
 #include <algorithm>
 
-#include "runtime/dockerfile/dockerfile.hpp"
-#include "storage/json_writer.hpp"
+#include "storage/common/json_writer.hpp"
 
 namespace nullspace::runtime {
 
@@ -71,18 +70,6 @@ const char* to_string(build_backend b) {
       return "buildkit";
   }
   return "unknown";
-}
-
-std::vector<std::string> required_secret_ids(const build_request& req) {
-  std::vector<std::string> ids;
-  for (auto& s : req.secrets) ids.push_back(s.id);
-  for (auto& step : req.steps) ids.insert(ids.end(), step.secrets.begin(), step.secrets.end());
-  if (req.source.type == source_type::dockerfile)
-    for (auto& m : parse_dockerfile(req.source.dockerfile, req.source.context).secret_mounts)
-      if (m.required) ids.push_back(m.id);
-  std::sort(ids.begin(), ids.end());
-  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-  return ids;
 }
 
 std::string canonical_step_json(const build_step& step) {

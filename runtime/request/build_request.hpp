@@ -139,10 +139,6 @@ const char* to_string(step_type t);
 const char* to_string(ready_type t);
 const char* to_string(build_backend b);
 
-// Every secret id the build needs: build_secrets ids plus ids referenced by steps
-// and the required RUN --mount=type=secret ids of a Dockerfile source. Sorted, unique.
-std::vector<std::string> required_secret_ids(const build_request& req);
-
 // Canonical JSON of one step: fixed key order, only the fields its type uses, secret
 // ids but never values. The sanitized definition embeds it and the plan hashes it.
 std::string canonical_step_json(const build_step& step);

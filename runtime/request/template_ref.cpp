@@ -1,6 +1,6 @@
 #include "runtime/request/template_ref.hpp"
 
-#include "runtime/request/request_parser.hpp"
+#include "runtime/plan/request_parser.hpp"
 
 namespace nullspace::runtime {
 namespace {

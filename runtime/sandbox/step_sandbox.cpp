@@ -9,12 +9,12 @@
 #include <filesystem>
 #include <fstream>
 
-#include "runtime/common/file_text.hpp"
 #include "runtime/context/context_copy.hpp"
 #include "runtime/context/tree_tar.hpp"
 #include "runtime/process/command.hpp"
 #include "runtime/sandbox/overlay.hpp"
 #include "runtime/sandbox/secret_files.hpp"
+#include "storage/common/file_text.hpp"
 
 namespace nullspace::runtime {
 namespace fs = std::filesystem;

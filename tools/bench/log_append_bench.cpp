@@ -16,7 +16,7 @@
 #include <future>
 #include <string>
 
-#include "actors/log_hub.hpp"
+#include "actors/hub/log_hub.hpp"
 #include "storage/log_entry.hpp"
 #include "storage/store.hpp"
 

@@ -2,7 +2,7 @@
 // builds and following them.
 #include <memory>
 
-#include "storage/json_writer.hpp"
+#include "storage/common/json_writer.hpp"
 #include "tools/nullspace/build_follow.hpp"
 #include "tools/nullspace/build_render.hpp"
 #include "tools/nullspace/build_request.hpp"

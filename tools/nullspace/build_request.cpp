@@ -4,7 +4,7 @@
 #include <fstream>
 #include <iterator>
 
-#include "storage/json_writer.hpp"
+#include "storage/common/json_writer.hpp"
 #include "tools/nullspace/cli_error.hpp"
 
 namespace fs = std::filesystem;

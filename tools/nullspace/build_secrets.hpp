@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "storage/json_writer.hpp"
+#include "storage/common/json_writer.hpp"
 
 namespace nullspace::cli {
 

@@ -10,9 +10,9 @@
 #include <iterator>
 #include <memory>
 
-#include "runtime/common/sha256.hpp"
 #include "runtime/context/build_context.hpp"
 #include "runtime/request/path_glob.hpp"
+#include "storage/common/sha256.hpp"
 #include "tools/nullspace/cli_error.hpp"
 
 namespace fs = std::filesystem;

@@ -1,6 +1,6 @@
 #include "tools/nullspace/json_util.hpp"
 
-#include "storage/json_writer.hpp"
+#include "storage/common/json_writer.hpp"
 #include "tools/nullspace/cli_error.hpp"
 
 namespace nullspace::cli::js {

@@ -2,7 +2,7 @@
 // delete: the template registry (names, tags, aliases, history).
 #include <memory>
 
-#include "storage/json_writer.hpp"
+#include "storage/common/json_writer.hpp"
 #include "tools/nullspace/cli_error.hpp"
 #include "tools/nullspace/commands.hpp"
 #include "tools/nullspace/template_render.hpp"

@@ -1,4 +1,4 @@
-#include "actors/sandbox_worker.hpp"
+#include "actors/build/sandbox_worker.hpp"
 
 #include "runtime/process/command.hpp"
 

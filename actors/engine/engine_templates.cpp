@@ -4,9 +4,9 @@
 
 #include <future>
 
-#include "actors/engine_impl.hpp"
-#include "actors/template_reads.hpp"
-#include "runtime/request/request_parser.hpp"
+#include "actors/engine/engine_impl.hpp"
+#include "actors/registry/template_reads.hpp"
+#include "runtime/plan/request_parser.hpp"
 
 namespace nullspace {
 namespace {

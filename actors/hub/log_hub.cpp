@@ -1,11 +1,11 @@
-#include "actors/log_hub.hpp"
+#include "actors/hub/log_hub.hpp"
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <unordered_map>
 
-#include "storage/time_format.hpp"
+#include "storage/common/time_format.hpp"
 
 namespace nullspace::actors {
 namespace {

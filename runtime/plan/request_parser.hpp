@@ -42,4 +42,8 @@ bool valid_name(std::string_view s);
 // allow_redacted_secrets yields an equivalent request (minus secret values).
 std::string sanitized_definition_json(const build_request& req);
 
+// Every secret id the build needs: build_secrets ids plus ids referenced by steps
+// and the required RUN --mount=type=secret ids of a Dockerfile source. Sorted, unique.
+std::vector<std::string> required_secret_ids(const build_request& req);
+
 }  // namespace nullspace::runtime

@@ -1,6 +1,6 @@
-#include "storage/time_format.hpp"
+#include "storage/common/time_format.hpp"
 
-#include "storage/json_writer.hpp"
+#include "storage/common/json_writer.hpp"
 
 #include <chrono>
 #include <cstdio>

@@ -1,4 +1,4 @@
-#include "actors/build_manager.hpp"
+#include "actors/build/build_manager.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -9,10 +9,10 @@
 #include <random>
 #include <unordered_map>
 
-#include "actors/build_actor.hpp"
-#include "actors/build_state.hpp"
-#include "runtime/request/request_parser.hpp"
-#include "storage/time_format.hpp"
+#include "actors/build/build_actor.hpp"
+#include "actors/build/build_state.hpp"
+#include "runtime/plan/request_parser.hpp"
+#include "storage/common/time_format.hpp"
 
 namespace nullspace::actors {
 namespace {

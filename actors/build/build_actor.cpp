@@ -1,4 +1,4 @@
-#include "actors/build_actor.hpp"
+#include "actors/build/build_actor.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -8,17 +8,17 @@
 #include <fstream>
 #include <iterator>
 
-#include "actors/build_internal.hpp"
-#include "actors/build_state.hpp"
-#include "actors/sandbox_worker.hpp"
-#include "actors/template_reads.hpp"
-#include "runtime/common/sha256.hpp"
+#include "actors/build/build_internal.hpp"
+#include "actors/build/build_state.hpp"
+#include "actors/build/sandbox_worker.hpp"
+#include "actors/registry/template_reads.hpp"
 #include "runtime/context/context_copy.hpp"
 #include "runtime/dockerfile/dockerfile.hpp"
-#include "runtime/request/plan.hpp"
+#include "runtime/plan/plan.hpp"
 #include "runtime/sandbox/secret_files.hpp"
 #include "runtime/sandbox/step_commands.hpp"
-#include "storage/time_format.hpp"
+#include "storage/common/sha256.hpp"
+#include "storage/common/time_format.hpp"
 
 namespace nullspace::actors {
 namespace build_detail {

@@ -1,4 +1,4 @@
-#include "runtime/image/image_ref.hpp"
+#include "runtime/request/image_ref.hpp"
 
 #include <algorithm>
 #include <cctype>

@@ -10,11 +10,11 @@
 // ready_timeout_ms runs out.
 #include <chrono>
 
-#include "actors/build_internal.hpp"
+#include "actors/build/build_internal.hpp"
 #include "runtime/artifact/template_config.hpp"
-#include "runtime/common/sha256.hpp"
 #include "runtime/sandbox/ready_probe.hpp"
-#include "storage/time_format.hpp"
+#include "storage/common/sha256.hpp"
+#include "storage/common/time_format.hpp"
 
 namespace nullspace::actors::build_detail {
 namespace {

@@ -1,4 +1,4 @@
-#include "actors/build_state.hpp"
+#include "actors/build/build_state.hpp"
 
 namespace nullspace::actors {
 

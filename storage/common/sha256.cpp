@@ -1,4 +1,4 @@
-#include "runtime/common/sha256.hpp"
+#include "storage/common/sha256.hpp"
 
 #include <openssl/evp.h>
 

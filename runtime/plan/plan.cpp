@@ -1,10 +1,10 @@
-#include "runtime/request/plan.hpp"
+#include "runtime/plan/plan.hpp"
 
 #include <map>
 
-#include "runtime/common/sha256.hpp"
 #include "runtime/dockerfile/dockerfile.hpp"
-#include "storage/json_writer.hpp"
+#include "storage/common/json_writer.hpp"
+#include "storage/common/sha256.hpp"
 
 // What goes into a cache key, and what deliberately does not:
 //  - base key: the normalized source only. Registry credentials never do (they

@@ -1,10 +1,10 @@
-#include "actors/template_reads.hpp"
+#include "actors/registry/template_reads.hpp"
 
 #include <algorithm>
 #include <charconv>
 
-#include "storage/json_writer.hpp"
-#include "storage/time_format.hpp"
+#include "storage/common/json_writer.hpp"
+#include "storage/common/time_format.hpp"
 
 namespace nullspace::actors {
 namespace {

@@ -1,4 +1,4 @@
-#include "actors/status_cache.hpp"
+#include "actors/engine/status_cache.hpp"
 
 namespace nullspace {
 

@@ -1,4 +1,4 @@
-#include "actors/registry_txn.hpp"
+#include "actors/registry/registry_txn.hpp"
 
 #include <algorithm>
 

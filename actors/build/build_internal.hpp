@@ -14,10 +14,10 @@
 #include <string>
 #include <vector>
 
-#include "actors/build_actor.hpp"
-#include "actors/sandbox_worker.hpp"
+#include "actors/build/build_actor.hpp"
+#include "actors/build/sandbox_worker.hpp"
 #include "runtime/image/image_job.hpp"
-#include "runtime/request/plan.hpp"
+#include "runtime/plan/plan.hpp"
 
 namespace nullspace::actors::build_detail {
 

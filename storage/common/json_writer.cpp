@@ -1,4 +1,4 @@
-#include "storage/json_writer.hpp"
+#include "storage/common/json_writer.hpp"
 
 #include <cmath>
 #include <cstdio>

@@ -1,4 +1,4 @@
-#include "actors/template_registry.hpp"
+#include "actors/registry/template_registry.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -6,9 +6,9 @@
 #include <chrono>
 #include <map>
 
-#include "actors/retention_sweep.hpp"
-#include "actors/template_reads.hpp"
-#include "runtime/request/request_parser.hpp"
+#include "actors/registry/retention_sweep.hpp"
+#include "actors/registry/template_reads.hpp"
+#include "runtime/plan/request_parser.hpp"
 
 namespace nullspace::actors {
 namespace {

@@ -13,9 +13,9 @@
 #include <mutex>
 #include <set>
 
-#include "actors/engine_impl.hpp"
+#include "actors/engine/engine_impl.hpp"
+#include "actors/engine/status_cache.hpp"
 #include "actors/orchestrator.hpp"
-#include "actors/status_cache.hpp"
 
 namespace nullspace {
 namespace {

@@ -1,4 +1,4 @@
-#include "actors/retention_sweep.hpp"
+#include "actors/registry/retention_sweep.hpp"
 
 #include <spdlog/spdlog.h>
 

@@ -1,6 +1,6 @@
 // The engine facade's internals (include/nullspace/engine.hpp), shared by the
-// files that implement it: actors/engine.cpp (builds, logs) and
-// actors/engine_templates.cpp (the template registry).
+// files that implement it: actors/engine/engine.cpp (builds, logs) and
+// actors/engine/engine_templates.cpp (the template registry).
 #pragma once
 
 #include <caf/all.hpp>
@@ -11,9 +11,9 @@
 #include <optional>
 #include <vector>
 
+#include "actors/engine/status_cache.hpp"
 #include "actors/engine_context.hpp"
 #include "actors/orchestrator.hpp"
-#include "actors/status_cache.hpp"
 #include "nullspace/engine.hpp"
 
 namespace nullspace {

@@ -1,4 +1,4 @@
-#include "runtime/request/request_parser.hpp"
+#include "runtime/plan/request_parser.hpp"
 
 #include <simdjson.h>
 
@@ -11,9 +11,9 @@
 #include <set>
 
 #include "runtime/dockerfile/dockerfile.hpp"
-#include "runtime/image/image_ref.hpp"
+#include "runtime/request/image_ref.hpp"
 #include "runtime/request/template_ref.hpp"
-#include "storage/json_writer.hpp"
+#include "storage/common/json_writer.hpp"
 
 namespace nullspace::runtime {
 namespace {
@@ -1247,6 +1247,18 @@ bool valid_name(std::string_view s) {
   if (s.empty() || s.size() > 63 || !lower_alnum(s[0])) return false;
   return std::all_of(s.begin(), s.end(),
                      [&](char c) { return lower_alnum(c) || c == '.' || c == '_' || c == '-'; });
+}
+
+std::vector<std::string> required_secret_ids(const build_request& req) {
+  std::vector<std::string> ids;
+  for (auto& s : req.secrets) ids.push_back(s.id);
+  for (auto& step : req.steps) ids.insert(ids.end(), step.secrets.begin(), step.secrets.end());
+  if (req.source.type == source_type::dockerfile)
+    for (auto& m : parse_dockerfile(req.source.dockerfile, req.source.context).secret_mounts)
+      if (m.required) ids.push_back(m.id);
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  return ids;
 }
 
 }  // namespace nullspace::runtime

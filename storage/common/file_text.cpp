@@ -1,4 +1,4 @@
-#include "runtime/common/file_text.hpp"
+#include "storage/common/file_text.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
