@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "nullspace/error.hpp"
+#include "nullspace/templates.hpp"
 #include "runtime/process/process_runner.hpp"
 #include "runtime/request/build_request.hpp"
 #include "storage/build_record.hpp"
@@ -157,14 +158,6 @@ struct registry_reply {
   std::optional<storage::build_record> build;
 };
 
-struct sweep_report {
-  uint32_t expired = 0;            // builds whose retention ended
-  uint32_t artifacts_deleted = 0;  // artifact dirs removed (no holder left)
-  uint32_t layers_deleted = 0;     // cached layers no retained artifact used
-  uint64_t bytes_freed = 0;
-  bool layers_deferred = false;  // builds were running: layers wait for the next sweep
-};
-
 using template_registry_actor = caf::typed_actor<
     // A build is submitted under ns/name: may the tenant build there? Creates
     // the template (and claims the namespace) on first use.
@@ -175,7 +168,7 @@ using template_registry_actor = caf::typed_actor<
     caf::replies_to<terminal_atom, append_request>::with<uint64_t>,
     caf::replies_to<registry_op>::with<registry_reply>,
     // Deletes what expired by `now_ms`.
-    caf::replies_to<sweep_atom, int64_t>::with<sweep_report>,
+    caf::replies_to<sweep_atom, int64_t>::with<nullspace::sweep_summary>,
     // A round trip: answers once start-up (adopting old history) is done.
     caf::replies_to<stats_atom>::with<bool>,
     caf::reacts_to<tick_atom>>;  // internal: the periodic sweep
@@ -190,6 +183,6 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::submit_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::manager_stats)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::registry_op)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::registry_reply)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::sweep_report)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::sweep_summary)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<nullspace::runtime::output_line>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::runtime::process_exit)

@@ -63,7 +63,7 @@ struct api_server::impl {
     metrics.observe(ex.route, ex.request().method, status, secs);
     // Structured access log; never headers (API keys) or bodies (secrets).
     spdlog::debug("http method={} route={} status={} ms={:.3f} tenant={}", ex.request().method,
-                  ex.route, status, secs * 1e3, ex.tenant.empty() ? "-" : ex.tenant);
+                  ex.route, status, secs * 1e3, ex.tenant.empty() ? "-" : ex.tenant.str());
   }
 
   void add_operational_routes() {
@@ -97,7 +97,7 @@ result<std::unique_ptr<api_server>> api_server::start(engine& eng, api_options o
   h.handle = [raw](exchange_ptr ex) { raw->handle(std::move(ex)); };
   h.responded = [raw](const exchange& ex, int status) { raw->responded(ex, status); };
   h.rejected = [raw](int status, const char* why) { raw->metrics.rejected(status, why); };
-  p->server = std::make_unique<http_server>(eng.actor_system(), p->opts.limits, std::move(h));
+  p->server = std::make_unique<http_server>(p->opts.limits, std::move(h));
   p->streams = std::make_unique<log_streams>(eng, *p->server, p->metrics, p->opts.streams);
   p->add_operational_routes();
   add_build_routes(p->routes, route_context{eng, *p->streams, p->opts});

@@ -4,14 +4,13 @@
 #include <fstream>
 #include <sstream>
 
-#include "runtime/plan/request_parser.hpp"
 #include "storage/common/sha256.hpp"
 
 namespace nullspace::api {
 namespace {
 
 std::string digest(std::string_view key) {
-  return runtime::sha256_hex(key);
+  return sha256_hex(key);
 }
 
 std::string_view trim(std::string_view s) {
@@ -41,10 +40,11 @@ result<key_table> key_table::parse(std::string_view text, std::string_view origi
     auto tenant = trim(line.substr(sp + 1));
     if (key.size() < 16)
       return make_error(errc::invalid_argument, where + ": keys must be at least 16 characters");
-    if (!runtime::valid_name(tenant))
+    auto id = parse_tenant_id(tenant);
+    if (!valid_name(tenant) || !id)
       return make_error(errc::invalid_argument,
                         where + ": the tenant must match [a-z0-9][a-z0-9._-]{0,62}");
-    if (!t.tenants_.emplace(digest(key), std::string(tenant)).second)
+    if (!t.tenants_.emplace(digest(key), std::move(id.value())).second)
       return make_error(errc::invalid_argument, where + ": the same key appears twice");
   }
   return t;
@@ -62,7 +62,7 @@ result<key_table> key_table::load_file(const std::string& path) {
   return parse(text, path);
 }
 
-std::optional<std::string> key_table::tenant_of(std::string_view key) const {
+std::optional<tenant_id> key_table::tenant_of(std::string_view key) const {
   auto it = tenants_.find(digest(key));
   if (it == tenants_.end()) return std::nullopt;
   return it->second;
@@ -70,7 +70,7 @@ std::optional<std::string> key_table::tenant_of(std::string_view key) const {
 
 std::vector<std::string> key_table::tenants() const {
   std::vector<std::string> out;
-  for (auto& kv : tenants_) out.push_back(kv.second);
+  for (auto& kv : tenants_) out.push_back(kv.second.str());
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
@@ -80,8 +80,8 @@ void key_table::merge(const key_table& other) {
   for (auto& kv : other.tenants_) tenants_.insert(kv);
 }
 
-result<std::string> authenticate(const key_table& keys, std::string_view authorization) {
-  if (keys.empty()) return std::string("default");
+result<tenant_id> authenticate(const key_table& keys, std::string_view authorization) {
+  if (keys.empty()) return default_tenant();
   auto v = trim(authorization);
   if (v.empty())
     return make_error(errc::unauthenticated,

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "nullspace/error.hpp"
+#include "nullspace/ids.hpp"
 
 namespace nullspace::api {
 
@@ -23,18 +24,18 @@ class key_table {
   bool empty() const { return tenants_.empty(); }
   size_t size() const { return tenants_.size(); }
   // The tenant of a bearer token, if it is a known key.
-  std::optional<std::string> tenant_of(std::string_view key) const;
+  std::optional<tenant_id> tenant_of(std::string_view key) const;
   // Every tenant with a key, sorted, once each.
   std::vector<std::string> tenants() const;
   void merge(const key_table& other);
 
  private:
-  std::unordered_map<std::string, std::string> tenants_;  // sha256(key) hex → tenant
+  std::unordered_map<std::string, tenant_id> tenants_;  // sha256(key) hex → tenant
 };
 
 // The tenant for an Authorization header value. With no keys configured every
 // request is tenant "default".
-result<std::string> authenticate(const key_table& keys, std::string_view authorization);
+result<tenant_id> authenticate(const key_table& keys, std::string_view authorization);
 
 // 127.0.0.0/8, ::1 and "localhost": what a server without keys may bind.
 bool is_loopback_host(std::string_view host);

@@ -3,9 +3,7 @@
 #include <charconv>
 
 #include "api/json_body.hpp"
-#include "runtime/context/build_context.hpp"
-#include "runtime/plan/plan.hpp"
-#include "runtime/plan/request_parser.hpp"
+#include "api/route_ids.hpp"
 #include "storage/common/json_writer.hpp"
 
 namespace nullspace::api {
@@ -38,27 +36,6 @@ http_response build_body(int status, const build_view& v) {
   return json_response(status, "{\"build\":" + v.json() + "}");
 }
 
-// 400 with the first problem as the error and all of them as `details`.
-http_response invalid_request(const std::vector<error>& errors) {
-  auto& first = errors.front();
-  json::writer w;
-  w.begin_object().key("error").begin_object();
-  w.field("code", to_string(first.code)).field("message", first.message);
-  if (!first.field.empty()) w.field("field", first.field);
-  w.key("details").begin_array();
-  for (auto& e : errors) {
-    w.begin_object().field("code", to_string(e.code)).field("message", e.message);
-    if (!e.field.empty()) w.field("field", e.field);
-    w.end_object();
-  }
-  w.end_array().end_object().end_object();
-  return json_response(http_status(first.code), std::move(w).str());
-}
-
-bool is_malformed_json(const runtime::parse_outcome& p) {
-  return p.errors.size() == 1 && p.errors.front().message.starts_with("malformed JSON");
-}
-
 // An engine answer (on an engine thread) becomes a response on the loop thread.
 engine::callback<build_view> answer_on_loop(exchange_ptr ex, int ok_status) {
   auto poster = ex->server().bridge().poster();
@@ -75,21 +52,18 @@ void create_build(route_context& c, exchange_ptr ex) {
   if (!content_type_is(req.header("content-type"), "application/json"))
     return ex->respond(error_response(415, errc::unsupported_media_type,
                                       "build requests are JSON (Content-Type: application/json)"));
-  auto parsed = runtime::parse_build_request(req.body, c.eng.options().limits);
-  if (!parsed.request) return ex->respond(invalid_request(parsed.errors));
   bool stream = accepts(req, "text/event-stream");
   auto poster = ex->server().bridge().poster();
   auto* streams = &c.streams;
-  c.eng.submit_async(std::move(*parsed.request), ex->tenant,
-                     [ex, poster, stream, streams](result<build_view> r) {
-                       poster.post([ex, stream, streams, r = std::move(r)] {
-                         if (!r) return ex->respond(error_response(r.error()));
-                         if (!stream) return ex->respond(build_body(202, r.value()));
-                         // Template.build: the response is the build's live log.
-                         streams->start(ex, r.value(), 0, stream_format::sse, true,
-                                        "event: build\ndata: " + r.value().json() + "\n\n");
-                       });
-                     });
+  c.eng.submit_async(req.body, ex->tenant, [ex, poster, stream, streams](result<build_view> r) {
+    poster.post([ex, stream, streams, r = std::move(r)] {
+      if (!r) return ex->respond(error_response(r.error()));
+      if (!stream) return ex->respond(build_body(202, r.value()));
+      // Template.build: the response is the build's live log.
+      streams->start(ex, r.value(), 0, stream_format::sse, true,
+                     "event: build\ndata: " + r.value().json() + "\n\n");
+    });
+  });
 }
 
 // ---- GET /v1/builds/{id} ----------------------------------------------------
@@ -102,19 +76,18 @@ void get_build(route_context& c, exchange_ptr ex) {
   auto wait_ms = query_u64(req, "wait_ms", 0);
   if (!wait_ms) return ex->respond(error_response(wait_ms.error()));
   size_t lim = std::min<uint64_t>(limit.value(), c.options.max_status_limit);
-  auto id = ex->params[0];
-  auto st = c.eng.get_status_json(id, offset.value(), lim, ex->tenant);
+  auto id = build_param(*ex);
+  if (!id) return ex->respond(error_response(id.error()));
+  auto st = c.eng.get_status_json(*id, log_offset(offset.value()), lim, ex->tenant);
   if (!st) return ex->respond(error_response(st.error()));
-  bool wait =
-      wait_ms.value() > 0 && st->entries == 0 && !storage::is_terminal(st->status) && lim > 0;
+  bool wait = wait_ms.value() > 0 && st->entries == 0 && !is_terminal(st->status) && lim > 0;
   if (!wait) return ex->respond(json_response(200, *st->body));
   auto* eng = &c.eng;
   uint64_t from = offset.value();
-  std::string tenant = ex->tenant;
   c.streams.wait(
-      ex, id, tenant, from, std::min(wait_ms.value(), c.options.max_wait_ms),
-      [ex, eng, id, from, lim, tenant] {
-        auto again = eng->get_status_json(id, from, lim, tenant);
+      ex, *id, ex->tenant, from, std::min(wait_ms.value(), c.options.max_wait_ms),
+      [ex, eng, id = *id, from, lim, tenant = ex->tenant] {
+        auto again = eng->get_status_json(id, log_offset(from), lim, tenant);
         ex->respond(again ? json_response(200, *again->body) : error_response(again.error()));
       });
 }
@@ -136,7 +109,9 @@ void get_logs(route_context& c, exchange_ptr ex) {
                                         "Last-Event-ID"));
     from = k + 1;  // resume after the last event the client saw
   }
-  auto st = c.eng.get_status(ex->params[0], 0, 0, ex->tenant);
+  auto id = build_param(*ex);
+  if (!id) return ex->respond(error_response(id.error()));
+  auto st = c.eng.get_status(*id, log_offset(0), 0, ex->tenant);
   if (!st) return ex->respond(error_response(st.error()));
   auto format = accepts(req, "text/event-stream") ? stream_format::sse : stream_format::ndjson;
   c.streams.start(ex, st->build, from, format, follow.value());
@@ -153,7 +128,9 @@ void cancel_build(route_context& c, exchange_ptr ex) {
   if (why.size() > 1024)
     return ex->respond(
         error_response(400, errc::invalid_argument, "reason must be at most 1024 bytes", "reason"));
-  c.eng.cancel_async(ex->params[0], why, ex->tenant, answer_on_loop(ex, 200));
+  auto id = build_param(*ex);
+  if (!id) return ex->respond(error_response(id.error()));
+  c.eng.cancel_async(*id, why, ex->tenant, answer_on_loop(ex, 200));
 }
 
 // ---- POST /v1/builds/{id}/retry -----------------------------------------------
@@ -178,7 +155,7 @@ void retry_build(route_context& c, exchange_ptr ex) {
       if (item.get(o) != simdjson::SUCCESS)
         return ex->respond(
             error_response(400, errc::invalid_argument, field + " must be an object", field));
-      runtime::build_secret s;
+      secret_value s;
       std::string_view v;
       if (o["id"].get(v) != simdjson::SUCCESS)
         return ex->respond(error_response(400, errc::invalid_argument,
@@ -193,7 +170,9 @@ void retry_build(route_context& c, exchange_ptr ex) {
       opts.secrets.push_back(std::move(s));
     }
   }
-  c.eng.retry_async(ex->params[0], std::move(opts), ex->tenant, answer_on_loop(ex, 202));
+  auto id = build_param(*ex);
+  if (!id) return ex->respond(error_response(id.error()));
+  c.eng.retry_async(*id, std::move(opts), ex->tenant, answer_on_loop(ex, 202));
 }
 
 // ---- POST /v1/builds/{id}/promote ---------------------------------------------
@@ -203,42 +182,46 @@ void promote_build(route_context& c, exchange_ptr ex) {
   if (!body) return ex->respond(error_response(body.error()));
   auto tag = optional_string(body.value(), "tag");
   if (!tag) return ex->respond(error_response(tag.error()));
-  if (!tag.value() || !runtime::valid_name(*tag.value()))
+  if (!tag.value() || !valid_name(*tag.value()))
     return ex->respond(error_response(400, errc::invalid_argument,
                                       "tag must match [a-z0-9][a-z0-9._-]{0,62}", "tag"));
-  c.eng.promote_async(ex->params[0], *tag.value(), ex->tenant, answer_on_loop(ex, 200));
+  auto id = build_param(*ex);
+  if (!id) return ex->respond(error_response(id.error()));
+  c.eng.promote_async(*id, *tag.value(), ex->tenant, answer_on_loop(ex, 200));
 }
 
 // ---- POST /v1/builds:validate / :plan -----------------------------------------
 void validate_build(route_context& c, exchange_ptr ex) {
-  auto parsed = runtime::parse_build_request(ex->request().body, c.eng.options().limits);
-  if (is_malformed_json(parsed)) return ex->respond(invalid_request(parsed.errors));
+  auto v = c.eng.validate(ex->request().body);
+  if (v.malformed_json) {
+    auto e = v.errors.front();
+    e.details = v.errors;
+    return ex->respond(error_response(e));
+  }
   json::writer w;
-  w.begin_object().field("valid", parsed.errors.empty()).key("errors").begin_array();
-  for (auto& e : parsed.errors) {
+  w.begin_object().field("valid", v.valid).key("errors").begin_array();
+  for (auto& e : v.errors) {
     w.begin_object().field("code", to_string(e.code)).field("message", e.message);
     if (!e.field.empty()) w.field("field", e.field);
     w.end_object();
   }
   w.end_array().key("warnings").begin_array();
-  for (auto& m : parsed.warnings) w.value(m);
+  for (auto& m : v.warnings) w.value(m);
   w.end_array().end_object();
   ex->respond(json_response(200, std::move(w).str()));
 }
 
 void plan_build(route_context& c, exchange_ptr ex) {
-  auto parsed = runtime::parse_build_request(ex->request().body, c.eng.options().limits);
-  if (!parsed.request) return ex->respond(invalid_request(parsed.errors));
-  auto plan = runtime::make_plan(*parsed.request);
-  ex->respond(json_response(200, "{\"plan\":" + runtime::plan_json(plan) + "}"));
+  auto plan = c.eng.plan_json(ex->request().body);
+  if (!plan) return ex->respond(error_response(plan.error()));
+  ex->respond(json_response(200, "{\"plan\":" + plan.value() + "}"));
 }
 
 // ---- POST /v1/build-contexts --------------------------------------------------
 struct upload_work {
   uv_work_t req{};
   std::string body;
-  std::string dir;
-  std::optional<result<runtime::context_manifest>> out;
+  std::optional<result<context_info>> out;
   exchange_ptr ex;
   engine* eng = nullptr;
 };
@@ -255,108 +238,32 @@ void upload_context(route_context& c, exchange_ptr ex) {
   auto* w = new upload_work;
   w->req.data = w;
   w->body = std::move(req.body);
-  w->dir = c.eng.options().contexts_dir;
   w->ex = ex;
   w->eng = &c.eng;
   uv_queue_work(
       ex->server().loop(), &w->req,
       [](uv_work_t* r) {
         auto* w = static_cast<upload_work*>(r->data);
-        w->out.emplace(runtime::store_context_tar(w->body, w->dir));
+        w->out.emplace(w->eng->upload_context(w->body));
       },
       [](uv_work_t* r, int) {
         std::unique_ptr<upload_work> w(static_cast<upload_work*>(r->data));
         auto& m = *w->out;
         if (!m) return w->ex->respond(error_response(m.error()));
-        auto done = w->eng->context_uploaded(m->id, m->json());
-        if (!done) return w->ex->respond(error_response(done.error()));
-        w->ex->respond(json_response(201, "{\"context\":" + m->summary_json() + "}"));
+        w->ex->respond(json_response(201, "{\"context\":" + m->json() + "}"));
       });
 }
 
 // ---- POST /v1/builds:inspect-context ------------------------------------------
-void write_problems(json::writer& w, const char* key,
-                    const std::vector<std::pair<std::string, runtime::context_problem>>& ps) {
-  w.key(key).begin_array();
-  for (auto& [ctx, p] : ps) {
-    w.begin_object().field("path", p.path).field("reason", p.reason);
-    if (!ctx.empty()) w.field("context", ctx);
-    w.end_object();
-  }
-  w.end_array();
-}
-
 void inspect_context(route_context& c, exchange_ptr ex) {
-  auto& req = ex->request();
-  auto ctype = req.header("content-type");
-  json::writer w;
-  w.begin_object();
-  std::vector<std::pair<std::string, runtime::context_problem>> warnings, unsupported;
-  w.key("files").begin_array();
-  // Manifests are read back from their stored JSON (the same form for an
-  // uploaded context and for a tar inspected in place).
-  simdjson::dom::parser parser;
-  auto add_manifest = [&](const std::string& manifest_json, const std::string& ctx) {
-    simdjson::dom::object m;
-    if (parser.parse(manifest_json).get(m) != simdjson::SUCCESS) return false;
-    simdjson::dom::array arr;
-    if (m["entries"].get(arr) == simdjson::SUCCESS)
-      for (auto e : arr) {
-        simdjson::dom::object o;
-        if (e.get(o) != simdjson::SUCCESS) continue;
-        w.begin_object();
-        for (auto [k, v] : o) w.field_raw(k, simdjson::minify(v));
-        if (!ctx.empty()) w.field("context", ctx);
-        w.end_object();
-      }
-    auto problems = [&](const char* key, auto& out) {
-      simdjson::dom::array ps;
-      if (m[key].get(ps) != simdjson::SUCCESS) return;
-      for (auto p : ps) {
-        std::string_view path, reason;
-        if (p["path"].get(path) != simdjson::SUCCESS) path = {};
-        if (p["reason"].get(reason) != simdjson::SUCCESS) reason = {};
-        out.emplace_back(ctx, runtime::context_problem{std::string(path), std::string(reason)});
-      }
-    };
-    problems("warnings", warnings);
-    problems("unsupported", unsupported);
-    return true;
-  };
-  std::string request_json = "null";
-  if (!ctype.empty() && content_type_is(ctype, "application/x-tar")) {
-    // A local context, inspected without uploading it.
-    auto m = runtime::inspect_context_tar(req.body);
-    if (!m) return ex->respond(error_response(m.error()));
-    add_manifest(m->json(), "");
-  } else {
-    if (!content_type_is(ctype, "application/json"))
-      return ex->respond(error_response(
-          415, errc::unsupported_media_type,
-          "send a build request (application/json) or a tar archive (application/x-tar)"));
-    auto parsed = runtime::parse_build_request(req.body, c.eng.options().limits);
-    if (!parsed.request) return ex->respond(invalid_request(parsed.errors));
-    auto& r = *parsed.request;
-    std::vector<std::string> ids;
-    if (!r.source.context.empty()) ids.push_back(r.source.context);
-    for (auto& s : r.steps)
-      if (!s.context.empty() && std::find(ids.begin(), ids.end(), s.context) == ids.end())
-        ids.push_back(s.context);
-    for (auto& id : ids) {
-      auto stored = c.eng.store().get_context(id);
-      if (!stored || !add_manifest(*stored, id)) {
-        warnings.emplace_back(
-            id, runtime::context_problem{"", "build context " + id + " has not been uploaded"});
-      }
-    }
-    request_json = runtime::sanitized_definition_json(r);
-  }
-  w.end_array();
-  write_problems(w, "warnings", warnings);
-  write_problems(w, "unsupported", unsupported);
-  w.field_raw("request", request_json);
-  w.end_object();
-  ex->respond(json_response(200, std::move(w).str()));
+  auto ctype = ex->request().header("content-type");
+  bool is_tar = !ctype.empty() && content_type_is(ctype, "application/x-tar");
+  if (!is_tar && !content_type_is(ctype, "application/json"))
+    return ex->respond(error_response(
+        415, errc::unsupported_media_type,
+        "send a build request (application/json) or a tar archive (application/x-tar)"));
+  auto out = c.eng.inspect_context_json(ex->request().body, is_tar);
+  ex->respond(out ? json_response(200, out.value()) : error_response(out.error()));
 }
 
 }  // namespace

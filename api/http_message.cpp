@@ -34,7 +34,20 @@ http_response error_response(int status, errc code, std::string message, std::st
 }
 
 http_response error_response(const error& e) {
-  return error_response(http_status(e.code), e.code, e.message, e.field);
+  if (e.details.empty()) return error_response(http_status(e.code), e.code, e.message, e.field);
+  // A request with several problems: the first as the error, all as `details`.
+  json::writer w;
+  w.begin_object().key("error").begin_object();
+  w.field("code", to_string(e.code)).field("message", e.message);
+  if (!e.field.empty()) w.field("field", e.field);
+  w.key("details").begin_array();
+  for (auto& d : e.details) {
+    w.begin_object().field("code", to_string(d.code)).field("message", d.message);
+    if (!d.field.empty()) w.field("field", d.field);
+    w.end_object();
+  }
+  w.end_array().end_object().end_object();
+  return json_response(http_status(e.code), std::move(w).str());
 }
 
 const char* reason_phrase(int status) {

@@ -558,8 +558,8 @@ void exchange::abort() {
 
 // -------------------------------------------------------------------- server
 
-http_server::http_server(caf::actor_system& sys, server_limits limits, server_handlers handlers)
-    : sys_(sys), limits_(limits), handlers_(std::move(handlers)) {}
+http_server::http_server(server_limits limits, server_handlers handlers)
+    : limits_(limits), handlers_(std::move(handlers)) {}
 
 http_server::~http_server() {
   stop();
@@ -605,7 +605,7 @@ result<uint16_t> http_server::start(const std::string& host, uint16_t port,
   uv_timer_init(&loop_, &grace_timer_);
   grace_timer_.data = this;
   grace_open_ = true;
-  bridge_ = std::make_unique<loop_bridge>(sys_, &loop_);
+  bridge_ = std::make_unique<loop_bridge>(&loop_);
   started_ = true;
   thread_ = std::thread([this, init = std::move(on_loop_start)] {
     if (init) init(*this);
@@ -700,8 +700,8 @@ void http_server::begin_shutdown() {
 
 void http_server::maybe_finish_shutdown() {
   if (!conns_.empty() || !grace_open_) return;
-  // This may run inside a task of the bridge actor: close the bridge from a
-  // fresh loop callback, never from within its own activation.
+  // This may run inside a task of the bridge: close the bridge from a fresh
+  // loop callback, never from within its own drain.
   uv_timer_stop(&grace_timer_);
   uv_timer_start(
       &grace_timer_,

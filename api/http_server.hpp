@@ -19,10 +19,7 @@
 #include "api/http_message.hpp"
 #include "api/loop_bridge.hpp"
 #include "nullspace/error.hpp"
-
-namespace caf {
-class actor_system;
-}
+#include "nullspace/ids.hpp"
 
 namespace nullspace::api {
 
@@ -49,7 +46,7 @@ class exchange {
   http_request& request() { return req_; }
 
   // Filled in by the application before its handler runs.
-  std::string tenant;
+  tenant_id tenant;
   std::string route = "unmatched";  // the route pattern, for metrics and logs
   std::vector<std::string> params;  // values of the pattern's {placeholders}
 
@@ -105,7 +102,7 @@ struct server_handlers {
 
 class http_server {
  public:
-  http_server(caf::actor_system& sys, server_limits limits, server_handlers handlers);
+  http_server(server_limits limits, server_handlers handlers);
   ~http_server();  // stop()s
   http_server(const http_server&) = delete;
   http_server& operator=(const http_server&) = delete;
@@ -137,7 +134,6 @@ class http_server {
   void remove(connection* c);
   void maybe_finish_shutdown();
 
-  caf::actor_system& sys_;
   server_limits limits_;
   server_handlers handlers_;
   uv_loop_t loop_{};

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
-#include "runtime/plan/request_parser.hpp"
+#include "storage/common/json_syntax.hpp"
 
 namespace nullspace::api {
 
@@ -19,7 +19,7 @@ result<simdjson::dom::object> parse_object_body(simdjson::dom::parser& parser,
     return o;
   }
   simdjson::dom::element el;
-  if (parser.parse(body).get(el) != simdjson::SUCCESS) return runtime::malformed_json_error(body);
+  if (parser.parse(body).get(el) != simdjson::SUCCESS) return json::malformed_json_error(body);
   simdjson::dom::object o;
   if (el.get(o) != simdjson::SUCCESS)
     return make_error(errc::invalid_argument, "the body must be a JSON object", "body");

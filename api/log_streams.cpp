@@ -18,7 +18,8 @@ using chunk_ptr = std::shared_ptr<const feed_chunk>;
 
 struct stream_client {
   exchange_ptr ex;
-  std::string id;
+  build_id id;
+  tenant_id tenant;
   stream_format format = stream_format::sse;
   uint64_t cursor = 0;                  // next offset to write
   uint64_t stop_at = UINT64_MAX;        // replay without follow: the log's end at start
@@ -36,7 +37,8 @@ struct poll_waiter {
 };
 
 struct feed {
-  std::string id, tenant;
+  build_id id;
+  tenant_id tenant;
   std::unique_ptr<follow_handle> sub;
   uint64_t base = 0;  // first offset held in `chunks`
   uint64_t head = 0;  // next offset the subscription will deliver
@@ -147,9 +149,9 @@ log_streams::log_streams(engine& eng, http_server& server, http_metrics& metrics
 
 log_streams::~log_streams() = default;
 
-std::shared_ptr<feed> log_streams::feed_for(const std::string& id, const std::string& tenant,
+std::shared_ptr<feed> log_streams::feed_for(const build_id& id, const tenant_id& tenant,
                                             uint64_t from) {
-  if (auto it = feeds_.find(id); it != feeds_.end()) return it->second;
+  if (auto it = feeds_.find(id.str()); it != feeds_.end()) return it->second;
   auto f = std::make_shared<feed>();
   f->id = id;
   f->tenant = tenant;
@@ -169,10 +171,10 @@ std::shared_ptr<feed> log_streams::feed_for(const std::string& id, const std::st
       if (auto fp = wf.lock()) on_end(*fp, j);
     });
   };
-  auto sub = eng_.follow(id, from, std::move(cb), tenant);
+  auto sub = eng_.follow(id, log_offset(from), std::move(cb), tenant);
   if (!sub) return nullptr;
   f->sub = std::move(sub.value());
-  feeds_.emplace(id, f);
+  feeds_.emplace(id.str(), f);
   return f;
 }
 
@@ -181,7 +183,7 @@ void log_streams::start(exchange_ptr ex, const build_view& build, uint64_t from,
   auto& id = build.record.id;
   std::shared_ptr<feed> f;
   if (follow && !stopping_) {
-    f = feed_for(id, build.record.tenant, from);
+    f = feed_for(build.id(), ex->tenant, from);
     if (!f)
       return ex->respond(
           error_response(503, errc::unavailable, "the log hub is restarting; retry the request"));
@@ -191,12 +193,13 @@ void log_streams::start(exchange_ptr ex, const build_view& build, uint64_t from,
   if (!prelude.empty()) ex->write(std::move(prelude));
   auto c = std::make_shared<stream_client>();
   c->ex = ex;
-  c->id = id;
+  c->id = build.id();
+  c->tenant = ex->tenant;
   c->format = format;
   c->cursor = from;
   if (!f) {
     c->stop_at = build.log_next_offset;
-    if (storage::is_terminal(build.record.status)) c->end_json = build.json();
+    if (is_terminal(build.record.status)) c->end_json = build.json();
     replays_.push_back(c);
   } else {
     f->clients.push_back(c);
@@ -228,7 +231,9 @@ void log_streams::pump(feed* f, stream_client& c) {
     if (!f || c.cursor < f->base) {
       // Below what the feed holds: this client reads the store itself.
       uint64_t upto = f ? f->base : c.stop_at;
-      auto es = eng_.store().read_log(c.id, c.cursor, std::min<uint64_t>(1024, upto - c.cursor));
+      auto read = eng_.read_log(c.id, log_offset(c.cursor),
+                                std::min<uint64_t>(1024, upto - c.cursor), c.tenant);
+      auto es = read ? std::move(read.value()) : std::vector<raw_entry>{};
       while (!es.empty() && es.back().offset >= upto) es.pop_back();
       if (es.empty()) {
         c.cursor = upto;
@@ -281,7 +286,7 @@ void log_streams::drop_client(feed* f, stream_client* c) {
 
 void log_streams::maybe_release(feed& f) {
   if (!f.clients.empty() || !f.waiters.empty()) return;
-  feeds_.erase(f.id);  // the caller still holds a reference; the subscription stops
+  feeds_.erase(f.id.str());  // the caller still holds a reference; the subscription stops
 }
 
 void log_streams::on_chunk(feed& f, chunk_ptr chunk) {
@@ -319,10 +324,10 @@ void log_streams::on_end(feed& f, std::string build_json) {
   maybe_release(f);
 }
 
-void log_streams::wait(exchange_ptr ex, const std::string& build_id, const std::string& tenant,
-                       uint64_t from, uint64_t wait_ms, std::function<void()> ready) {
+void log_streams::wait(exchange_ptr ex, const build_id& id, const tenant_id& tenant, uint64_t from,
+                       uint64_t wait_ms, std::function<void()> ready) {
   if (stopping_) return ready();
-  auto f = feed_for(build_id, tenant, from);
+  auto f = feed_for(id, tenant, from);
   if (!f || f->head > from || f->end_json) return ready();
   auto w = std::make_shared<poll_waiter>();
   w->ex = ex;

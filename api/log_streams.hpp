@@ -55,7 +55,7 @@ class log_streams {
   // Loop thread. Calls `ready` once, when an entry at or after `from` is
   // committed, the build ends, `wait_ms` passes, or the server stops — unless
   // the client disconnects first.
-  void wait(exchange_ptr ex, const std::string& build_id, const std::string& tenant, uint64_t from,
+  void wait(exchange_ptr ex, const build_id& id, const tenant_id& tenant, uint64_t from,
             uint64_t wait_ms, std::function<void()> ready);
 
   // Loop thread: starts the heartbeat timer (from http_server::start's hook).
@@ -68,7 +68,7 @@ class log_streams {
 
  private:
   friend struct feed;
-  std::shared_ptr<feed> feed_for(const std::string& id, const std::string& tenant, uint64_t from);
+  std::shared_ptr<feed> feed_for(const build_id& id, const tenant_id& tenant, uint64_t from);
   // `f` is kept alive by the caller (the posted task holds it) even when its
   // last client leaves during the call.
   void on_chunk(feed& f, std::shared_ptr<const struct feed_chunk> chunk);

@@ -1,21 +1,13 @@
-// The http_bridge of DESIGN.md: an actor whose mailbox is drained on the libuv
-// loop thread. Engine callbacks (which run on CAF threads) send it a task; the
-// task then runs on the loop thread and may touch uv handles and connections.
-// Built on actor_companion (shared CAF notes, example 06): on_enqueue runs on
-// the sender's thread, queues the message and wakes the loop with uv_async_send.
+// The http_bridge of DESIGN.md: the way into the libuv loop thread. Engine
+// callbacks (which run on engine threads) post a task; the task then runs on
+// the loop thread and may touch uv handles and connections. A mutex-guarded
+// queue woken by uv_async_send: tasks run in posting order, in batches.
 #pragma once
 
 #include <uv.h>
 
-#include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
-
-namespace caf {
-class actor_system;
-class actor;
-}  // namespace caf
 
 namespace nullspace::api {
 
@@ -30,13 +22,13 @@ class loop_poster {
 
  private:
   friend class loop_bridge;
-  std::shared_ptr<struct loop_bridge_state> st_;
+  std::shared_ptr<loop_bridge_state> st_;
 };
 
 class loop_bridge {
  public:
-  // Loop thread. The bridge actor lives until close().
-  loop_bridge(caf::actor_system& sys, uv_loop_t* loop);
+  // Loop thread. The bridge takes posts until close().
+  explicit loop_bridge(uv_loop_t* loop);
   ~loop_bridge();
   loop_bridge(const loop_bridge&) = delete;
   loop_bridge& operator=(const loop_bridge&) = delete;
@@ -46,13 +38,11 @@ class loop_bridge {
   void post(loop_task task);
   loop_poster poster() const;
 
-  // Loop thread: stops the actor and releases the uv handle.
+  // Loop thread: drops what is still queued and releases the uv handle.
   void close();
 
-  using state = loop_bridge_state;
-
  private:
-  std::shared_ptr<state> st_;
+  std::shared_ptr<loop_bridge_state> st_;
 };
 
 }  // namespace nullspace::api

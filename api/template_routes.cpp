@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "api/json_body.hpp"
+#include "api/route_ids.hpp"
 
 namespace nullspace::api {
 namespace {
@@ -63,7 +64,9 @@ void list_templates(route_context& c, exchange_ptr ex) {
 }
 
 void get_template(route_context& c, exchange_ptr ex) {
-  respond_json(ex, 200, c.eng.get_template_json(ex->params[0], ex->tenant));
+  auto ref = ref_param(*ex);
+  if (!ref) return ex->respond(error_response(ref.error()));
+  respond_json(ex, 200, c.eng.get_template_json(*ref, ex->tenant));
 }
 
 void list_builds(route_context& c, exchange_ptr ex) {
@@ -74,7 +77,7 @@ void list_builds(route_context& c, exchange_ptr ex) {
   o.limit = limit.value();
   o.cursor = query_string(req, "cursor");
   if (auto s = req.query_param("status"); s && !s->empty()) {
-    o.status = storage::parse_build_status(*s);
+    o.status = parse_build_status(*s);
     if (!o.status)
       return ex->respond(error_response(
           400, errc::invalid_argument,
@@ -90,34 +93,38 @@ void list_builds(route_context& c, exchange_ptr ex) {
   if (!o.backend.empty() && o.backend != "native" && o.backend != "buildkit")
     return ex->respond(error_response(400, errc::invalid_argument,
                                       "backend must be native or buildkit", "backend"));
-  respond_json(ex, 200, c.eng.list_builds_json(ex->params[0], o, ex->tenant));
+  auto ref = ref_param(*ex);
+  if (!ref) return ex->respond(error_response(ref.error()));
+  respond_json(ex, 200, c.eng.list_builds_json(*ref, o, ex->tenant));
 }
 
 void list_aliases(route_context& c, exchange_ptr ex) {
-  respond_json(ex, 200, c.eng.list_aliases_json(ex->params[0], ex->tenant));
+  auto ref = ref_param(*ex);
+  if (!ref) return ex->respond(error_response(ref.error()));
+  respond_json(ex, 200, c.eng.list_aliases_json(*ref, ex->tenant));
 }
 
 // ---- changes ----------------------------------------------------------------
 
 // Parses the body, then sends `change` (filled by `fill` from it).
 template <class Fill>
-void change(route_context& c, exchange_ptr ex, engine::registry_change::kind what, int ok_status,
+void change(route_context& c, exchange_ptr ex, registry_change::kind what, int ok_status,
             Fill fill) {
   simdjson::dom::parser parser;
   auto body = parse_object_body(parser, ex->request().body, true);
   if (!body) return ex->respond(error_response(body.error()));
-  engine::registry_change ch;
+  registry_change ch;
   ch.what = what;
   ch.ref = ex->params.empty() ? std::string() : ex->params[0];
   if (auto e = fill(body.value(), ch)) return ex->respond(error_response(*e));
   c.eng.change_template_async(std::move(ch), ex->tenant, answer_on_loop(ex, ok_status));
 }
 
-using change_kind = engine::registry_change;
+using change_kind = registry_change;
 
 void assign_tags(route_context& c, exchange_ptr ex) {
   change(c, ex, change_kind::assign_tags, 200,
-         [](simdjson::dom::object o, engine::registry_change& ch) -> std::optional<error> {
+         [](simdjson::dom::object o, registry_change& ch) -> std::optional<error> {
            auto tags = optional_strings(o, "tags");
            if (!tags) return tags.error();
            if (!tags.value() || tags.value()->empty())
@@ -130,7 +137,7 @@ void assign_tags(route_context& c, exchange_ptr ex) {
 void remove_tag(route_context& c, exchange_ptr ex) {
   auto tag = ex->params[1];
   change(c, ex, change_kind::remove_tag, 200,
-         [&](simdjson::dom::object, engine::registry_change& ch) -> std::optional<error> {
+         [&](simdjson::dom::object, registry_change& ch) -> std::optional<error> {
            ch.values = {tag};
            return std::nullopt;
          });
@@ -138,7 +145,7 @@ void remove_tag(route_context& c, exchange_ptr ex) {
 
 void add_alias(route_context& c, exchange_ptr ex) {
   change(c, ex, change_kind::add_alias, 201,
-         [](simdjson::dom::object o, engine::registry_change& ch) -> std::optional<error> {
+         [](simdjson::dom::object o, registry_change& ch) -> std::optional<error> {
            auto alias = required_string(o, "alias");
            if (!alias) return alias.error();
            ch.values = {std::move(alias.value())};
@@ -149,7 +156,7 @@ void add_alias(route_context& c, exchange_ptr ex) {
 void remove_alias(route_context& c, exchange_ptr ex) {
   auto alias = ex->params[1];
   change(c, ex, change_kind::remove_alias, 200,
-         [&](simdjson::dom::object, engine::registry_change& ch) -> std::optional<error> {
+         [&](simdjson::dom::object, registry_change& ch) -> std::optional<error> {
            ch.values = {alias};
            return std::nullopt;
          });
@@ -157,7 +164,7 @@ void remove_alias(route_context& c, exchange_ptr ex) {
 
 void reserve(route_context& c, exchange_ptr ex) {
   change(c, ex, change_kind::reserve, 201,
-         [](simdjson::dom::object o, engine::registry_change& ch) -> std::optional<error> {
+         [](simdjson::dom::object o, registry_change& ch) -> std::optional<error> {
            auto name = required_string(o, "name");
            if (!name) return name.error();
            ch.ref = std::move(name.value());
@@ -170,7 +177,7 @@ void reserve(route_context& c, exchange_ptr ex) {
 
 void rename(route_context& c, exchange_ptr ex) {
   change(c, ex, change_kind::rename, 200,
-         [](simdjson::dom::object o, engine::registry_change& ch) -> std::optional<error> {
+         [](simdjson::dom::object o, registry_change& ch) -> std::optional<error> {
            auto name = required_string(o, "name");
            if (!name) return name.error();
            ch.values = {std::move(name.value())};
@@ -183,7 +190,7 @@ void rename(route_context& c, exchange_ptr ex) {
 
 void set_visibility(route_context& c, exchange_ptr ex) {
   change(c, ex, change_kind::set_visibility, 200,
-         [](simdjson::dom::object o, engine::registry_change& ch) -> std::optional<error> {
+         [](simdjson::dom::object o, registry_change& ch) -> std::optional<error> {
            auto v = required_string(o, "visibility");
            if (!v) return v.error();
            ch.values = {std::move(v.value())};
@@ -192,10 +199,9 @@ void set_visibility(route_context& c, exchange_ptr ex) {
 }
 
 void delete_template(route_context& c, exchange_ptr ex) {
-  change(c, ex, change_kind::remove, 200,
-         [](simdjson::dom::object, engine::registry_change&) -> std::optional<error> {
-           return std::nullopt;
-         });
+  change(
+      c, ex, change_kind::remove, 200,
+      [](simdjson::dom::object, registry_change&) -> std::optional<error> { return std::nullopt; });
 }
 
 }  // namespace

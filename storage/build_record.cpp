@@ -59,6 +59,10 @@ void write_artifact(json::writer& w, const std::optional<artifact_ref>& a, bool 
 
 }  // namespace
 
+}  // namespace nullspace::storage
+
+namespace nullspace {
+
 // A host-executor build is ready without an artifact (that executor makes
 // none): it can carry tags, for development; nothing of it expires.
 const char* promotability(const build_record& r) {
@@ -70,18 +74,22 @@ const char* promotability(const build_record& r) {
 }
 
 const char* to_string(build_status s) {
-  return status_names[static_cast<int>(s)];
+  return storage::status_names[static_cast<int>(s)];
 }
 
 std::optional<build_status> parse_build_status(std::string_view s) {
   for (int i = 0; i < 6; ++i)
-    if (s == status_names[i]) return static_cast<build_status>(i);
+    if (s == storage::status_names[i]) return static_cast<build_status>(i);
   return std::nullopt;
 }
 
 bool is_terminal(build_status s) {
   return s == build_status::ready || s == build_status::error || s == build_status::cancelled;
 }
+
+}  // namespace nullspace
+
+namespace nullspace::storage {
 
 std::string encode_build_record(const build_record& r) {
   json::writer w;

@@ -59,3 +59,14 @@ bool is_warn_or_above(const log_entry& e) {
 }
 
 }  // namespace nullspace::storage
+
+namespace nullspace {
+
+bool decode_log_entry(const raw_entry& raw, log_entry& out) {
+  auto e = storage::decode_log_entry(raw.json);
+  if (!e) return false;
+  out = std::move(*e);
+  return true;
+}
+
+}  // namespace nullspace

@@ -19,6 +19,7 @@
 
 #include "nullspace/error.hpp"
 #include "storage/build_record.hpp"
+#include "storage/log_entry.hpp"
 #include "storage/template_record.hpp"
 
 namespace nullspace::storage {
@@ -27,12 +28,6 @@ inline constexpr uint32_t schema_version = 1;
 
 struct store_options {
   bool sync = false;  // fsync the WAL on every write (WAL is always on)
-};
-
-// A stored log entry: its offset and its JSON encoding, exactly as served.
-struct raw_entry {
-  uint64_t offset = 0;
-  std::string json;
 };
 
 // Writes committed together by store::write. It also remembers which builds it

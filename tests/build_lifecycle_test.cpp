@@ -1,7 +1,9 @@
 // The embedded engine end to end: real RocksDB, real actors, real processes.
 #include <catch2/catch.hpp>
 
+#include "actors/engine/engine_access.hpp"
 #include "nullspace/engine.hpp"
+#include "tests/tar_writer.hpp"
 #include "tests/test_support.hpp"
 
 using namespace nullspace;
@@ -24,7 +26,8 @@ std::unique_ptr<engine> open_engine(const test::temp_dir& dir, uint32_t slots = 
 
 std::vector<log_entry> all_entries(engine& eng, const std::string& id,
                                    const std::string& tenant = "default") {
-  auto st = eng.get_status(id, 0, 1000000, tenant);
+  auto st = eng.get_status(nullspace::test::as_build_id(id), nullspace::log_offset(0), 1000000,
+                           nullspace::test::as_tenant(tenant));
   REQUIRE(st.ok());
   std::vector<log_entry> out;
   for (auto& r : st->logs) out.push_back(*storage::decode_log_entry(r.json));
@@ -38,13 +41,14 @@ bool has_message(const std::vector<log_entry>& es, std::string_view needle) {
 }
 
 build_view submit_ok(engine& eng, const std::string& json, const std::string& tenant = "default") {
-  auto b = eng.submit(json, tenant);
+  auto b = eng.submit(json, nullspace::test::as_tenant(tenant));
   if (!b.ok()) FAIL(b.error().message);
   return b.value();
 }
 
 build_view wait_done(engine& eng, const std::string& id, const std::string& tenant = "default") {
-  auto done = eng.wait_until_terminal(id, generous, tenant);
+  auto done = eng.wait_until_terminal(nullspace::test::as_build_id(id), generous,
+                                      nullspace::test::as_tenant(tenant));
   REQUIRE(done.ok());
   return done.value();
 }
@@ -124,7 +128,7 @@ TEST_CASE("cancel while building kills the whole process tree", "[lifecycle]") {
   REQUIRE(std::sscanf(line.c_str(), "bg %ld main %ld", &bg, &main_pid) == 2);
   CHECK_FALSE(test::process_gone(bg));
 
-  auto c = eng->cancel(b.record.id, "user pressed stop");
+  auto c = eng->cancel(b.id(), "user pressed stop");
   REQUIRE(c.ok());
   CHECK(c->record.status == build_status::cancelled);
   CHECK(c->record.cancel_reason == "user pressed stop");
@@ -136,7 +140,7 @@ TEST_CASE("cancel while building kills the whole process tree", "[lifecycle]") {
   CHECK(es.back().kind == "cancelled");
   CHECK_THAT(es.back().message, Catch::Contains("user pressed stop"));
 
-  auto again = eng->cancel(b.record.id, "twice");
+  auto again = eng->cancel(b.id(), "twice");
   REQUIRE_FALSE(again.ok());
   CHECK(again.error().code == errc::conflict);
 }
@@ -148,7 +152,7 @@ TEST_CASE("cancel while queued and while waiting", "[lifecycle]") {
   test::wait_for_output(*eng, blocker.record.id, "running");
   auto queued = submit_ok(*eng, test::run_request({"echo should not run"}, "queued"));
   CHECK(queued.record.status == build_status::queued);
-  auto c = eng->cancel(queued.record.id, "");
+  auto c = eng->cancel(queued.id(), "");
   REQUIRE(c.ok());
   CHECK(c->record.status == build_status::cancelled);
   CHECK(c->record.started_ms == 0);
@@ -157,22 +161,24 @@ TEST_CASE("cancel while queued and while waiting", "[lifecycle]") {
       submit_ok(*eng, R"({"name":"ctx","builder":{"source":{"type":"python_image","version":"3.11"},
       "steps":[{"type":"copy","src":"app/","dest":"/srv/app","context":"bc_missing"}]}})");
   CHECK(waiting.record.status == build_status::waiting);
-  auto cw = eng->cancel(waiting.record.id, "no upload");
+  auto cw = eng->cancel(waiting.id(), "no upload");
   REQUIRE(cw.ok());
   CHECK(cw->record.status == build_status::cancelled);
 
-  REQUIRE(eng->cancel(blocker.record.id, "done").ok());
-  CHECK(eng->get_status(blocker.record.id)->build.record.status == build_status::cancelled);
+  REQUIRE(eng->cancel(blocker.id(), "done").ok());
+  CHECK(eng->get_status(blocker.id())->build.record.status == build_status::cancelled);
 }
 
 TEST_CASE("a waiting build is queued once its context is uploaded", "[lifecycle]") {
   test::temp_dir dir;
   auto eng = open_engine(dir);
+  auto later = test::small_context();
   auto w =
       submit_ok(*eng, R"({"name":"ctx","builder":{"source":{"type":"python_image","version":"3.11"},
-      "steps":[{"type":"copy","src":"app/","dest":"/srv/app","context":"bc_later"}]}})");
+      "steps":[{"type":"copy","src":"app/","dest":"/srv/app","context":")" +
+                          later.id + R"("}]}})");
   REQUIRE(w.record.status == build_status::waiting);
-  REQUIRE(eng->context_uploaded("bc_later", R"({"files":0})").ok());
+  REQUIRE(eng->upload_context(later.tar).ok());
   auto done = wait_done(*eng, w.record.id);
   // It left `waiting`, ran, and failed only because `copy` needs the sandbox engine.
   CHECK(done.record.status == build_status::error);
@@ -193,23 +199,22 @@ TEST_CASE("retry makes a new build and demands the secrets again", "[lifecycle]"
   auto first = submit_ok(*eng, json);
   REQUIRE(wait_done(*eng, first.record.id).record.status == build_status::ready);
 
-  auto missing = eng->retry(first.record.id, {});
+  auto missing = eng->retry(first.id(), {});
   REQUIRE_FALSE(missing.ok());
   CHECK(missing.error().code == errc::failed_precondition);
   CHECK_THAT(missing.error().message, Catch::Contains("tok"));
 
-  auto unknown = eng->retry(first.record.id, {std::nullopt, {{"other", "x", "env"}}});
+  auto unknown = eng->retry(first.id(), {std::nullopt, {{"other", "x", "env"}}});
   REQUIRE_FALSE(unknown.ok());
   CHECK(unknown.error().code == errc::invalid_argument);
 
   auto bad_tag =
-      eng->retry(first.record.id, {std::vector<std::string>{"Not A Tag"}, {{"tok", "v", "env"}}});
+      eng->retry(first.id(), {std::vector<std::string>{"Not A Tag"}, {{"tok", "v", "env"}}});
   REQUIRE_FALSE(bad_tag.ok());
   CHECK(bad_tag.error().code == errc::invalid_argument);
   CHECK(bad_tag.error().field == "tags[0]");
 
-  auto again =
-      eng->retry(first.record.id, {std::vector<std::string>{"v2"}, {{"tok", "second", "env"}}});
+  auto again = eng->retry(first.id(), {std::vector<std::string>{"v2"}, {{"tok", "second", "env"}}});
   REQUIRE(again.ok());
   CHECK(again->record.id != first.record.id);
   CHECK(again->record.retry_of == first.record.id);
@@ -222,14 +227,20 @@ TEST_CASE("tenants see only their own builds", "[lifecycle]") {
   auto eng = open_engine(dir);
   auto b = submit_ok(*eng, test::run_request({"true"}), "acme");
   CHECK(b.record.namespace_name == "acme");
-  CHECK(eng->get_status(b.record.id, 0, 10, "acme").ok());
-  auto other = eng->get_status(b.record.id, 0, 10, "globex");
+  CHECK(eng->get_status(b.id(), nullspace::log_offset(0), 10, nullspace::test::as_tenant("acme"))
+            .ok());
+  auto other =
+      eng->get_status(b.id(), nullspace::log_offset(0), 10, nullspace::test::as_tenant("globex"));
   REQUIRE_FALSE(other.ok());
   CHECK(other.error().code == errc::not_found);
-  CHECK(eng->cancel(b.record.id, "", "globex").error().code == errc::not_found);
-  CHECK(eng->retry(b.record.id, {}, "globex").error().code == errc::not_found);
-  CHECK_FALSE(eng->follow(b.record.id, 0, {}, "globex").ok());
-  CHECK_FALSE(eng->wait_until_terminal(b.record.id, generous, "globex").ok());
+  CHECK(eng->cancel(b.id(), "", nullspace::test::as_tenant("globex")).error().code ==
+        errc::not_found);
+  CHECK(eng->retry(b.id(), {}, nullspace::test::as_tenant("globex")).error().code ==
+        errc::not_found);
+  CHECK_FALSE(
+      eng->follow(b.id(), nullspace::log_offset(0), {}, nullspace::test::as_tenant("globex")).ok());
+  CHECK_FALSE(
+      eng->wait_until_terminal(b.id(), generous, nullspace::test::as_tenant("globex")).ok());
   CHECK(wait_done(*eng, b.record.id, "acme").record.status == build_status::ready);
 }
 
@@ -244,7 +255,7 @@ TEST_CASE("a full queue refuses new builds", "[lifecycle]") {
   REQUIRE_FALSE(refused.ok());
   CHECK(refused.error().code == errc::resource_exhausted);
   CHECK(http_status(refused.error().code) == 429);
-  REQUIRE(eng->cancel(running.record.id, "").ok());
+  REQUIRE(eng->cancel(running.id(), "").ok());
   CHECK(wait_done(*eng, q1.record.id).record.status == build_status::ready);
   CHECK(wait_done(*eng, q2.record.id).record.status == build_status::ready);
 }
@@ -262,7 +273,7 @@ TEST_CASE("tenants take turns for executor slots", "[lifecycle]") {
     ids.push_back(submit_ok(*eng, test::run_request({cmd}), tenant).record.id);
     tenants.push_back(tenant);
   }
-  REQUIRE(eng->cancel(blocker.record.id, "", "a").ok());
+  REQUIRE(eng->cancel(blocker.id(), "", nullspace::test::as_tenant("a")).ok());
   for (size_t i = 0; i < ids.size(); ++i) wait_done(*eng, ids[i], tenants[i]);
   CHECK(test::read_file(order) == "a1\nb1\na2\na3\n");
 }
@@ -297,7 +308,7 @@ TEST_CASE("bad requests are refused with the field named and nothing stored", "[
     CHECK_FALSE(r.error().message.empty());
   }
   size_t stored = 0;
-  eng->store().for_each_build([&](build_record&&) { ++stored; });
+  nullspace::detail::engine_access::store(*eng).for_each_build([&](build_record&&) { ++stored; });
   CHECK(stored == 0);
 }
 
@@ -308,7 +319,7 @@ TEST_CASE("an engine shuts down with followers that were never stopped", "[lifec
     auto eng = open_engine(dir);
     auto b = submit_ok(*eng, test::run_request({"echo up; sleep 1000"}));
     test::wait_for_output(*eng, b.record.id, "up");
-    auto h = eng->follow(b.record.id, 0, {});
+    auto h = eng->follow(b.id(), nullspace::log_offset(0), {});
     REQUIRE(h.ok());
     outlives = std::move(h.value());
   }                  // ~engine must return although the follower never saw an end

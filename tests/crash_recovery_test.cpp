@@ -74,7 +74,7 @@ TEST_CASE("after SIGKILL every acknowledged entry survives and no build is stuck
     auto eng = engine::open(o);
     REQUIRE(eng.ok());
     for (auto& id : report.submitted) {
-      auto st = (*eng)->get_status(id, 0, 100000);
+      auto st = (*eng)->get_status(nullspace::test::as_build_id(id), log_offset(0), 100000);
       REQUIRE(st.ok());  // every acknowledged build exists
       auto acked = report.seen.count(id) ? report.seen[id] : 1;
       CHECK(st->build.log_next_offset >= acked);
@@ -89,10 +89,10 @@ TEST_CASE("after SIGKILL every acknowledged entry survives and no build is stuck
     }
     // Recovery requeued whatever was running: everything reaches a terminal state.
     for (auto& id : report.submitted) {
-      auto done = (*eng)->wait_until_terminal(id, 300s);
+      auto done = (*eng)->wait_until_terminal(nullspace::test::as_build_id(id), 300s);
       REQUIRE(done.ok());
       CHECK(done->record.status == build_status::ready);
-      auto st = (*eng)->get_status(id, 0, 100000);
+      auto st = (*eng)->get_status(nullspace::test::as_build_id(id), log_offset(0), 100000);
       for (size_t i = 0; i < st->logs.size(); ++i) REQUIRE(st->logs[i].offset == i);
     }
   }
@@ -112,14 +112,15 @@ TEST_CASE("a build interrupted while building is requeued with a durable entry",
     // Wait (via the log, not a clock) until the first step runs, then close:
     // closing stops the build the way a crash would, leaving it `building`.
     REQUIRE(test::wait_for_output(**eng, id, "up") == "up");
-    CHECK((*eng)->get_status(id)->build.record.status == build_status::building);
+    CHECK((*eng)->get_status(nullspace::test::as_build_id(id))->build.record.status ==
+          build_status::building);
   }
   auto eng = engine::open(o);
   REQUIRE(eng.ok());
   // It restarts from step 0 and its sleep runs again: cancel it to finish.
-  auto c = (*eng)->cancel(id, "enough");
+  auto c = (*eng)->cancel(nullspace::test::as_build_id(id), "enough");
   REQUIRE(c.ok());
-  auto st = (*eng)->get_status(id, 0, 1000);
+  auto st = (*eng)->get_status(nullspace::test::as_build_id(id), nullspace::log_offset(0), 1000);
   std::vector<std::string> statuses;
   bool restart_note = false;
   for (auto& r : st->logs) {

@@ -44,9 +44,11 @@ int main(int argc, char** argv) {
       std::printf("seen %s %llu\n", id.c_str(),
                   static_cast<unsigned long long>(es.back().offset + 1));
     };
-    auto h = (*eng)->follow(id, 0, std::move(cb));
+    auto h =
+        (*eng)->follow(nullspace::test::as_build_id(id), nullspace::log_offset(0), std::move(cb));
     if (h) follows.push_back(std::move(h.value()));
   }
-  for (auto& id : ids) (*eng)->wait_until_terminal(id, std::chrono::hours(1));
+  for (auto& id : ids)  // the test kills us long before an hour
+    (void)(*eng)->wait_until_terminal(nullspace::test::as_build_id(id), std::chrono::hours(1));
   for (;;) std::puts("done");  // blocks once the pipe is full; the test kills us
 }

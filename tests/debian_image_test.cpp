@@ -141,7 +141,7 @@ TEST_CASE("cancel while debootstrap makes an image leaves no process, mount or h
   auto id = b->record.id;
   // A line from debootstrap itself: it is running.
   REQUIRE(wait_for_output(*eng, id, "I: ") != "<ended>");
-  auto c = eng->cancel(id, "not now");
+  auto c = eng->cancel(nullspace::test::as_build_id(id), "not now");
   REQUIRE(c.ok());
   CHECK(c->record.status == build_status::cancelled);
   CHECK(processes_mentioning(dir.path()) == 0);

@@ -7,6 +7,7 @@
 #include "runtime/plan/request_parser.hpp"
 #include "storage/common/sha256.hpp"
 
+using namespace nullspace;
 using namespace nullspace::runtime;
 
 namespace {

@@ -121,7 +121,7 @@ void add_index(const std::string& layout, const std::string& tag,
                       std::string(runtime::media_type::oci_index) + R"(","manifests":[)";
   for (size_t i = 0; i < entries.size(); ++i) index += (i ? "," : "") + entries[i];
   index += "]}";
-  auto hex = runtime::sha256_hex(index);
+  auto hex = sha256_hex(index);
   write_file(layout + "/blobs/sha256/" + hex, index);
   auto top = read_file(layout + "/index.json");
   auto entry = R"({"mediaType":")" + std::string(runtime::media_type::oci_index) +
@@ -522,7 +522,7 @@ TEST_CASE("a private registry pull with the right credentials unpacks layers wit
   CHECK_FALSE(fs::exists(dir.sub("images/catalog")));
   // The manifest is kept, content-addressed; layer blobs only until unpacked.
   auto kept = dir.sub("images/blobs/sha256-") + registry.v1_manifest_digest.substr(7);
-  CHECK(runtime::sha256_hex(read_file(kept)) == registry.v1_manifest_digest.substr(7));
+  CHECK(sha256_hex(read_file(kept)) == registry.v1_manifest_digest.substr(7));
   size_t blobs = 0;
   for (auto& e : fs::directory_iterator(dir.sub("images/blobs"))) {
     ++blobs;

@@ -36,22 +36,21 @@ std::unique_ptr<engine> open_sandbox(const engine_options& o) {
 }
 
 std::string upload_context(engine& eng, const std::string& tar) {
-  auto stored = runtime::store_context_tar(tar, eng.options().contexts_dir);
+  auto stored = eng.upload_context(tar);
   REQUIRE(stored.ok());
-  REQUIRE(eng.context_uploaded(stored->id, stored->json()).ok());
   return stored->id;
 }
 
 build_view build(engine& eng, const std::string& json) {
   auto b = eng.submit(json);
   if (!b.ok()) FAIL(b.error().message);
-  auto done = eng.wait_until_terminal(b->record.id, generous);
+  auto done = eng.wait_until_terminal(b->id(), generous);
   REQUIRE(done.ok());
   return done.value();
 }
 
 std::vector<log_entry> entries(engine& eng, const std::string& id) {
-  auto st = eng.get_status(id, 0, 1000000);
+  auto st = eng.get_status(nullspace::test::as_build_id(id), nullspace::log_offset(0), 1000000);
   REQUIRE(st.ok());
   std::vector<log_entry> out;
   for (auto& r : st->logs) out.push_back(*storage::decode_log_entry(r.json));

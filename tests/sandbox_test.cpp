@@ -171,7 +171,7 @@ TEST_CASE("cancel during a long sandboxed step leaves no process, container or m
   REQUIRE(b.ok());
   auto id = b->record.id;
   REQUIRE(test::wait_for_output(*eng, id, "started-long-step") != "<ended>");
-  auto c = eng->cancel(id, "enough");
+  auto c = eng->cancel(nullspace::test::as_build_id(id), "enough");
   REQUIRE(c.ok());
   CHECK(c->record.status == build_status::cancelled);
   CHECK(mounts_under(dir.path()) == 0);

@@ -4,6 +4,7 @@
 
 #include <rocksdb/db.h>
 
+#include "actors/engine/engine_access.hpp"
 #include "nullspace/engine.hpp"
 #include "tests/test_support.hpp"
 
@@ -26,12 +27,12 @@ std::string secret_request(const std::string& value) {
 }
 
 void check_nowhere(engine& eng, const std::string& data_dir, const std::string& id) {
-  auto st = eng.get_status(id, 0, 100000);
+  auto st = eng.get_status(nullspace::test::as_build_id(id), nullspace::log_offset(0), 100000);
   REQUIRE(st.ok());
   CHECK(st->json().find(canary) == std::string::npos);
   CHECK(st->json().find(registry_canary) == std::string::npos);
   // Make RocksDB write SST files too, then scan every file under the data dir.
-  REQUIRE(eng.store().db()->Flush(rocksdb::FlushOptions{}).ok());
+  REQUIRE(nullspace::detail::engine_access::store(eng).db()->Flush(rocksdb::FlushOptions{}).ok());
   auto hits = test::files_containing(data_dir, canary);
   CHECK(hits.empty());
   CHECK(test::files_containing(data_dir, registry_canary).empty());
@@ -47,11 +48,11 @@ TEST_CASE("a canary secret is redacted in logs and found nowhere on disk", "[sec
   REQUIRE(eng.ok());
   auto b = (*eng)->submit(secret_request(canary));
   REQUIRE(b.ok());
-  auto done = (*eng)->wait_until_terminal(b->record.id, 120s);
+  auto done = (*eng)->wait_until_terminal(b->id(), 120s);
   REQUIRE(done.ok());
   REQUIRE(done->record.status == build_status::error);  // step 2 exits 4 after printing it
 
-  auto st = (*eng)->get_status(b->record.id, 0, 1000);
+  auto st = (*eng)->get_status(b->id(), nullspace::log_offset(0), 1000);
   bool redacted_line = false;
   for (auto& r : st->logs)
     if (r.json.find("token is ***") != std::string::npos) redacted_line = true;
@@ -62,9 +63,9 @@ TEST_CASE("a canary secret is redacted in logs and found nowhere on disk", "[sec
   check_nowhere(**eng, o.data_dir, b->record.id);
 
   // The retry gets a fresh value; the old one is not needed and never stored.
-  auto again = (*eng)->retry(b->record.id, {std::nullopt, {{"tok", canary, "env"}}});
+  auto again = (*eng)->retry(b->id(), {std::nullopt, {{"tok", canary, "env"}}});
   REQUIRE(again.ok());
-  REQUIRE((*eng)->wait_until_terminal(again->record.id, 120s).ok());
+  REQUIRE((*eng)->wait_until_terminal(again->id(), 120s).ok());
   check_nowhere(**eng, o.data_dir, again->record.id);
   // No secret file outlives its step.
   CHECK(test::files_containing("/dev/shm", canary).empty());
@@ -82,6 +83,6 @@ TEST_CASE("registry passwords and secrets never reach the stored definition", "[
   REQUIRE(b.ok());
   CHECK(b->json().find(registry_canary) == std::string::npos);
   CHECK_THAT(b->json(), Catch::Contains("\"password\":\"***\""));
-  REQUIRE((*eng)->wait_until_terminal(b->record.id, 120s).ok());
+  REQUIRE((*eng)->wait_until_terminal(b->id(), 120s).ok());
   check_nowhere(**eng, o.data_dir, b->record.id);
 }

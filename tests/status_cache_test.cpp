@@ -5,6 +5,7 @@
 #include "actors/engine/status_cache.hpp"
 #include "nullspace/engine.hpp"
 #include "storage/store.hpp"
+#include "tests/tar_writer.hpp"
 #include "tests/test_support.hpp"
 
 using namespace nullspace;
@@ -27,8 +28,16 @@ std::unique_ptr<engine> open_engine(const test::temp_dir& dir, size_t cache_byte
   return std::move(e.value());
 }
 
-const char* waiting_request = R"({"name":"ctx","builder":{"source":{"type":"python_image",
-  "version":"3.11"},"steps":[{"type":"copy","src":"app/","dest":"/srv/app","context":"bc_later"}]}})";
+// A context not uploaded yet, and a build waiting for it.
+const test::pending_context& later() {
+  static const auto c = test::small_context();
+  return c;
+}
+std::string waiting_request() {
+  return R"({"name":"ctx","builder":{"source":{"type":"python_image",
+  "version":"3.11"},"steps":[{"type":"copy","src":"app/","dest":"/srv/app","context":")" +
+         later().id + R"("}]}})";
+}
 
 }  // namespace
 
@@ -97,29 +106,29 @@ TEST_CASE("get_status_json follows a build through its changes and equals get_st
           "[status_cache]") {
   test::temp_dir dir;
   auto eng = open_engine(dir, 1 << 20);
-  auto w = eng->submit(waiting_request);
+  auto w = eng->submit(waiting_request());
   REQUIRE(w.ok());
   auto id = w->record.id;
 
   // The waiting answer is read (and cached) twice: the second is a hit.
-  auto first = eng->get_status_json(id, 0, 1000);
+  auto first = eng->get_status_json(nullspace::test::as_build_id(id), log_offset(0), 1000);
   REQUIRE(first.ok());
   CHECK(first->status == build_status::waiting);
   auto hits_before = eng->current_stats().status_cache_hits;
-  auto again = eng->get_status_json(id, 0, 1000);
+  auto again = eng->get_status_json(nullspace::test::as_build_id(id), log_offset(0), 1000);
   REQUIRE(again.ok());
   CHECK(*again->body == *first->body);
   CHECK(eng->current_stats().status_cache_hits == hits_before + 1);
 
   // The build moves on; the same question must get the new answer.
-  REQUIRE(eng->context_uploaded("bc_later", R"({"files":0})").ok());
-  auto done = eng->wait_until_terminal(id, 120s);
+  REQUIRE(eng->upload_context(later().tar).ok());
+  auto done = eng->wait_until_terminal(nullspace::test::as_build_id(id), 120s);
   REQUIRE(done.ok());
-  auto after = eng->get_status_json(id, 0, 1000);
+  auto after = eng->get_status_json(nullspace::test::as_build_id(id), log_offset(0), 1000);
   REQUIRE(after.ok());
   CHECK(after->status == done->record.status);
   CHECK(storage::is_terminal(after->status));
-  auto fresh = eng->get_status(id, 0, 1000);
+  auto fresh = eng->get_status(nullspace::test::as_build_id(id), log_offset(0), 1000);
   REQUIRE(fresh.ok());
   CHECK(*after->body == fresh->json());
   CHECK(after->entries == fresh->logs.size());
@@ -128,8 +137,9 @@ TEST_CASE("get_status_json follows a build through its changes and equals get_st
   // Every offset/limit window equals the uncached read.
   for (uint64_t off = 0; off <= fresh->next_offset; ++off)
     for (size_t lim : {size_t{0}, size_t{1}, size_t{2}, size_t{1000}}) {
-      auto c = eng->get_status_json(id, off, lim);
-      auto u = eng->get_status(id, off, lim);
+      auto c =
+          eng->get_status_json(nullspace::test::as_build_id(id), nullspace::log_offset(off), lim);
+      auto u = eng->get_status(nullspace::test::as_build_id(id), nullspace::log_offset(off), lim);
       REQUIRE(c.ok());
       REQUIRE(u.ok());
       CHECK(*c->body == u->json());
@@ -139,32 +149,37 @@ TEST_CASE("get_status_json follows a build through its changes and equals get_st
 TEST_CASE("a cached status is still hidden from other tenants", "[status_cache]") {
   test::temp_dir dir;
   auto eng = open_engine(dir, 1 << 20);
-  auto w = eng->submit(waiting_request, "acme");
+  auto w = eng->submit(waiting_request(), nullspace::test::as_tenant("acme"));
   REQUIRE(w.ok());
   auto id = w->record.id;
   // First read by the other tenant fills the cache; second read hits it.
   for (int i = 0; i < 2; ++i) {
-    auto other = eng->get_status_json(id, 0, 1000, "globex");
+    auto other = eng->get_status_json(nullspace::test::as_build_id(id), log_offset(0), 1000,
+                                      nullspace::test::as_tenant("globex"));
     REQUIRE_FALSE(other.ok());
     CHECK(other.error().code == errc::not_found);
     CHECK(other.error().message.find("acme") == std::string::npos);
   }
   CHECK(eng->current_stats().status_cache_hits >= 1);
-  CHECK(eng->get_status_json(id, 0, 1000, "acme").ok());
+  CHECK(eng->get_status_json(nullspace::test::as_build_id(id), log_offset(0), 1000,
+                             nullspace::test::as_tenant("acme"))
+            .ok());
 }
 
 TEST_CASE("get_status_json without a cache reads the store every time", "[status_cache]") {
   test::temp_dir dir;
   auto eng = open_engine(dir, 0);
-  auto w = eng->submit(waiting_request);
+  auto w = eng->submit(waiting_request());
   REQUIRE(w.ok());
   for (int i = 0; i < 3; ++i) {
-    auto st = eng->get_status_json(w->record.id, 0, 1000);
+    auto st = eng->get_status_json(w->id(), nullspace::log_offset(0), 1000);
     REQUIRE(st.ok());
-    CHECK(*st->body == eng->get_status(w->record.id, 0, 1000)->json());
+    CHECK(*st->body == eng->get_status(w->id(), nullspace::log_offset(0), 1000)->json());
   }
   auto s = eng->current_stats();
   CHECK(s.status_cache_hits == 0);
   CHECK(s.status_cache_misses == 0);
-  CHECK(eng->get_status_json("tb_nope", 0, 10).error().code == errc::not_found);
+  CHECK(eng->get_status_json(nullspace::test::as_build_id("tb_nope"), log_offset(0), 10)
+            .error()
+            .code == errc::not_found);
 }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <future>
 
+#include "actors/engine/engine_access.hpp"
 #include "actors/orchestrator.hpp"
 #include "nullspace/engine.hpp"
 #include "tests/test_support.hpp"
@@ -26,7 +27,7 @@ std::unique_ptr<engine> open_engine(const test::temp_dir& dir) {
 // Kills the registered actor `name` and waits until the orchestrator has
 // restarted it (its restart count reaches `restarts`).
 void crash_and_await_restart(engine& eng, caf::atom_value name, uint64_t restarts) {
-  auto& sys = eng.actor_system();
+  auto& sys = nullspace::detail::engine_access::actor_system(eng);
   auto victim = caf::actor_cast<caf::actor>(sys.registry().get(name));
   auto orch = caf::actor_cast<orchestrator_actor>(sys.registry().get(orchestrator_name));
   REQUIRE(victim);
@@ -53,19 +54,19 @@ TEST_CASE("a crashed log hub is restarted and the engine keeps working", "[super
   auto eng = open_engine(dir);
   auto before = eng->submit(test::run_request({"echo before"}));
   REQUIRE(before.ok());
-  REQUIRE(eng->wait_until_terminal(before->record.id, 120s).ok());
+  REQUIRE(eng->wait_until_terminal(before->id(), 120s).ok());
 
   crash_and_await_restart(*eng, log_hub_name, 1);
 
   auto after = eng->submit(test::run_request({"echo after"}));
   REQUIRE(after.ok());
-  auto done = eng->wait_until_terminal(after->record.id, 120s);
+  auto done = eng->wait_until_terminal(after->id(), 120s);
   REQUIRE(done.ok());
   CHECK(done->record.status == build_status::ready);
-  auto st = eng->get_status(after->record.id, 0, 1000);
+  auto st = eng->get_status(after->id(), nullspace::log_offset(0), 1000);
   for (size_t i = 0; i < st->logs.size(); ++i) CHECK(st->logs[i].offset == i);
   // The earlier build's log is intact.
-  auto old = eng->get_status(before->record.id, 0, 1000);
+  auto old = eng->get_status(before->id(), nullspace::log_offset(0), 1000);
   REQUIRE(old.ok());
   CHECK(old->build.record.status == build_status::ready);
   for (size_t i = 0; i < old->logs.size(); ++i) CHECK(old->logs[i].offset == i);
@@ -82,10 +83,10 @@ TEST_CASE("a crashed build manager is restarted and recovers running builds", "[
 
   // The build was requeued by the new manager, with a durable note, and it can
   // be cancelled through the new manager.
-  auto c = eng->cancel(b->record.id, "stop");
+  auto c = eng->cancel(b->id(), "stop");
   REQUIRE(c.ok());
   CHECK(c->record.status == build_status::cancelled);
-  auto st = eng->get_status(b->record.id, 0, 1000);
+  auto st = eng->get_status(b->id(), nullspace::log_offset(0), 1000);
   bool noted = false;
   for (auto& r : st->logs)
     if (r.json.find("the build manager restarted while building") != std::string::npos)
@@ -114,7 +115,7 @@ TEST_CASE("a follower survives a log hub crash: every entry once, then the end",
     }
   };
   cb.on_end = [=](const build_view& v) { ended->set_value(v); };
-  auto h = eng->follow(b->record.id, 0, cb);
+  auto h = eng->follow(b->id(), nullspace::log_offset(0), cb);
   REQUIRE(h.ok());
   REQUIRE(test::wait_for_output(*eng, b->record.id, "up") == "up");
 

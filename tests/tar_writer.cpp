@@ -4,6 +4,9 @@
 #include <archive_entry.h>
 #include <catch2/catch.hpp>
 
+#include "runtime/context/build_context.hpp"
+#include "storage/common/sha256.hpp"
+
 namespace nullspace::test {
 namespace {
 
@@ -77,6 +80,17 @@ tar_writer& tar_writer::add(const std::string& path, unsigned type, unsigned mod
             static_cast<la_ssize_t>(content.size()));
   archive_entry_free(e);
   return *this;
+}
+
+}  // namespace nullspace::test
+
+namespace nullspace::test {
+
+pending_context small_context(std::string_view content) {
+  pending_context out;
+  out.tar = tar_writer().file("app/hello.txt", content).finish();
+  out.id = runtime::context_id_from_sha256(sha256_hex(out.tar));
+  return out;
 }
 
 }  // namespace nullspace::test

@@ -47,3 +47,15 @@ class tar_writer {
 };
 
 }  // namespace nullspace::test
+
+namespace nullspace::test {
+
+// A one-file build context and the id it has once uploaded (content-addressed,
+// so a request can name it before the upload).
+struct pending_context {
+  std::string tar;
+  std::string id;
+};
+pending_context small_context(std::string_view content = "hello\n");
+
+}  // namespace nullspace::test

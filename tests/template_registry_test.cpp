@@ -10,7 +10,9 @@
 #include <filesystem>
 #include <map>
 
+#include "actors/engine/engine_access.hpp"
 #include "nullspace/engine.hpp"
+#include "storage/store.hpp"
 #include "tests/sandbox_support.hpp"
 #include "tests/test_support.hpp"
 
@@ -28,10 +30,10 @@ std::unique_ptr<engine> open_host(const temp_dir& dir) {
 }
 
 build_view finished(engine& eng, const std::string& json, const std::string& tenant = "default") {
-  auto b = eng.submit(json, tenant);
+  auto b = eng.submit(json, nullspace::test::as_tenant(tenant));
   INFO((b ? "" : b.error().message));
   REQUIRE(b.ok());
-  auto done = eng.wait_until_terminal(b->record.id, generous, tenant);
+  auto done = eng.wait_until_terminal(b->id(), generous, nullspace::test::as_tenant(tenant));
   REQUIRE(done.ok());
   return done.value();
 }
@@ -50,7 +52,7 @@ template_list_options public_only() {
 // {tag: build id} of a template.
 std::map<std::string, std::string> tags_of(engine& eng, const std::string& ref,
                                            const std::string& tenant = "default") {
-  auto j = eng.get_template_json(ref, tenant);
+  auto j = eng.get_template_json(nullspace::test::as_ref(ref), nullspace::test::as_tenant(tenant));
   INFO((j ? "" : j.error().message));
   REQUIRE(j.ok());
   simdjson::dom::parser p;
@@ -63,7 +65,8 @@ std::map<std::string, std::string> tags_of(engine& eng, const std::string& ref,
 
 std::vector<std::string> current_tags(engine& eng, const std::string& id,
                                       const std::string& tenant = "default") {
-  auto st = eng.get_status(id, 0, 0, tenant);
+  auto st = eng.get_status(nullspace::test::as_build_id(id), nullspace::log_offset(0), 0,
+                           nullspace::test::as_tenant(tenant));
   REQUIRE(st.ok());
   return st->build.record.current_tags;
 }
@@ -72,7 +75,8 @@ std::vector<std::string> current_tags(engine& eng, const std::string& id,
 std::pair<std::vector<std::string>, std::string> page(engine& eng, const std::string& ref,
                                                       build_list_options o,
                                                       const std::string& tenant = "default") {
-  auto j = eng.list_builds_json(ref, o, tenant);
+  auto j =
+      eng.list_builds_json(nullspace::test::as_ref(ref), o, nullspace::test::as_tenant(tenant));
   INFO((j ? "" : j.error().message));
   REQUIRE(j.ok());
   simdjson::dom::parser p;
@@ -118,16 +122,17 @@ TEST_CASE("tags given at build time attach when the build is ready; a failed bui
   CHECK(current_tags(*eng, second.record.id) == std::vector<std::string>{"stable"});
 
   // A ref resolves by tag, by canonical id, and a bare name means `latest`.
-  auto j = eng->get_template_json("web:stable");
+  auto j = eng->get_template_json(nullspace::test::as_ref("web:stable"));
   REQUIRE(j.ok());
   CHECK(j->find("\"build_id\":\"" + second.record.id + "\"") != std::string::npos);
-  j = eng->get_template_json("default/web");
+  j = eng->get_template_json(nullspace::test::as_ref("default/web"));
   REQUIRE(j.ok());
   CHECK(j->find("\"build_id\":\"" + first.record.id + "\"") != std::string::npos);
   CHECK(j->find("\"latest_ready_build\":{\"id\":\"" + second.record.id) != std::string::npos);
-  CHECK(eng->get_template_json("web:nope").error().code == errc::not_found);
-  CHECK(eng->get_template_json("web@" + failed.record.id).ok());
-  CHECK(eng->get_template_json("Bad Ref").error().code == errc::invalid_argument);
+  CHECK(eng->get_template_json(nullspace::test::as_ref("web:nope")).error().code ==
+        errc::not_found);
+  CHECK(eng->get_template_json(nullspace::test::as_ref("web@" + failed.record.id)).ok());
+  CHECK(parse_template_ref("Bad Ref").error().code == errc::invalid_argument);
 }
 
 TEST_CASE("templates of other tenants: private is invisible, public is readable, never writable",
@@ -138,39 +143,74 @@ TEST_CASE("templates of other tenants: private is invisible, public is readable,
   REQUIRE(b.record.status == build_status::ready);
   CHECK(b.record.namespace_name == "acme");
 
-  CHECK(eng->get_template_json("acme/tool", "globex").error().code == errc::not_found);
-  CHECK(eng->list_builds_json("acme/tool", {}, "globex").error().code == errc::not_found);
-  CHECK(eng->set_visibility("acme/tool", "public", "globex").error().code == errc::not_found);
-  auto listed = eng->list_templates_json(public_only(), "globex");
+  CHECK(eng->get_template_json(nullspace::test::as_ref("acme/tool"),
+                               nullspace::test::as_tenant("globex"))
+            .error()
+            .code == errc::not_found);
+  CHECK(eng->list_builds_json(nullspace::test::as_ref("acme/tool"), {},
+                              nullspace::test::as_tenant("globex"))
+            .error()
+            .code == errc::not_found);
+  CHECK(eng->set_visibility(nullspace::test::as_ref("acme/tool"), "public",
+                            nullspace::test::as_tenant("globex"))
+            .error()
+            .code == errc::not_found);
+  auto listed = eng->list_templates_json(public_only(), nullspace::test::as_tenant("globex"));
   REQUIRE(listed.ok());
   CHECK(listed->find("\"tool\"") == std::string::npos);
 
-  REQUIRE(eng->set_visibility("tool", "public", "acme").ok());
-  CHECK(eng->get_template_json("acme/tool:v1", "globex").ok());
+  REQUIRE(eng->set_visibility(nullspace::test::as_ref("tool"), "public",
+                              nullspace::test::as_tenant("acme"))
+              .ok());
+  CHECK(eng->get_template_json(nullspace::test::as_ref("acme/tool:v1"),
+                               nullspace::test::as_tenant("globex"))
+            .ok());
   CHECK(page(*eng, "acme/tool", {}, "globex").first == std::vector<std::string>{b.record.id});
-  listed = eng->list_templates_json(public_only(), "globex");
+  listed = eng->list_templates_json(public_only(), nullspace::test::as_tenant("globex"));
   REQUIRE(listed.ok());
   CHECK(listed->find("\"tool\"") != std::string::npos);
   // Another tenant's own listing does not fill up with everyone's public templates.
-  listed = eng->list_templates_json({}, "globex");
+  listed = eng->list_templates_json({}, nullspace::test::as_tenant("globex"));
   REQUIRE(listed.ok());
   CHECK(listed->find("\"tool\"") == std::string::npos);
 
   // Readable, never writable.
-  CHECK(eng->assign_tags("acme/tool:v1", {"prod"}, "globex").error().code ==
-        errc::permission_denied);
-  CHECK(eng->remove_tag("acme/tool", "v1", "globex").error().code == errc::permission_denied);
-  CHECK(eng->add_alias("acme/tool", "t", "globex").error().code == errc::permission_denied);
-  CHECK(eng->rename("acme/tool", "mine", "", "globex").error().code == errc::permission_denied);
-  CHECK(eng->delete_template("acme/tool", "globex").error().code == errc::permission_denied);
-  CHECK(eng->promote(b.record.id, "x", "globex").error().code == errc::not_found);
-  auto intruder = eng->submit(named("tool", "true", R"(,"namespace":"acme")"), "globex");
+  CHECK(eng->assign_tags(nullspace::test::as_ref("acme/tool:v1"), {"prod"},
+                         nullspace::test::as_tenant("globex"))
+            .error()
+            .code == errc::permission_denied);
+  CHECK(eng->remove_tag(nullspace::test::as_ref("acme/tool"), "v1",
+                        nullspace::test::as_tenant("globex"))
+            .error()
+            .code == errc::permission_denied);
+  CHECK(eng->add_alias(nullspace::test::as_ref("acme/tool"), "t",
+                       nullspace::test::as_tenant("globex"))
+            .error()
+            .code == errc::permission_denied);
+  CHECK(eng->rename(nullspace::test::as_ref("acme/tool"), "mine", "",
+                    nullspace::test::as_tenant("globex"))
+            .error()
+            .code == errc::permission_denied);
+  CHECK(eng->delete_template(nullspace::test::as_ref("acme/tool"),
+                             nullspace::test::as_tenant("globex"))
+            .error()
+            .code == errc::permission_denied);
+  CHECK(eng->promote(b.id(), "x", nullspace::test::as_tenant("globex")).error().code ==
+        errc::not_found);
+  auto intruder = eng->submit(named("tool", "true", R"(,"namespace":"acme")"),
+                              nullspace::test::as_tenant("globex"));
   REQUIRE(!intruder.ok());
   CHECK(intruder.error().code == errc::permission_denied);
-  CHECK(eng->reserve_name("acme", "other", "globex").error().code == errc::permission_denied);
+  CHECK(eng->reserve_name("acme", "other", nullspace::test::as_tenant("globex")).error().code ==
+        errc::permission_denied);
 
-  REQUIRE(eng->set_visibility("acme/tool", "private", "acme").ok());
-  CHECK(eng->get_template_json("acme/tool", "globex").error().code == errc::not_found);
+  REQUIRE(eng->set_visibility(nullspace::test::as_ref("acme/tool"), "private",
+                              nullspace::test::as_tenant("acme"))
+              .ok());
+  CHECK(eng->get_template_json(nullspace::test::as_ref("acme/tool"),
+                               nullspace::test::as_tenant("globex"))
+            .error()
+            .code == errc::not_found);
 }
 
 TEST_CASE("aliases resolve to their template and never shadow a name", "[templates]") {
@@ -179,13 +219,14 @@ TEST_CASE("aliases resolve to their template and never shadow a name", "[templat
   auto b = finished(*eng, named("api-server", "true", R"(,"tags":["stable"])"));
   auto other = finished(*eng, named("worker", "true"));
   (void)other;
-  REQUIRE(eng->add_alias("api-server", "api").ok());
+  REQUIRE(eng->add_alias(nullspace::test::as_ref("api-server"), "api").ok());
   CHECK(tags_of(*eng, "api:stable")["stable"] == b.record.id);
-  auto aliases = eng->list_aliases_json("api-server");
+  auto aliases = eng->list_aliases_json(nullspace::test::as_ref("api-server"));
   REQUIRE(aliases.ok());
   CHECK(aliases.value() == R"({"aliases":["api"]})");
-  CHECK(eng->add_alias("api-server", "worker").error().code == errc::conflict);
-  CHECK(eng->add_alias("worker", "api").error().code == errc::conflict);
+  CHECK(eng->add_alias(nullspace::test::as_ref("api-server"), "worker").error().code ==
+        errc::conflict);
+  CHECK(eng->add_alias(nullspace::test::as_ref("worker"), "api").error().code == errc::conflict);
   CHECK(eng->reserve_name("", "api").error().code == errc::conflict);
   // A build under an alias is refused with the real name.
   auto under_alias = eng->submit(named("api", "true"));
@@ -193,9 +234,10 @@ TEST_CASE("aliases resolve to their template and never shadow a name", "[templat
   CHECK(under_alias.error().code == errc::conflict);
   CHECK(under_alias.error().message.find("api-server") != std::string::npos);
 
-  CHECK(eng->remove_alias("api-server", "nope").error().code == errc::not_found);
-  REQUIRE(eng->remove_alias("api-server", "api").ok());
-  CHECK(eng->get_template_json("api").error().code == errc::not_found);
+  CHECK(eng->remove_alias(nullspace::test::as_ref("api-server"), "nope").error().code ==
+        errc::not_found);
+  REQUIRE(eng->remove_alias(nullspace::test::as_ref("api-server"), "api").ok());
+  CHECK(eng->get_template_json(nullspace::test::as_ref("api")).error().code == errc::not_found);
 }
 
 TEST_CASE("reserve_name holds a name until builds use it", "[templates]") {
@@ -213,7 +255,8 @@ TEST_CASE("reserve_name holds a name until builds use it", "[templates]") {
   REQUIRE(eng->reserve_name("team-a", "svc").ok());
   CHECK(finished(*eng, named("svc", "true", R"(,"namespace":"team-a")")).record.status ==
         build_status::ready);
-  CHECK(eng->reserve_name("team-a", "x", "globex").error().code == errc::permission_denied);
+  CHECK(eng->reserve_name("team-a", "x", nullspace::test::as_tenant("globex")).error().code ==
+        errc::permission_denied);
 }
 
 TEST_CASE("a known tenant's default namespace is its own before it is used", "[templates]") {
@@ -225,15 +268,17 @@ TEST_CASE("a known tenant's default namespace is its own before it is used", "[t
   REQUIRE(opened.ok());
   auto& eng = *opened.value();
   // acme has built nothing yet, and still globex cannot take its namespace.
-  CHECK(eng.reserve_name("acme", "x", "globex").error().code == errc::permission_denied);
-  auto taken = eng.submit(named("app", "true", R"(,"namespace":"acme")"), "globex");
+  CHECK(eng.reserve_name("acme", "x", nullspace::test::as_tenant("globex")).error().code ==
+        errc::permission_denied);
+  auto taken = eng.submit(named("app", "true", R"(,"namespace":"acme")"),
+                          nullspace::test::as_tenant("globex"));
   REQUIRE(!taken.ok());
   CHECK(taken.error().code == errc::permission_denied);
   CHECK(finished(eng, named("app", "true"), "acme").record.status == build_status::ready);
   CHECK(finished(eng, named("app", "true"), "globex").record.status == build_status::ready);
 
   // A tenant whose name is not a name has no default namespace: it must give one.
-  auto unnamed = eng.submit(named("app", "true"), "Acme Corp");
+  auto unnamed = eng.submit(named("app", "true"), nullspace::test::as_tenant("Acme Corp"));
   REQUIRE(!unnamed.ok());
   CHECK(unnamed.error().code == errc::invalid_argument);
   CHECK(unnamed.error().field == "namespace");
@@ -246,30 +291,30 @@ TEST_CASE("rename moves tags, aliases and history; refused while a build runs", 
   auto eng = open_host(dir);
   auto old1 = finished(*eng, named("old", "true", R"(,"tags":["stable"])"));
   auto old2 = finished(*eng, named("old", "exit 1"));
-  REQUIRE(eng->add_alias("old", "legacy").ok());
+  REQUIRE(eng->add_alias(nullspace::test::as_ref("old"), "legacy").ok());
 
   auto running = eng->submit(named("old", "echo started; sleep 600"));
   REQUIRE(running.ok());
   REQUIRE(wait_for_output(*eng, running->record.id, "started") == "started");
-  auto busy = eng->rename("old", "new");
+  auto busy = eng->rename(nullspace::test::as_ref("old"), "new");
   REQUIRE(!busy.ok());
   CHECK(busy.error().code == errc::conflict);
   CHECK(busy.error().message.find(running->record.id) != std::string::npos);
-  CHECK(eng->delete_template("old").error().code == errc::conflict);
-  REQUIRE(eng->cancel(running->record.id, "test").ok());
+  CHECK(eng->delete_template(nullspace::test::as_ref("old")).error().code == errc::conflict);
+  REQUIRE(eng->cancel(running->id(), "test").ok());
 
   finished(*eng, named("taken", "true"));
-  CHECK(eng->rename("old", "taken").error().code == errc::conflict);
-  auto renamed = eng->rename("old", "new");
+  CHECK(eng->rename(nullspace::test::as_ref("old"), "taken").error().code == errc::conflict);
+  auto renamed = eng->rename(nullspace::test::as_ref("old"), "new");
   REQUIRE(renamed.ok());
   CHECK(renamed->name == "new");
-  CHECK(eng->get_template_json("old").error().code == errc::not_found);
+  CHECK(eng->get_template_json(nullspace::test::as_ref("old")).error().code == errc::not_found);
   CHECK(tags_of(*eng, "new")["stable"] == old1.record.id);
   CHECK(tags_of(*eng, "legacy")["stable"] == old1.record.id);  // the alias came along
   auto history = page(*eng, "new", {}).first;
   CHECK(history == std::vector<std::string>{running->record.id, old2.record.id, old1.record.id});
   // The builds carry the new name: their canonical ref follows.
-  auto st = eng->get_status(old1.record.id, 0, 0);
+  auto st = eng->get_status(old1.id(), nullspace::log_offset(0), 0);
   REQUIRE(st.ok());
   CHECK(st->build.json().find("\"canonical_ref\":\"default/new@" + old1.record.id) !=
         std::string::npos);
@@ -277,33 +322,34 @@ TEST_CASE("rename moves tags, aliases and history; refused while a build runs", 
   auto fresh = finished(*eng, named("old", "true"));
   CHECK(page(*eng, "old", {}).first == std::vector<std::string>{fresh.record.id});
   // The new name may be one of its own aliases (the alias goes).
-  auto to_alias = eng->rename("new", "legacy");
+  auto to_alias = eng->rename(nullspace::test::as_ref("new"), "legacy");
   REQUIRE(to_alias.ok());
   CHECK(to_alias->json.find("\"aliases\":[]") != std::string::npos);
   CHECK(tags_of(*eng, "legacy")["stable"] == old1.record.id);
-  CHECK(eng->get_template_json("new").error().code == errc::not_found);
+  CHECK(eng->get_template_json(nullspace::test::as_ref("new")).error().code == errc::not_found);
 }
 
 TEST_CASE("delete removes the template, its tags, aliases and history", "[templates]") {
   temp_dir dir;
   auto eng = open_host(dir);
   auto b = finished(*eng, named("gone", "true", R"(,"tags":["v1"])"));
-  auto al = eng->add_alias("gone", "g");
+  auto al = eng->add_alias(nullspace::test::as_ref("gone"), "g");
   INFO((al ? "" : al.error().message));
   REQUIRE(al.ok());
-  auto d = eng->delete_template("gone");
+  auto d = eng->delete_template(nullspace::test::as_ref("gone"));
   REQUIRE(d.ok());
-  CHECK(eng->get_template_json("gone").error().code == errc::not_found);
-  CHECK(eng->get_template_json("g").error().code == errc::not_found);
-  CHECK(eng->list_builds_json("gone", {}).error().code == errc::not_found);
+  CHECK(eng->get_template_json(nullspace::test::as_ref("gone")).error().code == errc::not_found);
+  CHECK(eng->get_template_json(nullspace::test::as_ref("g")).error().code == errc::not_found);
+  CHECK(eng->list_builds_json(nullspace::test::as_ref("gone"), {}).error().code == errc::not_found);
   CHECK(current_tags(*eng, b.record.id).empty());
   // The build itself stays readable by id; the name is free again.
-  CHECK(eng->get_status(b.record.id).ok());
+  CHECK(eng->get_status(b.id()).ok());
   CHECK(eng->reserve_name("", "gone").ok());
   CHECK(page(*eng, "gone", {}).first.empty());
   // The new template of that name does not inherit the old builds.
-  CHECK(eng->get_template_json("gone@" + b.record.id).error().code == errc::not_found);
-  CHECK(eng->delete_template("never").error().code == errc::not_found);
+  CHECK(eng->get_template_json(nullspace::test::as_ref("gone@" + b.record.id)).error().code ==
+        errc::not_found);
+  CHECK(eng->delete_template(nullspace::test::as_ref("never")).error().code == errc::not_found);
 }
 
 TEST_CASE("list_builds: full history newest first, filters, cursor stable under inserts",
@@ -316,7 +362,7 @@ TEST_CASE("list_builds: full history newest first, filters, cursor stable under 
   auto c = eng->submit(named("hist", "echo up; sleep 600"));
   REQUIRE(c.ok());
   REQUIRE(wait_for_output(*eng, c->record.id, "up") == "up");
-  REQUIRE(eng->cancel(c->record.id, "not needed").ok());
+  REQUIRE(eng->cancel(c->id(), "not needed").ok());
   ids.push_back(c->record.id);
   for (int i = 0; i < 3; ++i) ids.push_back(finished(*eng, named("hist", "true")).record.id);
   std::vector<std::string> newest_first(ids.rbegin(), ids.rend());
@@ -358,7 +404,8 @@ TEST_CASE("list_builds: full history newest first, filters, cursor stable under 
   auto head = page(*eng, "hist", o).first;
   CHECK(head == std::vector<std::string>(inserted.rbegin(), inserted.rend()));
   o.cursor = "not-a-cursor";
-  CHECK(eng->list_builds_json("hist", o).error().code == errc::invalid_argument);
+  CHECK(eng->list_builds_json(nullspace::test::as_ref("hist"), o).error().code ==
+        errc::invalid_argument);
 }
 
 namespace {
@@ -371,7 +418,7 @@ std::string busybox(const std::string& name, const std::string& cmd,
 }
 
 std::string promotability(engine& eng, const std::string& id) {
-  auto st = eng.get_status(id, 0, 0);
+  auto st = eng.get_status(nullspace::test::as_build_id(id), nullspace::log_offset(0), 0);
   REQUIRE(st.ok());
   auto j = st->build.json();
   auto at = j.find("\"promotability\":\"");
@@ -403,7 +450,7 @@ TEST_CASE("promote moves a tag to a ready build with its artifact; refs by tag a
   REQUIRE(c1.record.status == build_status::ready);
   CHECK(contains(output(*eng, c1.record.id), "one"));
 
-  auto p = eng->promote(v2.record.id, "stable");
+  auto p = eng->promote(v2.id(), "stable");
   REQUIRE(p.ok());
   CHECK(p->record.current_tags == std::vector<std::string>{"stable"});
   CHECK(tags_of(*eng, "base")["stable"] == v2.record.id);
@@ -412,21 +459,22 @@ TEST_CASE("promote moves a tag to a ready build with its artifact; refs by tag a
   REQUIRE(c2.record.status == build_status::ready);
   CHECK(contains(output(*eng, c2.record.id), "two"));
   // By alias and canonical ref too; an unknown tag says so.
-  REQUIRE(eng->add_alias("base", "b").ok());
+  REQUIRE(eng->add_alias(nullspace::test::as_ref("base"), "b").ok());
   CHECK(build(*eng, child_request("b@" + v1.record.id)).record.status == build_status::ready);
   auto missing = build(*eng, child_request("base:nope"));
   CHECK(failure(missing).find("has no tag 'nope'") != std::string::npos);
 
-  auto refused = eng->promote(broken.record.id, "stable");
+  auto refused = eng->promote(broken.id(), "stable");
   REQUIRE(!refused.ok());
   CHECK(refused.error().code == errc::failed_precondition);
   CHECK(refused.error().message.find("not ready") != std::string::npos);
-  CHECK(eng->promote(v2.record.id, "Bad Tag").error().code == errc::invalid_argument);
-  CHECK(eng->promote("tb_nope", "stable").error().code == errc::not_found);
+  CHECK(eng->promote(v2.id(), "Bad Tag").error().code == errc::invalid_argument);
+  CHECK(eng->promote(nullspace::test::as_build_id("tb_nope"), "stable").error().code ==
+        errc::not_found);
   // assign_tags by ref names the build.
-  REQUIRE(eng->assign_tags("base:stable", {"production"}).ok());
+  REQUIRE(eng->assign_tags(nullspace::test::as_ref("base:stable"), {"production"}).ok());
   CHECK(tags_of(*eng, "base")["production"] == v2.record.id);
-  CHECK(eng->assign_tags("base@" + broken.record.id, {"x"}).error().code ==
+  CHECK(eng->assign_tags(nullspace::test::as_ref("base@" + broken.record.id), {"x"}).error().code ==
         errc::failed_precondition);
 }
 
@@ -477,16 +525,16 @@ TEST_CASE("retention deletes expired artifacts and their layers; tagged builds s
   s = eng->sweep_retention();
   REQUIRE(s.ok());
   CHECK(s->expired == 1);  // the failed build
-  REQUIRE(eng->promote(twin.record.id, "next").ok());
+  REQUIRE(eng->promote(twin.id(), "next").ok());
   now += hour;
   s = eng->sweep_retention();
   REQUIRE(s.ok());
   CHECK(s->expired == 1);
   CHECK(s->artifacts_deleted == 0);
-  auto st = eng->get_status(loose.record.id, 0, 0);
+  auto st = eng->get_status(loose.id(), nullspace::log_offset(0), 0);
   CHECK(st->build.record.artifact_availability == "expired");
   CHECK(promotability(*eng, loose.record.id) == "expired");
-  auto late = eng->promote(loose.record.id, "stable");
+  auto late = eng->promote(loose.id(), "stable");
   REQUIRE(!late.ok());
   CHECK(late.error().code == errc::failed_precondition);
   CHECK(std::filesystem::exists(artifact_dir(twin)));
@@ -495,8 +543,10 @@ TEST_CASE("retention deletes expired artifacts and their layers; tagged builds s
   // the layers only it used, with their cache entries.
   auto layers_before = std::distance(std::filesystem::directory_iterator(dir.sub("data/layers")),
                                      std::filesystem::directory_iterator());
-  REQUIRE(eng->remove_tag("app", "next").ok());
-  CHECK(eng->get_status(twin.record.id, 0, 0)->build.record.retention_expires_ms == now + 2 * hour);
+  REQUIRE(eng->remove_tag(nullspace::test::as_ref("app"), "next").ok());
+  CHECK(
+      eng->get_status(twin.id(), nullspace::log_offset(0), 0)->build.record.retention_expires_ms ==
+      now + 2 * hour);
   now += 2 * hour;
   s = eng->sweep_retention();
   REQUIRE(s.ok());
@@ -508,7 +558,7 @@ TEST_CASE("retention deletes expired artifacts and their layers; tagged builds s
   auto layers_after = std::distance(std::filesystem::directory_iterator(dir.sub("data/layers")),
                                     std::filesystem::directory_iterator());
   CHECK(layers_after < layers_before);
-  st = eng->get_status(twin.record.id, 0, 0);
+  st = eng->get_status(twin.id(), nullspace::log_offset(0), 0);
   CHECK(st->build.record.artifact_availability == "deleted");
   CHECK(st->build.record.artifact_deleted_ms == now);
 
@@ -630,15 +680,22 @@ TEST_CASE("a store from before the registry gets templates for its build history
   CHECK(tags_of(*eng, "legacy", "acme")["stable"] == second_id);
   CHECK(current_tags(*eng, first_id, "acme").empty());
   // Their artifacts are held: retention will not take layers they are made of.
-  CHECK(eng->store().artifact_holders("art-" + first_id) == 1);
-  CHECK(eng->store().artifact_holders("art-" + second_id) == 1);
+  CHECK(nullspace::detail::engine_access::store(*eng).artifact_holders("art-" + first_id) == 1);
+  CHECK(nullspace::detail::engine_access::store(*eng).artifact_holders("art-" + second_id) == 1);
   // Builds no tag points at count their retention from the upgrade.
   auto expiry = [&](const std::string& id) {
-    return eng->get_status(id, 0, 0, "acme")->build.record.retention_expires_ms;
+    return eng
+        ->get_status(nullspace::test::as_build_id(id), nullspace::log_offset(0), 0,
+                     nullspace::test::as_tenant("acme"))
+        ->build.record.retention_expires_ms;
   };
   CHECK(expiry(first_id) == now + 2 * hour);
   CHECK(expiry(second_id) == 0);
   CHECK(expiry(failed_id) == now + hour);
-  CHECK(eng->get_template_json("acme/legacy", "globex").error().code == errc::not_found);
-  CHECK(eng->reserve_name("acme", "x", "globex").error().code == errc::permission_denied);
+  CHECK(eng->get_template_json(nullspace::test::as_ref("acme/legacy"),
+                               nullspace::test::as_tenant("globex"))
+            .error()
+            .code == errc::not_found);
+  CHECK(eng->reserve_name("acme", "x", nullspace::test::as_tenant("globex")).error().code ==
+        errc::permission_denied);
 }

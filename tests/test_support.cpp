@@ -81,7 +81,8 @@ std::string wait_for_output(engine& eng, const std::string& id, const std::strin
   cb.on_end = [=](const build_view&) {
     std::call_once(*once, [&] { found->set_value("<ended>"); });
   };
-  auto h = eng.follow(id, 0, cb, tenant);
+  auto h = eng.follow(nullspace::test::as_build_id(id), nullspace::log_offset(0), cb,
+                      nullspace::test::as_tenant(tenant));
   if (!h) throw std::runtime_error("follow failed: " + h.error().message);
   auto fut = found->get_future();
   if (fut.wait_for(std::chrono::minutes(2)) != std::future_status::ready)
@@ -91,6 +92,28 @@ std::string wait_for_output(engine& eng, const std::string& id, const std::strin
 
 bool process_gone(long pid) {
   return ::kill(static_cast<pid_t>(pid), 0) == -1 && errno == ESRCH;
+}
+
+}  // namespace nullspace::test
+
+namespace nullspace::test {
+
+namespace {
+template <class T>
+T must(result<T> r, const std::string& s) {
+  if (!r) throw std::invalid_argument("test id '" + s + "': " + r.error().message);
+  return std::move(r.value());
+}
+}  // namespace
+
+build_id as_build_id(const std::string& s) {
+  return must(parse_build_id(s), s);
+}
+tenant_id as_tenant(const std::string& s) {
+  return must(parse_tenant_id(s), s);
+}
+template_ref as_ref(const std::string& s) {
+  return must(parse_template_ref(s), s);
 }
 
 }  // namespace nullspace::test

@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "nullspace/engine.hpp"
+#include "storage/build_record.hpp"
+#include "storage/log_entry.hpp"
 
 namespace nullspace::test {
 
@@ -44,5 +46,15 @@ bool process_gone(long pid);
 // fails the test after a generous bound meant only to catch a hang.
 std::string wait_for_output(engine& eng, const std::string& id, const std::string& needle,
                             const std::string& tenant = "default");
+
+}  // namespace nullspace::test
+
+namespace nullspace::test {
+
+// Typed ids from strings a test already knows are well-formed (ids the engine
+// or the HTTP API returned); a malformed one throws and fails the test.
+build_id as_build_id(const std::string& s);
+tenant_id as_tenant(const std::string& s);
+template_ref as_ref(const std::string& s);
 
 }  // namespace nullspace::test

@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
     for (auto& e : entries) std::printf("  %s\n", e.json.c_str());
   };
   cb.on_end = [&](const nullspace::build_view& b) { finished.set_value(b); };
-  auto follow = (*eng)->follow(build->record.id, 0, std::move(cb));
+  auto follow = (*eng)->follow(build->id(), nullspace::log_offset(0), std::move(cb));
   if (!follow) {
     std::fprintf(stderr, "follow: %s\n", follow.error().message.c_str());
     return 1;

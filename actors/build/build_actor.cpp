@@ -271,7 +271,7 @@ std::string exit_problem(const runtime::process_exit& ex, bool status_carries_si
 // A step's cache key chained onto everything below it, base image digest
 // included: the plan's keys name what a step does, this names what it builds on.
 std::string chained_key(const std::string& parent, const std::string& step_key) {
-  runtime::sha256 h;
+  sha256 h;
   h.update_field(parent).update_field(step_key);
   return "sha256:" + h.hex_digest();
 }
@@ -334,7 +334,7 @@ void remember_layer(build_ptr self, const std::string& key, const runtime::step_
   auto& st = self->state;
   if (!o.layer.empty()) st.layers.insert(st.layers.begin(), o.layer_dir);
   // Failed or skipped cache writes only cost a later rebuild.
-  st.ctx->db->put_cache(key, {o.layer, o.bytes, storage::now_ms()}, st.rec.id);
+  (void)st.ctx->db->put_cache(key, {o.layer, o.bytes, storage::now_ms()}, st.rec.id);
 }
 
 std::vector<std::string> sandbox_env(const build_state& st) {

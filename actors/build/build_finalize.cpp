@@ -45,7 +45,7 @@ runtime::sandbox_spec start_spec(const build_state& st) {
 }
 
 std::string artifact_id(const std::string& chain_key, uint32_t disk_mb, const std::string& config) {
-  runtime::sha256 h;
+  sha256 h;
   h.update_field("artifact-v1").update_field(chain_key);
   h.update_field(std::to_string(disk_mb)).update_field(config);
   return h.hex_digest().substr(0, 32);

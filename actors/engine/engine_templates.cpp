@@ -6,20 +6,19 @@
 
 #include "actors/engine/engine_impl.hpp"
 #include "actors/registry/template_reads.hpp"
-#include "runtime/plan/request_parser.hpp"
 
 namespace nullspace {
 namespace {
 
 std::optional<error> check_name(const std::string& v, const char* what, const char* field) {
-  if (runtime::valid_name(v)) return std::nullopt;
+  if (valid_name(v)) return std::nullopt;
   return make_error(errc::invalid_argument,
                     std::string(what) + " '" + v + "' must match [a-z0-9][a-z0-9._-]{0,62}", field);
 }
 
 // The message for a change, or the 400 for bad input (checked before any actor).
-result<registry_op> to_op(const engine::registry_change& c, const std::string& tenant) {
-  using k = engine::registry_change;
+result<registry_op> to_op(const registry_change& c, const std::string& tenant) {
+  using k = registry_change;
   registry_op op;
   op.tenant = tenant;
   op.ref = c.ref;
@@ -84,12 +83,12 @@ template_view to_view(const storage::store& db, const storage::template_record& 
 
 }  // namespace
 
-result<std::string> engine::get_template_json(const std::string& ref,
-                                              const std::string& tenant) const {
-  auto r = actors::parse_ref(ref);
+result<std::string> engine::get_template_json(const template_ref& ref,
+                                              const tenant_id& tenant) const {
+  auto r = actors::parse_ref(ref.str());
   if (!r) return r.error();
   auto& db = *impl_->db;
-  auto f = actors::find_template(db, tenant, *r);
+  auto f = actors::find_template(db, tenant.str(), *r);
   if (!f) return f.error();
   std::optional<storage::build_record> resolved;
   if (auto b = actors::find_build(db, *f, *r))
@@ -100,28 +99,26 @@ result<std::string> engine::get_template_json(const std::string& ref,
 }
 
 result<std::string> engine::list_templates_json(const template_list_options& o,
-                                                const std::string& tenant) const {
+                                                const tenant_id& tenant) const {
   if (!o.namespace_name.empty())
     if (auto e = check_name(o.namespace_name, "namespace", "namespace")) return *e;
   if (!o.visibility.empty() && o.visibility != "private" && o.visibility != "public")
     return make_error(errc::invalid_argument, "visibility must be private or public", "visibility");
-  return actors::list_templates_json(*impl_->db, tenant,
-                                     {o.namespace_name, o.visibility, o.limit, o.cursor});
+  return actors::list_templates_json(*impl_->db, tenant.str(), o);
 }
 
-result<std::string> engine::list_builds_json(const std::string& ref, const build_list_options& o,
-                                             const std::string& tenant) const {
-  auto r = actors::parse_ref(ref);
+result<std::string> engine::list_builds_json(const template_ref& ref, const build_list_options& o,
+                                             const tenant_id& tenant) const {
+  auto r = actors::parse_ref(ref.str());
   if (!r) return r.error();
-  return actors::list_builds_json(*impl_->db, tenant, *r,
-                                  {o.status, o.tagged, o.backend, o.limit, o.cursor});
+  return actors::list_builds_json(*impl_->db, tenant.str(), *r, o);
 }
 
-result<std::string> engine::list_aliases_json(const std::string& ref,
-                                              const std::string& tenant) const {
-  auto r = actors::parse_ref(ref);
+result<std::string> engine::list_aliases_json(const template_ref& ref,
+                                              const tenant_id& tenant) const {
+  auto r = actors::parse_ref(ref.str());
   if (!r) return r.error();
-  auto f = actors::find_template(*impl_->db, tenant, *r);
+  auto f = actors::find_template(*impl_->db, tenant.str(), *r);
   if (!f) return f.error();
   std::string out = "{\"aliases\":[";
   for (size_t i = 0; i < f->t.aliases.size(); ++i)
@@ -162,9 +159,9 @@ result<T> wait_for(F start) {
 
 }  // namespace
 
-void engine::change_template_async(registry_change change, const std::string& tenant,
+void engine::change_template_async(registry_change change, const tenant_id& tenant,
                                    callback<template_view> done) {
-  auto op = to_op(change, tenant);
+  auto op = to_op(change, tenant.str());
   if (!op) return done(op.error());
   auto* db = impl_->db.get();
   ask_registry<template_view>(
@@ -172,63 +169,63 @@ void engine::change_template_async(registry_change change, const std::string& te
       std::move(done));
 }
 
-void engine::promote_async(const std::string& build_id, const std::string& tag,
-                           const std::string& tenant, callback<build_view> done) {
+void engine::promote_async(const build_id& id, const std::string& tag, const tenant_id& tenant,
+                           callback<build_view> done) {
   if (auto e = check_name(tag, "tag", "tag")) return done(*e);
   auto* p = impl_.get();
   ask_registry<build_view>(
-      *impl_, registry_op{registry_op_kind::promote, tenant, build_id, {tag}, {}},
+      *impl_, registry_op{registry_op_kind::promote, tenant.str(), id.str(), {tag}, {}},
       [p](registry_reply& r) { return p->view(std::move(*r.build)); }, std::move(done));
 }
 
-result<template_view> engine::change_template(registry_change change, const std::string& tenant) {
+result<template_view> engine::change_template(registry_change change, const tenant_id& tenant) {
   return wait_for<template_view>(
       [&](auto cb) { change_template_async(std::move(change), tenant, cb); });
 }
 
-result<template_view> engine::assign_tags(const std::string& ref,
+result<template_view> engine::assign_tags(const template_ref& ref,
                                           const std::vector<std::string>& tags,
-                                          const std::string& tenant) {
-  return change_template({registry_change::assign_tags, ref, tags, {}}, tenant);
+                                          const tenant_id& tenant) {
+  return change_template({registry_change::assign_tags, ref.str(), tags, {}}, tenant);
 }
 
-result<template_view> engine::remove_tag(const std::string& ref, const std::string& tag,
-                                         const std::string& tenant) {
-  return change_template({registry_change::remove_tag, ref, {tag}, {}}, tenant);
+result<template_view> engine::remove_tag(const template_ref& ref, const std::string& tag,
+                                         const tenant_id& tenant) {
+  return change_template({registry_change::remove_tag, ref.str(), {tag}, {}}, tenant);
 }
 
-result<build_view> engine::promote(const std::string& build_id, const std::string& tag,
-                                   const std::string& tenant) {
-  return wait_for<build_view>([&](auto cb) { promote_async(build_id, tag, tenant, cb); });
+result<build_view> engine::promote(const build_id& id, const std::string& tag,
+                                   const tenant_id& tenant) {
+  return wait_for<build_view>([&](auto cb) { promote_async(id, tag, tenant, cb); });
 }
 
-result<template_view> engine::add_alias(const std::string& ref, const std::string& alias,
-                                        const std::string& tenant) {
-  return change_template({registry_change::add_alias, ref, {alias}, {}}, tenant);
+result<template_view> engine::add_alias(const template_ref& ref, const std::string& alias,
+                                        const tenant_id& tenant) {
+  return change_template({registry_change::add_alias, ref.str(), {alias}, {}}, tenant);
 }
 
-result<template_view> engine::remove_alias(const std::string& ref, const std::string& alias,
-                                           const std::string& tenant) {
-  return change_template({registry_change::remove_alias, ref, {alias}, {}}, tenant);
+result<template_view> engine::remove_alias(const template_ref& ref, const std::string& alias,
+                                           const tenant_id& tenant) {
+  return change_template({registry_change::remove_alias, ref.str(), {alias}, {}}, tenant);
 }
 
 result<template_view> engine::reserve_name(const std::string& namespace_name,
-                                           const std::string& name, const std::string& tenant) {
+                                           const std::string& name, const tenant_id& tenant) {
   return change_template({registry_change::reserve, name, {}, namespace_name}, tenant);
 }
 
-result<template_view> engine::rename(const std::string& ref, const std::string& new_name,
-                                     const std::string& new_namespace, const std::string& tenant) {
-  return change_template({registry_change::rename, ref, {new_name}, new_namespace}, tenant);
+result<template_view> engine::rename(const template_ref& ref, const std::string& new_name,
+                                     const std::string& new_namespace, const tenant_id& tenant) {
+  return change_template({registry_change::rename, ref.str(), {new_name}, new_namespace}, tenant);
 }
 
-result<template_view> engine::set_visibility(const std::string& ref, const std::string& visibility,
-                                             const std::string& tenant) {
-  return change_template({registry_change::set_visibility, ref, {visibility}, {}}, tenant);
+result<template_view> engine::set_visibility(const template_ref& ref, const std::string& visibility,
+                                             const tenant_id& tenant) {
+  return change_template({registry_change::set_visibility, ref.str(), {visibility}, {}}, tenant);
 }
 
-result<template_view> engine::delete_template(const std::string& ref, const std::string& tenant) {
-  return change_template({registry_change::remove, ref, {}, {}}, tenant);
+result<template_view> engine::delete_template(const template_ref& ref, const tenant_id& tenant) {
+  return change_template({registry_change::remove, ref.str(), {}, {}}, tenant);
 }
 
 result<sweep_summary> engine::sweep_retention() {
@@ -238,10 +235,7 @@ result<sweep_summary> engine::sweep_retention() {
   std::optional<result<sweep_summary>> out;
   self->request(reg, caf::infinite, sweep_atom::value, impl_->ctx->config.now_ms())
       .receive(
-          [&](const sweep_report& r) {
-            out.emplace(sweep_summary{r.expired, r.artifacts_deleted, r.layers_deleted,
-                                      r.bytes_freed, r.layers_deferred});
-          },
+          [&](const sweep_summary& r) { out.emplace(r); },
           [&](caf::error& e) { out.emplace(from_caf(e, "the template registry did not answer")); });
   return std::move(*out);
 }

@@ -56,7 +56,7 @@ std::vector<std::string> own_layers(const std::string& artifact_dir, const fs::p
 // are the layers of an artifact it was the last holder of; delete_layers
 // keeps any that a retained artifact is still made of.
 void expire(storage::store& db, const std::string& data_dir, int64_t when, const std::string& id,
-            int64_t now, sweep_report& report) {
+            int64_t now, sweep_summary& report) {
   storage::write_batch wb;
   db.delete_retention(wb, when, id);
   auto rec = db.get_build(id);
@@ -97,7 +97,7 @@ void expire(storage::store& db, const std::string& data_dir, int64_t when, const
   spdlog::info("retention: artifact {} of build {} deleted", rec->artifact->id, id);
 }
 
-void delete_layers(storage::store& db, const std::string& data_dir, sweep_report& report) {
+void delete_layers(storage::store& db, const std::string& data_dir, sweep_summary& report) {
   auto queued = db.gc_layers();
   if (queued.empty()) return;
   auto root = layers_root(data_dir);
@@ -121,9 +121,9 @@ void delete_layers(storage::store& db, const std::string& data_dir, sweep_report
 
 }  // namespace
 
-sweep_report sweep_retention(storage::store& db, const std::string& data_dir, int64_t now_ms,
-                             bool may_delete_layers) {
-  sweep_report report;
+sweep_summary sweep_retention(storage::store& db, const std::string& data_dir, int64_t now_ms,
+                              bool may_delete_layers) {
+  sweep_summary report;
   for (auto& [when, id] : db.retention_due(now_ms, 1000))
     expire(db, data_dir, when, id, now_ms, report);
   if (may_delete_layers)

@@ -19,7 +19,7 @@ namespace nullspace::actors {
 // Deletes layers only with `may_delete_layers` (no build is running, so none
 // can be about to use a cached layer); otherwise they stay queued for the
 // next sweep (meta CF, gc/<layer>).
-sweep_report sweep_retention(storage::store& db, const std::string& data_dir, int64_t now_ms,
-                             bool may_delete_layers);
+sweep_summary sweep_retention(storage::store& db, const std::string& data_dir, int64_t now_ms,
+                              bool may_delete_layers);
 
 }  // namespace nullspace::actors

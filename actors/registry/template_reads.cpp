@@ -33,7 +33,7 @@ std::optional<std::pair<int64_t, std::string>> parse_build_cursor(const std::str
   auto [p, ec] = std::from_chars(c.data(), c.data() + colon, ms);
   if (ec != std::errc{} || p != c.data() + colon || ms < 0) return std::nullopt;
   auto id = c.substr(colon + 1);
-  if (!runtime::parse_template_ref("x@" + id)) return std::nullopt;
+  if (!runtime::split_template_ref("x@" + id)) return std::nullopt;
   return std::pair{ms, id};
 }
 
@@ -50,8 +50,8 @@ std::string end_page(json::writer& w, bool more, const std::string& last) {
 
 }  // namespace
 
-result<runtime::template_ref> parse_ref(const std::string& ref) {
-  auto r = runtime::parse_template_ref(ref);
+result<runtime::template_ref_parts> parse_ref(const std::string& ref) {
+  auto r = runtime::split_template_ref(ref);
   if (!r)
     return make_error(errc::invalid_argument,
                       "'" + ref +
@@ -62,7 +62,7 @@ result<runtime::template_ref> parse_ref(const std::string& ref) {
 }
 
 result<found_template> find_template(const storage::store& db, const std::string& tenant,
-                                     const runtime::template_ref& ref) {
+                                     const runtime::template_ref_parts& ref) {
   auto ns = ref.namespace_name.empty() ? default_namespace(tenant) : ref.namespace_name;
   auto t = lookup(db, ns, ref.name);
   if (!t || !readable(*t, tenant))
@@ -72,7 +72,7 @@ result<found_template> find_template(const storage::store& db, const std::string
 }
 
 result<found_template> find_owned_template(const storage::store& db, const std::string& tenant,
-                                           const runtime::template_ref& ref) {
+                                           const runtime::template_ref_parts& ref) {
   auto found = find_template(db, tenant, ref);
   if (found && !found->owned)
     return make_error(errc::permission_denied,
@@ -82,7 +82,7 @@ result<found_template> find_owned_template(const storage::store& db, const std::
 }
 
 result<storage::build_record> find_build(const storage::store& db, const found_template& f,
-                                         const runtime::template_ref& ref) {
+                                         const runtime::template_ref_parts& ref) {
   const auto& t = f.t;
   std::string id;
   if (!ref.build_id.empty()) {
@@ -140,11 +140,11 @@ std::string template_json(const storage::store& db, const storage::template_reco
 }
 
 result<std::string> list_templates_json(const storage::store& db, const std::string& tenant,
-                                        const template_list_filter& f) {
+                                        const template_list_options& f) {
   std::optional<std::pair<std::string, std::string>> after;
   if (!f.cursor.empty()) {
     auto slash = f.cursor.find('/');
-    auto parsed = runtime::parse_template_ref(f.cursor);
+    auto parsed = runtime::split_template_ref(f.cursor);
     if (slash == std::string::npos || !parsed || parsed->names_build())
       return make_error(errc::invalid_argument, "cursor is not one this server returned", "cursor");
     after = std::pair{parsed->namespace_name, parsed->name};
@@ -178,7 +178,8 @@ result<std::string> list_templates_json(const storage::store& db, const std::str
 }
 
 result<std::string> list_builds_json(const storage::store& db, const std::string& tenant,
-                                     const runtime::template_ref& ref, const build_list_filter& f) {
+                                     const runtime::template_ref_parts& ref,
+                                     const build_list_options& f) {
   auto found = find_template(db, tenant, ref);
   if (!found) return found.error();
   std::optional<std::pair<int64_t, std::string>> before;

@@ -53,7 +53,7 @@ std::string not_taggable(const build_record& r) {
 std::optional<error> may_write_namespace(const storage::store& db, const std::string& tenant,
                                          const std::string& ns) {
   // A tenant whose name is not a valid name has no usable default namespace.
-  if (!runtime::valid_name(ns))
+  if (!valid_name(ns))
     return make_error(errc::invalid_argument,
                       "namespace \"" + ns +
                           "\" is not a valid name (a tenant's default namespace is its name); "
@@ -186,8 +186,16 @@ caf::result<uint64_t> terminal(registry_ptr self, append_request& req) {
   // guards against a hub that vanished without answering; a commit never
   // takes that long.
   self->request(ctx.directory.hub(), std::chrono::minutes(2), append_atom::value, std::move(req))
-      .await([=](uint64_t next) mutable { rp.deliver(next); },
-             [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
+      .await(
+          [=, id = rec.id](uint64_t next) mutable {
+            // The manager frees the build's slot now, before anything this
+            // registry handles next (a retention sweep asks the manager
+            // whether builds run: a build whose end is durable does not).
+            if (auto mgr = self->state.ctx->directory.manager())
+              self->send(mgr, finished_atom::value, id);
+            rp.deliver(next);
+          },
+          [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
   return rp;
 }
 
@@ -449,7 +457,7 @@ void claim_tenant_namespaces(storage::store& db, const engine_config& config) {
   registry_txn txn(db, config.now_ms(), config.retention);
   for (auto& tenant : config.tenants) {
     const auto& ns = default_namespace(tenant);
-    if (!runtime::valid_name(ns)) continue;
+    if (!valid_name(ns)) continue;
     auto owner = db.namespace_owner(ns);
     if (!owner)
       claim_namespace(txn, ns, tenant);
@@ -474,15 +482,15 @@ template_registry_actor::behavior_type registry(registry_ptr self,
       },
       [=](terminal_atom, append_request& req) { return terminal(self, req); },
       [=](const registry_op& op) { return apply_op(self, op); },
-      [=](sweep_atom, int64_t now) -> caf::result<sweep_report> {
-        auto rp = self->make_response_promise<sweep_report>();
-        sweep(self, now, [=](const sweep_report& r) mutable { rp.deliver(r); });
+      [=](sweep_atom, int64_t now) -> caf::result<sweep_summary> {
+        auto rp = self->make_response_promise<sweep_summary>();
+        sweep(self, now, [=](const sweep_summary& r) mutable { rp.deliver(r); });
         return rp;
       },
       [](stats_atom) { return true; },
       [=](tick_atom) {
         sweep(self, self->state.ctx->config.now_ms(),
-              [=](const sweep_report&) { self->delayed_send(self, interval, tick_atom::value); });
+              [=](const sweep_summary&) { self->delayed_send(self, interval, tick_atom::value); });
       },
   };
 }

@@ -5,6 +5,7 @@
 #include <string>
 #include <utility>
 #include <variant>
+#include <vector>
 
 namespace nullspace {
 
@@ -13,6 +14,7 @@ enum class errc {
   unauthenticated,         // 401
   permission_denied,       // 403: visible (public) but not writable by the caller
   not_found,               // 404
+  request_timeout,         // 408: a wait ended before its condition held
   conflict,                // 409
   payload_too_large,       // 413
   unsupported_media_type,  // 415
@@ -20,6 +22,7 @@ enum class errc {
   resource_exhausted,      // 429
   internal,                // 500
   unavailable,             // 503
+  insufficient_storage,    // 507: the data dir's filesystem is full
 };
 
 const char* to_string(errc code);
@@ -29,15 +32,18 @@ struct error {
   errc code = errc::internal;
   std::string message;  // a human sentence; never contains a secret value
   std::string field;    // the request field at fault, or empty
+  // Every problem found when there was more than one (a build request is
+  // checked whole); the first is this error itself.
+  std::vector<error> details;
 };
 
 inline error make_error(errc code, std::string message, std::string field = {}) {
-  return error{code, std::move(message), std::move(field)};
+  return error{code, std::move(message), std::move(field), {}};
 }
 
 // A value or an error. Deliberately tiny: std::expected is C++23.
 template <class T>
-class result {
+class [[nodiscard]] result {
  public:
   result(T value) : v_(std::move(value)) {}             // NOLINT: implicit on purpose
   result(nullspace::error err) : v_(std::move(err)) {}  // NOLINT
@@ -49,10 +55,26 @@ class result {
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }
+  const T& operator*() const& { return value(); }
   const nullspace::error& error() const { return std::get<1>(v_); }
 
  private:
   std::variant<T, nullspace::error> v_;
+};
+
+// Success without a value, or an error.
+template <>
+class [[nodiscard]] result<void> {
+ public:
+  result() = default;
+  result(nullspace::error err) : err_(std::move(err)), failed_(true) {}  // NOLINT
+  bool ok() const { return !failed_; }
+  explicit operator bool() const { return ok(); }
+  const nullspace::error& error() const { return err_; }
+
+ private:
+  nullspace::error err_;
+  bool failed_ = false;
 };
 
 }  // namespace nullspace

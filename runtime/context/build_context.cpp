@@ -516,13 +516,6 @@ std::string context_manifest::json() const {
   return std::move(w).str();
 }
 
-std::string context_manifest::summary_json() const {
-  json::writer w;
-  w.begin_object().field("id", id).field("digest", digest).field("files", files);
-  w.field("bytes", bytes).end_object();
-  return std::move(w).str();
-}
-
 result<context_manifest> inspect_context_tar(std::string_view tar, const context_limits& limits) {
   auto r = inspect(tar, limits);
   if (!r) return r.error();

@@ -58,8 +58,6 @@ struct context_manifest {
   //  "warnings":[{"path","reason"}],"unsupported":[{"path","reason"}]}
   // with type as a word: file, dir, symlink, hardlink, chardev, blockdev, fifo, other.
   std::string json() const;
-  // {"id","digest","files","bytes"}: the API's upload answer.
-  std::string summary_json() const;
 };
 
 // Reads an uncompressed tar archive (ustar, pax, GNU) held in memory. An empty,

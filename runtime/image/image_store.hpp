@@ -36,7 +36,7 @@
 
 namespace nullspace::runtime {
 
-inline constexpr const char* default_debian_mirror = "http://deb.debian.org/debian";
+using nullspace::default_debian_mirror;
 
 struct base_image {
   std::string name;                 // catalog name ("busybox") or the pulled reference

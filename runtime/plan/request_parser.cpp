@@ -13,6 +13,7 @@
 #include "runtime/dockerfile/dockerfile.hpp"
 #include "runtime/request/image_ref.hpp"
 #include "runtime/request/template_ref.hpp"
+#include "storage/common/json_syntax.hpp"
 #include "storage/common/json_writer.hpp"
 
 namespace nullspace::runtime {
@@ -21,263 +22,13 @@ namespace {
 namespace dom = simdjson::dom;
 using simdjson::SUCCESS;
 
-// A request is a few levels deep; anything much deeper is rejected before we
-// (or simdjson) descend into it. The locator below uses the same limit.
-constexpr size_t max_json_depth = 64;
-constexpr size_t max_quoted_bytes = 64;  // user text echoed in a message
-constexpr size_t max_reported = 100;     // errors, and separately warnings
+using json::max_quoted_bytes;
+constexpr size_t max_json_depth = json::max_depth;
+constexpr size_t max_reported = 100;  // errors, and separately warnings
 // Secrets shorter than this are not searched for in messages: every sentence
 // would contain them, and messages never echo secret fields in the first place.
 constexpr size_t min_redacted_bytes = 4;
 constexpr std::string_view redacted = "***";
-
-// ---------------------------------------------------------------------------
-// Malformed JSON. simdjson reports only an error code, so on failure a small
-// strict recursive-descent scanner finds the byte offset (and, for a problem
-// inside one string or number, the JSON path). It runs only on the error path.
-
-struct syntax_problem {
-  size_t offset = 0;
-  std::string reason;
-  std::string path;  // set when the problem is inside one value
-};
-
-class syntax_locator {
- public:
-  explicit syntax_locator(std::string_view s) : s_(s) {}
-
-  std::optional<syntax_problem> run() {
-    skip_ws();
-    if (pos_ == s_.size()) {
-      fail(s_.empty() ? "the body is empty" : "the body holds only whitespace");
-      return problem_;
-    }
-    if (!value(1)) return problem_;
-    skip_ws();
-    if (pos_ != s_.size()) {
-      fail("unexpected content after the JSON value");
-      return problem_;
-    }
-    return std::nullopt;
-  }
-
- private:
-  bool fail(std::string reason, bool in_value = false) {
-    problem_.offset = pos_;
-    problem_.reason = std::move(reason);
-    if (in_value) {
-      for (auto& seg : path_) problem_.path += seg;
-      if (!problem_.path.empty() && problem_.path[0] == '.') problem_.path.erase(0, 1);
-    }
-    return false;
-  }
-  bool eof() const { return pos_ >= s_.size(); }
-  bool end_of_input() { return fail("unexpected end of input"); }
-  void skip_ws() {
-    while (!eof() && (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r'))
-      ++pos_;
-  }
-
-  bool value(size_t depth) {
-    if (eof()) return end_of_input();
-    char c = s_[pos_];
-    if (c == '{' || c == '[') {
-      if (depth > max_json_depth)
-        return fail("nested deeper than " + std::to_string(max_json_depth) + " levels");
-      return c == '{' ? object(depth) : array(depth);
-    }
-    if (c == '"') return string();
-    if (c == '-' || (c >= '0' && c <= '9')) return number();
-    for (std::string_view lit : {"true", "false", "null"})
-      if (c == lit[0]) {
-        if (s_.substr(pos_, lit.size()) != lit)
-          return fail("invalid literal, expected " + std::string(lit));
-        pos_ += lit.size();
-        return true;
-      }
-    return fail("expected a JSON value");
-  }
-
-  bool object(size_t depth) {
-    ++pos_;
-    skip_ws();
-    if (!eof() && s_[pos_] == '}') return ++pos_, true;
-    while (true) {
-      skip_ws();
-      if (eof()) return end_of_input();
-      if (s_[pos_] != '"') return fail("expected a string key");
-      auto start = pos_ + 1;
-      if (!string()) return false;
-      auto key = s_.substr(start, std::min(pos_ - 1 - start, max_quoted_bytes));
-      skip_ws();
-      if (eof()) return end_of_input();
-      if (s_[pos_] != ':') return fail("expected ':' after an object key");
-      ++pos_;
-      skip_ws();
-      path_.push_back("." + std::string(key));
-      if (!value(depth + 1)) return false;
-      path_.pop_back();
-      skip_ws();
-      if (eof()) return end_of_input();
-      if (s_[pos_] == '}') return ++pos_, true;
-      if (s_[pos_] != ',') return fail("expected ',' or '}'");
-      ++pos_;
-    }
-  }
-
-  bool array(size_t depth) {
-    ++pos_;
-    skip_ws();
-    if (!eof() && s_[pos_] == ']') return ++pos_, true;
-    for (size_t i = 0;; ++i) {
-      skip_ws();
-      path_.push_back("[" + std::to_string(i) + "]");
-      if (!value(depth + 1)) return false;
-      path_.pop_back();
-      skip_ws();
-      if (eof()) return end_of_input();
-      if (s_[pos_] == ']') return ++pos_, true;
-      if (s_[pos_] != ',') return fail("expected ',' or ']'");
-      ++pos_;
-    }
-  }
-
-  // Four hex digits at pos_ (just after "\u"), or -1.
-  long hex4() const {
-    if (pos_ + 4 > s_.size()) return -1;
-    long v = 0;
-    for (size_t i = 0; i < 4; ++i) {
-      char c = s_[pos_ + i];
-      int d = c >= '0' && c <= '9'   ? c - '0'
-              : c >= 'a' && c <= 'f' ? c - 'a' + 10
-              : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                     : -1;
-      if (d < 0) return -1;
-      v = v * 16 + d;
-    }
-    return v;
-  }
-
-  bool string() {
-    ++pos_;  // opening quote
-    while (true) {
-      if (eof()) return fail("unterminated string");
-      auto c = static_cast<unsigned char>(s_[pos_]);
-      if (c == '"') return ++pos_, true;
-      if (c == '\\') {
-        if (!escape()) return false;
-      } else if (c < 0x20) {
-        return fail("unescaped control character in a string", true);
-      } else if (c >= 0x80) {
-        size_t n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 0;
-        if (n == 0 || pos_ + n > s_.size() || !json::valid_utf8(s_.substr(pos_, n)))
-          return fail("invalid UTF-8 in a string", true);
-        pos_ += n;
-      } else {
-        ++pos_;
-      }
-    }
-  }
-
-  bool escape() {
-    ++pos_;  // backslash
-    if (eof()) return fail("unterminated string");
-    char e = s_[pos_];
-    if (std::string_view("\"\\/bfnrt").find(e) != std::string_view::npos) return ++pos_, true;
-    if (e != 'u') return fail("invalid escape sequence in a string", true);
-    ++pos_;
-    long cp = hex4();
-    if (cp < 0) return fail("invalid \\u escape in a string", true);
-    pos_ += 4;
-    if (cp >= 0xDC00 && cp <= 0xDFFF) return fail("unpaired UTF-16 surrogate in a string", true);
-    if (cp >= 0xD800 && cp <= 0xDBFF) {
-      if (s_.substr(pos_, 2) != "\\u") return fail("unpaired UTF-16 surrogate in a string", true);
-      pos_ += 2;
-      long low = hex4();
-      if (low < 0xDC00 || low > 0xDFFF) return fail("unpaired UTF-16 surrogate in a string", true);
-      pos_ += 4;
-    }
-    return true;
-  }
-
-  bool number() {
-    auto start = pos_;
-    auto digits = [&] {
-      auto from = pos_;
-      while (!eof() && s_[pos_] >= '0' && s_[pos_] <= '9') ++pos_;
-      return pos_ > from;
-    };
-    auto invalid = [&] {
-      pos_ = start;
-      return fail("invalid number", true);
-    };
-    bool negative = s_[pos_] == '-';
-    if (negative) ++pos_;
-    if (eof()) return end_of_input();
-    if (s_[pos_] == '0') {
-      ++pos_;
-      if (!eof() && s_[pos_] >= '0' && s_[pos_] <= '9') return invalid();  // leading zero
-    } else if (!digits()) {
-      return invalid();
-    }
-    bool integer = true;
-    if (!eof() && s_[pos_] == '.') {
-      ++pos_;
-      integer = false;
-      if (!digits()) return invalid();
-    }
-    if (!eof() && (s_[pos_] == 'e' || s_[pos_] == 'E')) {
-      ++pos_;
-      integer = false;
-      if (!eof() && (s_[pos_] == '+' || s_[pos_] == '-')) ++pos_;
-      if (!digits()) return invalid();
-    }
-    // simdjson refuses integers outside int64/uint64 and numbers that overflow a double.
-    std::string text(s_.substr(start, pos_ - start));
-    bool out_of_range;
-    if (integer) {
-      errno = 0;
-      if (negative)
-        (void)std::strtoll(text.c_str(), nullptr, 10);
-      else
-        (void)std::strtoull(text.c_str(), nullptr, 10);
-      out_of_range = errno == ERANGE;
-    } else {
-      out_of_range = std::isinf(std::strtod(text.c_str(), nullptr));
-    }
-    if (out_of_range) {
-      pos_ = start;
-      return fail("number out of range", true);
-    }
-    return true;
-  }
-
-  std::string_view s_;
-  size_t pos_ = 0;
-  std::vector<std::string> path_;  // ".key" and "[i]" segments down to the current value
-  syntax_problem problem_;
-};
-
-error malformed_json(std::string_view json, simdjson::error_code code) {
-  if (code == simdjson::MEMALLOC)
-    return make_error(errc::internal, "out of memory while parsing the request");
-  if (auto p = syntax_locator(json).run()) {
-    auto msg = "malformed JSON at byte offset " + std::to_string(p->offset) + ": " + p->reason;
-    if (!p->path.empty()) msg += " (in " + p->path + ")";
-    return make_error(errc::invalid_argument, std::move(msg), std::move(p->path));
-  }
-  // Not expected: the locator accepts exactly what simdjson accepts (see the tests).
-  return make_error(errc::invalid_argument,
-                    std::string("malformed JSON: ") + simdjson::error_message(code));
-}
-
-}  // namespace
-
-error malformed_json_error(std::string_view json) {
-  return malformed_json(json, simdjson::TAPE_ERROR);
-}
-
-namespace {
 
 // ---------------------------------------------------------------------------
 // Character rules of the contract.
@@ -312,7 +63,7 @@ bool valid_context_id(std::string_view s) {
 
 // name · namespace/name · name:tag · namespace/name:tag · namespace/name@tb_…
 bool valid_template_ref(std::string_view s) {
-  return parse_template_ref(s).has_value();
+  return split_template_ref(s).has_value();
 }
 
 // A word handed to a tool (package, image, git url/ref, user): no spaces or control
@@ -1188,7 +939,7 @@ parse_outcome parse_build_request(std::string_view json, const platform_limits& 
   auto code = parser.allocate(std::max<size_t>(json.size(), 64), max_json_depth);
   if (code == SUCCESS) code = parser.parse(simdjson::padded_string(json)).get(root);
   if (code != SUCCESS) {
-    out.errors.push_back(malformed_json(json, code));
+    out.errors.push_back(json::malformed_json_error(json, code == simdjson::MEMALLOC));
     return out;
   }
   dom::object obj;
@@ -1242,13 +993,6 @@ std::string sanitized_definition_json(const build_request& req) {
   return std::move(w).str();
 }
 
-bool valid_name(std::string_view s) {
-  auto lower_alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
-  if (s.empty() || s.size() > 63 || !lower_alnum(s[0])) return false;
-  return std::all_of(s.begin(), s.end(),
-                     [&](char c) { return lower_alnum(c) || c == '.' || c == '_' || c == '-'; });
-}
-
 std::vector<std::string> required_secret_ids(const build_request& req) {
   std::vector<std::string> ids;
   for (auto& s : req.secrets) ids.push_back(s.id);
@@ -1259,6 +1003,16 @@ std::vector<std::string> required_secret_ids(const build_request& req) {
   std::sort(ids.begin(), ids.end());
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
   return ids;
+}
+
+error request_error(parse_outcome&& p) {
+  auto first = p.errors.front();
+  first.details = std::move(p.errors);
+  return first;
+}
+
+bool is_malformed_json(const parse_outcome& p) {
+  return p.errors.size() == 1 && p.errors.front().message.starts_with("malformed JSON");
 }
 
 }  // namespace nullspace::runtime

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "nullspace/error.hpp"
+#include "nullspace/ids.hpp"
 #include "runtime/request/build_request.hpp"
 
 namespace nullspace::runtime {
@@ -30,12 +31,12 @@ struct parse_outcome {
 parse_outcome parse_build_request(std::string_view json, const platform_limits& limits,
                                   const parse_options& opts = {});
 
-// The 400 for a body that is not valid JSON: names the byte offset of the
-// first problem (and the JSON path when it lies inside one value).
-error malformed_json_error(std::string_view json);
+// A refused request as one error: the first problem, with all of them (the
+// first included) as details. `p` must have errors.
+error request_error(parse_outcome&& p);
 
-// [a-z0-9][a-z0-9._-]{0,62}: the rule for names, namespaces and tags.
-bool valid_name(std::string_view s);
+// True when the body was not JSON at all (its one error names the byte offset).
+bool is_malformed_json(const parse_outcome& p);
 
 // The request as stored and echoed: the normalized IR as JSON, with every secret
 // value and registry password replaced by "***". Parsing this back with

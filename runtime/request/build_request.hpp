@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "nullspace/options.hpp"
+
 namespace nullspace::runtime {
 
 using env_list = std::vector<std::pair<std::string, std::string>>;  // keeps request order
@@ -121,18 +123,8 @@ struct build_request {
   bool operator==(const build_request&) const = default;
 };
 
-// Configurable platform limits that requests are validated against.
-struct platform_limits {
-  uint32_t min_cpu_count = 1, max_cpu_count = 8;
-  uint32_t min_memory_mb = 128, max_memory_mb = 16384;
-  uint32_t min_disk_mb = 256, max_disk_mb = 65536;
-  uint32_t max_ready_timeout_ms = 600000;
-  size_t max_request_bytes = 1 << 20;  // whole JSON body
-  size_t max_steps = 256;
-  size_t max_string_bytes = 64 << 10;  // any one string (cmd, dockerfile content, …)
-  size_t max_list_items = 1024;        // packages, tags, envs, secrets
-  size_t max_secret_bytes = 64 << 10;
-};
+// Requests are validated against the public limits (include/nullspace/options.hpp).
+using nullspace::platform_limits;
 
 const char* to_string(source_type t);
 const char* to_string(step_type t);

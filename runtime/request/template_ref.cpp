@@ -1,9 +1,8 @@
 #include "runtime/request/template_ref.hpp"
 
-#include "runtime/plan/request_parser.hpp"
+#include "nullspace/ids.hpp"
 
 namespace nullspace::runtime {
-namespace {
 
 bool valid_build_id(std::string_view s) {
   if (s.size() < 4 || s.size() > 128 || s.substr(0, 3) != "tb_") return false;
@@ -15,10 +14,8 @@ bool valid_build_id(std::string_view s) {
   return true;
 }
 
-}  // namespace
-
-std::optional<template_ref> parse_template_ref(std::string_view s) {
-  template_ref r;
+std::optional<template_ref_parts> split_template_ref(std::string_view s) {
+  template_ref_parts r;
   if (auto slash = s.find('/'); slash != std::string_view::npos) {
     r.namespace_name = s.substr(0, slash);
     if (!valid_name(r.namespace_name)) return std::nullopt;

@@ -8,7 +8,7 @@
 
 namespace nullspace::runtime {
 
-struct template_ref {
+struct template_ref_parts {
   std::string namespace_name;  // empty: the caller's default namespace
   std::string name;            // a template name or an alias
   std::string tag;             // empty unless `:tag`
@@ -21,7 +21,10 @@ struct template_ref {
 };
 
 // nullopt unless `s` is one of the forms above with valid names and tags.
-std::optional<template_ref> parse_template_ref(std::string_view s);
+std::optional<template_ref_parts> split_template_ref(std::string_view s);
+
+// tb_ followed by 1-125 of [A-Za-z0-9_.-]: the form of a build id.
+bool valid_build_id(std::string_view s);
 
 // namespace/name@tb_… of a build.
 std::string canonical_ref(std::string_view ns, std::string_view name, std::string_view build_id);

@@ -127,7 +127,8 @@ std::string step_sandbox::container_id(const std::string& build_id, size_t step)
 }
 
 void step_sandbox::delete_container(const std::string& id) const {
-  run_command({rt_.binary, "--root", rt_.state_root, "delete", "--force", id});
+  // Quietly: a container that is already gone is what we want.
+  (void)run_command({rt_.binary, "--root", rt_.state_root, "delete", "--force", id});
 }
 
 std::string step_sandbox::build_cgroup(const std::string& build_id) {

@@ -12,6 +12,8 @@ const char* to_string(errc code) {
       return "permission_denied";
     case errc::not_found:
       return "not_found";
+    case errc::request_timeout:
+      return "request_timeout";
     case errc::conflict:
       return "conflict";
     case errc::payload_too_large:
@@ -26,6 +28,8 @@ const char* to_string(errc code) {
       return "internal";
     case errc::unavailable:
       return "unavailable";
+    case errc::insufficient_storage:
+      return "insufficient_storage";
   }
   return "internal";
 }
@@ -40,6 +44,8 @@ int http_status(errc code) {
       return 403;
     case errc::not_found:
       return 404;
+    case errc::request_timeout:
+      return 408;
     case errc::conflict:
       return 409;
     case errc::payload_too_large:
@@ -54,6 +60,8 @@ int http_status(errc code) {
       return 500;
     case errc::unavailable:
       return 503;
+    case errc::insufficient_storage:
+      return 507;
   }
   return 500;
 }

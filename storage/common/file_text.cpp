@@ -7,7 +7,7 @@
 #include <fstream>
 #include <sstream>
 
-namespace nullspace::runtime {
+namespace nullspace {
 
 std::string read_text_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -29,4 +29,4 @@ bool write_text_file(const std::string& path, std::string_view text) {
   return ::close(fd) == 0 && ok;
 }
 
-}  // namespace nullspace::runtime
+}  // namespace nullspace

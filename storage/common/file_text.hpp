@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-namespace nullspace::runtime {
+namespace nullspace {
 
 // The file's bytes, or "" if it is missing or unreadable.
 std::string read_text_file(const std::string& path);
@@ -13,4 +13,4 @@ std::string read_text_file(const std::string& path);
 // Creates or truncates `path` (mode 0644) with `text`; false on any error.
 bool write_text_file(const std::string& path, std::string_view text);
 
-}  // namespace nullspace::runtime
+}  // namespace nullspace

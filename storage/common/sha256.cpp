@@ -6,7 +6,7 @@
 #include <new>
 #include <stdexcept>
 
-namespace nullspace::runtime {
+namespace nullspace {
 namespace {
 
 EVP_MD_CTX* md(void* p) {
@@ -71,4 +71,4 @@ std::string sha256_hex(std::string_view bytes) {
   return h.hex_digest();
 }
 
-}  // namespace nullspace::runtime
+}  // namespace nullspace

@@ -4,7 +4,7 @@
 #include <string>
 #include <string_view>
 
-namespace nullspace::runtime {
+namespace nullspace {
 
 // Incremental hasher: update() any number of times, then hex_digest() once.
 class sha256 {
@@ -24,4 +24,4 @@ class sha256 {
 
 std::string sha256_hex(std::string_view bytes);
 
-}  // namespace nullspace::runtime
+}  // namespace nullspace

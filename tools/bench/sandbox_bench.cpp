@@ -96,7 +96,7 @@ void per_step(nullspace::engine& eng, const std::string& tmp, size_t steps) {
   for (int round = 0; round < 3; ++round) {
     auto t0 = clock_type::now();
     auto b = eng.submit(request(steps_json(steps, "true"), R"(,"skip_cache":true)"));
-    auto done = eng.wait_until_terminal(b->record.id, std::chrono::minutes(10));
+    auto done = eng.wait_until_terminal(b->id(), std::chrono::minutes(10));
     if (!done || done->record.status != nullspace::build_status::ready) {
       std::cerr << "bench build failed\n";
       std::exit(1);
@@ -109,8 +109,11 @@ void per_step(nullspace::engine& eng, const std::string& tmp, size_t steps) {
   auto img = images.make("busybox");
   auto bundle = tmp + "/bundle";
   for (auto d : {"/rootfs", "/upper", "/work"}) fs::create_directories(bundle + d);
-  nullspace::runtime::mount_overlay({img->layers}, bundle + "/upper", bundle + "/work",
-                                    bundle + "/rootfs");
+  if (!nullspace::runtime::mount_overlay({img->layers}, bundle + "/upper", bundle + "/work",
+                                         bundle + "/rootfs")) {
+    std::cerr << "cannot mount the bench rootfs\n";
+    std::exit(1);
+  }
   nullspace::runtime::sandbox_spec spec;
   spec.rootfs = bundle + "/rootfs";
   spec.args = {"/bin/sh", "-c", "true"};

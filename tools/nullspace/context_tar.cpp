@@ -127,7 +127,7 @@ context_archive tar_directory(const std::string& dir) {
   if (archive_write_close(a.get()) != ARCHIVE_OK)
     throw cli_error(exit_failed,
                     std::string("cannot make a tar archive: ") + archive_error_string(a.get()));
-  out.id = runtime::context_id_from_sha256(runtime::sha256_hex(out.tar));
+  out.id = runtime::context_id_from_sha256(sha256_hex(out.tar));
   return out;
 }
 

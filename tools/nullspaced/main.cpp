@@ -17,7 +17,6 @@
 
 #include "api/api_server.hpp"
 #include "nullspace/engine.hpp"
-#include "runtime/sandbox/step_sandbox.hpp"
 
 namespace {
 
@@ -155,16 +154,9 @@ int main(int argc, char** argv) {
   eopts.retention.untagged_ready = ms(untagged_hours, 3600e3);
   eopts.retention.failed = ms(failed_hours, 3600e3);
   eopts.retention.sweep_interval = ms(sweep_minutes, 60e3);
-  std::string host_reason;  // why auto chose the host executor
-  if (isolation == "auto") {
-    if (::geteuid() != 0)
-      host_reason = "not running as root";
-    else if (auto rt = nullspace::runtime::find_oci_runtime(eopts.oci_runtime, ""); !rt)
-      host_reason = rt.error().message;
-    isolation = host_reason.empty() ? "sandbox" : "host";
-  }
-  eopts.isolation_mode =
-      isolation == "sandbox" ? nullspace::isolation::sandbox : nullspace::isolation::host;
+  eopts.isolation_mode = isolation == "sandbox" ? nullspace::isolation::sandbox
+                         : isolation == "host"  ? nullspace::isolation::host
+                                                : nullspace::isolation::automatic;
 
   // Logs go to stderr as `key=value` lines; stdout carries only the
   // `listening on` line that scripts wait for.
@@ -218,12 +210,7 @@ int main(int argc, char** argv) {
   spdlog::info(
       "msg=\"ready\" listen={}:{} data_dir={} executor_slots={} tenants_auth={} isolation={}",
       aopts.host, port, eopts.data_dir, eopts.executor_slots, aopts.keys.empty() ? "off" : "on",
-      isolation);
-  if (!host_reason.empty())
-    spdlog::warn(
-        "msg=\"steps run as plain host processes (isolation=host): {}; run as root with runc "
-        "installed for sandboxed builds\"",
-        host_reason);
+      nullspace::to_string(eng.value()->options().isolation_mode));
   std::string shown =
       aopts.host.find(':') != std::string::npos ? "[" + aopts.host + "]" : aopts.host;
   std::cout << "listening on http://" << shown << ":" << port << std::endl;

@@ -1,0 +1,73 @@
+// How an engine is set up: where its data lives, how builds run, and the
+// limits requests are validated against.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace nullspace {
+
+// Where debootstrap fetches Debian packages for the local base images.
+inline constexpr const char* default_debian_mirror = "http://deb.debian.org/debian";
+
+// Where build steps run.
+enum class isolation {
+  host,       // plain processes in a per-build dir on the host: no base image, no
+              // isolation; for unprivileged development and engine tests only
+  sandbox,    // an OCI container (runc/crun) over overlay layers of a real base
+              // image, with cgroup limits and an optional private network; needs root
+  automatic,  // sandbox when running as root with runc or crun installed, else host
+};
+
+const char* to_string(isolation i);
+
+// Configurable platform limits that requests are validated against.
+struct platform_limits {
+  uint32_t min_cpu_count = 1, max_cpu_count = 8;
+  uint32_t min_memory_mb = 128, max_memory_mb = 16384;
+  uint32_t min_disk_mb = 256, max_disk_mb = 65536;
+  uint32_t max_ready_timeout_ms = 600000;
+  size_t max_request_bytes = 1 << 20;  // whole JSON body
+  size_t max_steps = 256;
+  size_t max_string_bytes = 64 << 10;  // any one string (cmd, dockerfile content, …)
+  size_t max_list_items = 1024;        // packages, tags, envs, secrets
+  size_t max_secret_bytes = 64 << 10;
+};
+
+// How long artifacts are kept (docs/ARCHITECTURE.md, "Retention"). A build a
+// tag points at keeps its artifact for as long as the tag does.
+struct retention_options {
+  std::chrono::milliseconds untagged_ready = std::chrono::hours(24 * 7);
+  std::chrono::milliseconds failed = std::chrono::hours(24);  // failed and cancelled builds
+  std::chrono::milliseconds sweep_interval = std::chrono::minutes(10);
+};
+
+struct engine_options {
+  // Paths may be relative: engine::open makes them absolute against the
+  // current directory once, so every part of the engine sees the same path.
+  std::string data_dir = "./data";        // RocksDB and per-build work dirs live here
+  uint32_t executor_slots = 2;            // builds running at once
+  size_t max_queued = 1024;               // queued builds beyond this: resource_exhausted
+  bool sync = false;                      // fsync the WAL on every commit (WAL is always on)
+  size_t scheduler_threads = 2;           // CAF worker threads
+  platform_limits limits;                 // what requests are validated against
+  size_t status_cache_bytes = 32u << 20;  // get_status_json answers kept (0: none)
+  isolation isolation_mode = isolation::host;
+  std::string oci_runtime;  // "runc", "crun" or "" (runc, else crun); sandbox only
+  std::string images_dir;   // base images ("" = DATA/images); may be shared by engines
+  std::string debian_mirror = default_debian_mirror;  // for debootstrap images
+  std::string contexts_dir;  // uploaded build contexts ("" = DATA/contexts)
+  retention_options retention;
+  // The tenants the embedder knows of (nullspaced: its API keys' tenants). Each
+  // one's default namespace, its own name, is claimed for it at start-up, so no
+  // other tenant can take it first.
+  std::vector<std::string> tenants;
+  // Milliseconds since the epoch, for retention; tests inject a fake clock.
+  std::function<int64_t()> clock;
+};
+
+}  // namespace nullspace
