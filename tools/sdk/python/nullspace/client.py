@@ -189,7 +189,7 @@ class Client:
                 resp = self._send_once(method, url, body, hdrs, timeout, safe)
             except _Retry as r:
                 if attempt >= self.max_retries:
-                    raise self._connection_error(method, path, r.cause, secrets) from r.cause
+                    raise self._connection_error(method, path, r.cause, secrets, r.sent) from r.cause
                 attempt += 1
                 self._backoff(attempt, None)
                 continue
@@ -198,8 +198,8 @@ class Client:
                     redact(f"{method} {path}: no answer within {self._timeout(timeout):g} s", secrets),
                     code="timeout",
                 ) from e
-            except _CONNECTION_ERRORS as e:
-                raise self._connection_error(method, path, e, secrets) from e
+            except _CONNECTION_ERRORS as e:  # lost after sending a call that is not safe to repeat
+                raise self._connection_error(method, path, e, secrets, True) from e
             if resp.status in _RETRY_STATUSES and safe and attempt < self.max_retries:
                 attempt += 1
                 self._backoff(attempt, resp.headers.get("Retry-After"))
@@ -238,13 +238,13 @@ class Client:
                 try:
                     conn.connect()
                 except _CONNECTION_ERRORS as e:
-                    raise _Retry(e) from e
+                    raise _Retry(e, sent=False) from e
                 conn.request(method, url, body=body, headers=hdrs)
                 resp = conn.getresponse()
             except _Retry as r:
                 conn.close()
                 if attempt >= self.max_retries:
-                    raise self._connection_error(method, path, r.cause, secrets) from r.cause
+                    raise self._connection_error(method, path, r.cause, secrets, False) from r.cause
                 attempt += 1
                 self._backoff(attempt, None)
                 continue
@@ -259,7 +259,7 @@ class Client:
                     attempt += 1
                     self._backoff(attempt, None)
                     continue
-                raise self._connection_error(method, path, e, secrets) from e
+                raise self._connection_error(method, path, e, secrets, True) from e
             if resp.status >= 400:
                 try:
                     payload = resp.read()
@@ -361,7 +361,7 @@ class Client:
                 raise
             except _CONNECTION_ERRORS as e:
                 conn.close()
-                raise _Retry(e) from e  # nothing was sent: always safe to try again
+                raise _Retry(e, sent=False) from e  # nothing was sent: always safe to try again
         else:
             conn.timeout = t
             if conn.sock is not None:
@@ -376,7 +376,7 @@ class Client:
         except _CONNECTION_ERRORS as e:
             conn.close()
             if safe:
-                raise _Retry(e) from e
+                raise _Retry(e, sent=True) from e
             raise
         if resp.will_close:
             conn.close()
@@ -396,21 +396,27 @@ class Client:
         time.sleep(delay)
 
     def _connection_error(
-        self, method: str, path: str, cause: BaseException, secrets: Iterable[str]
+        self, method: str, path: str, cause: BaseException, secrets: Iterable[str], sent: bool
     ) -> ConnectionError:
         why = str(cause) or type(cause).__name__
-        return ConnectionError(
-            redact(f"cannot reach nullspace at {self.api_url} ({method} {path}): {why}", secrets),
-            code="connection_failed",
-        )
+        if sent:
+            text = (
+                f"lost the connection to nullspace at {self.api_url} during {method} {path} "
+                f"(the server may have carried it out): {why}"
+            )
+        else:
+            text = f"cannot reach nullspace at {self.api_url} ({method} {path}): {why}"
+        return ConnectionError(redact(text, secrets), code="connection_failed")
 
 
 class _Retry(Exception):
-    """Internal: a failure after which the same request may be sent again."""
+    """Internal: a failure after which the same request may be sent again
+    (``sent``: whether it had gone out)."""
 
-    def __init__(self, cause: BaseException) -> None:
+    def __init__(self, cause: BaseException, *, sent: bool) -> None:
         super().__init__(str(cause))
         self.cause = cause
+        self.sent = sent
 
 
 _default_clients: dict[tuple[str, str | None], Client] = {}

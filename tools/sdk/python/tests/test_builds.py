@@ -20,6 +20,7 @@ from nullspace import (
     Template,
     TemplateBuild,
     default_build_logger,
+    wait_for_file,
 )
 from support.gate import Gate
 from support.helpers import needs_sandbox, unique, wait_for
@@ -234,3 +235,26 @@ def test_default_build_logger_shows_steps_phases_and_cache_decisions(client):
     quiet = io.StringIO()
     Template.build(builder, name=name, on_log_entry=default_build_logger("warn", stream=quiet), client=client)
     assert "INFO" not in quiet.getvalue()
+
+
+def test_a_template_on_a_template_keeps_env_workdir_user_and_checks_its_start_command(client):
+    base_name = unique("base")
+    base = (
+        busybox()
+        .set_envs({"GREETING": "hello"})
+        .set_workdir("/srv/app")
+        .run_cmd("echo from-base > base.txt")
+        .set_user("nobody")
+    )
+    Template.build(base, name=base_name, tags=["stable"], client=client)
+    child = (
+        Template.from_template(f"{base_name}:stable")
+        .run_cmd("echo $GREETING in $(pwd) as $(id -un); cat base.txt")
+        .set_runtime_envs({"APP_ENV": "demo"})
+        .set_start_cmd("touch /tmp/ready; exec sleep 600", ready=wait_for_file("/tmp/ready"))
+    )
+    build = Template.build(child, name=unique("child"), client=client)
+    lines = [e.message for e in build.logs()]
+    assert "hello in /srv/app as nobody" in lines and "from-base" in lines
+    assert any(e.phase == "ready" for e in build.logs())
+    assert build.artifact is not None and build.artifact_availability == "available"

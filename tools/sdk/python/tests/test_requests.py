@@ -97,3 +97,29 @@ def test_from_dockerfile_uploads_its_directory(project, client):
     assert "print('hi from the context')" in lines
     assert "main.py" in lines and "local.env" not in lines
     assert build.info.build_backend == "buildkit"
+
+
+def test_every_builder_step_is_a_step_the_server_plans(client):
+    builder = (
+        Template.from_python_image("3.11")
+        .apt_install("git")
+        .pip_install(["pytest"])
+        .npm_install(["typescript"], global_=True)
+        .run_cmd(["echo one", "echo two"])
+        .set_envs({"MODE": "build"})
+        .set_workdir("/srv")
+        .set_user("nobody")
+        .git_clone("https://example.invalid/team/repo.git", ref="main")
+        .set_runtime_envs({"APP_ENV": "demo"})
+        .set_start_cmd("python3 -m http.server 8000", ready=wait_for_port(8000), ready_timeout_ms=30000)
+    )
+    plan = Template.plan(builder, "steps", client=client)
+    assert [s.type for s in plan.steps] == [
+        "apt_install", "pip_install", "npm_install", "run", "run", "env", "workdir", "user", "git_clone"]
+    assert [s.summary for s in plan.steps][:3] == ["apt_install git", "pip_install pytest",
+                                                   "npm_install -g typescript"]
+    request = builder.to_request("steps")
+    assert request["builder"]["steps"][-1] == {"type": "git_clone", "url": "https://example.invalid/team/repo.git",
+                                               "dest": "repo", "ref": "main"}
+    assert request["builder"]["ready"] == {"type": "port", "port": 8000}
+    assert Template.validate(builder, "steps", client=client).valid

@@ -20,7 +20,7 @@ class SeverableProxy:
         self._open: list[socket.socket] = []
         self.requests: list[bytes] = []  # the first bytes each client sent
         self.severed = 0
-        self._closed = False
+        self._cut_next = 0  # connections whose answer is cut at its first byte
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -38,10 +38,18 @@ class SeverableProxy:
             with self._lock:
                 self.requests.append(b"")
                 self._open += [client, upstream]
-            threading.Thread(target=self._pump, args=(client, upstream, index), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client, None), daemon=True).start()
+                cut = self._cut_next > 0
+                self._cut_next -= int(cut)
+            threading.Thread(target=self._pump, args=(client, upstream, index, False), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, None, cut), daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket, record: int | None) -> None:
+    def cut_next_answers(self, n: int = 1) -> None:
+        """The next ``n`` connections lose their answer: when the server's first
+        bytes arrive, the connection is cut instead (the request did reach it)."""
+        with self._lock:
+            self._cut_next += n
+
+    def _pump(self, src: socket.socket, dst: socket.socket, record: int | None, cut: bool) -> None:
         try:
             while True:
                 data = src.recv(65536)
@@ -49,6 +57,9 @@ class SeverableProxy:
                     break
                 if record is not None and len(self.requests[record]) < 8192:
                     self.requests[record] += data
+                if cut:
+                    self._abort([src, dst])
+                    return
                 dst.sendall(data)
         except OSError:
             pass
@@ -64,6 +75,10 @@ class SeverableProxy:
         with self._lock:
             conns, self._open = self._open, []
             self.severed += 1
+        self._abort(conns)
+
+    @staticmethod
+    def _abort(conns: list[socket.socket]) -> None:
         for s in conns:
             try:
                 # Abortive: no lingering. shutdown() first, because a close()
