@@ -70,6 +70,7 @@ class CacheDecision:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "CacheDecision":
+        """The view of the API\'s JSON object ``d`` (missing fields take defaults)."""
         return cls(_str(d.get("status")), _str(d.get("key")), _str(d.get("reason")))
 
 
@@ -92,6 +93,7 @@ class LogEntry:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "LogEntry":
+        """The view of the API\'s JSON object ``d`` (missing fields take defaults)."""
         cache = d.get("cache")
         return cls(
             offset=_int(d.get("offset")),
@@ -120,6 +122,7 @@ class CacheSummary:
 
     @classmethod
     def from_json(cls, d: Any) -> "CacheSummary":
+        """The view of the API\'s JSON object ``d`` (missing fields take defaults)."""
         d = _dict(d)
         return cls(_int(d.get("steps")), _int(d.get("hits")), _int(d.get("misses")), _int(d.get("bytes_reused")))
 
@@ -135,6 +138,7 @@ class BuildFailure:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "BuildFailure":
+        """The view of the API\'s JSON object ``d`` (missing fields take defaults)."""
         return cls(_str(d.get("code")), _str(d.get("message")), _opt_int(d.get("step")), _strs(d.get("last_lines")))
 
 
@@ -150,6 +154,7 @@ class ArtifactInfo:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "ArtifactInfo":
+        """The view of the API\'s JSON object ``d`` (missing fields take defaults)."""
         return cls(
             _str(d.get("format")),
             _str(d.get("digest")),
@@ -171,6 +176,7 @@ class BuildOptions:
 
     @classmethod
     def from_json(cls, d: Any) -> "BuildOptions":
+        """The view of the API\'s JSON object ``d`` (missing fields take defaults)."""
         d = _dict(d)
         return cls(
             _int(d.get("cpu_count")),
@@ -216,6 +222,7 @@ class BuildInfo:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "BuildInfo":
+        """The view of the API\'s JSON object ``d`` (missing fields take defaults)."""
         err = d.get("error")
         art = d.get("artifact")
         return cls(
@@ -256,6 +263,7 @@ class BuildStatus:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "BuildStatus":
+        """The view of the API\'s JSON object ``d`` (missing fields take defaults)."""
         logs = d.get("logs")
         return cls(
             build=BuildInfo.from_json(_dict(d.get("build"))),
@@ -274,6 +282,7 @@ class LatestReadyBuild:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "LatestReadyBuild":
+        """The view of the API\'s JSON object ``d`` (missing fields take defaults)."""
         return cls(_str(d.get("id")), _str(d.get("canonical_ref")), _opt_str(d.get("finished_at")))
 
 
@@ -287,6 +296,7 @@ class ResolvedBuild:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "ResolvedBuild":
+        """The view of the API\'s JSON object ``d`` (missing fields take defaults)."""
         return cls(_str(d.get("build_id")), _str(d.get("canonical_ref")), _str(d.get("status")))
 
 
@@ -311,6 +321,7 @@ class TemplateInfo:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "TemplateInfo":
+        """The view of the API\'s JSON object ``d`` (missing fields take defaults)."""
         lrb = d.get("latest_ready_build")
         res = d.get("resolved")
         tags = d.get("tags")
@@ -337,6 +348,7 @@ class ErrorDetail:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "ErrorDetail":
+        """The view of the API\'s JSON object ``d`` (missing fields take defaults)."""
         return cls(_str(d.get("code")), _str(d.get("message")), _opt_str(d.get("field")))
 
 
@@ -350,6 +362,7 @@ class ValidationResult:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "ValidationResult":
+        """The view of the API\'s JSON object ``d`` (missing fields take defaults)."""
         errs = d.get("errors")
         return cls(
             valid=bool(d.get("valid")),
@@ -388,6 +401,7 @@ class BuildPlan:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "BuildPlan":
+        """The view of the API\'s JSON object ``d`` (missing fields take defaults)."""
         base = d.get("base")
         steps = d.get("steps")
         return cls(
@@ -417,6 +431,7 @@ class ContextFile:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "ContextFile":
+        """The view of the API\'s JSON object ``d`` (missing fields take defaults)."""
         return cls(_str(d.get("path")), _str(d.get("type")), _int(d.get("size")), _int(d.get("mode")), _opt_str(d.get("context")))
 
 
@@ -430,6 +445,7 @@ class ContextProblem:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "ContextProblem":
+        """The view of the API\'s JSON object ``d`` (missing fields take defaults)."""
         return cls(_str(d.get("path")), _str(d.get("reason")), _opt_str(d.get("context")))
 
 
@@ -457,4 +473,5 @@ class BuildContext:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "BuildContext":
+        """The view of the API\'s JSON object ``d`` (missing fields take defaults)."""
         return cls(_str(d.get("id")), _str(d.get("digest")), _int(d.get("files")), _int(d.get("bytes")))

@@ -26,6 +26,7 @@ class _Hidden:
         self._value = value
 
     def reveal(self) -> str:
+        """The value itself: only for a request body."""
         return self._value
 
     def __repr__(self) -> str:
@@ -130,6 +131,7 @@ class ResolvedSecret:
 
     @property
     def value(self) -> str:
+        """The value itself (never print it)."""
         return self._value.reveal()
 
     def wire(self) -> dict[str, str]:
