@@ -67,6 +67,16 @@ def server(session_dir: Path, package_index: PackageIndex, images_dir: str):
     yield d
     cancel_unfinished(d.url)
     d.stop()
+    remove_data_dir(d.data_dir / "data")
+
+
+def remove_data_dir(path: Path) -> None:
+    """Frees the session's artifacts and layers (hundreds of MB), unless something
+    is still mounted under them."""
+    with open("/proc/mounts") as f:
+        if any(line.split()[1].startswith(str(path)) for line in f):
+            return
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def cancel_unfinished(url: str) -> None:
