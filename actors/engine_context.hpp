@@ -27,8 +27,9 @@ struct engine_config {
   size_t max_queued = 1024;
   runtime::platform_limits limits;
   retention_policy retention;
-  std::vector<std::string> tenants;  // known tenants: their default namespaces are theirs
-  std::function<int64_t()> clock;    // ms since the epoch, for retention (tests inject one)
+  std::vector<std::string> tenants;   // known tenants: their default namespaces are theirs
+  std::function<int64_t()> clock;     // ms since the epoch, for retention (tests inject one)
+  std::vector<std::string> step_env;  // K=V every sandboxed command step gets (package mirrors)
   int64_t now_ms() const { return clock ? clock() : storage::now_ms(); }
 };
 

@@ -517,7 +517,9 @@ void exchange::respond(http_response r) {
   bool keep = req_.keep_alive;
   conn_->send_response(r, keep);
   if (server_->handlers_.responded) server_->handlers_.responded(*this, r.status);
-  conn_->finish_exchange(keep);
+  // A write that fails (the peer reset the connection) closes the connection,
+  // which detaches this exchange from it.
+  if (conn_) conn_->finish_exchange(keep);
 }
 
 void exchange::begin_stream(int status, std::string content_type, header_list extra) {
@@ -542,7 +544,7 @@ void exchange::end_stream() {
   on_writable = nullptr;
   on_closed = nullptr;
   conn_->write_raw("0\r\n\r\n");
-  conn_->finish_exchange(req_.keep_alive);
+  if (conn_) conn_->finish_exchange(req_.keep_alive);  // the write may have closed it
 }
 
 size_t exchange::queued_bytes() const {

@@ -40,7 +40,9 @@ std::vector<std::string> child_env(const std::vector<std::string>& extra) {
   std::vector<std::string> env;
   for (char** e = environ; *e; ++e) {
     std::string_view v(*e);
-    if (v.starts_with("NULLSPACE_SERVER=") || v.starts_with("NULLSPACE_API_KEY=")) continue;
+    if (v.starts_with("NULLSPACE_SERVER=") || v.starts_with("NULLSPACE_API_URL=") ||
+        v.starts_with("NULLSPACE_API_KEY="))
+      continue;
     env.emplace_back(v);
   }
   env.insert(env.end(), extra.begin(), extra.end());
@@ -612,6 +614,12 @@ TEST_CASE("cli: exit codes: 1 failed or cancelled, 2 usage, 3 unreachable or una
     CHECK(r.err.find("nullspace: cannot reach the server at " + nowhere) != std::string::npos);
     auto env = run_cli({"template", "logs", "tb_x"}, {.env = {"NULLSPACE_SERVER=" + nowhere}});
     CHECK_OUTPUT(env, 3);
+    // NULLSPACE_API_URL (the SDK's name) wins over the older NULLSPACE_SERVER.
+    auto api_url =
+        run_cli({"template", "logs", "tb_x"},
+                {.env = {"NULLSPACE_API_URL=" + nowhere, "NULLSPACE_SERVER=http://127.0.0.1:1"}});
+    CHECK_OUTPUT(api_url, 3);
+    CHECK(api_url.err.find("cannot reach the server at " + nowhere) != std::string::npos);
     auto build = run_cli(
         {"--server", nowhere, "template", "build", "--from-python-image", "3.11", "--name", "x"});
     CHECK_OUTPUT(build, 3);

@@ -7,6 +7,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <simdjson.h>
+#include <sys/socket.h>
 
 #include <cstdio>
 #include <functional>
@@ -622,6 +623,30 @@ TEST_CASE("a client that half-closes after its request still gets the whole resp
     CHECK(r.header("content-length") == std::to_string(whole.body.size()));
     CHECK(r.body.size() == whole.body.size());
   }
+}
+
+TEST_CASE("a client that resets its connection right after a request does not take the server down",
+          "[http_robust]") {
+  api_fixture fx;
+  auto build_id = fx.create_build({"echo done"});
+  fx.wait_terminal(build_id);
+  // The request and the RST arrive together, so the server's answer (a plain
+  // response, or a stream's last chunk) is written to a socket that is already
+  // reset: the write fails and must only close that connection. Many tries,
+  // because the two sometimes arrive in separate reads.
+  for (auto request :
+       {healthz_request, "GET /v1/builds/" + build_id + "/logs HTTP/1.1\r\nHost: x\r\n\r\n"}) {
+    INFO(request);
+    for (int i = 0; i < 300; ++i) {
+      http_connection conn(fx.port);
+      REQUIRE(conn.connected());
+      REQUIRE(conn.send_raw(request));
+      linger abortive{1, 0};
+      REQUIRE(::setsockopt(conn.fd(), SOL_SOCKET, SO_LINGER, &abortive, sizeof abortive) == 0);
+      conn.close();
+    }
+  }
+  CHECK(fx.get("/healthz").status == 200);
 }
 
 TEST_CASE("another tenant's templates: private ones are not found, public ones read-only",

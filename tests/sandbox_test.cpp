@@ -97,6 +97,30 @@ TEST_CASE("an identical rebuild is all cache hits and skip_cache runs everything
   CHECK(changed.record.cache.misses == 2);
 }
 
+TEST_CASE("a pip index set by the operator reaches every command step unless the build sets it",
+          "[sandbox]") {
+  REQUIRE_SANDBOX();
+  test::temp_dir dir;
+  auto o = sandbox_options(dir);
+  o.pip_index_url = "http://mirror.example:3141/simple";
+  auto eng = open_sandbox(o);
+  auto b = build(*eng, busybox_request(R"([
+      {"type":"run","cmd":"echo index=$PIP_INDEX_URL trusted=$PIP_TRUSTED_HOST"},
+      {"type":"env","envs":{"PIP_INDEX_URL":"https://own.example/simple"}},
+      {"type":"run","cmd":"echo own=$PIP_INDEX_URL"}])"));
+  INFO(failure(b));
+  REQUIRE(b.record.status == build_status::ready);
+  auto out = output(*eng, b.record.id);
+  CHECK(contains(out, "index=http://mirror.example:3141/simple trusted=mirror.example:3141"));
+  CHECK(contains(out, "own=https://own.example/simple"));
+  // The mirror is the operator's, not the template's: the artifact's env lacks it.
+  REQUIRE(b.record.artifact);
+  std::ifstream config(dir.sub("data/artifacts/") + b.record.artifact->id + "/config.json");
+  std::string text((std::istreambuf_iterator<char>(config)), std::istreambuf_iterator<char>());
+  CHECK_FALSE(text.empty());
+  CHECK(text.find("mirror.example") == std::string::npos);
+}
+
 TEST_CASE("internet_access false leaves the step only loopback", "[sandbox]") {
   REQUIRE_SANDBOX();
   test::temp_dir dir;

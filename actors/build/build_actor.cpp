@@ -371,6 +371,12 @@ void start_sandboxed_command(build_ptr self, size_t index, const std::string& ke
     if (std::none_of(sp.env.begin(), sp.env.end(),
                      [&](const std::string& e) { return e.starts_with(k + "="); }))
       sp.env.push_back(k + "=" + v);
+  // The operator's package mirror, unless the build sets the variable itself.
+  for (auto& kv : st.ctx->config.step_env)
+    if (std::none_of(sp.env.begin(), sp.env.end(), [&](const std::string& e) {
+          return e.starts_with(kv.substr(0, kv.find('=') + 1));
+        }))
+      sp.env.push_back(kv);
   sp.cwd = st.cwd;
   sp.uid = st.uid;
   sp.gid = st.gid;

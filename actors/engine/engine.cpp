@@ -14,6 +14,7 @@
 #include "actors/engine/engine_impl.hpp"
 #include "actors/engine/status_cache.hpp"
 #include "actors/orchestrator.hpp"
+#include "runtime/sandbox/step_commands.hpp"
 
 namespace nullspace {
 
@@ -105,7 +106,8 @@ result<std::unique_ptr<engine>> engine::open(engine_options options) {
                     {options.retention.untagged_ready.count(), options.retention.failed.count(),
                      options.retention.sweep_interval.count()},
                     options.tenants,
-                    options.clock};
+                    options.clock,
+                    runtime::package_mirror_env(options.pip_index_url)};
   p->ctx->db = p->db.get();
   p->ctx->runner = p->runner.get();
   p->ctx->images = p->images.get();

@@ -61,6 +61,10 @@ struct engine_options {
   std::string images_dir;   // base images ("" = DATA/images); may be shared by engines
   std::string debian_mirror = default_debian_mirror;  // for debootstrap images
   std::string contexts_dir;  // uploaded build contexts ("" = DATA/contexts)
+  // A Python package index for sandboxed build steps (nullspaced --pip-index-url):
+  // every command step runs with PIP_INDEX_URL (and PIP_TRUSTED_HOST for an
+  // http:// index) unless the build sets them itself. Not part of cache keys.
+  std::string pip_index_url;
   retention_options retention;
   // The tenants the embedder knows of (nullspaced: its API keys' tenants). Each
   // one's default namespace, its own name, is claimed for it at start-up, so no

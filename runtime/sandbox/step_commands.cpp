@@ -48,4 +48,18 @@ std::string step_command(const build_step& step) {
   }
 }
 
+std::vector<std::string> package_mirror_env(const std::string& pip_index_url) {
+  if (pip_index_url.empty()) return {};
+  std::vector<std::string> env{"PIP_INDEX_URL=" + pip_index_url};
+  // pip refuses plain http from hosts it is not told to trust (loopback aside).
+  constexpr std::string_view http = "http://";
+  if (pip_index_url.starts_with(http)) {
+    auto rest = pip_index_url.substr(http.size());
+    auto host = rest.substr(0, rest.find_first_of("/?#"));
+    if (auto at = host.rfind('@'); at != std::string::npos) host = host.substr(at + 1);
+    if (!host.empty()) env.push_back("PIP_TRUSTED_HOST=" + host);
+  }
+  return env;
+}
+
 }  // namespace nullspace::runtime

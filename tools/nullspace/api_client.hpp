@@ -16,7 +16,7 @@ namespace nullspace::cli {
 inline constexpr std::string_view default_server = "http://127.0.0.1:7070";
 
 struct server_options {
-  std::string url{default_server};  // --server / NULLSPACE_SERVER
+  std::string url{default_server};  // --server / NULLSPACE_API_URL / NULLSPACE_SERVER
   std::string api_key;              // --api-key / NULLSPACE_API_KEY; never printed
 };
 

@@ -7,6 +7,7 @@
 //
 // docs/CLI.md describes every command; exit codes are in cli_error.hpp.
 #include <CLI/CLI.hpp>
+#include <cstdlib>
 #include <exception>
 
 #include "tools/nullspace/cli_error.hpp"
@@ -21,8 +22,12 @@ int main(int argc, char** argv) {
   CLI::App app{"nullspace: build sandbox templates on a nullspaced server, and manage them"};
   app.require_subcommand(1);
   app.fallthrough();  // global options may follow the subcommands
-  app.add_option("--server", ctx.server.url, "nullspaced's URL")
-      ->envname("NULLSPACE_SERVER")
+  // NULLSPACE_API_URL is the name the SDKs read; NULLSPACE_SERVER, the older
+  // one, still works when NULLSPACE_API_URL is not set.
+  if (const char* legacy = std::getenv("NULLSPACE_SERVER"); legacy && *legacy)
+    ctx.server.url = legacy;
+  app.add_option("--server", ctx.server.url, "nullspaced's URL (or NULLSPACE_SERVER)")
+      ->envname("NULLSPACE_API_URL")
       ->type_name("URL")
       ->capture_default_str();
   app.add_option("--api-key", ctx.server.api_key, "API key, sent as Authorization: Bearer")

@@ -78,6 +78,16 @@ int main(int argc, char** argv) {
                  "where debootstrap images (debian:bookworm, python:3.11) download from")
       ->envname("NULLSPACE_DEBIAN_MIRROR")
       ->capture_default_str();
+  app.add_option("--pip-index-url", eopts.pip_index_url,
+                 "a Python package index (PEP 503) for build steps: PIP_INDEX_URL (and "
+                 "PIP_TRUSTED_HOST for http) in every sandboxed command step that does not "
+                 "set it")
+      ->envname("NULLSPACE_PIP_INDEX_URL")
+      ->check([](const std::string& v) {
+        return v.starts_with("http://") || v.starts_with("https://")
+                   ? std::string()
+                   : std::string("--pip-index-url takes an http:// or https:// URL");
+      });
   double untagged_hours = 24 * 7, failed_hours = 24, sweep_minutes = 10;
   app.add_option("--untagged-retention-hours", untagged_hours,
                  "how long a ready build no tag points at keeps its artifact")
