@@ -16,6 +16,7 @@
 #include "actors/engine_impl.hpp"
 #include "actors/orchestrator.hpp"
 #include "actors/status_cache.hpp"
+#include "runtime/common/absolute_path.hpp"
 
 namespace nullspace {
 namespace {
@@ -153,6 +154,13 @@ engine::~engine() {
 }
 
 result<std::unique_ptr<engine>> engine::open(engine_options options) {
+  if (options.data_dir.empty())
+    return make_error(errc::invalid_argument, "the data dir is empty: name a directory");
+  // Once, before anything uses them: every component (and the OCI runtime,
+  // which reads a bundle's paths against the bundle) sees the same paths.
+  options.data_dir = runtime::absolute_path(options.data_dir);
+  options.images_dir = runtime::absolute_path(options.images_dir);
+  options.contexts_dir = runtime::absolute_path(options.contexts_dir);
   std::error_code ec;
   std::filesystem::create_directories(options.data_dir, ec);
   if (ec)
