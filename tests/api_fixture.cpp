@@ -68,14 +68,20 @@ std::string api_fixture::create_build(const std::vector<std::string>& cmds, std:
 }
 
 std::string api_fixture::wait_terminal(const std::string& id) {
+  return test::wait_terminal(port, id, auth());
+}
+
+std::string wait_terminal(uint16_t port, const std::string& id, const http_headers& headers) {
   for (;;) {
-    auto r = get("/v1/builds/" + id + "?offset=0&limit=0&wait_ms=0");
+    auto r = http_get(port, "/v1/builds/" + id + "?offset=0&limit=0&wait_ms=0", headers);
     REQUIRE(r.status == 200);
     auto st = json_str(r.body, "build.status");
     if (st == "ready" || st == "error" || st == "cancelled") return r.body;
     // Long-poll for the next entry instead of spinning.
     auto next = json_u64(r.body, "build.log_next_offset");
-    auto w = get("/v1/builds/" + id + "?limit=1&wait_ms=30000&offset=" + std::to_string(next));
+    auto w =
+        http_get(port, "/v1/builds/" + id + "?limit=1&wait_ms=30000&offset=" + std::to_string(next),
+                 headers);
     REQUIRE(w.status == 200);
   }
 }

@@ -33,6 +33,10 @@ struct api_fixture {
   std::string api_key;  // sent as Bearer when non-empty
 };
 
+// Long-polls a build of the server on `port` until it is terminal; returns
+// its final status body.
+std::string wait_terminal(uint16_t port, const std::string& id, const http_headers& headers = {});
+
 // The value of a top-level (or dotted, e.g. "build.status") string field in a
 // JSON body, or "" (uses simdjson).
 std::string json_str(const std::string& body, std::string_view path);

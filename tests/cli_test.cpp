@@ -18,11 +18,14 @@
 #include <spawn.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <sstream>
 
 #include "tests/api_fixture.hpp"
@@ -371,6 +374,73 @@ TEST_CASE("cli: --from-dockerfile uploads its directory without what .dockerigno
                        "docker-template", "--backend", "native"});
   CHECK_OUTPUT(native, 1);
   CHECK(native.err.find("nullspace: Dockerfile builds use BuildKit") != std::string::npos);
+}
+
+TEST_CASE("cli: a context's symlinks are packed as links, sockets and fifos skipped by name",
+          "[cli]") {
+  // The issue's case: a Dockerfile in a directory holding other things, among
+  // them a link into /dev. Nothing is followed: /dev is one link, not a walk.
+  REQUIRE_SANDBOX();
+  temp_dir dir;
+  server_process d(dir, true);
+  auto ctx = dir.sub("ctx");
+  namespace fs = std::filesystem;
+  fs::create_directories(ctx + "/app");
+  write_file(ctx + "/Dockerfile",
+             "FROM busybox\nCOPY . /ctx\n"
+             "RUN for l in abs devices app/err; do test -L /ctx/$l && k=link || k=not-a-link; "
+             "echo \"$l $k -> $(readlink /ctx/$l)\"; done; ls -a /ctx /ctx/app\n");
+  write_file(ctx + "/app/hello.txt", "hello\n");
+  fs::create_symlink("/etc/hostname", ctx + "/abs");  // absolute, outside the context
+  fs::create_symlink("/dev", ctx + "/devices");       // a tree that cannot be read as files
+  fs::create_symlink("/dev/stderr", ctx + "/app/err");
+  REQUIRE(mkfifo((ctx + "/pipe").c_str(), 0600) == 0);
+  int sock = socket(AF_UNIX, SOCK_STREAM, 0);
+  REQUIRE(sock >= 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  auto sock_path = ctx + "/app/sock";
+  REQUIRE(sock_path.size() < sizeof addr.sun_path);
+  std::strcpy(addr.sun_path, sock_path.c_str());
+  REQUIRE(bind(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+
+  auto r =
+      ns(d, {"template", "build", "--from-dockerfile", ctx + "/Dockerfile", "--name", "links"});
+  close(sock);
+  CHECK_OUTPUT(r, 0);
+  CHECK(r.err.find("warning: pipe is a fifo: not sent") != std::string::npos);
+  CHECK(r.err.find("warning: app/sock is a socket: not sent") != std::string::npos);
+  CHECK(r.err.find("build context: 2 files") != std::string::npos);  // Dockerfile, hello.txt
+  // In the image the links are links, pointing where they pointed.
+  CHECK(r.out.find("copied 2 files") != std::string::npos);
+  CHECK(r.out.find("3 symlinks") != std::string::npos);
+  CHECK(r.out.find("abs link -> /etc/hostname") != std::string::npos);
+  CHECK(r.out.find("devices link -> /dev") != std::string::npos);
+  CHECK(r.out.find("app/err link -> /dev/stderr") != std::string::npos);
+  CHECK(r.out.find("hello.txt") != std::string::npos);
+  CHECK(r.out.find("pipe") == std::string::npos);
+  CHECK(r.out.find("sock") == std::string::npos);
+}
+
+TEST_CASE("cli: a large build context is announced, with a .dockerignore hint, before packing",
+          "[cli]") {
+  temp_dir dir;
+  server_process d(dir, false);
+  auto ctx = dir.sub("big");
+  std::filesystem::create_directories(ctx + "/many");
+  write_file(ctx + "/Dockerfile", "FROM busybox\nCOPY many/ /many\n");
+  for (int i = 0; i <= 10000; ++i) std::ofstream(ctx + "/many/f" + std::to_string(i));
+  auto big = ns(d, {"template", "build", "--from-dockerfile", ctx + "/Dockerfile", "--name", "big",
+                    "--dry-run"});
+  CHECK_OUTPUT(big, 0);
+  CHECK(big.err.find("build context " + ctx + ": 10002 files, 0.0 MB") != std::string::npos);
+  CHECK(big.err.find("A .dockerignore next to the Dockerfile") != std::string::npos);
+
+  write_file(ctx + "/.dockerignore", "many/\n");
+  auto small = ns(d, {"template", "build", "--from-dockerfile", ctx + "/Dockerfile", "--name",
+                      "big", "--dry-run"});
+  CHECK_OUTPUT(small, 0);
+  CHECK(small.err.find(".dockerignore next to") == std::string::npos);
 }
 
 TEST_CASE("cli: Dockerfile secrets, redacted everywhere, and a retry that needs them again",

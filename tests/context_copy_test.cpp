@@ -146,6 +146,33 @@ TEST_CASE("symlinks in the image cannot lead a copy outside the rootfs", "[copy]
   CHECK(fs::is_empty(outside));
 }
 
+TEST_CASE("a context's absolute links land as links and lead later copies inside the root",
+          "[copy]") {
+  test::temp_dir host;
+  auto outside = host.sub("outside");
+  fs::create_directories(outside);
+  copy_fixture links(tar_writer()
+                         .symlink("etc-link", "/etc")
+                         .symlink("host-link", outside)  // a host path, absolute
+                         .symlink("dev", "/dev")
+                         .finish());
+  fs::create_directories(links.in_root("/etc"));
+  auto r = links.copy(".", "/app");
+  REQUIRE(r.ok());
+  CHECK(r->symlinks == 3);
+  CHECK(fs::is_symlink(fs::symlink_status(links.in_root("/app/etc-link"))));
+  CHECK(fs::read_symlink(links.in_root("/app/etc-link")) == "/etc");
+  CHECK(fs::read_symlink(links.in_root("/app/host-link")) == outside);
+  CHECK(fs::read_symlink(links.in_root("/app/dev")) == "/dev");
+
+  // A later copy through those links writes inside the root, never on the host.
+  copy_fixture payload(tar_writer().file("p", "owned").finish());
+  REQUIRE(copy_from_context(links.rootfs, {payload.tar, "p", "/app/etc-link/p", 0, 0}).ok());
+  CHECK(read(links.in_root("/etc/p")) == "owned");
+  CHECK_FALSE(copy_from_context(links.rootfs, {payload.tar, "p", "/app/host-link/p", 0, 0}).ok());
+  CHECK(fs::is_empty(outside));
+}
+
 TEST_CASE("copy errors name what is wrong", "[copy]") {
   copy_fixture f(tar_writer().dir("d").file("d/f", "x").file("file", "y").finish());
   auto missing = f.copy("nope/", "/x");

@@ -1,6 +1,7 @@
 // The nullspaced binary as an operator runs it: flags, env and config file,
-// the `listening on` line, API keys (never logged), SIGTERM ending streams
-// cleanly with exit 0, and a restart that finds every build again.
+// relative paths in any of them, the `listening on` line, API keys (never
+// logged), SIGTERM ending streams cleanly with exit 0, and a restart that
+// finds every build again.
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -10,9 +11,13 @@
 
 #include <cstdlib>
 
+#include <filesystem>
+
 #include "api_fixture.hpp"
 #include "catch2/catch.hpp"
 #include "runtime/sandbox/step_sandbox.hpp"
+#include "tests/child_process.hpp"
+#include "tests/sandbox_support.hpp"
 
 extern char** environ;
 
@@ -183,4 +188,70 @@ TEST_CASE("nullspaced refuses a non-loopback address without API keys", "[daemon
   CHECK(d.port() == 0);
   CHECK(d.wait_exit() == 2);
   CHECK(read_file(dir.sub("err")).find("loopback") != std::string::npos);
+}
+
+TEST_CASE("nullspaced: relative path settings are made absolute at start-up", "[daemon]") {
+  // The first-run bug: `--data-dir ./data` reached the OCI runtime relative,
+  // which read it against the bundle dir, and every sandboxed step failed.
+  REQUIRE_SANDBOX();
+  temp_dir dir;  // the working dir nullspaced starts in
+  write_file(dir.sub("keys"), alpha_key + " alpha\n");
+  const char* bin = std::getenv("NULLSPACE_DAEMON");
+  REQUIRE(bin);
+  const std::string busybox =
+      R"({"name": "rel", "builder": {"source": {"type": "image", "image": "busybox"},
+          "steps": [{"type": "run", "cmd": "echo made-in-the-sandbox > /hi && cat /hi"}]}})";
+
+  struct way {
+    std::string name, data;
+    std::vector<std::string> args, env;
+  };
+  write_file(dir.sub("conf.toml"),
+             "listen = \"127.0.0.1:0\"\ndata-dir = \"./data-conf\"\nimages-dir = \"images\"\n"
+             "api-keys = \"keys\"\n");
+  std::vector<way> ways{
+      {"flags",
+       "data-flags",
+       {"--listen", "127.0.0.1:0", "--data-dir", "./data-flags", "--images-dir", "images",
+        "--api-keys", "./keys"},
+       {}},
+      {"environment",
+       "data-env",
+       {"--listen", "127.0.0.1:0"},
+       {"NULLSPACE_DATA_DIR=data-env", "NULLSPACE_IMAGES_DIR=./images",
+        "NULLSPACE_API_KEYS_FILE=keys"}},
+      {"config file", "data-conf", {"--config", "conf.toml"}, {}},
+  };
+  for (auto& w : ways) {
+    DYNAMIC_SECTION(w.name) {
+      std::vector<std::string> argv{bin, "--isolation", "sandbox"};
+      argv.insert(argv.end(), w.args.begin(), w.args.end());
+      child_process d(argv, {.cwd = dir.path(),
+                             .env = w.env,
+                             .unset = {"NULLSPACE_API_KEYS", "NULLSPACE_IMAGES_DIR",
+                                       "NULLSPACE_DATA_DIR", "NULLSPACE_API_KEYS_FILE"},
+                             .stderr_file = dir.sub(w.name + ".err")});
+      auto port = listening_port(d);
+      REQUIRE(port != 0);
+      http_connection c(port);
+      c.send_request("POST", "/v1/builds", busybox, bearer(alpha_key));  // the key file was read
+      auto r = c.read_response();
+      REQUIRE(r.status == 202);
+      auto done = wait_terminal(port, json_str(r.body, "build.id"), bearer(alpha_key));
+      INFO(done);
+      CHECK(json_str(done, "build.status") == "ready");
+      CHECK(done.find("made-in-the-sandbox") != std::string::npos);
+      CHECK(d.terminate() == 0);
+
+      // Everything landed below the directory it started in, named absolutely.
+      namespace fs = std::filesystem;
+      CHECK(fs::is_directory(dir.sub(w.data) + "/db"));
+      CHECK(fs::is_directory(dir.sub("images") + "/layers"));
+      CHECK_FALSE(fs::exists(dir.sub(w.data) + "/images"));
+      auto here = fs::canonical(dir.path()).string();  // what its getcwd() saw
+      auto log = read_file(dir.sub(w.name + ".err"));
+      CHECK(log.find("data_dir=" + here + "/" + w.data + " ") != std::string::npos);
+      CHECK(log.find("images_dir=" + here + "/images ") != std::string::npos);
+    }
+  }
 }

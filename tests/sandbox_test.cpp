@@ -301,3 +301,38 @@ TEST_CASE("a copy step whose source is missing fails the build naming it", "[san
   CHECK(failure(b) == "step_failed: step 0 (copy): 'missing/' is not in the build context");
   CHECK(mounts_under(dir.path()) == 0);
 }
+
+TEST_CASE("the embedded engine makes relative dirs absolute once, at open", "[sandbox]") {
+  REQUIRE_SANDBOX();
+  test::temp_dir dir;
+  // open() reads relative paths against the working dir of that moment.
+  struct cwd_guard {
+    std::filesystem::path before = std::filesystem::current_path();
+    explicit cwd_guard(const std::string& to) { std::filesystem::current_path(to); }
+    ~cwd_guard() { std::filesystem::current_path(before); }
+  };
+  auto here = std::filesystem::canonical(dir.path()).string();
+  std::unique_ptr<engine> eng;
+  {
+    cwd_guard in(dir.path());
+    engine_options o;
+    o.data_dir = "data";
+    o.images_dir = "./images/";
+    o.contexts_dir = "data/../ctx";
+    o.isolation_mode = isolation::sandbox;
+    eng = open_sandbox(o);
+  }
+  CHECK(eng->options().data_dir == here + "/data");
+  CHECK(eng->options().images_dir == here + "/images");
+  CHECK(eng->options().contexts_dir == here + "/ctx");
+  // Built from another working dir: nothing depends on it any more.
+  auto ctx = upload_context(*eng, tar_writer().file("note.txt", "from-the-context\n").finish());
+  auto b = build(*eng, busybox_request(R"([{"type":"copy","src":"note.txt","dest":"/note.txt",)"
+                                       R"("context":")" +
+                                       ctx + R"("},{"type":"run","cmd":"cat /note.txt"}])"));
+  INFO(failure(b));
+  CHECK(b.record.status == build_status::ready);
+  CHECK(contains(output(*eng, b.record.id), "from-the-context"));
+  CHECK(std::filesystem::is_directory(here + "/images/layers"));
+  CHECK(std::filesystem::is_directory(here + "/ctx"));
+}

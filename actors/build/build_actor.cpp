@@ -15,6 +15,7 @@
 #include "runtime/context/context_copy.hpp"
 #include "runtime/dockerfile/dockerfile.hpp"
 #include "runtime/plan/plan.hpp"
+#include "runtime/sandbox/runtime_refusal.hpp"
 #include "runtime/sandbox/secret_files.hpp"
 #include "runtime/sandbox/step_commands.hpp"
 #include "storage/common/sha256.hpp"
@@ -139,8 +140,29 @@ void finish(build_ptr self, build_status to, std::vector<log_entry> entries) {
           });
 }
 
+// For a key="value" log field: one line, quotes escaped.
+std::string log_value(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '"' || c == '\\') out.push_back('\\');
+    out.push_back(c == '\n' || c == '\r' ? ' ' : c);
+  }
+  return out;
+}
+
+bool server_fault(std::string_view code) {
+  return code == "sandbox_failed" || code == "artifact_failed" || code == "internal";
+}
+
 void fail(build_ptr self, std::string code, std::string message, int32_t step) {
   auto& st = self->state;
+  // Our own machinery failing is the operator's to look at (level=error); a
+  // user's step failing is the user's (its error says it all).
+  if (server_fault(code))
+    spdlog::error("msg=\"build failed on the server's side\" build={} code={} error=\"{}\"",
+                  st.rec.id, code, log_value(message));
+  else
+    spdlog::info("msg=\"build failed\" build={} code={}", st.rec.id, code);
   storage::build_failure f;
   f.code = std::move(code);
   f.message = message;
@@ -515,7 +537,11 @@ void resolve_base(build_ptr self, runtime::build_source source, int32_t step, F 
         auto& s = self->state;
         s.base_job.reset();
         if (moved_on(self)) return;
-        if (r.err) return fail(self, "base_unavailable", r.err->message, step);
+        // The image store failing on this host (files, locks, layers) is ours;
+        // an image that cannot be made or pulled is the source's.
+        if (r.err)
+          return fail(self, r.err->code == errc::internal ? "sandbox_failed" : "base_unavailable",
+                      r.err->message, step);
         append(self, {make_entry("log", "info", "base " + r.value.name + " " + r.value.digest, step,
                                  "base")});
         then(r.value);
@@ -673,8 +699,8 @@ void start_on_template(build_ptr self) {
     auto& s = self->state;
     if (moved_on(self)) return;
     if (r.err)
-      return fail(self, "base_unavailable", "template " + s.req.source.ref + ": " + r.err->message,
-                  -1);
+      return fail(self, r.err->code == errc::internal ? "sandbox_failed" : "base_unavailable",
+                  "template " + s.req.source.ref + ": " + r.err->message, -1);
     auto& base = r.value;
     s.restore({base.layers,
                chained_key(s.plan.base_key, base.digest),
@@ -712,6 +738,20 @@ void start_sandboxed_build(build_ptr self) {
   });
 }
 
+void fail_unstarted(build_ptr self, const runtime::process_exit& ex, const std::string& where,
+                    int32_t step, const std::string& own_code) {
+  auto& st = self->state;
+  if (!ex.spawn_error.empty())
+    return fail(self, "sandbox_failed",
+                where + ": the OCI runtime could not be started: " + ex.spawn_error, step);
+  // Everything it printed was the runtime's: the container never ran.
+  auto refusal = runtime::read_runtime_refusal({st.tail.begin(), st.tail.end()});
+  if (refusal.step_at_fault)
+    return fail(self, own_code, where + " could not start: " + refusal.message, step);
+  fail(self, "sandbox_failed",
+       where + ": the OCI runtime did not start the container: " + refusal.message, step);
+}
+
 void on_sandboxed_exit(build_ptr self, const runtime::process_exit& ex) {
   auto& st = self->state;
   auto step = st.running_step;
@@ -733,6 +773,8 @@ void on_sandboxed_exit(build_ptr self, const runtime::process_exit& ex) {
                       where + " ran out of memory: it reached the build's limit of " +
                           std::to_string(s.req.memory_mb) + " MB (memory_mb) and was killed",
                       step);
+        if (!problem.empty() && !r.value.started)
+          return fail_unstarted(self, ex, where, step, "step_failed");
         if (!problem.empty()) return fail(self, "step_failed", where + problem, step);
         remember_layer(self, key, r.value);
         run_next_step(self);

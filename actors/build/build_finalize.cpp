@@ -193,6 +193,8 @@ void on_start_exit(build_ptr self, const runtime::process_exit& ex) {
                       "the start command ran out of memory: it reached the build's limit of " +
                           std::to_string(s.req.memory_mb) + " MB (memory_mb) and was killed",
                       -1);
+        if (!r.value.started)
+          return fail_unstarted(self, ex, "the start command", -1, "start_failed");
         auto how = exit_problem(ex, true);
         if (how.empty()) how = " exited with status 0";
         fail(self, "start_failed",

@@ -163,6 +163,12 @@ bool moved_on(build_ptr self);
 void launch(build_ptr self, runtime::process_spec spec);
 // How a process failed, as the end of a sentence, or "" if it succeeded.
 std::string exit_problem(const runtime::process_exit& ex, bool status_carries_signal);
+// A sandboxed container that failed before it ever ran (no pid file): the
+// runtime refused it (sandbox_failed, with the runtime's words), or could not
+// execute the step's program (`own_code`, e.g. step_failed). `where` names
+// the step ("step 2 (run make)").
+void fail_unstarted(build_ptr self, const runtime::process_exit& ex, const std::string& where,
+                    int32_t step, const std::string& own_code);
 std::vector<std::string> secret_values(const runtime::build_request& req);
 // The environment of a sandboxed process: image env, env steps, HOME.
 std::vector<std::string> sandbox_env(const build_state& st);

@@ -13,6 +13,7 @@
 
 #include "actors/engine/engine_impl.hpp"
 #include "actors/engine/status_cache.hpp"
+#include "storage/common/absolute_path.hpp"
 #include "actors/orchestrator.hpp"
 #include "runtime/sandbox/step_commands.hpp"
 
@@ -64,12 +65,20 @@ engine::~engine() {
 }
 
 result<std::unique_ptr<engine>> engine::open(engine_options options) {
+  if (options.data_dir.empty())
+    return make_error(errc::invalid_argument, "the data dir is empty: name a directory");
+  // Once, before anything uses them: every component (and the OCI runtime,
+  // which reads a bundle's paths against the bundle) sees the same paths.
+  options.data_dir = absolute_path(options.data_dir);
+  options.images_dir = absolute_path(options.images_dir);
+  options.contexts_dir = absolute_path(options.contexts_dir);
   std::error_code ec;
   std::filesystem::create_directories(options.data_dir, ec);
   if (ec)
     return make_error(errc::unavailable,
                       "cannot create data dir " + options.data_dir + ": " + ec.message());
   if (options.contexts_dir.empty()) options.contexts_dir = options.data_dir + "/contexts";
+  if (options.images_dir.empty()) options.images_dir = options.data_dir + "/images";
   auto mode = resolve_isolation(options);
   if (!mode) return mode.error();
   options.isolation_mode = mode.value();
@@ -84,9 +93,8 @@ result<std::unique_ptr<engine>> engine::open(engine_options options) {
   if (options.isolation_mode == isolation::sandbox) {
     auto rt = runtime::find_oci_runtime(options.oci_runtime, options.data_dir + "/run/oci");
     if (!rt) return rt.error();
-    p->images = std::make_unique<runtime::image_store>(
-        options.images_dir.empty() ? options.data_dir + "/images" : options.images_dir, *p->runner,
-        options.debian_mirror);
+    p->images =
+        std::make_unique<runtime::image_store>(options.images_dir, *p->runner, options.debian_mirror);
     p->sandbox = std::make_unique<runtime::step_sandbox>(options.data_dir, std::move(rt.value()));
   }
   p->cfg = std::make_unique<caf::actor_system_config>();

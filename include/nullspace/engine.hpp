@@ -51,6 +51,8 @@ class engine {
  public:
   // Opens the store under options.data_dir, starts the actor tree and recovers
   // every unfinished build. Fails with a clear error (e.g. data dir unusable).
+  // Relative data_dir, images_dir and contexts_dir are made absolute first,
+  // against the working directory at this call (options() shows the result).
   static result<std::unique_ptr<engine>> open(engine_options options);
   ~engine();  // stops running builds (they resume on the next open) and closes the store
   engine(const engine&) = delete;

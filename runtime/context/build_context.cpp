@@ -19,19 +19,22 @@
 #include "storage/common/json_writer.hpp"
 #include "storage/common/sha256.hpp"
 
-// How paths are judged. Every entry path and link target is resolved lexically,
-// component by component, never by asking a file system:
+// How paths are judged. Every entry path and hard link target is resolved
+// lexically, component by component, never by asking a file system:
 //  - an entry path is resolved from the root; an absolute path or a ".." that
 //    climbs above the root escapes;
-//  - a symlink target is resolved from the link's own directory, a hard link
-//    target from the root (that is what tar means by it); absolute targets escape;
+//  - a hard link target is resolved from the root (that is what tar means by
+//    it) and must name an entry of the archive: absolute targets escape;
 //  - symlinks are never followed through other symlinks. Lexical resolution is
 //    only sound while no symlink sits in the middle of a path, so we are
 //    conservative instead: an entry whose path runs through a symlink of the
-//    archive (e.g. "d" -> "." and then "d/l"), or a link target that runs through
-//    one and then goes up with "..", is treated as escaping. Each link's own
-//    target is checked, so a chain of links that stay inside stays inside.
-// Any of these fails an upload. Device files and fifos are merely listed.
+//    archive (e.g. "d" -> "." and then "d/l"), or a hard link target that runs
+//    through one and then goes up with "..", is treated as escaping.
+// Any of these fails an upload. A symlink's own target is not judged at all:
+// it is data, kept as written (absolute, or up out of the context, as Docker
+// allows). Nothing resolves it on the host: a copy writes the link as a link
+// and resolves every path inside the build's root (context_copy.cpp).
+// Device files and fifos are merely listed.
 
 namespace nullspace::runtime {
 namespace {
@@ -347,10 +350,7 @@ std::string judge(const raw_entry& raw, const symlink_index& symlinks, context_e
   if (!w.problem.empty()) return "path " + w.problem;
   entry = {w.path, raw.type, raw.size, raw.mode, {}};
   if (raw.type == 'l') {
-    if (raw.link.starts_with('/')) return "absolute symlink target escapes the context root";
-    auto t = walk(parent_of(w.path), raw.link, symlinks, walk_kind::link_target);
-    if (!t.problem.empty()) return "symlink target " + t.problem;
-    entry.link_target = raw.link;
+    entry.link_target = raw.link;  // wherever it points: see the top of the file
   } else if (raw.type == 'h') {
     if (raw.link.starts_with('/')) return "absolute hard link target escapes the context root";
     auto t = walk({}, raw.link, symlinks, walk_kind::link_target);

@@ -2,9 +2,11 @@
 // that COPY/ADD and `copy` steps can read files from it. This file inspects the
 // archive in memory (nothing is ever extracted) and stores it content-addressed.
 //
-// Security model: every entry path and link target is resolved lexically against
-// the context root. Anything that leaves the root makes the upload fail; device
-// files and fifos are only listed (a later build step skips them).
+// Security model: every entry path and hard link target is resolved lexically
+// against the context root. Anything that leaves the root makes the upload
+// fail; device files and fifos are only listed (a later build step skips
+// them). Symlinks are kept as written, whatever they point to: nothing ever
+// follows them on the host (a copy resolves paths inside the build's root).
 #pragma once
 
 #include <cstdint>
@@ -22,7 +24,7 @@ struct context_entry {
                             // 'c' char dev, 'b' block dev, 'p' fifo, '?' other
   uint64_t size = 0;        // bytes for regular files, 0 otherwise
   uint32_t mode = 0;        // permission bits (07777)
-  std::string link_target;  // 'l': as written (relative to the link's directory);
+  std::string link_target;  // 'l': as written (absolute, or from the link's directory);
                             // 'h': normalized, relative to the context root
 };
 

@@ -188,8 +188,15 @@ result<prepared_step> step_sandbox::prepare(const step_job& job) {
   return prepared_step{id, dir};
 }
 
+namespace {
+std::string pid_file(const std::string& bundle) {
+  return bundle + "/container.pid";
+}
+}  // namespace
+
 std::vector<std::string> step_sandbox::run_argv(const prepared_step& p) const {
-  return {rt_.binary, "--root", rt_.state_root, "run", "--bundle", p.bundle, p.container_id};
+  return {rt_.binary, "--root",     rt_.state_root,     "run",         "--bundle",
+          p.bundle,   "--pid-file", pid_file(p.bundle), p.container_id};
 }
 
 std::vector<std::string> step_sandbox::exec_argv(const std::string& container_id,
@@ -227,6 +234,7 @@ result<step_outcome> step_sandbox::finish(const std::string& build_id, size_t st
                                           const std::string& layer_name, uint64_t memory_limit) {
   delete_container(container_id(build_id, step));
   std::error_code ec;
+  bool started = fs::exists(pid_file(step_dir(build_id, step)), ec);
   fs::remove_all(secrets_dir(build_id, step), ec);
   bool oom = false;
   if (memory_limit > 0 && fs::is_directory(cgroup_v1_memory)) {
@@ -234,7 +242,10 @@ result<step_outcome> step_sandbox::finish(const std::string& build_id, size_t st
     oom = peak + (256u << 10) >= memory_limit;
   }
   auto out = commit_step(build_id, step, keep, layer_name);
-  if (out) out->oom = oom;
+  if (out) {
+    out->oom = oom;
+    out->started = started;
+  }
   return out;
 }
 

@@ -6,6 +6,7 @@
 // Per build, under DATA:
 //   work/<build>/s<step>/{upper,work,rootfs}   the step's writable layer + mount
 //   work/<build>/s<step>/config.json           the bundle (rootfs = that mount)
+//   work/<build>/s<step>/container.pid         written by the runtime once the step runs
 //   layers/<layer id>/                         committed layers (read-only)
 //   /dev/shm/nullspace-<build>-s<step>/        secrets (memory only), bound at /run/secrets
 // cgroup v1 memory: /nullspace/<build> holds each step's container cgroup, so
@@ -49,7 +50,11 @@ struct prepared_step {
 };
 
 struct step_outcome {
-  bool oom = false;       // the memory limit was reached (the kernel killed the step)
+  bool oom = false;  // the memory limit was reached (the kernel killed the step)
+  // The runtime started the container's process (it wrote the pid file). A
+  // container that never started failed in the runtime, not in the step
+  // (runtime/sandbox/runtime_refusal.hpp).
+  bool started = true;
   std::string layer;      // committed layer name ("" if the step wrote nothing)
   std::string layer_dir;  // its absolute path
   uint64_t bytes = 0;
@@ -68,7 +73,8 @@ class step_sandbox {
   // is left mounted.
   result<prepared_step> prepare(const step_job& job);
 
-  // The process_runner argv that runs / kills / removes the container.
+  // The process_runner argv that runs / kills / removes the container. The
+  // run writes the pid file finish() looks for.
   std::vector<std::string> run_argv(const prepared_step& p) const;
   std::vector<std::string> kill_argv(const std::string& container_id) const;
   // Runs `args` inside the running container (a command ready check).
@@ -79,8 +85,8 @@ class step_sandbox {
   std::optional<int> container_pid(const std::string& container_id) const;
 
   // After the container exited: removes it, unmounts, drops the secrets, and
-  // reports whether memory ran out. With `keep`, the upper dir becomes the
-  // layer `layer_name` (renamed into layers/); otherwise it is deleted.
+  // reports whether it ever started and whether memory ran out. With `keep`, the upper dir becomes
+  // the layer `layer_name` (renamed into layers/); otherwise it is deleted.
   result<step_outcome> finish(const std::string& build_id, size_t step, bool keep,
                               const std::string& layer_name, uint64_t memory_limit);
 

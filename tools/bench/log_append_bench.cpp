@@ -7,6 +7,10 @@
 // the same store, column family and WriteOptions. Both write the same total.
 //
 //   build/tools/bench/bench-log-append [--quick] [DIR]
+//
+// --quick (what CI runs) writes a tenth of the entries. DIR (default: a fresh
+// temp dir) is removed at the end.
+#include <stdlib.h>
 #include <caf/all.hpp>
 
 #include <atomic>
@@ -134,13 +138,21 @@ double hub_run(const std::string& dir, const run_config& rc) {
 
 int main(int argc, char** argv) {
   bool quick = false;
-  std::string base = "/tmp/nullspace-bench";
+  std::string base;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--quick")
       quick = true;
     else
       base = a;
+  }
+  if (base.empty()) {  // a fixed name would collide with another run
+    char tmpl[] = "/tmp/nullspace-bench-log-XXXXXX";
+    if (!::mkdtemp(tmpl)) {
+      std::perror("mkdtemp");
+      return 1;
+    }
+    base = tmpl;
   }
   const size_t scale = quick ? 10 : 1;
   std::vector<run_config> runs;

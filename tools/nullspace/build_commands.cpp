@@ -107,18 +107,17 @@ int run_build(build_cmd& c, const server_options& server) {
   if (c.dry_run) return print_dry_run(api, p, c.render, c.json);
   if (p.context) {
     auto& ctx = *p.context;
-    for (auto& s : ctx.skipped)
-      term.err_line("warning: " + s + " is not a file, directory or link: not sent");
     js::document up(api.upload_tar("/v1/build-contexts", ctx.tar));
     auto id = js::str(up["context"], "id");
     if (id != ctx.id)
       throw cli_error(exit_failed, "the server named the build context " + id + ", expected " +
                                        ctx.id + ": is it another nullspace version?");
     if (!c.json)
-      term.err_line("build context: " + std::to_string(ctx.files) + " files, " +
-                    std::to_string(ctx.bytes) + " bytes" +
-                    (ctx.ignored ? ", " + std::to_string(ctx.ignored) + " excluded by .dockerignore"
-                                 : std::string()) +
+      term.err_line("build context: " + std::to_string(ctx.scan.files) + " files, " +
+                    std::to_string(ctx.scan.bytes) + " bytes" +
+                    (ctx.scan.ignored
+                         ? ", " + std::to_string(ctx.scan.ignored) + " excluded by .dockerignore"
+                         : std::string()) +
                     " -> " + id);
   }
   if (c.background) return print_started(api.post("/v1/builds", p.payload), c.json);

@@ -6,6 +6,7 @@
 
 #include "storage/common/json_writer.hpp"
 #include "tools/nullspace/cli_error.hpp"
+#include "tools/nullspace/terminal.hpp"
 
 namespace fs = std::filesystem;
 
@@ -132,7 +133,10 @@ prepared_build prepare_build(const build_flags& f) {
       dir = fs::path(f.dockerfile).parent_path().string();
       if (dir.empty()) dir = ".";
     }
-    out.context = tar_directory(dir);
+    // Said before the files are read: packing a large tree takes a while.
+    out.context = tar_directory(dir, [](const context_scan& scan) {
+      for (auto& line : scan_warnings(scan)) terminal::get().err_line(line);
+    });
   }
   if (!f.registry_password_env.empty())
     src.registry_password =

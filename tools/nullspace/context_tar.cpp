@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -51,9 +52,47 @@ bool has_reinclude(const std::string& rules) {
   return false;
 }
 
+// What cannot go into a tar, as the warning names it; "" for what can.
+const char* unpackable_kind(mode_t mode) {
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISFIFO(mode)) return "a fifo";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISDIR(mode) || S_ISLNK(mode) || S_ISREG(mode)) return "";
+  return "not a file, directory or link";
+}
+
+struct item {
+  std::string rel;
+  fs::path path;
+  struct stat st {};
+};
+
 }  // namespace
 
-context_archive tar_directory(const std::string& dir) {
+bool is_large(const context_scan& scan) {
+  return scan.bytes > large_context_bytes || scan.files > large_context_files;
+}
+
+std::vector<std::string> scan_warnings(const context_scan& scan) {
+  std::vector<std::string> out;
+  for (auto& s : scan.skipped)
+    out.push_back("warning: " + s.path + " is " + s.kind +
+                  ": not sent (a build context holds files, directories and symlinks)");
+  if (is_large(scan)) {
+    char mb[32];
+    std::snprintf(mb, sizeof mb, "%.1f MB", static_cast<double>(scan.bytes) / 1e6);
+    out.push_back("build context " + scan.dir + ": " + std::to_string(scan.files) + " files, " +
+                  mb +
+                  ", all packed and uploaded before the build starts. A .dockerignore next to "
+                  "the Dockerfile keeps out what the build does not need (.git, node_modules, "
+                  "build output), or give --context a smaller directory.");
+  }
+  return out;
+}
+
+context_archive tar_directory(const std::string& dir,
+                              const std::function<void(const context_scan&)>& scanned) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) throw usage_error("build context " + dir + " is not a directory");
   fs::path root(dir);
@@ -65,25 +104,42 @@ context_archive tar_directory(const std::string& dir) {
   bool prune = !has_reinclude(rules);
 
   context_archive out;
-  struct item {
-    std::string rel;
-    fs::path path;
-  };
+  auto& scan = out.scan;
+  scan.dir = dir;
   std::vector<item> items;
+  // The iterator names entries `dir` + "/" + their relative path (no "/"
+  // added after a trailing one). Never made canonical: a symlink's own
+  // path is what goes into the tar, wherever it points.
+  auto prefix = root.string();
+  if (!prefix.ends_with('/')) prefix += '/';
   fs::recursive_directory_iterator it(root, fs::directory_options::none, ec), end;
   if (ec) throw usage_error("cannot read build context " + dir + ": " + ec.message());
   for (; it != end; it.increment(ec)) {
     if (ec) throw usage_error("cannot read build context " + dir + ": " + ec.message());
-    auto rel = fs::relative(it->path(), root, ec).generic_string();
-    if (ec) throw usage_error("cannot read " + it->path().string() + ": " + ec.message());
-    if (rel != ".dockerignore" && !ignore.empty() && ignore.ignores(rel)) {
-      ++out.ignored;
-      if (prune && it->is_directory(ec) && !it->is_symlink(ec)) it.disable_recursion_pending();
+    auto full = it->path().string();
+    if (!full.starts_with(prefix)) throw usage_error("cannot read " + full);  // cannot happen
+    item i{full.substr(prefix.size()), it->path()};
+    if (::lstat(i.path.c_str(), &i.st) != 0) throw usage_error("cannot read " + full);
+    if (i.rel != ".dockerignore" && !ignore.empty() && ignore.ignores(i.rel)) {
+      ++scan.ignored;
+      if (prune && S_ISDIR(i.st.st_mode)) it.disable_recursion_pending();
       continue;
     }
-    items.push_back({rel, it->path()});
+    if (auto kind = unpackable_kind(i.st.st_mode); *kind) {
+      scan.skipped.push_back({i.rel, kind});
+      continue;
+    }
+    ++scan.entries;
+    if (S_ISREG(i.st.st_mode)) {
+      ++scan.files;
+      scan.bytes += static_cast<uint64_t>(i.st.st_size);
+    }
+    items.push_back(std::move(i));
   }
   std::sort(items.begin(), items.end(), [](const item& a, const item& b) { return a.rel < b.rel; });
+  std::sort(scan.skipped.begin(), scan.skipped.end(),
+            [](auto& a, auto& b) { return a.path < b.path; });
+  if (scanned) scanned(scan);
 
   std::unique_ptr<archive, archive_deleter> a(archive_write_new());
   archive_write_set_format_pax_restricted(a.get());
@@ -91,9 +147,9 @@ context_archive tar_directory(const std::string& dir) {
   if (archive_write_open(a.get(), &out.tar, nullptr, append_to_string, nullptr) != ARCHIVE_OK)
     throw cli_error(exit_failed,
                     std::string("cannot make a tar archive: ") + archive_error_string(a.get()));
+  scan.files = scan.bytes = 0;  // recounted from what is read
   for (auto& i : items) {
-    struct stat st {};
-    if (::lstat(i.path.c_str(), &st) != 0) throw usage_error("cannot read " + i.path.string());
+    const auto& st = i.st;
     std::unique_ptr<archive_entry, entry_deleter> e(archive_entry_new());
     archive_entry_set_pathname(e.get(), i.rel.c_str());
     archive_entry_set_perm(e.get(), st.st_mode & 07777);
@@ -108,15 +164,12 @@ context_archive tar_directory(const std::string& dir) {
       auto target = fs::read_symlink(i.path, ec);
       if (ec) throw usage_error("cannot read link " + i.path.string() + ": " + ec.message());
       archive_entry_set_symlink(e.get(), target.c_str());
-    } else if (S_ISREG(st.st_mode)) {
+    } else {
       data = read_all(i.path);
       archive_entry_set_filetype(e.get(), AE_IFREG);
       archive_entry_set_size(e.get(), static_cast<la_int64_t>(data.size()));
-      ++out.files;
-      out.bytes += data.size();
-    } else {
-      out.skipped.push_back(i.rel);
-      continue;
+      ++scan.files;
+      scan.bytes += data.size();
     }
     if (archive_write_header(a.get(), e.get()) != ARCHIVE_OK ||
         (!data.empty() && archive_write_data(a.get(), data.data(), data.size()) !=

@@ -5,6 +5,7 @@
 #include <iostream>
 #include <memory>
 
+#include "storage/common/absolute_path.hpp"
 #include "runtime/image/image_job.hpp"
 #include "runtime/image/image_store.hpp"
 #include "runtime/process/process_runner.hpp"
@@ -27,7 +28,9 @@ int bootstrap(const std::string& images_dir, const std::string& mirror,
   if (::geteuid() != 0)
     throw usage_error("making images needs root (debootstrap mounts and chroots)");
   runtime::process_runner runner;
-  runtime::image_store store(images_dir, runner, mirror);
+  // Absolute once, like nullspaced's: debootstrap and the catalog's records
+  // must not depend on the directory they happen to run in.
+  runtime::image_store store(nullspace::absolute_path(images_dir), runner, mirror);
   auto& term = terminal::get();
   for (auto& n : names) {
     runtime::image_job job([&term](std::vector<std::string> lines) {

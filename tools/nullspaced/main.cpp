@@ -2,7 +2,8 @@
 //
 // Settings come from flags, then environment variables (NULLSPACE_*), then an
 // optional config file (--config, TOML/INI `key = value` with the flag names),
-// then defaults. SIGTERM/SIGINT: stop accepting, end streams cleanly, stop the
+// then defaults. Relative paths in any of them are relative to the directory
+// nullspaced starts in. SIGTERM/SIGINT: stop accepting, end streams cleanly, stop the
 // engine (running builds resume at the next start), exit 0.
 #include <signal.h>
 #include <spdlog/sinks/stdout_sinks.h>
@@ -17,6 +18,7 @@
 
 #include "api/api_server.hpp"
 #include "nullspace/engine.hpp"
+#include "storage/common/absolute_path.hpp"
 
 namespace {
 
@@ -158,6 +160,12 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(uint64_t{0}, uint64_t{3'600'000}))
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  // Every path setting, whether from a flag, NULLSPACE_* or the config file,
+  // is made absolute here against the directory nullspaced was started in,
+  // before anything reads it.
+  eopts.data_dir = nullspace::absolute_path(eopts.data_dir);
+  eopts.images_dir = nullspace::absolute_path(eopts.images_dir);
+  keys_file = nullspace::absolute_path(keys_file);
   auto ms = [](double v, double unit) {
     return std::chrono::milliseconds(static_cast<int64_t>(v * unit));
   };
@@ -218,8 +226,10 @@ int main(int argc, char** argv) {
   }
   auto port = server.value()->port();
   spdlog::info(
-      "msg=\"ready\" listen={}:{} data_dir={} executor_slots={} tenants_auth={} isolation={}",
-      aopts.host, port, eopts.data_dir, eopts.executor_slots, aopts.keys.empty() ? "off" : "on",
+      "msg=\"ready\" listen={}:{} data_dir={} images_dir={} executor_slots={} tenants_auth={} "
+      "isolation={}",
+      aopts.host, port, eng.value()->options().data_dir, eng.value()->options().images_dir,
+      eopts.executor_slots, aopts.keys.empty() ? "off" : "on",
       nullspace::to_string(eng.value()->options().isolation_mode));
   std::string shown =
       aopts.host.find(':') != std::string::npos ? "[" + aopts.host + "]" : aopts.host;
