@@ -9,9 +9,12 @@
 #include <mutex>
 #include <string>
 
+#include "actors/machine/machine_stats.hpp"
 #include "actors/messages.hpp"
 #include "actors/registry/registry_txn.hpp"
 #include "runtime/image/image_store.hpp"
+#include "runtime/machine/machine_driver.hpp"
+#include "runtime/process/blocking_pool.hpp"
 #include "runtime/process/process_runner.hpp"
 #include "runtime/request/build_request.hpp"
 #include "runtime/sandbox/step_sandbox.hpp"
@@ -30,6 +33,7 @@ struct engine_config {
   std::vector<std::string> tenants;   // known tenants: their default namespaces are theirs
   std::function<int64_t()> clock;     // ms since the epoch, for retention (tests inject one)
   std::vector<std::string> step_env;  // K=V every sandboxed command step gets (package mirrors)
+  machine_options machines;
   int64_t now_ms() const { return clock ? clock() : storage::now_ms(); }
 };
 
@@ -61,6 +65,16 @@ class actor_directory {
   }
   // The root supervisor, as an untyped handle (its interface lives in
   // orchestrator.hpp, which depends on this file).
+  // The machine manager, as an untyped handle (its interface lives in
+  // actors/machine/machine_messages.hpp, which depends on this file).
+  caf::actor machines() const {
+    std::lock_guard<std::mutex> g(mtx_);
+    return machines_;
+  }
+  void set_machines(caf::actor m) {
+    std::lock_guard<std::mutex> g(mtx_);
+    machines_ = std::move(m);
+  }
   caf::actor orchestrator() const {
     std::lock_guard<std::mutex> g(mtx_);
     return orchestrator_;
@@ -75,6 +89,7 @@ class actor_directory {
     manager_ = nullptr;
     registry_ = nullptr;
     orchestrator_ = nullptr;
+    machines_ = nullptr;
   }
 
  private:
@@ -83,6 +98,7 @@ class actor_directory {
   build_manager_actor manager_;
   template_registry_actor registry_;
   caf::actor orchestrator_;
+  caf::actor machines_;
 };
 
 struct engine_context {
@@ -97,6 +113,11 @@ struct engine_context {
   // Set when steps run sandboxed (isolation::sandbox); null for the host executor.
   runtime::image_store* images = nullptr;
   runtime::step_sandbox* sandbox = nullptr;
+  // Machines (isolation::sandbox): the driver, or why there is none.
+  runtime::machine_driver* machines = nullptr;
+  std::string machines_unavailable = "machines need sandbox isolation (root and an OCI runtime)";
+  runtime::blocking_pool* blocking = nullptr;  // blocking work of machines
+  machine_counters machine_stats;
   actor_directory directory;
   std::string work_root() const { return config.data_dir + "/work"; }
 

@@ -49,17 +49,21 @@ using sweep_atom = caf::atom_constant<caf::atom("sweep")>;
 
 // ---- log_hub payloads ----
 
-// Entries of one build to make durable, optionally with the build record that
-// the same WriteBatch must carry (a status transition and the entry recording it
-// commit together). `create` also writes the history index row.
+// Entries of one log to make durable (a build's, or a machine's: the log id is
+// the build or machine id), optionally with the build record that the same
+// WriteBatch must carry (a status transition and the entry recording it commit
+// together). `create` also writes the history index row.
 struct append_request {
-  std::string build_id;
+  std::string build_id;  // the log's id
   std::vector<storage::log_entry> entries;  // offsets are assigned by the hub
   std::optional<storage::build_record> record;
   bool create = false;
   // More writes for the same batch (the template registry's tag moves and
   // retention rows when a build becomes terminal).
   std::function<void(storage::store&, storage::write_batch&)> also;
+  // The last append of a machine's log: its stopped or failed record, which
+  // its followers get as their end.
+  std::optional<storage::machine_record> machine_end;
 };
 
 // What followers receive: committed entries, in offset order, with no gap.
@@ -67,8 +71,10 @@ struct append_request {
 struct follow_batch {
   std::string build_id;
   std::vector<storage::raw_entry> entries;
-  // Set on the last batch a follower gets: the terminal build record.
+  // Set on the last batch a follower gets: the terminal build record, or the
+  // last record of a machine.
   std::optional<storage::build_record> end;
+  std::optional<storage::machine_record> machine_end;
 };
 using follow_batch_ptr = std::shared_ptr<const follow_batch>;
 

@@ -7,6 +7,7 @@
 
 #include "actors/build/build_manager.hpp"
 #include "actors/hub/log_hub.hpp"
+#include "actors/machine/machine_manager.hpp"
 #include "actors/registry/template_registry.hpp"
 
 namespace nullspace::actors {
@@ -17,8 +18,9 @@ struct orchestrator_state {
   log_hub_actor hub;
   build_manager_actor manager;
   template_registry_actor registry;
+  machine_manager_actor machines;
   uint64_t restarts = 0;
-  int hub_failures = 0, manager_failures = 0, registry_failures = 0;
+  int hub_failures = 0, manager_failures = 0, registry_failures = 0, machines_failures = 0;
   std::vector<std::pair<uint64_t, caf::typed_response_promise<uint64_t>>> health_waiters;
   std::vector<std::pair<caf::actor_addr, caf::typed_response_promise<log_hub_actor>>> hub_waiters;
   static inline const char* name = "orchestrator";
@@ -51,7 +53,7 @@ void answer_waiters(Waiters& ws, Ready ready, const Value& value) {
 
 void answer_health_waiters(orch_ptr self) {
   auto& st = self->state;
-  if (!st.hub || !st.manager || !st.registry) return;
+  if (!st.hub || !st.manager || !st.registry || !st.machines) return;
   answer_waiters(
       st.health_waiters, [&](uint64_t min) { return st.restarts >= min; }, st.restarts);
 }
@@ -89,12 +91,21 @@ void start_manager(orch_ptr self) {
   answer_health_waiters(self);
 }
 
+void start_machines(orch_ptr self) {
+  auto& st = self->state;
+  st.machines = spawn_machine_manager(self, st.ctx);
+  st.ctx->directory.set_machines(caf::actor_cast<caf::actor>(st.machines));
+  publish(self, machine_manager_name, caf::actor_cast<caf::strong_actor_ptr>(st.machines));
+  answer_health_waiters(self);
+}
+
 orchestrator_actor::behavior_type orchestrator(orch_ptr self, std::shared_ptr<engine_context> ctx) {
   self->state.ctx = std::move(ctx);
   publish(self, orchestrator_name, caf::actor_cast<caf::strong_actor_ptr>(self));
   start_hub(self);
   start_registry(self);
   start_manager(self);
+  start_machines(self);
   self->set_exit_handler([=](caf::exit_msg& em) {
     auto& st = self->state;
     auto restart = [&](const char* which, int& failures) {
@@ -114,6 +125,9 @@ orchestrator_actor::behavior_type orchestrator(orch_ptr self, std::shared_ptr<en
     } else if (em.source == st.registry.address()) {
       st.registry = nullptr;
       restart("template_registry", st.registry_failures);
+    } else if (em.source == st.machines.address()) {
+      st.machines = nullptr;
+      restart("machine_manager", st.machines_failures);
     } else {
       self->quit(em.reason);  // shutdown request: linked children follow
     }
@@ -124,6 +138,8 @@ orchestrator_actor::behavior_type orchestrator(orch_ptr self, std::shared_ptr<en
           start_hub(self);
         else if (which == "template_registry")
           start_registry(self);
+        else if (which == "machine_manager")
+          start_machines(self);
         else
           start_manager(self);
       },

@@ -1,5 +1,5 @@
-// orchestrator: the root supervisor. It spawns log_hub, template_registry and
-// build_manager as linked children, publishes their handles in the engine's
+// orchestrator: the root supervisor. It spawns log_hub, template_registry,
+// build_manager and machine_manager as linked children, publishes their handles in the engine's
 // actor directory, and restarts a crashed child with exponential backoff (logged). An exit request
 // from outside (engine shutdown) takes the whole tree down: the manager first
 // takes its builds (and their processes) with it.
@@ -19,6 +19,7 @@ inline const caf::atom_value orchestrator_name = caf::atom("orchestr");
 inline const caf::atom_value log_hub_name = caf::atom("log_hub");
 inline const caf::atom_value build_manager_name = caf::atom("build_mgr");
 inline const caf::atom_value template_registry_name = caf::atom("registry");
+inline const caf::atom_value machine_manager_name = caf::atom("machines");
 
 using orchestrator_actor =
     caf::typed_actor<caf::reacts_to<restart_atom, std::string>,

@@ -4,22 +4,15 @@
 
 #include <cstdlib>
 
+#include "storage/key_encoding.hpp"
+
 namespace nullspace::storage {
 namespace {
 
 // Column families created up front so later features need no migration.
 const std::vector<std::string> column_families = {
-    rocksdb::kDefaultColumnFamilyName, "builds", "logs", "meta", "templates", "pools", "cache"};
-
-void append_be64(std::string& out, uint64_t v) {
-  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));
-}
-
-uint64_t read_be64(std::string_view s) {
-  uint64_t v = 0;
-  for (size_t i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(s[i]);
-  return v;
-}
+    rocksdb::kDefaultColumnFamilyName, "builds", "logs",  "meta",
+    "templates",                       "pools",  "cache", "machines"};
 
 std::string template_key(std::string_view ns, std::string_view name) {
   std::string k = "t/";
@@ -75,6 +68,7 @@ result<std::unique_ptr<store>> store::open(const std::string& dir, store_options
   s->meta_ = s->handles_[3];
   s->templates_ = s->handles_[4];
   s->cache_ = s->handles_[6];
+  s->machines_ = s->handles_[7];
 
   std::string version;
   st = raw->Get(rocksdb::ReadOptions{}, s->meta_, "schema_version", &version);
@@ -474,11 +468,18 @@ void store::for_each_history(std::string_view ns, std::string_view name,
                              const std::function<bool(int64_t, std::string&&)>& fn) const {
   std::string prefix = "i/";
   prefix.append(ns).append("/").append(name).append("/");
-  std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, builds_)};
-  if (before) {
-    auto from = history_key(ns, name, before->first, before->second);
-    it->SeekForPrev(from);
-    if (it->Valid() && it->key() == from) it->Prev();
+  scan_newest_first(builds_, prefix,
+                    before ? history_key(ns, name, before->first, before->second) : std::string(),
+                    fn);
+}
+
+void store::scan_newest_first(rocksdb::ColumnFamilyHandle* cf, const std::string& prefix,
+                              const std::string& before,
+                              const std::function<bool(int64_t, std::string&&)>& fn) const {
+  std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(rocksdb::ReadOptions{}, cf)};
+  if (!before.empty()) {
+    it->SeekForPrev(before);
+    if (it->Valid() && it->key() == before) it->Prev();
   } else {
     // One past every key of the prefix: '/' + 1 is '0'.
     it->SeekForPrev(prefix.substr(0, prefix.size() - 1) + "0");

@@ -20,6 +20,7 @@
 #include "nullspace/error.hpp"
 #include "storage/build_record.hpp"
 #include "storage/log_entry.hpp"
+#include "storage/machine_record.hpp"
 #include "storage/template_record.hpp"
 
 namespace nullspace::storage {
@@ -187,6 +188,27 @@ class store {
   // Every build record, in key order (used by start-up recovery).
   void for_each_build(const std::function<void(build_record&&)>& fn) const;
 
+  // --- machines (machines CF; storage/machine_store.cpp) -------------------
+  //   m/<id>                        the machine record
+  //   t/<tenant>/<created_be>/<id>  a tenant's machines, by creation time
+  //   l/<id>                        machines not yet stopped or failed
+  //   x/<expires_be>/<id>           ended machines whose record and log expire then
+  static std::string machine_key(std::string_view id);
+  // The record, its tenant row, and its live row or (once it ended) expiry row.
+  void put_machine(write_batch& b, const machine_record& r, int64_t expires_ms = 0);
+  std::optional<machine_record> get_machine(std::string_view id) const;
+  // A tenant's machines newest first, strictly older than `before` (a list
+  // cursor) if given; `fn` returns false to stop.
+  void for_each_machine_of(std::string_view tenant,
+                           std::optional<std::pair<int64_t, std::string>> before,
+                           const std::function<bool(machine_record&&)>& fn) const;
+  // Machines not yet stopped or failed (start-up adoption reads only these).
+  void for_each_live_machine(const std::function<void(machine_record&&)>& fn) const;
+  // Ended machines whose retention passed by `now_ms`, soonest first.
+  std::vector<std::string> machines_expired(int64_t now_ms, size_t limit) const;
+  // Removes a machine's record, index rows and log.
+  void delete_machine(write_batch& b, const machine_record& r, int64_t expires_ms);
+
   rocksdb::DB* db() { return db_.get(); }
   const store_options& options() const { return opts_; }
   const std::string& dir() const { return dir_; }
@@ -210,6 +232,11 @@ class store {
   // `prefix`, in key order, until fn returns false.
   void scan(rocksdb::ColumnFamilyHandle* cf, const std::string& prefix,
             const std::function<bool(std::string_view, std::string_view)>& fn) const;
+  // Keys `prefix` + <created_be>/<id>, newest first, strictly before the key
+  // `before` ("" = from the newest): fn(created_ms, id) until it returns false.
+  void scan_newest_first(rocksdb::ColumnFamilyHandle* cf, const std::string& prefix,
+                         const std::string& before,
+                         const std::function<bool(int64_t, std::string&&)>& fn) const;
   std::string dir_;
   store_options opts_;
   std::unique_ptr<rocksdb::DB> db_;
@@ -218,6 +245,7 @@ class store {
   rocksdb::ColumnFamilyHandle* logs_ = nullptr;
   rocksdb::ColumnFamilyHandle* meta_ = nullptr;
   rocksdb::ColumnFamilyHandle* cache_ = nullptr;
+  rocksdb::ColumnFamilyHandle* machines_ = nullptr;
   rocksdb::ColumnFamilyHandle* templates_ = nullptr;
   std::array<std::atomic<uint64_t>, generation_stripes> generations_{};
 };

@@ -1,5 +1,7 @@
 #include "actors/build/build_manager.hpp"
 
+#include "storage/common/new_id.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -373,19 +375,7 @@ build_manager_actor::behavior_type manager(manager_ptr self, std::shared_ptr<eng
 }  // namespace
 
 std::string new_build_id() {
-  static std::mutex mtx;
-  static std::mt19937_64 rng{std::random_device{}()};
-  static constexpr char hex[] = "0123456789abcdef";
-  uint64_t t = static_cast<uint64_t>(storage::now_ms());
-  uint64_t r;
-  {
-    std::lock_guard<std::mutex> g(mtx);
-    r = rng();
-  }
-  std::string id = "tb_";
-  for (int shift = 44; shift >= 0; shift -= 4) id.push_back(hex[(t >> shift) & 0xF]);  // 12 digits
-  for (int shift = 44; shift >= 0; shift -= 4) id.push_back(hex[(r >> shift) & 0xF]);
-  return id;
+  return new_id("tb_");
 }
 
 build_manager_actor spawn_build_manager(caf::local_actor* parent,

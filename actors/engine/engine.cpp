@@ -13,6 +13,8 @@
 
 #include "actors/engine/engine_impl.hpp"
 #include "actors/engine/status_cache.hpp"
+#include "actors/machine/machine_messages.hpp"
+#include "runtime/machine/container_driver.hpp"
 #include "storage/common/absolute_path.hpp"
 #include "actors/orchestrator.hpp"
 #include "runtime/sandbox/step_commands.hpp"
@@ -54,13 +56,33 @@ result<isolation> resolve_isolation(const engine_options& o) {
   return isolation::sandbox;
 }
 
+// Machines run as containers next to sandboxed builds; when the driver cannot
+// work here, builds still do and machine calls say why.
+void open_machines(engine::impl& p) {
+  runtime::container_driver_options mo;
+  mo.data_dir = p.opts.data_dir;
+  mo.oci_runtime = p.opts.oci_runtime;
+  mo.init_binary = p.opts.machines.init_binary;
+  mo.network_range = p.opts.machines.network_range;
+  auto driver = runtime::container_driver::open(mo);
+  if (!driver) {
+    p.machines_unavailable = "machines are not available on this server: " + driver.error().message;
+    spdlog::warn("msg=\"{}\"", p.machines_unavailable);
+    return;
+  }
+  p.machines = std::move(driver.value());
+  p.blocking = std::make_unique<runtime::blocking_pool>(p.opts.machines.worker_threads);
+}
+
 }  // namespace
 
 engine::engine(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
 
 engine::~engine() {
   impl_->shutdown();
-  impl_->runner.reset();  // kills any process still running
+  impl_->blocking.reset();  // finishes the machine work already queued
+  impl_->machines.reset();  // machines keep running: the next open adopts them
+  impl_->runner.reset();    // kills any process still running
   impl_->db.reset();
 }
 
@@ -96,6 +118,7 @@ result<std::unique_ptr<engine>> engine::open(engine_options options) {
     p->images =
         std::make_unique<runtime::image_store>(options.images_dir, *p->runner, options.debian_mirror);
     p->sandbox = std::make_unique<runtime::step_sandbox>(options.data_dir, std::move(rt.value()));
+    open_machines(*p);
   }
   p->cfg = std::make_unique<caf::actor_system_config>();
   p->cfg->set("scheduler.max-threads", std::max<size_t>(1, options.scheduler_threads));
@@ -120,6 +143,10 @@ result<std::unique_ptr<engine>> engine::open(engine_options options) {
   p->ctx->runner = p->runner.get();
   p->ctx->images = p->images.get();
   p->ctx->sandbox = p->sandbox.get();
+  p->ctx->config.machines = options.machines;
+  p->ctx->machines = p->machines.get();
+  p->ctx->blocking = p->blocking.get();
+  if (!p->machines_unavailable.empty()) p->ctx->machines_unavailable = p->machines_unavailable;
   p->orch = spawn_orchestrator(*p->sys, p->ctx);
   p->ctx->directory.set_orchestrator(caf::actor_cast<caf::actor>(p->orch));
 
@@ -136,6 +163,10 @@ result<std::unique_ptr<engine>> engine::open(engine_options options) {
   if (ready)
     self->request(p->ctx->directory.registry(), caf::infinite, stats_atom::value)
         .receive([&](bool) {}, [&](caf::error&) { ready = false; });
+  if (ready)
+    self->request(caf::actor_cast<machine_manager_actor>(p->ctx->directory.machines()),
+                  caf::infinite, stats_atom::value)
+        .receive([&](const machine_stats&) {}, [&](caf::error&) { ready = false; });
   if (!ready) {
     p->shutdown();
     return make_error(errc::internal, "the engine's actors did not start");
@@ -163,6 +194,16 @@ engine::stats engine::current_stats() const {
             out.builds_by_status = h.builds_by_status;
           },
           [](caf::error&) {});
+  self->request(caf::actor_cast<machine_manager_actor>(impl_->ctx->directory.machines()),
+                caf::infinite, stats_atom::value)
+      .receive([&](const machine_stats& m) { out.machines_by_state = m.by_state; },
+               [](caf::error&) {});
+  auto counters = impl_->ctx->machine_stats.read();
+  out.commands_run = counters.commands;
+  out.create_ms_buckets = counters.buckets;
+  out.create_ms_bounds.assign(machine_counters::bounds.begin(), machine_counters::bounds.end());
+  out.creates = counters.count;
+  out.create_ms_sum = counters.sum_ms;
   out.status_cache_hits = impl_->status_hits.load(std::memory_order_relaxed);
   out.status_cache_misses = impl_->status_misses.load(std::memory_order_relaxed);
   return out;

@@ -1,4 +1,5 @@
-// engine::follow: a follower actor per subscription, fed by the log hub.
+// engine::follow and engine::follow_machine: a follower actor per
+// subscription, fed by the log hub.
 #include <caf/all.hpp>
 
 #include <algorithm>
@@ -11,8 +12,15 @@ namespace {
 
 using namespace actors;
 
+// What a follower hands on: entries, then the log's end (a build's terminal
+// record or a machine's last one).
+struct follow_sink {
+  std::function<void(const std::vector<raw_entry>&)> on_entries;
+  std::function<void(const follow_batch&)> on_end;
+};
+
 struct follower_state {
-  follow_callbacks cb;
+  follow_sink cb;
   std::shared_ptr<engine_context> ctx;
   std::string id;
   uint64_t cursor = 0;  // next offset to deliver
@@ -41,7 +49,7 @@ void subscribe_after(follower_ptr self, const caf::actor_addr& dead) {
 // A subscription of the embedded API. It survives a log_hub crash: when its hub
 // dies it asks the orchestrator for the replacement and re-subscribes from its
 // cursor, so the caller still sees every entry once, in order, then the end.
-log_follower::behavior_type follower(follower_ptr self, follow_callbacks cb,
+log_follower::behavior_type follower(follower_ptr self, follow_sink cb,
                                      std::shared_ptr<engine_context> ctx, std::string id,
                                      uint64_t from) {
   auto& st = self->state;
@@ -74,8 +82,8 @@ log_follower::behavior_type follower(follower_ptr self, follow_callbacks cb,
               s.cb.on_entries(std::vector<raw_entry>(first_new, es.end()));
           }
         }
-        if (b->end) {
-          if (s.cb.on_end) s.cb.on_end(build_view{*b->end, s.ctx->db->next_offset(b->build_id)});
+        if (b->end || b->machine_end) {
+          if (s.cb.on_end) s.cb.on_end(*b);
           self->quit();
         }
       },
@@ -108,17 +116,44 @@ class follow_handle_impl final : public follow_handle {
 
 }  // namespace
 
+namespace {
+result<std::unique_ptr<follow_handle>> follow_log(engine::impl& p, const std::string& id,
+                                                  uint64_t from, follow_sink sink) {
+  auto hub = p.ctx->directory.hub();
+  if (!hub) return make_error(errc::unavailable, "the log hub is restarting; retry");
+  auto f = p.sys->spawn(follower, std::move(sink), p.ctx, id, from);
+  p.track_follower(f);
+  return std::unique_ptr<follow_handle>(new follow_handle_impl(id, std::move(f), p.ctx));
+}
+}  // namespace
+
 result<std::unique_ptr<follow_handle>> engine::follow(const build_id& id, log_offset offset,
                                                       follow_callbacks callbacks,
                                                       const tenant_id& tenant) {
   auto rec = impl_->db->get_build(id.str());
   if (!rec || rec->tenant != tenant.str())
     return make_error(errc::not_found, "no build " + id.str());
-  auto hub = impl_->ctx->directory.hub();
-  if (!hub) return make_error(errc::unavailable, "the log hub is restarting; retry");
-  auto f = impl_->sys->spawn(follower, std::move(callbacks), impl_->ctx, id.str(), offset.value());
-  impl_->track_follower(f);
-  return std::unique_ptr<follow_handle>(new follow_handle_impl(id.str(), std::move(f), impl_->ctx));
+  follow_sink sink{std::move(callbacks.on_entries), nullptr};
+  if (callbacks.on_end)
+    sink.on_end = [on_end = std::move(callbacks.on_end), db = impl_->db.get()](
+                      const follow_batch& b) { on_end(build_view{*b.end, db->next_offset(b.build_id)}); };
+  return follow_log(*impl_, id.str(), offset.value(), std::move(sink));
+}
+
+result<std::unique_ptr<follow_handle>> engine::follow_machine(const machine_id& id,
+                                                              log_offset offset,
+                                                              machine_follow_callbacks callbacks,
+                                                              const tenant_id& tenant) {
+  auto rec = impl_->db->get_machine(id.str());
+  if (!rec || rec->tenant != tenant.str())
+    return make_error(errc::not_found, "no machine " + id.str());
+  follow_sink sink{std::move(callbacks.on_entries), nullptr};
+  if (callbacks.on_end)
+    sink.on_end = [on_end = std::move(callbacks.on_end), db = impl_->db.get()](
+                      const follow_batch& b) {
+      on_end(machine_view{*b.machine_end, db->next_offset(b.build_id), {}});
+    };
+  return follow_log(*impl_, id.str(), offset.value(), std::move(sink));
 }
 
 }  // namespace nullspace

@@ -6,6 +6,7 @@
 #include <caf/all.hpp>
 
 #include <atomic>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -22,7 +23,21 @@ inline error from_caf(const caf::error& e, std::string_view what) {
   return make_error(errc::unavailable, std::string(what) + ": " + caf::to_string(e));
 }
 
+// Blocks the calling (non-CAF) thread until an async call answers.
+template <class T, class F>
+result<T> wait_for(F start) {
+  std::promise<result<T>> p;
+  auto f = p.get_future();
+  start([&p](result<T> r) { p.set_value(std::move(r)); });
+  return f.get();
+}
+
 using namespace actors;
+
+struct engine::impl;
+// A machine as the API shows it: its record, log position and open ports
+// (actors/engine/engine_machines.cpp).
+machine_view machine_view_of(engine::impl& p, machine_record rec);
 
 struct engine::impl {
   engine_options opts;
@@ -32,6 +47,9 @@ struct engine::impl {
   std::unique_ptr<runtime::process_runner> runner;
   std::unique_ptr<runtime::image_store> images;
   std::unique_ptr<runtime::step_sandbox> sandbox;
+  std::unique_ptr<runtime::blocking_pool> blocking;
+  std::unique_ptr<runtime::machine_driver> machines;
+  std::string machines_unavailable;  // why `machines` is null (sandbox isolation only)
   std::unique_ptr<caf::actor_system_config> cfg;
   std::unique_ptr<caf::actor_system> sys;
   std::shared_ptr<engine_context> ctx;
@@ -108,7 +126,7 @@ struct engine::impl {
       for (auto a :
            {caf::actor_cast<caf::actor>(orch), caf::actor_cast<caf::actor>(ctx->directory.hub()),
             caf::actor_cast<caf::actor>(ctx->directory.manager()),
-            caf::actor_cast<caf::actor>(ctx->directory.registry())}) {
+            caf::actor_cast<caf::actor>(ctx->directory.registry()), ctx->directory.machines()}) {
         if (!a) continue;
         self->monitor(a);
         watched.push_back(a.address());
@@ -118,7 +136,8 @@ struct engine::impl {
     }
     orch = nullptr;
     ctx->directory.clear();
-    for (auto name : {orchestrator_name, log_hub_name, build_manager_name, template_registry_name})
+    for (auto name : {orchestrator_name, log_hub_name, build_manager_name, template_registry_name,
+                      machine_manager_name})
       sys->registry().erase(name);
     sys.reset();  // waits for every remaining actor (builds, followers)
   }

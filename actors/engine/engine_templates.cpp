@@ -148,15 +148,6 @@ void ask_registry(engine::impl& p, registry_op op, Convert convert, engine::call
   });
 }
 
-// Blocks the calling (non-CAF) thread until an async call answers.
-template <class T, class F>
-result<T> wait_for(F start) {
-  std::promise<result<T>> p;
-  auto f = p.get_future();
-  start([&p](result<T> r) { p.set_value(std::move(r)); });
-  return f.get();
-}
-
 }  // namespace
 
 void engine::change_template_async(registry_change change, const tenant_id& tenant,

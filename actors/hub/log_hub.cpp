@@ -59,22 +59,24 @@ void send_to(hub_ptr self, follower_slot& f, const follow_batch_ptr& batch) {
   if (!batch->entries.empty()) f.cursor = std::max(f.cursor, batch->entries.back().offset + 1);
 }
 
-// Entries of one build committed by one flush, plus the terminal record if any.
+// Entries of one log committed by one flush, plus its end if the flush ends it.
 struct committed {
   std::vector<storage::raw_entry> entries;
-  std::optional<storage::build_record> end;
+  std::optional<storage::build_record> end;  // a build's terminal record
+  std::optional<storage::machine_record> machine_end;  // a machine's last record
 };
 
 void fan_out(hub_ptr self, std::unordered_map<std::string, committed>& by_build) {
   auto& st = self->state;
   for (auto& [id, c] : by_build) {
-    bool terminal = c.end.has_value();
+    bool terminal = c.end.has_value() || c.machine_end.has_value();
     auto fit = st.followers.find(id);
     if (fit != st.followers.end()) {
       auto batch = std::make_shared<follow_batch>();
       batch->build_id = id;
       batch->entries = std::move(c.entries);
       batch->end = std::move(c.end);
+      batch->machine_end = std::move(c.machine_end);
       follow_batch_ptr shared{std::move(batch)};
       for (auto& f : fit->second) send_to(self, f, shared);
       if (terminal) {
@@ -121,6 +123,7 @@ void flush(hub_ptr self) {
       if (storage::is_terminal(p.req.record->status)) c.end = *p.req.record;
     }
     if (p.req.also) p.req.also(*st.db, wb);
+    if (p.req.machine_end) c.machine_end = std::move(p.req.machine_end);
   }
   auto written = st.db->write(wb);
   if (!written) {
@@ -154,6 +157,22 @@ void flush(hub_ptr self) {
   fan_out(self, by_build);
 }
 
+// The end of a log that has ended (a terminal build, a stopped or failed
+// machine), or null while it goes on.
+std::shared_ptr<follow_batch> ended_log(const storage::store& db, const std::string& id) {
+  auto end = std::make_shared<follow_batch>();
+  if (id.starts_with("m_")) {
+    auto m = db.get_machine(id);
+    if (!m || !is_terminal(m->state)) return nullptr;
+    end->machine_end = std::move(m);
+    return end;
+  }
+  auto rec = db.get_build(id);
+  if (!rec || !storage::is_terminal(rec->status)) return nullptr;
+  end->end = std::move(rec);
+  return end;
+}
+
 void follow(hub_ptr self, const std::string& id, uint64_t from, log_follower who) {
   auto& st = self->state;
   // Everything committed so far comes from the store; entries still pending in
@@ -168,11 +187,8 @@ void follow(hub_ptr self, const std::string& id, uint64_t from, log_follower who
     batch->entries = std::move(chunk);
     self->send(who, batch_atom::value, follow_batch_ptr{std::move(batch)});
   }
-  auto rec = st.db->get_build(id);
-  if (rec && storage::is_terminal(rec->status)) {
-    auto end = std::make_shared<follow_batch>();
+  if (auto end = ended_log(*st.db, id)) {
     end->build_id = id;
-    end->end = std::move(rec);
     self->send(who, batch_atom::value, follow_batch_ptr{std::move(end)});
     return;
   }

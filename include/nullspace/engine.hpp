@@ -24,6 +24,7 @@
 #include "nullspace/error.hpp"
 #include "nullspace/ids.hpp"
 #include "nullspace/log.hpp"
+#include "nullspace/machine.hpp"
 #include "nullspace/options.hpp"
 #include "nullspace/templates.hpp"
 
@@ -45,6 +46,18 @@ class follow_handle {
 struct follow_callbacks {
   std::function<void(const std::vector<raw_entry>&)> on_entries;
   std::function<void(const build_view&)> on_end;  // once, with the terminal build
+};
+
+// A machine's log: the same kind of subscription, ending with the machine.
+struct machine_follow_callbacks {
+  std::function<void(const std::vector<raw_entry>&)> on_entries;
+  std::function<void(const machine_view&)> on_end;  // once it is stopped or failed
+};
+
+// A page of list_machines.
+struct machine_page {
+  std::vector<machine_view> machines;
+  std::string next_cursor;  // "" on the last page
 };
 
 class engine {
@@ -159,12 +172,88 @@ class engine {
   // retention.sweep_interval).
   result<sweep_summary> sweep_retention();
 
+  // ---- machines (isolation::sandbox only; else failed_precondition) ----
+  // Starts a machine from a template ref. With request.wait the answer comes
+  // once it is ready (or failed: the error says why); else at `starting`.
+  result<machine_view> create_machine(const machine_request& request,
+                                      const tenant_id& tenant = default_tenant());
+  void create_machine_async(machine_request request, const tenant_id& tenant,
+                            callback<machine_view> done);
+  result<machine_view> get_machine(const machine_id& id,
+                                   const tenant_id& tenant = default_tenant()) const;
+  result<machine_page> list_machines(const machine_list_options& options,
+                                     const tenant_id& tenant = default_tenant()) const;
+  // Stops it: SIGTERM to its processes, SIGKILL after the grace period; answers
+  // once it is stopped and nothing of it is left on the host.
+  result<machine_view> stop_machine(const machine_id& id,
+                                    const tenant_id& tenant = default_tenant());
+  void stop_machine_async(const machine_id& id, const tenant_id& tenant,
+                          callback<machine_view> done);
+  result<machine_view> pause_machine(const machine_id& id,
+                                     const tenant_id& tenant = default_tenant());
+  result<machine_view> resume_machine(const machine_id& id,
+                                      const tenant_id& tenant = default_tenant());
+  // A new deadline `timeout` from now (within machine_options::max_timeout).
+  result<machine_view> set_machine_timeout(const machine_id& id, std::chrono::milliseconds timeout,
+                                           const tenant_id& tenant = default_tenant());
+  // The same four for event loops.
+  enum class machine_change { stop, pause, resume, timeout };
+  void change_machine_async(const machine_id& id, machine_change change,
+                            std::chrono::milliseconds timeout, const tenant_id& tenant,
+                            callback<machine_view> done);
+
+  // Runs a command to its end (or, with request.background, starts it and
+  // answers with its command_id at once).
+  result<command_result> run_command(const machine_id& id, const command_request& request,
+                                     const tenant_id& tenant = default_tenant());
+  // Streams a command's output as it comes; callbacks.on_exit ends it. `done`
+  // reports only whether it started (its value is the command id).
+  void run_command_async(const machine_id& id, command_request request, const tenant_id& tenant,
+                         command_stream_callbacks callbacks, callback<std::string> done);
+  // A background command: its state and output from the given offsets.
+  result<command_result> get_command(const machine_id& id, const std::string& command_id,
+                                     uint64_t stdout_offset, uint64_t stderr_offset,
+                                     const tenant_id& tenant = default_tenant()) const;
+  result<command_result> kill_command(const machine_id& id, const std::string& command_id,
+                                      const tenant_id& tenant = default_tenant());
+
+  // Files, resolved inside the machine's root (never a host file). These block
+  // on the machine's filesystem: call them off any event loop.
+  result<std::string> read_file(const machine_id& id, const std::string& path,
+                                const tenant_id& tenant = default_tenant());
+  result<file_info> write_file(const machine_id& id, const std::string& path, std::string data,
+                               const file_write_options& options = {},
+                               const tenant_id& tenant = default_tenant());
+  result<std::vector<file_info>> list_files(const machine_id& id, const std::string& path,
+                                            const tenant_id& tenant = default_tenant());
+  result<void> remove_file(const machine_id& id, const std::string& path, bool recursive = false,
+                           const tenant_id& tenant = default_tenant());
+  // A connected, non-blocking TCP socket to `port` inside the machine (the
+  // caller owns it), for proxies. unavailable when nothing listens there.
+  result<int> connect_port(const machine_id& id, uint16_t port,
+                           const tenant_id& tenant = default_tenant());
+
+  // The machine's durable log (start output, ready checks, commands, events).
+  result<std::unique_ptr<follow_handle>> follow_machine(const machine_id& id, log_offset offset,
+                                                        machine_follow_callbacks callbacks,
+                                                        const tenant_id& tenant = default_tenant());
+  result<std::vector<raw_entry>> read_machine_log(const machine_id& id, log_offset offset,
+                                                  size_t limit,
+                                                  const tenant_id& tenant = default_tenant()) const;
+
   // ---- operations ----
   struct stats {
     uint64_t queued = 0, running = 0, live = 0;
     uint64_t entries_appended = 0, batches_written = 0, followers = 0;
     std::array<uint64_t, 6> builds_by_status{};  // index: build_status
     uint64_t status_cache_hits = 0, status_cache_misses = 0;
+    std::array<uint64_t, 6> machines_by_state{};  // index: machine_state (live ones and those
+                                                  // ended since the engine opened)
+    uint64_t commands_run = 0;
+    std::vector<uint64_t> create_ms_buckets;  // create-to-ready latency histogram (cumulative)
+    std::vector<double> create_ms_bounds;     // its upper bounds, in ms
+    uint64_t creates = 0;
+    double create_ms_sum = 0;
   };
   stats current_stats() const;
   // The options the engine runs with: paths absolute, `automatic` isolation resolved.

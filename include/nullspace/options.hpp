@@ -46,6 +46,23 @@ struct retention_options {
   std::chrono::milliseconds sweep_interval = std::chrono::minutes(10);
 };
 
+// Machines started from templates (sandbox isolation only: they are OCI
+// containers over the template's ext4 artifact).
+struct machine_options {
+  uint32_t max_machines = 256;            // alive at once, all tenants (then 429)
+  uint32_t max_machines_per_tenant = 64;  // alive at once, per tenant (then 429)
+  std::chrono::milliseconds default_timeout = std::chrono::minutes(5);  // when a create names none
+  std::chrono::milliseconds max_timeout = std::chrono::hours(24);
+  std::chrono::milliseconds stop_grace = std::chrono::seconds(10);  // SIGTERM, then SIGKILL
+  size_t max_output_bytes = 16u << 20;  // per command stream; beyond it output is `truncated`
+  size_t max_file_bytes = 256u << 20;   // one file read or written through the API
+  // Ended machines' records and logs are kept this long, then deleted.
+  std::chrono::milliseconds retention = std::chrono::hours(24);
+  std::string network_range = "10.88.0.0/16";  // one /30 per machine with internet access
+  std::string init_binary;                     // nullspace-init ("" = next to the executable)
+  size_t worker_threads = 8;                   // threads for blocking machine work
+};
+
 struct engine_options {
   // Paths may be relative: engine::open makes them absolute against the
   // current directory once, so every part of the engine sees the same path.
@@ -66,6 +83,7 @@ struct engine_options {
   // http:// index) unless the build sets them itself. Not part of cache keys.
   std::string pip_index_url;
   retention_options retention;
+  machine_options machines;
   // The tenants the embedder knows of (nullspaced: its API keys' tenants). Each
   // one's default namespace, its own name, is claimed for it at start-up, so no
   // other tenant can take it first.

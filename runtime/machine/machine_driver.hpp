@@ -175,6 +175,9 @@ class machine_driver {
   // machine's loopback, for the HTTP port proxy. unavailable if nothing listens.
   virtual result<int> connect_port(const std::string& id, uint16_t port) = 0;
 
+  // TCP ports something listens on inside the machine (sorted, each once).
+  virtual std::vector<uint16_t> listening_ports(const std::string& id) = 0;
+
   // Freezes / thaws every process of the machine.
   virtual result<bool> pause(const std::string& id) = 0;
   virtual result<bool> resume(const std::string& id) = 0;

@@ -1,0 +1,480 @@
+// Machines in the engine facade: requests are checked and templates resolved
+// here, then the machine manager (and the machine's actor) does the rest.
+#include <caf/all.hpp>
+
+#include <algorithm>
+#include <cctype>
+
+#include "actors/engine/engine_impl.hpp"
+#include "actors/machine/machine_messages.hpp"
+#include "actors/registry/template_reads.hpp"
+#include "runtime/artifact/template_config.hpp"
+#include "storage/common/file_text.hpp"
+#include "storage/common/id_access.hpp"
+#include "storage/common/new_id.hpp"
+#include "storage/common/time_format.hpp"
+
+namespace nullspace {
+
+machine_id machine_view::id() const {
+  return detail::id_access::make<machine_id>(record.id);
+}
+
+std::string machine_view::json() const {
+  return storage::machine_api_json(record, log_next_offset, ports);
+}
+
+namespace {
+
+using namespace actors;
+
+error no_machine(const machine_id& id) {
+  return make_error(errc::not_found, "no machine " + id.str());
+}
+
+// [A-Za-z_][A-Za-z0-9_]*
+bool valid_env_name(std::string_view s) {
+  if (s.empty() || s.size() > 256 || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+}
+
+// [A-Za-z0-9._/-]{1,63}
+bool valid_label_key(std::string_view s) {
+  if (s.empty() || s.size() > 63) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' ||
+           c == '/';
+  });
+}
+
+std::optional<error> check_pairs(const env_pairs& pairs, const platform_limits& limits,
+                                 const char* field, bool (*valid_key)(std::string_view),
+                                 const char* key_rule) {
+  if (pairs.size() > limits.max_list_items)
+    return make_error(errc::invalid_argument,
+                      std::string(field) + " has more than " +
+                          std::to_string(limits.max_list_items) + " entries",
+                      field);
+  for (auto& [k, v] : pairs) {
+    if (!valid_key(k))
+      return make_error(errc::invalid_argument,
+                        std::string(field) + " key '" + k.substr(0, 64) + "' must match " + key_rule,
+                        std::string(field) + "." + k.substr(0, 64));
+    if (v.size() > limits.max_string_bytes || v.find('\0') != std::string::npos)
+      return make_error(errc::invalid_argument,
+                        std::string(field) + "." + k + " must be at most " +
+                            std::to_string(limits.max_string_bytes) + " bytes without NUL",
+                        std::string(field) + "." + k);
+  }
+  return std::nullopt;
+}
+
+std::optional<error> check_request(const machine_request& r, const engine_options& o) {
+  if (!r.warm_pool.empty())
+    return make_error(errc::invalid_argument,
+                      "warm pools are not enabled on this server yet: create the machine from a "
+                      "template instead",
+                      "warm_pool");
+  if (!r.warm_pool_mode.empty() && r.warm_pool_mode != "prefer" && r.warm_pool_mode != "require" &&
+      r.warm_pool_mode != "bypass")
+    return make_error(errc::invalid_argument, "warm_pool_mode must be prefer, require or bypass",
+                      "warm_pool_mode");
+  if (r.template_ref.empty())
+    return make_error(errc::invalid_argument, "template is required", "template");
+  if (auto e = check_pairs(r.envs, o.limits, "envs", valid_env_name, "[A-Za-z_][A-Za-z0-9_]*"))
+    return e;
+  if (auto e = check_pairs(r.labels, o.limits, "labels", valid_label_key, "[A-Za-z0-9._/-]{1,63}"))
+    return e;
+  auto& l = o.limits;
+  if (r.cpu_count && (*r.cpu_count < l.min_cpu_count || *r.cpu_count > l.max_cpu_count))
+    return make_error(errc::invalid_argument,
+                      "cpu_count must be from " + std::to_string(l.min_cpu_count) + " to " +
+                          std::to_string(l.max_cpu_count),
+                      "cpu_count");
+  if (r.memory_mb && (*r.memory_mb < l.min_memory_mb || *r.memory_mb > l.max_memory_mb))
+    return make_error(errc::invalid_argument,
+                      "memory_mb must be from " + std::to_string(l.min_memory_mb) + " to " +
+                          std::to_string(l.max_memory_mb),
+                      "memory_mb");
+  auto max_timeout = static_cast<uint64_t>(o.machines.max_timeout.count());
+  if (r.timeout_ms && (*r.timeout_ms == 0 || *r.timeout_ms > max_timeout))
+    return make_error(errc::invalid_argument,
+                      "timeout_ms must be from 1 to " + std::to_string(max_timeout), "timeout_ms");
+  return std::nullopt;
+}
+
+// The ready build a machine request's template ref names, its artifact and
+// config, as the machine's create message.
+result<machine_create> resolve(engine::impl& p, const machine_request& r,
+                               const tenant_id& tenant) {
+  auto ref = parse_template_ref(r.template_ref);
+  if (!ref) {
+    auto e = ref.error();
+    e.field = "template";
+    return e;
+  }
+  auto parts = parse_ref(r.template_ref);
+  if (!parts) return parts.error();
+  auto& db = *p.db;
+  auto t = find_template(db, tenant.str(), *parts);
+  if (!t) return t.error();
+  auto b = find_build(db, *t, *parts);
+  if (!b) return b.error();
+  auto& build = b.value();
+  auto named = "template " + r.template_ref + " (build " + build.id + ")";
+  if (build.status != build_status::ready)
+    return make_error(errc::conflict, named + " is " + to_string(build.status) + ", not ready",
+                      "template");
+  if (!build.artifact)
+    return make_error(errc::conflict,
+                      named + " has no artifact: it was built with the host executor, which "
+                              "makes none; build it with sandbox isolation",
+                      "template");
+  if (build.artifact_availability != "available")
+    return make_error(errc::conflict,
+                      named + "'s artifact is " + build.artifact_availability +
+                          " (retention removed it); rebuild or promote a retained build",
+                      "template");
+  machine_create c;
+  c.artifact_dir = p.opts.data_dir + "/artifacts/" + build.artifact->id;
+  auto config = runtime::parse_template_config(read_text_file(c.artifact_dir + "/config.json"));
+  if (!config)
+    return make_error(errc::conflict, named + "'s artifact cannot be read (" + c.artifact_dir +
+                                          "/config.json); rebuild it",
+                      "template");
+  c.config = std::move(*config);
+  c.envs = r.envs;
+  c.wait = r.wait;
+
+  auto& m = c.record;
+  m.id = new_id("m_");
+  m.tenant = tenant.str();
+  m.template_ref = r.template_ref;
+  m.build_id = build.id;
+  m.namespace_name = build.namespace_name;
+  m.template_name = build.name;
+  m.artifact_id = build.artifact->id;
+  m.resources.cpu_count = r.cpu_count.value_or(build.options.cpu_count);
+  m.resources.memory_mb = r.memory_mb.value_or(build.options.memory_mb);
+  m.resources.disk_mb = build.artifact->disk_mb;
+  // A template built without internet access makes machines without it; a
+  // request can take it away, never give it.
+  m.resources.internet_access = build.options.internet_access && r.internet_access.value_or(true);
+  for (auto& [k, v] : r.envs) m.env_names.push_back(k);
+  m.labels = r.labels;
+  m.created_ms = storage::now_ms();
+  auto timeout = r.timeout_ms ? static_cast<int64_t>(*r.timeout_ms)
+                              : static_cast<int64_t>(p.opts.machines.default_timeout.count());
+  m.deadline_ms = m.created_ms + timeout;
+  return c;
+}
+
+// One request to the machine manager from a short-lived actor; `done` runs on
+// the CAF thread that handles the reply (or here, when there is no manager).
+template <class Reply, class... Ts>
+void ask_machines(engine::impl& p, std::function<void(result<Reply>)> done, Ts... msg) {
+  auto mgr = caf::actor_cast<machine_manager_actor>(p.ctx->directory.machines());
+  if (!mgr || !p.ctx->accepting_calls())
+    return done(make_error(errc::unavailable, "the engine is restarting or stopping; retry"));
+  p.sys->spawn([mgr, done = std::move(done),
+                ... msg = std::move(msg)](caf::event_based_actor* self) mutable {
+    self->request(mgr, caf::infinite, std::move(msg)...)
+        .then([done](Reply& r) { done(std::move(r)); },
+              [done](caf::error& e) { done(from_caf(e, "the machine manager did not answer")); });
+  });
+}
+
+std::optional<error> machines_available(const engine::impl& p) {
+  if (!p.ctx->machines) return make_error(errc::failed_precondition, p.ctx->machines_unavailable);
+  return std::nullopt;
+}
+
+}  // namespace
+
+// A machine's view: its record, log position and (while it runs) open ports.
+machine_view machine_view_of(engine::impl& p, machine_record rec) {
+  machine_view v;
+  v.log_next_offset = p.db->next_offset(rec.id);
+  if (p.machines && (rec.state == machine_state::ready || rec.state == machine_state::paused))
+    v.ports = p.machines->listening_ports(rec.id);
+  v.record = std::move(rec);
+  return v;
+}
+
+namespace {
+engine::callback<machine_reply> to_view(engine::impl& p, engine::callback<machine_view> done) {
+  return [&p, done = std::move(done)](result<machine_reply> r) {
+    if (!r) return done(r.error());
+    if (r->err) return done(*r->err);
+    done(machine_view_of(p, std::move(r->record)));
+  };
+}
+}  // namespace
+
+void engine::create_machine_async(machine_request request, const tenant_id& tenant,
+                                  callback<machine_view> done) {
+  if (auto e = machines_available(*impl_)) return done(*e);
+  if (auto e = check_request(request, impl_->opts)) return done(*e);
+  auto c = resolve(*impl_, request, tenant);
+  if (!c) return done(c.error());
+  ask_machines<machine_reply>(*impl_, to_view(*impl_, std::move(done)), create_atom::value,
+                              std::move(c.value()));
+}
+
+result<machine_view> engine::create_machine(const machine_request& request,
+                                            const tenant_id& tenant) {
+  return wait_for<machine_view>([&](auto cb) { create_machine_async(request, tenant, cb); });
+}
+
+result<machine_view> engine::get_machine(const machine_id& id, const tenant_id& tenant) const {
+  auto rec = impl_->db->get_machine(id.str());
+  if (!rec || rec->tenant != tenant.str()) return no_machine(id);
+  return machine_view_of(*impl_, std::move(*rec));
+}
+
+result<machine_page> engine::list_machines(const machine_list_options& o,
+                                           const tenant_id& tenant) const {
+  std::optional<std::pair<int64_t, std::string>> before;
+  if (!o.cursor.empty()) {
+    // <created_ms>:<id> of the last machine of the previous page.
+    auto colon = o.cursor.find(':');
+    int64_t ms = 0;
+    if (colon == std::string::npos || !parse_machine_id(o.cursor.substr(colon + 1)))
+      return make_error(errc::invalid_argument, "cursor is not one this server gave", "cursor");
+    try {
+      ms = std::stoll(o.cursor.substr(0, colon));
+    } catch (...) {
+      return make_error(errc::invalid_argument, "cursor is not one this server gave", "cursor");
+    }
+    before.emplace(ms, o.cursor.substr(colon + 1));
+  }
+  auto limit = std::clamp<size_t>(o.limit, 1, 500);
+  std::string label_key = o.label, label_value;
+  bool label_has_value = false;
+  if (auto eq = o.label.find('='); eq != std::string::npos) {
+    label_key = o.label.substr(0, eq);
+    label_value = o.label.substr(eq + 1);
+    label_has_value = true;
+  }
+  machine_page page;
+  machine_record last;
+  bool more = false;
+  impl_->db->for_each_machine_of(tenant.str(), before, [&](machine_record&& r) {
+    if (page.machines.size() == limit) {
+      more = true;
+      return false;
+    }
+    last = r;
+    if (o.state && r.state != *o.state) return true;
+    if (!o.template_ref.empty() && r.template_ref != o.template_ref) return true;
+    if (!o.label.empty()) {
+      auto it = std::find_if(r.labels.begin(), r.labels.end(),
+                             [&](auto& kv) { return kv.first == label_key; });
+      if (it == r.labels.end() || (label_has_value && it->second != label_value)) return true;
+    }
+    page.machines.push_back(machine_view_of(*impl_, std::move(r)));
+    return true;
+  });
+  if (more) page.next_cursor = std::to_string(last.created_ms) + ":" + last.id;
+  return page;
+}
+
+void engine::change_machine_async(const machine_id& id, machine_change change,
+                                  std::chrono::milliseconds timeout, const tenant_id& tenant,
+                                  callback<machine_view> done) {
+  machine_op op;
+  op.tenant = tenant.str();
+  op.id = id.str();
+  switch (change) {
+    case machine_change::stop:
+      op.what = machine_op::stop;
+      op.reason = "deleted";
+      break;
+    case machine_change::pause:
+      op.what = machine_op::pause;
+      break;
+    case machine_change::resume:
+      op.what = machine_op::resume;
+      break;
+    case machine_change::timeout: {
+      auto max = impl_->opts.machines.max_timeout;
+      if (timeout.count() <= 0 || timeout > max)
+        return done(make_error(errc::invalid_argument,
+                               "timeout_ms must be from 1 to " + std::to_string(max.count()),
+                               "timeout_ms"));
+      op.what = machine_op::set_timeout;
+      op.timeout_ms = timeout.count();
+      break;
+    }
+  }
+  ask_machines<machine_reply>(*impl_, to_view(*impl_, std::move(done)), std::move(op));
+}
+
+void engine::stop_machine_async(const machine_id& id, const tenant_id& tenant,
+                                callback<machine_view> done) {
+  change_machine_async(id, machine_change::stop, {}, tenant, std::move(done));
+}
+
+result<machine_view> engine::stop_machine(const machine_id& id, const tenant_id& tenant) {
+  return wait_for<machine_view>([&](auto cb) { stop_machine_async(id, tenant, cb); });
+}
+
+result<machine_view> engine::pause_machine(const machine_id& id, const tenant_id& tenant) {
+  return wait_for<machine_view>(
+      [&](auto cb) { change_machine_async(id, machine_change::pause, {}, tenant, cb); });
+}
+
+result<machine_view> engine::resume_machine(const machine_id& id, const tenant_id& tenant) {
+  return wait_for<machine_view>(
+      [&](auto cb) { change_machine_async(id, machine_change::resume, {}, tenant, cb); });
+}
+
+result<machine_view> engine::set_machine_timeout(const machine_id& id,
+                                                 std::chrono::milliseconds timeout,
+                                                 const tenant_id& tenant) {
+  return wait_for<machine_view>(
+      [&](auto cb) { change_machine_async(id, machine_change::timeout, timeout, tenant, cb); });
+}
+
+// ---- commands ------------------------------------------------------------------
+
+namespace {
+engine::callback<command_reply> to_result(engine::callback<command_result> done) {
+  return [done = std::move(done)](result<command_reply> r) {
+    if (!r) return done(r.error());
+    if (r->err) return done(*r->err);
+    done(std::move(r->result));
+  };
+}
+}  // namespace
+
+result<command_result> engine::run_command(const machine_id& id, const command_request& request,
+                                           const tenant_id& tenant) {
+  return wait_for<command_result>([&](auto cb) {
+    ask_machines<command_reply>(*impl_, to_result(cb),
+                                command_job{tenant.str(), id.str(), request, nullptr});
+  });
+}
+
+void engine::run_command_async(const machine_id& id, command_request request,
+                               const tenant_id& tenant, command_stream_callbacks callbacks,
+                               callback<std::string> done) {
+  auto stream = std::make_shared<command_stream_callbacks>(std::move(callbacks));
+  ask_machines<command_reply>(
+      *impl_,
+      [done = std::move(done)](result<command_reply> r) {
+        if (!r) return done(r.error());
+        if (r->err) return done(*r->err);
+        done(r->result.command_id);
+      },
+      command_job{tenant.str(), id.str(), std::move(request), std::move(stream)});
+}
+
+result<command_result> engine::get_command(const machine_id& id, const std::string& command_id,
+                                           uint64_t stdout_offset, uint64_t stderr_offset,
+                                           const tenant_id& tenant) const {
+  return wait_for<command_result>([&](auto cb) {
+    ask_machines<command_reply>(
+        *impl_, to_result(cb),
+        command_query{tenant.str(), id.str(), command_id, stdout_offset, stderr_offset, false});
+  });
+}
+
+result<command_result> engine::kill_command(const machine_id& id, const std::string& command_id,
+                                            const tenant_id& tenant) {
+  return wait_for<command_result>([&](auto cb) {
+    ask_machines<command_reply>(*impl_, to_result(cb),
+                                command_query{tenant.str(), id.str(), command_id, 0, 0, true});
+  });
+}
+
+// ---- files and ports -------------------------------------------------------------
+
+namespace {
+result<file_reply> ask_file(engine::impl& p, file_job job) {
+  auto r = wait_for<file_reply>(
+      [&](auto cb) { ask_machines<file_reply>(p, cb, std::move(job)); });
+  if (!r) return r.error();
+  if (r->err) return *r->err;
+  return r;
+}
+}  // namespace
+
+result<std::string> engine::read_file(const machine_id& id, const std::string& path,
+                                      const tenant_id& tenant) {
+  file_job j;
+  j.what = file_job::read;
+  j.tenant = tenant.str();
+  j.id = id.str();
+  j.path = path;
+  auto r = ask_file(*impl_, std::move(j));
+  if (!r) return r.error();
+  return std::move(r->data);
+}
+
+result<file_info> engine::write_file(const machine_id& id, const std::string& path,
+                                     std::string data, const file_write_options& options,
+                                     const tenant_id& tenant) {
+  if (data.size() > impl_->opts.machines.max_file_bytes)
+    return make_error(errc::payload_too_large,
+                      "a file written through the API is at most " +
+                          std::to_string(impl_->opts.machines.max_file_bytes) + " bytes");
+  file_job j;
+  j.what = file_job::write;
+  j.tenant = tenant.str();
+  j.id = id.str();
+  j.path = path;
+  j.data = std::move(data);
+  j.options = options;
+  auto r = ask_file(*impl_, std::move(j));
+  if (!r) return r.error();
+  return std::move(r->info);
+}
+
+result<std::vector<file_info>> engine::list_files(const machine_id& id, const std::string& path,
+                                                  const tenant_id& tenant) {
+  file_job j;
+  j.what = file_job::list;
+  j.tenant = tenant.str();
+  j.id = id.str();
+  j.path = path;
+  auto r = ask_file(*impl_, std::move(j));
+  if (!r) return r.error();
+  return std::move(r->entries);
+}
+
+result<void> engine::remove_file(const machine_id& id, const std::string& path, bool recursive,
+                                 const tenant_id& tenant) {
+  file_job j;
+  j.what = file_job::remove;
+  j.tenant = tenant.str();
+  j.id = id.str();
+  j.path = path;
+  j.recursive = recursive;
+  auto r = ask_file(*impl_, std::move(j));
+  if (!r) return r.error();
+  return {};
+}
+
+result<int> engine::connect_port(const machine_id& id, uint16_t port, const tenant_id& tenant) {
+  if (port == 0) return make_error(errc::invalid_argument, "port must be from 1 to 65535", "port");
+  file_job j;
+  j.what = file_job::connect;
+  j.tenant = tenant.str();
+  j.id = id.str();
+  j.port = port;
+  auto r = ask_file(*impl_, std::move(j));
+  if (!r) return r.error();
+  return r->fd;
+}
+
+result<std::vector<raw_entry>> engine::read_machine_log(const machine_id& id, log_offset offset,
+                                                        size_t limit,
+                                                        const tenant_id& tenant) const {
+  auto rec = impl_->db->get_machine(id.str());
+  if (!rec || rec->tenant != tenant.str()) return no_machine(id);
+  return impl_->db->read_log(id.str(), offset.value(), limit);
+}
+
+}  // namespace nullspace
