@@ -167,8 +167,7 @@ result<machine_placement> container_driver::start(const machine_spec& spec) {
     return make_error(errc::invalid_argument, "a machine id is 1 to 64 letters, digits, '_' or '-'",
                       "id");
   auto image = spec.artifact_dir + "/rootfs.ext4";
-  if (spec.artifact_id.empty() || !valid_machine_id(spec.artifact_id) ||
-      ::access(image.c_str(), R_OK) != 0)
+  if (!valid_artifact_id(spec.artifact_id) || ::access(image.c_str(), R_OK) != 0)
     return make_error(
         errc::failed_precondition,
         "machine " + id + ": its template's artifact has no root filesystem (" + image + ")");
@@ -250,7 +249,8 @@ result<machine_placement> container_driver::start_steps(const machine_spec& spec
   unique_fd output(
       ::open(layout_.start_log(id).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
   unique_fd status(::open(layout_.start_status(id).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-  if (!output || !status || !write_status_record(status.get(), "starting"))
+  auto initial = spec.config.start_cmd.empty() ? "none" : "starting";
+  if (!output || !status || !write_status_record(status.get(), initial))
     return make_error(errc::internal, "machine " + id + ": cannot create its start output files");
 
   // Leftover runtime state of this id (a crash during an earlier destroy).

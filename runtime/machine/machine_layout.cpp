@@ -13,6 +13,15 @@ bool valid_machine_id(std::string_view id) {
   return true;
 }
 
+bool valid_artifact_id(std::string_view id) {
+  if (id.empty() || id.size() > 128 || id[0] == '.') return false;
+  for (char c : id)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+          c == '-' || c == '.'))
+      return false;
+  return true;
+}
+
 machine_layout::machine_layout(std::string data_dir)
     : machines_(std::move(data_dir) + "/machines") {}
 

@@ -27,6 +27,8 @@ namespace nullspace::runtime {
 
 // Ids name host objects and paths: [A-Za-z0-9_-], 1 to 64 characters.
 bool valid_machine_id(std::string_view id);
+// An artifact id names a dir: [A-Za-z0-9_.-], 1 to 128 characters, no leading dot.
+bool valid_artifact_id(std::string_view id);
 
 class machine_layout {
  public:
