@@ -31,7 +31,7 @@ log_entry status_entry(machine_state s, std::string level, std::string message) 
   return e;
 }
 
-machine_reply reply_of(const machine_state& st) {
+machine_reply reply_of(const machine_actor_state& st) {
   return machine_reply{std::nullopt, st.rec};
 }
 
@@ -96,7 +96,7 @@ void take_output(machine_ptr self, const runtime::output_chunk& chunk) {
       [rec](storage::store& db, storage::write_batch& wb) { db.put_machine(wb, rec); }, nullptr);
 }
 
-std::vector<std::string> tail_lines(const machine_state& st) {
+std::vector<std::string> tail_lines(const machine_actor_state& st) {
   std::vector<std::string> out(st.tail.begin(), st.tail.end());
   if (!st.partial_line.empty()) out.push_back(st.partial_line);
   return out;
@@ -496,7 +496,7 @@ void fail(machine_ptr self, std::string code, std::string message) {
       });
 }
 
-std::optional<error> usable(const machine_state& st, bool paused_ok) {
+std::optional<error> usable(const machine_actor_state& st, bool paused_ok) {
   auto s = st.rec.state;
   if (s == machine_state::ready && !st.stop_requested) return std::nullopt;
   if (s == machine_state::paused && paused_ok && !st.stop_requested) return std::nullopt;

@@ -123,9 +123,15 @@ std::optional<error> check_request(const command_request& r) {
 
 void run_command(machine_ptr self, command_job& job, caf::typed_response_promise<command_reply> rp) {
   auto& st = self->state;
-  if (auto e = usable(st)) return rp.deliver(command_reply{*e, {}});
+  if (auto e = usable(st)) {
+    rp.deliver(command_reply{*e, {}});
+    return;
+  }
   auto& req = job.request;
-  if (auto e = check_request(req)) return rp.deliver(command_reply{*e, {}});
+  if (auto e = check_request(req)) {
+    rp.deliver(command_reply{*e, {}});
+    return;
+  }
 
   runtime::command_spec spec;
   if (!req.argv.empty())
@@ -165,7 +171,10 @@ void run_command(machine_ptr self, command_job& job, caf::typed_response_promise
   auto handle = st.ctx->machines->exec(st.rec.id, spec, std::move(cb));
   if (!handle) {
     st.commands.erase(seq);
-    return rp.deliver(command_reply{handle.error(), {}});
+    {
+    rp.deliver(command_reply{handle.error(), {}});
+    return;
+  }
   }
   slot.handle = std::move(handle.value());
 
@@ -177,7 +186,10 @@ void run_command(machine_ptr self, command_job& job, caf::typed_response_promise
     command_result started;
     started.command_id = slot.id;
     started.running = true;
-    return rp.deliver(command_reply{std::nullopt, started});
+    {
+    rp.deliver(command_reply{std::nullopt, started});
+    return;
+  }
   }
   slot.done = rp;
 }

@@ -41,7 +41,7 @@ struct running_command {
   bool killed = false, timed_out = false;
 };
 
-struct machine_state {
+struct machine_actor_state {
   std::shared_ptr<engine_context> ctx;
   machine_manager_actor manager;
   machine_record rec;
@@ -86,7 +86,7 @@ struct machine_state {
   bool counted_ready = false;
 };
 
-using machine_ptr = machine_actor::stateful_pointer<machine_state>;
+using machine_ptr = machine_actor::stateful_pointer<machine_actor_state>;
 
 log_entry make_entry(std::string kind, std::string level, std::string message,
                      std::string phase = {});
@@ -127,7 +127,7 @@ void record_change(machine_ptr self, std::vector<log_entry> entries,
 void fail(machine_ptr self, std::string code, std::string message);
 
 // Whether the machine takes commands and file operations now, or the error.
-std::optional<error> usable(const machine_state& st, bool paused_ok = false);
+std::optional<error> usable(const machine_actor_state& st, bool paused_ok = false);
 
 // Commands (machine_commands.cpp).
 void run_command(machine_ptr self, command_job& job,

@@ -4,8 +4,10 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "nullspace/error.hpp"
 #include "runtime/request/build_request.hpp"
 
 namespace nullspace::runtime {
@@ -27,5 +29,10 @@ struct template_config {
   //  "exposed_ports": [...]}
   std::string json() const;
 };
+
+// Reads json() back (an artifact's config.json, for the machines started from
+// it). invalid_argument naming what is wrong if it is not such an object;
+// fields it lacks keep their defaults.
+result<template_config> parse_template_config(std::string_view json);
 
 }  // namespace nullspace::runtime

@@ -126,7 +126,9 @@ struct file_entry {
 struct file_write {
   std::string path;  // absolute inside the machine
   std::string data;
-  std::optional<uint32_t> mode;  // default 0644 for new files
+  // A new file: mode 0644 and the template's user unless given; a replaced
+  // file keeps its mode and owner unless given.
+  std::optional<uint32_t> mode;
   std::optional<uint32_t> uid, gid;
   bool make_parents = true;
 };
@@ -149,7 +151,8 @@ class machine_driver {
 
   virtual machine_status status(const std::string& id) = 0;
 
-  // One look at the ready check, seen from inside the machine.
+  // One look at the ready check, seen from inside the machine (a command
+  // check runs in it and is bounded by the driver).
   virtual probe_result probe_ready(const std::string& id, const ready_check& check) = 0;
 
   // Start-command output from byte `from` (at most `max` bytes).
@@ -163,6 +166,10 @@ class machine_driver {
 
   // Files, resolved inside the machine's root: `..` and symlinks (absolute or
   // relative) never lead outside it, so no host file is ever read or written.
+  // read_file: payload_too_large beyond max_bytes; failed_precondition for a
+  // directory or a non-regular file. write_file replaces the file whole
+  // (resource_exhausted when the machine's disk is full). remove_path:
+  // not_found when nothing is at the path.
   virtual result<std::string> read_file(const std::string& id, const std::string& path,
                                         size_t max_bytes) = 0;
   virtual result<file_entry> write_file(const std::string& id, const file_write& w) = 0;

@@ -68,7 +68,7 @@ std::string oci_config_json(const sandbox_spec& s) {
   mount(w, "/dev/shm", "tmpfs", "shm", {"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"});
   mount(w, "/dev/mqueue", "mqueue", "mqueue", {"nosuid", "noexec", "nodev"});
   mount(w, "/sys", "sysfs", "sysfs", {"nosuid", "noexec", "nodev", "ro"});
-  mount(w, "/tmp", "tmpfs", "tmpfs", {"nosuid", "nodev", "mode=1777"});
+  if (s.tmp_tmpfs) mount(w, "/tmp", "tmpfs", "tmpfs", {"nosuid", "nodev", "mode=1777"});
   if (s.network && !s.resolv_conf.empty())
     mount(w, "/etc/resolv.conf", "bind", s.resolv_conf, {"rbind", "ro"});
   if (!s.secrets_dir.empty())
@@ -77,6 +77,8 @@ std::string oci_config_json(const sandbox_spec& s) {
     mount(w, target, "bind", s.secrets_dir + "/" + id,
           {"rbind", "ro", "nosuid", "nodev", "noexec"});
   for (auto& target : s.tmpfs) mount(w, target, "tmpfs", "tmpfs", {"nosuid", "nodev", "mode=755"});
+  for (auto& [source, target] : s.readonly_binds)
+    mount(w, target, "bind", source, {"bind", "ro", "nosuid", "nodev"});
   w.end_array();
 
   w.key("linux").begin_object();
@@ -101,7 +103,10 @@ std::string oci_config_json(const sandbox_spec& s) {
   w.end_object();
   w.key("namespaces").begin_array();
   for (auto ns : {"pid", "ipc", "uts", "mount"}) w.begin_object().field("type", ns).end_object();
-  if (!s.network) w.begin_object().field("type", "network").end_object();
+  if (!s.netns_path.empty())
+    w.begin_object().field("type", "network").field("path", s.netns_path).end_object();
+  else if (!s.network)
+    w.begin_object().field("type", "network").end_object();
   w.end_array();
   w.key("maskedPaths").begin_array();
   for (auto p : masked_paths) w.value(p);
@@ -121,6 +126,7 @@ std::vector<std::string> sandbox_spec::mount_targets() const {
   if (!secrets_dir.empty()) out.push_back("/run/secrets");
   for (auto& f : secret_files) out.push_back(f.second);
   out.insert(out.end(), tmpfs.begin(), tmpfs.end());
+  for (auto& b : readonly_binds) out.push_back(b.second);
   return out;
 }
 

@@ -30,6 +30,12 @@ struct sandbox_spec {
   // secrets_dir/<id>.
   std::vector<std::pair<std::string, std::string>> secret_files;
   std::vector<std::string> tmpfs;  // empty tmpfs dirs (RUN --mount=type=cache|tmpfs)
+  // Machines: join this network namespace (an nsfs file) instead of the
+  // host's or a fresh one; `network` then only decides the resolv.conf bind.
+  std::string netns_path;
+  // Host files or dirs bound read-only (source, absolute target).
+  std::vector<std::pair<std::string, std::string>> readonly_binds;
+  bool tmp_tmpfs = true;  // /tmp is a tmpfs (steps); machines keep /tmp on their disk
 
   // Where the runtime mounts something the image may lack (it creates the
   // mount point, which must not stay in the step's layer).

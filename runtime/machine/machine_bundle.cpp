@@ -1,0 +1,61 @@
+#include "runtime/machine/machine_bundle.hpp"
+
+#include <map>
+
+#include "runtime/process/process_runner.hpp"
+#include "runtime/sandbox/oci_config.hpp"
+
+namespace nullspace::runtime {
+
+std::vector<std::string> machine_env(const template_config& config, const env_list& envs) {
+  std::vector<std::string> out;
+  std::map<std::string, size_t> at;  // name -> index in out
+  auto set = [&](const std::string& name, const std::string& value) {
+    auto entry = name + "=" + value;
+    if (auto it = at.find(name); it != at.end())
+      out[it->second] = std::move(entry);
+    else {
+      at.emplace(name, out.size());
+      out.push_back(std::move(entry));
+    }
+  };
+  for (auto& kv : config.env) {
+    auto eq = kv.find('=');
+    if (eq != std::string::npos && eq > 0) set(kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  for (auto& [k, v] : config.runtime_envs) set(k, v);
+  for (auto& [k, v] : envs) set(k, v);
+  if (!at.contains("PATH")) out.insert(out.begin(), default_path_env);
+  return out;
+}
+
+std::string machine_config_json(const machine_spec& spec, const machine_bundle_paths& paths) {
+  sandbox_spec s;
+  s.rootfs = paths.rootfs;
+  s.args = {machine_init_path, "--output-fd", std::to_string(init_output_fd), "--status-fd",
+            std::to_string(init_status_fd)};
+  if (!spec.config.start_cmd.empty()) {
+    s.args.insert(s.args.end(), {"--user", std::to_string(spec.config.uid) + ":" +
+                                               std::to_string(spec.config.gid)});
+    s.args.insert(s.args.end(), {"--", "/bin/sh", "-c", spec.config.start_cmd});
+  }
+  s.env = machine_env(spec.config, spec.envs);
+  s.cwd = spec.config.workdir.empty() ? "/" : spec.config.workdir;
+  s.uid = 0;  // init; the start command runs as the template's user
+  s.gid = 0;
+  std::string host = spec.id;
+  for (auto& c : host)
+    if (c == '_') c = '-';
+  s.hostname = host;
+  s.network = spec.resources.internet_access;
+  s.netns_path = paths.netns;
+  s.resolv_conf = paths.resolv_conf;
+  s.cpu_count = spec.resources.cpu_count;
+  s.memory_bytes = uint64_t{spec.resources.memory_mb} << 20;
+  s.cgroups_path = paths.cgroup;
+  s.readonly_binds.emplace_back(paths.init_binary, machine_init_path);
+  s.tmp_tmpfs = false;  // a machine's /tmp is on its disk, like a VM's
+  return oci_config_json(s);
+}
+
+}  // namespace nullspace::runtime

@@ -1,0 +1,36 @@
+// The OCI bundle of a machine: config.json (through the sandbox's
+// oci_config_json, so a machine gets the same masked paths, capabilities and
+// device rules as a build step) with nullspace-init as the process.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "runtime/machine/machine_driver.hpp"
+
+namespace nullspace::runtime {
+
+// Where nullspace-init is bound inside every machine.
+inline constexpr const char* machine_init_path = "/.nullspace/init";
+// The descriptors the runtime passes to init (--preserve-fds): the start
+// command's output file, then its status file.
+inline constexpr int init_output_fd = 3;
+inline constexpr int init_status_fd = 4;
+
+struct machine_bundle_paths {
+  std::string rootfs;       // the machine's overlay mount
+  std::string netns;        // its network namespace file
+  std::string init_binary;  // nullspace-init on the host
+  std::string resolv_conf;  // bound read-only with internet access
+  std::string cgroup;       // cgroupsPath
+};
+
+// The machine's environment: the image's and env steps' ("K=V"), then the
+// template's runtime_envs, then the request's envs; a later value of a name
+// replaces an earlier one. PATH defaults to the usual one.
+std::vector<std::string> machine_env(const template_config& config, const env_list& envs);
+
+// config.json for the machine.
+std::string machine_config_json(const machine_spec& spec, const machine_bundle_paths& paths);
+
+}  // namespace nullspace::runtime

@@ -1,0 +1,67 @@
+// A machine's network: its own network namespace, bound to a file under the
+// machine's dir (not /run/netns, so everything of a machine is under DATA),
+// with `lo` up. Without internet access that is all. With it, a veth pair
+// joins the namespace to the host: the host end `nsv…` gets .1 and the
+// machine's `eth0` .2 of a /30 taken from the driver's range (default
+// 10.88.0.0/16), the machine's default route goes through the host end, and
+// iptables masquerades the range (rules installed once, idempotent):
+//
+//   nat    POSTROUTING -s <range> ! -o nsv+ -j MASQUERADE   out to the world
+//   filter FORWARD -i nsv+ -o nsv+ -j DROP                   machine to machine
+//   filter FORWARD -i nsv+ ! -o nsv+ -j ACCEPT, replies back  (for DROP policies)
+//   filter INPUT -i nsv+ -j DROP                             machine to host
+//
+// Each machine has its own namespace, so ten machines all listen on :8000.
+//
+// Thread-safe. Namespace changes run on a short-lived thread of their own, so
+// the caller's thread never leaves the host's namespace.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "nullspace/error.hpp"
+
+namespace nullspace::runtime {
+
+struct machine_net {
+  bool internet = false;
+  int64_t slot = -1;  // the /30's index in the range, -1 without a veth
+  std::string veth, host_ip, guest_ip;
+};
+
+class machine_network {
+ public:
+  // `range`: "a.b.c.d/n" with n <= 30 (checked by valid_range).
+  explicit machine_network(const std::string& range);
+  static bool valid_range(const std::string& range);
+
+  // Makes the namespace and binds it at `netns_path`; with `internet`, the
+  // veth pair (`veth` on the host, aliased `id`) and NAT. On error nothing is
+  // left but what destroy() removes.
+  result<machine_net> create(const std::string& id, const std::string& veth,
+                             const std::string& netns_path, bool internet);
+  // Marks an adopted machine's /30 as taken.
+  void adopt(const machine_net& net);
+  // Removes the veth, unbinds the namespace and frees the /30. Idempotent.
+  void destroy(const std::string& veth, const std::string& netns_path, int64_t slot);
+
+  // A TCP socket (non-blocking) connected to 127.0.0.1:`port` inside the
+  // namespace at `netns_path`; unavailable if nothing listens there.
+  static result<int> connect(const std::string& netns_path, uint16_t port);
+
+ private:
+  result<bool> ensure_nat();
+  result<int64_t> take_slot();
+  std::string address(int64_t slot, int host_part) const;
+
+  std::string range_;
+  uint32_t base_ = 0;  // host byte order
+  int64_t slots_ = 0;
+  std::mutex mu_;
+  std::set<int64_t> used_;
+};
+
+}  // namespace nullspace::runtime

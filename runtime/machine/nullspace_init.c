@@ -1,0 +1,185 @@
+/* nullspace-init: PID 1 of a machine container (runtime/machine/container_driver.cpp).
+ *
+ *   nullspace-init [--output-fd N] [--status-fd N] [--user UID:GID] [-- ARGV...]
+ *
+ * - Starts ARGV (the template's start command, `/bin/sh -c …`), if given, as
+ *   UID:GID in its own session and process group, with stdin from /dev/null
+ *   and stdout+stderr appended to --output-fd (a host file the runtime passed
+ *   in with --preserve-fds). Its environment and working dir are init's own.
+ * - Records what the start command is doing in --status-fd, a host file the
+ *   driver reads: one line, space-padded to a fixed width so a reader never
+ *   sees a half-written record: "running <pid>", "exited <status>",
+ *   "signaled <signal>", or "none" without a start command.
+ * - Reaps every orphan reparented to it, and keeps running after the start
+ *   command ends (or without one): the machine stays up until it is stopped.
+ * - On SIGTERM (or SIGINT) sends SIGTERM to every other process of the
+ *   container (kill(-1) from PID 1 of a PID namespace) and exits once none is
+ *   left. The driver sends SIGKILL after its grace period if that takes long.
+ *
+ * Plain C, linked statically and built without sanitizers (see meson.build):
+ * it runs inside images that have no libc of ours, bound read-only into the
+ * container.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { status_width = 64 };
+
+static int status_fd = -1;
+
+static void record(const char* text) {
+  char line[status_width];
+  size_t n = strlen(text);
+  if (n > status_width - 1) n = status_width - 1;
+  memset(line, ' ', sizeof line);
+  memcpy(line, text, n);
+  line[status_width - 1] = '\n';
+  if (status_fd >= 0) {
+    ssize_t rc = pwrite(status_fd, line, sizeof line, 0);
+    (void)rc;
+  }
+}
+
+static int parse_fd(const char* s) {
+  char* end = NULL;
+  long v = strtol(s, &end, 10);
+  return (end && *end == '\0' && v >= 0 && v < 1024) ? (int)v : -1;
+}
+
+/* Any process of the container besides this one (numeric entries of the
+ * container's /proc other than 1)? Without a readable /proc, whether init
+ * still has children. */
+static int others_left(void) {
+  DIR* d = opendir("/proc");
+  if (!d) return waitpid(-1, NULL, WNOHANG) == 0;
+  int found = 0;
+  struct dirent* e;
+  while (!found && (e = readdir(d)) != NULL) {
+    char* end = NULL;
+    long pid = strtol(e->d_name, &end, 10);
+    if (end && *end == '\0' && pid > 1) found = 1;
+  }
+  closedir(d);
+  return found;
+}
+
+static pid_t start(char** argv, int output_fd, uid_t uid, gid_t gid) {
+  pid_t pid = fork();
+  if (pid != 0) return pid;
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  setsid();
+  int null_fd = open("/dev/null", O_RDONLY);
+  if (null_fd >= 0 && null_fd != 0) {
+    dup2(null_fd, 0);
+    close(null_fd);
+  }
+  if (output_fd >= 0) {
+    dup2(output_fd, 1);
+    dup2(output_fd, 2);
+  }
+  if (setgroups(1, &gid) != 0 || setgid(gid) != 0 || setuid(uid) != 0) {
+    dprintf(2, "nullspace-init: cannot switch to user %u:%u: %s\n", (unsigned)uid, (unsigned)gid,
+            strerror(errno));
+    _exit(126);
+  }
+  execvp(argv[0], argv);
+  dprintf(2, "nullspace-init: cannot start %s: %s\n", argv[0], strerror(errno));
+  _exit(127);
+}
+
+int main(int argc, char** argv) {
+  int output_fd = -1;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  char** command = NULL;
+  for (int i = 1; i < argc; ++i) {
+    if (strcmp(argv[i], "--") == 0) {
+      if (i + 1 < argc) command = argv + i + 1;
+      break;
+    } else if (strcmp(argv[i], "--output-fd") == 0 && i + 1 < argc) {
+      output_fd = parse_fd(argv[++i]);
+    } else if (strcmp(argv[i], "--status-fd") == 0 && i + 1 < argc) {
+      status_fd = parse_fd(argv[++i]);
+    } else if (strcmp(argv[i], "--user") == 0 && i + 1 < argc) {
+      unsigned u = 0, g = 0;
+      if (sscanf(argv[++i], "%u:%u", &u, &g) != 2) {
+        dprintf(2, "nullspace-init: bad --user %s\n", argv[i]);
+        return 2;
+      }
+      uid = u;
+      gid = g;
+    } else {
+      dprintf(2, "nullspace-init: unknown argument %s\n", argv[i]);
+      return 2;
+    }
+  }
+  /* Neither record file reaches the start command or anything it starts. */
+  if (output_fd >= 0) fcntl(output_fd, F_SETFD, FD_CLOEXEC);
+  if (status_fd >= 0) fcntl(status_fd, F_SETFD, FD_CLOEXEC);
+
+  sigset_t handled;
+  sigemptyset(&handled);
+  sigaddset(&handled, SIGCHLD);
+  sigaddset(&handled, SIGTERM);
+  sigaddset(&handled, SIGINT);
+  sigprocmask(SIG_BLOCK, &handled, NULL);
+
+  pid_t child = 0;
+  if (command) {
+    child = start(command, output_fd, uid, gid);
+    char text[status_width];
+    if (child < 0) {
+      snprintf(text, sizeof text, "exited 127");
+      dprintf(output_fd >= 0 ? output_fd : 2, "nullspace-init: fork: %s\n", strerror(errno));
+    } else {
+      snprintf(text, sizeof text, "running %d", (int)child);
+    }
+    record(text);
+  } else {
+    record("none");
+  }
+
+  int terminating = 0;
+  for (;;) {
+    int status = 0;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+      if (pid != child) continue;
+      char text[status_width];
+      if (WIFSIGNALED(status))
+        snprintf(text, sizeof text, "signaled %d", WTERMSIG(status));
+      else
+        snprintf(text, sizeof text, "exited %d", WEXITSTATUS(status));
+      record(text);
+      child = 0;
+    }
+    if (terminating && !others_left()) return 0;
+    siginfo_t info;
+    int sig;
+    if (terminating) {
+      /* Processes started by `exec` are not our children: no SIGCHLD tells
+       * when they end, so look again every 50 ms until all are gone. */
+      struct timespec tick = {0, 50 * 1000 * 1000};
+      sig = sigtimedwait(&handled, &info, &tick);
+    } else {
+      sig = sigwaitinfo(&handled, &info);
+    }
+    if ((sig == SIGTERM || sig == SIGINT) && !terminating) {
+      terminating = 1;
+      kill(-1, SIGTERM);
+    }
+  }
+}
