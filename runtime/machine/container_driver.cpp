@@ -222,6 +222,7 @@ result<machine_placement> container_driver::start_steps(const machine_spec& spec
   std::error_code ec;
   fs::create_directories(layout_.disks_dir(), ec);
   auto disk = layout_.disk_image(id), dir = layout_.dir(id);
+  ::unlink(disk.c_str());  // left by a crash (its dir is new: no machine uses it)
   if (auto made = make_blank_disk(layout_.blank_dir(), disk, disk_image_bytes(p.disk_mb)); !made)
     return fail_network(machine_error(id, "cannot make its disk", made.error()));
   if (auto m = mount_ext4_image(disk, dir, false); !m)
