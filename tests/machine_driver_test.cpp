@@ -510,7 +510,7 @@ TEST_CASE("disk_mb bounds a machine's writable space; the host is untouched", "[
 
   // On the host it all lives in the machine's own sparse image.
   struct stat st {};
-  REQUIRE(::stat((data + "/machines/" + id + "/disk.ext4").c_str(), &st) == 0);
+  REQUIRE(::stat(d->layout().disk_image(id).c_str(), &st) == 0);
   CHECK(static_cast<uint64_t>(st.st_size) == runtime::disk_image_bytes(64));
   CHECK(static_cast<uint64_t>(st.st_blocks) * 512 <= runtime::disk_image_bytes(64));
   CHECK(sh(*d, id, "rm /tmp/big; echo fits > /after; cat /after").out == "fits\n");
@@ -773,7 +773,7 @@ TEST_CASE("stop sends SIGTERM to the start command and SIGKILL after the grace p
     auto p = placement_of(*placed);
     eventually([&] { return start_output(*d, id).find("up") != std::string::npos; }, "up");
     // Kept open: the file is removed with the machine, the bytes stay readable here.
-    auto log = ::open((data + "/machines/" + id + "/start.log").c_str(), O_RDONLY | O_CLOEXEC);
+    auto log = ::open(d->layout().start_log(id).c_str(), O_RDONLY | O_CLOEXEC);
     REQUIRE(log >= 0);
     bool graceful = art == &polite;
     auto grace = graceful ? std::chrono::milliseconds(120000) : std::chrono::milliseconds(200);
@@ -860,9 +860,10 @@ TEST_CASE("a restarted driver adopts running machines; a machine that died is go
   left.mounts = 0;  // the artifact mount stays for `kept`
   INFO(describe(left));
   CHECK(left.loops == 2);  // `kept`'s disk and the artifact's image, which it uses
+  CHECK(left.disks == 1);
   CHECK(mounts_under(data + "/machines/.artifacts") == 1);
-  CHECK(runtime::loops_under(data + "/machines/" + kept) == 1);
-  CHECK(runtime::loops_under(data + "/machines/" + dies) == 0);
+  CHECK(runtime::loops_of(d->layout().disk_image(kept)) == 1);
+  CHECK(runtime::loops_of(d->layout().disk_image(dies)) == 0);
   CHECK(runtime::machine_cgroup_dirs(dies) == 0);
   CHECK_FALSE(fs::exists(data + "/machines/" + dies));
 

@@ -185,6 +185,9 @@ host_traces traces(const std::string& data_dir, const std::set<std::string>& ids
   ec.clear();
   for (fs::directory_iterator it(machines, ec), end; !ec && it != end; it.increment(ec))
     if (runtime::valid_machine_id(it->path().filename().string())) ++t.machine_dirs;
+  ec.clear();
+  for (fs::directory_iterator it(machines + "/.disks", ec), end; !ec && it != end; it.increment(ec))
+    ++t.disks;
   return t;
 }
 
@@ -192,7 +195,7 @@ std::string describe(const host_traces& t) {
   return "mounts " + std::to_string(t.mounts) + ", loop devices " + std::to_string(t.loops) +
          ", cgroup dirs " + std::to_string(t.cgroups) + ", veths " + std::to_string(t.links) +
          ", runtime containers " + std::to_string(t.containers) + ", machine dirs " +
-         std::to_string(t.machine_dirs);
+         std::to_string(t.machine_dirs) + ", disk images " + std::to_string(t.disks);
 }
 
 machine_guard::~machine_guard() {

@@ -74,6 +74,7 @@ struct host_traces {
   int links = 0;       // host veths of the ids
   int containers = 0;  // runtime state entries
   int machine_dirs = 0;
+  int disks = 0;  // disk images
   bool operator==(const host_traces&) const = default;
 };
 host_traces traces(const std::string& data_dir, const std::set<std::string>& ids);

@@ -195,73 +195,94 @@ result<machine_placement> container_driver::start(const machine_spec& spec) {
     ::rmdir(dir.c_str());
     return machine_error(id, "cannot mount its template's root filesystem", lower.error());
   }
-  // From here on the machine's placement file holds its artifact reference:
-  // destroy() releases it, whenever it runs.
-  if (!write_text_file(layout_.placement_file(id), p.json())) {
-    artifacts_.release(spec.artifact_id);
-    remove_tree(dir);
-    return make_error(errc::internal, "machine " + id + ": cannot write its placement");
-  }
   auto placed = start_steps(spec, p);
-  if (!placed) destroy(id);
+  if (!placed) {
+    // Until its placement file exists, the artifact reference is only ours.
+    bool recorded = ::access(layout_.placement_file(id).c_str(), F_OK) == 0;
+    destroy(id);
+    if (!recorded) artifacts_.release(spec.artifact_id);
+  }
   return placed;
 }
 
 result<machine_placement> container_driver::start_steps(const machine_spec& spec,
                                                         container_placement& p) {
   const auto& id = spec.id;
+  // The network namespace is made meanwhile on a thread of its own; it is
+  // bound into the machine's dir once its disk is mounted there.
+  auto network = std::async(std::launch::async, [&] {
+    return network_.create(id, machine_layout::veth(id), spec.resources.internet_access);
+  });
+  auto fail_network = [&](const error& e) -> result<machine_placement> {
+    if (auto made = network.get()) network_.destroy(made->net.veth, "", made->net.slot);
+    return e;
+  };
+
   // The writable layer: an ext4 image of its own, so it cannot fill the host.
-  auto disk = layout_.disk_image(id);
+  std::error_code ec;
+  fs::create_directories(layout_.disks_dir(), ec);
+  auto disk = layout_.disk_image(id), dir = layout_.dir(id);
+  ::unlink(disk.c_str());  // left by a crash (its dir is new: no machine uses it)
   if (auto made = make_blank_disk(layout_.blank_dir(), disk, disk_image_bytes(p.disk_mb)); !made)
-    return machine_error(id, "cannot make its disk", made.error());
-  auto upper = layout_.upper_mount(id), rootfs = layout_.rootfs(id);
-  ::mkdir(upper.c_str(), 0700);
+    return fail_network(machine_error(id, "cannot make its disk", made.error()));
+  if (auto m = mount_ext4_image(disk, dir, false); !m)
+    return fail_network(machine_error(id, "cannot mount its disk", m.error()));
+  ::chmod(dir.c_str(), 0700);
+  auto rootfs = layout_.rootfs(id);
+  ::mkdir(layout_.upper(id).c_str(), 0755);
+  ::mkdir(layout_.work(id).c_str(), 0700);
   ::mkdir(rootfs.c_str(), 0755);
-  if (auto m = mount_ext4_image(disk, upper, false); !m)
-    return machine_error(id, "cannot mount its disk", m.error());
-  ::mkdir((upper + "/data").c_str(), 0755);
-  ::mkdir((upper + "/work").c_str(), 0700);
-  if (auto m = mount_overlay({layout_.artifact_mount(p.artifact_id)}, upper + "/data",
-                             upper + "/work", rootfs);
+  ::mkdir(layout_.host_dir(id).c_str(), 0700);
+  if (auto m = mount_overlay({layout_.artifact_mount(p.artifact_id)}, layout_.upper(id),
+                             layout_.work(id), rootfs);
       !m)
-    return machine_error(id, "cannot mount its root filesystem", m.error());
+    return fail_network(machine_error(id, "cannot mount its root filesystem", m.error()));
   {
     unique_fd root(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (auto made = make_dirs_at(root.get(), p.workdir, 0, 0); !made)
-      return machine_error(id, "cannot create its workdir", made.error());
+      return fail_network(machine_error(id, "cannot create its workdir", made.error()));
   }
-
-  auto net = network_.create(id, machine_layout::veth(id), layout_.netns(id),
-                             spec.resources.internet_access);
-  if (!net) return machine_error(id, "cannot set up its network", net.error());
-  p.internet = net->internet;
-  p.slot = net->slot;
-  p.veth = net->veth;
-  p.host_ip = net->host_ip;
-  p.guest_ip = net->guest_ip;
-  if (!write_text_file(layout_.placement_file(id), p.json()))
-    return make_error(errc::internal, "machine " + id + ": cannot write its placement");
 
   machine_bundle_paths paths{rootfs, layout_.netns(id), init_binary_, options_.resolv_conf,
                              machine_layout::cgroup(id)};
   if (!write_text_file(layout_.bundle(id) + "/config.json", machine_config_json(spec, paths)))
-    return make_error(errc::internal, "machine " + id + ": cannot write its bundle");
+    return fail_network(make_error(errc::internal, "machine " + id + ": cannot write its bundle"));
   unique_fd output(
       ::open(layout_.start_log(id).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
   unique_fd status(::open(layout_.start_status(id).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
   auto initial = spec.config.start_cmd.empty() ? "none" : "starting";
   if (!output || !status || !write_status_record(status.get(), initial))
-    return make_error(errc::internal, "machine " + id + ": cannot create its start output files");
+    return fail_network(
+        make_error(errc::internal, "machine " + id + ": cannot create its start output files"));
+
+  auto net = network.get();
+  if (!net) return machine_error(id, "cannot set up its network", net.error());
+  p.internet = net->net.internet;
+  p.slot = net->net.slot;
+  p.veth = net->net.veth;
+  p.host_ip = net->net.host_ip;
+  p.guest_ip = net->net.guest_ip;
+  if (auto bound = machine_network::bind(net->ns.get(), layout_.netns(id)); !bound) {
+    network_.destroy(p.veth, "", p.slot);
+    return machine_error(id, "cannot set up its network", bound.error());
+  }
 
   // Leftover runtime state of this id (a crash during an earlier destroy).
   if (fs::exists(runtime_.state_root() + "/" + p.container)) runtime_.remove(p.container);
   auto init = runtime_.run_detached(p.container, layout_.bundle(id), layout_.runtime_log(id),
                                     {output.get(), status.get()});
-  if (!init) return machine_error(id, "cannot start", init.error());
+  if (!init) {
+    network_.destroy(p.veth, "", p.slot);
+    return machine_error(id, "cannot start", init.error());
+  }
   p.init_pid = *init;
   p.init_start = process_start_time(*init);
-  if (!write_text_file(layout_.placement_file(id), p.json()))
+  // From here on the placement file holds the machine's artifact reference:
+  // destroy() releases it, whenever it runs.
+  if (!write_text_file(layout_.placement_file(id), p.json())) {
+    network_.destroy(p.veth, "", p.slot);
     return make_error(errc::internal, "machine " + id + ": cannot write its placement");
+  }
   {
     std::lock_guard lock(mu_);
     machines_[id] = p;
@@ -497,13 +518,13 @@ void container_driver::destroy(const std::string& id) {
   kill_machine_processes(id);  // anything the runtime no longer knew about
   if (p && p->init_pid > 0) wait_process_exit(p->init_pid, p->init_start, kill_wait);
 
-  // The root overlay before the disk under it; the disk's loop device
-  // detaches itself with its mount (autoclear).
-  unmount_quietly(layout_.rootfs(id));
-  unmount_quietly(layout_.upper_mount(id));
+  // What is mounted on the disk before the disk; its loop device detaches
+  // itself with its mount (autoclear).
   network_.destroy(machine_layout::veth(id), layout_.netns(id), p ? p->slot : -1);
-  remove_tree(layout_.dir(id));
-  detach_loops_under(layout_.dir(id));
+  unmount_quietly(layout_.rootfs(id));
+  remove_tree(layout_.dir(id));  // unmounts the disk (and anything left on it)
+  ::unlink(layout_.disk_image(id).c_str());
+  detach_loops_of(layout_.disk_image(id));
   remove_machine_cgroups(id);
   if (on_disk && !on_disk->artifact_id.empty()) artifacts_.release(on_disk->artifact_id);
 }
@@ -516,6 +537,14 @@ std::vector<std::string> container_driver::host_machines() {
     auto name = it->path().filename().string();
     if (valid_machine_id(name)) ids.insert(name);
   }
+  ec.clear();
+  for (fs::directory_iterator it(layout_.disks_dir(), ec), end; !ec && it != end;
+       it.increment(ec)) {
+    auto name = it->path().filename().string();
+    if (name.ends_with(".ext4") && valid_machine_id(name.substr(0, name.size() - 5)))
+      ids.insert(name.substr(0, name.size() - 5));
+  }
+  ec.clear();
   for (auto& c : runtime_.containers())
     if (c.starts_with("nsm-") && valid_machine_id(c.substr(4))) ids.insert(c.substr(4));
   return {ids.begin(), ids.end()};

@@ -14,8 +14,8 @@
 //   commands  the runtime's `exec`, raw output streamed (machine_exec.hpp)
 //   files     through /proc/<init>/root with openat2(RESOLVE_IN_ROOT)
 //
-// Needs root, an OCI runtime, e2fsprogs, iproute-free netlink, iptables (for
-// machines with internet access) and the nullspace-init binary.
+// Needs root, an OCI runtime, loop devices, e2fsprogs (mkfs.ext4), iptables
+// (for machines with internet access) and the nullspace-init binary.
 #pragma once
 
 #include <map>

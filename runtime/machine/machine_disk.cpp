@@ -66,14 +66,17 @@ std::string backing_file(const std::string& loop_name) {
   return text;
 }
 
-template <class Fn>
-void for_each_loop_under(const std::string& dir, Fn fn) {
-  auto prefix = dir + "/";
+// Calls fn(loop name) for each loop device whose backing file `match`es.
+// (The kernel shows a deleted backing file as "<path> (deleted)".)
+template <class Match, class Fn>
+void for_each_loop(Match match, Fn fn) {
   std::error_code ec;
   for (fs::directory_iterator it("/sys/block", ec), end; !ec && it != end; it.increment(ec)) {
     auto name = it->path().filename().string();
     if (!name.starts_with("loop")) continue;
-    if (backing_file(name).starts_with(prefix)) fn(name);
+    auto file = backing_file(name);
+    if (file.ends_with(" (deleted)")) file.resize(file.size() - 10);
+    if (!file.empty() && match(file)) fn(name);
   }
 }
 
@@ -154,16 +157,24 @@ result<bool> mount_ext4_image(const std::string& image, const std::string& targe
   return true;  // closing `loop` leaves the device to the mount (autoclear)
 }
 
-void detach_loops_under(const std::string& dir) {
-  for_each_loop_under(dir, [](const std::string& name) {
-    unique_fd dev(::open(("/dev/" + name).c_str(), O_RDONLY | O_CLOEXEC));
-    if (dev) ::ioctl(dev.get(), LOOP_CLR_FD, 0);
-  });
+void detach_loops_of(const std::string& file) {
+  for_each_loop([&](const std::string& f) { return f == file; },
+                [](const std::string& name) {
+                  unique_fd dev(::open(("/dev/" + name).c_str(), O_RDONLY | O_CLOEXEC));
+                  if (dev) ::ioctl(dev.get(), LOOP_CLR_FD, 0);
+                });
 }
 
 int loops_under(const std::string& dir) {
   int n = 0;
-  for_each_loop_under(dir, [&](const std::string&) { ++n; });
+  for_each_loop([&](const std::string& f) { return f.starts_with(dir + "/"); },
+                [&](const std::string&) { ++n; });
+  return n;
+}
+
+int loops_of(const std::string& file) {
+  int n = 0;
+  for_each_loop([&](const std::string& f) { return f == file; }, [&](const std::string&) { ++n; });
   return n;
 }
 

@@ -19,12 +19,13 @@ namespace nullspace::runtime {
 // Mounts the ext4 image `image` at `target` through a fresh loop device.
 result<bool> mount_ext4_image(const std::string& image, const std::string& target, bool read_only);
 
-// Detaches loop devices whose backing file lies under `dir` (left by a mount
-// that was lazily detached, or by someone else's open): a clean-up step.
-void detach_loops_under(const std::string& dir);
+// Detaches loop devices backed by `file` (left by a mount that was lazily
+// detached, or by someone else's open): a clean-up step.
+void detach_loops_of(const std::string& file);
 
-// Loop devices whose backing file lies under `dir`.
+// Loop devices whose backing file lies under `dir` / is `file`.
 int loops_under(const std::string& dir);
+int loops_of(const std::string& file);
 
 // Creates `path` as an empty ext4 filesystem of `bytes` (no journal, no
 // reserved blocks), sparse. The first image of each size is made with

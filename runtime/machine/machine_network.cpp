@@ -162,10 +162,11 @@ result<int64_t> machine_network::take_slot() {
                                                   " machines with internet access at most)");
 }
 
-result<machine_net> machine_network::create(const std::string& id, const std::string& veth,
-                                            const std::string& netns_path, bool internet) {
-  machine_net net;
-  net.internet = internet;
+result<machine_network::made> machine_network::create(const std::string& id,
+                                                      const std::string& veth, bool internet) {
+  made out;
+  out.net.internet = internet;
+  auto& net = out.net;
   if (internet) {
     if (auto nat = ensure_nat(); !nat) return nat.error();
     auto slot = take_slot();
@@ -175,37 +176,26 @@ result<machine_net> machine_network::create(const std::string& id, const std::st
     net.host_ip = address(net.slot, 1);
     net.guest_ip = address(net.slot, 2);
   }
-  {
-    unique_fd f(::open(netns_path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0600));
-    if (!f)
-      return make_error(errc::internal, "cannot create " + netns_path + ": " + errno_text(errno));
-  }
-  auto made = on_own_thread([&]() -> result<bool> {
+  auto ns = on_own_thread([&]() -> result<int> {
     unique_fd own(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
     if (!own || ::unshare(CLONE_NEWNET) != 0)
       return make_error(errc::internal, "cannot make a network namespace: " + errno_text(errno));
-    // Pinned by the bind mount: it outlives this thread (and the daemon).
-    bool bound =
-        ::mount("/proc/thread-self/ns/net", netns_path.c_str(), nullptr, MS_BIND, nullptr) == 0;
-    int bind_err = errno;
+    // Held by this descriptor once the thread has left it.
+    unique_fd ns(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
     auto inner = netlink_route::open();
     ::setns(own.get(), CLONE_NEWNET);
-    if (!bound)
-      return make_error(errc::internal, "cannot bind the network namespace at " + netns_path +
-                                            ": " + errno_text(bind_err));
+    if (!ns) return make_error(errc::internal, "cannot hold the network namespace");
     if (!inner) return inner.error();
     auto lo = inner->link_index("lo");
     if (!lo) return lo.error();
     if (auto up = inner->set_up(*lo); !up) return up.error();
-    if (!internet) return true;
+    if (!internet) return ns.release();
 
     auto host = netlink_route::open();
     if (!host) return host.error();
     host->delete_link(veth);  // left by a crash before this id's last destroy?
-    unique_fd ns(::open(netns_path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!ns)
-      return make_error(errc::internal, "cannot open " + netns_path + ": " + errno_text(errno));
-    auto fail = [&](const char* what, const error& e) -> result<bool> {
+    auto fail = [&](const char* what, const error& e) -> result<int> {
+      host->delete_link(veth);
       return make_error(errc::internal, std::string("machine network: ") + what + ": " + e.message);
     };
     if (auto r = host->add_veth(veth, "eth0", ns.get()); !r) return fail("veth pair", r.error());
@@ -222,13 +212,28 @@ result<machine_net> machine_network::create(const std::string& id, const std::st
     if (auto r = inner->set_up(*gidx); !r) return fail("eth0 up", r.error());
     if (auto r = inner->add_default_route(*gidx, net.host_ip); !r)
       return fail("default route", r.error());
-    return true;
+    return ns.release();
   });
-  if (!made) {
-    destroy(net.veth, netns_path, net.slot);
-    return made.error();
+  if (!ns) {
+    destroy(net.veth, "", net.slot);
+    return ns.error();
   }
-  return net;
+  out.ns.reset(*ns);
+  return out;
+}
+
+result<bool> machine_network::bind(int ns, const std::string& netns_path) {
+  {
+    unique_fd f(::open(netns_path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0600));
+    if (!f)
+      return make_error(errc::internal, "cannot create " + netns_path + ": " + errno_text(errno));
+  }
+  // Pinned by the bind mount: it outlives the descriptor (and the daemon).
+  auto source = "/proc/self/fd/" + std::to_string(ns);
+  if (::mount(source.c_str(), netns_path.c_str(), nullptr, MS_BIND, nullptr) != 0)
+    return make_error(errc::internal, "cannot bind the network namespace at " + netns_path + ": " +
+                                          errno_text(errno));
+  return true;
 }
 
 void machine_network::adopt(const machine_net& net) {
@@ -241,8 +246,10 @@ void machine_network::destroy(const std::string& veth, const std::string& netns_
                               int64_t slot) {
   if (!veth.empty())
     if (auto nl = netlink_route::open()) nl->delete_link(veth);
-  ::umount2(netns_path.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW);  // EINVAL: nothing bound
-  ::unlink(netns_path.c_str());
+  if (!netns_path.empty()) {
+    ::umount2(netns_path.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW);  // EINVAL: nothing bound
+    ::unlink(netns_path.c_str());
+  }
   if (slot >= 0) {
     std::lock_guard lock(mu_);
     used_.erase(slot);

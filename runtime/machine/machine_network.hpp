@@ -1,6 +1,6 @@
-// A machine's network: its own network namespace, bound to a file under the
-// machine's dir (not /run/netns, so everything of a machine is under DATA),
-// with `lo` up. Without internet access that is all. With it, a veth pair
+// A machine's network: its own network namespace, bound to a file of the
+// machine (not /run/netns, so everything of a machine is under DATA), with
+// `lo` up. Without internet access that is all. With it, a veth pair
 // joins the namespace to the host: the host end `nsv…` gets .1 and the
 // machine's `eth0` .2 of a /30 taken from the driver's range (default
 // 10.88.0.0/16), the machine's default route goes through the host end, and
@@ -23,6 +23,7 @@
 #include <string>
 
 #include "nullspace/error.hpp"
+#include "runtime/machine/unique_fd.hpp"
 
 namespace nullspace::runtime {
 
@@ -38,11 +39,18 @@ class machine_network {
   explicit machine_network(const std::string& range);
   static bool valid_range(const std::string& range);
 
-  // Makes the namespace and binds it at `netns_path`; with `internet`, the
-  // veth pair (`veth` on the host, aliased `id`) and NAT. On error nothing is
-  // left but what destroy() removes.
-  result<machine_net> create(const std::string& id, const std::string& veth,
-                             const std::string& netns_path, bool internet);
+  // Makes the namespace; with `internet`, the veth pair (`veth` on the host,
+  // aliased `id`) and NAT. The namespace lives as long as `ns` (a descriptor
+  // of it) until bind() pins it to a file, so it can be made while the
+  // machine's disk, which holds that file, is still being mounted. On error
+  // nothing is left.
+  struct made {
+    machine_net net;
+    unique_fd ns;
+  };
+  result<made> create(const std::string& id, const std::string& veth, bool internet);
+  // Binds the namespace `ns` to `netns_path` (created as an empty file).
+  static result<bool> bind(int ns, const std::string& netns_path);
   // Marks an adopted machine's /30 as taken.
   void adopt(const machine_net& net);
   // Removes the veth, unbinds the namespace and frees the /30. Idempotent.
