@@ -621,7 +621,7 @@ TEST_CASE("each machine has its own network: ten listen on :8000; internet off i
   if (::getaddrinfo("deb.debian.org", "80", nullptr, &found) == 0) {
     ::freeaddrinfo(found);
     // A name server may drop one query: a few tries.
-    command_result on;
+    exec_output on;
     for (int attempt = 0; attempt < 3 && on.exit.exit_code != 0; ++attempt)
       on = sh(*d, ids[0], "nslookup deb.debian.org");
     INFO(on.out << on.err);

@@ -10,12 +10,12 @@
 #include <random>
 #include <thread>
 
-#include "storage/common/sha256.hpp"
 #include "runtime/image/image_store.hpp"
 #include "runtime/machine/machine_cgroups.hpp"
 #include "runtime/machine/machine_disk.hpp"
 #include "runtime/machine/machine_layout.hpp"
 #include "runtime/process/process_runner.hpp"
+#include "storage/common/sha256.hpp"
 #include "tests/sandbox_support.hpp"
 
 namespace nullspace::test {
@@ -127,11 +127,10 @@ runtime::machine_spec spec_for(const std::string& id, const runtime::artifact_in
   return s;
 }
 
-command_result run_in(runtime::machine_driver& d, const std::string& id,
-                      runtime::command_spec spec) {
+exec_output run_in(runtime::machine_driver& d, const std::string& id, runtime::command_spec spec) {
   struct shared {
     std::mutex mu;
-    command_result r;
+    exec_output r;
     std::promise<void> done;
   };
   auto s = std::make_shared<shared>();
@@ -155,7 +154,7 @@ command_result run_in(runtime::machine_driver& d, const std::string& id,
   return s->r;
 }
 
-command_result sh(runtime::machine_driver& d, const std::string& id, const std::string& script) {
+exec_output sh(runtime::machine_driver& d, const std::string& id, const std::string& script) {
   runtime::command_spec spec;
   spec.argv = {"/bin/sh", "-c", script};
   return run_in(d, id, std::move(spec));

@@ -53,15 +53,14 @@ std::string new_machine_id();
 // with parse_template_config, as the machine manager does).
 runtime::machine_spec spec_for(const std::string& id, const runtime::artifact_info& artifact);
 
-struct command_result {
+struct exec_output {
   std::string out, err;
   runtime::command_exit exit;
 };
 
 // Runs a command to completion (a generous bound only catches a hang).
-command_result run_in(runtime::machine_driver& d, const std::string& id,
-                      runtime::command_spec spec);
-command_result sh(runtime::machine_driver& d, const std::string& id, const std::string& script);
+exec_output run_in(runtime::machine_driver& d, const std::string& id, runtime::command_spec spec);
+exec_output sh(runtime::machine_driver& d, const std::string& id, const std::string& script);
 
 // Polls `done` until it holds; fails the test after a generous bound.
 void eventually(const std::function<bool()>& done, const std::string& what);
@@ -101,3 +100,10 @@ std::set<std::string>& all_test_machine_ids();
 std::set<std::string>& all_test_data_dirs();
 
 }  // namespace nullspace::test
+
+// REQUIRE(r.ok()) that prints the error when it fails.
+#define REQUIRE_OK(r)                                       \
+  do {                                                      \
+    INFO(((r).ok() ? std::string() : (r).error().message)); \
+    REQUIRE((r).ok());                                      \
+  } while (0)

@@ -20,6 +20,10 @@ engine_options sandbox_options(const temp_dir& dir, bool shared_images) {
   engine_options o;
   o.data_dir = dir.sub("data");
   o.isolation_mode = isolation::sandbox;
+  // Machines: the init the build made, and the engine tests' own address range (the driver tests
+  // use 10.87, a daemon on the same host never hands out the same /30).
+  if (auto* init = std::getenv("NULLSPACE_INIT")) o.machines.init_binary = init;
+  o.machines.network_range = "10.86.0.0/16";
   if (auto* images = std::getenv("NULLSPACE_TEST_IMAGES"); shared_images && images)
     o.images_dir = images;
   return o;

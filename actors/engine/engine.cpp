@@ -14,10 +14,10 @@
 #include "actors/engine/engine_impl.hpp"
 #include "actors/engine/status_cache.hpp"
 #include "actors/machine/machine_messages.hpp"
-#include "runtime/machine/container_driver.hpp"
-#include "storage/common/absolute_path.hpp"
 #include "actors/orchestrator.hpp"
+#include "runtime/machine/container_driver.hpp"
 #include "runtime/sandbox/step_commands.hpp"
+#include "storage/common/absolute_path.hpp"
 
 namespace nullspace {
 
@@ -115,8 +115,8 @@ result<std::unique_ptr<engine>> engine::open(engine_options options) {
   if (options.isolation_mode == isolation::sandbox) {
     auto rt = runtime::find_oci_runtime(options.oci_runtime, options.data_dir + "/run/oci");
     if (!rt) return rt.error();
-    p->images =
-        std::make_unique<runtime::image_store>(options.images_dir, *p->runner, options.debian_mirror);
+    p->images = std::make_unique<runtime::image_store>(options.images_dir, *p->runner,
+                                                       options.debian_mirror);
     p->sandbox = std::make_unique<runtime::step_sandbox>(options.data_dir, std::move(rt.value()));
     open_machines(*p);
   }
@@ -138,12 +138,12 @@ result<std::unique_ptr<engine>> engine::open(engine_options options) {
                      options.retention.sweep_interval.count()},
                     options.tenants,
                     options.clock,
-                    runtime::package_mirror_env(options.pip_index_url)};
+                    runtime::package_mirror_env(options.pip_index_url),
+                    options.machines};
   p->ctx->db = p->db.get();
   p->ctx->runner = p->runner.get();
   p->ctx->images = p->images.get();
   p->ctx->sandbox = p->sandbox.get();
-  p->ctx->config.machines = options.machines;
   p->ctx->machines = p->machines.get();
   p->ctx->blocking = p->blocking.get();
   if (!p->machines_unavailable.empty()) p->ctx->machines_unavailable = p->machines_unavailable;

@@ -34,7 +34,6 @@ result<T> wait_for(F start) {
 
 using namespace actors;
 
-struct engine::impl;
 // A machine as the API shows it: its record, log position and open ports
 // (actors/engine/engine_machines.cpp).
 machine_view machine_view_of(engine::impl& p, machine_record rec);

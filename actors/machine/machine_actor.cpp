@@ -145,11 +145,11 @@ void on_poll(machine_ptr self, poll_result& r) {
   }
   bool start_ended = !st.spec.config.start_cmd.empty() && !r.status.start_running &&
                      (r.status.start_exit_status || r.status.start_signal);
-  std::string how_ended =
-      r.status.start_signal ? "was killed by signal " + std::to_string(r.status.start_signal)
-      : r.status.start_exit_status
-          ? "exited with status " + std::to_string(*r.status.start_exit_status)
-          : "ended";
+  std::string how_ended = r.status.start_signal
+                              ? "was killed by signal " + std::to_string(r.status.start_signal)
+                          : r.status.start_exit_status
+                              ? "exited with status " + std::to_string(*r.status.start_exit_status)
+                              : "ended";
   if (st.rec.state == machine_state::starting) {
     if (r.probe && r.probe->ready) return become_ready(self);
     if (st.ready.type == runtime::ready_type::none &&
@@ -176,14 +176,15 @@ void on_poll(machine_ptr self, poll_result& r) {
     st.log->add(make_entry("event", "warn", "the start command " + how_ended));
   }
   // Quiet machines are looked at less often; output brings the pace back up.
-  schedule_poll(self, std::min<int64_t>(slow_poll_ms, fast_poll_ms << std::min<uint64_t>(
-                                                          st.quiet_polls, 4)));
+  schedule_poll(
+      self, std::min<int64_t>(slow_poll_ms, fast_poll_ms << std::min<uint64_t>(st.quiet_polls, 4)));
 }
 
 void poll(machine_ptr self) {
   auto& st = self->state;
   auto* driver = st.ctx->machines;
-  bool probe = st.rec.state == machine_state::starting && st.ready.type != runtime::ready_type::none;
+  bool probe =
+      st.rec.state == machine_state::starting && st.ready.type != runtime::ready_type::none;
   blocking(
       self,
       [driver, id = st.rec.id, from = st.output_offset, probe, check = st.ready] {
@@ -210,9 +211,8 @@ void launch(machine_ptr self) {
         st.rec.driver = p->driver;
         st.rec.placement = p->json;
         st.started_ms = storage::now_ms();
-        auto what = st.spec.config.start_cmd.empty()
-                        ? std::string("started (no start command)")
-                        : "started `" + st.spec.config.start_cmd + "`";
+        auto what = st.spec.config.start_cmd.empty() ? std::string("started (no start command)")
+                                                     : "started `" + st.spec.config.start_cmd + "`";
         if (st.ready.type != runtime::ready_type::none)
           what += "; waiting for the ready check " + runtime::describe(st.ready);
         record_change(self, {status_entry(machine_state::starting, "info", what)});
@@ -227,26 +227,28 @@ void finish_stop(machine_ptr self) {
   auto& st = self->state;
   st.rec.state = machine_state::stopped;
   st.rec.finished_ms = storage::now_ms();
-  record_change(self,
-                {status_entry(machine_state::stopped, "info", "stopped: " + st.rec.stop_reason)},
-                [self](bool) {
-                  auto& s = self->state;
-                  answer_all(s.stop_waiters, reply_of(s));
-                  answer_all(s.ready_waiters,
-                             machine_reply{make_error(errc::conflict, "machine " + s.rec.id +
-                                                                          " was stopped (" +
-                                                                          s.rec.stop_reason +
-                                                                          ") before it was ready"),
-                                           s.rec});
-                  ended(self);
-                });
+  record_change(
+      self, {status_entry(machine_state::stopped, "info", "stopped: " + st.rec.stop_reason)},
+      [self](bool) {
+        auto& s = self->state;
+        answer_all(s.stop_waiters, reply_of(s));
+        answer_all(s.ready_waiters,
+                   machine_reply{
+                       make_error(errc::conflict, "machine " + s.rec.id + " was stopped (" +
+                                                      s.rec.stop_reason + ") before it was ready"),
+                       s.rec});
+        ended(self);
+      });
 }
 
 void stop(machine_ptr self, std::string reason,
           std::optional<caf::typed_response_promise<machine_reply>> rp) {
   auto& st = self->state;
   if (rp) {
-    if (is_terminal(st.rec.state)) return rp->deliver(reply_of(st));
+    if (is_terminal(st.rec.state)) {
+      rp->deliver(reply_of(st));
+      return;
+    }
     st.stop_waiters.push_back(*rp);
   }
   if (st.stop_requested || is_terminal(st.rec.state)) return;
@@ -255,8 +257,8 @@ void stop(machine_ptr self, std::string reason,
   st.rec.state = machine_state::stopping;
   ++st.deadline_seq;  // no timeout after this
   kill_all_commands(self);
-  record_change(self, {status_entry(machine_state::stopping, "info",
-                                    "stopping: " + st.rec.stop_reason)});
+  record_change(self,
+                {status_entry(machine_state::stopping, "info", "stopping: " + st.rec.stop_reason)});
   auto* driver = st.ctx->machines;
   auto grace = milliseconds(st.ctx->config.machines.stop_grace);
   blocking(
@@ -308,8 +310,8 @@ void adopted(machine_ptr self, adoption& a) {
 std::unique_ptr<log_appender> appender_for(machine_ptr self) {
   return std::make_unique<log_appender>(
       self->state.rec.id, [self](append_request req, std::function<void(bool)> done) {
-        self->request(self->state.ctx->directory.hub(), std::chrono::minutes(2),
-                      append_atom::value, std::move(req))
+        self->request(self->state.ctx->directory.hub(), std::chrono::minutes(2), append_atom::value,
+                      std::move(req))
             .then([done](uint64_t) { done(true); },
                   [self, done](caf::error& e) {
                     spdlog::error("machine {}: log append failed: {}", self->state.rec.id,
@@ -352,9 +354,10 @@ machine_actor::behavior_type behavior(machine_ptr self) {
                 },
                 [self, rp, pausing](result<bool> r) mutable {
                   auto& s = self->state;
-                  if (!r) return rp.deliver(machine_reply{r.error(), s.rec});
-                  if (is_terminal(s.rec.state) || s.stop_requested)
-                    return rp.deliver(reply_of(s));
+                  if (!r || is_terminal(s.rec.state) || s.stop_requested) {
+                    rp.deliver(r ? reply_of(s) : machine_reply{r.error(), s.rec});
+                    return;
+                  }
                   s.rec.state = pausing ? machine_state::paused : machine_state::ready;
                   record_change(self,
                                 {status_entry(s.rec.state, "info", pausing ? "paused" : "resumed")},
@@ -370,11 +373,11 @@ machine_actor::behavior_type behavior(machine_ptr self) {
             st.rec.deadline_ms = storage::now_ms() + op.timeout_ms;
             schedule_deadline(self);
             auto rp = self->make_response_promise<machine_reply>();
-            record_change(self,
-                          {make_entry("event", "info",
-                                      "timeout set: stops at " +
-                                          storage::rfc3339_ms(st.rec.deadline_ms))},
-                          [self, rp](bool) mutable { rp.deliver(reply_of(self->state)); });
+            record_change(
+                self,
+                {make_entry("event", "info",
+                            "timeout set: stops at " + storage::rfc3339_ms(st.rec.deadline_ms))},
+                [self, rp](bool) mutable { rp.deliver(reply_of(self->state)); });
             return rp;
           }
           case machine_op::wait_ready: {
@@ -480,19 +483,18 @@ void fail(machine_ptr self, std::string code, std::string message) {
         s.rec.finished_ms = storage::now_ms();
         s.rec.failure = machine_failure{code, message, lines};
         auto e = make_entry("error", "error", code + ": " + message);
-        record_change(self, {e, status_entry(machine_state::failed, "error", "failed")},
-                      [self](bool) {
-                        auto& s2 = self->state;
-                        std::string why = "machine " + s2.rec.id + " failed: " +
-                                          s2.rec.failure->code + ": " + s2.rec.failure->message;
-                        if (!s2.rec.failure->last_lines.empty())
-                          why += " (last output: " + s2.rec.failure->last_lines.back() + ")";
-                        answer_all(s2.ready_waiters,
-                                   machine_reply{make_error(errc::failed_precondition, why),
-                                                 s2.rec});
-                        answer_all(s2.stop_waiters, reply_of(s2));
-                        ended(self);
-                      });
+        record_change(
+            self, {e, status_entry(machine_state::failed, "error", "failed")}, [self](bool) {
+              auto& s2 = self->state;
+              std::string why = "machine " + s2.rec.id + " failed: " + s2.rec.failure->code + ": " +
+                                s2.rec.failure->message;
+              if (!s2.rec.failure->last_lines.empty())
+                why += " (last output: " + s2.rec.failure->last_lines.back() + ")";
+              answer_all(s2.ready_waiters,
+                         machine_reply{make_error(errc::failed_precondition, why), s2.rec});
+              answer_all(s2.stop_waiters, reply_of(s2));
+              ended(self);
+            });
       });
 }
 
@@ -530,8 +532,8 @@ machine_actor spawn_machine(caf::local_actor* manager, std::shared_ptr<engine_co
         if (create.config.ready_timeout_ms) st.ready_timeout_ms = create.config.ready_timeout_ms;
         if (create.wait) st.ready_waiters.push_back(created);
         bool wait = create.wait;
-        auto first = "starting machine from " + st.rec.namespace_name + "/" +
-                     st.rec.template_name + "@" + st.rec.build_id;
+        auto first = "starting machine from " + st.rec.namespace_name + "/" + st.rec.template_name +
+                     "@" + st.rec.build_id;
         record_change(self, {status_entry(machine_state::starting, "info", first)},
                       [self, created, wait](bool ok) mutable {
                         auto& s = self->state;
@@ -553,33 +555,32 @@ machine_actor spawn_machine(caf::local_actor* manager, std::shared_ptr<engine_co
 machine_actor adopt_machine(caf::local_actor* manager, std::shared_ptr<engine_context> ctx,
                             machine_record record) {
   auto mgr = caf::actor_cast<machine_manager_actor>(manager);
-  return manager->spawn<caf::linked>(
-      [ctx, mgr, record = std::move(record)](machine_ptr self) mutable {
-        auto& st = self->state;
-        st.ctx = ctx;
-        st.manager = mgr;
-        st.rec = std::move(record);
-        st.log = appender_for(self);
-        st.spec.id = st.rec.id;
-        st.counted_ready = true;  // its create was counted by the engine that made it
-        auto* driver = ctx->machines;
-        auto artifact_dir = ctx->config.data_dir + "/artifacts/" + st.rec.artifact_id;
-        blocking(
-            self,
-            [driver, id = st.rec.id, placement = runtime::machine_placement{st.rec.driver,
-                                                                            st.rec.placement},
-             artifact_dir] {
-              adoption a;
-              a.status = driver->adopt(id, placement);
-              if (a.status)
-                if (auto c = runtime::parse_template_config(
-                        read_text_file(artifact_dir + "/config.json")))
-                  a.config = std::move(*c);
-              return a;
-            },
-            [self](adoption a) { adopted(self, a); });
-        return behavior(self);
-      });
+  return manager->spawn<caf::linked>([ctx, mgr,
+                                      record = std::move(record)](machine_ptr self) mutable {
+    auto& st = self->state;
+    st.ctx = ctx;
+    st.manager = mgr;
+    st.rec = std::move(record);
+    st.log = appender_for(self);
+    st.spec.id = st.rec.id;
+    st.counted_ready = true;  // its create was counted by the engine that made it
+    auto* driver = ctx->machines;
+    auto artifact_dir = ctx->config.data_dir + "/artifacts/" + st.rec.artifact_id;
+    blocking(
+        self,
+        [driver, id = st.rec.id,
+         placement = runtime::machine_placement{st.rec.driver, st.rec.placement}, artifact_dir] {
+          adoption a;
+          a.status = driver->adopt(id, placement);
+          if (a.status)
+            if (auto c =
+                    runtime::parse_template_config(read_text_file(artifact_dir + "/config.json")))
+              a.config = std::move(*c);
+          return a;
+        },
+        [self](adoption a) { adopted(self, a); });
+    return behavior(self);
+  });
 }
 
 }  // namespace nullspace::actors

@@ -39,9 +39,15 @@ void file_operation(machine_ptr self, file_job& job, caf::typed_response_promise
   auto& st = self->state;
   // Files of a paused machine are still readable and writable: its processes
   // are frozen, its filesystem is not. A port needs a running machine.
-  if (auto e = usable(st, job.what != file_job::connect)) return rp.deliver(file_reply{*e});
+  if (auto e = usable(st, job.what != file_job::connect)) {
+    rp.deliver(file_reply::failed(*e));
+    return;
+  }
   if (job.what != file_job::connect)
-    if (auto e = check_path(job.path)) return rp.deliver(file_reply{*e});
+    if (auto e = check_path(job.path)) {
+      rp.deliver(file_reply::failed(*e));
+      return;
+    }
   auto* driver = st.ctx->machines;
   auto max = st.ctx->config.machines.max_file_bytes;
   blocking(
@@ -51,7 +57,7 @@ void file_operation(machine_ptr self, file_job& job, caf::typed_response_promise
         switch (job.what) {
           case file_job::read: {
             auto r = driver->read_file(id, job.path, max);
-            if (!r) return {r.error()};
+            if (!r) return file_reply::failed(r.error());
             out.data = std::move(r.value());
             return out;
           }
@@ -63,13 +69,13 @@ void file_operation(machine_ptr self, file_job& job, caf::typed_response_promise
             w.uid = job.options.uid;
             w.gid = job.options.gid;
             auto r = driver->write_file(id, w);
-            if (!r) return {r.error()};
+            if (!r) return file_reply::failed(r.error());
             out.info = info_of(*r);
             return out;
           }
           case file_job::list: {
             auto r = driver->list_dir(id, job.path);
-            if (!r) return {r.error()};
+            if (!r) return file_reply::failed(r.error());
             for (auto& e : *r) out.entries.push_back(info_of(e));
             std::sort(out.entries.begin(), out.entries.end(),
                       [](auto& a, auto& b) { return a.name < b.name; });
@@ -77,12 +83,12 @@ void file_operation(machine_ptr self, file_job& job, caf::typed_response_promise
           }
           case file_job::remove: {
             auto r = driver->remove_path(id, job.path, job.recursive);
-            if (!r) return {r.error()};
+            if (!r) return file_reply::failed(r.error());
             return out;
           }
           case file_job::connect: {
             auto r = driver->connect_port(id, job.port);
-            if (!r) return {r.error()};
+            if (!r) return file_reply::failed(r.error());
             out.fd = *r;
             return out;
           }

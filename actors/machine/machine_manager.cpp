@@ -81,14 +81,14 @@ error not_live(manager_state& st, const std::string& tenant, const std::string& 
 std::optional<error> over_cap(const manager_state& st, const std::string& tenant) {
   auto& o = st.ctx->config.machines;
   if (st.live.size() >= o.max_machines)
-    return make_error(errc::resource_exhausted,
-                      "the server runs its maximum of " + std::to_string(o.max_machines) +
-                          " machines; stop one or retry later");
+    return make_error(errc::resource_exhausted, "the server runs its maximum of " +
+                                                    std::to_string(o.max_machines) +
+                                                    " machines; stop one or retry later");
   auto it = st.per_tenant.find(tenant);
   if (it != st.per_tenant.end() && it->second >= o.max_machines_per_tenant)
-    return make_error(errc::resource_exhausted,
-                      "tenant " + tenant + " runs its maximum of " +
-                          std::to_string(o.max_machines_per_tenant) + " machines; stop one first");
+    return make_error(errc::resource_exhausted, "tenant " + tenant + " runs its maximum of " +
+                                                    std::to_string(o.max_machines_per_tenant) +
+                                                    " machines; stop one first");
   return std::nullopt;
 }
 
@@ -193,7 +193,7 @@ machine_manager_actor::behavior_type manager(manager_ptr self,
       [=](file_job& job) -> caf::result<file_reply> {
         auto& st = self->state;
         auto* m = find(st, job.tenant, job.id);
-        if (!m) return file_reply{not_live(st, job.tenant, job.id)};
+        if (!m) return file_reply::failed(not_live(st, job.tenant, job.id));
         return self->delegate(m->handle, std::move(job));
       },
       [=](mstate_atom, const std::string& id, machine_state s) {

@@ -86,6 +86,11 @@ struct file_job {
 };
 
 struct file_reply {
+  static file_reply failed(error e) {
+    file_reply r;
+    r.err = std::move(e);
+    return r;
+  }
   std::optional<error> err;
   std::string data;
   file_info info;
@@ -113,8 +118,8 @@ using machine_actor =
                      caf::replies_to<file_job>::with<file_reply>,
                      caf::reacts_to<run_atom, continuation>,   // a blocking job's result
                      caf::reacts_to<call_atom, continuation>,  // a driver callback's news
-                     caf::reacts_to<tick_atom, uint64_t>,       // poll the machine (of round N)
-                     caf::reacts_to<deadline_atom, uint64_t>,   // its timeout (of setting N)
+                     caf::reacts_to<tick_atom, uint64_t>,      // poll the machine (of round N)
+                     caf::reacts_to<deadline_atom, uint64_t>,  // its timeout (of setting N)
                      caf::reacts_to<cmdtime_atom, uint64_t>>;  // a command's timeout (command N)
 
 using machine_manager_actor =

@@ -90,8 +90,12 @@ result<storage::build_record> find_build(const storage::store& db, const found_t
   } else {
     auto tagged = db.get_tag(t.namespace_name, t.name, ref.tag_or_latest());
     if (!tagged)
-      return make_error(errc::not_found, "template " + display(t.namespace_name, t.name) +
-                                             " has no tag '" + ref.tag_or_latest() + "'");
+      return make_error(errc::not_found,
+                        "template " + display(t.namespace_name, t.name) + " has no tag '" +
+                            ref.tag_or_latest() + "'" +
+                            (ref.tag.empty() ? " (a bare name means its `latest` tag: tag a build "
+                                               "`latest`, or name a tag or ns/name@tb_…)"
+                                             : ""));
     id = *tagged;
   }
   auto rec = db.get_build(id);

@@ -48,8 +48,8 @@ struct pool_checkout {
 
 // The durable record of one machine. It never holds env values (only names).
 struct machine_record {
-  std::string id;      // m_…
-  std::string tenant;  // owner; never shown to other tenants
+  std::string id;            // m_…
+  std::string tenant;        // owner; never shown to other tenants
   std::string template_ref;  // as the request named it
   std::string build_id;      // the ready build it resolved to
   std::string namespace_name, template_name;
@@ -63,9 +63,9 @@ struct machine_record {
   std::optional<machine_failure> failure;
   std::string stop_reason;  // "deleted", "timeout", "engine shutdown", …
   pool_checkout checkout;
-  std::string pool_id;      // the warm pool holding it (ready, not yet checked out)
-  std::string driver;       // "container"
-  std::string placement;    // the driver's own record of where it runs (opaque)
+  std::string pool_id;         // the warm pool holding it (ready, not yet checked out)
+  std::string driver;          // "container"
+  std::string placement;       // the driver's own record of where it runs (opaque)
   uint64_t output_offset = 0;  // bytes of start-command output already in its log
 };
 
@@ -85,8 +85,9 @@ struct machine_request {
   std::optional<uint32_t> cpu_count, memory_mb;  // override the template's, within limits
   std::optional<uint64_t> timeout_ms;            // default: engine_options::machines
   env_pairs labels;
-  std::optional<bool> internet_access;  // false: loopback only (true never overrides a template's false)
-  bool wait = true;                     // answer once ready (else at `starting`)
+  std::optional<bool>
+      internet_access;  // false: loopback only (true never overrides a template's false)
+  bool wait = true;     // answer once ready (else at `starting`)
   // Warm pools (API.md); until pools exist a request naming one is refused.
   std::string warm_pool;
   std::string warm_pool_mode;  // prefer | require | bypass
@@ -107,8 +108,8 @@ struct command_request {
   std::vector<std::string> argv;  // without shell: the program and its arguments
   bool shell = false;             // run `cmd` with /bin/sh -c
   env_pairs envs;
-  std::string cwd;   // "" = the template's workdir
-  std::string user;  // "" = the template's user
+  std::string cwd;                     // "" = the template's workdir
+  std::string user;                    // "" = the template's user
   std::optional<uint64_t> timeout_ms;  // kills the command's whole process tree, not the machine
   std::string stdin_data;
   bool background = false;  // answer at once with a command id
@@ -147,8 +148,8 @@ struct file_info {
 };
 
 struct file_write_options {
-  std::optional<uint32_t> mode;
-  std::optional<uint32_t> uid, gid;
+  std::optional<uint32_t> mode{};        // default 0644 for a new file
+  std::optional<uint32_t> uid{}, gid{};  // default: the template's user
 };
 
 }  // namespace nullspace

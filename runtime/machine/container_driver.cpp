@@ -1,4 +1,5 @@
 #include "runtime/machine/container_driver.hpp"
+#include "runtime/machine/listening_ports.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -13,7 +14,6 @@
 #include <future>
 #include <set>
 
-#include "storage/common/file_text.hpp"
 #include "runtime/machine/machine_bundle.hpp"
 #include "runtime/machine/machine_cgroups.hpp"
 #include "runtime/machine/machine_disk.hpp"
@@ -23,6 +23,7 @@
 #include "runtime/machine/unique_fd.hpp"
 #include "runtime/process/command.hpp"
 #include "runtime/sandbox/overlay.hpp"
+#include "storage/common/file_text.hpp"
 #include "storage/common/json_reader.hpp"
 
 namespace nullspace::runtime {
@@ -459,6 +460,12 @@ result<bool> container_driver::remove_path(const std::string& id, const std::str
 
 // ---- ports, pause, stop ------------------------------------------------------------
 
+std::vector<uint16_t> container_driver::listening_ports(const std::string& id) {
+  auto p = running(id);
+  if (!p) return {};
+  return listening_tcp_ports(p->init_pid);
+}
+
 result<int> container_driver::connect_port(const std::string& id, uint16_t port) {
   auto p = running(id);
   if (!p) return p.error();
@@ -484,7 +491,7 @@ result<bool> container_driver::stop(const std::string& id, std::chrono::millisec
   if (!p) p = container_placement::parse(read_text_file(layout_.placement_file(id)));
   if (p && process_alive(p->init_pid, p->init_start)) {
     // A frozen machine cannot act on SIGTERM.
-    if (machine_frozen(id)) runtime_.resume(p->container);
+    if (machine_frozen(id)) (void)runtime_.resume(p->container);  // best effort: then SIGKILL
     ::kill(p->init_pid, SIGTERM);  // init forwards it to every process
     if (!wait_process_exit(p->init_pid, p->init_start, grace)) {
       ::kill(p->init_pid, SIGKILL);  // ends the machine's PID namespace

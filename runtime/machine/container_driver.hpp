@@ -68,6 +68,7 @@ class container_driver final : public machine_driver {
   result<bool> stop(const std::string& id, std::chrono::milliseconds grace) override;
   void destroy(const std::string& id) override;
   std::vector<std::string> host_machines() override;
+  std::vector<uint16_t> listening_ports(const std::string& id) override;
 
   const machine_layout& layout() const { return layout_; }
   const std::string& runtime_binary() const { return runtime_.binary(); }

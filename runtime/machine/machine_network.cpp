@@ -16,10 +16,10 @@
 #include <future>
 #include <thread>
 
-#include "storage/common/file_text.hpp"
 #include "runtime/machine/netlink_route.hpp"
 #include "runtime/machine/unique_fd.hpp"
 #include "runtime/process/command.hpp"
+#include "storage/common/file_text.hpp"
 
 namespace nullspace::runtime {
 
@@ -193,9 +193,9 @@ result<machine_network::made> machine_network::create(const std::string& id,
 
     auto host = netlink_route::open();
     if (!host) return host.error();
-    host->delete_link(veth);  // left by a crash before this id's last destroy?
+    (void)host->delete_link(veth);  // left by a crash before this id's last destroy? (or none)
     auto fail = [&](const char* what, const error& e) -> result<int> {
-      host->delete_link(veth);
+      (void)host->delete_link(veth);  // undo, quietly: the error reported is `e`
       return make_error(errc::internal, std::string("machine network: ") + what + ": " + e.message);
     };
     if (auto r = host->add_veth(veth, "eth0", ns.get()); !r) return fail("veth pair", r.error());
@@ -245,7 +245,7 @@ void machine_network::adopt(const machine_net& net) {
 void machine_network::destroy(const std::string& veth, const std::string& netns_path,
                               int64_t slot) {
   if (!veth.empty())
-    if (auto nl = netlink_route::open()) nl->delete_link(veth);
+    if (auto nl = netlink_route::open()) (void)nl->delete_link(veth);  // gone already is fine
   if (!netns_path.empty()) {
     ::umount2(netns_path.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW);  // EINVAL: nothing bound
     ::unlink(netns_path.c_str());

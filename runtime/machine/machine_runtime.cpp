@@ -9,9 +9,9 @@
 #include <cstring>
 #include <filesystem>
 
-#include "storage/common/file_text.hpp"
 #include "runtime/machine/unique_fd.hpp"
 #include "runtime/process/command.hpp"
+#include "storage/common/file_text.hpp"
 
 namespace nullspace::runtime {
 namespace fs = std::filesystem;
@@ -139,7 +139,8 @@ result<bool> machine_runtime::resume(const std::string& container) const {
 }
 
 void machine_runtime::remove(const std::string& container) const {
-  run_command({binary_, "--root", state_root_, "delete", "--force", container});
+  // Quietly: a container that is already gone is what we want.
+  (void)run_command({binary_, "--root", state_root_, "delete", "--force", container});
 }
 
 std::vector<std::string> machine_runtime::containers() const {

@@ -12,7 +12,7 @@ extern char** environ;
 
 namespace nullspace::runtime {
 
-result<command_result> run_command(const std::vector<std::string>& argv, size_t max_output) {
+result<command_output> run_command(const std::vector<std::string>& argv, size_t max_output) {
   if (argv.empty()) return make_error(errc::internal, "run_command: empty argv");
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0)
@@ -33,7 +33,7 @@ result<command_result> run_command(const std::vector<std::string>& argv, size_t 
     ::close(fds[0]);
     return make_error(errc::unavailable, "cannot start " + argv[0] + ": " + std::strerror(rc));
   }
-  command_result out;
+  command_output out;
   char buf[8192];
   for (;;) {
     ssize_t n = ::read(fds[0], buf, sizeof buf);

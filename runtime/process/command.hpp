@@ -11,13 +11,13 @@
 
 namespace nullspace::runtime {
 
-struct command_result {
+struct command_output {
   int exit_status = -1;  // -1 if killed by a signal
   std::string output;    // stdout and stderr interleaved, at most max_output bytes
 };
 
 // argv[0] is looked up in PATH. Fails only if the program cannot be started.
-result<command_result> run_command(const std::vector<std::string>& argv,
+result<command_output> run_command(const std::vector<std::string>& argv,
                                    size_t max_output = 64 << 10);
 
 // The last `n` non-empty lines of `text`, for error messages.
