@@ -1,13 +1,12 @@
 #include "actors/orchestrator.hpp"
 
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 #include <chrono>
 
 #include "actors/build/build_manager.hpp"
 #include "actors/hub/log_hub.hpp"
 #include "actors/registry/template_registry.hpp"
+#include "storage/common/logging.hpp"
 
 namespace nullspace::actors {
 namespace {
@@ -101,8 +100,10 @@ orchestrator_actor::behavior_type orchestrator(orch_ptr self, std::shared_ptr<en
       ++failures;
       ++st.restarts;
       auto delay = backoff(failures);
-      spdlog::error("orchestrator: {} exited ({}); restarting in {} ms", which,
-                    caf::to_string(em.reason), delay.count());
+      logging::engine.error("orchestrator: child exited; restarting",
+                            {{"child", which},
+                             {"reason", caf::to_string(em.reason)},
+                             {"restart_in_ms", delay.count()}});
       self->delayed_send(self, delay, restart_atom::value, std::string(which));
     };
     if (em.source == st.hub.address()) {

@@ -3,7 +3,6 @@
 // and the registry are in the engine_*.cpp files beside this one.
 #include "nullspace/engine.hpp"
 
-#include <spdlog/spdlog.h>
 #include <caf/all.hpp>
 
 #include <unistd.h>
@@ -14,6 +13,7 @@
 #include "actors/engine/engine_impl.hpp"
 #include "actors/engine/status_cache.hpp"
 #include "storage/common/absolute_path.hpp"
+#include "storage/common/logging.hpp"
 #include "actors/orchestrator.hpp"
 #include "runtime/sandbox/step_commands.hpp"
 
@@ -41,10 +41,10 @@ result<isolation> resolve_isolation(const engine_options& o) {
   bool runtime_found = bool(runtime::find_oci_runtime(o.oci_runtime, o.data_dir + "/run/oci"));
   if (o.isolation_mode == isolation::automatic) {
     if (root && runtime_found) return isolation::sandbox;
-    spdlog::warn(
-        "msg=\"steps run as plain host processes (isolation=host): {}; run as root with runc "
-        "installed for sandboxed builds\"",
-        root ? "no OCI runtime (runc or crun) is installed" : "not running as root");
+    logging::engine.warn(
+        "steps run as plain host processes (isolation=host); run as root with runc installed "
+        "for sandboxed builds",
+        {{"reason", root ? "no OCI runtime (runc or crun) is installed" : "not running as root"}});
     return isolation::host;
   }
   if (!root)
