@@ -1,7 +1,5 @@
 #include "actors/orchestrator.hpp"
 
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 #include <chrono>
 
@@ -9,6 +7,7 @@
 #include "actors/hub/log_hub.hpp"
 #include "actors/machine/machine_manager.hpp"
 #include "actors/registry/template_registry.hpp"
+#include "storage/common/logging.hpp"
 
 namespace nullspace::actors {
 namespace {
@@ -112,8 +111,10 @@ orchestrator_actor::behavior_type orchestrator(orch_ptr self, std::shared_ptr<en
       ++failures;
       ++st.restarts;
       auto delay = backoff(failures);
-      spdlog::error("orchestrator: {} exited ({}); restarting in {} ms", which,
-                    caf::to_string(em.reason), delay.count());
+      logging::engine.error("orchestrator: child exited; restarting",
+                            {{"child", which},
+                             {"reason", caf::to_string(em.reason)},
+                             {"restart_in_ms", delay.count()}});
       self->delayed_send(self, delay, restart_atom::value, std::string(which));
     };
     if (em.source == st.hub.address()) {

@@ -1,11 +1,12 @@
 #include "api/api_server.hpp"
 
-#include <spdlog/spdlog.h>
+#include <cmath>
 
 #include "api/build_routes.hpp"
 #include "api/metrics.hpp"
 #include "api/router.hpp"
 #include "api/template_routes.hpp"
+#include "storage/common/logging.hpp"
 
 namespace nullspace::api {
 
@@ -62,8 +63,26 @@ struct api_server::impl {
     double secs = static_cast<double>(uv_hrtime() - ex.start_ns()) / 1e9;
     metrics.observe(ex.route, ex.request().method, status, secs);
     // Structured access log; never headers (API keys) or bodies (secrets).
-    spdlog::debug("http method={} route={} status={} ms={:.3f} tenant={}", ex.request().method,
-                  ex.route, status, secs * 1e3, ex.tenant.empty() ? "-" : ex.tenant.str());
+    if (!logging::http.enabled(spdlog::level::debug)) return;
+    auto& method = ex.request().method;
+    double ms = std::round(secs * 1e6) / 1e3;
+    std::string_view tenant = ex.tenant.empty() ? std::string_view("-") : ex.tenant.str();
+    // A request about one build names it (a well-formed id only).
+    bool about_build = ex.route.starts_with("/v1/builds/{id}") && !ex.params.empty() &&
+                       parse_build_id(ex.params[0]).ok();
+    if (about_build)
+      logging::http.debug("request", {{"method", method},
+                                      {"route", ex.route},
+                                      {"status", status},
+                                      {"ms", ms},
+                                      {"build", ex.params[0]},
+                                      {"tenant", tenant}});
+    else
+      logging::http.debug("request", {{"method", method},
+                                      {"route", ex.route},
+                                      {"status", status},
+                                      {"ms", ms},
+                                      {"tenant", tenant}});
   }
 
   void add_operational_routes() {

@@ -148,7 +148,8 @@ TEST_CASE("nullspaced: keys, SIGTERM and restart", "[daemon]") {
     CHECK(d.wait_exit() == 0);
   }
   auto log = read_file(dir.sub("err1"));
-  CHECK(log.find("http method=GET route=/v1/builds/{id}") != std::string::npos);
+  CHECK(log.find("logger=http msg=\"request\" method=GET route=/v1/builds/{id}") !=
+        std::string::npos);
   for (auto& k : {alpha_key, beta_key, wrong_key}) CHECK(log.find(k) == std::string::npos);
 
   // Restart on the same data dir, configured by env and a config file.

@@ -32,12 +32,13 @@ build_record sample_record(std::string id) {
 }
 
 // Opens the store's database raw (as an older version would have written it)
-// for `fn`, then closes it. cf: default, builds, logs, meta, templates, pools, cache.
+// for `fn`, then closes it. cf: default, builds, logs, meta, templates, pools, cache,
+// machines.
 void with_raw_db(
     const std::string& path,
     const std::function<void(rocksdb::DB*, const std::vector<rocksdb::ColumnFamilyHandle*>&)>& fn) {
   std::vector<rocksdb::ColumnFamilyDescriptor> descs;
-  for (auto n : {"default", "builds", "logs", "meta", "templates", "pools", "cache"})
+  for (auto n : {"default", "builds", "logs", "meta", "templates", "pools", "cache", "machines"})
     descs.emplace_back(n, rocksdb::ColumnFamilyOptions{});
   std::vector<rocksdb::ColumnFamilyHandle*> cf;
   rocksdb::DB* raw = nullptr;

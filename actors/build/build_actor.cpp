@@ -1,7 +1,5 @@
 #include "actors/build/build_actor.hpp"
 
-#include <spdlog/spdlog.h>
-
 #include <charconv>
 #include <deque>
 #include <filesystem>
@@ -18,6 +16,7 @@
 #include "runtime/sandbox/runtime_refusal.hpp"
 #include "runtime/sandbox/secret_files.hpp"
 #include "runtime/sandbox/step_commands.hpp"
+#include "storage/common/logging.hpp"
 #include "storage/common/sha256.hpp"
 #include "storage/common/time_format.hpp"
 
@@ -66,6 +65,7 @@ void send_append(build_ptr self, std::vector<log_entry> entries, bool with_recor
   if (with_record) req.record = st.rec;
   ++st.in_flight;
   auto id = st.rec.id;
+  auto tenant = st.rec.tenant;
   auto on_done = [=] {
     auto& s = self->state;
     --s.in_flight;
@@ -75,7 +75,9 @@ void send_append(build_ptr self, std::vector<log_entry> entries, bool with_recor
   self->request(st.ctx->directory.hub(), caf::infinite, append_atom::value, std::move(req))
       .then([=](uint64_t) { on_done(); },
             [=](caf::error& err) {
-              spdlog::error("build {}: log append failed: {}", id, caf::to_string(err));
+              logging::build.error(
+                  "log append failed",
+                  {{"build", id}, {"tenant", tenant}, {"error", caf::to_string(err)}});
               on_done();
             });
 }
@@ -134,20 +136,12 @@ void finish(build_ptr self, build_status to, std::vector<log_entry> entries) {
           },
           [=](caf::error& err) {
             // Not durable: die abnormally so the manager recovers the build from the store.
-            spdlog::error("build {}: terminal append failed: {}", self->state.rec.id,
-                          caf::to_string(err));
+            auto& rec = self->state.rec;
+            logging::build.error(
+                "terminal append failed",
+                {{"build", rec.id}, {"tenant", rec.tenant}, {"error", caf::to_string(err)}});
             self->quit(err);
           });
-}
-
-// For a key="value" log field: one line, quotes escaped.
-std::string log_value(std::string_view text) {
-  std::string out;
-  for (char c : text) {
-    if (c == '"' || c == '\\') out.push_back('\\');
-    out.push_back(c == '\n' || c == '\r' ? ' ' : c);
-  }
-  return out;
 }
 
 bool server_fault(std::string_view code) {
@@ -159,10 +153,12 @@ void fail(build_ptr self, std::string code, std::string message, int32_t step) {
   // Our own machinery failing is the operator's to look at (level=error); a
   // user's step failing is the user's (its error says it all).
   if (server_fault(code))
-    spdlog::error("msg=\"build failed on the server's side\" build={} code={} error=\"{}\"",
-                  st.rec.id, code, log_value(message));
+    logging::build.error(
+        "build failed on the server's side",
+        {{"build", st.rec.id}, {"tenant", st.rec.tenant}, {"code", code}, {"error", message}});
   else
-    spdlog::info("msg=\"build failed\" build={} code={}", st.rec.id, code);
+    logging::build.info("build failed",
+                        {{"build", st.rec.id}, {"tenant", st.rec.tenant}, {"code", code}});
   storage::build_failure f;
   f.code = std::move(code);
   f.message = message;

@@ -1,9 +1,5 @@
 #include "actors/build/build_manager.hpp"
 
-#include "storage/common/new_id.hpp"
-
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 #include <deque>
 #include <map>
@@ -14,6 +10,8 @@
 #include "actors/build/build_actor.hpp"
 #include "actors/build/build_state.hpp"
 #include "runtime/plan/request_parser.hpp"
+#include "storage/common/logging.hpp"
+#include "storage/common/new_id.hpp"
 #include "storage/common/time_format.hpp"
 
 namespace nullspace::actors {
@@ -110,8 +108,9 @@ void append_record(manager_ptr self, build_record rec, std::vector<storage::log_
   req.build_id = rec.id;
   req.entries = std::move(entries);
   req.record = std::move(rec);
-  auto failed = [](caf::error& err) {
-    spdlog::error("build_manager: recovery append failed: {}", caf::to_string(err));
+  auto failed = [id = req.record->id, tenant = req.record->tenant](caf::error& err) {
+    logging::build.error("recovery append failed",
+                         {{"build", id}, {"tenant", tenant}, {"error", caf::to_string(err)}});
   };
   auto& dir = self->state.ctx->directory;
   // Terminal records go through the template registry (retention starts there).
@@ -171,7 +170,7 @@ void recover_all(manager_ptr self, const std::string& why) {
   });
   std::sort(open.begin(), open.end(), [](auto& a, auto& b) { return a.created_ms < b.created_ms; });
   for (auto& r : open) recover(self, std::move(r), why);
-  if (!open.empty()) spdlog::info("build_manager: recovered {} unfinished builds", open.size());
+  if (!open.empty()) logging::build.info("recovered unfinished builds", {{"count", open.size()}});
 }
 
 void release(manager_state& st, const std::string& id) {
@@ -193,16 +192,20 @@ void on_build_exit(manager_ptr self, caf::exit_msg& em) {
     return;
   }
   auto id = it->second;
+  auto live = st.live.find(id);
+  auto tenant = live != st.live.end() ? live->second.tenant : std::string();
   release(st, id);
   if (!em.reason) {
     schedule(self);
     return;
   }
-  spdlog::error("build {}: actor crashed: {}", id, caf::to_string(em.reason));
+  logging::build.error("build actor crashed",
+                       {{"build", id}, {"tenant", tenant}, {"reason", caf::to_string(em.reason)}});
   auto rec = st.ctx->db->get_build(id);
   if (rec && !storage::is_terminal(rec->status)) {
     if (++st.crashes[id] > max_crash_recoveries) {
-      spdlog::error("build {}: giving up after {} crashes", id, max_crash_recoveries);
+      logging::build.error("giving up after repeated crashes",
+                           {{"build", id}, {"tenant", tenant}, {"crashes", max_crash_recoveries}});
       rec->secret_ids.clear();
       auto r = std::move(*rec);
       r.status = build_status::error;

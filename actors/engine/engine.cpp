@@ -3,7 +3,6 @@
 // and the registry are in the engine_*.cpp files beside this one.
 #include "nullspace/engine.hpp"
 
-#include <spdlog/spdlog.h>
 #include <caf/all.hpp>
 
 #include <unistd.h>
@@ -18,6 +17,7 @@
 #include "runtime/machine/container_driver.hpp"
 #include "runtime/sandbox/step_commands.hpp"
 #include "storage/common/absolute_path.hpp"
+#include "storage/common/logging.hpp"
 
 namespace nullspace {
 
@@ -43,10 +43,10 @@ result<isolation> resolve_isolation(const engine_options& o) {
   bool runtime_found = bool(runtime::find_oci_runtime(o.oci_runtime, o.data_dir + "/run/oci"));
   if (o.isolation_mode == isolation::automatic) {
     if (root && runtime_found) return isolation::sandbox;
-    spdlog::warn(
-        "msg=\"steps run as plain host processes (isolation=host): {}; run as root with runc "
-        "installed for sandboxed builds\"",
-        root ? "no OCI runtime (runc or crun) is installed" : "not running as root");
+    logging::engine.warn(
+        "steps run as plain host processes (isolation=host); run as root with runc installed "
+        "for sandboxed builds",
+        {{"reason", root ? "no OCI runtime (runc or crun) is installed" : "not running as root"}});
     return isolation::host;
   }
   if (!root)
@@ -67,7 +67,7 @@ void open_machines(engine::impl& p) {
   auto driver = runtime::container_driver::open(mo);
   if (!driver) {
     p.machines_unavailable = "machines are not available on this server: " + driver.error().message;
-    spdlog::warn("msg=\"{}\"", p.machines_unavailable);
+    logging::engine.warn(p.machines_unavailable);
     return;
   }
   p.machines = std::move(driver.value());

@@ -1,10 +1,9 @@
 #include "actors/hub/log_hub.hpp"
 
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 #include <unordered_map>
 
+#include "storage/common/logging.hpp"
 #include "storage/common/time_format.hpp"
 
 namespace nullspace::actors {
@@ -132,8 +131,8 @@ void flush(hub_ptr self) {
       auto& n = st.next[p.req.build_id];
       n = std::min(n, p.first_offset);
     }
-    spdlog::error("log_hub: batch of {} appends failed: {}", batch_items.size(),
-                  written.error().message);
+    logging::hub.error("batch of appends failed",
+                       {{"appends", batch_items.size()}, {"error", written.error().message}});
     for (auto& p : batch_items)
       p.promise.deliver(caf::make_error(caf::sec::runtime_error, written.error().message));
     return;

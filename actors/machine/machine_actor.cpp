@@ -1,8 +1,6 @@
 // The machine actor's behavior and lifecycle (actors/machine/machine_actor.hpp).
 #include "actors/machine/machine_actor.hpp"
 
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 #include <chrono>
 
@@ -11,6 +9,7 @@
 #include "runtime/artifact/template_config.hpp"
 #include "runtime/sandbox/ready_probe.hpp"
 #include "storage/common/file_text.hpp"
+#include "storage/common/logging.hpp"
 #include "storage/common/time_format.hpp"
 
 namespace nullspace::actors {
@@ -314,8 +313,9 @@ std::unique_ptr<log_appender> appender_for(machine_ptr self) {
                       std::move(req))
             .then([done](uint64_t) { done(true); },
                   [self, done](caf::error& e) {
-                    spdlog::error("machine {}: log append failed: {}", self->state.rec.id,
-                                  caf::to_string(e));
+                    logging::machine.error("log append failed", {{"machine", self->state.rec.id},
+                                                                 {"tenant", self->state.rec.tenant},
+                                                                 {"error", caf::to_string(e)}});
                     done(false);
                   });
       });

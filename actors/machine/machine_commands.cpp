@@ -3,7 +3,6 @@
 // to the caller, their end logged (the command and its exit code and duration,
 // never its output). A timeout kills the command's whole process tree, not the
 // machine.
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <chrono>
@@ -81,13 +80,14 @@ void on_exit(machine_ptr self, uint64_t seq, runtime::command_exit ex) {
   st.ctx->machine_stats.command_run();
 
   std::string how = !ex.start_error.empty() ? "could not start: " + ex.start_error
-                    : c.timed_out ? "timed out after " + std::to_string(r.duration_ms) +
-                                        " ms (killed)"
-                    : c.killed   ? "killed"
-                                 : "exit " + std::to_string(r.exit_code);
-  auto e = make_entry("command", r.exit_code == 0 ? "info" : "warn",
-                      "command `" + shown_command(c.request) + "`: " + how + " in " +
-                          std::to_string(r.duration_ms) + " ms" + (r.oom ? " (out of memory)" : ""));
+                    : c.timed_out
+                        ? "timed out after " + std::to_string(r.duration_ms) + " ms (killed)"
+                    : c.killed ? "killed"
+                               : "exit " + std::to_string(r.exit_code);
+  auto e =
+      make_entry("command", r.exit_code == 0 ? "info" : "warn",
+                 "command `" + shown_command(c.request) + "`: " + how + " in " +
+                     std::to_string(r.duration_ms) + " ms" + (r.oom ? " (out of memory)" : ""));
   st.log->add(std::move(e));
 
   if (!c.stream) {
@@ -121,7 +121,8 @@ std::optional<error> check_request(const command_request& r) {
 
 }  // namespace
 
-void run_command(machine_ptr self, command_job& job, caf::typed_response_promise<command_reply> rp) {
+void run_command(machine_ptr self, command_job& job,
+                 caf::typed_response_promise<command_reply> rp) {
   auto& st = self->state;
   if (auto e = usable(st)) {
     rp.deliver(command_reply{*e, {}});
@@ -172,9 +173,9 @@ void run_command(machine_ptr self, command_job& job, caf::typed_response_promise
   if (!handle) {
     st.commands.erase(seq);
     {
-    rp.deliver(command_reply{handle.error(), {}});
-    return;
-  }
+      rp.deliver(command_reply{handle.error(), {}});
+      return;
+    }
   }
   slot.handle = std::move(handle.value());
 
@@ -187,9 +188,9 @@ void run_command(machine_ptr self, command_job& job, caf::typed_response_promise
     started.command_id = slot.id;
     started.running = true;
     {
-    rp.deliver(command_reply{std::nullopt, started});
-    return;
-  }
+      rp.deliver(command_reply{std::nullopt, started});
+      return;
+    }
   }
   slot.done = rp;
 }

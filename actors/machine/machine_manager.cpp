@@ -1,13 +1,12 @@
 #include "actors/machine/machine_manager.hpp"
 
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 #include <chrono>
 #include <map>
 #include <set>
 
 #include "actors/machine/machine_actor.hpp"
+#include "storage/common/logging.hpp"
 #include "storage/common/time_format.hpp"
 
 namespace nullspace::actors {
@@ -105,12 +104,13 @@ void recover(manager_ptr self) {
     auto id = r.id;
     track(self, id, tenant, adopt_machine(self, st.ctx, std::move(r)));
   }
-  if (!open.empty()) spdlog::info("machine_manager: adopting {} machines", open.size());
+  if (!open.empty()) logging::machine.info("adopting machines", {{"count", open.size()}});
   auto* driver = st.ctx->machines;
   st.ctx->blocking->post([driver, known] {
     for (auto& id : driver->host_machines())
       if (!known.count(id)) {
-        spdlog::warn("machine_manager: removing machine {}: on the host but not in the store", id);
+        logging::machine.warn("removing a machine on the host but not in the store",
+                              {{"machine", id}});
         driver->destroy(id);
       }
   });
@@ -148,11 +148,13 @@ machine_manager_actor::behavior_type manager(manager_ptr self,
     auto rec = st.ctx->db->get_machine(id);
     if (!rec || is_terminal(rec->state)) return;
     if (++st.crashes[id] > max_crashes) {
-      spdlog::error("machine_manager: machine {} keeps crashing; leaving it to the next start", id);
+      logging::machine.error("machine keeps crashing; leaving it to the next start",
+                             {{"machine", id}, {"tenant", tenant}});
       return;
     }
-    spdlog::error("machine_manager: machine {} crashed ({}); adopting it again", id,
-                  caf::to_string(em.reason));
+    logging::machine.error(
+        "machine actor crashed; adopting it again",
+        {{"machine", id}, {"tenant", tenant}, {"reason", caf::to_string(em.reason)}});
     track(self, id, tenant, adopt_machine(self, st.ctx, std::move(*rec)));
   });
   if (self->state.ctx->machines) {

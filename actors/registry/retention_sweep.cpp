@@ -1,11 +1,10 @@
 #include "actors/registry/retention_sweep.hpp"
 
-#include <spdlog/spdlog.h>
-
 #include <filesystem>
 #include <set>
 
 #include "runtime/artifact/template_base.hpp"
+#include "storage/common/logging.hpp"
 
 namespace nullspace::actors {
 namespace fs = std::filesystem;
@@ -31,7 +30,9 @@ uint64_t remove_tree(const fs::path& dir) {
   auto aside = dir.parent_path() / (".deleting-" + dir.filename().string());
   fs::rename(dir, aside, ec);
   fs::remove_all(ec ? dir : aside, ec);
-  if (ec) spdlog::warn("retention: could not remove {}: {}", dir.string(), ec.message());
+  if (ec)
+    logging::registry.warn("retention: could not remove",
+                           {{"path", dir.string()}, {"error", ec.message()}});
   return bytes;
 }
 
@@ -71,10 +72,11 @@ void expire(storage::store& db, const std::string& data_dir, int64_t when, const
   if (had_artifact) db.delete_artifact_holder(wb, rec->artifact->id, id);
   db.put_build(wb, *rec);
   if (auto w = db.write(wb); !w) {
-    spdlog::error("retention: cannot expire {}: {}", id, w.error().message);
+    logging::registry.error("retention: cannot expire",
+                            {{"build", id}, {"tenant", rec->tenant}, {"error", w.error().message}});
     return;
   }
-  spdlog::info("retention: build {} expired", id);
+  logging::registry.info("retention: build expired", {{"build", id}, {"tenant", rec->tenant}});
   bool last_holder = had_artifact && db.artifact_holders(rec->artifact->id) == 0;
   auto dir = last_holder ? data_dir + "/artifacts/" + rec->artifact->id : std::string();
   storage::write_batch gc;
@@ -94,7 +96,8 @@ void expire(storage::store& db, const std::string& data_dir, int64_t when, const
   storage::write_batch done;
   db.put_build(done, *rec);
   (void)db.write(done);
-  spdlog::info("retention: artifact {} of build {} deleted", rec->artifact->id, id);
+  logging::registry.info("retention: artifact deleted",
+                         {{"artifact", rec->artifact->id}, {"build", id}, {"tenant", rec->tenant}});
 }
 
 void delete_layers(storage::store& db, const std::string& data_dir, sweep_summary& report) {

@@ -1,7 +1,5 @@
 #include "actors/registry/template_registry.hpp"
 
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 #include <chrono>
 #include <map>
@@ -9,6 +7,7 @@
 #include "actors/registry/retention_sweep.hpp"
 #include "actors/registry/template_reads.hpp"
 #include "runtime/plan/request_parser.hpp"
+#include "storage/common/logging.hpp"
 
 namespace nullspace::actors {
 namespace {
@@ -329,7 +328,8 @@ registry_reply rename(registry_txn& txn, storage::store& db, const registry_op& 
     for (auto& a : t.aliases) d.put_alias(wb, t.namespace_name, a, t.name);
     d.put_namespace_owner(wb, t.namespace_name, t.tenant);
   });
-  spdlog::info("registry: template {} renamed to {}", display(old), display(t));
+  logging::registry.info("template renamed",
+                         {{"template", display(old)}, {"to", display(t)}, {"tenant", t.tenant}});
   return committed(txn, t);
 }
 
@@ -354,7 +354,7 @@ registry_reply remove(registry_txn& txn, storage::store& db, const registry_op& 
     for (auto& rec : history) d.delete_history(wb, rec);
     d.delete_template(wb, t);
   });
-  spdlog::info("registry: template {} deleted", display(t));
+  logging::registry.info("template deleted", {{"template", display(t)}, {"tenant", t.tenant}});
   return committed(txn, t);
 }
 
@@ -394,9 +394,11 @@ void sweep(registry_ptr self, int64_t now, Done done) {
   auto run = [=](bool may_delete_layers) mutable {
     auto report = sweep_retention(*ctx->db, ctx->config.data_dir, now, may_delete_layers);
     if (report.expired || report.layers_deleted)
-      spdlog::info("retention: {} builds expired, {} artifacts and {} layers deleted ({} bytes)",
-                   report.expired, report.artifacts_deleted, report.layers_deleted,
-                   report.bytes_freed);
+      logging::registry.info("retention: builds expired, artifacts and layers deleted",
+                             {{"expired", report.expired},
+                              {"artifacts_deleted", report.artifacts_deleted},
+                              {"layers_deleted", report.layers_deleted},
+                              {"bytes_freed", report.bytes_freed}});
     done(report);
   };
   auto manager = ctx->directory.manager();
@@ -446,7 +448,8 @@ void adopt_history(storage::store& db, const engine_config& config) {
     put_template(txn, *t);
     if (txn.commit()) ++adopted;
   }
-  if (adopted) spdlog::info("registry: {} templates made from the build history", adopted);
+  if (adopted)
+    logging::registry.info("templates made from the build history", {{"count", adopted}});
   (void)db.put_meta("registry_adopted", "1");
 }
 
@@ -462,11 +465,11 @@ void claim_tenant_namespaces(storage::store& db, const engine_config& config) {
     if (!owner)
       claim_namespace(txn, ns, tenant);
     else if (*owner != tenant)
-      spdlog::warn("registry: namespace {} belongs to tenant {}, not to the tenant of that name",
-                   ns, *owner);
+      logging::registry.warn("namespace belongs to another tenant, not to the tenant of that name",
+                             {{"namespace", ns}, {"owner", *owner}, {"tenant", tenant}});
   }
   if (auto w = txn.commit(); !w)
-    spdlog::error("registry: cannot claim the tenants' namespaces: {}", w.error().message);
+    logging::registry.error("cannot claim the tenants' namespaces", {{"error", w.error().message}});
 }
 
 template_registry_actor::behavior_type registry(registry_ptr self,

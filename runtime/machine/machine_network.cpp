@@ -6,7 +6,6 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
-#include <spdlog/spdlog.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -20,6 +19,7 @@
 #include "runtime/machine/unique_fd.hpp"
 #include "runtime/process/command.hpp"
 #include "storage/common/file_text.hpp"
+#include "storage/common/logging.hpp"
 
 namespace nullspace::runtime {
 
@@ -114,7 +114,7 @@ result<bool> machine_network::ensure_nat() {
   if (!forward.starts_with("1")) {
     if (!write_text_file("/proc/sys/net/ipv4/ip_forward", "1\n"))
       return make_error(errc::unavailable, "cannot enable IPv4 forwarding for machines");
-    spdlog::info("machines: set net.ipv4.ip_forward=1 so machines reach the network through NAT");
+    logging::runtime.info("set net.ipv4.ip_forward=1 so machines reach the network through NAT");
   }
   if (auto r = ensure_rule("nat", "POSTROUTING", false,
                            {"-s", range_, "!", "-o", "nsv+", "-j", "MASQUERADE"});
@@ -133,7 +133,7 @@ result<bool> machine_network::ensure_nat() {
       !r)
     return r;
   if (auto r = ensure_rule("filter", "INPUT", true, {"-i", "nsv+", "-j", "DROP"}); !r) return r;
-  spdlog::info("machines: NAT for {} through iptables (rules commented {})", range_, comment);
+  logging::runtime.info("machine NAT through iptables", {{"range", range_}, {"comment", comment}});
   done.insert(range_);
   return true;
 }

@@ -6,7 +6,6 @@
 // nullspaced starts in. SIGTERM/SIGINT: stop accepting, end streams cleanly, stop the
 // engine (running builds resume at the next start), exit 0.
 #include <signal.h>
-#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -19,6 +18,8 @@
 #include "api/api_server.hpp"
 #include "nullspace/engine.hpp"
 #include "storage/common/absolute_path.hpp"
+#include "storage/common/log_levels.hpp"
+#include "storage/common/logging.hpp"
 
 namespace {
 
@@ -43,6 +44,7 @@ int main(int argc, char** argv) {
   std::string listen = "127.0.0.1:7070";
   std::string keys_file;
   std::string level = "info";
+  std::string log_format = "text";
   eopts.data_dir = "./data";
 
   CLI::App app{"nullspaced: template builds over HTTP (see docs/API.md)"};
@@ -108,9 +110,20 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--sync", eopts.sync, "fsync the write-ahead log on every commit")
       ->envname("NULLSPACE_SYNC");
-  app.add_option("--log-level", level, "trace|debug|info|warn|error")
+  app.add_option("--log-level", level,
+                 "a level (trace|debug|info|warn|error|critical|off) for every logger, and/or "
+                 "NAME=LEVEL for one: store, hub, build, registry, engine, http, machine, pool, "
+                 "runtime, daemon (e.g. info,http=debug,store=warn)")
       ->envname("NULLSPACE_LOG_LEVEL")
-      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
+      ->check([](const std::string& v) {
+        auto spec = nullspace::logging::parse_level_spec(v);
+        return spec ? std::string() : spec.error().message;
+      })
+      ->capture_default_str();
+  app.add_option("--log-format", log_format,
+                 "text (key=value lines) or json (one object per line) on stderr")
+      ->envname("NULLSPACE_LOG_FORMAT")
+      ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
   auto& l = aopts.limits;
   app.add_option("--max-header-bytes", l.max_header_bytes, "request line + headers (431 beyond)")
@@ -176,12 +189,17 @@ int main(int argc, char** argv) {
                          : isolation == "host"  ? nullspace::isolation::host
                                                 : nullspace::isolation::automatic;
 
-  // Logs go to stderr as `key=value` lines; stdout carries only the
-  // `listening on` line that scripts wait for.
-  auto logger = spdlog::stderr_logger_mt("nullspaced");
-  logger->set_pattern("ts=%Y-%m-%dT%H:%M:%S.%eZ level=%l %v", spdlog::pattern_time_type::utc);
-  spdlog::set_default_logger(logger);
-  spdlog::set_level(spdlog::level::from_str(level));
+  // Logs go to stderr as `key=value` lines or JSON objects, one logger per
+  // subsystem; stdout carries only the `listening on` line that scripts wait
+  // for. nullspaced owns the process, so spdlog's default logger is the
+  // daemon's too: a plain spdlog call lands on stderr in the same format.
+  namespace logging = nullspace::logging;
+  logging::set_format(logging::parse_log_format(log_format).value());
+  if (auto set = logging::set_levels(level); !set) {
+    std::cerr << "nullspaced: " << set.error().message << "\n";
+    return 2;
+  }
+  spdlog::set_default_logger(logging::logger_of(logging::subsystem::daemon));
 
   if (!split_listen(listen, aopts.host, aopts.port)) {
     std::cerr << "nullspaced: --listen takes HOST:PORT, e.g. 127.0.0.1:7070\n";
@@ -215,31 +233,32 @@ int main(int argc, char** argv) {
   eopts.tenants = aopts.keys.tenants();
   auto eng = nullspace::engine::open(eopts);
   if (!eng) {
-    spdlog::error("msg=\"cannot start\" error=\"{}\"", eng.error().message);
+    logging::daemon.error("cannot start", {{"error", eng.error().message}});
     return 1;
   }
   auto server = nullspace::api::api_server::start(*eng.value(), aopts);
   if (!server) {
-    spdlog::error("msg=\"cannot serve\" error=\"{}\"", server.error().message);
+    logging::daemon.error("cannot serve", {{"error", server.error().message}});
     std::cerr << "nullspaced: " << server.error().message << "\n";
     return 2;
   }
   auto port = server.value()->port();
-  spdlog::info(
-      "msg=\"ready\" listen={}:{} data_dir={} images_dir={} executor_slots={} tenants_auth={} "
-      "isolation={}",
-      aopts.host, port, eng.value()->options().data_dir, eng.value()->options().images_dir,
-      eopts.executor_slots, aopts.keys.empty() ? "off" : "on",
-      nullspace::to_string(eng.value()->options().isolation_mode));
   std::string shown =
       aopts.host.find(':') != std::string::npos ? "[" + aopts.host + "]" : aopts.host;
+  logging::daemon.info(
+      "ready", {{"listen", aopts.host + ":" + std::to_string(port)},
+                {"data_dir", eng.value()->options().data_dir},
+                {"images_dir", eng.value()->options().images_dir},
+                {"executor_slots", eopts.executor_slots},
+                {"tenants_auth", aopts.keys.empty() ? "off" : "on"},
+                {"isolation", nullspace::to_string(eng.value()->options().isolation_mode)}});
   std::cout << "listening on http://" << shown << ":" << port << std::endl;
 
   int sig = 0;
   sigwait(&stop, &sig);
-  spdlog::info("msg=\"shutting down\" signal={}", strsignal(sig));
+  logging::daemon.info("shutting down", {{"signal", strsignal(sig)}});
   server.value()->stop();  // no new requests; streams end cleanly
   eng.value().reset();     // running builds stop and resume at the next start
-  spdlog::info("msg=\"stopped\"");
+  logging::daemon.info("stopped");
   return 0;
 }
