@@ -20,6 +20,7 @@ from nullspace import (
     Client,
     CommandExitError,
     CommandHandle,
+    ConflictError,
     FailedPreconditionError,
     InvalidArgumentError,
     Machine,
@@ -122,6 +123,9 @@ def test_create_connect_list_and_kill(acme, web_ref):
     assert ended.state == "stopped" and ended.stop_reason == "deleted"
     assert Machine.connect(m.id, client=acme).state == "stopped"
     assert [i.state for i in Machine.list(label=f"suite={label}", client=acme)] == ["stopped"]
+    with pytest.raises(ConflictError):  # an ended machine runs nothing
+        m.commands.run(["true"])
+    assert m.kill().state == "stopped"  # killing it again is harmless
 
 
 def test_list_iterates_over_every_page(acme, web_ref):
@@ -140,6 +144,12 @@ def test_the_context_manager_kills_the_machine(acme, web_ref):
         assert m.commands.run(["cat", "/srv/index.html"]).stdout == PAGE + "\n"
     after = Machine.connect(m.id, client=acme)
     assert after.state == "stopped" and after.info.stop_reason == "deleted"
+
+
+def test_the_context_manager_is_fine_with_a_machine_killed_inside(acme, web_ref):
+    with Machine.create(template=web_ref, client=acme) as m:
+        assert m.kill().state == "stopped"
+    assert m.state == "stopped" and m.info.stop_reason == "deleted"
 
 
 def test_the_context_manager_kills_the_machine_when_the_block_raises(acme, web_ref):
@@ -236,7 +246,7 @@ def test_envs_cwd_user_and_stdin(machine):
 
 
 def test_a_command_timeout_kills_it(machine):
-    r = machine.commands.run("echo before; exec sleep 600", shell=True, timeout=1, check=False)
+    r = machine.commands.run("echo before; exec sleep 600", shell=True, timeout=3, check=False)
     assert r.timed_out and r.exit_code is not None and r.exit_code >= 128 and r.stdout == "before\n"
     with pytest.raises(CommandExitError) as e:
         machine.commands.run(["sleep", "600"], timeout=1)
