@@ -28,7 +28,7 @@ from typing import Any, Callable, Literal, Mapping, Sequence, overload
 from nullspace.client import Client, quote_segment
 from nullspace.errors import CommandExitError, ConnectionError, InvalidArgumentError, NullspaceError, TimeoutError
 from nullspace.machine_models import CommandResult, CommandStatus
-from nullspace.streams import iter_sse
+from nullspace.streams import _lines, iter_sse
 
 __all__ = ["Commands", "CommandHandle", "OutputCallback"]
 
@@ -265,14 +265,6 @@ class Commands:
 
     def __repr__(self) -> str:
         return f"Commands(machine_id={self._machine_id!r})"
-
-
-def _lines(stream: Any) -> Any:
-    while True:
-        line = stream.readline()
-        if not line:
-            return
-        yield line
 
 
 class CommandHandle:

@@ -1,9 +1,10 @@
 """``machine.files``: read, write, list and remove files inside a machine.
 
-Paths are absolute paths inside the machine's root; the server resolves them
-there and refuses any that leave it (``..`` or a symlink pointing out) with
-:class:`~nullspace.errors.InvalidArgumentError` or
-:class:`~nullspace.errors.NotFoundError`.
+Paths are absolute paths inside the machine; the server resolves them inside
+the machine's root as if it were ``/``: ``..`` stops at the root and symlinks
+(absolute ones too) point inside the machine, so no path reaches a host file.
+A relative path is :class:`~nullspace.errors.InvalidArgumentError` (``field``
+``path``); a missing file :class:`~nullspace.errors.NotFoundError`.
 """
 
 from __future__ import annotations
