@@ -61,7 +61,8 @@ struct proxy {
   bool reading = false;
   bool closing = false;
   bool answered = false;  // bytes from upstream reached the client
-  std::string request;    // kept alive while it is written
+  std::string request;    // head and body, kept alive while they are written
+  std::string body;
 
   void close() {
     if (closing) return;
@@ -139,9 +140,9 @@ void start_proxy(exchange_ptr ex, int fd, uint16_t port, size_t buffer_bytes) {
     if (p->ex && p->ex->queued_bytes() <= p->buffer_bytes / 2) p->start_reading();
   };
   p->request = upstream_request(*ex, port);
-  uv_buf_t bufs[2] = {
-      uv_buf_init(p->request.data(), static_cast<unsigned>(p->request.size())),
-      uv_buf_init(ex->request().body.data(), static_cast<unsigned>(ex->request().body.size()))};
+  p->body = std::move(ex->request().body);
+  uv_buf_t bufs[2] = {uv_buf_init(p->request.data(), static_cast<unsigned>(p->request.size())),
+                      uv_buf_init(p->body.data(), static_cast<unsigned>(p->body.size()))};
   auto* w = new uv_write_t;
   w->data = p;
   int rc = uv_write(w, reinterpret_cast<uv_stream_t*>(&p->up), bufs, 2, [](uv_write_t* w, int st) {

@@ -168,6 +168,16 @@ TEST_CASE("machine routes over HTTP: tenants, the port proxy, streams, errors an
     CHECK(bad(R"({"template":"cgi","envs":{"A":1}})").status == 400);
     CHECK(bad(R"({"template":"cgi","warm_pool":"p"})").status == 400);
     CHECK(bad(R"({"template":"nope"})").status == 404);
+    // A build that is not ready cannot start a machine: 409 saying so.
+    auto failing = call(f.port, "POST", "/v1/builds", alpha_key,
+                        R"({"name":"broken","builder":{"source":{"type":"image","image":"busybox"},
+                            "steps":[{"type":"run","cmd":"exit 3"}]}})");
+    REQUIRE(failing.status == 202);
+    auto failed_id = json_str(failing.body, "build.id");
+    REQUIRE(json_str(wait_terminal(f.port, failed_id, as(alpha_key)), "build.status") == "error");
+    auto not_ready = bad(R"({"template":"alpha/broken@)" + failed_id + R"("})");
+    CHECK(not_ready.status == 409);
+    CHECK(not_ready.body.find("not ready") != std::string::npos);
     CHECK(bad("not json").status == 400);
     auto capped = bad(R"({"template":"cgi"})");
     CHECK(capped.status == 429);

@@ -1,0 +1,153 @@
+#!/usr/bin/python3
+"""Machines through nullspaced's HTTP API, each figure next to its baseline in the same run.
+
+  1. `true` in a running machine: POST /v1/machines/{id}/commands {"cmd": ["true"]} on a
+     keep-alive connection, against `<runtime> exec` of the same container by hand (the
+     runtime and state root the server's driver uses);
+  2. N machines alive at once: create throughput (sequential creates, each answered once
+     the machine is ready) and nullspaced's resident memory per machine (VmRSS after the
+     N creates minus before the first, over N).
+
+Needs root, runc, the built nullspaced and nullspace-init.
+
+  /usr/bin/python3 tools/bench/machine_http_bench.py --server build/nullspaced \
+      --init build/nullspace-init [--quick] [--machines 200] [--commands 500]
+"""
+import argparse
+import http.client
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+TEMPLATE = {
+    "name": "bench", "tags": ["latest"],
+    "builder": {"source": {"type": "image", "image": "busybox"},
+                "steps": [{"type": "run", "cmd": "mkdir -p /srv"}],
+                "start_cmd": "touch /srv/ready; exec sleep 1000000",
+                "ready": {"type": "file", "path": "/srv/ready"}},
+    "cpu_count": 1, "memory_mb": 128}
+
+
+class api:
+    def __init__(self, port):
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+
+    def call(self, method, path, body=None):
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        self.conn.request(method, path, json.dumps(body) if body is not None else None, headers)
+        r = self.conn.getresponse()
+        data = r.read()
+        return r.status, (json.loads(data) if data else None)
+
+
+def start_server(args, data_dir, range_):
+    p = subprocess.Popen(
+        [args.server, "--listen", "127.0.0.1:0", "--data-dir", data_dir, "--isolation", "sandbox",
+         "--machine-init", args.init, "--machine-network-range", range_,
+         "--max-machines", str(max(256, args.machines)),
+         "--max-machines-per-tenant", str(max(256, args.machines)), "--log-level", "warn"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    for line in p.stdout:
+        if line.startswith("listening on http://127.0.0.1:"):
+            return p, int(line.rsplit(":", 1)[1])
+    sys.exit("nullspaced did not start")
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def percentile(xs, q):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--server", required=True)
+    ap.add_argument("--init", required=True)
+    ap.add_argument("--runtime", default="runc")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--machines", type=int, default=200)
+    ap.add_argument("--commands", type=int, default=500)
+    args = ap.parse_args()
+    if args.quick:
+        args.machines, args.commands = 5, 30
+    if os.geteuid() != 0 or not shutil.which(args.runtime):
+        print(f"skipped: needs root and {args.runtime}")
+        return 0
+
+    work = tempfile.mkdtemp(prefix="nullspace-machine-http-bench-")
+    server, port = start_server(args, os.path.join(work, "data"), "10.79.0.0/16")
+    ids = []
+    try:
+        c = api(port)
+        st, b = c.call("POST", "/v1/builds", TEMPLATE)
+        assert st == 202, b
+        bid = b["build"]["id"]
+        while True:
+            st, s = c.call("GET", f"/v1/builds/{bid}?offset=1000000&wait_ms=30000")
+            if s["build"]["status"] in ("ready", "error", "cancelled"):
+                break
+        assert s["build"]["status"] == "ready", s["build"]
+
+        # 1. `true` in a running machine: HTTP against the runtime by hand.
+        rss_before = rss_kib(server.pid)
+        st, m = c.call("POST", "/v1/machines", {"template": "bench"})
+        assert st == 201, m
+        mid = m["machine"]["id"]
+        ids.append(mid)
+        root = os.path.join(work, "data", "machines", ".runtime")
+        by_hand = [args.runtime, "--root", root, "exec", "nsm-" + mid, "true"]
+        http_ms, hand_ms = [], []
+        for i in range(args.commands):  # interleaved, so both see the same machine load
+            t = time.perf_counter()
+            st, r = c.call("POST", f"/v1/machines/{mid}/commands", {"cmd": ["true"]})
+            http_ms.append((time.perf_counter() - t) * 1e3)
+            assert st == 200 and r["exit_code"] == 0, r
+            t = time.perf_counter()
+            subprocess.run(by_hand, check=True)
+            hand_ms.append((time.perf_counter() - t) * 1e3)
+        print(f"commands.run(\"true\") over HTTP: {args.commands} rounds")
+        print("| path | median ms | p90 ms |")
+        print("|---|---:|---:|")
+        print(f"| POST /v1/machines/{{id}}/commands | {statistics.median(http_ms):.2f} | "
+              f"{percentile(http_ms, 0.9):.2f} |")
+        print(f"| `{args.runtime} exec` by hand | {statistics.median(hand_ms):.2f} | "
+              f"{percentile(hand_ms, 0.9):.2f} |")
+        print(f"HTTP above by hand (median): "
+              f"{statistics.median(http_ms) - statistics.median(hand_ms):+.2f} ms")
+
+        # 2. N machines alive at once.
+        t = time.perf_counter()
+        for _ in range(args.machines - 1):
+            st, m = c.call("POST", "/v1/machines", {"template": "bench"})
+            assert st == 201, m
+            ids.append(m["machine"]["id"])
+        secs = time.perf_counter() - t
+        rss_after = rss_kib(server.pid)
+        print(f"\n{len(ids)} machines alive: created {len(ids) - 1} in {secs:.1f} s "
+              f"({(len(ids) - 1) / secs:.1f} creates/s, each answered once ready)")
+        print(f"nullspaced RSS: {rss_before} KiB before the first, {rss_after} KiB with "
+              f"{len(ids)} alive: {(rss_after - rss_before) / len(ids):.0f} KiB per machine")
+    finally:
+        c = api(port)
+        for mid in ids:
+            c.call("DELETE", f"/v1/machines/{mid}")
+        server.terminate()
+        server.wait(timeout=120)
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
