@@ -136,6 +136,27 @@ std::string api_client::del(const std::string& path) {
   return expect_ok(http_.send(make("DELETE", path)));
 }
 
+std::string api_client::post_waiting(const std::string& path, const std::string& json) {
+  auto r = make("POST", path);
+  r.headers.push_back("Content-Type: application/json");
+  r.body = json;
+  r.stall_timeout_s = 0;
+  return expect_ok(http_.send(r));
+}
+
+std::string api_client::del_waiting(const std::string& path) {
+  auto r = make("DELETE", path);
+  r.stall_timeout_s = 0;
+  return expect_ok(http_.send(r));
+}
+
+std::string api_client::put_bytes(const std::string& path, const std::string& bytes) {
+  auto r = make("PUT", path);
+  r.headers.push_back("Content-Type: application/octet-stream");
+  r.body = bytes;
+  return expect_ok(http_.send(r));
+}
+
 std::string api_client::upload_tar(const std::string& path, const std::string& tar) {
   auto r = make("POST", path);
   r.headers.push_back("Content-Type: application/x-tar");

@@ -34,6 +34,12 @@ class api_client {
   std::string post(const std::string& path, const std::string& json);
   std::string put(const std::string& path, const std::string& json);
   std::string del(const std::string& path);
+  // As post and del, for answers that wait on a machine (a start, a command,
+  // a stop): they may take any time with no byte arriving.
+  std::string post_waiting(const std::string& path, const std::string& json);
+  std::string del_waiting(const std::string& path);
+  // PUTs raw bytes (application/octet-stream).
+  std::string put_bytes(const std::string& path, const std::string& bytes);
   // POSTs a tar archive (application/x-tar); a progress bar on stderr when it
   // is a terminal.
   std::string upload_tar(const std::string& path, const std::string& tar);
