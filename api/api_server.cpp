@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "api/build_routes.hpp"
+#include "api/machine_routes.hpp"
 #include "api/metrics.hpp"
 #include "api/router.hpp"
 #include "api/template_routes.hpp"
@@ -17,6 +18,7 @@ struct api_server::impl {
   http_metrics metrics;
   std::unique_ptr<http_server> server;
   std::unique_ptr<log_streams> streams;
+  std::unique_ptr<machine_log_streams> machine_logs;
   uint16_t port = 0;
 
   impl(engine& e, api_options o) : eng(e), opts(std::move(o)) {}
@@ -121,6 +123,8 @@ result<std::unique_ptr<api_server>> api_server::start(engine& eng, api_options o
   p->add_operational_routes();
   add_build_routes(p->routes, route_context{eng, *p->streams, p->opts});
   add_template_routes(p->routes, route_context{eng, *p->streams, p->opts});
+  p->machine_logs = std::make_unique<machine_log_streams>(eng, p->opts.limits.stream_buffer_bytes);
+  add_machine_routes(p->routes, machine_route_context{eng, *p->machine_logs, p->opts});
   auto port = p->server->start(p->opts.host, p->opts.port,
                                [raw](http_server&) { raw->streams->start_timers(); });
   if (!port) return port.error();
@@ -141,9 +145,13 @@ uint16_t api_server::port() const {
 void api_server::stop() {
   if (!impl_->server) return;
   auto* raw = impl_.get();
-  impl_->server->stop([raw] { raw->streams->shutdown(); });
+  impl_->server->stop([raw] {
+    raw->streams->shutdown();
+    raw->machine_logs->shutdown();
+  });
   impl_->server.reset();
   impl_->streams.reset();
+  impl_->machine_logs.reset();
 }
 
 const router& api_server::routes() const {

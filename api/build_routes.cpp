@@ -1,36 +1,12 @@
 #include "api/build_routes.hpp"
 
-#include <charconv>
-
 #include "api/json_body.hpp"
+#include "api/query_params.hpp"
 #include "api/route_ids.hpp"
 #include "storage/common/json_writer.hpp"
 
 namespace nullspace::api {
 namespace {
-
-bool accepts(const http_request& r, std::string_view type) {
-  return r.header("accept").find(type) != std::string_view::npos;
-}
-
-result<uint64_t> query_u64(const http_request& r, std::string_view name, uint64_t dflt) {
-  auto v = r.query_param(name);
-  if (!v) return dflt;
-  uint64_t out = 0;
-  auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
-  if (v->empty() || ec != std::errc{} || p != v->data() + v->size())
-    return make_error(errc::invalid_argument, std::string(name) + " must be a non-negative integer",
-                      std::string(name));
-  return out;
-}
-
-result<bool> query_bool(const http_request& r, std::string_view name) {
-  auto v = r.query_param(name);
-  if (!v || *v == "false" || *v == "0") return false;
-  if (*v == "true" || *v == "1" || v->empty()) return true;
-  return make_error(errc::invalid_argument, std::string(name) + " must be true or false",
-                    std::string(name));
-}
 
 http_response build_body(int status, const build_view& v) {
   return json_response(status, "{\"build\":" + v.json() + "}");
@@ -95,20 +71,11 @@ void get_build(route_context& c, exchange_ptr ex) {
 // ---- GET /v1/builds/{id}/logs -----------------------------------------------
 void get_logs(route_context& c, exchange_ptr ex) {
   auto& req = ex->request();
-  auto offset = query_u64(req, "offset", 0);
-  if (!offset) return ex->respond(error_response(offset.error()));
+  auto start = stream_start(req);
+  if (!start) return ex->respond(error_response(start.error()));
   auto follow = query_bool(req, "follow");
   if (!follow) return ex->respond(error_response(follow.error()));
-  uint64_t from = offset.value();
-  if (auto last = req.header("last-event-id"); !last.empty()) {
-    uint64_t k = 0;
-    auto [p, ec] = std::from_chars(last.data(), last.data() + last.size(), k);
-    if (ec != std::errc{} || p != last.data() + last.size() || k == UINT64_MAX)
-      return ex->respond(error_response(400, errc::invalid_argument,
-                                        "Last-Event-ID must be the offset of an event",
-                                        "Last-Event-ID"));
-    from = k + 1;  // resume after the last event the client saw
-  }
+  uint64_t from = start.value();
   auto id = build_param(*ex);
   if (!id) return ex->respond(error_response(id.error()));
   auto st = c.eng.get_status(*id, log_offset(0), 0, ex->tenant);

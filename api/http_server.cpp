@@ -183,7 +183,7 @@ void connection::on_read(ssize_t nread, const uv_buf_t* buf) {
     // shutdown callback closes once it has).
     if (draining) return queued == 0 ? close() : void();
     if (closing) return;
-    if (active && active->streaming_) return close();  // a follower went away
+    if (active && (active->streaming_ || active->raw_)) return close();  // a follower went away
     if (active) {
       // A client may half-close after its request and still read the answer.
       uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp));
@@ -545,6 +545,26 @@ void exchange::end_stream() {
   on_closed = nullptr;
   conn_->write_raw("0\r\n\r\n");
   if (conn_) conn_->finish_exchange(req_.keep_alive);  // the write may have closed it
+}
+
+void exchange::begin_raw(int status_for_metrics) {
+  if (responded_ || !conn_) return;
+  responded_ = true;
+  raw_ = true;
+  req_.keep_alive = false;
+  if (server_->handlers_.responded) server_->handlers_.responded(*this, status_for_metrics);
+}
+
+void exchange::write_raw(std::string bytes) {
+  if (conn_ && raw_ && !bytes.empty()) conn_->write_raw(std::move(bytes));
+}
+
+void exchange::end_raw() {
+  if (!conn_ || !raw_) return;
+  raw_ = false;
+  on_writable = nullptr;
+  on_closed = nullptr;
+  conn_->finish_exchange(false);
 }
 
 size_t exchange::queued_bytes() const {

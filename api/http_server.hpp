@@ -68,6 +68,13 @@ class exchange {
   // Closes the connection without a final chunk (a client that reads too slowly).
   void abort();
 
+  // Pass-through (the port proxy): the handler writes a whole HTTP response
+  // (status line, headers, body) as bytes it got from elsewhere, unframed.
+  // The connection is not reused: end_raw() closes it once the bytes are out.
+  void begin_raw(int status_for_metrics);
+  void write_raw(std::string bytes);
+  void end_raw();
+
   // Called after each completed socket write (to pace a catch-up) and once when
   // the connection goes away. Both on the loop thread.
   std::function<void()> on_writable;
@@ -84,6 +91,7 @@ class exchange {
   http_server* server_ = nullptr;
   bool responded_ = false;
   bool streaming_ = false;
+  bool raw_ = false;
   uint64_t start_ns_ = 0;
 };
 using exchange_ptr = std::shared_ptr<exchange>;

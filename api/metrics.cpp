@@ -25,6 +25,27 @@ std::string num(double d) {
   return buf;
 }
 
+// Machines by state, commands run, and the create-to-ready histogram.
+void render_machines(std::string& o, const engine::stats& e) {
+  o += "# HELP nullspace_machines Machines by state (alive, and ended since start).\n"
+       "# TYPE nullspace_machines gauge\n";
+  for (size_t i = 0; i < e.machines_by_state.size(); ++i)
+    o += std::string("nullspace_machines{state=\"") + to_string(static_cast<machine_state>(i)) +
+         "\"} " + std::to_string(e.machines_by_state[i]) + "\n";
+  o += "# HELP nullspace_machine_commands_total Commands run in machines since start.\n"
+       "# TYPE nullspace_machine_commands_total counter\n"
+       "nullspace_machine_commands_total " +
+       std::to_string(e.commands_run) + "\n";
+  o += "# HELP nullspace_machine_create_seconds Machine create-to-ready time.\n"
+       "# TYPE nullspace_machine_create_seconds histogram\n";
+  for (size_t i = 0; i < e.create_ms_bounds.size() && i < e.create_ms_buckets.size(); ++i)
+    o += "nullspace_machine_create_seconds_bucket{le=\"" + num(e.create_ms_bounds[i] / 1000) +
+         "\"} " + std::to_string(e.create_ms_buckets[i]) + "\n";
+  o += "nullspace_machine_create_seconds_bucket{le=\"+Inf\"} " + std::to_string(e.creates) + "\n";
+  o += "nullspace_machine_create_seconds_sum " + num(e.create_ms_sum / 1000) + "\n";
+  o += "nullspace_machine_create_seconds_count " + std::to_string(e.creates) + "\n";
+}
+
 }  // namespace
 
 void http_metrics::observe(const std::string& route, const std::string& method, int status,
@@ -76,6 +97,7 @@ std::string http_metrics::render(const engine::stats& e, const stream_gauges& s,
   single("nullspace_slow_followers_disconnected_total", "counter",
          "Followers disconnected because their buffer stayed full.", slow_disconnects_);
   single("nullspace_http_connections", "gauge", "Open HTTP connections.", connections);
+  render_machines(o, e);
   o += "# HELP nullspace_http_requests_total HTTP requests by route, method and status code.\n"
        "# TYPE nullspace_http_requests_total counter\n";
   for (auto& [k, n] : requests_)

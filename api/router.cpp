@@ -19,6 +19,20 @@ bool is_placeholder(std::string_view s) {
   return s.size() > 2 && s.front() == '{' && s.back() == '}';
 }
 
+bool is_tail(std::string_view s) {
+  return is_placeholder(s) && s.ends_with("...}");
+}
+
+// The raw path from segment `i` on ("" when the path has no more segments).
+std::string tail_from(const std::vector<std::string_view>& segs, size_t i) {
+  std::string out;
+  for (size_t k = i; k < segs.size(); ++k) {
+    if (k > i) out.push_back('/');
+    out += segs[k];
+  }
+  return out;
+}
+
 }  // namespace
 
 void router::add(std::string method, std::string pattern, std::function<void(exchange_ptr)> handler,
@@ -36,10 +50,12 @@ route_match router::match(std::string_view method, std::string_view raw_path) co
   route_match out;
   auto segs = split_path(raw_path);
   for (auto& r : routes_) {
-    if (r.segments.size() != segs.size()) continue;
+    bool tail = !r.segments.empty() && is_tail(r.segments.back());
+    size_t fixed = tail ? r.segments.size() - 1 : r.segments.size();
+    if (tail ? segs.size() < fixed : r.segments.size() != segs.size()) continue;
     std::vector<std::string> params;
     bool ok = true;
-    for (size_t i = 0; i < segs.size() && ok; ++i) {
+    for (size_t i = 0; i < fixed && ok; ++i) {
       if (is_placeholder(r.segments[i])) {
         auto v = percent_decode(segs[i], false);
         if (!v) {
@@ -55,7 +71,8 @@ route_match router::match(std::string_view method, std::string_view raw_path) co
       }
     }
     if (!ok) continue;
-    if (r.method != method) {
+    if (tail) params.push_back(tail_from(segs, fixed));
+    if (r.method != method && r.method != "*") {
       out.allowed_methods.push_back(r.method);
       continue;
     }

@@ -1,5 +1,7 @@
 // Routes: METHOD + a path pattern whose `{name}` segments capture one path
 // segment each (percent-decoded after matching, so "%2F" stays inside a value).
+// A last segment `{name...}` captures the rest of the path as sent (zero or
+// more segments, not decoded: the port proxy forwards it unchanged).
 // Adding the templates, pools and machines routes later is one add() per route.
 #pragma once
 
@@ -17,7 +19,7 @@ struct route_options {
 };
 
 struct route {
-  std::string method;
+  std::string method;   // "*": any method
   std::string pattern;  // e.g. "/v1/builds/{id}/cancel"
   std::vector<std::string> segments;
   std::function<void(exchange_ptr)> handler;

@@ -1,30 +1,13 @@
 #include "api/template_routes.hpp"
 
-#include <charconv>
-
 #include "api/json_body.hpp"
+#include "api/query_params.hpp"
 #include "api/route_ids.hpp"
 
 namespace nullspace::api {
 namespace {
 
 constexpr size_t max_page = 500;
-
-result<size_t> query_limit(const http_request& r) {
-  auto v = r.query_param("limit");
-  if (!v) return size_t{50};
-  size_t out = 0;
-  auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
-  if (v->empty() || ec != std::errc{} || p != v->data() + v->size() || out == 0 || out > max_page)
-    return make_error(errc::invalid_argument,
-                      "limit must be an integer from 1 to " + std::to_string(max_page), "limit");
-  return out;
-}
-
-std::string query_string(const http_request& r, std::string_view name) {
-  auto v = r.query_param(name);
-  return v ? std::string(*v) : std::string();
-}
 
 void respond_json(exchange_ptr& ex, int status, const result<std::string>& r) {
   ex->respond(r ? json_response(status, r.value()) : error_response(r.error()));
@@ -53,7 +36,7 @@ result<std::string> required_string(simdjson::dom::object o, std::string_view ke
 
 void list_templates(route_context& c, exchange_ptr ex) {
   auto& req = ex->request();
-  auto limit = query_limit(req);
+  auto limit = query_limit(req, max_page);
   if (!limit) return ex->respond(error_response(limit.error()));
   template_list_options o;
   o.namespace_name = query_string(req, "namespace");
@@ -71,7 +54,7 @@ void get_template(route_context& c, exchange_ptr ex) {
 
 void list_builds(route_context& c, exchange_ptr ex) {
   auto& req = ex->request();
-  auto limit = query_limit(req);
+  auto limit = query_limit(req, max_page);
   if (!limit) return ex->respond(error_response(limit.error()));
   build_list_options o;
   o.limit = limit.value();

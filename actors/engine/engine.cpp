@@ -94,6 +94,7 @@ result<std::unique_ptr<engine>> engine::open(engine_options options) {
   options.data_dir = absolute_path(options.data_dir);
   options.images_dir = absolute_path(options.images_dir);
   options.contexts_dir = absolute_path(options.contexts_dir);
+  options.machines.init_binary = absolute_path(options.machines.init_binary);
   std::error_code ec;
   std::filesystem::create_directories(options.data_dir, ec);
   if (ec)

@@ -358,6 +358,12 @@ result<command_result> engine::run_command(const machine_id& id, const command_r
 }
 
 void engine::run_command_async(const machine_id& id, command_request request,
+                               const tenant_id& tenant, callback<command_result> done) {
+  ask_machines<command_reply>(*impl_, to_result(std::move(done)),
+                              command_job{tenant.str(), id.str(), std::move(request), nullptr});
+}
+
+void engine::run_command_async(const machine_id& id, command_request request,
                                const tenant_id& tenant, command_stream_callbacks callbacks,
                                callback<std::string> done) {
   auto stream = std::make_shared<command_stream_callbacks>(std::move(callbacks));

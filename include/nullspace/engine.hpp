@@ -206,6 +206,9 @@ class engine {
   // answers with its command_id at once).
   result<command_result> run_command(const machine_id& id, const command_request& request,
                                      const tenant_id& tenant = default_tenant());
+  // run_command for event loops: `done` gets the whole result.
+  void run_command_async(const machine_id& id, command_request request, const tenant_id& tenant,
+                         callback<command_result> done);
   // Streams a command's output as it comes; callbacks.on_exit ends it. `done`
   // reports only whether it started (its value is the command id).
   void run_command_async(const machine_id& id, command_request request, const tenant_id& tenant,

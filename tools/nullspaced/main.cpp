@@ -20,6 +20,7 @@
 #include "storage/common/absolute_path.hpp"
 #include "storage/common/log_levels.hpp"
 #include "storage/common/logging.hpp"
+#include "tools/nullspaced/machine_flags.hpp"
 
 namespace {
 
@@ -110,6 +111,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--sync", eopts.sync, "fsync the write-ahead log on every commit")
       ->envname("NULLSPACE_SYNC");
+  nullspace::daemon::machine_flags machine_flags;
+  machine_flags.add_to(app, eopts.machines);
   app.add_option("--log-level", level,
                  "a level (trace|debug|info|warn|error|critical|off) for every logger, and/or "
                  "NAME=LEVEL for one: store, hub, build, registry, engine, http, machine, pool, "
@@ -179,6 +182,7 @@ int main(int argc, char** argv) {
   eopts.data_dir = nullspace::absolute_path(eopts.data_dir);
   eopts.images_dir = nullspace::absolute_path(eopts.images_dir);
   keys_file = nullspace::absolute_path(keys_file);
+  machine_flags.apply(eopts.machines);
   auto ms = [](double v, double unit) {
     return std::chrono::milliseconds(static_cast<int64_t>(v * unit));
   };
