@@ -19,6 +19,7 @@ struct api_server::impl {
   std::unique_ptr<http_server> server;
   std::unique_ptr<log_streams> streams;
   std::unique_ptr<machine_log_streams> machine_logs;
+  std::unique_ptr<worker_pool> workers;
   uint16_t port = 0;
 
   impl(engine& e, api_options o) : eng(e), opts(std::move(o)) {}
@@ -124,7 +125,8 @@ result<std::unique_ptr<api_server>> api_server::start(engine& eng, api_options o
   add_build_routes(p->routes, route_context{eng, *p->streams, p->opts});
   add_template_routes(p->routes, route_context{eng, *p->streams, p->opts});
   p->machine_logs = std::make_unique<machine_log_streams>(eng, p->opts.limits.stream_buffer_bytes);
-  add_machine_routes(p->routes, machine_route_context{eng, *p->machine_logs, p->opts});
+  p->workers = std::make_unique<worker_pool>(p->opts.blocking_workers);
+  add_machine_routes(p->routes, machine_route_context{eng, *p->machine_logs, *p->workers, p->opts});
   auto port = p->server->start(p->opts.host, p->opts.port,
                                [raw](http_server&) { raw->streams->start_timers(); });
   if (!port) return port.error();
@@ -150,6 +152,7 @@ void api_server::stop() {
     raw->machine_logs->shutdown();
   });
   impl_->server.reset();
+  impl_->workers->stop();  // joined before the engine may close (off_loop.hpp)
   impl_->streams.reset();
   impl_->machine_logs.reset();
 }

@@ -22,6 +22,7 @@ struct api_options {
   key_table keys;                 // empty: loopback only, every request is tenant "default"
   uint64_t max_wait_ms = 60'000;  // long-poll cap for GET /v1/builds/{id}?wait_ms=
   size_t max_status_limit = 10'000;
+  size_t blocking_workers = 4;  // threads for engine calls that block (machine files, ports)
 };
 
 class router;

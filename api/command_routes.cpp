@@ -101,7 +101,7 @@ void read_command(machine_route_context& c, exchange_ptr ex, bool kill) {
   if (!id) return ex->respond(error_response(id.error()));
   auto* eng = &c.eng;
   off_loop<result<command_result>>(
-      ex->server().loop(),
+      c.workers, ex->server().bridge().poster(),
       [eng, id = *id, cid = ex->params.at(1), tenant = ex->tenant, kill, o = out.value(),
        e = err.value()] {
         return kill ? eng->kill_command(id, cid, tenant) : eng->get_command(id, cid, o, e, tenant);

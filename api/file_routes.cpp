@@ -29,7 +29,7 @@ void file_call(machine_route_context& c, exchange_ptr ex, Work work, Answer answ
   if (!path) return ex->respond(error_response(path.error()));
   auto* eng = &c.eng;
   off_loop<result<T>>(
-      ex->server().loop(),
+      c.workers, ex->server().bridge().poster(),
       [eng, work, id = *id, path = *path, tenant = ex->tenant] {
         return work(*eng, id, path, tenant);
       },

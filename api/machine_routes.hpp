@@ -5,6 +5,7 @@
 
 #include "api/api_server.hpp"
 #include "api/machine_log_streams.hpp"
+#include "api/off_loop.hpp"
 #include "api/route_ids.hpp"
 #include "api/router.hpp"
 
@@ -13,6 +14,7 @@ namespace nullspace::api {
 struct machine_route_context {
   engine& eng;
   machine_log_streams& logs;
+  worker_pool& workers;  // for the engine calls that block
   const api_options& options;
 };
 

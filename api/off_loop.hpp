@@ -1,45 +1,56 @@
-// Engine calls that block (machine files, port connects, command reads) run on
-// libuv's thread pool; their answer comes back on the loop thread.
+// Engine calls that block (machine files, port connects, background-command
+// reads) run on the API's own worker threads; their answer comes back on the
+// loop thread.
+//
+// Why not libuv's thread pool: its threads live as long as the process, and a
+// thread that made a blocking engine call and is still alive keeps the
+// engine's actor system from shutting down (nullspaced then hung on SIGTERM).
+// These workers are joined when the server stops, before the engine closes.
 #pragma once
 
-#include <uv.h>
-
+#include <condition_variable>
+#include <deque>
 #include <functional>
 #include <memory>
-#include <optional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "api/loop_bridge.hpp"
 
 namespace nullspace::api {
 
-// Runs `work` on the thread pool, then `done(value)` on the loop thread. The
-// client may have gone meanwhile: `done` checks exchange::connected() where it
-// matters (respond() on a gone client is a no-op).
+class worker_pool {
+ public:
+  explicit worker_pool(size_t threads);
+  ~worker_pool();  // stop()
+  worker_pool(const worker_pool&) = delete;
+  worker_pool& operator=(const worker_pool&) = delete;
+
+  // Any thread. After stop() tasks are dropped.
+  void post(std::function<void()> task);
+  // Runs the tasks already queued, then joins the threads.
+  void stop();
+
+ private:
+  void run();
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> tasks_;
+  std::vector<std::thread> threads_;
+  bool stopping_ = false;
+};
+
+// Runs `work` on `pool`, then `done(value)` on the loop thread (through
+// `poster`). The client may have gone meanwhile: respond() on a gone client is
+// a no-op, and `done` must release anything else it was handed (e.g. an fd).
 template <class T>
-void off_loop(uv_loop_t* loop, std::function<T()> work, std::function<void(T&)> done) {
-  struct job {
-    uv_work_t req{};
-    std::function<T()> work;
-    std::function<void(T&)> done;
-    std::optional<T> out;
-  };
-  auto* j = new job;
-  j->req.data = j;
-  j->work = std::move(work);
-  j->done = std::move(done);
-  int rc = uv_queue_work(
-      loop, &j->req,
-      [](uv_work_t* r) {
-        static_cast<job*>(r->data)->out.emplace(static_cast<job*>(r->data)->work());
-      },
-      [](uv_work_t* r, int) {
-        std::unique_ptr<job> j(static_cast<job*>(r->data));
-        if (!j->out) j->out.emplace(j->work());  // cancelled (we never cancel): run it here
-        j->done(*j->out);
-      });
-  if (rc != 0) {
-    std::unique_ptr<job> owned(j);
-    owned->out.emplace(owned->work());
-    owned->done(*owned->out);
-  }
+void off_loop(worker_pool& pool, loop_poster poster, std::function<T()> work,
+              std::function<void(T&)> done) {
+  pool.post([poster, work = std::move(work), done = std::move(done)]() mutable {
+    auto out = std::make_shared<T>(work());
+    poster.post([out, done = std::move(done)] { done(*out); });
+  });
 }
 
 }  // namespace nullspace::api

@@ -168,7 +168,7 @@ void proxy_port(machine_route_context& c, exchange_ptr ex) {
   auto* eng = &c.eng;
   size_t buffer = c.options.limits.stream_buffer_bytes;
   off_loop<result<int>>(
-      ex->server().loop(),
+      c.workers, ex->server().bridge().poster(),
       [eng, id = *id, port, tenant = ex->tenant] { return eng->connect_port(id, port, tenant); },
       [ex, port, buffer](result<int>& fd) {
         if (!fd) {

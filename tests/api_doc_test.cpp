@@ -14,6 +14,8 @@
 #include "api/router.hpp"
 #include "api_fixture.hpp"
 #include "catch2/catch.hpp"
+#include "machine_support.hpp"
+#include "sandbox_support.hpp"
 
 using namespace nullspace;
 using namespace nullspace::test;
@@ -146,7 +148,24 @@ TEST_CASE("docs/API.md: every example runs against the server as documented", "[
   std::vector<std::string> lines;
   for (std::string l; std::getline(in, l);) lines.push_back(l);
 
-  api_fixture f;
+  // Sandboxed, so the Machines examples run real machines (from the shared test
+  // images, in an address range of their own).
+  REQUIRE_MACHINES();
+  temp_dir scratch;
+  auto eopts = sandbox_options(scratch, true);
+  eopts.machines.network_range = "10.82.0.0/16";
+  api_fixture f({}, eopts);
+  // A failing example must not leave machines running.
+  struct stop_machines {
+    engine& eng;
+    ~stop_machines() {
+      machine_list_options o;
+      o.limit = 500;
+      if (auto page = eng.list_machines(o))
+        for (auto& m : page->machines)
+          if (!is_terminal(m.record.state)) (void)eng.stop_machine(m.id());
+    }
+  } stop_all{*f.eng};
   std::map<std::string, std::string> vars;
   std::set<std::pair<std::string, std::string>> documented;
   std::optional<doc_message> request;
@@ -158,11 +177,12 @@ TEST_CASE("docs/API.md: every example runs against the server as documented", "[
     auto& line = lines[i];
     // Route headings ("### POST /v1/builds"); other ### headings are prose.
     bool route = false;
-    for (auto m : {"GET ", "POST ", "PUT ", "PATCH ", "DELETE "})
+    for (auto m : {"GET ", "POST ", "PUT ", "PATCH ", "DELETE ", "ANY "})
       route = route || line.starts_with(std::string("### ") + m);
     if (route) {
       auto sp = line.find(' ', 4);
-      documented.emplace(line.substr(4, sp - 4), line.substr(sp + 1));
+      auto method = line.substr(4, sp - 4);
+      documented.emplace(method == "ANY" ? "*" : method, line.substr(sp + 1));
     } else if (line.starts_with("<!-- example: ")) {
       std::string d = line.substr(14, line.size() - 14 - 4);
       std::istringstream ds(d);
@@ -248,6 +268,8 @@ TEST_CASE("docs/API.md: every example runs against the server as documented", "[
         simdjson::dom::parser dp, rp;
         auto first_doc = msg.body.substr(0, msg.body.find('\n'));
         check_shape(dp.parse(first_doc), rp.parse(rl.front()), "");
+      } else if (ctype == "application/octet-stream" || ctype.starts_with("text/html")) {
+        CHECK(real.body == msg.body);  // file bytes, a proxied page: exactly as shown
       } else if (ctype.starts_with("text/plain")) {
         std::istringstream ds(msg.body);
         for (std::string dl; std::getline(ds, dl);) {

@@ -1,4 +1,5 @@
-"""The nullspace Python SDK: build templates on a nullspaced server and manage them.
+"""The nullspace Python SDK: build templates on a nullspaced server, manage them,
+and run machines from them.
 
 Configuration: ``NULLSPACE_API_URL`` and ``NULLSPACE_API_KEY`` (or ``api_url=`` /
 ``api_key=`` / ``client=`` on every call). See README.md and docs/SDK-python.md.
@@ -7,14 +8,18 @@ Configuration: ``NULLSPACE_API_URL`` and ``NULLSPACE_API_KEY`` (or ``api_url=`` 
 from nullspace._version import __version__
 from nullspace.builds import TemplateBuild
 from nullspace.client import Client
+from nullspace.commands import CommandHandle
 from nullspace.errors import (
     AuthenticationError,
     BuildError,
+    CommandExitError,
     ConflictError,
     ConnectionError,
     FailedPreconditionError,
     InvalidArgumentError,
+    MachineError,
     NotFoundError,
+    NotSupportedError,
     NullspaceError,
     PermissionDeniedError,
     RateLimitError,
@@ -22,6 +27,8 @@ from nullspace.errors import (
     TimeoutError,
 )
 from nullspace.logger import default_build_logger
+from nullspace.machine_models import CommandResult, CommandStatus, FileEntry, MachineFailure, MachineInfo, MachinePort
+from nullspace.machines import Machine
 from nullspace.models import (
     BuildInfo,
     BuildPlan,
@@ -35,12 +42,16 @@ from nullspace.models import (
 from nullspace.ready import ReadyCheck, wait_for_command, wait_for_file, wait_for_port, wait_for_url
 from nullspace.secrets import BuildSecret
 from nullspace.templates import Template
+from nullspace.warm_pools import TemplateWarmPool
 
 __all__ = [
     "__version__",
     "Client",
     "Template",
     "TemplateBuild",
+    "Machine",
+    "CommandHandle",
+    "TemplateWarmPool",
     "BuildSecret",
     "ReadyCheck",
     "wait_for_port",
@@ -56,6 +67,12 @@ __all__ = [
     "LogEntry",
     "TemplateInfo",
     "ValidationResult",
+    "MachineInfo",
+    "MachineFailure",
+    "MachinePort",
+    "CommandResult",
+    "CommandStatus",
+    "FileEntry",
     "NullspaceError",
     "ConnectionError",
     "AuthenticationError",
@@ -68,4 +85,7 @@ __all__ = [
     "TimeoutError",
     "ServerError",
     "BuildError",
+    "MachineError",
+    "CommandExitError",
+    "NotSupportedError",
 ]

@@ -220,20 +220,24 @@ class Client:
         headers: Mapping[str, str] | None = None,
         secrets: Iterable[str] = (),
         idempotent: bool | None = None,
+        read_timeout: float | None = None,
     ) -> StreamResponse:
         """Opens a streaming answer (``headers`` says SSE or NDJSON in ``Accept``).
 
-        The connection gets ``stream_timeout`` as its read timeout. Status >= 400
-        raises like :meth:`request`. Opening is retried like a request; reading
-        is the caller's business (see :mod:`nullspace.streams`).
+        The connection gets ``read_timeout`` (default ``stream_timeout``) as its
+        read timeout: a stream whose server sends no keep-alive pings (a
+        command's output) needs one as long as the silence it may have. Status
+        >= 400 raises like :meth:`request`. Opening is retried like a request;
+        reading is the caller's business (see :mod:`nullspace.streams`).
         """
         secrets = list(secrets)
         body, hdrs = self._body_and_headers(json, None, None, headers)
         url = self._url(path, query)
         safe = idempotent if idempotent is not None else method in _IDEMPOTENT_METHODS
+        wait = self.stream_timeout if read_timeout is None else read_timeout
         attempt = 0
         while True:
-            conn = self._new_connection(self.stream_timeout)
+            conn = self._new_connection(wait)
             try:
                 try:
                     conn.connect()
@@ -251,7 +255,7 @@ class Client:
             except socket.timeout as e:
                 conn.close()
                 raise TimeoutError(
-                    f"{method} {path}: no answer within {self.stream_timeout:g} s", code="timeout"
+                    f"{method} {path}: no answer within {wait:g} s", code="timeout"
                 ) from e
             except _CONNECTION_ERRORS as e:
                 conn.close()

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence, Union
 from nullspace.redaction import redact
 
 if TYPE_CHECKING:  # pragma: no cover
+    from nullspace.machine_models import CommandResult, MachineInfo
     from nullspace.models import BuildInfo, LogEntry
 
 __all__ = [
@@ -31,6 +32,9 @@ __all__ = [
     "TimeoutError",
     "ServerError",
     "BuildError",
+    "MachineError",
+    "CommandExitError",
+    "NotSupportedError",
     "error_from_response",
 ]
 
@@ -177,6 +181,74 @@ class BuildError(NullspaceError):
             lines.append("last log lines:")
             lines.extend(f"  {e.message}" for e in list(logs)[-10:])
         return cls(redact("\n".join(lines), secrets), build=build, logs=logs, code=code)
+
+
+class MachineError(NullspaceError):
+    """A machine is not (or no longer) usable where a ready one was expected: it
+    failed to start, or it stopped or failed while being waited for.
+
+    Attributes:
+        machine: the :class:`~nullspace.machine_models.MachineInfo` as last seen.
+        machine_id: its id.
+        last_lines: the start command's last output lines, when it failed.
+
+    A create the server refuses because the start failed is a
+    :class:`FailedPreconditionError` (422) whose message names the failure; this
+    class is for a machine the SDK saw end (``wait_until_ready``).
+    """
+
+    def __init__(self, message: str, *, machine: "MachineInfo", code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.machine = machine
+        self.machine_id = machine.id
+        self.last_lines: list[str] = list(machine.failure.last_lines) if machine.failure else []
+
+
+class CommandExitError(NullspaceError):
+    """A command exited with a non-zero code (or a signal ended it, or it timed
+    out, or it could not start) where success was expected: like E2B's
+    ``CommandExitException``, raised by ``commands.run`` and
+    ``CommandHandle.wait`` unless ``check=False``.
+
+    Attributes:
+        result: the whole :class:`~nullspace.machine_models.CommandResult`.
+        stdout, stderr, exit_code: the result's, for convenience.
+        timed_out, killed, oom: how it ended.
+    """
+
+    def __init__(self, message: str, *, result: "CommandResult", code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.result = result
+        self.stdout = result.stdout
+        self.stderr = result.stderr
+        self.exit_code = result.exit_code
+        self.timed_out = result.timed_out
+        self.killed = result.killed
+        self.oom = result.oom
+
+    @classmethod
+    def from_result(cls, result: "CommandResult", what: str = "command", secrets: Iterable[str] = ()) -> "CommandExitError":
+        """The error for a finished command that did not succeed; the message has
+        the reason and the last lines of stderr (or stdout)."""
+        if result.error:
+            text, code = f"{what} could not start: {result.error}", "command_failed_to_start"
+        elif result.timed_out:
+            text, code = f"{what} timed out and was killed (exit code {result.exit_code})", "command_timed_out"
+        elif result.oom:
+            text, code = f"{what} ran out of memory (exit code {result.exit_code})", "command_out_of_memory"
+        elif result.killed:
+            text, code = f"{what} was killed (exit code {result.exit_code})", "command_killed"
+        else:
+            text, code = f"{what} exited with code {result.exit_code}", "command_exit"
+        tail = (result.stderr or result.stdout).rstrip("\n").splitlines()[-5:]
+        if tail:
+            text += "\n" + "\n".join(f"  {line}" for line in tail)
+        return cls(redact(text, secrets), result=result, code=code)
+
+
+class NotSupportedError(NullspaceError, NotImplementedError):
+    """A part of the SDK whose server feature does not exist yet (warm pools).
+    Also a builtin ``NotImplementedError``."""
 
 
 _BY_STATUS: dict[int, type[NullspaceError]] = {

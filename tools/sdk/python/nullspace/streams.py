@@ -149,6 +149,17 @@ class LogFollower:
             self._stream.close()
             self._stream = None
 
+    # What is followed: the words in errors and the log route (MachineLogFollower
+    # follows a machine's log the same way).
+    _kind = "build"
+
+    def _logs_path(self) -> str:
+        assert self.build_id is not None
+        return f"/v1/builds/{quote_segment(self.build_id)}/logs"
+
+    def _on_end(self, ev: SSEEvent) -> None:
+        self.build = BuildInfo.from_json(ev.json())
+
     def _open(self) -> StreamResponse:
         assert self.build_id is not None
         headers = {"Accept": "text/event-stream"}
@@ -160,7 +171,7 @@ class LogFollower:
             query["offset"] = 0
         return self._client.open_stream(
             "GET",
-            f"/v1/builds/{quote_segment(self.build_id)}/logs",
+            self._logs_path(),
             query=query,
             headers=headers,
             secrets=self._secrets,
@@ -181,7 +192,7 @@ class LogFollower:
                     if now - trouble_since > self._window:
                         raise ConnectionError(
                             redact(
-                                f"lost the log stream of build {self.build_id} and could not "
+                                f"lost the log stream of {self._kind} {self.build_id} and could not "
                                 f"reconnect within {self._window:g} s: {e.message}",
                                 self._secrets,
                             ),
@@ -207,7 +218,7 @@ class LogFollower:
                         self.next_offset = entry.offset + 1
                         yield entry
                     elif ev.event == "end":
-                        self.build = BuildInfo.from_json(ev.json())
+                        self._on_end(ev)
                         return
                 ended_cleanly = True
             except _READ_ERRORS + (json.JSONDecodeError,):
@@ -230,7 +241,7 @@ class LogFollower:
                 trouble_since = trouble_since or now
                 if now - trouble_since > self._window:
                     raise ConnectionError(
-                        f"the log stream of build {self.build_id} keeps dropping; "
+                        f"the log stream of {self._kind} {self.build_id} keeps dropping; "
                         f"gave up after {self._window:g} s",
                         code="connection_failed",
                     )

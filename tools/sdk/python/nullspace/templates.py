@@ -9,9 +9,13 @@ static calls build it (``Template.build``, ``build_in_background``,
 
 from __future__ import annotations
 
+from typing import Any, NoReturn
+
 from nullspace.build_calls import TemplateBuildCalls
 from nullspace.builder import TemplateBuilder
+from nullspace.errors import NotSupportedError
 from nullspace.registry import TemplateRegistryCalls
+from nullspace.warm_pools import WARM_POOLS_MISSING
 
 __all__ = ["Template"]
 
@@ -25,3 +29,9 @@ class Template(TemplateBuilder, TemplateBuildCalls, TemplateRegistryCalls):
                                on_log_entry=default_build_logger())
         print(build.status, build.canonical_ref)
     """
+
+    @staticmethod
+    def create_warm_pool(*args: Any, **kwargs: Any) -> NoReturn:
+        """Not available yet: raises :class:`~nullspace.errors.NotSupportedError`
+        (nullspaced has no warm pools; see :class:`~nullspace.TemplateWarmPool`)."""
+        raise NotSupportedError(WARM_POOLS_MISSING, code="not_implemented")

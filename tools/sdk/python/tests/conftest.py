@@ -25,12 +25,20 @@ import nullspace  # noqa: E402
 from support.daemon import Nullspaced  # noqa: E402
 from support.helpers import SANDBOX_REASON  # noqa: E402
 from support.package_index import PackageIndex  # noqa: E402
-from support.wheels import wheel_from_installed  # noqa: E402
+from support.wheels import DEBIAN_REQUIRES, wheel_from_installed  # noqa: E402
 
 # The real distributions the samples pip-install (and what they depend on),
-# packed from Debian's python3-* packages into the local index. The quick
-# example's fastapi and uvicorn join them once machines let it run.
-INDEX_DISTRIBUTIONS = ["pytest", "pluggy", "iniconfig", "attrs", "packaging"]
+# packed from Debian's python3-* packages into the local index: pytest for the
+# Dockerfile sample, fastapi and uvicorn for the quick example.
+# Machine addresses (one /30 each) of the session's server; test_machines.py's
+# server takes the other half of 10.84.0.0/16.
+SESSION_MACHINE_RANGE = "10.84.0.0/17"
+
+INDEX_DISTRIBUTIONS = [
+    "pytest", "pluggy", "iniconfig", "attrs", "packaging",
+    "fastapi", "pydantic", "starlette", "anyio", "idna", "sniffio", "typing_extensions",
+    "uvicorn", "asgiref", "click", "h11", "wsproto",
+]
 
 
 @pytest.fixture(scope="session")
@@ -42,7 +50,7 @@ def session_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def package_index(session_dir: Path):
     wheels = session_dir / "wheels"
     for dist in INDEX_DISTRIBUTIONS:
-        wheel_from_installed(dist, wheels)
+        wheel_from_installed(dist, wheels, DEBIAN_REQUIRES.get(dist))
     index = PackageIndex(wheels)
     yield index
     index.close()
@@ -55,7 +63,9 @@ def images_dir() -> str:
 
 @pytest.fixture(scope="session")
 def server(session_dir: Path, package_index: PackageIndex, images_dir: str):
-    """The shared server: sandboxed builds as root, host executor otherwise."""
+    """The shared server: sandboxed builds (and machines) as root, host executor
+    otherwise. Its machines get addresses from a range of their own, not the
+    daemon's default nor another suite's."""
     isolation = "host" if SANDBOX_REASON else "sandbox"
     d = Nullspaced(
         session_dir / "server",
@@ -63,9 +73,11 @@ def server(session_dir: Path, package_index: PackageIndex, images_dir: str):
         "--images-dir", images_dir,
         "--pip-index-url", package_index.url,
         "--executor-slots", "4",
+        "--machine-network-range", SESSION_MACHINE_RANGE,
     )
     yield d
     cancel_unfinished(d.url)
+    stop_machines(d.url)
     d.stop()
     remove_data_dir(d.data_dir / "data")
 
@@ -77,6 +89,21 @@ def remove_data_dir(path: Path) -> None:
         if any(line.split()[1].startswith(str(path)) for line in f):
             return
     shutil.rmtree(path, ignore_errors=True)
+
+
+def stop_machines(url: str, api_key: str | None = None) -> None:
+    """Kills the machines a failed test left running (a server that stops
+    stops them too, but then its shutdown has to)."""
+    with nullspace.Client(url, api_key) as c:
+        try:
+            left = [i for i in nullspace.Machine.list(client=c) if not i.is_terminal]
+        except nullspace.NullspaceError:
+            return  # a server without machines (host isolation)
+        for info in left:
+            try:
+                nullspace.Machine(info, client=c).kill()
+            except nullspace.NullspaceError:
+                pass
 
 
 def cancel_unfinished(url: str) -> None:

@@ -4,36 +4,30 @@ pointed at) with the SDK installed in a fresh venv, against the real server."""
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
-
-import pytest
-
 import nullspace
 from conftest import EXAMPLES
-from support.helpers import needs_sandbox, run_python
+from support.helpers import needs_machines, needs_sandbox, run_python
 
 CANARY = "npm-canary-7f3e9b1c5d2a"
 
 
-def machines_exist(url: str) -> bool:
-    """Whether the server has machines yet (POST /v1/machines answers anything but 404)."""
-    req = urllib.request.Request(f"{url}/v1/machines", data=b"{}", method="POST",
-                                 headers={"Content-Type": "application/json"})
-    try:
-        urllib.request.urlopen(req, timeout=30).close()
-        return True
-    except urllib.error.HTTPError as e:
-        return e.code != 404
-
-
-def test_quick_example_builds_then_runs_python_in_a_machine(server, sdk_venv, client):
-    if not machines_exist(server.url):
-        pytest.skip("machines are not in the server yet (POST /v1/machines is 404): "
-                    "the quick example's Machine part cannot run")
+@needs_machines
+def test_quick_example_builds_then_runs_python_in_a_machine(server, sdk_venv, client, package_index):
+    before = len(package_index.requests)
     r = run_python(sdk_venv, EXAMPLES / "quick_example.py", server.url)
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.strip().splitlines()[-1].startswith("Python 3.11")
+    assert r.returncode == 0, r.stdout + r.stderr
+    # The machine's `python3 --version`, printed by the example's last line.
+    assert r.stdout.strip().splitlines()[-1].startswith("Python 3.11"), r.stdout
+    assert "--> build ready" in r.stdout  # default_build_logger printed the build
+    # fastapi and uvicorn came from the local index (the session's server is new:
+    # nothing is cached).
+    asked = package_index.requests[before:]
+    assert "/simple/fastapi/" in asked and "/simple/uvicorn/" in asked
+    t = nullspace.Template.get("fastapi-agent:stable", client=client)
+    assert t.resolved is not None and t.resolved.status == "ready"
+    # The `with` block killed the machine it made.
+    made = list(nullspace.Machine.list(template=t.resolved.canonical_ref, client=client))
+    assert made and all(m.state == "stopped" and m.stop_reason == "deleted" for m in made)
 
 
 @needs_sandbox

@@ -27,6 +27,21 @@ def can_sandbox() -> str:
     return ""
 
 
+def can_run_machines() -> str:
+    """"" when machines (containers over ext4 images) can run here, else why not."""
+    why = can_sandbox()
+    if why:
+        return why
+    if not os.access("/dev/loop-control", os.R_OK | os.W_OK):
+        return "no loop devices (/dev/loop-control)"
+    if not (shutil.which("mkfs.ext4") or os.path.exists("/sbin/mkfs.ext4")):
+        return "no mkfs.ext4 (e2fsprogs)"
+    init = Path(daemon_binary()).with_name("nullspace-init")
+    if not os.access(init, os.X_OK):
+        return f"no {init} (machines' PID 1, built next to nullspaced)"
+    return ""
+
+
 class Nullspaced:
     """Runs ``nullspaced --listen 127.0.0.1:0`` with a data dir of its own and
     waits for its ``listening on`` line. ``stop()`` sends SIGTERM."""

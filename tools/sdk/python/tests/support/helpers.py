@@ -11,11 +11,14 @@ from typing import Callable
 
 import pytest
 
-from .daemon import can_sandbox
+from .daemon import can_run_machines, can_sandbox
 
 SANDBOX_REASON = can_sandbox()
 # Tests whose builds need a real sandbox (a base image, copy steps, Dockerfiles).
 needs_sandbox = pytest.mark.skipif(bool(SANDBOX_REASON), reason=SANDBOX_REASON or "sandbox available")
+MACHINES_REASON = can_run_machines()
+# Tests that start machines (sandbox isolation, loop devices, nullspace-init).
+needs_machines = pytest.mark.skipif(bool(MACHINES_REASON), reason=MACHINES_REASON or "machines available")
 
 
 def unique(prefix: str) -> str:

@@ -17,6 +17,18 @@ import zipfile
 from pathlib import Path
 
 
+# What Debian's packages depend on, where their upstream metadata says otherwise:
+# Debian 12 ships fastapi 0.92 (metadata: starlette<0.26) with starlette 0.26.1,
+# uvicorn 0.17.6 as an egg-info without its runtime requirements, and anyio
+# without idna and sniffio. These are the packages' `Depends:` lines, as
+# requirements.
+DEBIAN_REQUIRES: dict[str, list[str]] = {
+    "fastapi": ["pydantic>=1.8.2", "starlette>=0.25.0", "uvicorn"],
+    "uvicorn": ["asgiref", "click", "h11", "wsproto", "typing-extensions"],
+    "anyio": ["idna", "sniffio", "typing-extensions"],
+}
+
+
 def normalize(name: str) -> str:
     """A project name as PEP 503 writes it."""
     return re.sub(r"[-_.]+", "-", name).lower()
@@ -48,8 +60,12 @@ def _payload_files(dist: md.Distribution, root: Path) -> list[Path]:
     return out
 
 
-def wheel_from_installed(dist_name: str, out_dir: Path) -> Path:
-    """Packs installed distribution ``dist_name`` as ``<name>-<version>-py3-none-any.whl``."""
+def wheel_from_installed(dist_name: str, out_dir: Path, requires: list[str] | None = None) -> Path:
+    """Packs installed distribution ``dist_name`` as ``<name>-<version>-py3-none-any.whl``.
+
+    ``requires`` replaces the distribution's own ``Requires-Dist`` lines: for
+    packages whose upstream metadata Debian did not update when it patched them
+    to work with the versions it ships (see DEBIAN_REQUIRES)."""
     dist = md.distribution(dist_name)
     name, version = dist.metadata["Name"], dist.version
     root = Path(dist.locate_file("")).resolve()
@@ -60,7 +76,7 @@ def wheel_from_installed(dist_name: str, out_dir: Path) -> Path:
     meta = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
     if dist.metadata.get("Requires-Python"):
         meta.append(f"Requires-Python: {dist.metadata['Requires-Python']}")
-    meta += [f"Requires-Dist: {r}" for r in dist.requires or []]
+    meta += [f"Requires-Dist: {r}" for r in (dist.requires or [] if requires is None else requires)]
     extra = {
         "METADATA": "\n".join(meta) + "\n",
         "WHEEL": "Wheel-Version: 1.0\nGenerator: nullspace-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
@@ -74,7 +90,7 @@ def wheel_from_installed(dist_name: str, out_dir: Path) -> Path:
     record = io.StringIO()
     rows = csv.writer(record, lineterminator="\n")
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as whl:
-        for f in sorted(files):
+        for f in sorted(set(files)):  # an egg-info may list a file twice
             arc = f.relative_to(root).as_posix()
             data = f.read_bytes()
             whl.writestr(arc, data)
