@@ -5,14 +5,17 @@
 
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <string>
+#include <vector>
 
 #include "tools/nullspace/api_client.hpp"
 
 namespace nullspace::cli {
 
 struct app_context {
-  server_options server;        // global --server / --api-key
-  std::function<int()> action;  // set by the parsed subcommand
+  server_options server;          // global --server / --api-key
+  std::function<int()> action;    // set by the parsed subcommand
+  std::vector<std::string> args;  // the command line as given, without the program name
 };
 
 // nullspace image bootstrap|list: this machine's base-image catalog.

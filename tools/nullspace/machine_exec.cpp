@@ -170,6 +170,8 @@ void add_machine_exec_command(CLI::App& machine, app_context& ctx) {
   auto c = std::make_shared<exec_cmd>();
   auto* x = machine.add_subcommand("exec", "Run a command in a machine; exit with its exit code");
   x->add_option("ID", c->id, "The machine (m_…)")->required();
+  // Parsed by CLI11 only to be accepted: the words themselves are taken from
+  // the command line as given (CLI11 would read "[a,b]" as a list).
   x->add_option("CMD", c->argv, "The command and its arguments, after --");
   x->add_flag("--stream", c->stream, "Print output as it comes (else all of it at the end)");
   x->add_flag("--shell", c->shell, "Join the words into one line run by /bin/sh -c");
@@ -193,9 +195,16 @@ Examples:
   nullspace machine exec m_... --shell -- 'cd /app && ls | wc -l'
   nullspace machine exec m_... --stream --timeout 10m -- make test
   echo hello | nullspace machine exec m_... -- cat)");
-  x->callback([&ctx, c, x] {
-    auto rest = x->remaining();
-    c->dashdash = std::find(rest.begin(), rest.end(), "--") != rest.end();
+  x->callback([&ctx, c] {
+    // The first "--" is where CLI11 stopped reading options, too.
+    auto& words = ctx.args;
+    auto dashdash = std::find(words.begin(), words.end(), "--");
+    c->dashdash = dashdash != words.end();
+    if (c->dashdash) {
+      if (std::find(words.begin(), dashdash, c->id) == dashdash)
+        throw CLI::ValidationError("ID", "give the machine's id before --");
+      c->argv.assign(dashdash + 1, words.end());
+    }
     ctx.action = [&ctx, c] { return run_exec(*c, ctx.server); };
   });
 }

@@ -111,8 +111,8 @@ void add_machine_logs_command(CLI::App& machine, app_context& ctx) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   add_json_flag(*l, c->json);
-  l->footer(R"(With --json every entry is one JSON line (it carries its offset), and
-{"machine": …} last once the machine has ended.
+  l->footer(R"(With --json every entry is one JSON line (it carries its offset); with --follow
+{"machine": …} comes last, once the machine has ended.
 With --follow the exit code is 0 when the machine stopped, 1 when it failed.
 Examples:
   nullspace machine logs m_...

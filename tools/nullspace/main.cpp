@@ -21,6 +21,7 @@ using namespace nullspace::cli;
 int main(int argc, char** argv) {
   auto& term = terminal::get();
   app_context ctx;
+  ctx.args.assign(argv + 1, argv + argc);
   CLI::App app{
       "nullspace: build sandbox templates on a nullspaced server, manage them, and run machines "
       "from them"};
