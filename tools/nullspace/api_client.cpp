@@ -175,8 +175,10 @@ api_client::stream_outcome api_client::events(const std::string& method, const s
                                               const std::string& json_body,
                                               const std::vector<std::string>& headers,
                                               const std::function<bool(const sse_event&)>& on_event,
-                                              const std::function<void()>& on_tick) {
+                                              const std::function<void()>& on_tick,
+                                              long stall_timeout_s) {
   auto r = make(method, path);
+  r.stall_timeout_s = stall_timeout_s;
   r.headers.push_back("Accept: text/event-stream");
   if (!json_body.empty() || method == "POST") {
     r.headers.push_back("Content-Type: application/json");

@@ -192,7 +192,8 @@ void add_timeout(CLI::App& machine, app_context& ctx) {
     bool json = false;
   };
   auto c = std::make_shared<timeout_cmd>();
-  auto* t = machine.add_subcommand("timeout", "Stop a machine DURATION from now (not before)");
+  auto* t =
+      machine.add_subcommand("timeout", "Move a machine's deadline: it stops DURATION from now");
   t->add_option("ID", c->id, "The machine (m_…)")->required();
   t->add_option("DURATION", c->duration, "1500 (ms), 90s, 5m, 1h30m")->required();
   add_json_flag(*t, c->json);

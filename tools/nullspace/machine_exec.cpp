@@ -77,8 +77,8 @@ std::string command_request(const exec_cmd& c, const std::string& stdin_data) {
 }
 
 // The CLI's exit code for a command result R; with `notes`, why the command
-// ended other than by itself goes to stderr.
-int exit_status(js::element r, bool notes) {
+// ended other than by itself goes to stderr (`own_timeout`: --timeout was given).
+int exit_status(js::element r, bool notes, bool own_timeout) {
   auto& term = terminal::get();
   auto error = js::str(r, "error");
   if (!error.empty()) {
@@ -87,7 +87,9 @@ int exit_status(js::element r, bool notes) {
   }
   if (notes) {
     if (js::boolean(r, "timed_out"))
-      term.error("the command timed out and was killed (--timeout)");
+      term.error(own_timeout ? "the command timed out and was killed (--timeout)"
+                             : "the command ran past the server's default timeout and was "
+                               "killed (--timeout gives it longer)");
     else if (js::boolean(r, "killed"))
       term.error("the command was killed");
     if (js::boolean(r, "oom")) term.error("the machine ran out of memory while the command ran");
@@ -104,11 +106,11 @@ int run_whole(api_client& api, const exec_cmd& c, const std::string& request) {
   auto& term = terminal::get();
   if (c.json) {
     term.out_line(body);
-    return exit_status(d.root(), false);
+    return exit_status(d.root(), false, false);
   }
   term.out(js::str(d.root(), "stdout"));
   term.err(js::str(d.root(), "stderr"));
-  return exit_status(d.root(), true);
+  return exit_status(d.root(), true, !c.timeout.empty());
 }
 
 int run_streamed(api_client& api, const exec_cmd& c, const std::string& request) {
@@ -123,7 +125,7 @@ int run_streamed(api_client& api, const exec_cmd& c, const std::string& request)
         ev.event == "stdout" ? term.out(text) : term.err(text);
       } else if (ev.event == "exit") {
         js::document d(ev.data);
-        code = exit_status(d.root(), true);
+        code = exit_status(d.root(), true, !c.timeout.empty());
         return false;
       } else if (ev.event == "error") {
         js::document d(ev.data);
@@ -136,7 +138,7 @@ int run_streamed(api_client& api, const exec_cmd& c, const std::string& request)
       return false;
     }
   };
-  auto out = api.events("POST", machine_path(c.id, "/commands"), request, {}, on_event);
+  auto out = api.events("POST", machine_path(c.id, "/commands"), request, {}, on_event, {}, 0);
   if (failure) std::rethrow_exception(failure);
   if (code) return *code;
   throw unreachable_error("the connection to " + api.server() + " ended before the command did (" +
@@ -181,7 +183,8 @@ void add_machine_exec_command(CLI::App& machine, app_context& ctx) {
       ->type_name("DIR");
   x->add_option("--user", c->user, "The user it runs as (default: the template's)")
       ->type_name("USER");
-  x->add_option("--timeout", c->timeout, "Kill it after this long (1500 = ms, 90s, 5m)")
+  x->add_option("--timeout", c->timeout,
+                "Kill it after this long (1500 = ms, 90s, 5m; the server's default: 60s)")
       ->type_name("DURATION");
   x->add_flag("--no-stdin", c->no_stdin, "Do not send stdin, even when it is not a terminal");
   add_json_flag(*x, c->json);

@@ -75,7 +75,8 @@ int run_logs(const logs_cmd& c, const server_options& server) {
     auto seen_before = st.last;
     std::string reason;
     try {
-      auto out = api.events("GET", path, "", headers, on_event);
+      // A quiet machine's log may send nothing for long: no stall limit.
+      auto out = api.events("GET", path, "", headers, on_event, {}, 0);
       connected = true;
       reason = out.error.empty() ? "the server ended the log stream early" : out.error;
     } catch (const unreachable_error& e) {
