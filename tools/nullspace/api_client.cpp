@@ -136,6 +136,27 @@ std::string api_client::del(const std::string& path) {
   return expect_ok(http_.send(make("DELETE", path)));
 }
 
+std::string api_client::post_waiting(const std::string& path, const std::string& json) {
+  auto r = make("POST", path);
+  r.headers.push_back("Content-Type: application/json");
+  r.body = json;
+  r.stall_timeout_s = 0;
+  return expect_ok(http_.send(r));
+}
+
+std::string api_client::del_waiting(const std::string& path) {
+  auto r = make("DELETE", path);
+  r.stall_timeout_s = 0;
+  return expect_ok(http_.send(r));
+}
+
+std::string api_client::put_bytes(const std::string& path, const std::string& bytes) {
+  auto r = make("PUT", path);
+  r.headers.push_back("Content-Type: application/octet-stream");
+  r.body = bytes;
+  return expect_ok(http_.send(r));
+}
+
 std::string api_client::upload_tar(const std::string& path, const std::string& tar) {
   auto r = make("POST", path);
   r.headers.push_back("Content-Type: application/x-tar");
@@ -154,8 +175,10 @@ api_client::stream_outcome api_client::events(const std::string& method, const s
                                               const std::string& json_body,
                                               const std::vector<std::string>& headers,
                                               const std::function<bool(const sse_event&)>& on_event,
-                                              const std::function<void()>& on_tick) {
+                                              const std::function<void()>& on_tick,
+                                              long stall_timeout_s) {
   auto r = make(method, path);
+  r.stall_timeout_s = stall_timeout_s;
   r.headers.push_back("Accept: text/event-stream");
   if (!json_body.empty() || method == "POST") {
     r.headers.push_back("Content-Type: application/json");

@@ -34,6 +34,12 @@ class api_client {
   std::string post(const std::string& path, const std::string& json);
   std::string put(const std::string& path, const std::string& json);
   std::string del(const std::string& path);
+  // As post and del, for answers that wait on a machine (a start, a command,
+  // a stop): they may take any time with no byte arriving.
+  std::string post_waiting(const std::string& path, const std::string& json);
+  std::string del_waiting(const std::string& path);
+  // PUTs raw bytes (application/octet-stream).
+  std::string put_bytes(const std::string& path, const std::string& bytes);
   // POSTs a tar archive (application/x-tar); a progress bar on stderr when it
   // is a terminal.
   std::string upload_tar(const std::string& path, const std::string& tar);
@@ -50,10 +56,12 @@ class api_client {
   // Sends a request with `Accept: text/event-stream` and hands each event to
   // `on_event`. A non-2xx answer throws as above; so does a server that
   // cannot be reached at all. `on_tick` runs about once a second meanwhile.
+  // `stall_timeout_s` as in http_request: 0 for streams that may stay silent
+  // (a machine's log and a streamed command get no `: ping`).
   stream_outcome events(const std::string& method, const std::string& path,
                         const std::string& json_body, const std::vector<std::string>& headers,
                         const std::function<bool(const sse_event&)>& on_event,
-                        const std::function<void()>& on_tick = {});
+                        const std::function<void()>& on_tick = {}, long stall_timeout_s = 60);
 
   const std::string& server() const { return opts_.url; }
 

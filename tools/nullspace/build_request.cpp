@@ -6,6 +6,7 @@
 
 #include "storage/common/json_writer.hpp"
 #include "tools/nullspace/cli_error.hpp"
+#include "tools/nullspace/flag_values.hpp"
 #include "tools/nullspace/terminal.hpp"
 
 namespace fs = std::filesystem;
@@ -22,13 +23,6 @@ std::string read_dockerfile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw usage_error("cannot read Dockerfile " + path);
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-std::pair<std::string, std::string> key_value(const std::string& kv, const char* option) {
-  auto eq = kv.find('=');
-  if (eq == std::string::npos || eq == 0)
-    throw usage_error(std::string(option) + " takes KEY=VALUE, got '" + kv + "'");
-  return {kv.substr(0, eq), kv.substr(eq + 1)};
 }
 
 struct source_values {

@@ -18,6 +18,10 @@ struct http_request {
   std::string body;                  // sent for POST/PUT/PATCH/DELETE when non-empty
   // Called about once a second while the transfer waits, and as bytes go up.
   std::function<void(uint64_t sent, uint64_t total)> on_progress;
+  // Seconds without a byte after which the exchange counts as stalled. 0: no
+  // limit, for answers that wait on something slow (a command in a machine);
+  // TCP keepalive still notices a peer that is gone.
+  long stall_timeout_s = 60;
 };
 
 struct http_response {

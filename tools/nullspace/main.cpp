@@ -1,8 +1,10 @@
 // nullspace: the command-line client of nullspaced (template builds, their
-// logs, the template registry) and of this machine's base-image catalog.
+// logs, the template registry, machines started from templates) and of this
+// machine's base-image catalog.
 //
 //   nullspace template build|wait|logs|status|cancel|retry|promote …
 //   nullspace template get|list|builds|tags|alias|reserve|rename|visibility|delete …
+//   nullspace machine create|exec|cp|logs|ls|get|pause|resume|timeout|kill …
 //   nullspace image list|bootstrap …
 //
 // docs/CLI.md describes every command; exit codes are in cli_error.hpp.
@@ -19,7 +21,10 @@ using namespace nullspace::cli;
 int main(int argc, char** argv) {
   auto& term = terminal::get();
   app_context ctx;
-  CLI::App app{"nullspace: build sandbox templates on a nullspaced server, and manage them"};
+  ctx.args.assign(argv + 1, argv + argc);
+  CLI::App app{
+      "nullspace: build sandbox templates on a nullspaced server, manage them, and run machines "
+      "from them"};
   app.require_subcommand(1);
   app.fallthrough();  // global options may follow the subcommands
   // NULLSPACE_API_URL is the name the SDKs read; NULLSPACE_SERVER, the older
@@ -40,15 +45,29 @@ int main(int argc, char** argv) {
   add_registry_commands(*tmpl, ctx);
   tmpl->footer(R"(Global options (--server URL, --api-key KEY) may be given anywhere.
 Run `nullspace template COMMAND --help` for a command's flags; docs/CLI.md has them all.)");
+  auto* machine =
+      app.add_subcommand("machine", "Start machines from templates, run commands, copy files");
+  machine->require_subcommand(1);
+  add_machine_commands(*machine, ctx);
+  add_machine_exec_command(*machine, ctx);
+  add_machine_cp_command(*machine, ctx);
+  add_machine_logs_command(*machine, ctx);
+  machine->footer(R"(Global options (--server URL, --api-key KEY) may be given anywhere.
+Run `nullspace machine COMMAND --help` for a command's flags; docs/CLI.md has them all.)");
   add_image_commands(app, ctx);
   app.footer(R"(Examples:
   nullspace template build --from-python-image 3.11 --name my-template --tag stable
   nullspace template build --from-dockerfile ./Dockerfile --name docker-template
   nullspace template logs tb_... --follow
   nullspace --server http://build-host:7070 template list
+  id=$(nullspace machine create --template my-template)
+  nullspace machine exec $id -- python3 -c 'print(1 + 1)'
+  nullspace machine cp ./data.csv $id:/tmp/data.csv
+  nullspace machine kill $id
 
 Exit codes: 0 ready / done, 1 build error, cancelled or refused by the server,
-2 usage error, 3 server unreachable or authentication failed.)");
+2 usage error, 3 server unreachable or authentication failed.
+`machine exec` exits with the command's own exit code.)");
 
   try {
     app.parse(argc, argv);

@@ -5,6 +5,7 @@
 #include "storage/common/json_writer.hpp"
 #include "tools/nullspace/cli_error.hpp"
 #include "tools/nullspace/commands.hpp"
+#include "tools/nullspace/paged_list.hpp"
 #include "tools/nullspace/template_render.hpp"
 #include "tools/nullspace/terminal.hpp"
 
@@ -25,68 +26,6 @@ int print_template(const std::string& body, bool json, const std::string& headli
   js::document d(body);
   if (!headline.empty()) term.out_line(headline);
   term.out(template_details(d["template"]));
-  return exit_ok;
-}
-
-std::string query(const std::vector<std::pair<std::string, std::string>>& params) {
-  std::string q;
-  for (auto& [k, v] : params) {
-    if (v.empty()) continue;
-    q += (q.empty() ? "?" : "&") + k + "=" + encode_component(v);
-  }
-  return q;
-}
-
-struct page_flags {
-  int64_t limit = 0;
-  std::string cursor;
-  bool all = false;
-  bool json = false;
-};
-
-void add_page_flags(CLI::App* cmd, page_flags& p) {
-  cmd->add_option("--limit", p.limit, "At most this many per page")->check(CLI::PositiveNumber);
-  cmd->add_option("--cursor", p.cursor, "Continue from a previous page's next_cursor");
-  cmd->add_flag("--all", p.all, "Fetch every page");
-  add_json_flag(*cmd, p.json);
-}
-
-// GETs `path` + params, page after page with --all; prints `key`'s items as
-// a table or one JSON document {key: [...], "next_cursor": …}.
-int list_pages(api_client& api, const std::string& path,
-               std::vector<std::pair<std::string, std::string>> params, const page_flags& p,
-               const std::string& key, std::string (*render)(const std::vector<js::element>&)) {
-  if (p.limit > 0) params.emplace_back("limit", std::to_string(p.limit));
-  std::string cursor = p.cursor;
-  std::vector<std::unique_ptr<js::document>> pages;
-  std::vector<js::element> items;
-  std::string next;
-  while (true) {
-    auto q = params;
-    q.emplace_back("cursor", cursor);
-    pages.push_back(std::make_unique<js::document>(api.get(path + query(q))));
-    auto& d = *pages.back();
-    for (auto e : js::items(d.root(), key)) items.push_back(e);
-    next = js::str(d.root(), "next_cursor");
-    if (!p.all || next.empty()) break;
-    cursor = next;
-  }
-  auto& term = terminal::get();
-  if (p.json) {
-    json::writer w;
-    w.begin_object().key(key).begin_array();
-    for (auto e : items) w.raw(js::compact(e));
-    w.end_array();
-    if (next.empty())
-      w.field_null("next_cursor");
-    else
-      w.field("next_cursor", next);
-    w.end_object();
-    term.out_line(std::move(w).str());
-    return exit_ok;
-  }
-  term.out(render(items));
-  if (!next.empty()) term.err_line("more: --cursor " + next + " (or --all)");
   return exit_ok;
 }
 
