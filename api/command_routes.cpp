@@ -25,6 +25,7 @@ struct command_stream {
     if (begun) return;
     begun = true;
     ex->begin_stream(200, "text/event-stream");
+    ex->sse_heartbeat = true;
   }
   void event(std::string_view name, const std::string& data) {
     open();

@@ -49,6 +49,9 @@ class exchange {
   tenant_id tenant;
   std::string route = "unmatched";  // the route pattern, for metrics and logs
   std::vector<std::string> params;  // values of the pattern's {placeholders}
+  // An SSE stream that log_streams does not own (a streamed command, a machine
+  // log): it gets the same `: ping` comments as build logs.
+  bool sse_heartbeat = false;
 
   bool responded() const { return responded_; }
   // False once the client went away (or the server is stopping it).

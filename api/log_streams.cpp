@@ -381,6 +381,9 @@ void log_streams::heartbeat() {
       if (!c->done && c->format == stream_format::sse) c->ex->write(ping, *ping);
   for (auto& c : replays_)
     if (!c->done && c->format == stream_format::sse) c->ex->write(ping, *ping);
+  server_.for_each_stream([](exchange& ex) {
+    if (ex.sse_heartbeat) ex.write(ping, *ping);
+  });
 }
 
 // A follower whose buffer is full and has not taken a byte for stall_timeout_ms

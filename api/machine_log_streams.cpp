@@ -81,6 +81,7 @@ void machine_log_streams::start(exchange_ptr ex, const machine_id& id, uint64_t 
     });
   };
   ex->begin_stream(200, content_type(format));
+  ex->sse_heartbeat = format == stream_format::sse;
   ex->on_closed = [this, raw] { drop(raw); };
   auto sub = eng_.follow_machine(id, log_offset(from), std::move(cb), ex->tenant);
   if (!sub) return finish(raw, nullptr);

@@ -410,6 +410,15 @@ std::optional<sse_event> http_connection::next_event() {
   return std::nullopt;
 }
 
+bool http_connection::next_comment() {
+  while (auto line = next_body_line())
+    if (!line->empty() && (*line)[0] == ':') {
+      ++comments_;
+      return true;
+    }
+  return false;
+}
+
 bool http_connection::peer_closed() {
   // Reading to the end keeps whatever the server sent before closing in in_,
   // so a response still in flight can be read afterwards.

@@ -73,6 +73,10 @@ class http_connection {
   // nullopt at the end of the body (final 0-chunk or closed connection); a
   // half-received event there is dropped, as browsers do.
   std::optional<sse_event> next_event();
+  // Reads the body up to the next SSE comment line (": ping"); false at the end
+  // of the body. Event lines read meanwhile are skipped: use it while no event
+  // is due.
+  bool next_comment();
   // Next line of an NDJSON body without its "\n"; nullopt at the end.
   std::optional<std::string> next_line();
   size_t comments_seen() const { return comments_; }

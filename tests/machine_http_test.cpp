@@ -52,6 +52,7 @@ TEST_CASE("machine routes over HTTP: tenants, the port proxy, streams, errors an
   eopts.machines.max_machines_per_tenant = 1;
   eopts.tenants = {"alpha", "beta"};
   api::api_options aopts;
+  aopts.streams.heartbeat_ms = 20;  // pings show up while a stream waits
   auto keys = api::key_table::parse(alpha_key + " alpha\n" + beta_key + " beta\n", "test");
   REQUIRE(keys.ok());
   aopts.keys = std::move(keys.value());
@@ -146,6 +147,8 @@ TEST_CASE("machine routes over HTTP: tenants, the port proxy, streams, errors an
     REQUIRE(first);
     CHECK(first->event == "stdout");
     CHECK(first->data.find("first") != std::string::npos);
+    // While it waits, the stream is kept alive with `: ping` comments.
+    REQUIRE(c.next_comment());
     REQUIRE(call(f.port, "PUT", base + "/files?path=/tmp/go2", alpha_key, "").status == 200);
     std::vector<std::string> events;
     std::string out;
@@ -157,6 +160,14 @@ TEST_CASE("machine routes over HTTP: tenants, the port proxy, streams, errors an
     CHECK(events.back() == "exit");
     CHECK(out.find("second") != std::string::npos);
     CHECK(out.find("\"exit_code\":0") != std::string::npos);
+
+    // A machine log followed live gets the same pings.
+    http_connection logs(f.port);
+    auto lh = as(alpha_key);
+    lh.emplace_back("Accept", "text/event-stream");
+    logs.send_request("GET", base + "/logs?follow=true", "", lh);
+    REQUIRE(logs.read_head().status == 200);
+    CHECK(logs.next_comment());
   }
 
   SECTION("bad requests are clear errors; the per-tenant cap is 429 naming it") {

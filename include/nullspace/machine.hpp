@@ -110,7 +110,9 @@ struct command_request {
   env_pairs envs;
   std::string cwd;                     // "" = the template's workdir
   std::string user;                    // "" = the template's user
-  std::optional<uint64_t> timeout_ms;  // kills the command's whole process tree, not the machine
+  // Kills the command's whole process tree, not the machine. Default: 60 s for
+  // a command the caller waits for (streamed too), none for a background one.
+  std::optional<uint64_t> timeout_ms;
   std::string stdin_data;
   bool background = false;  // answer at once with a command id
 };
