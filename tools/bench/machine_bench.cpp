@@ -260,7 +260,7 @@ int main(int argc, char** argv) {
   rt::container_driver_options o;
   o.data_dir = tmp + "/data";
   o.oci_runtime = runtime_pref;
-  o.init_binary = init;
+  o.init_binary = std::filesystem::absolute(init).string();  // the runtime reads it from the bundle
   auto driver = rt::container_driver::open(o);
   if (!driver) die(driver.error().message);
   auto& d = *driver.value();
