@@ -8,10 +8,12 @@
 // Only what is not command text is adapted: nullspaced gets
 // NULLSPACE_LISTEN=127.0.0.1:0 (the README's default port could be taken by
 // another run), the curl commands get the port it picked in place of 7070, the
-// CLI gets NULLSPACE_SERVER, `tb_…` becomes the id the POST printed, and base
-// images come from the suite's shared images dir (NULLSPACE_IMAGES_DIR).
-// Sandboxed when the suite runs as root with runc (as CI does); otherwise
-// nullspaced itself falls back to host isolation and the commands still hold.
+// CLI gets NULLSPACE_SERVER, `tb_…` becomes the id the POST printed and `m_…`
+// the machine `machine create` printed, and base images come from the suite's
+// shared images dir (NULLSPACE_IMAGES_DIR). Sandboxed when the suite runs as
+// root with runc (as CI does); otherwise nullspaced itself falls back to host
+// isolation, the build commands still hold, and the machine commands (which
+// need the sandbox) are left out.
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
@@ -20,6 +22,7 @@
 
 #include "tests/api_fixture.hpp"
 #include "tests/child_process.hpp"
+#include "tests/machine_support.hpp"
 #include "tests/test_support.hpp"
 
 using namespace nullspace::test;
@@ -28,7 +31,8 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr std::string_view marker = "<!-- readme-smoke-test";
-constexpr std::string_view placeholder = "tb_\u2026";  // "tb_…"
+constexpr std::string_view placeholder = "tb_\u2026";         // "tb_…"
+constexpr std::string_view machine_placeholder = "m_\u2026";  // "m_…"
 
 // The commands of the marked blocks, in order. A command goes on over lines
 // while a single quote is open (the curl -d '{ … }' example).
@@ -62,15 +66,19 @@ std::string replace_all(std::string text, std::string_view from, const std::stri
   return text;
 }
 
-// The first build id (tb_ + hex) in `text`, or "".
-std::string build_id(const std::string& text) {
+// The first id `prefix` + hex (tb_…, m_…) in `text`, or "".
+std::string first_id(const std::string& text, std::string_view prefix) {
   auto hex = [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); };
-  for (auto at = text.find("tb_"); at != std::string::npos; at = text.find("tb_", at + 1)) {
-    auto end = at + 3;
+  for (auto at = text.find(prefix); at != std::string::npos; at = text.find(prefix, at + 1)) {
+    auto end = at + prefix.size();
     while (end < text.size() && hex(text[end])) ++end;
-    if (end - at - 3 >= 8) return text.substr(at, end - at);
+    if (end - at - prefix.size() >= 8) return text.substr(at, end - at);
   }
   return "";
+}
+
+std::string build_id(const std::string& text) {
+  return first_id(text, "tb_");
 }
 
 // Settings of ours that would change what the README's commands do.
@@ -125,12 +133,16 @@ TEST_CASE("the README's quick start works as written", "[readme]") {
   env.push_back("NULLSPACE_SERVER=" + url);
 
   std::vector<std::string> builds;
-  bool followed_to_ready = false, cli_ready = false;
+  std::string machine;
+  bool followed_to_ready = false, cli_ready = false, ran_in_machine = false, killed = false;
+  bool machines = machines_unavailable().empty();
   for (size_t i = 1; i < commands.size(); ++i) {
     auto command = replace_all(commands[i], ":7070", ":" + std::to_string(port));
+    if (!machines && command.starts_with("build/nullspace machine ")) continue;
     // `tb_…` is the id an earlier command printed (before there is one, it is
     // only in a comment showing what the POST answers).
     if (!builds.empty()) command = replace_all(command, placeholder, builds.back());
+    if (!machine.empty()) command = replace_all(command, machine_placeholder, machine);
     child_process run({"/bin/sh", "-c", command},
                       {.cwd = work, .env = env, .unset = foreign_settings});
     auto code = run.finish();
@@ -154,9 +166,21 @@ TEST_CASE("the README's quick start works as written", "[readme]") {
       builds.push_back(id);
       cli_ready = run.out().find("ready") != std::string::npos;
     }
+    if (command.starts_with("build/nullspace machine create ")) {
+      machine = first_id(run.out(), "m_");
+      REQUIRE_FALSE(machine.empty());
+    }
+    if (command.starts_with("build/nullspace machine exec "))
+      ran_in_machine = run.out().starts_with("Python 3.11");
+    if (command.starts_with("build/nullspace machine kill ")) killed = true;
   }
   CHECK(followed_to_ready);
   CHECK(cli_ready);
+  // The machine half: created from the template, a command ran in it, it is gone.
+  if (machines) {
+    CHECK(ran_in_machine);
+    CHECK(killed);
+  }
   REQUIRE(builds.size() >= 2);
   for (auto& id : builds) {
     auto done = wait_terminal(port, id);
