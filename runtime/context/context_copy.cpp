@@ -18,32 +18,12 @@
 
 #include "runtime/context/tar_entries.hpp"
 #include "runtime/request/path_glob.hpp"
+#include "storage/common/unique_fd.hpp"
 
 namespace nullspace::runtime {
 namespace {
 
 // ---- small pieces -------------------------------------------------------------
-
-class unique_fd {
- public:
-  unique_fd() = default;
-  explicit unique_fd(int fd) : fd_(fd) {}
-  unique_fd(unique_fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  unique_fd& operator=(unique_fd&& o) noexcept {
-    if (this != &o) reset(std::exchange(o.fd_, -1));
-    return *this;
-  }
-  ~unique_fd() { reset(); }
-  void reset(int fd = -1) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
-  int get() const { return fd_; }
-  explicit operator bool() const { return fd_ >= 0; }
-
- private:
-  int fd_ = -1;
-};
 
 struct archive_deleter {
   void operator()(archive* a) const { archive_read_free(a); }

@@ -20,7 +20,7 @@
 #include "runtime/machine/machine_files.hpp"
 #include "runtime/machine/machine_users.hpp"
 #include "runtime/machine/process_info.hpp"
-#include "runtime/machine/unique_fd.hpp"
+#include "storage/common/unique_fd.hpp"
 #include "runtime/process/command.hpp"
 #include "runtime/sandbox/overlay.hpp"
 #include "storage/common/file_text.hpp"

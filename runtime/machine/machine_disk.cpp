@@ -14,7 +14,7 @@
 #include <thread>
 
 #include "storage/common/file_text.hpp"
-#include "runtime/machine/unique_fd.hpp"
+#include "storage/common/unique_fd.hpp"
 #include "runtime/process/command.hpp"
 
 namespace nullspace::runtime {

@@ -14,7 +14,7 @@
 #include <cstring>
 #include <random>
 
-#include "runtime/machine/unique_fd.hpp"
+#include "storage/common/unique_fd.hpp"
 
 namespace nullspace::runtime {
 

@@ -16,7 +16,7 @@
 #include <thread>
 
 #include "runtime/machine/netlink_route.hpp"
-#include "runtime/machine/unique_fd.hpp"
+#include "storage/common/unique_fd.hpp"
 #include "runtime/process/command.hpp"
 #include "storage/common/file_text.hpp"
 #include "storage/common/logging.hpp"

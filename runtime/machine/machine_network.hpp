@@ -23,7 +23,7 @@
 #include <string>
 
 #include "nullspace/error.hpp"
-#include "runtime/machine/unique_fd.hpp"
+#include "storage/common/unique_fd.hpp"
 
 namespace nullspace::runtime {
 

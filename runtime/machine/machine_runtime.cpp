@@ -9,7 +9,7 @@
 #include <cstring>
 #include <filesystem>
 
-#include "runtime/machine/unique_fd.hpp"
+#include "storage/common/unique_fd.hpp"
 #include "runtime/process/command.hpp"
 #include "storage/common/file_text.hpp"
 

@@ -10,7 +10,7 @@
 #include <string>
 
 #include "storage/common/file_text.hpp"
-#include "runtime/machine/unique_fd.hpp"
+#include "storage/common/unique_fd.hpp"
 
 namespace nullspace::runtime {
 
