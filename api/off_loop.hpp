@@ -2,10 +2,9 @@
 // reads) run on the API's own worker threads; their answer comes back on the
 // loop thread.
 //
-// Why not libuv's thread pool: its threads live as long as the process, and a
-// thread that made a blocking engine call and is still alive keeps the
-// engine's actor system from shutting down (nullspaced then hung on SIGTERM).
-// These workers are joined when the server stops, before the engine closes.
+// Why not libuv's thread pool: its four threads are shared with the build-
+// context uploads, and a file call may block as long as the machine's disk
+// does; these workers are ours, and joined when the server stops.
 #pragma once
 
 #include <condition_variable>

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <future>
+#include <thread>
 #include <mutex>
 #include <set>
 #include <string>
@@ -451,4 +452,32 @@ TEST_CASE("machines outlive an engine restart and are adopted; lost ones fail as
   CHECK(logged(machine_log(*eng, kept), "event", "adopted"));
   REQUIRE(eng->stop_machine(kept).ok());
   CHECK(test::traces(dir.sub("data"), {kept.str(), lost.str()}) == test::host_traces{});
+}
+
+TEST_CASE("a thread that called the engine and lives on does not keep it from closing",
+          "[machines]") {
+  REQUIRE_SANDBOX();
+  REQUIRE_MACHINES();
+  test::temp_dir dir;
+  auto eng = test::open_sandbox(dir);
+  build_template(*eng, web_template);
+  auto m = eng->create_machine(from("web"));
+  REQUIRE_OK(m);
+  // The thread makes calls that run CAF code on it (an asking actor, a
+  // scoped_actor), then waits until the engine is gone. Before the fix the
+  // engine's destructor waited for this thread to end: a hang, here a timeout.
+  std::promise<void> called, release;
+  auto released = release.get_future();
+  std::thread caller([&] {
+    CHECK(eng->write_file(m->id(), "/tmp/x", "x").ok());
+    CHECK(eng->run_command(m->id(), shell("true")).ok());
+    (void)eng->current_stats();
+    called.set_value();
+    released.wait();
+  });
+  called.get_future().wait();
+  REQUIRE_OK(eng->stop_machine(m->id()));
+  eng.reset();  // returns although `caller` is still alive
+  release.set_value();
+  caller.join();
 }

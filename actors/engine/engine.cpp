@@ -87,6 +87,7 @@ engine::~engine() {
 }
 
 result<std::unique_ptr<engine>> engine::open(engine_options options) {
+  caller_thread_guard caller;  // the actor system is made on this thread
   if (options.data_dir.empty())
     return make_error(errc::invalid_argument, "the data dir is empty: name a directory");
   // Once, before anything uses them: every component (and the OCI runtime,
@@ -177,6 +178,7 @@ result<std::unique_ptr<engine>> engine::open(engine_options options) {
 
 engine::stats engine::current_stats() const {
   stats out;
+  caller_thread_guard caller;
   caf::scoped_actor self{*impl_->sys};
   self->request(impl_->ctx->directory.manager(), caf::infinite, stats_atom::value)
       .receive(

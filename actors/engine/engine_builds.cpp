@@ -104,6 +104,7 @@ result<std::vector<raw_entry>> engine::read_log(const build_id& id, log_offset o
 
 result<build_view> engine::cancel(const build_id& id, const std::string& reason,
                                   const tenant_id& tenant) {
+  caller_thread_guard caller;
   caf::scoped_actor self{*impl_->sys};
   std::optional<result<build_view>> out;
   self->request(impl_->ctx->directory.manager(), caf::infinite, cancel_atom::value, tenant.str(),

@@ -88,6 +88,7 @@ result<context_info> engine::upload_context(std::string_view tar) {
   auto put = impl_->db->put_context(m->id, m->json());
   if (!put) return put.error();
   // Builds waiting for this context are queued now.
+  caller_thread_guard caller;
   if (auto mgr = impl_->ctx->directory.manager())
     caf::anon_send(mgr, actors::ctx_ready_atom::value, m->id);
   return context_info{m->id, m->digest, m->files, m->bytes};

@@ -103,6 +103,7 @@ class follow_handle_impl final : public follow_handle {
       follower_ = nullptr;
       return;
     }
+    caller_thread_guard caller;
     if (auto hub = ctx->directory.hub()) caf::anon_send(hub, unfollow_atom::value, id_, follower_);
     caf::anon_send_exit(follower_, caf::exit_reason::user_shutdown);
     follower_ = nullptr;
@@ -121,6 +122,7 @@ result<std::unique_ptr<follow_handle>> follow_log(engine::impl& p, const std::st
                                                   uint64_t from, follow_sink sink) {
   auto hub = p.ctx->directory.hub();
   if (!hub) return make_error(errc::unavailable, "the log hub is restarting; retry");
+  caller_thread_guard caller;
   auto f = p.sys->spawn(follower, std::move(sink), p.ctx, id, from);
   p.track_follower(f);
   return std::unique_ptr<follow_handle>(new follow_handle_impl(id, std::move(f), p.ctx));
@@ -135,8 +137,10 @@ result<std::unique_ptr<follow_handle>> engine::follow(const build_id& id, log_of
     return make_error(errc::not_found, "no build " + id.str());
   follow_sink sink{std::move(callbacks.on_entries), nullptr};
   if (callbacks.on_end)
-    sink.on_end = [on_end = std::move(callbacks.on_end), db = impl_->db.get()](
-                      const follow_batch& b) { on_end(build_view{*b.end, db->next_offset(b.build_id)}); };
+    sink.on_end = [on_end = std::move(callbacks.on_end),
+                   db = impl_->db.get()](const follow_batch& b) {
+      on_end(build_view{*b.end, db->next_offset(b.build_id)});
+    };
   return follow_log(*impl_, id.str(), offset.value(), std::move(sink));
 }
 
@@ -149,8 +153,8 @@ result<std::unique_ptr<follow_handle>> engine::follow_machine(const machine_id& 
     return make_error(errc::not_found, "no machine " + id.str());
   follow_sink sink{std::move(callbacks.on_entries), nullptr};
   if (callbacks.on_end)
-    sink.on_end = [on_end = std::move(callbacks.on_end), db = impl_->db.get()](
-                      const follow_batch& b) {
+    sink.on_end = [on_end = std::move(callbacks.on_end),
+                   db = impl_->db.get()](const follow_batch& b) {
       on_end(machine_view{*b.machine_end, db->next_offset(b.build_id), {}});
     };
   return follow_log(*impl_, id.str(), offset.value(), std::move(sink));

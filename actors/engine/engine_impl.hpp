@@ -12,6 +12,7 @@
 #include <optional>
 #include <vector>
 
+#include "actors/engine/caller_thread.hpp"
 #include "actors/engine/status_cache.hpp"
 #include "actors/engine_context.hpp"
 #include "actors/orchestrator.hpp"
@@ -60,6 +61,7 @@ struct engine::impl {
   }
 
   result<build_view> ask_manager_submit(submit_request sr) {
+    caller_thread_guard caller;
     caf::scoped_actor self{*sys};
     std::optional<result<build_view>> out;
     self->request(ctx->directory.manager(), caf::infinite, submit_atom::value, std::move(sr))
@@ -81,6 +83,7 @@ struct engine::impl {
     auto mgr = ctx->directory.manager();
     if (!mgr || !ctx->accepting_calls())
       return done(make_error(errc::unavailable, "the engine is restarting or stopping; retry"));
+    caller_thread_guard caller;
     sys->spawn([this, mgr, done = std::move(done),
                 ... msg = std::move(msg)](caf::event_based_actor* self) mutable {
       self->request(mgr, caf::infinite, std::move(msg)...)
@@ -120,6 +123,7 @@ struct engine::impl {
       followers.clear();
     }
     {
+      caller_thread_guard caller;
       caf::scoped_actor self{*sys};
       std::vector<caf::actor_addr> watched;
       for (auto a :

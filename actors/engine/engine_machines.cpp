@@ -35,8 +35,9 @@ error no_machine(const machine_id& id) {
 // [A-Za-z_][A-Za-z0-9_]*
 bool valid_env_name(std::string_view s) {
   if (s.empty() || s.size() > 256 || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
-  return std::all_of(s.begin(), s.end(),
-                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+  });
 }
 
 // [A-Za-z0-9._/-]{1,63}
@@ -52,15 +53,16 @@ std::optional<error> check_pairs(const env_pairs& pairs, const platform_limits& 
                                  const char* field, bool (*valid_key)(std::string_view),
                                  const char* key_rule) {
   if (pairs.size() > limits.max_list_items)
-    return make_error(errc::invalid_argument,
-                      std::string(field) + " has more than " +
-                          std::to_string(limits.max_list_items) + " entries",
-                      field);
+    return make_error(
+        errc::invalid_argument,
+        std::string(field) + " has more than " + std::to_string(limits.max_list_items) + " entries",
+        field);
   for (auto& [k, v] : pairs) {
     if (!valid_key(k))
-      return make_error(errc::invalid_argument,
-                        std::string(field) + " key '" + k.substr(0, 64) + "' must match " + key_rule,
-                        std::string(field) + "." + k.substr(0, 64));
+      return make_error(
+          errc::invalid_argument,
+          std::string(field) + " key '" + k.substr(0, 64) + "' must match " + key_rule,
+          std::string(field) + "." + k.substr(0, 64));
     if (v.size() > limits.max_string_bytes || v.find('\0') != std::string::npos)
       return make_error(errc::invalid_argument,
                         std::string(field) + "." + k + " must be at most " +
@@ -106,8 +108,7 @@ std::optional<error> check_request(const machine_request& r, const engine_option
 
 // The ready build a machine request's template ref names, its artifact and
 // config, as the machine's create message.
-result<machine_create> resolve(engine::impl& p, const machine_request& r,
-                               const tenant_id& tenant) {
+result<machine_create> resolve(engine::impl& p, const machine_request& r, const tenant_id& tenant) {
   auto ref = parse_template_ref(r.template_ref);
   if (!ref) {
     auto e = ref.error();
@@ -128,8 +129,9 @@ result<machine_create> resolve(engine::impl& p, const machine_request& r,
                       "template");
   if (!build.artifact)
     return make_error(errc::conflict,
-                      named + " has no artifact: it was built with the host executor, which "
-                              "makes none; build it with sandbox isolation",
+                      named +
+                          " has no artifact: it was built with the host executor, which "
+                          "makes none; build it with sandbox isolation",
                       "template");
   if (build.artifact_availability != "available")
     return make_error(errc::conflict,
@@ -140,9 +142,10 @@ result<machine_create> resolve(engine::impl& p, const machine_request& r,
   c.artifact_dir = p.opts.data_dir + "/artifacts/" + build.artifact->id;
   auto config = runtime::parse_template_config(read_text_file(c.artifact_dir + "/config.json"));
   if (!config)
-    return make_error(errc::conflict, named + "'s artifact cannot be read (" + c.artifact_dir +
-                                          "/config.json); rebuild it",
-                      "template");
+    return make_error(
+        errc::conflict,
+        named + "'s artifact cannot be read (" + c.artifact_dir + "/config.json); rebuild it",
+        "template");
   c.config = std::move(*config);
   c.envs = r.envs;
   c.wait = r.wait;
@@ -177,6 +180,7 @@ void ask_machines(engine::impl& p, std::function<void(result<Reply>)> done, Ts..
   auto mgr = caf::actor_cast<machine_manager_actor>(p.ctx->directory.machines());
   if (!mgr || !p.ctx->accepting_calls())
     return done(make_error(errc::unavailable, "the engine is restarting or stopping; retry"));
+  caller_thread_guard caller;
   p.sys->spawn([mgr, done = std::move(done),
                 ... msg = std::move(msg)](caf::event_based_actor* self) mutable {
     self->request(mgr, caf::infinite, std::move(msg)...)
@@ -399,8 +403,7 @@ result<command_result> engine::kill_command(const machine_id& id, const std::str
 
 namespace {
 result<file_reply> ask_file(engine::impl& p, file_job job) {
-  auto r = wait_for<file_reply>(
-      [&](auto cb) { ask_machines<file_reply>(p, cb, std::move(job)); });
+  auto r = wait_for<file_reply>([&](auto cb) { ask_machines<file_reply>(p, cb, std::move(job)); });
   if (!r) return r.error();
   if (r->err) return *r->err;
   return r;

@@ -134,6 +134,7 @@ void ask_registry(engine::impl& p, registry_op op, Convert convert, engine::call
   auto reg = p.ctx->directory.registry();
   if (!reg || !p.ctx->accepting_calls())
     return done(make_error(errc::unavailable, "the engine is restarting or stopping; retry"));
+  caller_thread_guard caller;
   p.sys->spawn([reg, op = std::move(op), convert,
                 done = std::move(done)](caf::event_based_actor* self) mutable {
     self->request(reg, caf::infinite, std::move(op))
@@ -222,6 +223,7 @@ result<template_view> engine::delete_template(const template_ref& ref, const ten
 result<sweep_summary> engine::sweep_retention() {
   auto reg = impl_->ctx->directory.registry();
   if (!reg) return make_error(errc::unavailable, "the template registry is restarting; retry");
+  caller_thread_guard caller;
   caf::scoped_actor self{*impl_->sys};
   std::optional<result<sweep_summary>> out;
   self->request(reg, caf::infinite, sweep_atom::value, impl_->ctx->config.now_ms())

@@ -50,9 +50,15 @@ void forget(manager_state& st, const std::string& id) {
 }
 
 // The live machine `id` of `tenant`, or null.
+// The actor of a machine that is still running. One that reached a terminal
+// state is answered from the store from then on: its actor is about to end,
+// and a request delegated to it could find it gone (request_receiver_down).
+// Its terminal state reaches us before its requesters get their answer, so a
+// request sent after a stop returned never lands on the ending actor.
 const live_machine* find(manager_state& st, const std::string& tenant, const std::string& id) {
   auto it = st.live.find(id);
   if (it == st.live.end() || it->second.tenant != tenant) return nullptr;
+  if (is_terminal(it->second.state)) return nullptr;
   return &it->second;
 }
 
