@@ -101,9 +101,11 @@ std::set<std::string>& all_test_data_dirs();
 
 }  // namespace nullspace::test
 
-// REQUIRE(r.ok()) that prints the error when it fails.
-#define REQUIRE_OK(r)                                       \
-  do {                                                      \
-    INFO(((r).ok() ? std::string() : (r).error().message)); \
-    REQUIRE((r).ok());                                      \
+// REQUIRE(r.ok()) that prints the error when it fails; `r` is evaluated once
+// (it may be a call).
+#define REQUIRE_OK(r)                                                                     \
+  do {                                                                                    \
+    const auto& require_ok_result_ = (r);                                                 \
+    INFO((require_ok_result_.ok() ? std::string() : require_ok_result_.error().message)); \
+    REQUIRE(require_ok_result_.ok());                                                     \
   } while (0)
