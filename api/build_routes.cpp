@@ -1,6 +1,7 @@
 #include "api/build_routes.hpp"
 
 #include "api/json_body.hpp"
+#include "api/loop_answer.hpp"
 #include "api/query_params.hpp"
 #include "api/route_ids.hpp"
 #include "storage/common/json_writer.hpp"
@@ -14,12 +15,8 @@ http_response build_body(int status, const build_view& v) {
 
 // An engine answer (on an engine thread) becomes a response on the loop thread.
 engine::callback<build_view> answer_on_loop(exchange_ptr ex, int ok_status) {
-  auto poster = ex->server().bridge().poster();
-  return [ex, ok_status, poster](result<build_view> r) {
-    poster.post([ex, ok_status, r = std::move(r)] {
-      ex->respond(r ? build_body(ok_status, r.value()) : error_response(r.error()));
-    });
-  };
+  return answer_on_loop<build_view>(
+      std::move(ex), [ok_status](const build_view& v) { return build_body(ok_status, v); });
 }
 
 // ---- POST /v1/builds ------------------------------------------------------
@@ -236,9 +233,7 @@ void inspect_context(route_context& c, exchange_ptr ex) {
 }  // namespace
 
 void add_build_routes(router& r, route_context ctx) {
-  auto bind = [ctx](void (*fn)(route_context&, exchange_ptr)) {
-    return [ctx, fn](exchange_ptr ex) mutable { fn(ctx, std::move(ex)); };
-  };
+  auto bind = route_binder(ctx);
   route_options upload{.max_body_bytes = ctx.options.max_upload_bytes};
   r.add("POST", "/v1/builds", bind(create_build));
   r.add("GET", "/v1/builds/{id}", bind(get_build));

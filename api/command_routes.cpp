@@ -1,6 +1,7 @@
 // Commands in machines: run to the end, stream as SSE, or start in the
 // background and read / kill later.
 #include "api/json_body.hpp"
+#include "api/loop_answer.hpp"
 #include "api/machine_json.hpp"
 #include "api/machine_routes.hpp"
 #include "api/off_loop.hpp"
@@ -78,15 +79,12 @@ void run_command(machine_route_context& c, exchange_ptr ex) {
   bool background = req->background;
   if (!background && accepts(http, "text/event-stream"))
     return stream_command(c, ex, *id, std::move(req.value()));
-  auto poster = ex->server().bridge().poster();
-  c.eng.run_command_async(
-      *id, std::move(req.value()), ex->tenant, [ex, poster, background](result<command_result> r) {
-        poster.post([ex, background, r = std::move(r)] {
-          if (!r) return ex->respond(error_response(r.error()));
-          if (!background) return ex->respond(result_body(r, false));
-          ex->respond(json_response(202, "{\"command_id\":\"" + r->command_id + "\"}"));
-        });
-      });
+  c.eng.run_command_async(*id, std::move(req.value()), ex->tenant,
+                          answer_on_loop<command_result>(ex, [background](const command_result& r) {
+                            if (!background)
+                              return json_response(200, command_result_json(r, false));
+                            return json_response(202, "{\"command_id\":\"" + r.command_id + "\"}");
+                          }));
 }
 
 // ---- GET /v1/machines/{id}/commands/{cid}, POST …/kill ---------------------------------
@@ -120,9 +118,7 @@ void kill_command(machine_route_context& c, exchange_ptr ex) {
 }  // namespace
 
 void add_command_routes(router& r, machine_route_context ctx) {
-  auto bind = [ctx](void (*fn)(machine_route_context&, exchange_ptr)) {
-    return [ctx, fn](exchange_ptr ex) mutable { fn(ctx, std::move(ex)); };
-  };
+  auto bind = route_binder(ctx);
   r.add("POST", "/v1/machines/{id}/commands", bind(run_command));
   r.add("GET", "/v1/machines/{id}/commands/{command_id}", bind(get_command));
   r.add("POST", "/v1/machines/{id}/commands/{command_id}/kill", bind(kill_command));

@@ -117,9 +117,7 @@ void list_files(machine_route_context& c, exchange_ptr ex) {
 }  // namespace
 
 void add_file_routes(router& r, machine_route_context ctx) {
-  auto bind = [ctx](void (*fn)(machine_route_context&, exchange_ptr)) {
-    return [ctx, fn](exchange_ptr ex) mutable { fn(ctx, std::move(ex)); };
-  };
+  auto bind = route_binder(ctx);
   route_options upload{.max_body_bytes = ctx.eng.options().machines.max_file_bytes};
   r.add("PUT", "/v1/machines/{id}/files", bind(write_file), upload);
   r.add("GET", "/v1/machines/{id}/files", bind(read_file));

@@ -51,16 +51,6 @@ struct feed {
 
 namespace {
 
-constexpr std::string_view sse_mid = "\nevent: log\ndata: ";
-
-void append_sse(std::string& out, const raw_entry& e) {
-  out += "id: ";
-  out += std::to_string(e.offset);
-  out += sse_mid;
-  out += e.json;
-  out += "\n\n";
-}
-
 chunk_ptr make_chunk(const std::vector<raw_entry>& es) {
   auto c = std::make_shared<feed_chunk>();
   c->first = es.front().offset;
@@ -93,24 +83,6 @@ void ensure_ndjson(const feed_chunk& c) {
     c.nd.push_back('\n');
   }
   c.nd_pos.push_back(static_cast<uint32_t>(c.nd.size()));
-}
-
-std::string format_entries(const std::vector<raw_entry>& es, stream_format f) {
-  std::string out;
-  for (auto& e : es) {
-    if (f == stream_format::sse) {
-      append_sse(out, e);
-    } else {
-      out += e.json;
-      out.push_back('\n');
-    }
-  }
-  return out;
-}
-
-std::string end_frame(const std::string& build_json, stream_format f) {
-  if (f == stream_format::sse) return "event: end\ndata: " + build_json + "\n\n";
-  return "{\"event\":\"end\",\"build\":" + build_json + "}\n";
 }
 
 void close_timer(uv_timer_t*& t) {
@@ -188,8 +160,7 @@ void log_streams::start(exchange_ptr ex, const build_view& build, uint64_t from,
       return ex->respond(
           error_response(503, errc::unavailable, "the log hub is restarting; retry the request"));
   }
-  ex->begin_stream(200, format == stream_format::sse ? "text/event-stream" : "application/x-ndjson",
-                   {{"X-Build-Id", id}});
+  ex->begin_stream(200, content_type_of(format), {{"X-Build-Id", id}});
   if (!prelude.empty()) ex->write(std::move(prelude));
   auto c = std::make_shared<stream_client>();
   c->ex = ex;
@@ -269,7 +240,7 @@ void log_streams::pump(feed* f, stream_client& c) {
 void log_streams::finish(feed* f, stream_client& c) {
   c.done = true;
   auto* end = f ? &*f->end_json : (c.end_json ? &*c.end_json : nullptr);
-  if (end) c.ex->write(end_frame(*end, c.format));
+  if (end) c.ex->write(end_frame("build", *end, c.format));
   c.ex->end_stream();
   drop_client(f, &c);
 }

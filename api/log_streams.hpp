@@ -22,12 +22,11 @@
 #include <unordered_map>
 
 #include "api/http_server.hpp"
+#include "api/log_frames.hpp"
 #include "api/metrics.hpp"
 #include "nullspace/engine.hpp"
 
 namespace nullspace::api {
-
-enum class stream_format { sse, ndjson };
 
 struct stream_settings {
   size_t buffer_bytes = 1u << 20;      // per client (server_limits::stream_buffer_bytes)

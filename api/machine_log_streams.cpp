@@ -12,30 +12,6 @@ namespace {
 
 constexpr size_t replay_page = 1000;
 
-std::string format_entries(const std::vector<raw_entry>& es, stream_format f) {
-  std::string out;
-  for (auto& e : es) {
-    if (f == stream_format::sse) {
-      out += "id: " + std::to_string(e.offset) + "\nevent: log\ndata: ";
-      out += e.json;
-      out += "\n\n";
-    } else {
-      out += e.json;
-      out.push_back('\n');
-    }
-  }
-  return out;
-}
-
-std::string end_frame(const std::string& machine_json, stream_format f) {
-  if (f == stream_format::sse) return "event: end\ndata: " + machine_json + "\n\n";
-  return "{\"event\":\"end\",\"machine\":" + machine_json + "}\n";
-}
-
-const char* content_type(stream_format f) {
-  return f == stream_format::sse ? "text/event-stream" : "application/x-ndjson";
-}
-
 }  // namespace
 
 machine_log_streams::~machine_log_streams() {
@@ -51,7 +27,7 @@ void machine_log_streams::start(exchange_ptr ex, const machine_id& id, uint64_t 
   // An ended machine's log does not grow: replay it and end.
   bool live = follow && !is_terminal(view->record.state);
   if (!live) {
-    ex->begin_stream(200, content_type(format));
+    ex->begin_stream(200, content_type_of(format));
     for (uint64_t at = from;;) {
       auto page = eng_.read_machine_log(id, log_offset(at), replay_page, ex->tenant);
       if (!page || page->empty()) break;
@@ -59,7 +35,7 @@ void machine_log_streams::start(exchange_ptr ex, const machine_id& id, uint64_t 
       at = page->back().offset + 1;
       if (page->size() < replay_page) break;
     }
-    if (follow) ex->write(end_frame(view->json(), format));
+    if (follow) ex->write(end_frame("machine", view->json(), format));
     return ex->end_stream();
   }
   auto c = std::make_shared<machine_log_client>();
@@ -80,7 +56,7 @@ void machine_log_streams::start(exchange_ptr ex, const machine_id& id, uint64_t 
       if (auto c = weak.lock()) finish(c.get(), &json);
     });
   };
-  ex->begin_stream(200, content_type(format));
+  ex->begin_stream(200, content_type_of(format));
   ex->sse_heartbeat = format == stream_format::sse;
   ex->on_closed = [this, raw] { drop(raw); };
   auto sub = eng_.follow_machine(id, log_offset(from), std::move(cb), ex->tenant);
@@ -105,7 +81,7 @@ void machine_log_streams::finish(machine_log_client* c, const std::string* machi
   auto keep = it->second;
   clients_.erase(it);
   keep->ex->on_closed = nullptr;
-  if (machine_json) keep->ex->write(end_frame(*machine_json, keep->format));
+  if (machine_json) keep->ex->write(end_frame("machine", *machine_json, keep->format));
   keep->ex->end_stream();
   keep->sub.reset();
 }

@@ -1,6 +1,7 @@
 #include "api/machine_routes.hpp"
 
 #include "api/json_body.hpp"
+#include "api/loop_answer.hpp"
 #include "api/machine_json.hpp"
 #include "api/query_params.hpp"
 #include "storage/common/json_writer.hpp"
@@ -17,12 +18,8 @@ constexpr size_t max_page = 500;
 
 // An engine answer (on an engine thread) becomes a response on the loop thread.
 engine::callback<machine_view> answer_on_loop(exchange_ptr ex, int ok_status) {
-  auto poster = ex->server().bridge().poster();
-  return [ex, ok_status, poster](result<machine_view> r) {
-    poster.post([ex, ok_status, r = std::move(r)] {
-      ex->respond(r ? machine_body(ok_status, r.value()) : error_response(r.error()));
-    });
-  };
+  return answer_on_loop<machine_view>(
+      std::move(ex), [ok_status](const machine_view& v) { return machine_body(ok_status, v); });
 }
 
 // ---- POST /v1/machines ----------------------------------------------------------
@@ -120,9 +117,7 @@ void get_logs(machine_route_context& c, exchange_ptr ex) {
 }  // namespace
 
 void add_machine_routes(router& r, machine_route_context ctx) {
-  auto bind = [ctx](void (*fn)(machine_route_context&, exchange_ptr)) {
-    return [ctx, fn](exchange_ptr ex) mutable { fn(ctx, std::move(ex)); };
-  };
+  auto bind = route_binder(ctx);
   r.add("POST", "/v1/machines", bind(create_machine));
   r.add("GET", "/v1/machines", bind(list_machines));
   r.add("GET", "/v1/machines/{id}", bind(get_machine));

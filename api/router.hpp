@@ -33,6 +33,15 @@ struct route_match {
   bool bad_encoding = false;                 // a segment with invalid %-escapes
 };
 
+// Binds route functions `fn(context, exchange)` to a route file's context:
+//   auto bind = route_binder(ctx);  r.add("GET", "/v1/…", bind(get_thing));
+template <class Context>
+auto route_binder(Context ctx) {
+  return [ctx](void (*fn)(Context&, exchange_ptr)) {
+    return [ctx, fn](exchange_ptr ex) mutable { fn(ctx, std::move(ex)); };
+  };
+}
+
 class router {
  public:
   void add(std::string method, std::string pattern, std::function<void(exchange_ptr)> handler,

@@ -1,6 +1,7 @@
 #include "api/template_routes.hpp"
 
 #include "api/json_body.hpp"
+#include "api/loop_answer.hpp"
 #include "api/query_params.hpp"
 #include "api/route_ids.hpp"
 
@@ -15,12 +16,9 @@ void respond_json(exchange_ptr& ex, int status, const result<std::string>& r) {
 
 // A registry change answered on the loop thread.
 engine::callback<template_view> answer_on_loop(exchange_ptr ex, int ok_status) {
-  auto poster = ex->server().bridge().poster();
-  return [ex, ok_status, poster](result<template_view> r) {
-    poster.post([ex, ok_status, r = std::move(r)] {
-      ex->respond(r ? json_response(ok_status, r.value().json) : error_response(r.error()));
-    });
-  };
+  return answer_on_loop<template_view>(std::move(ex), [ok_status](const template_view& v) {
+    return json_response(ok_status, v.json);
+  });
 }
 
 // A required string member of a JSON object body, or the 400 saying so.
@@ -190,9 +188,7 @@ void delete_template(route_context& c, exchange_ptr ex) {
 }  // namespace
 
 void add_template_routes(router& r, route_context ctx) {
-  auto bind = [ctx](void (*fn)(route_context&, exchange_ptr)) {
-    return [ctx, fn](exchange_ptr ex) mutable { fn(ctx, std::move(ex)); };
-  };
+  auto bind = route_binder(ctx);
   r.add("GET", "/v1/templates", bind(list_templates));
   r.add("POST", "/v1/templates:reserve", bind(reserve));
   r.add("GET", "/v1/templates/{ref}", bind(get_template));

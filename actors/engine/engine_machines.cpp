@@ -402,6 +402,17 @@ result<command_result> engine::kill_command(const machine_id& id, const std::str
 // ---- files and ports -------------------------------------------------------------
 
 namespace {
+// A file job of `what` for machine `id` of `tenant`; the call fills in the rest.
+file_job file_job_for(file_job::kind what, const machine_id& id, const tenant_id& tenant,
+                      const std::string& path = {}) {
+  file_job j;
+  j.what = what;
+  j.tenant = tenant.str();
+  j.id = id.str();
+  j.path = path;
+  return j;
+}
+
 result<file_reply> ask_file(engine::impl& p, file_job job) {
   auto r = wait_for<file_reply>([&](auto cb) { ask_machines<file_reply>(p, cb, std::move(job)); });
   if (!r) return r.error();
@@ -412,11 +423,7 @@ result<file_reply> ask_file(engine::impl& p, file_job job) {
 
 result<std::string> engine::read_file(const machine_id& id, const std::string& path,
                                       const tenant_id& tenant) {
-  file_job j;
-  j.what = file_job::read;
-  j.tenant = tenant.str();
-  j.id = id.str();
-  j.path = path;
+  auto j = file_job_for(file_job::read, id, tenant, path);
   auto r = ask_file(*impl_, std::move(j));
   if (!r) return r.error();
   return std::move(r->data);
@@ -429,11 +436,7 @@ result<file_info> engine::write_file(const machine_id& id, const std::string& pa
     return make_error(errc::payload_too_large,
                       "a file written through the API is at most " +
                           std::to_string(impl_->opts.machines.max_file_bytes) + " bytes");
-  file_job j;
-  j.what = file_job::write;
-  j.tenant = tenant.str();
-  j.id = id.str();
-  j.path = path;
+  auto j = file_job_for(file_job::write, id, tenant, path);
   j.data = std::move(data);
   j.options = options;
   auto r = ask_file(*impl_, std::move(j));
@@ -443,11 +446,7 @@ result<file_info> engine::write_file(const machine_id& id, const std::string& pa
 
 result<std::vector<file_info>> engine::list_files(const machine_id& id, const std::string& path,
                                                   const tenant_id& tenant) {
-  file_job j;
-  j.what = file_job::list;
-  j.tenant = tenant.str();
-  j.id = id.str();
-  j.path = path;
+  auto j = file_job_for(file_job::list, id, tenant, path);
   auto r = ask_file(*impl_, std::move(j));
   if (!r) return r.error();
   return std::move(r->entries);
@@ -455,11 +454,7 @@ result<std::vector<file_info>> engine::list_files(const machine_id& id, const st
 
 result<void> engine::remove_file(const machine_id& id, const std::string& path, bool recursive,
                                  const tenant_id& tenant) {
-  file_job j;
-  j.what = file_job::remove;
-  j.tenant = tenant.str();
-  j.id = id.str();
-  j.path = path;
+  auto j = file_job_for(file_job::remove, id, tenant, path);
   j.recursive = recursive;
   auto r = ask_file(*impl_, std::move(j));
   if (!r) return r.error();
@@ -468,10 +463,7 @@ result<void> engine::remove_file(const machine_id& id, const std::string& path, 
 
 result<int> engine::connect_port(const machine_id& id, uint16_t port, const tenant_id& tenant) {
   if (port == 0) return make_error(errc::invalid_argument, "port must be from 1 to 65535", "port");
-  file_job j;
-  j.what = file_job::connect;
-  j.tenant = tenant.str();
-  j.id = id.str();
+  auto j = file_job_for(file_job::connect, id, tenant);
   j.port = port;
   auto r = ask_file(*impl_, std::move(j));
   if (!r) return r.error();

@@ -1,0 +1,35 @@
+#include "api/log_frames.hpp"
+
+namespace nullspace::api {
+
+const char* content_type_of(stream_format f) {
+  return f == stream_format::sse ? "text/event-stream" : "application/x-ndjson";
+}
+
+void append_sse(std::string& out, const raw_entry& e) {
+  out += "id: ";
+  out += std::to_string(e.offset);
+  out += sse_mid;
+  out += e.json;
+  out += "\n\n";
+}
+
+std::string format_entries(const std::vector<raw_entry>& es, stream_format f) {
+  std::string out;
+  for (auto& e : es) {
+    if (f == stream_format::sse) {
+      append_sse(out, e);
+    } else {
+      out += e.json;
+      out.push_back('\n');
+    }
+  }
+  return out;
+}
+
+std::string end_frame(std::string_view subject, const std::string& subject_json, stream_format f) {
+  if (f == stream_format::sse) return "event: end\ndata: " + subject_json + "\n\n";
+  return "{\"event\":\"end\",\"" + std::string(subject) + "\":" + subject_json + "}\n";
+}
+
+}  // namespace nullspace::api

@@ -1,0 +1,34 @@
+// How log entries go out on the wire, for build logs (log_streams) and
+// machine logs (machine_log_streams) alike: SSE frames (`id: OFFSET`,
+// `event: log`, `data: ENTRY`) or NDJSON lines, and the frame that ends a
+// followed log with its subject (the Build or the Machine).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "nullspace/log.hpp"
+
+namespace nullspace::api {
+
+enum class stream_format { sse, ndjson };
+
+// The Content-Type of a stream of that format.
+const char* content_type_of(stream_format f);
+
+// What stands between an entry's offset and its JSON in an SSE frame (the
+// build feeds find an entry's JSON inside a chunk with it).
+inline constexpr std::string_view sse_mid = "\nevent: log\ndata: ";
+
+// Appends `id: OFFSET` sse_mid JSON "\n\n".
+void append_sse(std::string& out, const raw_entry& e);
+
+// The entries as SSE frames or NDJSON lines.
+std::string format_entries(const std::vector<raw_entry>& es, stream_format f);
+
+// The end of a followed log: `event: end` with `subject_json` (SSE), or
+// {"event":"end","<subject>":…} (NDJSON); `subject` is "build" or "machine".
+std::string end_frame(std::string_view subject, const std::string& subject_json, stream_format f);
+
+}  // namespace nullspace::api
