@@ -20,11 +20,11 @@
 #include "runtime/machine/machine_files.hpp"
 #include "runtime/machine/machine_users.hpp"
 #include "runtime/machine/process_info.hpp"
-#include "storage/common/unique_fd.hpp"
 #include "runtime/process/command.hpp"
 #include "runtime/sandbox/overlay.hpp"
 #include "storage/common/file_text.hpp"
 #include "storage/common/json_reader.hpp"
+#include "storage/common/unique_fd.hpp"
 
 namespace nullspace::runtime {
 namespace fs = std::filesystem;

@@ -13,9 +13,9 @@
 #include <filesystem>
 #include <thread>
 
+#include "runtime/process/command.hpp"
 #include "storage/common/file_text.hpp"
 #include "storage/common/unique_fd.hpp"
-#include "runtime/process/command.hpp"
 
 namespace nullspace::runtime {
 namespace fs = std::filesystem;

@@ -16,10 +16,10 @@
 #include <thread>
 
 #include "runtime/machine/netlink_route.hpp"
-#include "storage/common/unique_fd.hpp"
 #include "runtime/process/command.hpp"
 #include "storage/common/file_text.hpp"
 #include "storage/common/logging.hpp"
+#include "storage/common/unique_fd.hpp"
 
 namespace nullspace::runtime {
 

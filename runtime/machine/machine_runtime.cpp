@@ -9,9 +9,9 @@
 #include <cstring>
 #include <filesystem>
 
-#include "storage/common/unique_fd.hpp"
 #include "runtime/process/command.hpp"
 #include "storage/common/file_text.hpp"
+#include "storage/common/unique_fd.hpp"
 
 namespace nullspace::runtime {
 namespace fs = std::filesystem;
