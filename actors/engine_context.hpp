@@ -75,6 +75,15 @@ class actor_directory {
     std::lock_guard<std::mutex> g(mtx_);
     machines_ = std::move(m);
   }
+  // The pool manager, untyped for the same reason (actors/pool/pool_messages.hpp).
+  caf::actor pools() const {
+    std::lock_guard<std::mutex> g(mtx_);
+    return pools_;
+  }
+  void set_pools(caf::actor m) {
+    std::lock_guard<std::mutex> g(mtx_);
+    pools_ = std::move(m);
+  }
   caf::actor orchestrator() const {
     std::lock_guard<std::mutex> g(mtx_);
     return orchestrator_;
@@ -90,6 +99,7 @@ class actor_directory {
     registry_ = nullptr;
     orchestrator_ = nullptr;
     machines_ = nullptr;
+    pools_ = nullptr;
   }
 
  private:
@@ -99,6 +109,7 @@ class actor_directory {
   template_registry_actor registry_;
   caf::actor orchestrator_;
   caf::actor machines_;
+  caf::actor pools_;
 };
 
 struct engine_context {

@@ -16,6 +16,7 @@
 #include "actors/engine/status_cache.hpp"
 #include "actors/engine_context.hpp"
 #include "actors/orchestrator.hpp"
+#include "actors/pool/pool_messages.hpp"
 #include "nullspace/engine.hpp"
 
 namespace nullspace {
@@ -38,6 +39,10 @@ using namespace actors;
 // A machine as the API shows it: its record, log position and open ports
 // (actors/engine/engine_machines.cpp).
 machine_view machine_view_of(engine::impl& p, machine_record rec);
+
+// Asks the tenant's warm pool for a ready machine (actors/engine/engine_pools.cpp).
+void ask_pool_checkout(engine::impl& p, checkout_request req,
+                       std::function<void(result<checkout_reply>)> done);
 
 struct engine::impl {
   engine_options opts;

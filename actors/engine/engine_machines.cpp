@@ -7,6 +7,7 @@
 
 #include "actors/engine/engine_impl.hpp"
 #include "actors/machine/machine_messages.hpp"
+#include "actors/machine/machine_resolve.hpp"
 #include "actors/registry/template_reads.hpp"
 #include "runtime/artifact/template_config.hpp"
 #include "storage/common/file_text.hpp"
@@ -73,17 +74,12 @@ std::optional<error> check_pairs(const env_pairs& pairs, const platform_limits& 
 }
 
 std::optional<error> check_request(const machine_request& r, const engine_options& o) {
-  if (!r.warm_pool.empty())
-    return make_error(errc::invalid_argument,
-                      "warm pools are not enabled on this server yet: create the machine from a "
-                      "template instead",
-                      "warm_pool");
   if (!r.warm_pool_mode.empty() && r.warm_pool_mode != "prefer" && r.warm_pool_mode != "require" &&
       r.warm_pool_mode != "bypass")
     return make_error(errc::invalid_argument, "warm_pool_mode must be prefer, require or bypass",
                       "warm_pool_mode");
-  if (r.template_ref.empty())
-    return make_error(errc::invalid_argument, "template is required", "template");
+  if (r.template_ref.empty() && r.warm_pool.empty())
+    return make_error(errc::invalid_argument, "template (or warm_pool) is required", "template");
   if (auto e = check_pairs(r.envs, o.limits, "envs", valid_env_name, "[A-Za-z_][A-Za-z0-9_]*"))
     return e;
   if (auto e = check_pairs(r.labels, o.limits, "labels", valid_label_key, "[A-Za-z0-9._/-]{1,63}"))
@@ -104,73 +100,6 @@ std::optional<error> check_request(const machine_request& r, const engine_option
     return make_error(errc::invalid_argument,
                       "timeout_ms must be from 1 to " + std::to_string(max_timeout), "timeout_ms");
   return std::nullopt;
-}
-
-// The ready build a machine request's template ref names, its artifact and
-// config, as the machine's create message.
-result<machine_create> resolve(engine::impl& p, const machine_request& r, const tenant_id& tenant) {
-  auto ref = parse_template_ref(r.template_ref);
-  if (!ref) {
-    auto e = ref.error();
-    e.field = "template";
-    return e;
-  }
-  auto parts = parse_ref(r.template_ref);
-  if (!parts) return parts.error();
-  auto& db = *p.db;
-  auto t = find_template(db, tenant.str(), *parts);
-  if (!t) return t.error();
-  auto b = find_build(db, *t, *parts);
-  if (!b) return b.error();
-  auto& build = b.value();
-  auto named = "template " + r.template_ref + " (build " + build.id + ")";
-  if (build.status != build_status::ready)
-    return make_error(errc::conflict, named + " is " + to_string(build.status) + ", not ready",
-                      "template");
-  if (!build.artifact)
-    return make_error(errc::conflict,
-                      named +
-                          " has no artifact: it was built with the host executor, which "
-                          "makes none; build it with sandbox isolation",
-                      "template");
-  if (build.artifact_availability != "available")
-    return make_error(errc::conflict,
-                      named + "'s artifact is " + build.artifact_availability +
-                          " (retention removed it); rebuild or promote a retained build",
-                      "template");
-  machine_create c;
-  c.artifact_dir = p.opts.data_dir + "/artifacts/" + build.artifact->id;
-  auto config = runtime::parse_template_config(read_text_file(c.artifact_dir + "/config.json"));
-  if (!config)
-    return make_error(
-        errc::conflict,
-        named + "'s artifact cannot be read (" + c.artifact_dir + "/config.json); rebuild it",
-        "template");
-  c.config = std::move(*config);
-  c.envs = r.envs;
-  c.wait = r.wait;
-
-  auto& m = c.record;
-  m.id = new_id("m_");
-  m.tenant = tenant.str();
-  m.template_ref = r.template_ref;
-  m.build_id = build.id;
-  m.namespace_name = build.namespace_name;
-  m.template_name = build.name;
-  m.artifact_id = build.artifact->id;
-  m.resources.cpu_count = r.cpu_count.value_or(build.options.cpu_count);
-  m.resources.memory_mb = r.memory_mb.value_or(build.options.memory_mb);
-  m.resources.disk_mb = build.artifact->disk_mb;
-  // A template built without internet access makes machines without it; a
-  // request can take it away, never give it.
-  m.resources.internet_access = build.options.internet_access && r.internet_access.value_or(true);
-  for (auto& [k, v] : r.envs) m.env_names.push_back(k);
-  m.labels = r.labels;
-  m.created_ms = storage::now_ms();
-  auto timeout = r.timeout_ms ? static_cast<int64_t>(*r.timeout_ms)
-                              : static_cast<int64_t>(p.opts.machines.default_timeout.count());
-  m.deadline_ms = m.created_ms + timeout;
-  return c;
 }
 
 // One request to the machine manager from a short-lived actor; `done` runs on
@@ -216,14 +145,115 @@ engine::callback<machine_reply> to_view(engine::impl& p, engine::callback<machin
 }
 }  // namespace
 
+namespace {
+
+// A create from the template (no pool, or none of its machines): `served`
+// says how the pool was involved, if at all.
+void cold_create(engine::impl& p, const machine_request& request, const tenant_id& tenant,
+                 pool_checkout served, engine::callback<machine_view> done) {
+  auto c = resolve_machine(*p.ctx, request, tenant.str());
+  if (!c) return done(c.error());
+  c->record.checkout = std::move(served);
+  ask_machines<machine_reply>(p, to_view(p, std::move(done)), create_atom::value,
+                              std::move(c.value()));
+}
+
+std::string counts_text(const pool_counts& c) {
+  return "ready " + std::to_string(c.ready) + ", starting " + std::to_string(c.starting) +
+         ", in_use " + std::to_string(c.in_use) + ", failed " + std::to_string(c.failed);
+}
+
+// A ready machine of a pool cannot take new envs or resources: such a
+// request is served cold (prefer) or refused (require).
+bool needs_cold(const machine_request& r) {
+  return !r.envs.empty() || r.cpu_count || r.memory_mb ||
+         (r.internet_access && !*r.internet_access);
+}
+
+// The pool's answer to a create naming it (API.md: hit, fallback, bypass).
+void serve_from_pool(engine::impl& p, machine_request request, const tenant_id& tenant,
+                     const std::string& mode, int64_t asked_ms, checkout_reply r,
+                     engine::callback<machine_view> done) {
+  if (request.template_ref.empty()) request.template_ref = r.template_ref;
+  pool_checkout served{"", r.pool_id, r.waited_ms, r.reason};
+  if (mode == "bypass") {
+    served.result = "bypass";
+    served.reason.clear();
+    return cold_create(p, request, tenant, std::move(served), std::move(done));
+  }
+  if (r.machine_id.empty()) {
+    if (mode == "require")
+      return done(make_error(errc::unavailable,
+                             "warm_pool_empty: warm pool " + request.warm_pool +
+                                 " has no ready machine (" + r.reason + "; " +
+                                 counts_text(r.counts) + ")",
+                             "warm_pool"));
+    served.result = "fallback";
+    return cold_create(p, request, tenant, std::move(served), std::move(done));
+  }
+  served.result = "hit";
+  served.reason.clear();
+  machine_op op;
+  op.what = machine_op::checkout;
+  op.tenant = tenant.str();
+  op.id = r.machine_id;
+  op.timeout_ms = request.timeout_ms
+                      ? static_cast<int64_t>(*request.timeout_ms)
+                      : static_cast<int64_t>(p.opts.machines.default_timeout.count());
+  op.served = served;
+  op.labels = request.labels;
+  auto* pp = &p;
+  ask_machines<machine_reply>(
+      p,
+      [pp, request, tenant, mode, asked_ms, served,
+       done = std::move(done)](result<machine_reply> m) mutable {
+        if (m && !m->err) return done(machine_view_of(*pp, std::move(m->record)));
+        // The machine ended between its last poll and the checkout.
+        if (mode == "require")
+          return done(make_error(errc::unavailable,
+                                 "warm_pool_empty: the ready machine of warm pool " +
+                                     request.warm_pool + " ended before its checkout",
+                                 "warm_pool"));
+        served.result = "fallback";
+        served.reason = "checkout_failed";
+        served.waited_ms = static_cast<uint64_t>(storage::now_ms() - asked_ms);
+        cold_create(*pp, request, tenant, std::move(served), std::move(done));
+      },
+      std::move(op));
+}
+
+}  // namespace
+
 void engine::create_machine_async(machine_request request, const tenant_id& tenant,
                                   callback<machine_view> done) {
   if (auto e = machines_available(*impl_)) return done(*e);
   if (auto e = check_request(request, impl_->opts)) return done(*e);
-  auto c = resolve(*impl_, request, tenant);
-  if (!c) return done(c.error());
-  ask_machines<machine_reply>(*impl_, to_view(*impl_, std::move(done)), create_atom::value,
-                              std::move(c.value()));
+  if (request.warm_pool.empty()) return cold_create(*impl_, request, tenant, {}, std::move(done));
+  auto mode = request.warm_pool_mode.empty() ? std::string("prefer") : request.warm_pool_mode;
+  if (mode == "require" && needs_cold(request))
+    return done(make_error(errc::invalid_argument,
+                           "a ready machine of a warm pool cannot take envs, cpu_count, memory_mb "
+                           "or internet_access: use warm_pool_mode prefer or bypass",
+                           "warm_pool_mode"));
+  checkout_request q;
+  q.tenant = tenant.str();
+  q.pool = request.warm_pool;
+  q.bypass = mode == "bypass" || needs_cold(request);
+  q.wait = mode == "require";
+  q.wait_ms = request.warm_pool_wait_ms.value_or(0);
+  auto* p = impl_.get();
+  auto asked = storage::now_ms();
+  bool overrides = mode == "prefer" && needs_cold(request);
+  ask_pool_checkout(*p, std::move(q),
+                    [p, request = std::move(request), tenant, mode, asked, overrides,
+                     done = std::move(done)](result<checkout_reply> r) mutable {
+                      if (!r) return done(r.error());
+                      if (r->err) return done(*r->err);
+                      if (overrides) r->reason = "request_overrides";
+                      serve_from_pool(*p, std::move(request), tenant,
+                                      overrides ? std::string("prefer") : mode, asked,
+                                      std::move(*r), std::move(done));
+                    });
 }
 
 result<machine_view> engine::create_machine(const machine_request& request,

@@ -380,6 +380,25 @@ machine_actor::behavior_type behavior(machine_ptr self) {
                 [self, rp](bool) mutable { rp.deliver(reply_of(self->state)); });
             return rp;
           }
+          case machine_op::checkout: {
+            // Only a ready machine still held by its pool can be handed over.
+            if (st.rec.state != machine_state::ready || st.stop_requested || st.rec.pool_id.empty())
+              return machine_reply{make_error(errc::conflict, "machine " + st.rec.id +
+                                                                  " is not a ready pool machine"),
+                                   st.rec};
+            st.rec.checkout = op.served;
+            st.rec.pool_id.clear();
+            st.rec.labels = op.labels;
+            st.rec.deadline_ms = storage::now_ms() + op.timeout_ms;
+            schedule_deadline(self);
+            auto rp = self->make_response_promise<machine_reply>();
+            record_change(self,
+                          {make_entry("event", "info",
+                                      "checked out of warm pool " + op.served.pool_id +
+                                          ": stops at " + storage::rfc3339_ms(st.rec.deadline_ms))},
+                          [self, rp](bool) mutable { rp.deliver(reply_of(self->state)); });
+            return rp;
+          }
           case machine_op::wait_ready: {
             if (st.rec.state != machine_state::starting) return reply_of(st);
             auto rp = self->make_response_promise<machine_reply>();

@@ -26,6 +26,7 @@
 #include "nullspace/log.hpp"
 #include "nullspace/machine.hpp"
 #include "nullspace/options.hpp"
+#include "nullspace/pool.hpp"
 #include "nullspace/templates.hpp"
 
 namespace nullspace {
@@ -243,6 +244,31 @@ class engine {
   result<std::vector<raw_entry>> read_machine_log(const machine_id& id, log_offset offset,
                                                   size_t limit,
                                                   const tenant_id& tenant = default_tenant()) const;
+
+  // ---- warm pools (isolation::sandbox only) ----
+  // A pool keeps spec.min_ready machines of its template ready (at most
+  // max_ready); create_machine with request.warm_pool takes one. `pool` names
+  // one by id (wp_…) or by name; another tenant's pool is not_found.
+  result<pool_view> create_pool(const pool_spec& spec, const tenant_id& tenant = default_tenant());
+  result<pool_view> get_pool(const std::string& pool,
+                             const tenant_id& tenant = default_tenant()) const;
+  result<std::vector<pool_view>> list_pools(const tenant_id& tenant = default_tenant()) const;
+  // Stops refilling (ready machines stay; checkouts fall back) / starts again
+  // (also clears `degraded`).
+  result<pool_view> disable_pool(const std::string& pool,
+                                 const tenant_id& tenant = default_tenant());
+  result<pool_view> enable_pool(const std::string& pool,
+                                const tenant_id& tenant = default_tenant());
+  // Stops its ready machines; answers once none is left (then `disabled`).
+  result<pool_view> drain_pool(const std::string& pool, const tenant_id& tenant = default_tenant());
+  // Drains, then removes the record. Checked-out machines live on.
+  result<pool_view> delete_pool(const std::string& pool,
+                                const tenant_id& tenant = default_tenant());
+  // Blocks until `min_ready` machines are ready: request_timeout after
+  // `timeout`; conflict at once when the pool is degraded.
+  result<pool_view> wait_until_pool_ready(const std::string& pool, uint32_t min_ready,
+                                          std::chrono::milliseconds timeout,
+                                          const tenant_id& tenant = default_tenant());
 
   // ---- operations ----
   struct stats {

@@ -1,0 +1,141 @@
+// Warm pools in the engine facade: specs are checked and their template
+// resolved here, then the pool manager (and the pool's actor) does the rest.
+#include <caf/all.hpp>
+
+#include "actors/engine/engine_impl.hpp"
+#include "actors/machine/machine_resolve.hpp"
+#include "actors/pool/pool_messages.hpp"
+#include "storage/common/new_id.hpp"
+#include "storage/common/time_format.hpp"
+
+namespace nullspace {
+namespace {
+
+using namespace actors;
+
+std::optional<error> check_spec(const pool_spec& s, const engine_options& o) {
+  if (s.template_ref.empty())
+    return make_error(errc::invalid_argument, "template is required", "template");
+  if (!valid_name(s.name))
+    return make_error(errc::invalid_argument, "name must match [a-z0-9][a-z0-9._-]{0,62}", "name");
+  if (s.max_ready == 0 || s.max_ready > o.machines.max_machines_per_tenant)
+    return make_error(
+        errc::invalid_argument,
+        "max_ready must be from 1 to " + std::to_string(o.machines.max_machines_per_tenant),
+        "max_ready");
+  if (s.min_ready > s.max_ready)
+    return make_error(errc::invalid_argument, "min_ready must be at most max_ready", "min_ready");
+  auto& l = o.limits;
+  if (s.cpu_count && (*s.cpu_count < l.min_cpu_count || *s.cpu_count > l.max_cpu_count))
+    return make_error(errc::invalid_argument, "cpu_count is out of the platform's limits",
+                      "cpu_count");
+  if (s.memory_mb && (*s.memory_mb < l.min_memory_mb || *s.memory_mb > l.max_memory_mb))
+    return make_error(errc::invalid_argument, "memory_mb is out of the platform's limits",
+                      "memory_mb");
+  return std::nullopt;
+}
+
+// One request to the pool manager from a short-lived actor.
+template <class Reply, class... Ts>
+void ask_pools(engine::impl& p, std::function<void(result<Reply>)> done, Ts... msg) {
+  auto mgr = caf::actor_cast<pool_manager_actor>(p.ctx->directory.pools());
+  if (!mgr || !p.ctx->accepting_calls())
+    return done(make_error(errc::unavailable, "the engine is restarting or stopping; retry"));
+  p.sys->spawn([mgr, done = std::move(done),
+                ... msg = std::move(msg)](caf::event_based_actor* self) mutable {
+    self->request(mgr, caf::infinite, std::move(msg)...)
+        .then([done](Reply& r) { done(std::move(r)); },
+              [done](caf::error& e) { done(from_caf(e, "the pool manager did not answer")); });
+  });
+}
+
+result<pool_view> ask_pool(engine::impl& p, pool_op op) {
+  auto r = wait_for<pool_reply>([&](auto cb) { ask_pools<pool_reply>(p, cb, std::move(op)); });
+  if (!r) return r.error();
+  if (r->err) return *r->err;
+  return pool_view{std::move(r->record)};
+}
+
+result<pool_view> pool_change(engine::impl& p, pool_op::kind what, const std::string& pool,
+                              const tenant_id& tenant) {
+  if (!p.ctx->machines) return make_error(errc::failed_precondition, p.ctx->machines_unavailable);
+  pool_op op;
+  op.what = what;
+  op.tenant = tenant.str();
+  op.pool = pool;
+  return ask_pool(p, std::move(op));
+}
+
+}  // namespace
+
+// Asks the tenant's pool for a ready machine (checkout_request), for create_machine.
+void ask_pool_checkout(engine::impl& p, checkout_request req,
+                       std::function<void(result<checkout_reply>)> done) {
+  ask_pools<checkout_reply>(p, std::move(done), std::move(req));
+}
+
+result<pool_view> engine::create_pool(const pool_spec& spec, const tenant_id& tenant) {
+  if (!impl_->ctx->machines)
+    return make_error(errc::failed_precondition, impl_->ctx->machines_unavailable);
+  if (auto e = check_spec(spec, impl_->opts)) return *e;
+  machine_request probe;
+  probe.template_ref = spec.template_ref;
+  auto c = resolve_machine(*impl_->ctx, probe, tenant.str());
+  if (!c) return c.error();
+  pool_record rec;
+  rec.id = new_id("wp_");
+  rec.tenant = tenant.str();
+  rec.spec = spec;
+  rec.serving_build = c->record.build_id;
+  rec.created_ms = rec.updated_ms = storage::now_ms();
+  auto r = wait_for<pool_reply>(
+      [&](auto cb) { ask_pools<pool_reply>(*impl_, cb, pcreate_atom::value, std::move(rec)); });
+  if (!r) return r.error();
+  if (r->err) return *r->err;
+  return pool_view{std::move(r->record)};
+}
+
+result<pool_view> engine::get_pool(const std::string& pool, const tenant_id& tenant) const {
+  return pool_change(*impl_, pool_op::get, pool, tenant);
+}
+
+result<std::vector<pool_view>> engine::list_pools(const tenant_id& tenant) const {
+  std::vector<pool_view> out;
+  impl_->db->for_each_pool_of(tenant.str(), [&](pool_record&& r) {
+    out.push_back(pool_view{std::move(r)});
+    return true;
+  });
+  return out;
+}
+
+result<pool_view> engine::disable_pool(const std::string& pool, const tenant_id& tenant) {
+  return pool_change(*impl_, pool_op::disable, pool, tenant);
+}
+
+result<pool_view> engine::enable_pool(const std::string& pool, const tenant_id& tenant) {
+  return pool_change(*impl_, pool_op::enable, pool, tenant);
+}
+
+result<pool_view> engine::drain_pool(const std::string& pool, const tenant_id& tenant) {
+  return pool_change(*impl_, pool_op::drain, pool, tenant);
+}
+
+result<pool_view> engine::delete_pool(const std::string& pool, const tenant_id& tenant) {
+  return pool_change(*impl_, pool_op::remove, pool, tenant);
+}
+
+result<pool_view> engine::wait_until_pool_ready(const std::string& pool, uint32_t min_ready,
+                                                std::chrono::milliseconds timeout,
+                                                const tenant_id& tenant) {
+  if (!impl_->ctx->machines)
+    return make_error(errc::failed_precondition, impl_->ctx->machines_unavailable);
+  pool_op op;
+  op.what = pool_op::wait_ready;
+  op.tenant = tenant.str();
+  op.pool = pool;
+  op.min_ready = min_ready;
+  op.timeout_ms = timeout.count();
+  return ask_pool(*impl_, std::move(op));
+}
+
+}  // namespace nullspace
