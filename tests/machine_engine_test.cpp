@@ -406,6 +406,7 @@ TEST_CASE("machines are their tenant's; refs that cannot start are clear errors;
   CHECK(eng->create_machine(from("Bad Ref")).error().code == errc::invalid_argument);
   auto pool = from("web");
   pool.warm_pool = "p";
+  CHECK(eng->create_machine(pool).error().code == errc::not_found);  // no pool "p"
   CHECK(eng->create_machine(pool).error().field == "warm_pool");
   auto bad_env = from("web");
   bad_env.envs = {{"1BAD", "x"}};

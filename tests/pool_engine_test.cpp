@@ -25,10 +25,12 @@ const char* web_template =
   "ready":{"type":"port","port":8000},"ready_timeout_ms":30000},
   "cpu_count":1,"memory_mb":256})";
 
+// Starts in the build's start check (hostname "nullspace"), fails in every
+// machine (hostname m-…).
 const char* broken_template =
     R"({"name":"broken","tags":["latest"],"builder":{"source":{"type":"image","image":"busybox"},
   "steps":[{"type":"run","cmd":"true"}],
-  "start_cmd":"echo cannot start; exit 3",
+  "start_cmd":"case $(hostname) in m-*) echo cannot start; exit 3;; esac; exec httpd -f -p 8000 -h /",
   "ready":{"type":"port","port":8000},"ready_timeout_ms":5000},
   "cpu_count":1,"memory_mb":256})";
 
@@ -111,7 +113,8 @@ TEST_CASE("a warm pool refills to min_ready and serves hit, fallback, bypass and
   ids.insert(fm->record.id);
 
   // disabled: prefer falls back, require is unavailable with the counts.
-  REQUIRE_OK(eng->disable_pool("web-pool"));
+  auto disabled = eng->disable_pool("web-pool");
+  REQUIRE_OK(disabled);
   auto d = eng->create_machine(from_pool("web-pool", "prefer"));
   REQUIRE_OK(d);
   CHECK(d->record.checkout.result == "fallback");
@@ -124,7 +127,8 @@ TEST_CASE("a warm pool refills to min_ready and serves hit, fallback, bypass and
   CHECK(r.error().code == errc::unavailable);
   CHECK(r.error().message.find("warm_pool_empty") != std::string::npos);
   CHECK(r.error().message.find("ready 2") != std::string::npos);
-  REQUIRE_OK(eng->enable_pool("web-pool"));
+  auto enabled = eng->enable_pool("web-pool");
+  REQUIRE_OK(enabled);
 
   // two threads checking out at once never get the same machine.
   REQUIRE_OK(eng->wait_until_pool_ready("web-pool", 2, 120s));
@@ -163,7 +167,11 @@ TEST_CASE("a warm pool refills to min_ready and serves hit, fallback, bypass and
     if (!is_terminal(m.record.state)) CHECK(ids.count(m.record.id) == 1);
     pool_machines.insert(m.record.id);
   }
-  for (auto& id : ids) REQUIRE_OK(eng->stop_machine(parse_machine_id(id).value()));
+  for (auto& id : ids) {
+    auto s = eng->stop_machine(parse_machine_id(id).value());
+    INFO(id);
+    REQUIRE_OK(s);
+  }
   auto t = test::traces(eng->options().data_dir, pool_machines);
   CHECK(t == test::host_traces{});
   INFO(test::describe(t));
@@ -175,7 +183,8 @@ TEST_CASE("a warm pool whose machines cannot start is degraded after bounded ret
   test::temp_dir dir;
   auto eng = open_pools(dir);
   REQUIRE(test::build(*eng, broken_template).record.status == build_status::ready);
-  REQUIRE_OK(eng->create_pool(spec("broken", "broken-pool", 1, 1)));
+  auto created = eng->create_pool(spec("broken", "broken-pool", 1, 1));
+  REQUIRE_OK(created);
   test::eventually(
       [&] { return eng->get_pool("broken-pool")->record.state == pool_state::degraded; },
       "the pool is degraded");
@@ -189,5 +198,6 @@ TEST_CASE("a warm pool whose machines cannot start is degraded after bounded ret
   CHECK(w.error().code == errc::conflict);
   auto fb = eng->create_machine(from_pool("broken-pool", "require"));
   CHECK(fb.error().code == errc::unavailable);
-  REQUIRE_OK(eng->delete_pool("broken-pool"));
+  auto del = eng->delete_pool("broken-pool");
+  REQUIRE_OK(del);
 }
