@@ -125,8 +125,9 @@ TEST_CASE("a warm pool refills to min_ready and serves hit, fallback, bypass and
   auto r = eng->create_machine(req);
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().code == errc::unavailable);
-  CHECK(r.error().message.find("warm_pool_empty") != std::string::npos);
+  CHECK(r.error().reason == "warm_pool_empty");
   CHECK(r.error().message.find("ready 2") != std::string::npos);
+  CHECK(r.error().counts.front() == std::pair<std::string, uint64_t>{"ready", 2});
   auto enabled = eng->enable_pool("web-pool");
   REQUIRE_OK(enabled);
 

@@ -163,6 +163,15 @@ std::string counts_text(const pool_counts& c) {
          ", in_use " + std::to_string(c.in_use) + ", failed " + std::to_string(c.failed);
 }
 
+// require found no ready machine: 503 warm_pool_empty with the counts.
+error pool_empty(const std::string& what, const pool_counts& c) {
+  auto e = make_error(errc::unavailable, "warm pool " + what, "warm_pool");
+  e.reason = "warm_pool_empty";
+  e.counts = {
+      {"ready", c.ready}, {"starting", c.starting}, {"in_use", c.in_use}, {"failed", c.failed}};
+  return e;
+}
+
 // A ready machine of a pool cannot take new envs or resources: such a
 // request is served cold (prefer) or refused (require).
 bool needs_cold(const machine_request& r) {
@@ -183,11 +192,9 @@ void serve_from_pool(engine::impl& p, machine_request request, const tenant_id& 
   }
   if (r.machine_id.empty()) {
     if (mode == "require")
-      return done(make_error(errc::unavailable,
-                             "warm_pool_empty: warm pool " + request.warm_pool +
-                                 " has no ready machine (" + r.reason + "; " +
+      return done(pool_empty(request.warm_pool + " has no ready machine (" + r.reason + "; " +
                                  counts_text(r.counts) + ")",
-                             "warm_pool"));
+                             r.counts));
     served.result = "fallback";
     return cold_create(p, request, tenant, std::move(served), std::move(done));
   }
@@ -210,10 +217,8 @@ void serve_from_pool(engine::impl& p, machine_request request, const tenant_id& 
         if (m && !m->err) return done(machine_view_of(*pp, std::move(m->record)));
         // The machine ended between its last poll and the checkout.
         if (mode == "require")
-          return done(make_error(errc::unavailable,
-                                 "warm_pool_empty: the ready machine of warm pool " +
-                                     request.warm_pool + " ended before its checkout",
-                                 "warm_pool"));
+          return done(
+              pool_empty(request.warm_pool + "'s ready machine ended before its checkout", {}));
         served.result = "fallback";
         served.reason = "checkout_failed";
         served.waited_ms = static_cast<uint64_t>(storage::now_ms() - asked_ms);

@@ -49,21 +49,43 @@ void ask_pools(engine::impl& p, std::function<void(result<Reply>)> done, Ts... m
   });
 }
 
-result<pool_view> ask_pool(engine::impl& p, pool_op op) {
-  auto r = wait_for<pool_reply>([&](auto cb) { ask_pools<pool_reply>(p, cb, std::move(op)); });
-  if (!r) return r.error();
-  if (r->err) return *r->err;
-  return pool_view{std::move(r->record)};
+// A pool_op's reply as the caller's view.
+engine::callback<pool_reply> to_pool_view(engine::callback<pool_view> done) {
+  return [done = std::move(done)](result<pool_reply> r) {
+    if (!r) return done(r.error());
+    if (r->err) return done(*r->err);
+    done(pool_view{std::move(r->record)});
+  };
 }
 
-result<pool_view> pool_change(engine::impl& p, pool_op::kind what, const std::string& pool,
-                              const tenant_id& tenant) {
-  if (!p.ctx->machines) return make_error(errc::failed_precondition, p.ctx->machines_unavailable);
+void ask_pool_async(engine::impl& p, pool_op op, engine::callback<pool_view> done) {
+  if (!p.ctx->machines)
+    return done(make_error(errc::failed_precondition, p.ctx->machines_unavailable));
+  ask_pools<pool_reply>(p, to_pool_view(std::move(done)), std::move(op));
+}
+
+pool_op op_for(pool_op::kind what, const std::string& pool, const tenant_id& tenant) {
   pool_op op;
   op.what = what;
   op.tenant = tenant.str();
   op.pool = pool;
-  return ask_pool(p, std::move(op));
+  return op;
+}
+
+pool_op::kind kind_of(engine::pool_change c) {
+  switch (c) {
+    case engine::pool_change::get:
+      return pool_op::get;
+    case engine::pool_change::enable:
+      return pool_op::enable;
+    case engine::pool_change::disable:
+      return pool_op::disable;
+    case engine::pool_change::drain:
+      return pool_op::drain;
+    case engine::pool_change::remove:
+      return pool_op::remove;
+  }
+  return pool_op::get;
 }
 
 }  // namespace
@@ -74,29 +96,35 @@ void ask_pool_checkout(engine::impl& p, checkout_request req,
   ask_pools<checkout_reply>(p, std::move(done), std::move(req));
 }
 
-result<pool_view> engine::create_pool(const pool_spec& spec, const tenant_id& tenant) {
+void engine::create_pool_async(pool_spec spec, const tenant_id& tenant, callback<pool_view> done) {
   if (!impl_->ctx->machines)
-    return make_error(errc::failed_precondition, impl_->ctx->machines_unavailable);
-  if (auto e = check_spec(spec, impl_->opts)) return *e;
+    return done(make_error(errc::failed_precondition, impl_->ctx->machines_unavailable));
+  if (auto e = check_spec(spec, impl_->opts)) return done(*e);
   machine_request probe;
   probe.template_ref = spec.template_ref;
   auto c = resolve_machine(*impl_->ctx, probe, tenant.str());
-  if (!c) return c.error();
+  if (!c) return done(c.error());
   pool_record rec;
   rec.id = new_id("wp_");
   rec.tenant = tenant.str();
-  rec.spec = spec;
+  rec.spec = std::move(spec);
   rec.serving_build = c->record.build_id;
   rec.created_ms = rec.updated_ms = storage::now_ms();
-  auto r = wait_for<pool_reply>(
-      [&](auto cb) { ask_pools<pool_reply>(*impl_, cb, pcreate_atom::value, std::move(rec)); });
-  if (!r) return r.error();
-  if (r->err) return *r->err;
-  return pool_view{std::move(r->record)};
+  ask_pools<pool_reply>(*impl_, to_pool_view(std::move(done)), pcreate_atom::value, std::move(rec));
+}
+
+result<pool_view> engine::create_pool(const pool_spec& spec, const tenant_id& tenant) {
+  return wait_for<pool_view>([&](auto cb) { create_pool_async(spec, tenant, cb); });
+}
+
+void engine::change_pool_async(const std::string& pool, pool_change change, const tenant_id& tenant,
+                               callback<pool_view> done) {
+  ask_pool_async(*impl_, op_for(kind_of(change), pool, tenant), std::move(done));
 }
 
 result<pool_view> engine::get_pool(const std::string& pool, const tenant_id& tenant) const {
-  return pool_change(*impl_, pool_op::get, pool, tenant);
+  return wait_for<pool_view>(
+      [&](auto cb) { ask_pool_async(*impl_, op_for(pool_op::get, pool, tenant), cb); });
 }
 
 result<std::vector<pool_view>> engine::list_pools(const tenant_id& tenant) const {
@@ -109,33 +137,39 @@ result<std::vector<pool_view>> engine::list_pools(const tenant_id& tenant) const
 }
 
 result<pool_view> engine::disable_pool(const std::string& pool, const tenant_id& tenant) {
-  return pool_change(*impl_, pool_op::disable, pool, tenant);
+  return wait_for<pool_view>(
+      [&](auto cb) { change_pool_async(pool, pool_change::disable, tenant, cb); });
 }
 
 result<pool_view> engine::enable_pool(const std::string& pool, const tenant_id& tenant) {
-  return pool_change(*impl_, pool_op::enable, pool, tenant);
+  return wait_for<pool_view>(
+      [&](auto cb) { change_pool_async(pool, pool_change::enable, tenant, cb); });
 }
 
 result<pool_view> engine::drain_pool(const std::string& pool, const tenant_id& tenant) {
-  return pool_change(*impl_, pool_op::drain, pool, tenant);
+  return wait_for<pool_view>(
+      [&](auto cb) { change_pool_async(pool, pool_change::drain, tenant, cb); });
 }
 
 result<pool_view> engine::delete_pool(const std::string& pool, const tenant_id& tenant) {
-  return pool_change(*impl_, pool_op::remove, pool, tenant);
+  return wait_for<pool_view>(
+      [&](auto cb) { change_pool_async(pool, pool_change::remove, tenant, cb); });
+}
+
+void engine::wait_until_pool_ready_async(const std::string& pool, uint32_t min_ready,
+                                         std::chrono::milliseconds timeout, const tenant_id& tenant,
+                                         callback<pool_view> done) {
+  auto op = op_for(pool_op::wait_ready, pool, tenant);
+  op.min_ready = min_ready;
+  op.timeout_ms = timeout.count();
+  ask_pool_async(*impl_, std::move(op), std::move(done));
 }
 
 result<pool_view> engine::wait_until_pool_ready(const std::string& pool, uint32_t min_ready,
                                                 std::chrono::milliseconds timeout,
                                                 const tenant_id& tenant) {
-  if (!impl_->ctx->machines)
-    return make_error(errc::failed_precondition, impl_->ctx->machines_unavailable);
-  pool_op op;
-  op.what = pool_op::wait_ready;
-  op.tenant = tenant.str();
-  op.pool = pool;
-  op.min_ready = min_ready;
-  op.timeout_ms = timeout.count();
-  return ask_pool(*impl_, std::move(op));
+  return wait_for<pool_view>(
+      [&](auto cb) { wait_until_pool_ready_async(pool, min_ready, timeout, tenant, cb); });
 }
 
 }  // namespace nullspace

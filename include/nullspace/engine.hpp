@@ -55,6 +55,12 @@ struct machine_follow_callbacks {
   std::function<void(const machine_view&)> on_end;  // once it is stopped or failed
 };
 
+// A warm pool's log: the same kind of subscription; on_end once the pool is deleted.
+struct pool_follow_callbacks {
+  std::function<void(const std::vector<raw_entry>&)> on_entries;
+  std::function<void(const pool_view&)> on_end;
+};
+
 // A page of list_machines.
 struct machine_page {
   std::vector<machine_view> machines;
@@ -269,6 +275,27 @@ class engine {
   result<pool_view> wait_until_pool_ready(const std::string& pool, uint32_t min_ready,
                                           std::chrono::milliseconds timeout,
                                           const tenant_id& tenant = default_tenant());
+  // Changes min/max, resources, policy or max_idle_ms (pool_update).
+  result<pool_view> update_pool(const std::string& pool, const pool_update& update,
+                                const tenant_id& tenant = default_tenant());
+  // The same calls for event loops (`done` runs on an engine thread).
+  enum class pool_change { get, enable, disable, drain, remove };
+  void create_pool_async(pool_spec spec, const tenant_id& tenant, callback<pool_view> done);
+  void change_pool_async(const std::string& pool, pool_change change, const tenant_id& tenant,
+                         callback<pool_view> done);
+  void update_pool_async(const std::string& pool, pool_update update, const tenant_id& tenant,
+                         callback<pool_view> done);
+  void wait_until_pool_ready_async(const std::string& pool, uint32_t min_ready,
+                                   std::chrono::milliseconds timeout, const tenant_id& tenant,
+                                   callback<pool_view> done);
+  // The pool's durable event log: refills, failed starts with their output,
+  // rolls to a new build, checkouts, state changes.
+  result<std::unique_ptr<follow_handle>> follow_pool(const std::string& pool, log_offset offset,
+                                                     pool_follow_callbacks callbacks,
+                                                     const tenant_id& tenant = default_tenant());
+  result<std::vector<raw_entry>> read_pool_log(const std::string& pool, log_offset offset,
+                                               size_t limit,
+                                               const tenant_id& tenant = default_tenant()) const;
 
   // ---- operations ----
   struct stats {
@@ -283,6 +310,19 @@ class engine {
     std::vector<double> create_ms_bounds;     // its upper bounds, in ms
     uint64_t creates = 0;
     double create_ms_sum = 0;
+    // Warm pools: each live pool's counts, checkouts by result since the engine
+    // opened (hit, fallback, bypass, and `empty`: a require that got none), and
+    // the checkout latency histogram (at the orchestrator, hits only).
+    struct pool_gauge {
+      std::string id, tenant, name, state;
+      pool_counts counts;
+    };
+    std::vector<pool_gauge> pools;
+    uint64_t checkouts_hit = 0, checkouts_fallback = 0, checkouts_bypass = 0, checkouts_empty = 0;
+    std::vector<uint64_t> checkout_ms_buckets;  // cumulative
+    std::vector<double> checkout_ms_bounds;     // upper bounds, in ms
+    uint64_t checkouts = 0;
+    double checkout_ms_sum = 0;
   };
   stats current_stats() const;
   // The options the engine runs with: paths absolute, `automatic` isolation resolved.

@@ -39,6 +39,15 @@ struct pool_spec {
   std::optional<uint64_t> max_idle_ms;  // ready machines idle longer are recycled
 };
 
+// A change to a pool (PATCH /v1/warm-pools/{id}): only the fields set change.
+// Scaling down stops surplus ready machines first; in-use ones are never touched.
+struct pool_update {
+  std::optional<uint32_t> min_ready, max_ready;
+  std::optional<uint32_t> cpu_count, memory_mb;  // for machines started from now on
+  std::optional<version_policy> policy;
+  std::optional<uint64_t> max_idle_ms;  // 0 turns recycling off
+};
+
 struct pool_counts {
   uint32_t ready = 0;     // started, waiting for a checkout
   uint32_t starting = 0;  // asked for, not ready yet
