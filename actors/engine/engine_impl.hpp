@@ -40,6 +40,10 @@ using namespace actors;
 // (actors/engine/engine_machines.cpp).
 machine_view machine_view_of(engine::impl& p, machine_record rec);
 
+// The stored record of the tenant's pool named by id or name (engine_pools.cpp).
+std::optional<pool_record> find_pool_record(const storage::store& db, const std::string& pool,
+                                            const tenant_id& tenant);
+
 // Asks the tenant's warm pool for a ready machine (actors/engine/engine_pools.cpp).
 void ask_pool_checkout(engine::impl& p, checkout_request req,
                        std::function<void(result<checkout_reply>)> done);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 
 #include "actors/engine/engine_impl.hpp"
 #include "actors/machine/machine_messages.hpp"
@@ -179,22 +180,33 @@ bool needs_cold(const machine_request& r) {
          (r.internet_access && !*r.internet_access);
 }
 
+using steady = std::chrono::steady_clock;
+
+void count(engine::impl& p, checkout_counters::outcome o) {
+  p.ctx->checkouts.count(o);
+}
+
 // The pool's answer to a create naming it (API.md: hit, fallback, bypass).
 void serve_from_pool(engine::impl& p, machine_request request, const tenant_id& tenant,
-                     const std::string& mode, int64_t asked_ms, checkout_reply r,
+                     const std::string& mode, steady::time_point asked, checkout_reply r,
                      engine::callback<machine_view> done) {
+  using outcome = checkout_counters::outcome;
   if (request.template_ref.empty()) request.template_ref = r.template_ref;
   pool_checkout served{"", r.pool_id, r.waited_ms, r.reason};
   if (mode == "bypass") {
+    count(p, outcome::bypass);
     served.result = "bypass";
     served.reason.clear();
     return cold_create(p, request, tenant, std::move(served), std::move(done));
   }
   if (r.machine_id.empty()) {
-    if (mode == "require")
+    if (mode == "require") {
+      count(p, outcome::empty);
       return done(pool_empty(request.warm_pool + " has no ready machine (" + r.reason + "; " +
                                  counts_text(r.counts) + ")",
                              r.counts));
+    }
+    count(p, outcome::fallback);
     served.result = "fallback";
     return cold_create(p, request, tenant, std::move(served), std::move(done));
   }
@@ -212,19 +224,38 @@ void serve_from_pool(engine::impl& p, machine_request request, const tenant_id& 
   auto* pp = &p;
   ask_machines<machine_reply>(
       p,
-      [pp, request, tenant, mode, asked_ms, served,
+      [pp, request, tenant, mode, asked, served,
        done = std::move(done)](result<machine_reply> m) mutable {
-        if (m && !m->err) return done(machine_view_of(*pp, std::move(m->record)));
-        // The machine ended between its last poll and the checkout.
-        if (mode == "require")
+        auto took = std::chrono::duration<double, std::milli>(steady::now() - asked);
+        if (m && !m->err) {
+          pp->ctx->checkouts.observe_hit(took.count());
+          return done(machine_view_of(*pp, std::move(m->record)));
+        }
+        // The machine ended between its pool's last news of it and the checkout.
+        if (mode == "require") {
+          count(*pp, outcome::empty);
           return done(
               pool_empty(request.warm_pool + "'s ready machine ended before its checkout", {}));
+        }
+        count(*pp, outcome::fallback);
         served.result = "fallback";
         served.reason = "checkout_failed";
-        served.waited_ms = static_cast<uint64_t>(storage::now_ms() - asked_ms);
+        served.waited_ms = static_cast<uint64_t>(took.count());
         cold_create(*pp, request, tenant, std::move(served), std::move(done));
       },
       std::move(op));
+}
+
+// The build a request's template names, for the pool to compare with its own.
+result<std::string> requested_build(engine::impl& p, const machine_request& r,
+                                    const tenant_id& tenant) {
+  auto b = resolve_build(*p.db, r.template_ref, tenant.str());
+  if (!b) {
+    auto e = b.error();
+    if (e.field.empty() || e.field == "ref") e.field = "template";
+    return e;
+  }
+  return b->id;
 }
 
 }  // namespace
@@ -233,22 +264,45 @@ void engine::create_machine_async(machine_request request, const tenant_id& tena
                                   callback<machine_view> done) {
   if (auto e = machines_available(*impl_)) return done(*e);
   if (auto e = check_request(request, impl_->opts)) return done(*e);
-  if (request.warm_pool.empty()) return cold_create(*impl_, request, tenant, {}, std::move(done));
+  auto asked = steady::now();
+  auto* p = impl_.get();
+  std::string build;
+  if (request.warm_pool.empty()) {
+    // A template alone: a pool of the tenant's serving that same build takes
+    // it (prefer), unless the request bypasses pools. No pool: one lookup.
+    if (!p->ctx->pools.tenant_has_pools(tenant.str()))
+      return cold_create(*p, request, tenant, {}, std::move(done));
+    auto b = requested_build(*p, request, tenant);
+    if (!b) return done(b.error());
+    auto pool = p->ctx->pools.serving(tenant.str(), *b);
+    if (!pool) return cold_create(*p, request, tenant, {}, std::move(done));
+    if (request.warm_pool_mode == "bypass") {
+      count(*p, checkout_counters::outcome::bypass);
+      return cold_create(*p, request, tenant, pool_checkout{"bypass", *pool, 0, ""},
+                         std::move(done));
+    }
+    request.warm_pool = *pool;
+    build = *b;
+  } else if (!request.template_ref.empty()) {
+    auto b = requested_build(*p, request, tenant);
+    if (!b) return done(b.error());
+    build = *b;
+  }
   auto mode = request.warm_pool_mode.empty() ? std::string("prefer") : request.warm_pool_mode;
   if (mode == "require" && needs_cold(request))
     return done(make_error(errc::invalid_argument,
                            "a ready machine of a warm pool cannot take envs, cpu_count, memory_mb "
                            "or internet_access: use warm_pool_mode prefer or bypass",
                            "warm_pool_mode"));
+  bool overrides = mode == "prefer" && needs_cold(request);
   checkout_request q;
   q.tenant = tenant.str();
   q.pool = request.warm_pool;
-  q.bypass = mode == "bypass" || needs_cold(request);
+  q.bypass = mode == "bypass" || overrides;
+  q.overrides = overrides;
   q.wait = mode == "require";
   q.wait_ms = request.warm_pool_wait_ms.value_or(0);
-  auto* p = impl_.get();
-  auto asked = storage::now_ms();
-  bool overrides = mode == "prefer" && needs_cold(request);
+  q.build_id = build;
   ask_pool_checkout(*p, std::move(q),
                     [p, request = std::move(request), tenant, mode, asked, overrides,
                      done = std::move(done)](result<checkout_reply> r) mutable {
