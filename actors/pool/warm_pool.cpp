@@ -253,8 +253,9 @@ warm_pool_actor::behavior_type warm_pool(pool_ptr self, std::shared_ptr<engine_c
       [=](pool_op& op) { return operate(self, op); },
       [=](const checkout_request& req) { return checkout(self, req); },
       [=](ptick_atom) {
-        auto& s = self->state;
-        if (s.tick_at_ms != 0 && storage::now_ms() >= s.tick_at_ms) s.tick_at_ms = 0;
+        // Whichever tick this is, settle arms the next one it needs (a tick
+        // superseded by an earlier one only costs a settle).
+        self->state.tick_at_ms = 0;
         settle(self);
       },
       [=](psweep_atom) {
