@@ -11,6 +11,8 @@
 
 #include "actors/machine/machine_stats.hpp"
 #include "actors/messages.hpp"
+#include "actors/pool/checkout_counters.hpp"
+#include "actors/pool/pool_index.hpp"
 #include "actors/registry/registry_txn.hpp"
 #include "runtime/image/image_store.hpp"
 #include "runtime/machine/machine_driver.hpp"
@@ -129,6 +131,8 @@ struct engine_context {
   std::string machines_unavailable = "machines need sandbox isolation (root and an OCI runtime)";
   runtime::blocking_pool* blocking = nullptr;  // blocking work of machines
   machine_counters machine_stats;
+  pool_index pools;             // live warm pools (their actors keep it current)
+  checkout_counters checkouts;  // how creates were served by warm pools
   actor_directory directory;
   std::string work_root() const { return config.data_dir + "/work"; }
 

@@ -69,6 +69,9 @@ void store::delete_pool(write_batch& b, const pool_record& r) {
   b.wb_.Delete(pools_, pool_key(r.id));
   b.wb_.Delete(pools_, name_key(r.tenant, r.spec.name));
   b.wb_.Delete(pools_, tenant_prefix(r.tenant) + r.id);
+  auto from = r.id + "/";
+  auto to = r.id + "0";  // '/' + 1: past every offset of this log
+  b.wb_.DeleteRange(logs_, from, to);
 }
 
 }  // namespace nullspace::storage

@@ -227,7 +227,8 @@ class store {
                         const std::function<bool(pool_record&&)>& fn) const;
   // Every pool (start-up recovery).
   void for_each_pool(const std::function<void(pool_record&&)>& fn) const;
-  // Removes a pool's record and index rows.
+  // Removes a pool's record, index rows and log (entries put earlier in the
+  // same batch included).
   void delete_pool(write_batch& b, const pool_record& r);
 
   rocksdb::DB* db() { return db_.get(); }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 
 #include "actors/engine/engine_impl.hpp"
 #include "actors/machine/machine_messages.hpp"
@@ -145,8 +146,6 @@ engine::callback<machine_reply> to_view(engine::impl& p, engine::callback<machin
 }
 }  // namespace
 
-namespace {
-
 // A create from the template (no pool, or none of its machines): `served`
 // says how the pool was involved, if at all.
 void cold_create(engine::impl& p, const machine_request& request, const tenant_id& tenant,
@@ -158,107 +157,19 @@ void cold_create(engine::impl& p, const machine_request& request, const tenant_i
                               std::move(c.value()));
 }
 
-std::string counts_text(const pool_counts& c) {
-  return "ready " + std::to_string(c.ready) + ", starting " + std::to_string(c.starting) +
-         ", in_use " + std::to_string(c.in_use) + ", failed " + std::to_string(c.failed);
+void ask_machine_op(engine::impl& p, machine_op op,
+                    std::function<void(result<machine_reply>)> done) {
+  ask_machines<machine_reply>(p, std::move(done), std::move(op));
 }
-
-// require found no ready machine: 503 warm_pool_empty with the counts.
-error pool_empty(const std::string& what, const pool_counts& c) {
-  auto e = make_error(errc::unavailable, "warm pool " + what, "warm_pool");
-  e.reason = "warm_pool_empty";
-  e.counts = {
-      {"ready", c.ready}, {"starting", c.starting}, {"in_use", c.in_use}, {"failed", c.failed}};
-  return e;
-}
-
-// A ready machine of a pool cannot take new envs or resources: such a
-// request is served cold (prefer) or refused (require).
-bool needs_cold(const machine_request& r) {
-  return !r.envs.empty() || r.cpu_count || r.memory_mb ||
-         (r.internet_access && !*r.internet_access);
-}
-
-// The pool's answer to a create naming it (API.md: hit, fallback, bypass).
-void serve_from_pool(engine::impl& p, machine_request request, const tenant_id& tenant,
-                     const std::string& mode, int64_t asked_ms, checkout_reply r,
-                     engine::callback<machine_view> done) {
-  if (request.template_ref.empty()) request.template_ref = r.template_ref;
-  pool_checkout served{"", r.pool_id, r.waited_ms, r.reason};
-  if (mode == "bypass") {
-    served.result = "bypass";
-    served.reason.clear();
-    return cold_create(p, request, tenant, std::move(served), std::move(done));
-  }
-  if (r.machine_id.empty()) {
-    if (mode == "require")
-      return done(pool_empty(request.warm_pool + " has no ready machine (" + r.reason + "; " +
-                                 counts_text(r.counts) + ")",
-                             r.counts));
-    served.result = "fallback";
-    return cold_create(p, request, tenant, std::move(served), std::move(done));
-  }
-  served.result = "hit";
-  served.reason.clear();
-  machine_op op;
-  op.what = machine_op::checkout;
-  op.tenant = tenant.str();
-  op.id = r.machine_id;
-  op.timeout_ms = request.timeout_ms
-                      ? static_cast<int64_t>(*request.timeout_ms)
-                      : static_cast<int64_t>(p.opts.machines.default_timeout.count());
-  op.served = served;
-  op.labels = request.labels;
-  auto* pp = &p;
-  ask_machines<machine_reply>(
-      p,
-      [pp, request, tenant, mode, asked_ms, served,
-       done = std::move(done)](result<machine_reply> m) mutable {
-        if (m && !m->err) return done(machine_view_of(*pp, std::move(m->record)));
-        // The machine ended between its last poll and the checkout.
-        if (mode == "require")
-          return done(
-              pool_empty(request.warm_pool + "'s ready machine ended before its checkout", {}));
-        served.result = "fallback";
-        served.reason = "checkout_failed";
-        served.waited_ms = static_cast<uint64_t>(storage::now_ms() - asked_ms);
-        cold_create(*pp, request, tenant, std::move(served), std::move(done));
-      },
-      std::move(op));
-}
-
-}  // namespace
 
 void engine::create_machine_async(machine_request request, const tenant_id& tenant,
                                   callback<machine_view> done) {
   if (auto e = machines_available(*impl_)) return done(*e);
   if (auto e = check_request(request, impl_->opts)) return done(*e);
-  if (request.warm_pool.empty()) return cold_create(*impl_, request, tenant, {}, std::move(done));
-  auto mode = request.warm_pool_mode.empty() ? std::string("prefer") : request.warm_pool_mode;
-  if (mode == "require" && needs_cold(request))
-    return done(make_error(errc::invalid_argument,
-                           "a ready machine of a warm pool cannot take envs, cpu_count, memory_mb "
-                           "or internet_access: use warm_pool_mode prefer or bypass",
-                           "warm_pool_mode"));
-  checkout_request q;
-  q.tenant = tenant.str();
-  q.pool = request.warm_pool;
-  q.bypass = mode == "bypass" || needs_cold(request);
-  q.wait = mode == "require";
-  q.wait_ms = request.warm_pool_wait_ms.value_or(0);
-  auto* p = impl_.get();
-  auto asked = storage::now_ms();
-  bool overrides = mode == "prefer" && needs_cold(request);
-  ask_pool_checkout(*p, std::move(q),
-                    [p, request = std::move(request), tenant, mode, asked, overrides,
-                     done = std::move(done)](result<checkout_reply> r) mutable {
-                      if (!r) return done(r.error());
-                      if (r->err) return done(*r->err);
-                      if (overrides) r->reason = "request_overrides";
-                      serve_from_pool(*p, std::move(request), tenant,
-                                      overrides ? std::string("prefer") : mode, asked,
-                                      std::move(*r), std::move(done));
-                    });
+  // A tenant without pools (and a request naming none) costs one lookup here.
+  if (request.warm_pool.empty() && !impl_->ctx->pools.tenant_has_pools(tenant.str()))
+    return cold_create(*impl_, request, tenant, {}, std::move(done));
+  create_through_pool(*impl_, std::move(request), tenant, std::move(done));
 }
 
 result<machine_view> engine::create_machine(const machine_request& request,

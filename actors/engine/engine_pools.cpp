@@ -5,6 +5,7 @@
 #include "actors/engine/engine_impl.hpp"
 #include "actors/machine/machine_resolve.hpp"
 #include "actors/pool/pool_messages.hpp"
+#include "actors/pool/pool_spec_check.hpp"
 #include "storage/common/new_id.hpp"
 #include "storage/common/time_format.hpp"
 
@@ -13,34 +14,13 @@ namespace {
 
 using namespace actors;
 
-std::optional<error> check_spec(const pool_spec& s, const engine_options& o) {
-  if (s.template_ref.empty())
-    return make_error(errc::invalid_argument, "template is required", "template");
-  if (!valid_name(s.name))
-    return make_error(errc::invalid_argument, "name must match [a-z0-9][a-z0-9._-]{0,62}", "name");
-  if (s.max_ready == 0 || s.max_ready > o.machines.max_machines_per_tenant)
-    return make_error(
-        errc::invalid_argument,
-        "max_ready must be from 1 to " + std::to_string(o.machines.max_machines_per_tenant),
-        "max_ready");
-  if (s.min_ready > s.max_ready)
-    return make_error(errc::invalid_argument, "min_ready must be at most max_ready", "min_ready");
-  auto& l = o.limits;
-  if (s.cpu_count && (*s.cpu_count < l.min_cpu_count || *s.cpu_count > l.max_cpu_count))
-    return make_error(errc::invalid_argument, "cpu_count is out of the platform's limits",
-                      "cpu_count");
-  if (s.memory_mb && (*s.memory_mb < l.min_memory_mb || *s.memory_mb > l.max_memory_mb))
-    return make_error(errc::invalid_argument, "memory_mb is out of the platform's limits",
-                      "memory_mb");
-  return std::nullopt;
-}
-
 // One request to the pool manager from a short-lived actor.
 template <class Reply, class... Ts>
 void ask_pools(engine::impl& p, std::function<void(result<Reply>)> done, Ts... msg) {
   auto mgr = caf::actor_cast<pool_manager_actor>(p.ctx->directory.pools());
   if (!mgr || !p.ctx->accepting_calls())
     return done(make_error(errc::unavailable, "the engine is restarting or stopping; retry"));
+  caller_thread_guard caller;
   p.sys->spawn([mgr, done = std::move(done),
                 ... msg = std::move(msg)](caf::event_based_actor* self) mutable {
     self->request(mgr, caf::infinite, std::move(msg)...)
@@ -90,6 +70,20 @@ pool_op::kind kind_of(engine::pool_change c) {
 
 }  // namespace
 
+// The stored record of `tenant`'s pool `pool` (an id or a name).
+std::optional<pool_record> find_pool_record(const storage::store& db, const std::string& pool,
+                                            const tenant_id& tenant) {
+  auto id = pool;
+  if (pool.rfind("wp_", 0) != 0) {
+    auto named = db.find_pool_name(tenant.str(), pool);
+    if (!named) return std::nullopt;
+    id = *named;
+  }
+  auto rec = db.get_pool(id);
+  if (!rec || rec->tenant != tenant.str()) return std::nullopt;
+  return rec;
+}
+
 // Asks the tenant's pool for a ready machine (checkout_request), for create_machine.
 void ask_pool_checkout(engine::impl& p, checkout_request req,
                        std::function<void(result<checkout_reply>)> done) {
@@ -99,7 +93,7 @@ void ask_pool_checkout(engine::impl& p, checkout_request req,
 void engine::create_pool_async(pool_spec spec, const tenant_id& tenant, callback<pool_view> done) {
   if (!impl_->ctx->machines)
     return done(make_error(errc::failed_precondition, impl_->ctx->machines_unavailable));
-  if (auto e = check_spec(spec, impl_->opts)) return done(*e);
+  if (auto e = check_pool_spec(spec, impl_->opts.limits, impl_->opts.machines)) return done(*e);
   machine_request probe;
   probe.template_ref = spec.template_ref;
   auto c = resolve_machine(*impl_->ctx, probe, tenant.str());
@@ -170,6 +164,26 @@ result<pool_view> engine::wait_until_pool_ready(const std::string& pool, uint32_
                                                 const tenant_id& tenant) {
   return wait_for<pool_view>(
       [&](auto cb) { wait_until_pool_ready_async(pool, min_ready, timeout, tenant, cb); });
+}
+
+void engine::update_pool_async(const std::string& pool, pool_update update, const tenant_id& tenant,
+                               callback<pool_view> done) {
+  // The pool applies it to its current spec and checks the whole (min ≤ max).
+  auto op = op_for(pool_op::update, pool, tenant);
+  op.change = std::move(update);
+  ask_pool_async(*impl_, std::move(op), std::move(done));
+}
+
+result<pool_view> engine::update_pool(const std::string& pool, const pool_update& update,
+                                      const tenant_id& tenant) {
+  return wait_for<pool_view>([&](auto cb) { update_pool_async(pool, update, tenant, cb); });
+}
+
+result<std::vector<raw_entry>> engine::read_pool_log(const std::string& pool, log_offset offset,
+                                                     size_t limit, const tenant_id& tenant) const {
+  auto rec = find_pool_record(*impl_->db, pool, tenant);
+  if (!rec) return make_error(errc::not_found, "no warm pool " + pool, "warm_pool");
+  return impl_->db->read_log(rec->id, offset.value(), limit);
 }
 
 }  // namespace nullspace

@@ -6,6 +6,7 @@
 
 #include "actors/machine/machine_internal.hpp"
 #include "actors/machine/machine_stats.hpp"
+#include "actors/pool/pool_messages.hpp"
 #include "runtime/artifact/template_config.hpp"
 #include "runtime/sandbox/ready_probe.hpp"
 #include "storage/common/file_text.hpp"
@@ -463,11 +464,27 @@ void next_job(machine_ptr self) {
   job();
 }
 
+// A machine that a warm pool holds (ready) or handed out (a hit) and that is
+// stopping or ended: its pool hears it now (mended), instead of polling.
+namespace {
+void notify_pool(machine_ptr self) {
+  auto& rec = self->state.rec;
+  if (rec.state != machine_state::stopping && !is_terminal(rec.state)) return;
+  auto& pool = !rec.pool_id.empty()           ? rec.pool_id
+               : rec.checkout.result == "hit" ? rec.checkout.pool_id
+                                              : rec.pool_id;
+  if (pool.empty()) return;
+  if (auto mgr = caf::actor_cast<pool_manager_actor>(self->state.ctx->directory.pools()))
+    self->send(mgr, mended_atom::value, pool, rec.id);
+}
+}  // namespace
+
 void record_change(machine_ptr self, std::vector<log_entry> entries,
                    std::function<void(bool)> committed) {
   auto& st = self->state;
   auto rec = st.rec;
   self->send(st.manager, mstate_atom::value, rec.id, rec.state);
+  notify_pool(self);
   int64_t expires =
       is_terminal(rec.state) ? rec.finished_ms + st.ctx->config.machines.retention.count() : 0;
   std::optional<machine_record> end;

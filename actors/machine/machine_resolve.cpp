@@ -9,6 +9,19 @@
 
 namespace nullspace::actors {
 
+result<storage::build_record> resolve_build(const storage::store& db, const std::string& ref,
+                                            const std::string& tenant) {
+  auto parts = parse_ref(ref);
+  if (!parts) return parts.error();
+  auto t = find_template(db, tenant, *parts);
+  if (!t) return t.error();
+  return find_build(db, *t, *parts);
+}
+
+bool startable(const storage::build_record& b) {
+  return b.status == build_status::ready && b.artifact && b.artifact_availability == "available";
+}
+
 // The ready build a machine request's template ref names, its artifact and
 // config, as the machine's create message.
 result<machine_create> resolve_machine(const engine_context& ctx, const machine_request& r,

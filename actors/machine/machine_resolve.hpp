@@ -15,4 +15,12 @@ namespace nullspace::actors {
 result<machine_create> resolve_machine(const engine_context& ctx, const machine_request& r,
                                        const std::string& tenant);
 
+// The build a template ref resolves to for `tenant` (its tag, its @build, or
+// latest for a bare name), without looking at its artifact.
+result<storage::build_record> resolve_build(const storage::store& db, const std::string& ref,
+                                            const std::string& tenant);
+
+// Whether machines can start from the build: ready, with an available artifact.
+bool startable(const storage::build_record& b);
+
 }  // namespace nullspace::actors

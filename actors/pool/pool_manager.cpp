@@ -27,11 +27,11 @@ struct manager_state {
 
 using manager_ptr = pool_manager_actor::stateful_pointer<manager_state>;
 
-void track(manager_ptr self, pool_record rec) {
+void track(manager_ptr self, pool_record rec, bool created) {
   auto& st = self->state;
   auto id = rec.id;
   auto tenant = rec.tenant;
-  auto h = spawn_warm_pool(self, st.ctx, st.budget, std::move(rec));
+  auto h = spawn_warm_pool(self, st.ctx, st.budget, std::move(rec), created);
   st.by_addr[h.address()] = id;
   st.live[id] = live_pool{std::move(h), std::move(tenant)};
 }
@@ -62,22 +62,24 @@ pool_manager_actor::behavior_type manager(manager_ptr self, std::shared_ptr<engi
     auto id = it->second;
     st.by_addr.erase(it);
     st.live.erase(id);
+    st.ctx->pools.erase(id);
     if (em.reason == caf::exit_reason::normal) return;  // removed
     auto rec = st.ctx->db->get_pool(id);
     if (!rec) return;
     if (++st.crashes[id] > max_crashes) {
-      logging::machine.error("warm pool keeps crashing; leaving it to the next start",
-                             {{"pool", id}});
+      logging::pool.error("warm pool keeps crashing; leaving it to the next start", {{"pool", id}});
       return;
     }
-    logging::machine.error("warm pool actor crashed; restarting it",
-                           {{"pool", id}, {"reason", caf::to_string(em.reason)}});
-    track(self, std::move(*rec));
+    logging::pool.error("warm pool actor crashed; restarting it",
+                        {{"pool", id}, {"reason", caf::to_string(em.reason)}});
+    track(self, std::move(*rec), false);
   });
+  // A restarted manager starts from the store: its pools' old summaries go.
+  self->state.ctx->pools.clear();
   if (self->state.ctx->machines) {
     std::vector<pool_record> stored;
     self->state.ctx->db->for_each_pool([&](pool_record&& r) { stored.push_back(std::move(r)); });
-    for (auto& r : stored) track(self, std::move(r));
+    for (auto& r : stored) track(self, std::move(r), false);
   }
   return {
       [=](pcreate_atom, pool_record& rec) -> pool_reply {
@@ -91,7 +93,7 @@ pool_manager_actor::behavior_type manager(manager_ptr self, std::shared_ptr<engi
         storage::write_batch wb;
         st.ctx->db->put_pool(wb, rec);
         if (auto w = st.ctx->db->write(wb); !w) return {w.error(), rec};
-        track(self, rec);
+        track(self, rec, true);
         return {std::nullopt, std::move(rec)};
       },
       [=](pool_op& op) -> caf::result<pool_reply> {
@@ -107,6 +109,17 @@ pool_manager_actor::behavior_type manager(manager_ptr self, std::shared_ptr<engi
           return r;
         }
         return self->delegate(p->handle, std::move(req));
+      },
+      [=](pbudget_atom) {
+        for (auto& [id, p] : self->state.live) self->send(p.handle, ptick_atom::value);
+      },
+      [=](tchanged_atom, const template_names& names) {
+        for (auto& [id, p] : self->state.live) self->send(p.handle, tchanged_atom::value, names);
+      },
+      [=](mended_atom, const std::string& pool, const std::string& machine) {
+        auto it = self->state.live.find(pool);
+        if (it != self->state.live.end())
+          self->send(it->second.handle, mended_atom::value, machine);
       },
   };
 }

@@ -7,6 +7,10 @@
 //   not_found, exactly like a missing one.
 // - Start-up: every stored pool gets its actor again (it adopts its ready
 //   machines from the store). A crashed pool actor is restarted the same way.
+// - Notices: tchanged (from the template registry) goes to every pool, each
+//   looks whether it names its template; mended (from a machine actor) goes
+//   to the pool named; pbudget (a pool freed a global start slot another
+//   pool wanted) makes every pool settle again.
 #pragma once
 
 #include <memory>
