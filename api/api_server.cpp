@@ -5,6 +5,7 @@
 #include "api/build_routes.hpp"
 #include "api/machine_routes.hpp"
 #include "api/metrics.hpp"
+#include "api/pool_routes.hpp"
 #include "api/router.hpp"
 #include "api/template_routes.hpp"
 #include "storage/common/logging.hpp"
@@ -127,6 +128,7 @@ result<std::unique_ptr<api_server>> api_server::start(engine& eng, api_options o
   p->subject_logs = std::make_unique<subject_log_streams>(p->opts.limits.stream_buffer_bytes);
   p->workers = std::make_unique<worker_pool>(p->opts.blocking_workers);
   add_machine_routes(p->routes, machine_route_context{eng, *p->subject_logs, *p->workers, p->opts});
+  add_pool_routes(p->routes, pool_route_context{eng, *p->subject_logs, p->opts});
   auto port = p->server->start(p->opts.host, p->opts.port,
                                [raw](http_server&) { raw->streams->start_timers(); });
   if (!port) return port.error();
