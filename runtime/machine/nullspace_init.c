@@ -186,8 +186,7 @@ int main(int argc, char** argv) {
         reexec_with_envs(argc, argv, env_fd);
         /* Still here: exec failed; setenv kept them for the start command. */
         dprintf(output_fd >= 0 ? output_fd : 2,
-                "nullspace-init: cannot re-execute with the machine's envs: %s\n",
-                strerror(errno));
+                "nullspace-init: cannot re-execute with the machine's envs: %s\n", strerror(errno));
       }
     } else if (strcmp(argv[i], "--user") == 0 && i + 1 < argc) {
       unsigned u = 0, g = 0;
