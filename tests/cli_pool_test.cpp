@@ -3,10 +3,7 @@
 // with sandbox isolation, a busybox template built through the CLI and a real
 // warm pool of it: create, wait, get, list, checkouts (hit, bypass, require
 // refused with the pool's counts), disable, enable, drain, delete; usage
-// errors (2) before any request, unreachable (3).
-//
-// [cli_pools_engine] holds `pool update` and `pool logs`, which need the pool
-// engine's update and log work: they fail until it is merged.
+// errors (2) before any request, unreachable (3); `pool update` and `pool logs`.
 //
 // Needs root and an OCI runtime (machines_unavailable() says why not, and
 // the machine cases skip with it). Every wait is on a child's output or exit.
@@ -221,7 +218,7 @@ TEST_CASE("cli pools: usage errors exit 2 before any request; unreachable exits 
   }
 }
 
-TEST_CASE("cli pools: update and logs", "[cli_pools_engine]") {
+TEST_CASE("cli pools: update and logs", "[cli_pools]") {
   REQUIRE_MACHINES();
   temp_dir dir;
   server_process d(dir, true, machine_flags());

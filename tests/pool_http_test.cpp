@@ -3,11 +3,8 @@
 // routes, checkouts through POST /v1/machines (hit, fallback, bypass, require's
 // 503 with counts), the ready route (200, 408 with counts, 409 at once when
 // degraded), tenants, bad bodies — and nullspaced killed with -9 while one of
-// its pool's machines is checked out.
-//
-// [pool_http_engine] holds what needs the pool engine's update, log and
-// statistics work (PATCH, …/logs, the /metrics pool series): it fails until
-// that work is merged.
+// its pool's machines is checked out; PATCH, the pool's log and its /metrics
+// series.
 #include <signal.h>
 
 #include <cstring>
@@ -235,7 +232,7 @@ TEST_CASE("warm pools over HTTP: lifecycle, checkouts, the ready route, tenants,
   SECTION("another tenant's pool is 404 on every pool route, and it is untouched") {
     size_t checked = 0;
     for (auto& r : s.f.server->routes().routes()) {
-      // PATCH is checked in [pool_http_engine] (it needs the engine's update).
+      // PATCH is checked in its own test case below.
       if (!r.pattern.starts_with("/v1/warm-pools/{id}") || r.method == "PATCH") continue;
       for (auto& name : {std::string("web-pool"), id}) {
         auto target = "/v1/warm-pools/" + name + r.pattern.substr(strlen("/v1/warm-pools/{id}"));
@@ -453,7 +450,7 @@ TEST_CASE("nullspaced killed with -9 keeps its warm pool and the machine checked
 }
 
 TEST_CASE("warm pools over HTTP: PATCH, the pool's log and its /metrics series",
-          "[pool_http_engine]") {
+          "[pool_http]") {
   REQUIRE_MACHINES();
   pool_server s;
   s.build(web_template);

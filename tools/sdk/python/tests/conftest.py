@@ -41,14 +41,6 @@ INDEX_DISTRIBUTIONS = [
 ]
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        "pool_engine: needs the warm-pool engine's update, log and statistics work "
-        "(meson runs these as the sdk_python_pool_engine suite)",
-    )
-
-
 @pytest.fixture(scope="session")
 def session_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("sdk")

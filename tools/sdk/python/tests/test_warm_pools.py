@@ -4,9 +4,6 @@ disable / drain / delete, Template.create_warm_pool, Machine.create from a
 pool (hit, bypass, require's WarmPoolEmptyError with counts), a degraded pool,
 another tenant's view, and bad arguments.
 
-Tests marked ``pool_engine`` (update, logs) need the pool engine's update and
-log work; meson runs them apart (sdk_python_pool_engine).
-
 A server of this module's own (API keys for two tenants, machine addresses
 from 10.75.0.0/16) runs them.
 """
@@ -225,7 +222,6 @@ def test_bad_arguments_are_invalid_argument_errors(acme, box_build, pool):
         TemplateWarmPool.create(ref, name=pool.name, client=acme)
 
 
-@pytest.mark.pool_engine
 def test_update_and_logs(acme, pool):
     updated = pool.update(min_ready=2, max_idle_ms=600_000)
     assert (updated.min_ready, updated.max_ready, updated.max_idle_ms) == (2, 2, 600_000)
