@@ -65,10 +65,14 @@ caf::result<checkout_reply> checkout(pool_ptr self, const checkout_request& req)
   if (!req.build_id.empty() && req.build_id != st.rec.serving_build)
     return none(self, req, "version_mismatch");
   if (!st.ready.empty()) {
-    auto r = hand_out(self, take_ready(st), 0);
+    // Answered before the refill starts its replacement (resolving a start
+    // reads the store and the artifact's config): the checkout never waits
+    // for it.
+    auto rp = self->make_response_promise<checkout_reply>();
+    rp.deliver(hand_out(self, take_ready(st), 0));
     persist(self);
     settle(self);
-    return r;
+    return rp;
   }
   if (!req.wait || req.wait_ms == 0) return none(self, req, "empty");
   auto rp = self->make_response_promise<checkout_reply>();

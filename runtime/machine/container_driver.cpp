@@ -354,6 +354,9 @@ result<machine_placement> container_driver::start_steps(const machine_spec& spec
   {
     std::lock_guard lock(mu_);
     machines_[id] = p;
+    auto diag = std::make_shared<diag_socket>();
+    diag->fd = std::move(net->sock_diag);
+    diag_[id] = std::move(diag);
   }
   return machine_placement{"container", p.json()};
 }
@@ -530,9 +533,26 @@ result<bool> container_driver::remove_path(const std::string& id, const std::str
 // ---- ports, pause, stop ------------------------------------------------------------
 
 std::vector<uint16_t> container_driver::listening_ports(const std::string& id) {
-  auto p = running(id);
-  if (!p) return {};
-  return listening_tcp_ports(p->init_pid);
+  if (!running(id)) return {};
+  std::shared_ptr<diag_socket> s;
+  {
+    std::lock_guard lock(mu_);
+    auto& slot = diag_[id];
+    if (!slot) slot = std::make_shared<diag_socket>();
+    s = slot;
+  }
+  std::lock_guard lock(s->mu);
+  if (!s->fd) {
+    auto made = machine_network::socket_in(layout_.netns(id), [] { return open_sock_diag(); });
+    if (!made) return {};
+    s->fd.reset(*made);
+  }
+  auto ports = listening_tcp_ports(s->fd.get());
+  if (!ports) {
+    s->fd.reset();  // made again next time
+    return {};
+  }
+  return std::move(*ports);
 }
 
 result<int> container_driver::connect_port(const std::string& id, uint16_t port) {
@@ -582,6 +602,7 @@ void container_driver::destroy(const std::string& id) {
       p = it->second;
       machines_.erase(it);
     }
+    diag_.erase(id);
   }
   // The file holds the artifact reference: dropped first, released last, so
   // a destroy repeated after a crash never releases it twice.
