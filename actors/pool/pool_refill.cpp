@@ -4,9 +4,12 @@
 //
 // The rule, with fresh = ready machines of the serving build not idle past
 // max_idle_ms and stale = the other ready ones:
-//   1. surplus: while ready > min_ready, stop one (stale first, then the
-//      oldest fresh). This is a scale-down, or a stale machine whose
-//      replacement just became ready.
+//   1. retirement: while a stale machine is held and fresh >= min_ready, stop
+//      it (its replacement is ready: a roll's or an idle recycle's end).
+//      Surplus: while ready > max_ready, stop one (stale first, then the
+//      oldest fresh): a scale-down. Ready machines between min_ready and
+//      max_ready stay (the pool keeps min_ready <= ready + starting <=
+//      max_ready), so lowering only min_ready stops refilling, not machines.
 //   2. starts (enabled, backoff over): while fresh + starting < min_ready and
 //      ready + starting < max_ready, within 2 starts per pool and the global
 //      budget. A roll therefore keeps its old ready machines and may exceed
@@ -233,17 +236,22 @@ void settle(pool_ptr self) {
   if (st.rec.state == pool_state::draining) return;
   auto now = storage::now_ms();
   bool changed = false;
-  // 1. surplus, stale first.
-  while (st.ready.size() > st.rec.spec.min_ready) {
+  auto fresh = [&] {
+    return static_cast<uint32_t>(std::count_if(st.ready.begin(), st.ready.end(),
+                                               [&](auto& m) { return !stale(st, m, now); }));
+  };
+  // 1. retirement of replaced stale machines, then surplus (stale first).
+  for (auto it = first_stale(st, now); it != st.ready.end() && fresh() >= st.rec.spec.min_ready;
+       it = first_stale(st, now)) {
+    let_go(self, it, now);
+    changed = true;
+  }
+  while (st.ready.size() > st.rec.spec.max_ready) {
     auto it = first_stale(st, now);
     let_go(self, it != st.ready.end() ? it : st.ready.begin(), now);
     changed = true;
   }
   // 2. and 3. starts.
-  auto fresh = [&] {
-    return static_cast<uint32_t>(std::count_if(st.ready.begin(), st.ready.end(),
-                                               [&](auto& m) { return !stale(st, m, now); }));
-  };
   auto wanted = [&] {
     // Waiting require requests want a machine each, on top of min_ready.
     auto target = st.rec.spec.min_ready + static_cast<uint32_t>(st.checkout_waiters.size());

@@ -12,7 +12,8 @@
 //   once their replacement is ready, so the pool keeps min_ready ready while
 //   max_ready leaves room for the replacement; when it leaves none
 //   (ready + starting = max_ready) one stale machine is stopped first to make
-//   room. Surplus (after a scale-down) is stopped at once, stale ones first.
+//   room. Surplus above max_ready (after a scale-down) is stopped at once,
+//   stale ones first; ready machines between min_ready and max_ready stay.
 //   In-use machines are never touched.
 // - Rolls (track_tag): the template registry pushes tag moves and renames
 //   (tchanged); the pool resolves its ref again and, on a new build, serves

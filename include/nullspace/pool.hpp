@@ -40,7 +40,8 @@ struct pool_spec {
 };
 
 // A change to a pool (PATCH /v1/warm-pools/{id}): only the fields set change.
-// Scaling down stops surplus ready machines first; in-use ones are never touched.
+// Ready machines above a lowered max_ready are stopped (stale ones first); a
+// lowered min_ready only stops refilling. In-use ones are never touched.
 struct pool_update {
   std::optional<uint32_t> min_ready, max_ready;
   std::optional<uint32_t> cpu_count, memory_mb;  // for machines started from now on

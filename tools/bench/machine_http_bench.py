@@ -9,8 +9,8 @@
      N creates minus before the first, over N);
   3. checkout of a ready machine over HTTP: POST /v1/machines {"warm_pool", "warm_pool_mode":
      "require"} on a keep-alive connection, in rounds of --pool-size ready machines (the
-     pool refills meanwhile, as in service; between rounds the machines are deleted and the
-     pool refilled, untimed), against
+     pool's min_ready is PATCHed to 0 while timed, so no refill runs beside the checkouts;
+     between rounds the machines are deleted and the pool refilled, untimed), against
      GET /healthz on the same connection in the same rounds.
 
 Needs root, runc, the built nullspaced and nullspace-init.
@@ -158,7 +158,11 @@ def main():
         assert st == 201, p
         checkout_ms, health_ms = [], []
         for _ in range(args.checkout_rounds):
+            st, p = c.call("PATCH", "/v1/warm-pools/bench-pool", {"min_ready": n})
+            assert st == 200, p
             st, p = c.call("GET", f"/v1/warm-pools/bench-pool/ready?min_ready={n}&timeout_ms=600000")
+            assert st == 200, p
+            st, p = c.call("PATCH", "/v1/warm-pools/bench-pool", {"min_ready": 0})
             assert st == 200, p
             for _ in range(n):
                 t = time.perf_counter()

@@ -296,7 +296,8 @@ class TemplateWarmPool:
         max_idle_ms: int | None = None,
     ) -> WarmPoolInfo:
         """Changes the pool's targets, resources or version policy (only the
-        arguments given). Scaling down stops surplus ready machines; machines
+        arguments given). Lowering ``max_ready`` stops the ready machines above
+        it; lowering only ``min_ready`` stops refilling and keeps them; machines
         in use are never touched. ``max_idle_ms=0`` turns recycling off."""
         body = _pool_fields(min_ready, max_ready, version_policy, cpu_count, memory_mb, max_idle_ms)
         if not body:
