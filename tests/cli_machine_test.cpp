@@ -29,16 +29,6 @@ namespace {
 // driver tests' (10.87) or a default daemon's (10.88).
 const char* cli_machine_range = "10.85.0.0/16";
 
-// A nullspaced that can run machines.
-std::vector<std::string> machine_flags() {
-  std::vector<std::string> flags{"--machine-network-range", cli_machine_range};
-  if (auto* init = std::getenv("NULLSPACE_INIT")) {
-    flags.push_back("--machine-init");
-    flags.push_back(init);
-  }
-  return flags;
-}
-
 // Kills the machine when the test ends, passed or not, while the server runs.
 struct machine_killer {
   const server_process& d;
@@ -78,7 +68,7 @@ TEST_CASE("cli machines: create, exec, cp, ls, get, pause, resume, timeout, logs
           "[cli_machines]") {
   REQUIRE_MACHINES();
   temp_dir dir;
-  server_process d(dir, true, machine_flags());
+  server_process d(dir, true, daemon_machine_flags(cli_machine_range));
 
   auto built = ns(d, {"template", "build", "--from-image", "busybox", "--name", "box", "--tag",
                       "latest", "--run", "mkdir -p /www && echo hello-from-box > /www/index.html",
@@ -308,7 +298,7 @@ TEST_CASE("cli machines: an unknown machine is refused with the server's message
           "[cli_machines]") {
   REQUIRE_MACHINES();
   temp_dir dir;
-  server_process d(dir, true, machine_flags());
+  server_process d(dir, true, daemon_machine_flags(cli_machine_range));
   const std::string unknown = "m_00000000000000000000000";
   std::vector<std::vector<std::string>> cases = {
       {"machine", "get", unknown},

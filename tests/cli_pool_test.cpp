@@ -25,15 +25,6 @@ namespace {
 // This suite's machine addresses (others use 10.77 to 10.88).
 const char* cli_pool_range = "10.76.0.0/16";
 
-std::vector<std::string> machine_flags() {
-  std::vector<std::string> flags{"--machine-network-range", cli_pool_range};
-  if (auto* init = std::getenv("NULLSPACE_INIT")) {
-    flags.push_back("--machine-init");
-    flags.push_back(init);
-  }
-  return flags;
-}
-
 bool contains(const std::string& text, const std::string& needle) {
   return text.find(needle) != std::string::npos;
 }
@@ -73,7 +64,7 @@ TEST_CASE("cli pools: create, wait, get, list, checkouts, disable, enable, drain
           "[cli_pools]") {
   REQUIRE_MACHINES();
   temp_dir dir;
-  server_process d(dir, true, machine_flags());
+  server_process d(dir, true, daemon_machine_flags(cli_pool_range));
   build_box(d);
   cleanup done{d, {}};
 
@@ -221,7 +212,7 @@ TEST_CASE("cli pools: usage errors exit 2 before any request; unreachable exits 
 TEST_CASE("cli pools: update and logs", "[cli_pools]") {
   REQUIRE_MACHINES();
   temp_dir dir;
-  server_process d(dir, true, machine_flags());
+  server_process d(dir, true, daemon_machine_flags(cli_pool_range));
   build_box(d);
   cleanup done{d, {}};
   auto created = ns(d, {"pool", "create", "--template", "box", "--name", "box-pool"});

@@ -12,6 +12,7 @@
 
 #include "nullspace/engine.hpp"
 #include "tests/machine_support.hpp"
+#include "tests/pool_templates.hpp"
 #include "tests/sandbox_support.hpp"
 #include "tests/test_support.hpp"
 
@@ -20,21 +21,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-const char* web_template =
-    R"({"name":"web","tags":["latest"],"builder":{"source":{"type":"image","image":"busybox"},
-  "steps":[{"type":"run","cmd":"mkdir -p /www && echo hello > /www/index.html"}],
-  "start_cmd":"exec httpd -f -p 8000 -h /www",
-  "ready":{"type":"port","port":8000},"ready_timeout_ms":30000},
-  "cpu_count":1,"memory_mb":256})";
-
-// Starts in the build's start check (hostname "nullspace"), fails in every
-// machine (hostname m-…).
-const char* broken_template =
-    R"({"name":"broken","tags":["latest"],"builder":{"source":{"type":"image","image":"busybox"},
-  "steps":[{"type":"run","cmd":"true"}],
-  "start_cmd":"case $(hostname) in m-*) echo cannot start; exit 3;; esac; exec httpd -f -p 8000 -h /",
-  "ready":{"type":"port","port":8000},"ready_timeout_ms":5000},
-  "cpu_count":1,"memory_mb":256})";
+const char* web_template = test::pool_web_template;
+const char* broken_template = test::pool_broken_template;
 
 std::unique_ptr<engine> open_pools(const test::temp_dir& dir) {
   auto o = test::sandbox_options(dir);

@@ -14,6 +14,7 @@
 #include "api_fixture.hpp"
 #include "catch2/catch.hpp"
 #include "machine_support.hpp"
+#include "pool_templates.hpp"
 #include "sandbox_support.hpp"
 #include "tests/daemon_process.hpp"
 
@@ -28,21 +29,8 @@ constexpr const char* pool_range = "10.77.0.0/16";
 const std::string alpha_key = "alpha-pool-key-0123456789";
 const std::string beta_key = "beta-pool-key-9876543210";
 
-const char* web_template =
-    R"({"name":"web","tags":["latest"],"builder":{"source":{"type":"image","image":"busybox"},
-  "steps":[{"type":"run","cmd":"mkdir -p /www && echo hello > /www/index.html"}],
-  "start_cmd":"exec httpd -f -p 8000 -h /www",
-  "ready":{"type":"port","port":8000},"ready_timeout_ms":30000},
-  "cpu_count":1,"memory_mb":256})";
-
-// Starts in the build's start check (hostname "nullspace"), fails in every
-// machine (hostname m-…): a pool of it is degraded after three failed starts.
-const char* broken_template =
-    R"({"name":"broken","tags":["latest"],"builder":{"source":{"type":"image","image":"busybox"},
-  "steps":[{"type":"run","cmd":"true"}],
-  "start_cmd":"case $(hostname) in m-*) echo cannot start; exit 3;; esac; exec httpd -f -p 8000 -h /",
-  "ready":{"type":"port","port":8000},"ready_timeout_ms":5000},
-  "cpu_count":1,"memory_mb":256})";
+const char* web_template = test::pool_web_template;
+const char* broken_template = test::pool_broken_template;
 
 http_headers as(const std::string& key) {
   http_headers h{{"Content-Type", "application/json"}};
@@ -449,8 +437,7 @@ TEST_CASE("nullspaced killed with -9 keeps its warm pool and the machine checked
   CHECK(t == host_traces{});
 }
 
-TEST_CASE("warm pools over HTTP: PATCH, the pool's log and its /metrics series",
-          "[pool_http]") {
+TEST_CASE("warm pools over HTTP: PATCH, the pool's log and its /metrics series", "[pool_http]") {
   REQUIRE_MACHINES();
   pool_server s;
   s.build(web_template);
