@@ -48,20 +48,6 @@ cli_result exec(const server_process& d, const std::string& id, std::vector<std:
   return ns(d, args, o);
 }
 
-bool contains(const std::string& text, const std::string& needle) {
-  return text.find(needle) != std::string::npos;
-}
-
-// The value of row `key` in a details table ("state      ready" -> "ready").
-std::string row(const std::string& table, const std::string& key) {
-  for (auto& l : lines_of(table))
-    if (l.starts_with(key + " ")) {
-      auto v = l.find_first_not_of(' ', key.size());
-      return v == std::string::npos ? "" : l.substr(v);
-    }
-  return "<no row " + key + ">";
-}
-
 }  // namespace
 
 TEST_CASE("cli machines: create, exec, cp, ls, get, pause, resume, timeout, logs, kill",

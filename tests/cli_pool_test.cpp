@@ -25,20 +25,6 @@ namespace {
 // This suite's machine addresses (others use 10.77 to 10.88).
 const char* cli_pool_range = "10.76.0.0/16";
 
-bool contains(const std::string& text, const std::string& needle) {
-  return text.find(needle) != std::string::npos;
-}
-
-// The value of row `key` in a details table ("state      ready" -> "ready").
-std::string row(const std::string& table, const std::string& key) {
-  for (auto& l : lines_of(table))
-    if (l.starts_with(key + " ")) {
-      auto v = l.find_first_not_of(' ', key.size());
-      return v == std::string::npos ? "" : l.substr(v);
-    }
-  return "<no row " + key + ">";
-}
-
 // At the end, passed or not: the pool deleted and the machines killed, while
 // the server still runs.
 struct cleanup {
