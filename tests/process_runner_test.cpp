@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -15,6 +16,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "runtime/process/process_runner.hpp"
@@ -383,6 +385,78 @@ TEST_CASE("an escaped child flooding the pipe does not hold up on_exit", "[runne
   const auto escaped = static_cast<pid_t>(std::stol(err->front()));
   ::kill(escaped, SIGKILL);  // it was reparented to us (subreaper): reap it here
   CHECK(waitpid(escaped, nullptr, 0) == escaped);
+}
+
+// Whether `pid` sleeps in write(2) (x86-64 syscall 1): blocked on a full pipe.
+bool blocked_in_write(pid_t pid) {
+  std::ifstream syscall("/proc/" + std::to_string(pid) + "/syscall");
+  std::string nr;
+  syscall >> nr;
+  return nr == "1";
+}
+
+TEST_CASE("past its output window a process waits in write() until lines are acknowledged",
+          "[runner]") {
+  process_runner r;
+  constexpr size_t window = 256 << 10;
+  constexpr int lines = 200000;  // about 66 MB as counted: far past the window
+  struct state {
+    std::mutex mu;
+    size_t delivered = 0;  // as the window counts them
+    std::vector<std::string> out;
+  };
+  auto st = std::make_shared<state>();
+  auto pid = std::make_shared<mailbox<pid_t>>();
+  auto done = std::make_shared<mailbox<process_exit>>();
+  auto spec = sh("echo $$; exec seq 1 " + std::to_string(lines));
+  spec.output_window_bytes = window;
+  auto id = r.spawn(
+      std::move(spec),
+      [st, pid](std::vector<output_line> batch) {
+        std::lock_guard lock(st->mu);
+        for (auto& l : batch) {
+          st->delivered += l.text.size() + process_runner::line_overhead_bytes;
+          if (st->out.empty()) pid->put(static_cast<pid_t>(std::stol(l.text)));
+          st->out.push_back(std::move(l.text));
+        }
+      },
+      [done](process_exit ex) { done->put(std::move(ex)); });
+
+  // Nothing is acknowledged: the runner stops reading, and seq blocks on the
+  // full pipe (it would simply finish otherwise).
+  auto child = pid->take();
+  auto delivered = [&] {
+    std::lock_guard lock(st->mu);
+    return st->delivered;
+  };
+  for (int polls = 0; delivered() < window || !blocked_in_write(child); ++polls) {
+    REQUIRE_FALSE(done->ready());
+    REQUIRE(polls < 10'000'000);  // a deadline, not a pace: seq fills a pipe in microseconds
+    sched_yield();
+  }
+  size_t held = delivered();
+  // One read past the window at most: 64 KiB of 2-byte lines as counted.
+  CHECK(held >= window);
+  CHECK(held < window + (64 << 10) / 2 * (2 + process_runner::line_overhead_bytes));
+  CHECK_FALSE(done->ready());
+
+  // Acknowledging what arrived lets it go on; acknowledging all of it as it
+  // comes lets it finish, with every line delivered once and in order.
+  std::thread acker([&] {
+    size_t acked = 0;
+    while (!done->ready()) {
+      size_t now = delivered();
+      if (now > acked) r.acknowledge(id, now - acked), acked = now;
+      sched_yield();
+    }
+  });
+  auto ex = done->take();
+  acker.join();
+  CHECK(ex.exit_status == 0);
+  std::lock_guard lock(st->mu);
+  REQUIRE(st->out.size() == lines + 1);
+  CHECK(st->out[1] == "1");
+  CHECK(st->out.back() == std::to_string(lines));
 }
 
 TEST_CASE("many concurrent processes all complete with their own output", "[runner]") {

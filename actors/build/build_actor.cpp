@@ -47,6 +47,19 @@ log_entry status_entry(build_status s, std::string message) {
 // by arrival, and held entries always go out before anything newer.
 constexpr size_t max_in_flight = 4;
 
+// Output of a step not yet durable, at most: past it the runner stops reading
+// the step's pipes until appends complete (process_runner.hpp), so a chatty
+// step waits for the store instead of growing the engine's memory.
+constexpr size_t output_window_bytes = 8 << 20;
+
+// What the entries' output lines count for in the runner's window.
+size_t output_bytes(const std::vector<log_entry>& entries) {
+  size_t n = 0;
+  for (auto& e : entries)
+    if (!e.stream.empty()) n += e.message.size() + runtime::process_runner::line_overhead_bytes;
+  return n;
+}
+
 // The held entries followed by `entries`: what the next append must carry so
 // that nothing newer overtakes held output.
 std::vector<log_entry> take_held_then(build_state& st, std::vector<log_entry> entries) {
@@ -66,9 +79,13 @@ void send_append(build_ptr self, std::vector<log_entry> entries, bool with_recor
   ++st.in_flight;
   auto id = st.rec.id;
   auto tenant = st.rec.tenant;
+  auto output = output_bytes(req.entries);
   auto on_done = [=] {
     auto& s = self->state;
     --s.in_flight;
+    // Lines of an earlier step count for the running one: at most one window
+    // more, and only while steps change.
+    if (output && s.proc) s.ctx->runner->acknowledge(s.runner_id, output);
     if (!s.held.empty() && !s.finishing && s.in_flight < max_in_flight)
       send_append(self, {}, false);
   };
@@ -253,6 +270,7 @@ void start_run_step(build_ptr self, const runtime::build_step& step) {
 // messages of an older process are recognisable without knowing the runner's id.
 void launch(build_ptr self, runtime::process_spec spec) {
   auto& st = self->state;
+  spec.output_window_bytes = output_window_bytes;
   auto me = caf::actor_cast<build_actor>(self);
   auto seq = ++st.proc_seq;
   st.proc = seq;

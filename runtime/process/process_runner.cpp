@@ -159,8 +159,9 @@ class line_splitter {
 
 struct process_runner::impl {
   struct command {
-    bool is_kill = false;
+    enum class kind { spawn, kill, acknowledge } what = kind::spawn;
     uint64_t id = 0;
+    size_t bytes = 0;  // acknowledge
     process_spec spec;
     lines_fn on_lines;
     exit_fn on_exit;
@@ -187,6 +188,9 @@ struct process_runner::impl {
     int open_handles = 0;  // handles not yet through their close callback
     bool exited = false;   // on_exit delivered or about to be; kill() ignores it
     process_exit result;
+    size_t window = 0;    // output_window_bytes
+    size_t unacked = 0;   // delivered and not acknowledged
+    bool paused = false;  // reading stopped: unacked reached the window
   };
 
   uv_loop_t loop{};
@@ -254,10 +258,16 @@ struct process_runner::impl {
     }
     // Commands run in order, so a kill() always finds the spawn before it.
     for (auto& cmd : cmds) {
-      if (cmd.is_kill) {
-        self->kill_proc(cmd.id);
-      } else {
-        self->start(std::move(cmd));
+      switch (cmd.what) {
+        case command::kind::kill:
+          self->kill_proc(cmd.id);
+          break;
+        case command::kind::acknowledge:
+          self->acknowledged(cmd.id, cmd.bytes);
+          break;
+        case command::kind::spawn:
+          self->start(std::move(cmd));
+          break;
       }
     }
     if (self->shutting_down) {
@@ -292,6 +302,7 @@ struct process_runner::impl {
     auto owned =
         std::make_unique<proc>(this, id, cmd.spec, std::move(cmd.on_lines), std::move(cmd.on_exit));
     proc* p = owned.get();
+    p->window = cmd.spec.output_window_bytes;
     for (auto& pipe : p->pipes) {
       uv_pipe_init(&loop, &pipe, 0);
       pipe.data = p;
@@ -339,10 +350,26 @@ struct process_runner::impl {
     }
     for (int i = 0; i < 2; ++i) {
       p->pipe_open[i] = true;
-      if (uv_read_start(reinterpret_cast<uv_stream_t*>(&p->pipes[i]), &impl::on_alloc,
-                        &impl::on_read) != 0)
-        close_pipe(p, i);
+      start_reading(p, i);
     }
+  }
+
+  void start_reading(proc* p, int i) {
+    if (uv_read_start(reinterpret_cast<uv_stream_t*>(&p->pipes[i]), &impl::on_alloc,
+                      &impl::on_read) != 0)
+      close_pipe(p, i);
+  }
+
+  // The consumer stored some lines: read again once half the window is free.
+  void acknowledged(uint64_t id, size_t bytes) {
+    auto it = procs.find(id);
+    if (it == procs.end()) return;
+    proc* p = it->second.get();
+    p->unacked -= std::min(bytes, p->unacked);
+    if (!p->paused || p->exited || p->unacked > p->window / 2) return;
+    p->paused = false;
+    for (int i = 0; i < 2; ++i)
+      if (p->pipe_open[i]) start_reading(p, i);
   }
 
   void kill_proc(uint64_t id) {
@@ -376,7 +403,15 @@ struct process_runner::impl {
   }
 
   static void deliver(proc* p, std::vector<output_line> batch) {
-    if (!batch.empty() && p->on_lines) p->on_lines(std::move(batch));
+    if (batch.empty() || !p->on_lines) return;
+    for (auto& l : batch) p->unacked += l.text.size() + line_overhead_bytes;
+    p->on_lines(std::move(batch));
+    if (p->window && !p->paused && !p->exited && p->unacked >= p->window) {
+      // The process blocks in write() until its consumer catches up.
+      p->paused = true;
+      for (int i = 0; i < 2; ++i)
+        if (p->pipe_open[i]) uv_read_stop(reinterpret_cast<uv_stream_t*>(&p->pipes[i]));
+    }
   }
 
   static void on_process_exit(uv_process_t* h, int64_t exit_status, int term_signal) {
@@ -485,8 +520,16 @@ uint64_t process_runner::spawn(process_spec spec, lines_fn on_lines, exit_fn on_
 
 void process_runner::kill(uint64_t id) {
   impl::command cmd;
-  cmd.is_kill = true;
+  cmd.what = impl::command::kind::kill;
   cmd.id = id;
+  impl_->enqueue(cmd);
+}
+
+void process_runner::acknowledge(uint64_t id, size_t bytes) {
+  impl::command cmd;
+  cmd.what = impl::command::kind::acknowledge;
+  cmd.id = id;
+  cmd.bytes = bytes;
   impl_->enqueue(cmd);
 }
 

@@ -27,6 +27,12 @@ struct process_spec {
   // Substrings replaced by "***" in every output line before it is delivered,
   // also across the points where an over-long line is split.
   std::vector<std::string> redact;
+  // Flow control: once this many bytes of delivered lines (text plus
+  // line_overhead_bytes each) are not yet acknowledged, the runner stops
+  // reading the process's pipes, so a process printing faster than its
+  // consumer stores blocks in write() instead of growing our memory. Reading
+  // resumes when acknowledge() brings it to half. 0: no limit.
+  size_t output_window_bytes = 0;
 };
 
 enum class output_stream { out, err };
@@ -52,6 +58,9 @@ class process_runner {
   using exit_fn = std::function<void(process_exit)>;
 
   static constexpr size_t max_line_bytes = 64 << 10;  // longer lines are split
+  // What a delivered line counts for in the output window beyond its text:
+  // about what its consumer spends holding it (a log entry: nine strings).
+  static constexpr size_t line_overhead_bytes = 320;
 
   process_runner();
   ~process_runner();  // kills every running process group and joins the thread
@@ -65,6 +74,11 @@ class process_runner {
   // Thread-safe. SIGKILLs the process group of `id`; unknown or finished ids are
   // ignored. on_exit (with killed = true) follows once the group is gone.
   void kill(uint64_t id);
+
+  // Thread-safe. The consumer of `id`'s lines is done with `bytes` of them
+  // (counted as output_window_bytes counts them); unknown or finished ids are
+  // ignored.
+  void acknowledge(uint64_t id, size_t bytes);
 
   // Number of processes started and not yet reported through on_exit.
   size_t running() const;
