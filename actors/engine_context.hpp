@@ -20,6 +20,7 @@
 #include "runtime/process/process_runner.hpp"
 #include "runtime/request/build_request.hpp"
 #include "runtime/sandbox/step_sandbox.hpp"
+#include "storage/common/heap_trimmer.hpp"
 #include "storage/common/time_format.hpp"
 #include "storage/store.hpp"
 
@@ -130,6 +131,7 @@ struct engine_context {
   runtime::machine_driver* machines = nullptr;
   std::string machines_unavailable = "machines need sandbox isolation (root and an OCI runtime)";
   runtime::blocking_pool* blocking = nullptr;  // blocking work of machines
+  heap_trimmer* heap = nullptr;  // asked to trim when a build ends (chatty ones free much)
   machine_counters machine_stats;
   pool_index pools;             // live warm pools (their actors keep it current)
   checkout_counters checkouts;  // how creates were served by warm pools

@@ -10,9 +10,14 @@ namespace nullspace::storage {
 namespace {
 
 // Column families created up front so later features need no migration.
-const std::vector<std::string> column_families = {
-    rocksdb::kDefaultColumnFamilyName, "builds", "logs",  "meta",
-    "templates",                       "pools",  "cache", "machines"};
+const std::vector<std::string> column_families = {rocksdb::kDefaultColumnFamilyName,
+                                                  "builds",
+                                                  "logs",
+                                                  "meta",
+                                                  "templates",
+                                                  "pools",
+                                                  "cache",
+                                                  "machines"};
 
 std::string template_key(std::string_view ns, std::string_view name) {
   std::string k = "t/";
@@ -53,8 +58,15 @@ result<std::unique_ptr<store>> store::open(const std::string& dir, store_options
   db_opts.create_missing_column_families = true;
   db_opts.max_background_jobs = 2;
   db_opts.IncreaseParallelism(2);
+  // Memtables are most of what the engine's memory grows by under chatty
+  // builds: cap them all together (a flush starts past it), and give the
+  // logs, which take nearly every write, smaller ones than the 64 MB default.
+  db_opts.db_write_buffer_size = 64 << 20;
+  rocksdb::ColumnFamilyOptions logs_opts;
+  logs_opts.write_buffer_size = 16 << 20;
   std::vector<rocksdb::ColumnFamilyDescriptor> descs;
-  for (auto& name : column_families) descs.emplace_back(name, rocksdb::ColumnFamilyOptions{});
+  for (auto& name : column_families)
+    descs.emplace_back(name, name == "logs" ? logs_opts : rocksdb::ColumnFamilyOptions{});
   std::unique_ptr<store> s{new store};
   s->dir_ = dir;
   s->opts_ = opts;

@@ -352,6 +352,7 @@ build_manager_actor::behavior_type manager(manager_ptr self, std::shared_ptr<eng
       [=](finished_atom, const std::string& id) {
         release(self->state, id);
         self->state.crashes.erase(id);
+        if (self->state.ctx->heap) self->state.ctx->heap->request();
         schedule(self);
       },
       [=](ctx_ready_atom, const std::string& ctx_id) {

@@ -143,6 +143,7 @@ result<std::unique_ptr<engine>> engine::open(engine_options options) {
                     runtime::package_mirror_env(options.pip_index_url),
                     options.machines};
   p->ctx->db = p->db.get();
+  p->ctx->heap = &p->heap;
   p->ctx->runner = p->runner.get();
   p->ctx->images = p->images.get();
   p->ctx->sandbox = p->sandbox.get();

@@ -67,6 +67,7 @@ struct engine::impl {
   std::unique_ptr<status_cache> statuses;
   mutable std::atomic<uint64_t> status_hits{0}, status_misses{0};
   std::unique_ptr<runtime::process_runner> runner;
+  heap_trimmer heap;  // outlives the actors (declared before `sys`)
   std::unique_ptr<runtime::image_store> images;
   std::unique_ptr<runtime::step_sandbox> sandbox;
   std::unique_ptr<runtime::blocking_pool> blocking;

@@ -5,6 +5,7 @@
 // then defaults. Relative paths in any of them are relative to the directory
 // nullspaced starts in. SIGTERM/SIGINT: stop accepting, end streams cleanly, stop the
 // engine (running builds resume at the next start), exit 0.
+#include <malloc.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -40,6 +41,12 @@ bool split_listen(const std::string& s, std::string& host, uint16_t& port) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Buffers of 1 MiB and more (large log appends, write batches, replays)
+  // come from mmap and go back to the system when freed. glibc otherwise
+  // raises this threshold after each such free, and the next ones land in
+  // its arenas, where they stay after a burst of chatty builds ends
+  // (docs/PERFORMANCE.md, "Memory under chatty builds").
+  ::mallopt(M_MMAP_THRESHOLD, 1 << 20);
   nullspace::engine_options eopts;
   nullspace::api::api_options aopts;
   std::string listen = "127.0.0.1:7070";

@@ -1,0 +1,137 @@
+#!/usr/bin/python3
+"""nullspaced's memory under chatty builds, each figure next to its anchor in the same run.
+
+Each build is one host-executor step printing --lines short lines as fast as it can
+(`seq 1 N`). Measured from /proc/<pid>/status VmRSS, sampled every 20 ms:
+
+  anchor: the idle server, then ONE chatty build alone (peak growth);
+  then --builds chatty builds at once: peak growth per running build, and what is
+  given back once they all ended (the RSS a few seconds after the last one).
+
+  /usr/bin/python3 tools/bench/chatty_memory_bench.py --server build/nullspaced \
+      [--quick] [--builds 50] [--lines 1000000]
+"""
+import argparse
+import http.client
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+
+def start_server(server, data_dir, slots):
+    p = subprocess.Popen(
+        [server, "--listen", "127.0.0.1:0", "--data-dir", data_dir, "--isolation", "host",
+         "--executor-slots", str(slots), "--log-level", "warn"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    for line in p.stdout:
+        if line.startswith("listening on http://127.0.0.1:"):
+            return p, int(line.rsplit(":", 1)[1])
+    sys.exit("nullspaced did not start")
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def call(port, method, path, body=None):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    c.request(method, path, json.dumps(body) if body is not None else None,
+              {"Content-Type": "application/json"} if body is not None else {})
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    return r.status, json.loads(data) if data else None
+
+
+def submit(port, name, lines):
+    status, body = call(port, "POST", "/v1/builds", {
+        "name": name,
+        "builder": {"source": {"type": "python_image", "version": "3.11"},
+                    "steps": [{"type": "run", "cmd": f"seq 1 {lines}"}]}})
+    if status not in (201, 202):
+        sys.exit(f"submit: {status} {body}")
+    return body["build"]["id"]
+
+
+def run_wave(port, pid, n, lines, wave):
+    """Submits n chatty builds, samples RSS until all are terminal; (peak KiB, seconds)."""
+    ids = [submit(port, f"chatty-{wave}-{i}", lines) for i in range(n)]
+    peak = rss_kib(pid)
+    done = threading.Event()
+
+    def sample():
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, rss_kib(pid))
+            time.sleep(0.02)
+
+    t0 = time.monotonic()
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    left = set(ids)
+    while left:
+        for b in list(left):
+            status, body = call(port, "GET", f"/v1/builds/{b}")
+            state = body["build"]["status"]
+            if state in ("failed", "cancelled"):
+                sys.exit(f"build {b} ended {state}: {body['build'].get('error')}")
+            if state == "ready":
+                left.discard(b)
+        time.sleep(0.2)
+    took = time.monotonic() - t0
+    done.set()
+    sampler.join()
+    return peak, took
+
+
+def settled_rss(pid, seconds=7.0):
+    """The RSS once the engine gave freed memory back (it trims at most every 5 s)."""
+    low = rss_kib(pid)
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        low = min(low, rss_kib(pid))
+        time.sleep(0.1)
+    return low
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--server", required=True)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--builds", type=int, default=50)
+    ap.add_argument("--lines", type=int, default=1000000)
+    args = ap.parse_args()
+    if args.quick:
+        args.builds, args.lines = 3, 20000
+    with tempfile.TemporaryDirectory(prefix="nullspace-chatty-") as tmp:
+        proc, port = start_server(args.server, tmp + "/data", args.builds)
+        try:
+            pid = proc.pid
+            idle = rss_kib(pid)
+            one_peak, one_s = run_wave(port, pid, 1, args.lines, "one")
+            one_end = settled_rss(pid)
+            many_peak, many_s = run_wave(port, pid, args.builds, args.lines, "many")
+            many_end = settled_rss(pid)
+        finally:
+            proc.terminate()
+            proc.wait()
+    mib = lambda k: k / 1024.0
+    print(f"chatty builds (seq 1 {args.lines}, host isolation, no follower), nullspaced VmRSS:")
+    print(f"  idle server {mib(idle):.1f} MiB")
+    print(f"  1 build alone: peak {mib(one_peak):.1f} MiB (+{mib(one_peak - idle):.1f}), "
+          f"after it {mib(one_end):.1f} MiB, {args.lines / one_s:,.0f} lines/s")
+    per = (many_peak - one_end) / args.builds
+    print(f"  {args.builds} builds at once: peak {mib(many_peak):.1f} MiB "
+          f"(+{mib(many_peak - one_end):.1f}, {mib(per):.1f} MiB per running build), "
+          f"after them {mib(many_end):.1f} MiB, {args.builds * args.lines / many_s:,.0f} lines/s")
+
+
+if __name__ == "__main__":
+    main()
