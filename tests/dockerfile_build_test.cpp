@@ -164,9 +164,9 @@ TEST_CASE("Dockerfile build errors: a missing secret, a bad chown, an image not 
   INFO(missing.error().message);
   CHECK(missing.error().message.find("mounts secret 'x'") != std::string::npos);
 
-  auto unsupported = eng->submit(dockerfile_request("FROM busybox\n\nONBUILD RUN true\n", ""));
+  auto unsupported = eng->submit(dockerfile_request("FROM busybox\n\nSTOPSIGNAL SIGNOPE\n", ""));
   REQUIRE_FALSE(unsupported.ok());
-  CHECK(unsupported.error().message.find("Dockerfile line 3: ONBUILD") != std::string::npos);
+  CHECK(unsupported.error().message.find("Dockerfile line 3: STOPSIGNAL") != std::string::npos);
 
   auto ctx = upload_context(*eng, tar_writer().file("f", "x").finish());
   auto chown = build(*eng, dockerfile_request("FROM busybox\nCOPY --chown=nosuchuser f /f\n", ctx));

@@ -169,10 +169,11 @@ TEST_CASE("ENTRYPOINT and CMD make the start command", "[dockerfile]") {
 
 TEST_CASE("Dockerfile problems name their line", "[dockerfile]") {
   size_t line = 0;
-  CHECK(first_error("FROM busybox\n\nHEALTHCHECK CMD true\n", line).find("ready check") !=
+  CHECK(first_error("FROM busybox\n\nHEALTHCHECK --every=3s CMD true\n", line).find("--interval") !=
         std::string::npos);
   CHECK(line == 3);
-  CHECK(first_error("FROM busybox\nRUN a \\\n  b\nFROB x\n", line) == "unknown instruction FROB");
+  CHECK(first_error("FROM busybox\nRUN a \\\n  b\nFROB x\n", line)
+            .starts_with("unknown instruction FROB (nullspace reads FROM, RUN"));
   CHECK(line == 4);
   CHECK(first_error("RUN true\nFROM busybox\n", line).find("before the first FROM") !=
         std::string::npos);
@@ -186,7 +187,11 @@ TEST_CASE("Dockerfile problems name their line", "[dockerfile]") {
   CHECK(line == 2);
   first_error("FROM busybox\nADD https://example.com/x /x\n", line);
   first_error("FROM busybox\nADD app.tar.gz /x\n", line);
-  first_error("FROM busybox\nVOLUME /data\n", line);
+  first_error("FROM busybox\nSTOPSIGNAL SIGNOPE\n", line);
+  first_error("FROM busybox\nHEALTHCHECK --interval=soon CMD true\n", line);
+  first_error("FROM busybox\nHEALTHCHECK CMD\n", line);
+  first_error("FROM busybox\nONBUILD FROM busybox\n", line);
+  first_error("FROM busybox\nLABEL lonely\n", line);
   first_error("FROM --platform=linux/arm64 busybox\n", line);
   first_error("FROM busybox\nEXPOSE http\n", line);
   first_error("FROM busybox\nENV =x\n", line);
@@ -196,6 +201,80 @@ TEST_CASE("Dockerfile problems name their line", "[dockerfile]") {
   CHECK(line == 1);
   first_error("", line);
   CHECK(parse_dockerfile("FROM busybox\nCOPY a /a\n", "").errors.size() == 1);  // no context
+}
+
+TEST_CASE("legacy LABEL/ENV forms, VOLUME, STOPSIGNAL, HEALTHCHECK and ONBUILD", "[dockerfile]") {
+  auto p =
+      ok("FROM busybox AS base\n"
+         "HEALTHCHECK CMD false\n"
+         "STOPSIGNAL SIGUSR1\n"
+         "FROM base\n"
+         "LABEL maintainer \"Jo Doe <jo@example.com>\"\n"
+         "LABEL version 1.0 beta\n"
+         "ENV APP_HOME /srv/my app\n"
+         "WORKDIR /srv\n"
+         "VOLUME data /cache\n"
+         "VOLUME [\"/logs\", \"/tmp/x\"]\n"
+         "STOPSIGNAL quit\n"
+         "HEALTHCHECK --interval=5s --timeout=2s --start-period=1m --retries=4 \\\n"
+         "  CMD wget -q -O- http://127.0.0.1:8080/ || exit 1\n"
+         "ONBUILD COPY . /app\n"
+         "onbuild run make\n"
+         "CMD httpd -f -p 8080\n");
+  CHECK(p.labels == env_list{{"maintainer", "Jo Doe <jo@example.com>"}, {"version", "1.0 beta"}});
+  REQUIRE(p.steps.size() == 4);
+  CHECK(p.steps[2].envs == env_list{{"APP_HOME", "/srv/my app"}});
+  CHECK(p.volumes == std::vector<std::string>{"/srv/data", "/cache", "/logs", "/tmp/x"});
+  CHECK(p.stop_signal == "SIGQUIT");
+  CHECK(p.healthcheck.type == ready_type::command);
+  CHECK(p.healthcheck.cmd == "wget -q -O- http://127.0.0.1:8080/ || exit 1");
+  CHECK(p.healthcheck.interval_ms == 5000);
+  CHECK(p.healthcheck.timeout_ms == 2000);
+  CHECK(p.healthcheck.start_period_ms == 60000);
+  CHECK(p.healthcheck.retries == 4);
+  CHECK(p.healthcheck_deadline_ms == 60000 + 4 * 5000 + 2000);
+  CHECK(p.onbuild == std::vector<std::string>{"COPY . /app", "RUN make"});
+  CHECK(std::count_if(p.warnings.begin(), p.warnings.end(),
+                      [](auto& w) { return w.find("VOLUME") != std::string::npos; }) == 2);
+
+  // Inherited from the stage it builds on; NONE clears; exec form; defaults.
+  auto inherited =
+      ok("FROM busybox AS a\nSTOPSIGNAL 2\nHEALTHCHECK CMD [\"test\", \"-f\", \"/x y\"]\n"
+         "FROM a\n");
+  CHECK(inherited.stop_signal == "2");
+  CHECK(inherited.healthcheck.cmd == "test -f '/x y'");
+  CHECK(inherited.healthcheck_deadline_ms == 3 * 30000 + 30000);
+  CHECK(
+      ok("FROM busybox AS a\nHEALTHCHECK CMD true\nFROM a\nHEALTHCHECK NONE\n").healthcheck.type ==
+      ready_type::none);
+}
+
+TEST_CASE("HEALTHCHECK is the ready check a request does not give", "[dockerfile]") {
+  auto plan_of = [](std::string dockerfile, ready_check ready = {}) {
+    build_request r;
+    r.source.type = source_type::dockerfile;
+    r.source.dockerfile = std::move(dockerfile);
+    r.ready = ready;
+    return make_plan(r);
+  };
+  auto p = plan_of(
+      "FROM busybox\nHEALTHCHECK --interval=1s --retries=2 CMD test -f /x\nCMD sleep 9\n"
+      "STOPSIGNAL INT\nVOLUME /v\n");
+  CHECK(p.ready.type == ready_type::command);
+  CHECK(p.ready.cmd == "test -f /x");
+  CHECK(p.ready_timeout_ms == 2 * 1000 + 30000);
+  CHECK(p.stop_signal == "SIGINT");
+  CHECK(p.volumes == std::vector<std::string>{"/v"});
+  ready_check port;
+  port.type = ready_type::port;
+  port.port = 80;
+  auto given = plan_of("FROM busybox\nHEALTHCHECK CMD true\nCMD sleep 9\n", port);
+  CHECK(given.ready == port);
+  CHECK(given.ready_timeout_ms == 60000);
+  // Without a start command there is nothing to check.
+  CHECK(plan_of("FROM busybox\nHEALTHCHECK CMD true\n").ready.type == ready_type::none);
+  CHECK(ready_check_json(p.ready) ==
+        R"({"type":"command","cmd":"test -f /x","interval_ms":1000,"retries":2})");
 }
 
 TEST_CASE("the escape directive switches the escape character", "[dockerfile]") {
@@ -218,7 +297,7 @@ TEST_CASE("build requests with a Dockerfile: errors, start command, plan", "[doc
     return R"({"name":"t","builder":{"source":{"type":"dockerfile","content":")" + escaped +
            R"(","context":")" + ctx + "\"}" + extra + "}}";
   };
-  auto bad = parse_build_request(req("FROM busybox\nSTOPSIGNAL 9\n"), platform_limits{});
+  auto bad = parse_build_request(req("FROM busybox\nSTOPSIGNAL 99\n"), platform_limits{});
   REQUIRE(bad.errors.size() == 1);
   CHECK(bad.errors[0].field == "builder.source.content");
   CHECK(bad.errors[0].message.starts_with("Dockerfile line 2: STOPSIGNAL"));

@@ -1,7 +1,9 @@
 #include "runtime/dockerfile/dockerfile.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <set>
@@ -91,7 +93,65 @@ struct image_config {
   bool entrypoint_shell = false;
   env_list labels;
   std::vector<std::string> ports;
+  std::vector<std::string> volumes;
+  std::string stop_signal;
+  ready_check healthcheck;
+  uint32_t healthcheck_deadline_ms = 0;
 };
+
+// A Go duration as Docker takes it ("30s", "1m30s", "500ms", "1.5h") in
+// milliseconds, or nullopt.
+std::optional<uint64_t> duration_ms(std::string_view s) {
+  if (s.empty()) return std::nullopt;
+  if (s == "0") return 0;
+  double total = 0;
+  while (!s.empty()) {
+    size_t n = 0;
+    while (n < s.size() && (std::isdigit(static_cast<unsigned char>(s[n])) || s[n] == '.')) ++n;
+    if (n == 0) return std::nullopt;
+    double value = 0;
+    try {
+      value = std::stod(std::string(s.substr(0, n)));
+    } catch (...) {
+      return std::nullopt;
+    }
+    s.remove_prefix(n);
+    size_t u = 0;
+    while (u < s.size() && std::isalpha(static_cast<unsigned char>(s[u]))) ++u;
+    auto unit = s.substr(0, u);
+    s.remove_prefix(u);
+    double scale = unit == "ns"                   ? 1e-6
+                   : unit == "us" || unit == "µs" ? 1e-3
+                   : unit == "ms"                 ? 1
+                   : unit == "s"                  ? 1e3
+                   : unit == "m"                  ? 6e4
+                   : unit == "h"                  ? 3.6e6
+                                                  : -1;
+    if (scale < 0) return std::nullopt;
+    total += value * scale;
+  }
+  if (total > 1e12) return std::nullopt;
+  return static_cast<uint64_t>(total);
+}
+
+// The signals STOPSIGNAL may name (as Docker's signal table on Linux).
+const std::vector<std::string> signal_names{
+    "HUP",  "INT",  "QUIT", "ILL",    "TRAP",   "ABRT",  "BUS",  "FPE",  "KILL", "USR1", "SEGV",
+    "USR2", "PIPE", "ALRM", "TERM",   "STKFLT", "CHLD",  "CONT", "STOP", "TSTP", "TTIN", "TTOU",
+    "URG",  "XCPU", "XFSZ", "VTALRM", "PROF",   "WINCH", "IO",   "PWR",  "SYS"};
+
+// "SIGINT", "int", "2" -> "SIGINT" / "2"; "" if not a signal.
+std::string normalized_signal(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  int n = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+  if (ec == std::errc{} && p == s.data() + s.size()) return n >= 1 && n <= 64 ? s : "";
+  auto name = s.starts_with("SIG") ? s.substr(3) : s;
+  if (std::find(signal_names.begin(), signal_names.end(), name) != signal_names.end())
+    return "SIG" + name;
+  if (name.starts_with("RTMIN") || name.starts_with("RTMAX")) return "SIG" + name;
+  return "";
+}
 
 struct stage {
   std::string name;
@@ -102,6 +162,7 @@ struct stage {
   std::map<std::string, std::string> args;  // ARGs in scope (encoded values)
   bool cmd_set = false;                     // CMD given in this stage (ENTRYPOINT keeps it)
   std::vector<secret_mount> secrets;
+  std::vector<std::string> onbuild;  // ONBUILD of this stage: for what builds FROM it later
 };
 
 class lowering {
@@ -162,7 +223,8 @@ class lowering {
     if (stages_.empty()) {
       if (k == "RUN" || k == "COPY" || k == "ADD" || k == "ENV" || k == "WORKDIR" || k == "USER" ||
           k == "LABEL" || k == "EXPOSE" || k == "CMD" || k == "ENTRYPOINT" || k == "SHELL" ||
-          k == "MAINTAINER")
+          k == "MAINTAINER" || k == "VOLUME" || k == "STOPSIGNAL" || k == "HEALTHCHECK" ||
+          k == "ONBUILD")
         return error(ins.line, k + " comes before the first FROM: only ARG may");
     }
     if (k == "RUN") return run(ins);
@@ -180,17 +242,14 @@ class lowering {
     if (k == "EXPOSE") return expose(ins);
     if (k == "CMD" || k == "ENTRYPOINT") return command(ins);
     if (k == "SHELL") return shell(ins);
-    if (k == "HEALTHCHECK")
-      return error(ins.line,
-                   "HEALTHCHECK is not supported: use the build's ready check (builder.ready), "
-                   "which the build waits for and machines reuse");
-    if (k == "VOLUME")
-      return error(ins.line,
-                   "VOLUME is not supported: a template has one root filesystem; remove the line "
-                   "(the directory is kept in the image if a step creates it)");
-    if (k == "STOPSIGNAL" || k == "ONBUILD")
-      return error(ins.line, k + " is not supported by nullspace's Dockerfile frontend");
-    error(ins.line, "unknown instruction " + k);
+    if (k == "HEALTHCHECK") return healthcheck(ins);
+    if (k == "VOLUME") return volume(ins);
+    if (k == "STOPSIGNAL") return stop_signal(ins);
+    if (k == "ONBUILD") return onbuild(ins);
+    error(ins.line, "unknown instruction " + k +
+                        " (nullspace reads FROM, RUN, COPY, ADD, ENV, ARG, WORKDIR, USER, SHELL, "
+                        "LABEL, EXPOSE, CMD, ENTRYPOINT, VOLUME, STOPSIGNAL, HEALTHCHECK, ONBUILD, "
+                        "MAINTAINER)");
   }
 
   void from(const syn::instruction& ins) {
@@ -519,6 +578,19 @@ class lowering {
   }
 
   void label(const syn::instruction& ins) {
+    std::string_view text = ins.args;
+    auto first_space = text.find_first_of(" \t");
+    auto first_eq = text.find('=');
+    if (!text.empty() && (first_eq == std::string_view::npos || first_eq > first_space)) {
+      // Legacy form: LABEL key value with spaces
+      if (first_space == std::string_view::npos)
+        return error(ins.line, "LABEL needs a value: LABEL key=value");
+      auto key = words(ins, text.substr(0, first_space), false);
+      auto value = key ? words(ins, text.substr(first_space + 1), false) : std::nullopt;
+      if (!value) return;
+      if ((*key)[0].empty()) return error(ins.line, "LABEL needs a key: LABEL key=value");
+      return set_label((*key)[0], (*value)[0]);
+    }
     auto w = words(ins, ins.args);
     if (!w) return;
     if (w->empty()) return error(ins.line, "LABEL needs key=value pairs");
@@ -572,6 +644,115 @@ class lowering {
     if (!current().cmd_set) c.cmd.clear();  // an ENTRYPOINT drops the CMD it builds on
   }
 
+  void volume(const syn::instruction& ins) {
+    std::vector<std::string> paths;
+    if (auto json = syn::exec_form(ins.args)) {
+      paths = std::move(*json);
+    } else {
+      auto w = words(ins, ins.args);
+      if (!w) return;
+      paths = std::move(*w);
+    }
+    if (paths.empty() || std::any_of(paths.begin(), paths.end(), [](auto& p) { return p.empty(); }))
+      return error(ins.line, "VOLUME needs a path: VOLUME /data");
+    auto& volumes = current().config.volumes;
+    std::string listed;
+    for (auto& p : paths) {
+      auto path = joined_path(current().config.workdir, p);
+      if (std::find(volumes.begin(), volumes.end(), path) == volumes.end()) volumes.push_back(path);
+      listed += (listed.empty() ? "" : ", ") + path;
+    }
+    out_.warnings.push_back("line " + std::to_string(ins.line) + ": VOLUME " + listed +
+                            " is recorded in the template config; a machine keeps one root "
+                            "filesystem, so it is an ordinary directory there (what the build "
+                            "leaves in it is kept)");
+  }
+
+  void stop_signal(const syn::instruction& ins) {
+    auto w = words(ins, ins.args, false);
+    if (!w) return;
+    auto sig = normalized_signal((*w)[0]);
+    if (sig.empty())
+      return error(ins.line, "STOPSIGNAL takes a signal name or number (SIGINT, QUIT, 9), got '" +
+                                 (*w)[0] + "'");
+    current().config.stop_signal = sig;
+  }
+
+  void healthcheck(const syn::instruction& ins) {
+    std::string_view rest = ins.args;
+    auto flags = syn::take_flags(rest);
+    auto first = rest.substr(0, rest.find_first_of(" \t"));
+    auto kind = lower(std::string(first));
+    auto& c = current().config;
+    if (kind == "none") {
+      if (!flags.empty() || rest.size() != first.size())
+        return error(ins.line, "HEALTHCHECK NONE takes no options or arguments");
+      c.healthcheck = {};
+      c.healthcheck_deadline_ms = 0;
+      return;
+    }
+    if (kind != "cmd")
+      return error(ins.line,
+                   "HEALTHCHECK takes CMD <command> or NONE: HEALTHCHECK [--interval=30s "
+                   "--timeout=30s --start-period=0s --retries=3] CMD <command>");
+    ready_check check;
+    check.type = ready_type::command;
+    for (auto& f : flags) {
+      if (f.name == "retries") {
+        uint32_t n = 0;
+        auto [p, ec] = std::from_chars(f.value.data(), f.value.data() + f.value.size(), n);
+        if (ec != std::errc{} || p != f.value.data() + f.value.size() || n == 0)
+          return error(ins.line,
+                       "HEALTHCHECK --retries takes a positive number, got '" + f.value + "'");
+        check.retries = n;
+        continue;
+      }
+      if (f.name != "interval" && f.name != "timeout" && f.name != "start-period" &&
+          f.name != "start-interval")
+        return error(ins.line, "HEALTHCHECK does not take the flag --" + f.name +
+                                   " (supported: --interval, --timeout, --start-period, "
+                                   "--start-interval, --retries)");
+      auto ms = duration_ms(f.value);
+      if (!ms || *ms > 24ull * 3600 * 1000)
+        return error(ins.line, "HEALTHCHECK --" + f.name +
+                                   " takes a duration such as 30s, 1m30s or 500ms, got '" +
+                                   f.value + "'");
+      auto v = static_cast<uint32_t>(*ms);
+      if (f.name == "interval") check.interval_ms = v;
+      if (f.name == "timeout") check.timeout_ms = v;
+      if (f.name == "start-period") check.start_period_ms = v;
+      // --start-interval: probes run every 250 ms until ready anyway.
+    }
+    auto command = rest.substr(first.size());
+    while (!command.empty() && (command.front() == ' ' || command.front() == '\t'))
+      command.remove_prefix(1);
+    if (command.empty()) return error(ins.line, "HEALTHCHECK CMD needs a command");
+    if (auto json = syn::exec_form(command)) {
+      if (json->empty()) return error(ins.line, "HEALTHCHECK CMD [] needs a command");
+      check.cmd = shell_line(*json);
+    } else {
+      check.cmd = std::string(command);
+    }
+    uint64_t interval = check.interval_ms ? check.interval_ms : 30000;
+    uint64_t timeout = check.timeout_ms ? check.timeout_ms : 30000;
+    uint64_t retries = check.retries ? check.retries : 3;
+    auto deadline = check.start_period_ms + retries * interval + timeout;
+    c.healthcheck = std::move(check);
+    c.healthcheck_deadline_ms = static_cast<uint32_t>(std::min<uint64_t>(deadline, UINT32_MAX));
+  }
+
+  void onbuild(const syn::instruction& ins) {
+    auto t = ins.args;
+    auto keyword = t.substr(0, t.find_first_of(" \t"));
+    for (auto& c : keyword) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    if (keyword.empty()) return error(ins.line, "ONBUILD needs an instruction: ONBUILD RUN make");
+    if (keyword == "ONBUILD" || keyword == "FROM" || keyword == "MAINTAINER")
+      return error(ins.line, "ONBUILD " + keyword + " is not allowed (as in Docker)");
+    current().onbuild.push_back(keyword + t.substr(keyword.size()));
+    out_.warnings.push_back("line " + std::to_string(ins.line) + ": ONBUILD " + keyword +
+                            " is recorded in the template config (onbuild)");
+  }
+
   void shell(const syn::instruction& ins) {
     auto json = syn::exec_form(ins.args);
     if (!json || json->empty())
@@ -605,6 +786,11 @@ class lowering {
     if (!argv.empty()) out_.start_cmd = shell_line(argv);
     out_.labels = last.labels;
     out_.exposed_ports = last.ports;
+    out_.volumes = last.volumes;
+    out_.stop_signal = last.stop_signal;
+    out_.healthcheck = last.healthcheck;
+    out_.healthcheck_deadline_ms = last.healthcheck_deadline_ms;
+    out_.onbuild = stages_.back().onbuild;
   }
 
   const syn::document& doc_;

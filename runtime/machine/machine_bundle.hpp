@@ -30,7 +30,12 @@ struct machine_bundle_paths {
 // replaces an earlier one. PATH defaults to the usual one.
 std::vector<std::string> machine_env(const template_config& config, const env_list& envs);
 
-// config.json for the machine.
+// A template's STOPSIGNAL ("SIGINT", "9", "SIGRTMIN+3") as a number; 0 for ""
+// or a name this host does not know.
+int signal_number(const std::string& name);
+
+// config.json for the machine. With a stop signal other than SIGTERM, init
+// stops the start command with it (nullspace_init.c).
 std::string machine_config_json(const machine_spec& spec, const machine_bundle_paths& paths);
 
 }  // namespace nullspace::runtime

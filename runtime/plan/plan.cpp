@@ -157,6 +157,8 @@ build_plan make_plan(const build_request& req) {
   plan.base_summary = one_line(base_summary(req.source));
   plan.base_key = base_key(req.source);
   plan.start_cmd = req.start_cmd;
+  plan.ready = req.ready;
+  plan.ready_timeout_ms = req.ready_timeout_ms;
   std::vector<build_step> steps;
   if (req.source.type == source_type::dockerfile) {
     auto prog = parse_dockerfile(req.source.dockerfile, req.source.context);
@@ -164,6 +166,14 @@ build_plan make_plan(const build_request& req) {
     if (plan.start_cmd.empty()) plan.start_cmd = prog.start_cmd;
     plan.labels = std::move(prog.labels);
     plan.exposed_ports = std::move(prog.exposed_ports);
+    plan.volumes = std::move(prog.volumes);
+    plan.stop_signal = std::move(prog.stop_signal);
+    plan.onbuild = std::move(prog.onbuild);
+    if (req.ready.type == ready_type::none && !plan.start_cmd.empty() &&
+        prog.healthcheck.type != ready_type::none) {
+      plan.ready = prog.healthcheck;
+      plan.ready_timeout_ms = prog.healthcheck_deadline_ms;
+    }
   }
   steps.insert(steps.end(), req.steps.begin(), req.steps.end());
 

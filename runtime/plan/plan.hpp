@@ -32,6 +32,13 @@ struct build_plan {
   std::string start_cmd;  // builder.start_cmd, else the Dockerfile's ENTRYPOINT + CMD
   env_list labels;        // Dockerfile LABELs
   std::vector<std::string> exposed_ports;  // Dockerfile EXPOSE, e.g. "8000/tcp"
+  std::vector<std::string> volumes;        // Dockerfile VOLUME
+  std::string stop_signal;                 // Dockerfile STOPSIGNAL
+  std::vector<std::string> onbuild;        // Dockerfile ONBUILD
+  // builder.ready, else a Dockerfile HEALTHCHECK (when there is a start command),
+  // with its deadline: ready_timeout_ms, or the HEALTHCHECK's.
+  ready_check ready;
+  uint32_t ready_timeout_ms = 0;
   uint32_t cpu_count = 0, memory_mb = 0, disk_mb = 0;
   bool internet_access = true;
 };

@@ -709,6 +709,7 @@ void reader::builder(build_request& req, dom::object obj, facts& fx) {
                 {"source", "steps", "runtime_envs", "start_cmd", "ready", "ready_timeout_ms"});
   if (auto src = object_field(f, "source", true)) fx.source_ok = source(req.source, *src);
   std::string dockerfile_start_cmd;
+  bool dockerfile_healthcheck = false;
   if (fx.source_ok && req.source.type == source_type::dockerfile) {
     auto prog = parse_dockerfile(req.source.dockerfile, req.source.context);
     for (auto& e : prog.errors)
@@ -716,6 +717,7 @@ void reader::builder(build_request& req, dom::object obj, facts& fx) {
            "Dockerfile line " + std::to_string(e.line) + ": " + e.message);
     for (auto& w : prog.warnings) warn("Dockerfile: " + w);
     dockerfile_start_cmd = prog.start_cmd;
+    dockerfile_healthcheck = prog.healthcheck.type != ready_type::none;
     fx.dockerfile_secrets = std::move(prog.secret_mounts);
   }
   if (auto el = f.get("steps")) {
@@ -749,6 +751,16 @@ void reader::builder(build_request& req, dom::object obj, facts& fx) {
     fail(f.path("ready"), f.path("ready") +
                               " needs builder.start_cmd (or a Dockerfile CMD/ENTRYPOINT): the "
                               "check waits for what the start command starts");
+  if (dockerfile_healthcheck && req.ready.type != ready_type::none)
+    warn("Dockerfile: HEALTHCHECK is not used: builder.ready is the template's ready check");
+  else if (dockerfile_healthcheck && req.start_cmd.empty() && dockerfile_start_cmd.empty())
+    warn(
+        "Dockerfile: HEALTHCHECK is not used: the template has no start command (CMD, "
+        "ENTRYPOINT or builder.start_cmd) for it to check");
+  else if (dockerfile_healthcheck)
+    warn(
+        "Dockerfile: HEALTHCHECK becomes the template's ready check (a command check; the build "
+        "and every machine wait for it)");
 }
 
 void reader::secrets(build_request& req, const fields& top, bool& ids_complete) {

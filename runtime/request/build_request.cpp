@@ -167,6 +167,10 @@ std::string ready_check_json(const ready_check& check) {
     case ready_type::none:
       break;
   }
+  if (check.interval_ms != 0) w.field("interval_ms", check.interval_ms);
+  if (check.timeout_ms != 0) w.field("timeout_ms", check.timeout_ms);
+  if (check.start_period_ms != 0) w.field("start_period_ms", check.start_period_ms);
+  if (check.retries != 0) w.field("retries", check.retries);
   w.end_object();
   return std::move(w).str();
 }

@@ -89,6 +89,10 @@ struct ready_check {
   ready_type type = ready_type::none;
   uint32_t port = 0;
   std::string url, path, cmd;
+  // A Dockerfile HEALTHCHECK's options (0 = not given), recorded with the
+  // check; they decide its ready deadline (runtime/dockerfile/dockerfile.hpp).
+  // Probes run every 250 ms like any ready check's.
+  uint32_t interval_ms = 0, timeout_ms = 0, start_period_ms = 0, retries = 0;
   bool operator==(const ready_check&) const = default;
 };
 

@@ -1,0 +1,120 @@
+// The Dockerfile corpus (tests/data/dockerfiles/): Dockerfiles as people write
+// them. Every one validates ([dockerfile]); those that need no network build
+// in the sandbox on one shared engine and their effects are checked inside
+// the artifact ([dockerfile_build]).
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+
+#include "runtime/plan/request_parser.hpp"
+#include "runtime/process/command.hpp"
+#include "tests/sandbox_support.hpp"
+#include "tests/tar_writer.hpp"
+#include "tests/test_support.hpp"
+
+using namespace nullspace;
+using namespace nullspace::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string corpus_dir() {
+  const char* root = std::getenv("NULLSPACE_SOURCE_ROOT");
+  REQUIRE(root != nullptr);
+  return std::string(root) + "/tests/data/dockerfiles";
+}
+
+std::string corpus(const std::string& name) {
+  return read_file(corpus_dir() + "/" + name);
+}
+
+std::string json_string(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '\n')
+      out += "\\n";
+    else if (c == '\t')
+      out += "\\t";
+    else if (c == '"' || c == '\\')
+      out += std::string("\\") + c;
+    else
+      out += c;
+  }
+  return out + "\"";
+}
+
+std::string request(const std::string& dockerfile, const std::string& context,
+                    const std::string& top_extra = "") {
+  return R"({"name":"corpus","builder":{"source":{"type":"dockerfile","content":)" +
+         json_string(dockerfile) + (context.empty() ? "" : R"(,"context":")" + context + "\"") +
+         "}}" + top_extra + "}";
+}
+
+std::string debugfs(const std::string& image, const std::string& what) {
+  auto r = runtime::run_command({"/usr/sbin/debugfs", "-R", what, image});
+  REQUIRE(r.ok());
+  return r->output;
+}
+
+bool has(const std::string& text, std::string_view needle) {
+  return text.find(needle) != std::string::npos;
+}
+
+struct artifact {
+  std::string image, config;
+};
+
+artifact artifact_of(const temp_dir& dir, const build_view& b) {
+  REQUIRE(b.record.artifact.has_value());
+  auto path = dir.sub("data/artifacts/") + b.record.artifact->id;
+  return {path + "/rootfs.ext4", read_file(path + "/config.json")};
+}
+
+build_view built(engine& eng, const std::string& json) {
+  auto b = build(eng, json);
+  INFO(failure(b));
+  REQUIRE(b.record.status == build_status::ready);
+  return b;
+}
+
+}  // namespace
+
+TEST_CASE("every Dockerfile of the corpus validates", "[dockerfile]") {
+  size_t seen = 0;
+  for (auto& e : fs::directory_iterator(corpus_dir())) {
+    if (e.path().extension() != ".Dockerfile") continue;
+    ++seen;
+    INFO(e.path().filename().string());
+    auto out = runtime::parse_build_request(
+        request(read_file(e.path().string()), "bc_0123456789abcdef0123456789abcdef"),
+        platform_limits{});
+    for (auto& err : out.errors) UNSCOPED_INFO(err.message);
+    CHECK(out.errors.empty());
+  }
+  CHECK(seen >= 1);
+}
+
+TEST_CASE("the corpus builds offline and does what Docker would", "[dockerfile_build]") {
+  REQUIRE_SANDBOX();
+  temp_dir dir;
+  auto eng = open_sandbox(dir);
+
+  {
+    INFO("legacy.Dockerfile");
+    auto b = built(*eng, request(corpus("legacy.Dockerfile"), ""));
+    auto log = entries(*eng, b.record.id);
+    CHECK(std::any_of(log.begin(), log.end(), [](auto& e) {
+      return e.phase == "ready" && has(e.message, "ready check passed (exit status 0");
+    }));
+    auto a = artifact_of(dir, b);
+    CHECK(has(debugfs(a.image, "cat /srv/app/greeting.txt"), "hello legacy world"));
+    CHECK(has(debugfs(a.image, "cat /var/lib/app/seed"), "kept"));
+    CHECK(has(a.config,
+              R"("ready":{"type":"command","cmd":"test -f /tmp/ready","interval_ms":1000,)"
+              R"("timeout_ms":5000,"retries":30},"ready_timeout_ms":35000)"));
+    CHECK(has(a.config, R"("labels":{"maintainer":"Jo Doe <jo@example.com>","version":"1.0"})"));
+    CHECK(has(a.config, R"("volumes":["/var/lib/app"],"stop_signal":"SIGINT")"));
+    CHECK(has(a.config, R"("APP_HOME=/srv/app")"));
+  }
+  CHECK(mounts_under(dir.path()) == 0);
+}
