@@ -50,10 +50,13 @@ std::string request(const std::string& dockerfile, const std::string& context,
          "}}" + top_extra + "}";
 }
 
+// What debugfs prints for `what`, without its version banner.
 std::string debugfs(const std::string& image, const std::string& what) {
   auto r = runtime::run_command({"/usr/sbin/debugfs", "-R", what, image});
   REQUIRE(r.ok());
-  return r->output;
+  auto out = r->output;
+  if (out.starts_with("debugfs ")) out.erase(0, out.find('\n') + 1);
+  return out;
 }
 
 bool has(const std::string& text, std::string_view needle) {
@@ -115,6 +118,54 @@ TEST_CASE("the corpus builds offline and does what Docker would", "[dockerfile_b
     CHECK(has(a.config, R"("labels":{"maintainer":"Jo Doe <jo@example.com>","version":"1.0"})"));
     CHECK(has(a.config, R"("volumes":["/var/lib/app"],"stop_signal":"SIGINT")"));
     CHECK(has(a.config, R"("APP_HOME=/srv/app")"));
+  }
+  auto ctx = upload_context(
+      *eng,
+      tar_writer()
+          .file("notes.txt", "notes\n")
+          .file("plain.tar", tar_writer().file("plain/p.txt", "plain\n").finish())
+          .file("vendor.tar.gz", tar_writer(tar_writer::format::pax, tar_writer::filter::gzip)
+                                     .dir("lib")
+                                     .file("lib/version", "vendor 1.2\n")
+                                     .file("lib/run", "#!/bin/sh\n", 0755)
+                                     .finish())
+          .file("tools.tar.bz2", tar_writer(tar_writer::format::gnu, tar_writer::filter::bzip2)
+                                     .file("tools/a", "a\n")
+                                     .finish())
+          .file("tools.tar.xz", tar_writer(tar_writer::format::pax, tar_writer::filter::xz)
+                                    .file("tools/b", "b\n")
+                                    .finish())
+          .finish());
+  {
+    INFO("heredoc.Dockerfile");
+    auto b = built(*eng, request(corpus("heredoc.Dockerfile"), ctx));
+    auto a = artifact_of(dir, b);
+    CHECK(has(debugfs(a.image, "cat /srv/app/script.txt"), "script ran as 0"));
+    CHECK(has(debugfs(a.image, "cat /srv/app/shebang.txt"), "shebang script: /dev/pipes/EOF"));
+    CHECK(debugfs(a.image, "cat /srv/app/one.txt") == "first file\n");
+    CHECK(debugfs(a.image, "cat /srv/app/two.txt") == "second file, its tab stripped\n");
+    CHECK(debugfs(a.image, "cat /srv/app/config.ini") ==
+          "[app]\ngreeting = hello\nhome = /srv/app\n");
+    CHECK(debugfs(a.image, "cat /srv/app/run.sh") == "#!/bin/sh\nexec echo running\n");
+    CHECK(debugfs(a.image, "cat /usr/local/bin/hello") ==
+          "#!/bin/sh\necho \"$GREETING stays as written\"\n");
+    CHECK(has(debugfs(a.image, "stat /usr/local/bin/hello"), "Mode:  0755"));
+    CHECK(has(debugfs(a.image, "stat /srv/app/config.ini"), "Mode:  0644"));
+    CHECK(has(debugfs(a.image, "stat /srv/app/private.txt"), "Mode:  0600"));
+    CHECK(has(debugfs(a.image, "stat /dev/pipes"), "File not found"));
+  }
+  {
+    INFO("archive.Dockerfile");
+    auto b = built(*eng, request(corpus("archive.Dockerfile"), ctx));
+    auto a = artifact_of(dir, b);
+    CHECK(debugfs(a.image, "cat /opt/vendor/lib/version") == "vendor 1.2\n");
+    CHECK(has(debugfs(a.image, "stat /opt/vendor/lib/run"), "Mode:  0755"));
+    CHECK(debugfs(a.image, "cat /opt/tools/a") == "a\n");
+    CHECK(debugfs(a.image, "cat /opt/tools/b") == "b\n");
+    CHECK(debugfs(a.image, "cat /opt/plain/p.txt") == "plain\n");
+    CHECK(debugfs(a.image, "cat /opt/notes.txt") == "notes\n");
+    CHECK(has(debugfs(a.image, "stat /opt/kept/vendor.tar.gz"), "Type: regular"));
+    CHECK(has(debugfs(a.image, "stat /opt/vendor.tar.gz"), "File not found"));
   }
   CHECK(mounts_under(dir.path()) == 0);
 }

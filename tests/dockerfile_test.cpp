@@ -183,10 +183,12 @@ TEST_CASE("Dockerfile problems name their line", "[dockerfile]") {
   first_error("FROM busybox\nCOPY --from=nowhere /x /y\n", line);
   CHECK(line == 2);
   first_error("FROM busybox\nRUN --mount=type=bind,target=/x true\n", line);
-  first_error("FROM busybox\nRUN <<EOF\necho\nEOF\n", line);
+  CHECK(first_error("FROM busybox\nRUN <<EOF\necho\nEOD\n", line).find("no closing line 'EOF'") !=
+        std::string::npos);
   CHECK(line == 2);
+  first_error("FROM busybox\nRUN [\"sh\", \"<<EOF\"]\nx\nEOF\n", line);
+  first_error("FROM busybox\nCOPY --chmod=0999 a /a\n", line);
   first_error("FROM busybox\nADD https://example.com/x /x\n", line);
-  first_error("FROM busybox\nADD app.tar.gz /x\n", line);
   first_error("FROM busybox\nSTOPSIGNAL SIGNOPE\n", line);
   first_error("FROM busybox\nHEALTHCHECK --interval=soon CMD true\n", line);
   first_error("FROM busybox\nHEALTHCHECK CMD\n", line);
@@ -275,6 +277,54 @@ TEST_CASE("HEALTHCHECK is the ready check a request does not give", "[dockerfile
   CHECK(plan_of("FROM busybox\nHEALTHCHECK CMD true\n").ready.type == ready_type::none);
   CHECK(ready_check_json(p.ready) ==
         R"({"type":"command","cmd":"test -f /x","interval_ms":1000,"retries":2})");
+}
+
+TEST_CASE("heredocs: RUN scripts, heredocs the shell reads, COPY files", "[dockerfile]") {
+  auto p =
+      ok("FROM busybox\n"
+         "ARG WHO=world\n"
+         "RUN <<EOF\n"
+         "echo one\n"
+         "echo two\n"
+         "EOF\n"
+         "RUN <<-'SCRIPT'\n"
+         "\t#!/usr/bin/env python3\n"
+         "\tprint('hi')\n"
+         "\tSCRIPT\n"
+         "RUN python3 <<EOF > /out\n"
+         "print(1)\n"
+         "EOF\n"
+         "# not a heredoc: quoted\n"
+         "RUN echo '<<EOF'\n"
+         "COPY --chmod=755 <<a.sh <<\"b.txt\" /dst/\n"
+         "hello $WHO\n"
+         "a.sh\n"
+         "keep $WHO\n"
+         "b.txt\n"
+         "COPY <<-EOF /c.txt\n"
+         "\tindented ${WHO}\n"
+         "\tEOF\n");
+  REQUIRE(p.steps.size() == 8);
+  CHECK(p.steps[1].cmd == "echo one\necho two\n");
+  CHECK(p.steps[1].argv.empty());
+  CHECK(p.steps[2].argv == std::vector<std::string>{"/dev/pipes/SCRIPT"});
+  CHECK(p.steps[2].inline_files == env_list{{"SCRIPT", "#!/usr/bin/env python3\nprint('hi')\n"}});
+  CHECK(p.steps[3].cmd == "python3 <<EOF > /out\nprint(1)\nEOF\n");
+  CHECK(p.steps[4].cmd == "echo '<<EOF'");
+  CHECK(p.steps[5].inline_files == env_list{{"a.sh", "hello world\n"}});
+  CHECK(p.steps[5].src == "a.sh");
+  CHECK(p.steps[5].dest == "/dst/");
+  CHECK(p.steps[5].chmod == "0755");
+  CHECK(p.steps[5].context.empty());
+  CHECK(p.steps[6].inline_files == env_list{{"b.txt", "keep $WHO\n"}});
+  CHECK(p.steps[7].inline_files == env_list{{"EOF", "indented world\n"}});
+  CHECK(p.steps[7].dest == "/c.txt");
+  // Heredoc files need no build context; ADD marks context files for unpacking.
+  CHECK(parse_dockerfile("FROM busybox\nCOPY <<x /x\ny\nx\n", "").errors.empty());
+  auto add = ok("FROM busybox\nADD --chmod=644 app.tar.gz /opt/\nCOPY app.tar.gz /keep/\n");
+  CHECK(add.steps[1].extract);
+  CHECK(add.steps[1].chmod == "0644");
+  CHECK_FALSE(add.steps[2].extract);
 }
 
 TEST_CASE("the escape directive switches the escape character", "[dockerfile]") {

@@ -403,6 +403,7 @@ void start_sandboxed_command(build_ptr self, size_t index, const std::string& ke
   sp.cpu_count = st.req.cpu_count;
   sp.memory_bytes = uint64_t{st.req.memory_mb} << 20;
   sp.tmpfs = step.tmpfs;
+  job.scripts = step.inline_files;
   std::string missing;
   job.secrets = step_secrets(st.req, step, missing);
   for (auto& m : step.secret_mounts) {
@@ -451,7 +452,9 @@ void start_copy(build_ptr self, size_t index, const std::string& key) {
   auto where = "step " + std::to_string(index);
   copy_job job;
   std::string tar;
-  if (step.from_stage >= 0) {
+  if (!step.inline_files.empty()) {
+    job.inline_file = step.inline_files.front();
+  } else if (step.from_stage >= 0) {
     job.from_stage = true;
     job.stage_layers = st.stages.at(step.from_stage).layers;  // lowering orders stages
   } else {
@@ -476,6 +479,9 @@ void start_copy(build_ptr self, size_t index, const std::string& key) {
   job.step.step = index;
   job.step.lowers = st.layers;
   job.copy = {tar, step.src, image_path(st.cwd, step.dest), owner.first, owner.second};
+  if (!step.chmod.empty())
+    job.copy.mode = static_cast<uint32_t>(std::stoul(step.chmod, nullptr, 8));
+  job.copy.extract = step.extract;
   job.layer_name = layer_name(key, st.rec.id, index);
   self->request(st.worker, caf::infinite, copy_atom::value, std::move(job))
       .then([=](copy_reply& r) {
@@ -489,13 +495,17 @@ void start_copy(build_ptr self, size_t index, const std::string& key) {
         const auto& c = r.value.copied;
         const auto& done_step = s.step_at(index);
         std::vector<log_entry> entries;
-        auto from = done_step.from_stage >= 0 ? "stage " + std::to_string(done_step.from_stage)
-                                              : done_step.context;
-        auto done = make_entry("log", "info",
-                               "copied " + c.text() + " from " + from + ":" +
-                                   (done_step.src.empty() ? "." : done_step.src) + " to " +
-                                   image_path(s.cwd, done_step.dest),
-                               step_i, "step");
+        auto from = !done_step.inline_files.empty() ? std::string("heredoc")
+                    : done_step.from_stage >= 0 ? "stage " + std::to_string(done_step.from_stage)
+                                                : done_step.context;
+        auto done = make_entry(
+            "log", "info",
+            std::string(c.archives ? "unpacked " + std::to_string(c.archives) + " archive(s): "
+                                   : "") +
+                "copied " + c.text() + " from " + from + ":" +
+                (done_step.src.empty() ? "." : done_step.src) + " to " +
+                image_path(s.cwd, done_step.dest),
+            step_i, "step");
         entries.push_back(std::move(done));
         constexpr size_t max_listed = 20;  // a context full of fifos is not a log flood
         for (size_t i = 0; i < c.skipped.size(); ++i) {

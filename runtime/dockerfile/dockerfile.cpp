@@ -4,6 +4,7 @@
 #include <cctype>
 #include <charconv>
 #include <cstdint>
+#include <cstdio>
 #include <map>
 #include <optional>
 #include <set>
@@ -394,12 +395,32 @@ class lowering {
       }
     }
     auto text = std::string(rest);
-    if (text.starts_with("<<"))
-      return error(ins.line,
-                   "heredocs (RUN <<EOF) are not supported: put the script in the build context "
-                   "and COPY it, or join the commands with &&");
+    if (!ins.heredocs.empty()) {
+      if (syn::exec_form(text))
+        return error(ins.line, "RUN heredocs need the shell form (RUN <<EOF), not [\"…\"]");
+      syn::heredoc only;
+      auto t = text;
+      while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.pop_back();
+      if (ins.heredocs.size() == 1 && syn::heredoc_marker(t, only)) {
+        // The heredoc is the whole command: a script with a #! runs as a
+        // file, any other runs in the shell (as BuildKit does).
+        auto& h = ins.heredocs[0];
+        if (h.content.starts_with("#!")) {
+          step.inline_files.emplace_back(h.name, h.content);
+          step.argv = {"/dev/pipes/" + h.name};
+          step.cmd = h.content;
+        } else {
+          text = h.content;
+        }
+      } else {
+        // Heredocs among other words: the shell reads them.
+        text += "\n" + ins.raw_heredocs;
+      }
+    }
     if (text.empty()) return error(ins.line, "RUN needs a command");
-    if (auto argv = syn::exec_form(text)) {
+    if (!step.argv.empty()) {
+      // a #! heredoc script
+    } else if (auto argv = syn::exec_form(text)) {
       if (argv->empty()) return error(ins.line, "RUN [] needs a command");
       step.argv = std::move(*argv);
     } else {
@@ -490,17 +511,32 @@ class lowering {
         auto w = words(ins, f.value, false);
         if (!w) return;
         proto.chown = (*w)[0];
+      } else if (f.name == "chmod") {
+        auto w = words(ins, f.value, false);
+        if (!w) return;
+        auto& m = (*w)[0];
+        uint32_t mode = 0;
+        auto [p, ec] = std::from_chars(m.data(), m.data() + m.size(), mode, 8);
+        if (m.empty() || ec != std::errc{} || p != m.data() + m.size() || mode > 07777)
+          return error(ins.line,
+                       ins.keyword + " --chmod takes an octal mode such as 0755, got '" + m + "'");
+        char text[8];
+        std::snprintf(text, sizeof text, "%04o", mode);
+        proto.chmod = text;
       } else if (f.name == "link") {
         // Only changes how BuildKit stores the layer, not what it holds.
+      } else if (add && f.name == "checksum") {
+        return error(ins.line,
+                     "ADD --checksum verifies a URL's download, and ADD of a URL is "
+                     "not supported yet: use RUN with wget and sha256sum -c");
       } else {
-        return error(ins.line, ins.keyword + " does not take the flag --" + f.name +
-                                   " (supported: " +
-                                   (add ? "--chown, --link" : "--from, --chown, --link") + ")");
+        return error(ins.line,
+                     ins.keyword + " does not take the flag --" + f.name + " (supported: " +
+                         (add ? "--chown, --chmod, --link" : "--from, --chown, --chmod, --link") +
+                         ")");
       }
     }
     auto text = std::string(rest);
-    if (text.starts_with("<<"))
-      return error(ins.line, "heredocs (" + ins.keyword + " <<EOF) are not supported");
     std::vector<std::string> paths;
     if (auto json = syn::exec_form(text)) {
       for (auto& p : *json) {
@@ -523,24 +559,51 @@ class lowering {
                                  " with several sources needs a destination directory ending "
                                  "in /, got " +
                                  dest);
-    if (proto.from_stage < 0 && context_.empty())
+    // Heredoc sources (COPY <<EOF /path) are files the Dockerfile holds.
+    std::vector<const syn::heredoc*> inline_sources(paths.size(), nullptr);
+    size_t next_heredoc = 0;
+    bool reads_context = false;
+    for (size_t i = 0; i < paths.size(); ++i) {
+      syn::heredoc h;
+      if (next_heredoc < ins.heredocs.size() && syn::heredoc_marker(paths[i], h) &&
+          h.name == ins.heredocs[next_heredoc].name)
+        inline_sources[i] = &ins.heredocs[next_heredoc++];
+      else
+        reads_context = true;
+    }
+    if (next_heredoc < ins.heredocs.size())
+      return error(ins.line, ins.keyword + " heredoc " + ins.heredocs[next_heredoc].marker +
+                                 " is not a source of the copy");
+    if (reads_context && proto.from_stage < 0 && context_.empty())
       return error(ins.line, ins.keyword +
                                  " reads the build context, but the request has none "
                                  "(builder.source.context)");
-    for (auto& src : paths) {
+    for (size_t i = 0; i < paths.size(); ++i) {
+      const auto& src = paths[i];
+      if (auto* h = inline_sources[i]) {
+        auto step = proto;
+        step.from_stage = -1;
+        std::string content = h->content;
+        if (h->expand) {
+          std::string problem;
+          auto expanded = syn::expand_text(content, vars(), doc_.escape, problem);
+          if (!expanded) return error(ins.line, ins.keyword + " heredoc: " + problem);
+          content = std::move(*expanded);
+        }
+        step.inline_files.emplace_back(h->name, std::move(content));
+        step.src = h->name;
+        step.dest = dest;
+        current().steps.push_back(std::move(step));
+        continue;
+      }
       if (add) {
         if (src.find("://") != std::string::npos || src.starts_with("git@"))
           return error(ins.line,
-                       "ADD of a URL is not supported: use RUN with curl or git, or "
+                       "ADD of a URL is not supported yet: use RUN with wget or git, or "
                        "put the file in the build context");
-        for (auto ext :
-             {".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".tar.zst"})
-          if (src.ends_with(ext))
-            return error(ins.line, "ADD of an archive (" + src +
-                                       ") would unpack it, which is not supported: use COPY and "
-                                       "RUN tar");
       }
       auto step = proto;
+      step.extract = add;  // a local tar archive is unpacked, as Docker does
       // "/x" names x from the root of the context or the stage.
       auto first = src.find_first_not_of('/');
       step.src = first == std::string::npos ? "." : src.substr(first);

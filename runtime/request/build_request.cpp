@@ -83,6 +83,13 @@ std::string canonical_step_json(const build_step& step) {
   auto optional = [&](std::string_view key, const std::string& v) {
     if (!v.empty()) w.field(key, v);
   };
+  auto inline_files = [&] {
+    if (step.inline_files.empty()) return;
+    w.key("inline_files").begin_array();
+    for (auto& [name, content] : step.inline_files)
+      w.begin_object().field("name", name).field("content", content).end_object();
+    w.end_array();
+  };
   switch (step.type) {
     case step_type::apt_install:
     case step_type::pip_install:
@@ -112,12 +119,16 @@ std::string canonical_step_json(const build_step& step) {
         for (auto& [k, v] : step.args) w.field(k, v);
         w.end_object();
       }
+      inline_files();
       // network_none is left out for the reason internet_access is (plan.cpp).
       break;
     case step_type::copy:
       w.field("src", step.src).field("dest", step.dest);
       optional("context", step.context);
       optional("chown", step.chown);
+      optional("chmod", step.chmod);
+      if (step.extract) w.field("extract", true);
+      inline_files();
       if (step.from_stage >= 0) w.field("from_stage", static_cast<int64_t>(step.from_stage));
       break;
     case step_type::from:

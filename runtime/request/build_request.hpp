@@ -75,11 +75,16 @@ struct build_step {
   bool network_none = false;                // run: --network=none
   env_list args;                            // run: ARG values the command sees (not kept)
   std::string chown;                        // copy: owner ("" = the current user)
-  std::string image;                        // from: base image reference ("" = scratch)
-  std::string stage_name;                   // from: the AS name, if any
-  int32_t stage = -1;                       // from: ordinal of the stage it begins
-  int32_t from_stage = -1;                  // from: stage it builds on; copy: stage it reads
-  bool image_env = false;  // env: values hold ${NAME} (the env so far) and $$ (a '$')
+  std::string chmod;                        // copy: --chmod, octal ("" = the source's modes)
+  bool extract = false;                     // copy: ADD: a local tar archive is unpacked
+  // run: heredoc scripts (name, content) bound read-only at /dev/pipes/<name>;
+  // copy: the one heredoc file (name = src) it writes instead of reading a context.
+  env_list inline_files;
+  std::string image;        // from: base image reference ("" = scratch)
+  std::string stage_name;   // from: the AS name, if any
+  int32_t stage = -1;       // from: ordinal of the stage it begins
+  int32_t from_stage = -1;  // from: stage it builds on; copy: stage it reads
+  bool image_env = false;   // env: values hold ${NAME} (the env so far) and $$ (a '$')
   bool operator==(const build_step&) const = default;
 };
 

@@ -171,6 +171,16 @@ result<prepared_step> step_sandbox::prepare(const step_job& job) {
     if (auto problem = write_secret_files(spec.secrets_dir, job.secrets); !problem.empty())
       return fail(problem);
   }
+  if (!job.scripts.empty()) {
+    auto pipes = dir + "/pipes";
+    fs::create_directories(pipes, ec);
+    for (auto& [name, content] : job.scripts) {
+      auto path = pipes + "/" + name;
+      if (!write_text_file(path, content)) return fail("cannot write the heredoc script " + name);
+      fs::permissions(path, fs::perms(0755), ec);
+    }
+    spec.readonly_binds.emplace_back(pipes, "/dev/pipes");
+  }
   // The working dir exists before the step starts (as Docker's WORKDIR does).
   fs::create_directories(spec.rootfs + "/" + spec.cwd, ec);
   if (!write_text_file(dir + "/mountpoints",
@@ -316,6 +326,31 @@ result<copy_outcome> step_sandbox::copy_from_stage(const step_job& job,
   req.use_dockerignore = false;
   if (packed) packed = tar_tree(root, fixed == "." ? "" : fixed, req.tar_path);
   if (stage_layers.size() > 1) unmount_quietly(root);
+  auto copied = packed ? copy_from_context(*rootfs, req) : result<copy_summary>(packed.error());
+  auto committed = commit_step(job.build_id, job.step, copied.ok(), layer_name);
+  if (!copied) return copied.error();
+  if (!committed) return committed.error();
+  return copy_outcome{std::move(copied.value()), std::move(committed.value())};
+}
+
+result<copy_outcome> step_sandbox::copy_inline(const step_job& job, const std::string& name,
+                                               const std::string& content, copy_request req,
+                                               const std::string& layer_name) {
+  auto rootfs = mount_step(job.build_id, job.step, job.lowers);
+  if (!rootfs) return rootfs.error();
+  auto dir = step_dir(job.build_id, job.step);
+  auto files = dir + "/inline";
+  std::error_code ec;
+  fs::create_directories(files, ec);
+  result<bool> packed = true;
+  if (!write_text_file(files + "/" + name, content))
+    packed = make_error(errc::internal, "cannot write the heredoc file " + name);
+  else
+    fs::permissions(files + "/" + name, fs::perms(0644), ec);
+  req.src = name;
+  req.tar_path = dir + "/inline.tar";
+  req.use_dockerignore = false;
+  if (packed) packed = tar_tree(files, name, req.tar_path);
   auto copied = packed ? copy_from_context(*rootfs, req) : result<copy_summary>(packed.error());
   auto committed = commit_step(job.build_id, job.step, copied.ok(), layer_name);
   if (!copied) return copied.error();

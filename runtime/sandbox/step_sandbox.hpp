@@ -42,6 +42,9 @@ struct step_job {
   std::vector<std::string> lowers;  // layer dirs, top first
   sandbox_spec spec;                // rootfs, cgroups_path and secrets_dir are filled in
   std::vector<std::pair<std::string, std::string>> secrets;  // id, value: memory only
+  // RUN heredoc scripts (name, content): 0755 files bound read-only at
+  // /dev/pipes (a tmpfs of the container), so none lands in the layer.
+  std::vector<std::pair<std::string, std::string>> scripts;
 };
 
 struct prepared_step {
@@ -101,6 +104,12 @@ class step_sandbox {
   result<copy_outcome> copy_from_stage(const step_job& job,
                                        const std::vector<std::string>& stage_layers,
                                        copy_request req, const std::string& layer_name);
+
+  // COPY <<EOF: like copy(), the source being the one file `name` holding
+  // `content` (mode 0644; req.mode may override it).
+  result<copy_outcome> copy_inline(const step_job& job, const std::string& name,
+                                   const std::string& content, copy_request req,
+                                   const std::string& layer_name);
 
   // Everything a build left: containers, mounts, secrets, cgroups, work dir.
   void cleanup_build(const std::string& build_id);
