@@ -167,5 +167,22 @@ TEST_CASE("the corpus builds offline and does what Docker would", "[dockerfile_b
     CHECK(has(debugfs(a.image, "stat /opt/kept/vendor.tar.gz"), "Type: regular"));
     CHECK(has(debugfs(a.image, "stat /opt/vendor.tar.gz"), "File not found"));
   }
+  {
+    INFO("args.Dockerfile");
+    auto df = corpus("args.Dockerfile");
+    auto v1 = built(*eng, request(df, "", R"(,"build_args":{"APP_VERSION":"1.0"})"));
+    auto v2 = built(*eng, request(df, "", R"(,"build_args":{"APP_VERSION":"2.0"})"));
+    auto a1 = artifact_of(dir, v1), a2 = artifact_of(dir, v2);
+    CHECK(debugfs(a1.image, "cat /app/build-info") == "version=1.0 channel=stable\n");
+    CHECK(debugfs(a2.image, "cat /app/build-info") == "version=2.0 channel=stable\n");
+    CHECK(has(debugfs(a1.image, "stat /app/test-report"), "File not found"));
+    CHECK(v2.record.cache.misses == 1);  // the RUN that sees APP_VERSION; FROM's base is cached
+    auto test =
+        built(*eng, request(df, "", R"(,"build_args":{"APP_VERSION":"2.0"},"target":"test")"));
+    CHECK(test.record.cache.hits == 1);
+    CHECK(has(debugfs(artifact_of(dir, test).image, "cat /app/test-report"),
+              "tests passed for version=2.0"));
+    CHECK(has(v1.record.definition_json, R"("build_args":{"APP_VERSION":"1.0"})"));
+  }
   CHECK(mounts_under(dir.path()) == 0);
 }

@@ -327,6 +327,81 @@ TEST_CASE("heredocs: RUN scripts, heredocs the shell reads, COPY files", "[docke
   CHECK_FALSE(add.steps[2].extract);
 }
 
+TEST_CASE("build args override ARG defaults; target picks the last stage", "[dockerfile]") {
+  const std::string df =
+      "ARG BASE=busybox\n"
+      "FROM ${BASE} AS base\n"
+      "ARG V=1\n"
+      "ARG NPM_TOKEN\n"
+      "RUN echo $V\n"
+      "FROM base AS test\n"
+      "RUN make test\n"
+      "FROM base AS release\n"
+      "ARG V\n"
+      "LABEL v=$V\n";
+  auto plain = parse_dockerfile(df, ctx);
+  REQUIRE(plain.errors.empty());
+  CHECK(plain.labels == env_list{{"v", ""}});  // an ARG ends with its stage
+  CHECK(plain.steps.size() == 3);              // base: from, run; release: from
+  CHECK(std::any_of(plain.warnings.begin(), plain.warnings.end(), [](auto& w) {
+    return w.find("ARG NPM_TOKEN looks like a secret") != std::string::npos;
+  }));
+
+  auto p = parse_dockerfile(df, ctx, {{{"V", "2"}, {"BASE", "debian:12"}, {"UNUSED", "x"}}, ""});
+  REQUIRE(p.errors.empty());
+  CHECK(p.steps[0].image == "debian:12");
+  CHECK(p.steps[1].args == env_list{{"V", "2"}});
+  CHECK(p.labels == env_list{{"v", "2"}});
+  CHECK(std::any_of(p.warnings.begin(), p.warnings.end(), [](auto& w) {
+    return w.find("build arg UNUSED is not declared") != std::string::npos;
+  }));
+
+  auto t = parse_dockerfile(df, ctx, {{}, "test"});
+  REQUIRE(t.errors.empty());
+  REQUIRE(t.steps.size() == 4);
+  CHECK(t.steps[3].cmd == "make test");
+  CHECK(t.labels.empty());
+  auto bad = parse_dockerfile(df, ctx, {{}, "nope"});
+  CHECK(bad.target_error.find("its stages: base, test, release") != std::string::npos);
+  CHECK(bad.steps.empty());
+
+  // In a request: stored in the definition, in the cache keys, checked.
+  auto req = [&](std::string top) {
+    std::string escaped;
+    for (char c : df) escaped += c == '\n' ? std::string("\\n") : std::string(1, c);
+    return R"({"name":"t","builder":{"source":{"type":"dockerfile","content":")" + escaped +
+           R"("}})" + top + "}";
+  };
+  auto one = parse_build_request(req(R"(,"build_args":{"V":"1"})"), platform_limits{});
+  auto two = parse_build_request(req(R"(,"build_args":{"V":"2","API_KEY":"k"},"target":"release")"),
+                                 platform_limits{});
+  REQUIRE(one.request);
+  REQUIRE(two.request);
+  CHECK(std::any_of(two.warnings.begin(), two.warnings.end(), [](auto& w) {
+    return w.find("build arg 'API_KEY' looks like a secret") != std::string::npos &&
+           w.find("build_secrets") != std::string::npos;
+  }));
+  auto def = sanitized_definition_json(*two.request);
+  CHECK(def.find(R"("build_args":{"V":"2","API_KEY":"k"},"target":"release")") !=
+        std::string::npos);
+  auto k1 = make_plan(*one.request), k2 = make_plan(*two.request);
+  CHECK(k1.steps[0].cache_key == k2.steps[0].cache_key);  // FROM is the same
+  CHECK(k1.steps[1].cache_key != k2.steps[1].cache_key);  // RUN sees V
+  auto retried = parse_build_request(def, platform_limits{}, {.allow_redacted_secrets = true});
+  REQUIRE(retried.request);
+  CHECK(retried.request->build_args == two.request->build_args);
+  CHECK(retried.request->target == "release");
+
+  auto wrong = parse_build_request(req(R"(,"target":"nope")"), platform_limits{});
+  REQUIRE(wrong.errors.size() == 1);
+  CHECK(wrong.errors[0].field == "target");
+  auto not_df = parse_build_request(
+      R"({"name":"t","builder":{"source":{"type":"image","image":"busybox"}},"build_args":{"A":"1"}})",
+      platform_limits{});
+  REQUIRE(not_df.errors.size() == 1);
+  CHECK(not_df.errors[0].field == "build_args");
+}
+
 TEST_CASE("the escape directive switches the escape character", "[dockerfile]") {
   auto p = ok("# escape=`\nFROM busybox\nRUN echo a `\n  b\nCOPY C:\\dir\\ /x/\n");
   CHECK(p.steps[1].cmd == "echo a   b");

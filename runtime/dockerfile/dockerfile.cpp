@@ -168,8 +168,9 @@ struct stage {
 
 class lowering {
  public:
-  lowering(const syn::document& doc, const std::string& context, dockerfile_program& out)
-      : doc_(doc), context_(context), out_(out) {}
+  lowering(const syn::document& doc, const std::string& context, const dockerfile_options& options,
+           dockerfile_program& out)
+      : doc_(doc), context_(context), options_(options), out_(out) {}
 
   void run() {
     for (auto& e : doc_.errors) out_.errors.push_back(e);
@@ -179,7 +180,25 @@ class lowering {
     for (auto& ins : doc_.instructions) instruction(ins);
     if (stages_.empty() && out_.errors.empty()) error(1, "the Dockerfile has no FROM instruction");
     if (!out_.errors.empty()) return;
-    finish();
+    for (auto& [name, value] : options_.build_args)
+      if (!declared_.count(name))
+        out_.warnings.push_back("build arg " + name +
+                                " is not declared by any ARG of the Dockerfile: it is ignored");
+    int32_t last = stages_.back().index;
+    if (!options_.target.empty()) {
+      last = find_stage(lower(options_.target));
+      if (last < 0 || stages_[static_cast<size_t>(last)].name.empty()) {
+        std::string names;
+        for (auto& st : stages_)
+          if (!st.name.empty()) names += (names.empty() ? "" : ", ") + st.name;
+        out_.target_error = "target '" + options_.target + "' names no stage of the Dockerfile (" +
+                            (names.empty() ? std::string("it has no named stage: FROM … AS <name>")
+                                           : "its stages: " + names) +
+                            ")";
+        return;
+      }
+    }
+    finish(last);
   }
 
  private:
@@ -323,6 +342,14 @@ class lowering {
       std::optional<std::string> value;
       // words() decoded the default: variables hold it encoded.
       if (eq != std::string::npos) value = syn::encoded(word.substr(eq + 1));
+      // The request's build arg wins over the default.
+      for (auto& [k, v] : options_.build_args)
+        if (k == name) value = syn::encoded(v);
+      if (declared_.insert(name).second && secret_like_name(name))
+        out_.warnings.push_back("line " + std::to_string(ins.line) + ": ARG " + name +
+                                " looks like a secret; ARG values are stored in the build "
+                                "definition and cache keys: use a build secret instead "
+                                "(RUN --mount=type=secret,id=…)");
       if (stages_.empty()) {
         global_args_[name] = value;
         continue;
@@ -823,10 +850,10 @@ class lowering {
     current().config.shell = std::move(*json);
   }
 
-  void finish() {
+  void finish(int32_t last_stage) {
     // The stages the last one needs, then their steps in file order.
     std::set<int32_t> needed;
-    std::vector<int32_t> todo{stages_.back().index};
+    std::vector<int32_t> todo{last_stage};
     while (!todo.empty()) {
       auto i = todo.back();
       todo.pop_back();
@@ -838,7 +865,7 @@ class lowering {
       out_.steps.insert(out_.steps.end(), s.steps.begin(), s.steps.end());
       out_.secret_mounts.insert(out_.secret_mounts.end(), s.secrets.begin(), s.secrets.end());
     }
-    auto& last = stages_.back().config;
+    auto& last = stages_[static_cast<size_t>(last_stage)].config;
     std::vector<std::string> argv;
     if (last.entrypoint_set && !last.entrypoint.empty()) {
       argv = last.entrypoint;
@@ -853,23 +880,34 @@ class lowering {
     out_.stop_signal = last.stop_signal;
     out_.healthcheck = last.healthcheck;
     out_.healthcheck_deadline_ms = last.healthcheck_deadline_ms;
-    out_.onbuild = stages_.back().onbuild;
+    out_.onbuild = stages_[static_cast<size_t>(last_stage)].onbuild;
   }
 
   const syn::document& doc_;
   const std::string& context_;
+  const dockerfile_options& options_;
   dockerfile_program& out_;
+  std::set<std::string> declared_;  // every ARG name
   std::vector<stage> stages_;
   std::map<std::string, std::optional<std::string>> global_args_;
 };
 
 }  // namespace
 
-dockerfile_program parse_dockerfile(std::string_view text, const std::string& context) {
+bool secret_like_name(std::string_view name) {
+  std::string up(name);
+  for (auto& c : up) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  for (auto word : {"TOKEN", "PASSWORD", "SECRET", "KEY"})
+    if (up.find(word) != std::string::npos) return true;
+  return false;
+}
+
+dockerfile_program parse_dockerfile(std::string_view text, const std::string& context,
+                                    const dockerfile_options& options) {
   dockerfile_program out;
   auto doc = syn::split(text);
-  lowering(doc, context, out).run();
-  if (!out.errors.empty()) {
+  lowering(doc, context, options, out).run();
+  if (!out.errors.empty() || !out.target_error.empty()) {
     out.steps.clear();
     out.start_cmd.clear();
   }

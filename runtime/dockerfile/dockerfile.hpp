@@ -42,10 +42,25 @@ struct dockerfile_program {
   std::vector<secret_mount> secret_mounts;  // of every RUN that runs
   std::vector<dockerfile_syntax::problem> errors;
   std::vector<std::string> warnings;
+  std::string target_error;  // the target names no stage (an error of the request's `target`)
+};
+
+// What a build request adds to its Dockerfile (docker build --build-arg, --target).
+struct dockerfile_options {
+  // Override the defaults of the ARGs of these names (global or in a stage);
+  // one no ARG declares is ignored with a warning, as Docker does.
+  env_list build_args;
+  // The stage built last ("" = the last one): stages after it are checked, not built.
+  std::string target;
 };
 
 // `context` (bc_… or "") is what COPY and ADD read from without --from.
-dockerfile_program parse_dockerfile(std::string_view text, const std::string& context);
+dockerfile_program parse_dockerfile(std::string_view text, const std::string& context,
+                                    const dockerfile_options& options = {});
+
+// A build arg (or ARG) name that looks like it holds a secret: it contains
+// TOKEN, PASSWORD, SECRET or KEY (in any case).
+bool secret_like_name(std::string_view name);
 
 // An env value of a Dockerfile ENV step (build_step::image_env) completed with
 // the env it is set in: ${NAME} is that env's NAME ("" if unset), $$ is '$'.

@@ -161,7 +161,8 @@ build_plan make_plan(const build_request& req) {
   plan.ready_timeout_ms = req.ready_timeout_ms;
   std::vector<build_step> steps;
   if (req.source.type == source_type::dockerfile) {
-    auto prog = parse_dockerfile(req.source.dockerfile, req.source.context);
+    auto prog =
+        parse_dockerfile(req.source.dockerfile, req.source.context, {req.build_args, req.target});
     steps = std::move(prog.steps);
     if (plan.start_cmd.empty()) plan.start_cmd = prog.start_cmd;
     plan.labels = std::move(prog.labels);

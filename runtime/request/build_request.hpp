@@ -129,6 +129,11 @@ struct build_request {
   build_backend backend = build_backend::native;
   std::vector<build_secret> secrets;
   bool skip_cache = false;
+  // Dockerfile sources only: ARG values (docker build --build-arg; unlike
+  // secrets, stored in the definition and part of cache keys) and the stage
+  // to build up to (--target).
+  env_list build_args;
+  std::string target;
   bool operator==(const build_request&) const = default;
 };
 
