@@ -184,5 +184,18 @@ TEST_CASE("the corpus builds offline and does what Docker would", "[dockerfile_b
               "tests passed for version=2.0"));
     CHECK(has(v1.record.definition_json, R"("build_args":{"APP_VERSION":"1.0"})"));
   }
+  {
+    INFO("mounts.Dockerfile");
+    auto b = built(*eng, request(corpus("mounts.Dockerfile"), ctx));
+    auto a = artifact_of(dir, b);
+    CHECK(has(debugfs(a.image, "stat /opt/busybox-copy"), "Type: regular"));
+    CHECK(debugfs(a.image, "cat /srv-notes.txt") == "notes\n");
+    CHECK(debugfs(a.image, "cat /asset-copy.txt") == "built asset\n");
+    CHECK(has(debugfs(a.image, "cat /ctx-listing.txt"), "notes.txt"));
+    CHECK(has(debugfs(a.image, "cat /ctx-listing.txt"), "scribble"));  // rw: seen by the step
+    CHECK(debugfs(a.image, "cat /ro.txt") == "read-only\n");           // and gone after it
+    CHECK(has(debugfs(a.image, "stat /ctx"), "File not found"));
+    CHECK(has(debugfs(a.image, "stat /mnt/notes.txt"), "File not found"));
+  }
   CHECK(mounts_under(dir.path()) == 0);
 }

@@ -180,9 +180,13 @@ TEST_CASE("Dockerfile problems name their line", "[dockerfile]") {
   CHECK(line == 1);
   first_error("FROM busybox\nCOPY a b c\n", line);
   CHECK(line == 2);
-  first_error("FROM busybox\nCOPY --from=nowhere /x /y\n", line);
+  first_error("FROM busybox\nCOPY --from=No::where /x /y\n", line);
   CHECK(line == 2);
-  first_error("FROM busybox\nRUN --mount=type=bind,target=/x true\n", line);
+  CHECK(first_error("FROM busybox\nRUN --mount=type=ssh git clone x\n", line)
+            .find("no agent socket") != std::string::npos);
+  CHECK(line == 2);
+  first_error("FROM busybox\nRUN --mount=type=bind,from=nowhere,target=/x true\n", line);
+  first_error("FROM busybox\nRUN --mount=type=bind,source=x true\n", line);
   CHECK(first_error("FROM busybox\nRUN <<EOF\necho\nEOD\n", line).find("no closing line 'EOF'") !=
         std::string::npos);
   CHECK(line == 2);
@@ -400,6 +404,25 @@ TEST_CASE("build args override ARG defaults; target picks the last stage", "[doc
       platform_limits{});
   REQUIRE(not_df.errors.size() == 1);
   CHECK(not_df.errors[0].field == "build_args");
+}
+
+TEST_CASE("bind mounts and COPY --from an image", "[dockerfile]") {
+  auto p = ok(
+      "FROM busybox AS a\n"
+      "FROM busybox\n"
+      "WORKDIR /w\n"
+      "RUN --mount=type=bind,source=/src/,target=mnt,rw --mount=type=bind,from=a,target=/a make\n"
+      "COPY --from=registry.example:5000/team/tools:1.2 /bin/tool /usr/bin/\n");
+  auto& run = p.steps[3];
+  REQUIRE(run.binds.size() == 2);
+  CHECK(run.binds[0] == bind_mount{"src/", "/w/mnt", ctx, -1, true});
+  CHECK(run.binds[1] == bind_mount{"", "/a", "", 0, false});
+  auto& copy = p.steps[4];
+  CHECK(copy.image == "registry.example:5000/team/tools:1.2");
+  CHECK(copy.from_stage == -1);
+  CHECK(copy.context.empty());
+  // No context needed for either.
+  CHECK(parse_dockerfile("FROM busybox\nCOPY --from=busybox /bin/sh /x\n", "").errors.empty());
 }
 
 TEST_CASE("the escape directive switches the escape character", "[dockerfile]") {

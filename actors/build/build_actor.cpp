@@ -404,6 +404,31 @@ void start_sandboxed_command(build_ptr self, size_t index, const std::string& ke
   sp.memory_bytes = uint64_t{st.req.memory_mb} << 20;
   sp.tmpfs = step.tmpfs;
   job.scripts = step.inline_files;
+  for (auto& b : step.binds) {
+    runtime::bind_source src;
+    src.src = b.source;
+    src.target = b.target;
+    src.writable = b.writable;
+    if (b.from_stage >= 0) {
+      src.stage_layers = st.stages.at(b.from_stage).layers;
+      if (src.stage_layers.empty())
+        return fail(self, "step_failed",
+                    "step " + std::to_string(index) +
+                        ": RUN --mount=type=bind,from= a stage "
+                        "that has no files",
+                    st.running_step);
+    } else {
+      auto manifest = st.ctx->db->get_context(b.context);
+      src.tar_path =
+          manifest ? runtime::context_tar_path(st.ctx->config.contexts_dir, *manifest) : "";
+      if (src.tar_path.empty() || !fs::exists(src.tar_path))
+        return fail(self, "context_unavailable",
+                    "step " + std::to_string(index) + ": build context " + b.context +
+                        " is not stored on this server (upload it again)",
+                    st.running_step);
+    }
+    job.binds.push_back(std::move(src));
+  }
   std::string missing;
   job.secrets = step_secrets(st.req, step, missing);
   for (auto& m : step.secret_mounts) {
@@ -427,7 +452,8 @@ void start_sandboxed_command(build_ptr self, size_t index, const std::string& ke
         auto& s = self->state;
         if (moved_on(self)) return;
         if (r.err)
-          return fail(self, "sandbox_failed",
+          return fail(self,
+                      r.err->code == errc::invalid_argument ? "step_failed" : "sandbox_failed",
                       "step " + std::to_string(step_i) + ": " + r.err->message, step_i);
         s.container = r.value.container_id;
         s.chain_key = key;
@@ -457,6 +483,9 @@ void start_copy(build_ptr self, size_t index, const std::string& key) {
   } else if (step.from_stage >= 0) {
     job.from_stage = true;
     job.stage_layers = st.stages.at(step.from_stage).layers;  // lowering orders stages
+  } else if (!step.image.empty()) {
+    job.from_stage = true;
+    job.stage_layers = st.copy_images.at(index).layers;  // pulled before the cache lookup
   } else {
     auto manifest = st.ctx->db->get_context(step.context);
     tar = manifest ? runtime::context_tar_path(st.ctx->config.contexts_dir, *manifest) : "";
@@ -497,6 +526,7 @@ void start_copy(build_ptr self, size_t index, const std::string& key) {
         std::vector<log_entry> entries;
         auto from = !done_step.inline_files.empty() ? std::string("heredoc")
                     : done_step.from_stage >= 0 ? "stage " + std::to_string(done_step.from_stage)
+                    : !done_step.image.empty()  ? "image " + done_step.image
                                                 : done_step.context;
         auto done = make_entry(
             "log", "info",
@@ -587,11 +617,25 @@ void sandbox_step(build_ptr self, size_t index) {
   auto& st = self->state;
   const auto& step = st.step_at(index);
   if (step.type == runtime::step_type::from) return start_stage(self, index);
+  auto step_i = st.running_step;
+  bool copies_image = step.type == runtime::step_type::copy && !step.image.empty();
+  if (copies_image && !st.copy_images.count(index)) {
+    // COPY --from=<image>: the image first (pulled like a FROM), then this again.
+    runtime::build_source source;
+    source.type = runtime::source_type::image;
+    source.image = step.image;
+    return resolve_base(self, std::move(source), step_i, [=](runtime::base_image& base) {
+      self->state.copy_images[index] = base;
+      sandbox_step(self, index);
+    });
+  }
   auto key = chained_key(st.chain_key, st.plan.steps[index].cache_key);
-  // COPY --from: what the stage holds is part of what the copy makes.
+  // COPY --from: what the stage or image holds is part of what the copy makes.
   if (step.type == runtime::step_type::copy && step.from_stage >= 0)
     key = chained_key(key, st.stages.at(step.from_stage).chain_key);
-  auto step_i = st.running_step;
+  if (copies_image) key = chained_key(key, st.copy_images.at(index).digest);
+  for (auto& b : step.binds)  // a bound stage's files are an input of the step
+    if (b.from_stage >= 0) key = chained_key(key, st.stages.at(b.from_stage).chain_key);
   auto where = "step " + std::to_string(index);
   auto apply_metadata = [&]() -> bool {
     switch (step.type) {

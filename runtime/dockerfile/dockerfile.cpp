@@ -510,9 +510,59 @@ class lowering {
       step.tmpfs.push_back(target);
       return true;
     }
-    error(ins.line, "RUN --mount=type=" + type +
-                        " is not supported (supported: secret, cache, tmpfs); COPY files in "
-                        "instead of bind-mounting them");
+    if (type == "bind") {
+      for (auto& [key, v] : kv)
+        if (key != "type" && key != "target" && key != "source" && key != "src" && key != "from" &&
+            key != "rw" && key != "readwrite" && key != "readonly" && key != "ro") {
+          error(ins.line, "RUN --mount=type=bind does not support " + key +
+                              " (supported: source, target, from, rw)");
+          return false;
+        }
+      if (target.empty()) {
+        error(ins.line, "RUN --mount=type=bind needs a target");
+        return false;
+      }
+      bind_mount b;
+      b.target = target;
+      b.source = kv.count("source") ? kv["source"] : kv.count("src") ? kv["src"] : "";
+      auto first = b.source.find_first_not_of('/');
+      b.source = first == std::string::npos ? "" : b.source.substr(first);
+      if (b.source == ".") b.source.clear();
+      for (auto key : {"rw", "readwrite"})
+        if (kv.count(key)) {
+          auto v = lower(kv[key]);
+          b.writable = !(v == "false" || v == "0");
+        }
+      if (kv.count("from")) {
+        auto from = find_stage(lower(kv["from"]));
+        if (from < 0) {
+          error(ins.line, "RUN --mount=type=bind,from=" + kv["from"] +
+                              " names no earlier stage (an image: add FROM <image> AS <name> "
+                              "and bind from=<name>)");
+          return false;
+        }
+        b.from_stage = from;
+        current().deps.insert(from);
+      } else if (context_.empty()) {
+        error(ins.line,
+              "RUN --mount=type=bind reads the build context, but the request has none "
+              "(builder.source.context)");
+        return false;
+      } else {
+        b.context = context_;
+      }
+      step.binds.push_back(std::move(b));
+      return true;
+    }
+    if (type == "ssh") {
+      error(ins.line,
+            "RUN --mount=type=ssh forwards an SSH agent, and nullspace builds have no agent "
+            "socket to forward: pass the key as a build secret (RUN --mount=type=secret,id=…) "
+            "or clone over HTTPS with a token secret");
+      return false;
+    }
+    error(ins.line,
+          "RUN --mount=type=" + type + " is not supported (supported: secret, cache, tmpfs, bind)");
     return false;
   }
 
@@ -528,12 +578,16 @@ class lowering {
         auto w = words(ins, f.value, false);
         if (!w) return;
         auto from = find_stage(lower((*w)[0]));
-        if (from < 0)
+        if (from >= 0) {
+          proto.from_stage = from;
+          current().deps.insert(from);
+        } else if (auto ref = parse_image_ref((*w)[0]); ref) {
+          proto.image = (*w)[0];  // an image: pulled like a FROM, then copied out of
+        } else {
           return error(ins.line, "COPY --from=" + f.value +
-                                     " names no earlier stage (copying out of an image is not "
-                                     "supported: add FROM <image> AS <name> and copy from that)");
-        proto.from_stage = from;
-        current().deps.insert(from);
+                                     " names no earlier stage and is no image reference (" +
+                                     ref.error().message + ")");
+        }
       } else if (f.name == "chown") {
         auto w = words(ins, f.value, false);
         if (!w) return;
@@ -601,7 +655,7 @@ class lowering {
     if (next_heredoc < ins.heredocs.size())
       return error(ins.line, ins.keyword + " heredoc " + ins.heredocs[next_heredoc].marker +
                                  " is not a source of the copy");
-    if (reads_context && proto.from_stage < 0 && context_.empty())
+    if (reads_context && proto.from_stage < 0 && proto.image.empty() && context_.empty())
       return error(ins.line, ins.keyword +
                                  " reads the build context, but the request has none "
                                  "(builder.source.context)");
@@ -610,6 +664,7 @@ class lowering {
       if (auto* h = inline_sources[i]) {
         auto step = proto;
         step.from_stage = -1;
+        step.image.clear();
         std::string content = h->content;
         if (h->expand) {
           std::string problem;
@@ -635,7 +690,7 @@ class lowering {
       auto first = src.find_first_not_of('/');
       step.src = first == std::string::npos ? "." : src.substr(first);
       step.dest = dest;
-      if (proto.from_stage < 0) step.context = context_;
+      if (proto.from_stage < 0 && proto.image.empty()) step.context = context_;
       current().steps.push_back(std::move(step));
     }
   }

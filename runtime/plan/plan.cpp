@@ -104,6 +104,7 @@ std::string step_summary(const build_step& st) {
       break;
     case step_type::copy:
       if (st.from_stage >= 0) s += " --from=" + std::to_string(st.from_stage);
+      if (!st.image.empty()) s += " --from=" + st.image;
       s += " " + st.src + " -> " + st.dest;
       break;
     case step_type::git_clone:

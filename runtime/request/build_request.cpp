@@ -114,6 +114,17 @@ std::string canonical_step_json(const build_step& step) {
         w.end_array();
       }
       if (!step.tmpfs.empty()) strings("tmpfs", step.tmpfs);
+      if (!step.binds.empty()) {
+        w.key("binds").begin_array();
+        for (auto& b : step.binds) {
+          w.begin_object().field("source", b.source).field("target", b.target);
+          if (!b.context.empty()) w.field("context", b.context);
+          if (b.from_stage >= 0) w.field("from_stage", static_cast<int64_t>(b.from_stage));
+          if (b.writable) w.field("rw", true);
+          w.end_object();
+        }
+        w.end_array();
+      }
       if (!step.args.empty()) {
         w.key("args").begin_object();
         for (auto& [k, v] : step.args) w.field(k, v);
@@ -130,6 +141,7 @@ std::string canonical_step_json(const build_step& step) {
       if (step.extract) w.field("extract", true);
       inline_files();
       if (step.from_stage >= 0) w.field("from_stage", static_cast<int64_t>(step.from_stage));
+      optional("from_image", step.image);
       break;
     case step_type::from:
       // The stage's name and number do not change what it holds.

@@ -56,6 +56,17 @@ struct secret_mount {
   bool operator==(const secret_mount&) const = default;
 };
 
+// A read-only view a Dockerfile RUN step gets (RUN --mount=type=bind): part
+// of the build context or of an earlier stage.
+struct bind_mount {
+  std::string source;       // path in the context or stage ("" = its root)
+  std::string target;       // absolute path in the container
+  std::string context;      // bc_… when it reads the build context
+  int32_t from_stage = -1;  // the stage it reads, else -1
+  bool writable = false;    // rw: writes allowed, and dropped after the step
+  bool operator==(const bind_mount&) const = default;
+};
+
 struct build_step {
   step_type type = step_type::run;
   std::vector<std::string> packages;  // apt/pip/npm_install
@@ -72,6 +83,7 @@ struct build_step {
   std::vector<std::string> argv;            // run: exec form, or SHELL + command
   std::vector<secret_mount> secret_mounts;  // run: secrets at their targets
   std::vector<std::string> tmpfs;           // run: cache/tmpfs mount targets (not in the layer)
+  std::vector<bind_mount> binds;            // run: --mount=type=bind
   bool network_none = false;                // run: --network=none
   env_list args;                            // run: ARG values the command sees (not kept)
   std::string chown;                        // copy: owner ("" = the current user)
@@ -80,7 +92,7 @@ struct build_step {
   // run: heredoc scripts (name, content) bound read-only at /dev/pipes/<name>;
   // copy: the one heredoc file (name = src) it writes instead of reading a context.
   env_list inline_files;
-  std::string image;        // from: base image reference ("" = scratch)
+  std::string image;        // from: base image reference ("" = scratch); copy: --from=<image>
   std::string stage_name;   // from: the AS name, if any
   int32_t stage = -1;       // from: ordinal of the stage it begins
   int32_t from_stage = -1;  // from: stage it builds on; copy: stage it reads

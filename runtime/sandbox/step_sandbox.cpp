@@ -93,6 +93,59 @@ void remove_mount_points(const std::string& upper, const std::string& recorded) 
 
 }  // namespace
 
+namespace {
+
+// The part of a stage (its layers, top first) that req.src names, packed into
+// `tar_path` (req then reads it); `scratch` is where several layers are merged.
+result<bool> pack_stage(const std::vector<std::string>& stage_layers, copy_request& req,
+                        const std::string& scratch, const std::string& tar_path) {
+  // The stage's files as it sees them: one layer as it is, several merged.
+  auto root = stage_layers.front();
+  result<bool> packed = true;
+  if (stage_layers.size() > 1) {
+    root = scratch;
+    std::error_code ec;
+    fs::create_directories(root, ec);
+    packed = mount_overlay(stage_layers, "", "", root);
+  }
+  // Only the part of the stage the source names (up to its first pattern).
+  auto first = req.src.find_first_not_of('/');
+  auto src = first == std::string::npos ? std::string() : req.src.substr(first);
+  auto fixed = src;
+  if (auto glob = src.find_first_of("*?["); glob != std::string::npos) {
+    auto slash = src.rfind('/', glob);
+    fixed = slash == std::string::npos ? "" : src.substr(0, slash);
+  }
+  while (fixed.ends_with('/')) fixed.pop_back();
+  req.src = src;
+  req.tar_path = tar_path;
+  req.use_dockerignore = false;
+  if (packed) packed = tar_tree(root, fixed == "." ? "" : fixed, req.tar_path);
+  if (stage_layers.size() > 1) unmount_quietly(root);
+  return packed;
+}
+
+// A bind mount's copy under `dir`; the path to bind (a dir, or the one file).
+result<std::string> materialize_bind(const bind_source& b, const std::string& dir) {
+  std::error_code ec;
+  auto root = dir + "/root";
+  fs::create_directories(root, ec);
+  copy_request req{b.tar_path, b.src, "/", 0, 0};
+  if (!b.stage_layers.empty()) {
+    auto packed = pack_stage(b.stage_layers, req, dir + "/stage", dir + "/stage.tar");
+    if (!packed) return packed.error();
+  }
+  auto copied = copy_from_context(root, req);
+  if (!copied) return copied.error();
+  auto name = fs::path(b.src).filename().string();
+  if (copied->dirs == 0 && copied->files == 1 && !name.empty() &&
+      fs::is_regular_file(root + "/" + name, ec))
+    return root + "/" + name;
+  return root;
+}
+
+}  // namespace
+
 result<oci_runtime> find_oci_runtime(const std::string& preference, const std::string& state_root) {
   std::vector<std::string> order = preference.empty() ? std::vector<std::string>{"runc", "crun"}
                                                       : std::vector<std::string>{preference};
@@ -180,6 +233,17 @@ result<prepared_step> step_sandbox::prepare(const step_job& job) {
       fs::permissions(path, fs::perms(0755), ec);
     }
     spec.readonly_binds.emplace_back(pipes, "/dev/pipes");
+  }
+  for (size_t i = 0; i < job.binds.size(); ++i) {
+    auto& b = job.binds[i];
+    auto source = materialize_bind(b, dir + "/bind" + std::to_string(i));
+    if (!source) {
+      unmount_quietly(dir + "/rootfs");
+      fs::remove_all(secrets_dir(job.build_id, job.step), ec);
+      return make_error(source.error().code,
+                        "RUN --mount=type=bind,target=" + b.target + ": " + source.error().message);
+    }
+    (b.writable ? spec.writable_binds : spec.readonly_binds).emplace_back(*source, b.target);
   }
   // The working dir exists before the step starts (as Docker's WORKDIR does).
   fs::create_directories(spec.rootfs + "/" + spec.cwd, ec);
@@ -303,29 +367,7 @@ result<copy_outcome> step_sandbox::copy_from_stage(const step_job& job,
   auto rootfs = mount_step(job.build_id, job.step, job.lowers);
   if (!rootfs) return rootfs.error();
   auto dir = step_dir(job.build_id, job.step);
-  // The stage's files as it sees them: one layer as it is, several merged.
-  auto root = stage_layers.front();
-  result<bool> packed = true;
-  if (stage_layers.size() > 1) {
-    root = dir + "/stage";
-    std::error_code ec;
-    fs::create_directories(root, ec);
-    packed = mount_overlay(stage_layers, "", "", root);
-  }
-  // Only the part of the stage the source names (up to its first pattern).
-  auto first = req.src.find_first_not_of('/');
-  auto src = first == std::string::npos ? std::string() : req.src.substr(first);
-  auto fixed = src;
-  if (auto glob = src.find_first_of("*?["); glob != std::string::npos) {
-    auto slash = src.rfind('/', glob);
-    fixed = slash == std::string::npos ? "" : src.substr(0, slash);
-  }
-  while (fixed.ends_with('/')) fixed.pop_back();
-  req.src = src;
-  req.tar_path = dir + "/stage.tar";
-  req.use_dockerignore = false;
-  if (packed) packed = tar_tree(root, fixed == "." ? "" : fixed, req.tar_path);
-  if (stage_layers.size() > 1) unmount_quietly(root);
+  auto packed = pack_stage(stage_layers, req, dir + "/stage", dir + "/stage.tar");
   auto copied = packed ? copy_from_context(*rootfs, req) : result<copy_summary>(packed.error());
   auto committed = commit_step(job.build_id, job.step, copied.ok(), layer_name);
   if (!copied) return copied.error();

@@ -36,6 +36,17 @@ struct oci_runtime {
 // unavailable with a clear message if none is installed.
 result<oci_runtime> find_oci_runtime(const std::string& preference, const std::string& state_root);
 
+// RUN --mount=type=bind: a copy of part of the build context or of a stage,
+// made for the step and bound at `target` (read-only unless `writable`, whose
+// writes go to the copy and are dropped with it, as BuildKit's rw binds).
+struct bind_source {
+  std::string tar_path;                   // a context archive, or
+  std::vector<std::string> stage_layers;  // a stage's layers (top first)
+  std::string src;                        // the path in it ("" = its root)
+  std::string target;                     // absolute, in the container
+  bool writable = false;
+};
+
 struct step_job {
   std::string build_id;
   size_t step = 0;
@@ -45,6 +56,7 @@ struct step_job {
   // RUN heredoc scripts (name, content): 0755 files bound read-only at
   // /dev/pipes (a tmpfs of the container), so none lands in the layer.
   std::vector<std::pair<std::string, std::string>> scripts;
+  std::vector<bind_source> binds;
 };
 
 struct prepared_step {
