@@ -4,7 +4,15 @@
 // the artifact ([dockerfile_build]).
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <filesystem>
+#include <map>
+#include <thread>
 
 #include "runtime/plan/request_parser.hpp"
 #include "runtime/process/command.hpp"
@@ -79,6 +87,66 @@ build_view built(engine& eng, const std::string& json) {
   REQUIRE(b.record.status == build_status::ready);
   return b;
 }
+
+// A one-thread HTTP/1.1 server on 127.0.0.1 serving /files/<name> from a map
+// (404 otherwise), one connection at a time, until destroyed.
+class file_server {
+ public:
+  explicit file_server(std::map<std::string, std::string> files) : files_(std::move(files)) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(fd_, 16) == 0);
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    base_url = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/files";
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~file_server() {
+    ::shutdown(fd_, SHUT_RDWR);  // ends the accept
+    thread_.join();
+    ::close(fd_);
+  }
+
+  std::string base_url;
+  std::atomic<int> requests{0};
+
+ private:
+  void serve() {
+    for (;;) {
+      int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) return;
+      std::string req;
+      char buf[4096];
+      while (req.find("\r\n\r\n") == std::string::npos) {
+        auto n = ::read(c, buf, sizeof buf);
+        if (n <= 0) break;
+        req.append(buf, static_cast<size_t>(n));
+      }
+      ++requests;
+      auto path = req.size() > 4 ? req.substr(4, req.find(' ', 4) - 4) : "";
+      path = path.substr(0, path.find('?'));
+      auto it = path.starts_with("/files/") ? files_.find(path.substr(7)) : files_.end();
+      std::string status = it == files_.end() ? "404 Not Found" : "200 OK";
+      std::string body = it == files_.end() ? "not here\n" : it->second;
+      auto response = "HTTP/1.1 " + status +
+                      "\r\nConnection: close\r\nContent-Length: " + std::to_string(body.size()) +
+                      "\r\n\r\n" + body;
+      for (size_t done = 0; done < response.size();) {
+        auto n = ::write(c, response.data() + done, response.size() - done);
+        if (n <= 0) break;
+        done += static_cast<size_t>(n);
+      }
+      ::close(c);
+    }
+  }
+
+  std::map<std::string, std::string> files_;
+  int fd_ = -1;
+  std::thread thread_;
+};
 
 }  // namespace
 
@@ -196,6 +264,45 @@ TEST_CASE("the corpus builds offline and does what Docker would", "[dockerfile_b
     CHECK(debugfs(a.image, "cat /ro.txt") == "read-only\n");           // and gone after it
     CHECK(has(debugfs(a.image, "stat /ctx"), "File not found"));
     CHECK(has(debugfs(a.image, "stat /mnt/notes.txt"), "File not found"));
+  }
+  {
+    INFO("url.Dockerfile");
+    file_server files({{"tool.sh", "#!/bin/sh\necho downloaded tool\n"}, {"data.txt", "data\n"}});
+    auto df = corpus("url.Dockerfile");
+    auto args = [&](std::string extra) {
+      return R"(,"build_args":{"BASE_URL":")" + files.base_url + "\"" + extra + "}";
+    };
+    auto b = built(*eng, request(df, "", args("")));
+    auto out = output(*eng, b.record.id);
+    CHECK(contains(out, "downloaded tool"));
+    auto a = artifact_of(dir, b);
+    CHECK(debugfs(a.image, "cat /usr/local/bin/tool.sh") == "#!/bin/sh\necho downloaded tool\n");
+    CHECK(has(debugfs(a.image, "stat /usr/local/bin/tool.sh"), "Mode:  0600"));
+    CHECK(debugfs(a.image, "cat /srv/data.txt") == "data\n");
+
+    // Pinned: from the cache; unpinned: downloaded again, the same bytes build on.
+    auto again = built(*eng, request(df, "", args("")));
+    CHECK(again.record.cache.hits == 2);
+    CHECK(again.record.cache.misses == 1);
+
+    auto wrong = build(
+        *eng, request(df, "", args(R"(,"TOOL_SHA256":"sha256:)" + std::string(64, '0') + "\"")));
+    REQUIRE(wrong.record.status == build_status::error);
+    CHECK(wrong.record.failure->code == "step_failed");
+    CHECK(has(wrong.record.failure->message, "checksum mismatch: --checksum=sha256:000"));
+    CHECK(has(wrong.record.failure->message,
+              "but the download is "
+              "sha256:af5a70135372ba3daadd0061fd2e14f8a3a0a2f25bf058be4aa5aa95fb810047"));
+
+    auto missing = build(*eng, request("FROM busybox\nADD " + files.base_url + "/nope /x\n", ""));
+    REQUIRE(missing.record.status == build_status::error);
+    CHECK(has(missing.record.failure->message, "/files/nope: the server answered HTTP 404"));
+
+    auto offline = eng->submit(request(df, "", args("") + R"(,"internet_access":false)"));
+    REQUIRE_FALSE(offline.ok());
+    CHECK(has(offline.error().message,
+              "Dockerfile line 7: ADD of a URL downloads it at build time, "
+              "but internet_access is false"));
   }
   CHECK(mounts_under(dir.path()) == 0);
 }

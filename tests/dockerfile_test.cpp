@@ -192,7 +192,10 @@ TEST_CASE("Dockerfile problems name their line", "[dockerfile]") {
   CHECK(line == 2);
   first_error("FROM busybox\nRUN [\"sh\", \"<<EOF\"]\nx\nEOF\n", line);
   first_error("FROM busybox\nCOPY --chmod=0999 a /a\n", line);
-  first_error("FROM busybox\nADD https://example.com/x /x\n", line);
+  first_error("FROM busybox\nADD --checksum=md5:abc https://example.com/x /x\n", line);
+  first_error("FROM busybox\nADD git@github.com:acme/app.git /src\n", line);
+  first_error("FROM busybox\nADD https://example.com/ /dir/\n", line);
+  first_error("FROM busybox\nADD --checksum=sha256:" + std::string(64, 'a') + " f /f\n", line);
   first_error("FROM busybox\nSTOPSIGNAL SIGNOPE\n", line);
   first_error("FROM busybox\nHEALTHCHECK --interval=soon CMD true\n", line);
   first_error("FROM busybox\nHEALTHCHECK CMD\n", line);
@@ -421,6 +424,17 @@ TEST_CASE("bind mounts and COPY --from an image", "[dockerfile]") {
   CHECK(copy.image == "registry.example:5000/team/tools:1.2");
   CHECK(copy.from_stage == -1);
   CHECK(copy.context.empty());
+  auto url = ok("FROM busybox\nADD --checksum=sha256:" + std::string(64, 'a') +
+                " https://user:tok@example.com/dl/tool.tgz?x=1 /opt/\n");
+  CHECK(url.steps[1].url == "https://user:tok@example.com/dl/tool.tgz?x=1");
+  CHECK(url.steps[1].src == "tool.tgz");
+  CHECK(url.steps[1].checksum == "sha256:" + std::string(64, 'a'));
+  CHECK_FALSE(url.steps[1].extract);  // downloads are never unpacked
+  CHECK(url.downloads == std::vector<size_t>{2});
+  build_request r;
+  r.source.type = source_type::dockerfile;
+  r.source.dockerfile = "FROM busybox\nADD https://user:tok@example.com/dl/tool.tgz /opt/\n";
+  CHECK(make_plan(r).steps[1].summary == "copy https://***@example.com/dl/tool.tgz -> /opt/");
   // No context needed for either.
   CHECK(parse_dockerfile("FROM busybox\nCOPY --from=busybox /bin/sh /x\n", "").errors.empty());
 }

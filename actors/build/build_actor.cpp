@@ -478,7 +478,10 @@ void start_copy(build_ptr self, size_t index, const std::string& key) {
   auto where = "step " + std::to_string(index);
   copy_job job;
   std::string tar;
-  if (!step.inline_files.empty()) {
+  if (!step.url.empty()) {
+    job.url = step.url;
+    job.checksum = step.checksum;
+  } else if (!step.inline_files.empty()) {
     job.inline_file = step.inline_files.front();
   } else if (step.from_stage >= 0) {
     job.from_stage = true;
@@ -524,7 +527,8 @@ void start_copy(build_ptr self, size_t index, const std::string& key) {
         const auto& c = r.value.copied;
         const auto& done_step = s.step_at(index);
         std::vector<log_entry> entries;
-        auto from = !done_step.inline_files.empty() ? std::string("heredoc")
+        auto from = !done_step.url.empty()            ? runtime::url_for_messages(done_step.url)
+                    : !done_step.inline_files.empty() ? std::string("heredoc")
                     : done_step.from_stage >= 0 ? "stage " + std::to_string(done_step.from_stage)
                     : !done_step.image.empty()  ? "image " + done_step.image
                                                 : done_step.context;
@@ -551,6 +555,9 @@ void start_copy(build_ptr self, size_t index, const std::string& key) {
         append(self, std::move(entries));
         s.chain_key = key;
         remember_layer(self, key, r.value.layer);
+        // A download without --checksum: what came is what later steps build on.
+        if (!done_step.url.empty() && done_step.checksum.empty())
+          s.chain_key = chained_key(key, r.value.content_digest);
         run_next_step(self);
       });
 }
@@ -673,7 +680,14 @@ void sandbox_step(build_ptr self, size_t index) {
         return true;
     }
   };
-  if (!st.req.skip_cache) {
+  // ADD <url> without --checksum: nothing says what the URL serves until it is
+  // downloaded, so it is every time (Docker fetches it to compare too).
+  bool unpinned_download =
+      step.type == runtime::step_type::copy && !step.url.empty() && step.checksum.empty();
+  if (unpinned_download) {
+    append(self, {cache_log(step_i, "bypass", key,
+                            "ADD of a URL without --checksum is downloaded every build")});
+  } else if (!st.req.skip_cache) {
     auto hit = st.ctx->db->get_cache(key);
     auto layer_dir = hit && !hit->layer.empty() ? st.ctx->sandbox->layers_dir() + "/" + hit->layer
                                                 : std::string();

@@ -573,6 +573,7 @@ class lowering {
     build_step proto;
     proto.type = step_type::copy;
     proto.chown = "0:0";
+    std::string checksum;
     for (auto& f : flags) {
       if (f.name == "from" && !add) {
         auto w = words(ins, f.value, false);
@@ -607,9 +608,17 @@ class lowering {
       } else if (f.name == "link") {
         // Only changes how BuildKit stores the layer, not what it holds.
       } else if (add && f.name == "checksum") {
-        return error(ins.line,
-                     "ADD --checksum verifies a URL's download, and ADD of a URL is "
-                     "not supported yet: use RUN with wget and sha256sum -c");
+        auto w = words(ins, f.value, false);
+        if (!w) return;
+        auto& sum = (*w)[0];
+        bool hex = sum.size() == 7 + 64 && sum.starts_with("sha256:") &&
+                   std::all_of(sum.begin() + 7, sum.end(), [](char c) {
+                     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+                   });
+        if (!hex)
+          return error(ins.line,
+                       "ADD --checksum takes sha256:<64 lowercase hex digits>, got '" + sum + "'");
+        checksum = sum;
       } else {
         return error(ins.line,
                      ins.keyword + " does not take the flag --" + f.name + " (supported: " +
@@ -649,7 +658,7 @@ class lowering {
       if (next_heredoc < ins.heredocs.size() && syn::heredoc_marker(paths[i], h) &&
           h.name == ins.heredocs[next_heredoc].name)
         inline_sources[i] = &ins.heredocs[next_heredoc++];
-      else
+      else if (!add || !(paths[i].starts_with("http://") || paths[i].starts_with("https://")))
         reads_context = true;
     }
     if (next_heredoc < ins.heredocs.size())
@@ -678,12 +687,31 @@ class lowering {
         current().steps.push_back(std::move(step));
         continue;
       }
-      if (add) {
-        if (src.find("://") != std::string::npos || src.starts_with("git@"))
-          return error(ins.line,
-                       "ADD of a URL is not supported yet: use RUN with wget or git, or "
-                       "put the file in the build context");
+      bool is_url = src.starts_with("http://") || src.starts_with("https://");
+      if (add && (src.starts_with("git@") || src.starts_with("git://") ||
+                  (is_url && src.ends_with(".git"))))
+        return error(ins.line,
+                     "ADD of a git repository is not supported: use a git_clone step of the "
+                     "build request, or RUN git clone");
+      if (add && !is_url && src.find("://") != std::string::npos)
+        return error(ins.line, "ADD takes http:// and https:// URLs only, got " + src);
+      if (add && is_url) {
+        auto step = proto;
+        step.url = src;
+        step.checksum = checksum;
+        step.src = url_file_name(src);
+        if (dest.ends_with('/') && step.src.empty())
+          return error(ins.line, "ADD " + url_for_messages(src) +
+                                     ": the URL names no file; give a destination file path "
+                                     "instead of a directory");
+        if (step.src.empty()) step.src = "download";
+        step.dest = dest;
+        out_.downloads.push_back(ins.line);
+        current().steps.push_back(std::move(step));
+        continue;
       }
+      if (!checksum.empty())
+        return error(ins.line, "ADD --checksum verifies URL downloads; " + src + " is not a URL");
       auto step = proto;
       step.extract = add;  // a local tar archive is unpacked, as Docker does
       // "/x" names x from the root of the context or the stage.

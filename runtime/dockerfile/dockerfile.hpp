@@ -39,6 +39,7 @@ struct dockerfile_program {
   ready_check healthcheck;
   uint32_t healthcheck_deadline_ms = 0;
   std::vector<std::string> onbuild;         // ONBUILD instructions of the final stage
+  std::vector<size_t> downloads;            // lines of the ADD <url>s that run
   std::vector<secret_mount> secret_mounts;  // of every RUN that runs
   std::vector<dockerfile_syntax::problem> errors;
   std::vector<std::string> warnings;

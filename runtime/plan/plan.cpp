@@ -105,7 +105,7 @@ std::string step_summary(const build_step& st) {
     case step_type::copy:
       if (st.from_stage >= 0) s += " --from=" + std::to_string(st.from_stage);
       if (!st.image.empty()) s += " --from=" + st.image;
-      s += " " + st.src + " -> " + st.dest;
+      s += " " + (st.url.empty() ? st.src : without_userinfo(st.url)) + " -> " + st.dest;
       break;
     case step_type::git_clone:
       s += " " + without_userinfo(st.url) + (st.ref.empty() ? "" : " (" + st.ref + ")") + " -> " +

@@ -203,6 +203,7 @@ class reader {
     bool secrets_given = false;                    // build_secrets is a non-empty array
     bool ids_complete = true;                      // every build_secrets id was read
     std::vector<secret_mount> dockerfile_secrets;  // the Dockerfile's RUN secret mounts
+    std::vector<size_t> dockerfile_downloads;      // lines of its ADD <url>s
   };
   void builder(build_request& req, dom::object obj, facts& fx);
   void secrets(build_request& req, const fields& top, bool& ids_complete);
@@ -717,6 +718,7 @@ void reader::builder(build_request& req, dom::object obj, facts& fx) {
       fail("builder.source.content",
            "Dockerfile line " + std::to_string(e.line) + ": " + e.message);
     if (!prog.target_error.empty()) fail("target", prog.target_error);
+    fx.dockerfile_downloads = std::move(prog.downloads);
     for (auto& w : prog.warnings) warn("Dockerfile: " + w);
     dockerfile_start_cmd = prog.start_cmd;
     dockerfile_healthcheck = prog.healthcheck.type != ready_type::none;
@@ -845,6 +847,12 @@ void reader::cross_checks(build_request& req, const facts& fx) {
                "add required=false to the mount");
     }
   }
+  if (dockerfile && !req.internet_access)
+    for (auto line : fx.dockerfile_downloads)
+      fail("builder.source.content",
+           "Dockerfile line " + std::to_string(line) +
+               ": ADD of a URL downloads it at build time, but internet_access is false; put the "
+               "file in the build context, or build with internet access");
   for (size_t i = 0; i < req.secrets.size(); ++i)
     if (!used.count(req.secrets[i].id))
       warn("build secret " + quote(req.secrets[i].id) +

@@ -138,6 +138,8 @@ std::string canonical_step_json(const build_step& step) {
       optional("context", step.context);
       optional("chown", step.chown);
       optional("chmod", step.chmod);
+      optional("url", step.url);
+      optional("checksum", step.checksum);
       if (step.extract) w.field("extract", true);
       inline_files();
       if (step.from_stage >= 0) w.field("from_stage", static_cast<int64_t>(step.from_stage));
@@ -169,6 +171,29 @@ std::string canonical_step_json(const build_step& step) {
   }
   w.end_object();
   return std::move(w).str();
+}
+
+std::string url_for_messages(std::string_view url) {
+  auto scheme = url.find("://");
+  if (scheme == std::string_view::npos) return std::string(url);
+  auto host_start = scheme + 3;
+  auto at = url.find('@', host_start);
+  auto slash = url.find('/', host_start);
+  if (at == std::string_view::npos || (slash != std::string_view::npos && at > slash))
+    return std::string(url);
+  return std::string(url.substr(0, host_start)) + "***@" + std::string(url.substr(at + 1));
+}
+
+std::string url_file_name(std::string_view url) {
+  auto scheme = url.find("://");
+  auto rest = scheme == std::string_view::npos ? url : url.substr(scheme + 3);
+  rest = rest.substr(0, rest.find_first_of("?#"));
+  auto slash = rest.find('/');
+  if (slash == std::string_view::npos) return "";
+  auto path = rest.substr(slash);
+  auto name = path.substr(path.rfind('/') + 1);
+  if (name == "." || name == "..") return "";
+  return std::string(name);
 }
 
 std::string ready_check_json(const ready_check& check) {

@@ -74,7 +74,7 @@ struct build_step {
   std::string cmd;                    // run
   std::vector<std::string> secrets;   // run: secret ids made available to the step
   std::string src, dest, context;     // copy (dest also git_clone)
-  std::string url, ref;               // git_clone
+  std::string url, ref;               // git_clone (url also a Dockerfile ADD <url>'s copy)
   env_list envs;                      // env
   std::string path;                   // workdir
   std::string user;                   // user
@@ -88,6 +88,7 @@ struct build_step {
   env_list args;                            // run: ARG values the command sees (not kept)
   std::string chown;                        // copy: owner ("" = the current user)
   std::string chmod;                        // copy: --chmod, octal ("" = the source's modes)
+  std::string checksum;                     // copy: ADD <url> --checksum ("sha256:<hex>")
   bool extract = false;                     // copy: ADD: a local tar archive is unpacked
   // run: heredoc scripts (name, content) bound read-only at /dev/pipes/<name>;
   // copy: the one heredoc file (name = src) it writes instead of reading a context.
@@ -165,5 +166,13 @@ std::string canonical_step_json(const build_step& step);
 // set check (not ready_type::none). The sanitized definition and the template
 // config both embed it.
 std::string ready_check_json(const ready_check& check);
+
+// `url` with the user:password part (https://user:token@host/…) replaced by ***.
+std::string url_for_messages(std::string_view url);
+
+// The file name a download of `url` gets in a destination directory (ADD
+// <url> <dir>/): the last segment of its path, without query or fragment; ""
+// if it has none.
+std::string url_file_name(std::string_view url);
 
 }  // namespace nullspace::runtime

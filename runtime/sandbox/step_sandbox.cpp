@@ -11,6 +11,7 @@
 
 #include "runtime/context/context_copy.hpp"
 #include "runtime/context/tree_tar.hpp"
+#include "runtime/context/url_fetch.hpp"
 #include "runtime/process/command.hpp"
 #include "runtime/sandbox/overlay.hpp"
 #include "runtime/sandbox/secret_files.hpp"
@@ -398,6 +399,32 @@ result<copy_outcome> step_sandbox::copy_inline(const step_job& job, const std::s
   if (!copied) return copied.error();
   if (!committed) return committed.error();
   return copy_outcome{std::move(copied.value()), std::move(committed.value())};
+}
+
+result<copy_outcome> step_sandbox::copy_url(const step_job& job, const std::string& url,
+                                            const std::string& checksum, const std::string& name,
+                                            copy_request req, const std::string& layer_name) {
+  auto rootfs = mount_step(job.build_id, job.step, job.lowers);
+  if (!rootfs) return rootfs.error();
+  auto dir = step_dir(job.build_id, job.step);
+  auto files = dir + "/download";
+  std::error_code ec;
+  fs::create_directories(files, ec);
+  auto fetched = fetch_url(url, files + "/" + name, checksum);
+  if (!fetched) {
+    (void)commit_step(job.build_id, job.step, false, layer_name);  // unmounts, removes
+    return fetched.error();
+  }
+  req.src = name;
+  req.tar_path = dir + "/download.tar";
+  req.use_dockerignore = false;
+  req.extract = false;  // a download is never unpacked (as in Docker)
+  auto packed = tar_tree(files, name, req.tar_path);
+  auto copied = packed ? copy_from_context(*rootfs, req) : result<copy_summary>(packed.error());
+  auto committed = commit_step(job.build_id, job.step, copied.ok(), layer_name);
+  if (!copied) return copied.error();
+  if (!committed) return committed.error();
+  return copy_outcome{std::move(copied.value()), std::move(committed.value()), fetched->digest};
 }
 
 void step_sandbox::cleanup_build(const std::string& build_id) {

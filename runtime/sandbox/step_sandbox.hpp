@@ -78,6 +78,7 @@ struct step_outcome {
 struct copy_outcome {
   copy_summary copied;
   step_outcome layer;
+  std::string content_digest = {};  // ADD <url>: "sha256:…" of the download
 };
 
 class step_sandbox {
@@ -122,6 +123,13 @@ class step_sandbox {
   result<copy_outcome> copy_inline(const step_job& job, const std::string& name,
                                    const std::string& content, copy_request req,
                                    const std::string& layer_name);
+
+  // ADD <url>: downloads `url` (runtime/context/url_fetch.hpp, checked against
+  // `checksum` if given) as the file `name` (mode 0600 unless req.mode), then
+  // copies it like copy_inline().
+  result<copy_outcome> copy_url(const step_job& job, const std::string& url,
+                                const std::string& checksum, const std::string& name,
+                                copy_request req, const std::string& layer_name);
 
   // Everything a build left: containers, mounts, secrets, cgroups, work dir.
   void cleanup_build(const std::string& build_id);
