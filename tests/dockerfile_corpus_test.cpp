@@ -266,6 +266,26 @@ TEST_CASE("the corpus builds offline and does what Docker would", "[dockerfile_b
     CHECK(has(debugfs(a.image, "stat /mnt/notes.txt"), "File not found"));
   }
   {
+    INFO("onbuild.Dockerfile");
+    auto parent = built(*eng, R"({"name":"onbuild-base","builder":{"source":{"type":"dockerfile",)"
+                              R"("content":)" +
+                                  json_string(corpus("onbuild.Dockerfile")) + "}}}");
+    CHECK(has(
+        artifact_of(dir, parent).config,
+        R"("onbuild":["ENV BUILT_ON=parent","RUN echo \"child built on $BUILT_ON\" > /app/onbuild.txt"])"));
+    auto ref = "default/onbuild-base@" + parent.record.id;
+    auto child =
+        built(*eng, R"({"name":"onbuild-child","builder":{"source":{"type":"template",)"
+                    R"("ref":")" +
+                        ref + R"("},"steps":[{"type":"run","cmd":"cat /app/onbuild.txt"}]}})");
+    CHECK(contains(output(*eng, child.record.id), "child built on parent"));
+    auto a = artifact_of(dir, child);
+    CHECK(debugfs(a.image, "cat /app/onbuild.txt") == "child built on parent\n");
+    CHECK_FALSE(has(a.config, "onbuild"));  // triggers run once, as in Docker
+    CHECK(has(a.config, "BUILT_ON=parent"));
+    CHECK(child.record.cache.steps == 3);
+  }
+  {
     INFO("url.Dockerfile");
     file_server files({{"tool.sh", "#!/bin/sh\necho downloaded tool\n"}, {"data.txt", "data\n"}});
     auto df = corpus("url.Dockerfile");

@@ -751,6 +751,41 @@ std::optional<storage::build_record> template_build(const build_state& st, std::
   return std::move(*rec);
 }
 
+// The template's ONBUILD instructions, as Docker runs a base image's triggers:
+// lowered like a Dockerfile (its COPY/ADD read the build's own context, the
+// one its copy steps name) and run before the request's steps. False if the
+// build failed.
+bool run_onbuild(build_ptr self, const std::vector<std::string>& triggers) {
+  auto& st = self->state;
+  std::string context;
+  for (auto& step : st.req.steps)
+    if (step.type == runtime::step_type::copy && context.empty()) context = step.context;
+  std::string text = "FROM scratch\n";
+  for (auto& t : triggers) text += t + "\n";
+  auto prog = runtime::parse_dockerfile(text, context);
+  if (!prog.errors.empty()) {
+    auto& e = prog.errors.front();
+    auto which = e.line >= 2 && e.line - 2 < triggers.size() ? triggers[e.line - 2] : text;
+    fail(self, "step_failed",
+         "ONBUILD " + which + " (of template " + st.req.source.ref + "): " + e.message, -1);
+    return false;
+  }
+  std::vector<runtime::build_step> steps;
+  for (auto& step : prog.steps)
+    if (step.type != runtime::step_type::from) steps.push_back(std::move(step));
+  auto added = runtime::plan_more_steps(std::move(steps), st.plan.base_key, 0);
+  for (auto& ps : st.plan.steps) ps.index += added.size();
+  st.plan.steps.insert(st.plan.steps.begin() + static_cast<long>(st.next_step),
+                       std::make_move_iterator(added.begin()),
+                       std::make_move_iterator(added.end()));
+  append(self,
+         {make_entry("log", "info",
+                     "running " + std::to_string(added.size()) +
+                         " ONBUILD instruction(s) of template " + st.req.source.ref + " first",
+                     -1, "base")});
+  return true;
+}
+
 // A `template` source: the build goes on from the template's final layers,
 // env, user and working dir.
 void start_on_template(build_ptr self) {
@@ -776,6 +811,7 @@ void start_on_template(build_ptr self) {
                base.user});
     append(self, {make_entry("log", "info", "base template " + s.req.source.ref + " " + base.digest,
                              -1, "base")});
+    if (!base.onbuild.empty() && !run_onbuild(self, base.onbuild)) return;
     run_next_step(self);
   });
 }

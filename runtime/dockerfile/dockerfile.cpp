@@ -923,7 +923,8 @@ class lowering {
       return error(ins.line, "ONBUILD " + keyword + " is not allowed (as in Docker)");
     current().onbuild.push_back(keyword + t.substr(keyword.size()));
     out_.warnings.push_back("line " + std::to_string(ins.line) + ": ONBUILD " + keyword +
-                            " is recorded in the template config (onbuild)");
+                            " is recorded in the template config (onbuild): it runs first in "
+                            "builds from this template");
   }
 
   void shell(const syn::instruction& ins) {

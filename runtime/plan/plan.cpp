@@ -209,6 +209,25 @@ build_plan make_plan(const build_request& req) {
   return plan;
 }
 
+std::vector<plan_step> plan_more_steps(std::vector<build_step> steps, std::string parent_key,
+                                       size_t first_index) {
+  std::vector<plan_step> out;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    plan_step ps;
+    ps.index = first_index + i;
+    ps.type = to_string(steps[i].type);
+    ps.summary = step_summary(steps[i]);
+    ps.normalized = canonical_step_json(steps[i]);
+    sha256 h;
+    h.update_field("nullspace.step.v1").update_field(parent_key).update_field(ps.normalized);
+    ps.cache_key = "sha256:" + h.hex_digest();
+    parent_key = ps.cache_key;
+    ps.step = std::move(steps[i]);
+    out.push_back(std::move(ps));
+  }
+  return out;
+}
+
 std::string plan_json(const build_plan& plan) {
   json::writer w;
   w.begin_object().field("backend", plan.backend);

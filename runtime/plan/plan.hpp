@@ -45,6 +45,12 @@ struct build_plan {
 
 build_plan make_plan(const build_request& req);
 
+// Steps a build adds when it starts (the ONBUILD instructions of the template
+// it builds on), planned as if they followed `parent_key`, numbered from
+// `first_index`.
+std::vector<plan_step> plan_more_steps(std::vector<build_step> steps, std::string parent_key,
+                                       size_t first_index);
+
 // {"backend","base":{summary,cache_key},"steps":[{index,type,summary,cache_key}],"resources":{…}}
 std::string plan_json(const build_plan& plan);
 
