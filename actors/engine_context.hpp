@@ -11,6 +11,8 @@
 
 #include "actors/machine/machine_stats.hpp"
 #include "actors/messages.hpp"
+#include "actors/pool/checkout_counters.hpp"
+#include "actors/pool/pool_index.hpp"
 #include "actors/registry/registry_txn.hpp"
 #include "runtime/image/image_store.hpp"
 #include "runtime/machine/machine_driver.hpp"
@@ -75,6 +77,15 @@ class actor_directory {
     std::lock_guard<std::mutex> g(mtx_);
     machines_ = std::move(m);
   }
+  // The pool manager, untyped for the same reason (actors/pool/pool_messages.hpp).
+  caf::actor pools() const {
+    std::lock_guard<std::mutex> g(mtx_);
+    return pools_;
+  }
+  void set_pools(caf::actor m) {
+    std::lock_guard<std::mutex> g(mtx_);
+    pools_ = std::move(m);
+  }
   caf::actor orchestrator() const {
     std::lock_guard<std::mutex> g(mtx_);
     return orchestrator_;
@@ -90,6 +101,7 @@ class actor_directory {
     registry_ = nullptr;
     orchestrator_ = nullptr;
     machines_ = nullptr;
+    pools_ = nullptr;
   }
 
  private:
@@ -99,6 +111,7 @@ class actor_directory {
   template_registry_actor registry_;
   caf::actor orchestrator_;
   caf::actor machines_;
+  caf::actor pools_;
 };
 
 struct engine_context {
@@ -118,6 +131,8 @@ struct engine_context {
   std::string machines_unavailable = "machines need sandbox isolation (root and an OCI runtime)";
   runtime::blocking_pool* blocking = nullptr;  // blocking work of machines
   machine_counters machine_stats;
+  pool_index pools;             // live warm pools (their actors keep it current)
+  checkout_counters checkouts;  // how creates were served by warm pools
   actor_directory directory;
   std::string work_root() const { return config.data_dir + "/work"; }
 

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "nullspace/error.hpp"
+#include "nullspace/pool.hpp"
 #include "nullspace/templates.hpp"
 #include "runtime/process/process_runner.hpp"
 #include "runtime/request/build_request.hpp"
@@ -54,7 +55,7 @@ using sweep_atom = caf::atom_constant<caf::atom("sweep")>;
 // WriteBatch must carry (a status transition and the entry recording it commit
 // together). `create` also writes the history index row.
 struct append_request {
-  std::string build_id;  // the log's id
+  std::string build_id;                     // the log's id
   std::vector<storage::log_entry> entries;  // offsets are assigned by the hub
   std::optional<storage::build_record> record;
   bool create = false;
@@ -64,6 +65,8 @@ struct append_request {
   // The last append of a machine's log: its stopped or failed record, which
   // its followers get as their end.
   std::optional<storage::machine_record> machine_end;
+  // The last append of a warm pool's log (it was deleted): its last record.
+  std::optional<pool_record> pool_end;
 };
 
 // What followers receive: committed entries, in offset order, with no gap.
@@ -75,6 +78,8 @@ struct follow_batch {
   // last record of a machine.
   std::optional<storage::build_record> end;
   std::optional<storage::machine_record> machine_end;
+  std::optional<pool_record> pool_end;  // a deleted pool's (empty when it was gone already)
+  bool ends() const { return end || machine_end || pool_end; }
 };
 using follow_batch_ptr = std::shared_ptr<const follow_batch>;
 

@@ -6,6 +6,7 @@
 #include "actors/build/build_manager.hpp"
 #include "actors/hub/log_hub.hpp"
 #include "actors/machine/machine_manager.hpp"
+#include "actors/pool/pool_manager.hpp"
 #include "actors/registry/template_registry.hpp"
 #include "storage/common/logging.hpp"
 
@@ -18,8 +19,10 @@ struct orchestrator_state {
   build_manager_actor manager;
   template_registry_actor registry;
   machine_manager_actor machines;
+  pool_manager_actor pools;
   uint64_t restarts = 0;
-  int hub_failures = 0, manager_failures = 0, registry_failures = 0, machines_failures = 0;
+  int hub_failures = 0, manager_failures = 0, registry_failures = 0, machines_failures = 0,
+      pools_failures = 0;
   std::vector<std::pair<uint64_t, caf::typed_response_promise<uint64_t>>> health_waiters;
   std::vector<std::pair<caf::actor_addr, caf::typed_response_promise<log_hub_actor>>> hub_waiters;
   static inline const char* name = "orchestrator";
@@ -52,7 +55,7 @@ void answer_waiters(Waiters& ws, Ready ready, const Value& value) {
 
 void answer_health_waiters(orch_ptr self) {
   auto& st = self->state;
-  if (!st.hub || !st.manager || !st.registry || !st.machines) return;
+  if (!st.hub || !st.manager || !st.registry || !st.machines || !st.pools) return;
   answer_waiters(
       st.health_waiters, [&](uint64_t min) { return st.restarts >= min; }, st.restarts);
 }
@@ -98,6 +101,13 @@ void start_machines(orch_ptr self) {
   answer_health_waiters(self);
 }
 
+void start_pools(orch_ptr self) {
+  auto& st = self->state;
+  st.pools = spawn_pool_manager(self, st.ctx);
+  st.ctx->directory.set_pools(caf::actor_cast<caf::actor>(st.pools));
+  answer_health_waiters(self);
+}
+
 orchestrator_actor::behavior_type orchestrator(orch_ptr self, std::shared_ptr<engine_context> ctx) {
   self->state.ctx = std::move(ctx);
   publish(self, orchestrator_name, caf::actor_cast<caf::strong_actor_ptr>(self));
@@ -105,6 +115,7 @@ orchestrator_actor::behavior_type orchestrator(orch_ptr self, std::shared_ptr<en
   start_registry(self);
   start_manager(self);
   start_machines(self);
+  start_pools(self);
   self->set_exit_handler([=](caf::exit_msg& em) {
     auto& st = self->state;
     auto restart = [&](const char* which, int& failures) {
@@ -129,6 +140,9 @@ orchestrator_actor::behavior_type orchestrator(orch_ptr self, std::shared_ptr<en
     } else if (em.source == st.machines.address()) {
       st.machines = nullptr;
       restart("machine_manager", st.machines_failures);
+    } else if (em.source == st.pools.address()) {
+      st.pools = nullptr;
+      restart("pool_manager", st.pools_failures);
     } else {
       self->quit(em.reason);  // shutdown request: linked children follow
     }
@@ -141,6 +155,8 @@ orchestrator_actor::behavior_type orchestrator(orch_ptr self, std::shared_ptr<en
           start_registry(self);
         else if (which == "machine_manager")
           start_machines(self);
+        else if (which == "pool_manager")
+          start_pools(self);
         else
           start_manager(self);
       },

@@ -5,6 +5,7 @@
 #include "api/build_routes.hpp"
 #include "api/machine_routes.hpp"
 #include "api/metrics.hpp"
+#include "api/pool_routes.hpp"
 #include "api/router.hpp"
 #include "api/template_routes.hpp"
 #include "storage/common/logging.hpp"
@@ -18,7 +19,7 @@ struct api_server::impl {
   http_metrics metrics;
   std::unique_ptr<http_server> server;
   std::unique_ptr<log_streams> streams;
-  std::unique_ptr<machine_log_streams> machine_logs;
+  std::unique_ptr<subject_log_streams> subject_logs;  // machines' and warm pools'
   std::unique_ptr<worker_pool> workers;
   uint16_t port = 0;
 
@@ -124,9 +125,10 @@ result<std::unique_ptr<api_server>> api_server::start(engine& eng, api_options o
   p->add_operational_routes();
   add_build_routes(p->routes, route_context{eng, *p->streams, p->opts});
   add_template_routes(p->routes, route_context{eng, *p->streams, p->opts});
-  p->machine_logs = std::make_unique<machine_log_streams>(eng, p->opts.limits.stream_buffer_bytes);
+  p->subject_logs = std::make_unique<subject_log_streams>(p->opts.limits.stream_buffer_bytes);
   p->workers = std::make_unique<worker_pool>(p->opts.blocking_workers);
-  add_machine_routes(p->routes, machine_route_context{eng, *p->machine_logs, *p->workers, p->opts});
+  add_machine_routes(p->routes, machine_route_context{eng, *p->subject_logs, *p->workers, p->opts});
+  add_pool_routes(p->routes, pool_route_context{eng, *p->subject_logs, p->opts});
   auto port = p->server->start(p->opts.host, p->opts.port,
                                [raw](http_server&) { raw->streams->start_timers(); });
   if (!port) return port.error();
@@ -149,12 +151,12 @@ void api_server::stop() {
   auto* raw = impl_.get();
   impl_->server->stop([raw] {
     raw->streams->shutdown();
-    raw->machine_logs->shutdown();
+    raw->subject_logs->shutdown();
   });
   impl_->server.reset();
   impl_->workers->stop();  // joined before the engine may close (off_loop.hpp)
   impl_->streams.reset();
-  impl_->machine_logs.reset();
+  impl_->subject_logs.reset();
 }
 
 const router& api_server::routes() const {

@@ -24,29 +24,46 @@ http_response json_response(int status, std::string body) {
   return r;
 }
 
+namespace {
+
+// One error object: its code (the finer `reason` when set), message, field,
+// and the numbers that explain it.
+void write_error(json::writer& w, const error& e) {
+  w.begin_object();
+  w.field("code", e.reason.empty() ? std::string_view(to_string(e.code)) : e.reason);
+  w.field("message", e.message);
+  if (!e.field.empty()) w.field("field", e.field);
+  if (!e.counts.empty()) {
+    w.key("counts").begin_object();
+    for (auto& [k, n] : e.counts) w.field(k, n);
+    w.end_object();
+  }
+}
+
+}  // namespace
+
 http_response error_response(int status, errc code, std::string message, std::string field) {
   json::writer w;
-  w.begin_object().key("error").begin_object();
-  w.field("code", to_string(code)).field("message", message);
-  if (!field.empty()) w.field("field", field);
+  w.begin_object().key("error");
+  write_error(w, make_error(code, std::move(message), std::move(field)));
   w.end_object().end_object();
   return json_response(status, std::move(w).str());
 }
 
 http_response error_response(const error& e) {
-  if (e.details.empty()) return error_response(http_status(e.code), e.code, e.message, e.field);
   // A request with several problems: the first as the error, all as `details`.
   json::writer w;
-  w.begin_object().key("error").begin_object();
-  w.field("code", to_string(e.code)).field("message", e.message);
-  if (!e.field.empty()) w.field("field", e.field);
-  w.key("details").begin_array();
-  for (auto& d : e.details) {
-    w.begin_object().field("code", to_string(d.code)).field("message", d.message);
-    if (!d.field.empty()) w.field("field", d.field);
-    w.end_object();
+  w.begin_object().key("error");
+  write_error(w, e);
+  if (!e.details.empty()) {
+    w.key("details").begin_array();
+    for (auto& d : e.details) {
+      write_error(w, d);
+      w.end_object();
+    }
+    w.end_array();
   }
-  w.end_array().end_object().end_object();
+  w.end_object().end_object();
   return json_response(http_status(e.code), std::move(w).str());
 }
 

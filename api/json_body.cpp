@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 
 #include "storage/common/json_syntax.hpp"
 
@@ -56,6 +57,45 @@ result<std::optional<std::vector<std::string>>> optional_strings(simdjson::dom::
     ++i;
   }
   return out_t{std::move(out)};
+}
+
+result<void> only_known(simdjson::dom::object o, const std::set<std::string_view>& known,
+                        std::string_view what) {
+  for (auto kv : o)
+    if (!known.count(kv.key))
+      return make_error(errc::invalid_argument,
+                        "unknown field " + std::string(kv.key) + " in " + std::string(what),
+                        std::string(kv.key));
+  return {};
+}
+
+result<std::optional<uint64_t>> optional_u64(simdjson::dom::object o, std::string_view key) {
+  simdjson::dom::element el;
+  if (o[key].get(el) != simdjson::SUCCESS || el.is_null()) return std::optional<uint64_t>{};
+  uint64_t v = 0;
+  if (el.get(v) != simdjson::SUCCESS)
+    return make_error(errc::invalid_argument, std::string(key) + " must be a non-negative integer",
+                      std::string(key));
+  return std::optional<uint64_t>{v};
+}
+
+result<std::optional<uint32_t>> optional_u32(simdjson::dom::object o, std::string_view key) {
+  auto v = optional_u64(o, key);
+  if (!v) return v.error();
+  if (!*v) return std::optional<uint32_t>{};
+  if (**v > UINT32_MAX)
+    return make_error(errc::invalid_argument, std::string(key) + " is too large", std::string(key));
+  return std::optional<uint32_t>{static_cast<uint32_t>(**v)};
+}
+
+result<std::optional<bool>> optional_bool(simdjson::dom::object o, std::string_view key) {
+  simdjson::dom::element el;
+  if (o[key].get(el) != simdjson::SUCCESS || el.is_null()) return std::optional<bool>{};
+  bool v = false;
+  if (el.get(v) != simdjson::SUCCESS)
+    return make_error(errc::invalid_argument, std::string(key) + " must be true or false",
+                      std::string(key));
+  return std::optional<bool>{v};
 }
 
 bool content_type_is(std::string_view header, std::string_view expected) {

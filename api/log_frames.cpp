@@ -32,4 +32,16 @@ std::string end_frame(std::string_view subject, const std::string& subject_json,
   return "{\"event\":\"end\",\"" + std::string(subject) + "\":" + subject_json + "}\n";
 }
 
+std::string entries_page_json(const std::vector<raw_entry>& es, uint64_t from) {
+  std::string out = "{\"logs\":[";
+  for (size_t i = 0; i < es.size(); ++i) {
+    if (i) out.push_back(',');
+    out += es[i].json;
+  }
+  out += "],\"next_offset\":";
+  out += std::to_string(es.empty() ? from : es.back().offset + 1);
+  out.push_back('}');
+  return out;
+}
+
 }  // namespace nullspace::api

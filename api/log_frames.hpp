@@ -1,9 +1,11 @@
-// How log entries go out on the wire, for build logs (log_streams) and
-// machine logs (machine_log_streams) alike: SSE frames (`id: OFFSET`,
-// `event: log`, `data: ENTRY`) or NDJSON lines, and the frame that ends a
-// followed log with its subject (the Build or the Machine).
+// How log entries go out on the wire, for build logs (log_streams) and the
+// logs of machines and warm pools (subject_log_streams) alike: SSE frames
+// (`id: OFFSET`, `event: log`, `data: ENTRY`) or NDJSON lines, the frame that
+// ends a followed log with its subject (the Build, Machine or WarmPool), and
+// a page of entries as one JSON object.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,7 +30,12 @@ void append_sse(std::string& out, const raw_entry& e);
 std::string format_entries(const std::vector<raw_entry>& es, stream_format f);
 
 // The end of a followed log: `event: end` with `subject_json` (SSE), or
-// {"event":"end","<subject>":…} (NDJSON); `subject` is "build" or "machine".
+// {"event":"end","<subject>":…} (NDJSON); `subject` is "build", "machine" or
+// "warm_pool".
 std::string end_frame(std::string_view subject, const std::string& subject_json, stream_format f);
+
+// {"logs": [ENTRY…], "next_offset": K}: K follows the last entry, or is `from`
+// when there is none.
+std::string entries_page_json(const std::vector<raw_entry>& es, uint64_t from);
 
 }  // namespace nullspace::api

@@ -3,7 +3,6 @@
 #include <simdjson.h>
 
 #include <charconv>
-#include <set>
 
 #include "api/json_body.hpp"
 #include "storage/common/json_writer.hpp"
@@ -14,40 +13,6 @@ namespace {
 
 error bad(std::string_view field, std::string message) {
   return make_error(errc::invalid_argument, std::move(message), std::string(field));
-}
-
-// Refuses members the route does not know, naming the first one.
-result<void> only_known(simdjson::dom::object o, const std::set<std::string_view>& known,
-                        std::string_view what) {
-  for (auto kv : o)
-    if (!known.count(kv.key))
-      return bad(kv.key, "unknown field " + std::string(kv.key) + " in " + std::string(what));
-  return {};
-}
-
-result<std::optional<uint64_t>> optional_u64(simdjson::dom::object o, std::string_view key) {
-  simdjson::dom::element el;
-  if (o[key].get(el) != simdjson::SUCCESS || el.is_null()) return std::optional<uint64_t>{};
-  uint64_t v = 0;
-  if (el.get(v) != simdjson::SUCCESS)
-    return bad(key, std::string(key) + " must be a non-negative integer");
-  return std::optional<uint64_t>{v};
-}
-
-result<std::optional<uint32_t>> optional_u32(simdjson::dom::object o, std::string_view key) {
-  auto v = optional_u64(o, key);
-  if (!v) return v.error();
-  if (!*v) return std::optional<uint32_t>{};
-  if (**v > UINT32_MAX) return bad(key, std::string(key) + " is too large");
-  return std::optional<uint32_t>{static_cast<uint32_t>(**v)};
-}
-
-result<std::optional<bool>> optional_bool(simdjson::dom::object o, std::string_view key) {
-  simdjson::dom::element el;
-  if (o[key].get(el) != simdjson::SUCCESS || el.is_null()) return std::optional<bool>{};
-  bool v = false;
-  if (el.get(v) != simdjson::SUCCESS) return bad(key, std::string(key) + " must be true or false");
-  return std::optional<bool>{v};
 }
 
 // {"NAME": "value", …} in document order.
@@ -88,10 +53,7 @@ result<machine_request> parse_machine_request(const std::string& body) {
   machine_request r;
   auto tmpl = optional_string(*o, "template");
   if (!tmpl) return tmpl.error();
-  if (!tmpl.value() || tmpl.value()->empty())
-    return bad("template",
-               "template is required: a template ref such as \"web\" or \"web:stable\"");
-  r.template_ref = std::move(*tmpl.value());
+  r.template_ref = tmpl->value_or("");
   auto envs = string_map(*o, "envs");
   if (!envs) return envs.error();
   r.envs = std::move(envs.value());
@@ -122,6 +84,11 @@ result<machine_request> parse_machine_request(const std::string& body) {
   auto pool_wait = optional_u64(*o, "warm_pool_wait_ms");
   if (!pool_wait) return pool_wait.error();
   r.warm_pool_wait_ms = *pool_wait;
+  // A pool names its template.
+  if (r.template_ref.empty() && r.warm_pool.empty())
+    return bad("template",
+               "template is required (unless warm_pool names a pool): a template ref such as "
+               "\"web\" or \"web:stable\"");
   return r;
 }
 

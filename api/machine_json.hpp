@@ -11,7 +11,8 @@
 
 namespace nullspace::api {
 
-// POST /v1/machines. Unknown members are refused (a typo must not be ignored).
+// POST /v1/machines. Unknown members are refused (a typo must not be ignored);
+// `template` may be left out when `warm_pool` names a pool (the pool's is used).
 result<machine_request> parse_machine_request(const std::string& body);
 
 // POST /v1/machines/{id}/commands: `cmd` is a string (one program, or one

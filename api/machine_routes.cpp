@@ -1,6 +1,7 @@
 #include "api/machine_routes.hpp"
 
 #include "api/json_body.hpp"
+#include "api/log_subjects.hpp"
 #include "api/loop_answer.hpp"
 #include "api/machine_json.hpp"
 #include "api/query_params.hpp"
@@ -111,7 +112,10 @@ void get_logs(machine_route_context& c, exchange_ptr ex) {
   auto id = machine_param(*ex);
   if (!id) return ex->respond(error_response(id.error()));
   auto format = accepts(req, "text/event-stream") ? stream_format::sse : stream_format::ndjson;
-  c.logs.start(ex, *id, from.value(), format, follow.value());
+  auto view = c.eng.get_machine(*id, ex->tenant);
+  if (!view) return ex->respond(error_response(view.error()));
+  c.logs.start(ex, machine_log_subject(c.eng, view.value(), ex->tenant), from.value(), format,
+               follow.value());
 }
 
 }  // namespace

@@ -4,17 +4,17 @@
 #pragma once
 
 #include "api/api_server.hpp"
-#include "api/machine_log_streams.hpp"
 #include "api/off_loop.hpp"
 #include "api/route_ids.hpp"
 #include "api/router.hpp"
+#include "api/subject_log_streams.hpp"
 
 namespace nullspace::api {
 
 struct machine_route_context {
   engine& eng;
-  machine_log_streams& logs;
-  worker_pool& workers;  // for the engine calls that block
+  subject_log_streams& logs;  // machine logs (and warm pools')
+  worker_pool& workers;       // for the engine calls that block
   const api_options& options;
 };
 

@@ -46,6 +46,37 @@ void render_machines(std::string& o, const engine::stats& e) {
   o += "nullspace_machine_create_seconds_count " + std::to_string(e.creates) + "\n";
 }
 
+// Warm pools: each pool's machines by state, checkouts by result, and the
+// checkout latency histogram.
+void render_pools(std::string& o, const engine::stats& e) {
+  o += "# HELP nullspace_warm_pool_machines A warm pool's machines by state.\n"
+       "# TYPE nullspace_warm_pool_machines gauge\n";
+  for (auto& p : e.pools) {
+    auto labels = "nullspace_warm_pool_machines{pool=\"" + label(p.name) + "\",tenant=\"" +
+                  label(p.tenant) + "\",state=\"";
+    for (auto [state, n] :
+         {std::pair{"ready", p.counts.ready}, std::pair{"starting", p.counts.starting},
+          std::pair{"in_use", p.counts.in_use}, std::pair{"failed", p.counts.failed}})
+      o += labels + state + "\"} " + std::to_string(n) + "\n";
+  }
+  o += "# HELP nullspace_warm_pool_checkouts_total Creates that named a warm pool, by result.\n"
+       "# TYPE nullspace_warm_pool_checkouts_total counter\n";
+  for (auto [result, n] :
+       {std::pair{"hit", e.checkouts_hit}, std::pair{"fallback", e.checkouts_fallback},
+        std::pair{"bypass", e.checkouts_bypass}, std::pair{"empty", e.checkouts_empty}})
+    o += std::string("nullspace_warm_pool_checkouts_total{result=\"") + result + "\"} " +
+         std::to_string(n) + "\n";
+  o += "# HELP nullspace_warm_pool_checkout_seconds Time to check a ready machine out of a pool.\n"
+       "# TYPE nullspace_warm_pool_checkout_seconds histogram\n";
+  for (size_t i = 0; i < e.checkout_ms_bounds.size() && i < e.checkout_ms_buckets.size(); ++i)
+    o += "nullspace_warm_pool_checkout_seconds_bucket{le=\"" + num(e.checkout_ms_bounds[i] / 1000) +
+         "\"} " + std::to_string(e.checkout_ms_buckets[i]) + "\n";
+  o += "nullspace_warm_pool_checkout_seconds_bucket{le=\"+Inf\"} " + std::to_string(e.checkouts) +
+       "\n";
+  o += "nullspace_warm_pool_checkout_seconds_sum " + num(e.checkout_ms_sum / 1000) + "\n";
+  o += "nullspace_warm_pool_checkout_seconds_count " + std::to_string(e.checkouts) + "\n";
+}
+
 }  // namespace
 
 void http_metrics::observe(const std::string& route, const std::string& method, int status,
@@ -98,6 +129,7 @@ std::string http_metrics::render(const engine::stats& e, const stream_gauges& s,
          "Followers disconnected because their buffer stayed full.", slow_disconnects_);
   single("nullspace_http_connections", "gauge", "Open HTTP connections.", connections);
   render_machines(o, e);
+  render_pools(o, e);
   o += "# HELP nullspace_http_requests_total HTTP requests by route, method and status code.\n"
        "# TYPE nullspace_http_requests_total counter\n";
   for (auto& [k, n] : requests_)

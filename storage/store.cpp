@@ -67,6 +67,7 @@ result<std::unique_ptr<store>> store::open(const std::string& dir, store_options
   s->logs_ = s->handles_[2];
   s->meta_ = s->handles_[3];
   s->templates_ = s->handles_[4];
+  s->pools_ = s->handles_[5];
   s->cache_ = s->handles_[6];
   s->machines_ = s->handles_[7];
 

@@ -21,6 +21,7 @@
 #include "storage/build_record.hpp"
 #include "storage/log_entry.hpp"
 #include "storage/machine_record.hpp"
+#include "storage/pool_record.hpp"
 #include "storage/template_record.hpp"
 
 namespace nullspace::storage {
@@ -209,6 +210,27 @@ class store {
   // Removes a machine's record, index rows and log.
   void delete_machine(write_batch& b, const machine_record& r, int64_t expires_ms);
 
+  // --- warm pools (pools CF; storage/pool_store.cpp) ----------------------
+  //   p/<id>               the pool record
+  //   n/<tenant>/<name>    → id: names are unique per tenant
+  //   t/<tenant>/<id>      a tenant's pools
+  static std::string pool_key(std::string_view id);
+  // The record, its name row and its tenant row. A rename (spec.name changed)
+  // must delete the old name row first: delete_pool_name.
+  void put_pool(write_batch& b, const pool_record& r);
+  void delete_pool_name(write_batch& b, std::string_view tenant, std::string_view name);
+  std::optional<pool_record> get_pool(std::string_view id) const;
+  // The id of `tenant`'s pool called `name`, if any.
+  std::optional<std::string> find_pool_name(std::string_view tenant, std::string_view name) const;
+  // A tenant's pools in id order; `fn` returns false to stop.
+  void for_each_pool_of(std::string_view tenant,
+                        const std::function<bool(pool_record&&)>& fn) const;
+  // Every pool (start-up recovery).
+  void for_each_pool(const std::function<void(pool_record&&)>& fn) const;
+  // Removes a pool's record, index rows and log (entries put earlier in the
+  // same batch included).
+  void delete_pool(write_batch& b, const pool_record& r);
+
   rocksdb::DB* db() { return db_.get(); }
   const store_options& options() const { return opts_; }
   const std::string& dir() const { return dir_; }
@@ -246,6 +268,7 @@ class store {
   rocksdb::ColumnFamilyHandle* meta_ = nullptr;
   rocksdb::ColumnFamilyHandle* cache_ = nullptr;
   rocksdb::ColumnFamilyHandle* machines_ = nullptr;
+  rocksdb::ColumnFamilyHandle* pools_ = nullptr;
   rocksdb::ColumnFamilyHandle* templates_ = nullptr;
   std::array<std::atomic<uint64_t>, generation_stripes> generations_{};
 };

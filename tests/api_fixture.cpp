@@ -2,6 +2,9 @@
 
 #include <simdjson.h>
 
+#include <optional>
+#include <string>
+
 #include "catch2/catch.hpp"
 
 namespace nullspace::test {
@@ -16,7 +19,14 @@ simdjson::dom::element at_path(simdjson::dom::parser& p, const std::string& body
     auto dot = path.find('.');
     auto key = path.substr(0, dot);
     path = dot == std::string_view::npos ? std::string_view{} : path.substr(dot + 1);
+    // "name[i]": the i-th element of the array `name`.
+    std::optional<size_t> index;
+    if (auto open = key.find('['); open != std::string_view::npos && key.ends_with(']')) {
+      index = std::stoul(std::string(key.substr(open + 1, key.size() - open - 2)));
+      key = key.substr(0, open);
+    }
     if (el[key].get(el) != simdjson::SUCCESS) return el;
+    if (index && el.at(*index).get(el) != simdjson::SUCCESS) return el;
   }
   ok = true;
   return el;

@@ -37,8 +37,9 @@ struct api_fixture {
 // its final status body.
 std::string wait_terminal(uint16_t port, const std::string& id, const http_headers& headers = {});
 
-// The value of a top-level (or dotted, e.g. "build.status") string field in a
-// JSON body, or "" (uses simdjson).
+// The value of a top-level (or dotted, e.g. "build.status", with array
+// elements as "machines[0].id") string field in a JSON body, or "" (uses
+// simdjson).
 std::string json_str(const std::string& body, std::string_view path);
 // A top-level / dotted unsigned field, or UINT64_MAX.
 uint64_t json_u64(const std::string& body, std::string_view path);

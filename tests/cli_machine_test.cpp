@@ -29,16 +29,6 @@ namespace {
 // driver tests' (10.87) or a default daemon's (10.88).
 const char* cli_machine_range = "10.85.0.0/16";
 
-// A nullspaced that can run machines.
-std::vector<std::string> machine_flags() {
-  std::vector<std::string> flags{"--machine-network-range", cli_machine_range};
-  if (auto* init = std::getenv("NULLSPACE_INIT")) {
-    flags.push_back("--machine-init");
-    flags.push_back(init);
-  }
-  return flags;
-}
-
 // Kills the machine when the test ends, passed or not, while the server runs.
 struct machine_killer {
   const server_process& d;
@@ -58,27 +48,13 @@ cli_result exec(const server_process& d, const std::string& id, std::vector<std:
   return ns(d, args, o);
 }
 
-bool contains(const std::string& text, const std::string& needle) {
-  return text.find(needle) != std::string::npos;
-}
-
-// The value of row `key` in a details table ("state      ready" -> "ready").
-std::string row(const std::string& table, const std::string& key) {
-  for (auto& l : lines_of(table))
-    if (l.starts_with(key + " ")) {
-      auto v = l.find_first_not_of(' ', key.size());
-      return v == std::string::npos ? "" : l.substr(v);
-    }
-  return "<no row " + key + ">";
-}
-
 }  // namespace
 
 TEST_CASE("cli machines: create, exec, cp, ls, get, pause, resume, timeout, logs, kill",
           "[cli_machines]") {
   REQUIRE_MACHINES();
   temp_dir dir;
-  server_process d(dir, true, machine_flags());
+  server_process d(dir, true, daemon_machine_flags(cli_machine_range));
 
   auto built = ns(d, {"template", "build", "--from-image", "busybox", "--name", "box", "--tag",
                       "latest", "--run", "mkdir -p /www && echo hello-from-box > /www/index.html",
@@ -308,7 +284,7 @@ TEST_CASE("cli machines: an unknown machine is refused with the server's message
           "[cli_machines]") {
   REQUIRE_MACHINES();
   temp_dir dir;
-  server_process d(dir, true, machine_flags());
+  server_process d(dir, true, daemon_machine_flags(cli_machine_range));
   const std::string unknown = "m_00000000000000000000000";
   std::vector<std::vector<std::string>> cases = {
       {"machine", "get", unknown},

@@ -196,6 +196,19 @@ std::string build_id(const std::string& text) {
   return "";
 }
 
+bool contains(const std::string& text, const std::string& needle) {
+  return text.find(needle) != std::string::npos;
+}
+
+std::string row(const std::string& table, const std::string& key) {
+  for (auto& l : lines_of(table))
+    if (l.starts_with(key + " ")) {
+      auto v = l.find_first_not_of(' ', key.size());
+      return v == std::string::npos ? "" : l.substr(v);
+    }
+  return "<no row " + key + ">";
+}
+
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> out;
   std::istringstream in(text);

@@ -88,6 +88,11 @@ std::string build_id(const std::string& text);
 // The non-empty lines of `text`.
 std::vector<std::string> lines_of(const std::string& text);
 
+bool contains(const std::string& text, const std::string& needle);
+
+// The value of row `key` in a details table ("state      ready" -> "ready").
+std::string row(const std::string& table, const std::string& key);
+
 bool parses_as_json(const std::string& text);
 
 // A port nothing listens on (bound, then closed).

@@ -9,10 +9,10 @@
 #include <chrono>
 #include <condition_variable>
 #include <future>
-#include <thread>
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "nullspace/engine.hpp"
 #include "tests/machine_support.hpp"
@@ -406,6 +406,7 @@ TEST_CASE("machines are their tenant's; refs that cannot start are clear errors;
   CHECK(eng->create_machine(from("Bad Ref")).error().code == errc::invalid_argument);
   auto pool = from("web");
   pool.warm_pool = "p";
+  CHECK(eng->create_machine(pool).error().code == errc::not_found);  // no pool "p"
   CHECK(eng->create_machine(pool).error().field == "warm_pool");
   auto bad_env = from("web");
   bad_env.envs = {{"1BAD", "x"}};
@@ -420,10 +421,23 @@ TEST_CASE("machines outlive an engine restart and are adopted; lost ones fail as
   auto o = test::sandbox_options(dir);
   machine_id kept, lost;
   int64_t deadline = 0;
+  // A request's envs may be credentials: they reach the machine's processes
+  // (the start command and every command, before and after the restart) and
+  // no file on the host.
+  const std::string canary = "machine-env-canary-3b8e51f0";
+  auto token_of = [&](engine& eng, const machine_id& id, const std::string& cmd) {
+    auto r = eng.run_command(id, shell(cmd));
+    REQUIRE_OK(r);
+    return r->stdout_data;
+  };
+  const std::string in_start_cmd =
+      "tr '\\0' '\\n' < /proc/$(pidof httpd)/environ | grep ^MACHINE_TOKEN=";
   {
     auto eng = test::open_sandbox(o);
     build_template(*eng, web_template);
-    auto a = eng->create_machine(from("web"));
+    auto with_env = from("web");
+    with_env.envs = {{"MACHINE_TOKEN", canary}, {"APP_ENV", "from-request"}};
+    auto a = eng->create_machine(with_env);
     auto b = eng->create_machine(from("web"));
     REQUIRE_OK(a);
     REQUIRE_OK(b);
@@ -431,6 +445,13 @@ TEST_CASE("machines outlive an engine restart and are adopted; lost ones fail as
     lost = b->id();
     deadline = a->record.deadline_ms;
     REQUIRE(eng->write_file(kept, "/tmp/before", "kept").ok());
+    CHECK(token_of(*eng, kept, "echo $MACHINE_TOKEN $APP_ENV") == canary + " from-request\n");
+    CHECK(token_of(*eng, kept, in_start_cmd) == "MACHINE_TOKEN=" + canary + "\n");
+    command_request own = shell("echo $MACHINE_TOKEN");
+    own.envs = {{"MACHINE_TOKEN", "the-command's"}};
+    auto r = eng->run_command(kept, own);
+    REQUIRE_OK(r);
+    CHECK(r->stdout_data == "the-command's\n");
   }  // the engine closes; its machines keep running
   // One machine dies while no engine runs (its container is removed).
   {
@@ -450,6 +471,8 @@ TEST_CASE("machines outlive an engine restart and are adopted; lost ones fail as
   REQUIRE_OK(r);
   CHECK(r->stdout_data == "kept");
   CHECK(logged(machine_log(*eng, kept), "event", "adopted"));
+  CHECK(token_of(*eng, kept, "echo $MACHINE_TOKEN $APP_ENV") == canary + " from-request\n");
+  CHECK(test::files_containing(dir.sub("data"), canary).empty());
   REQUIRE(eng->stop_machine(kept).ok());
   CHECK(test::traces(dir.sub("data"), {kept.str(), lost.str()}) == test::host_traces{});
 }

@@ -177,7 +177,7 @@ TEST_CASE("machine routes over HTTP: tenants, the port proxy, streams, errors an
     CHECK(bad("{}").status == 400);
     CHECK(bad(R"({"template":"cgi","colour":"red"})").status == 400);
     CHECK(bad(R"({"template":"cgi","envs":{"A":1}})").status == 400);
-    CHECK(bad(R"({"template":"cgi","warm_pool":"p"})").status == 400);
+    CHECK(bad(R"({"template":"cgi","warm_pool":"p"})").status == 404);  // no such pool
     CHECK(bad(R"({"template":"nope"})").status == 404);
     // A build that is not ready cannot start a machine: 409 saying so.
     auto failing = call(f.port, "POST", "/v1/builds", alpha_key,

@@ -37,6 +37,15 @@ std::string images_dir(const temp_dir& dir) {
 
 }  // namespace
 
+std::vector<std::string> daemon_machine_flags(const char* range) {
+  std::vector<std::string> flags{"--machine-network-range", range};
+  if (auto* init = std::getenv("NULLSPACE_INIT")) {
+    flags.push_back("--machine-init");
+    flags.push_back(init);
+  }
+  return flags;
+}
+
 std::string machines_unavailable() {
   if (::geteuid() != 0) return "container machines need root";
   bool runtime = false;

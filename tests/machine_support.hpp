@@ -94,6 +94,10 @@ class machine_guard {
   std::set<std::string> ids_;
 };
 
+// nullspaced's flags for machines in `range` (a suite's own), with
+// $NULLSPACE_INIT as their init when set.
+std::vector<std::string> daemon_machine_flags(const char* range);
+
 // Every machine id and data dir the tests of this process used (for the
 // final leak check).
 std::set<std::string>& all_test_machine_ids();

@@ -9,7 +9,7 @@
 // NULLSPACE_LISTEN=127.0.0.1:0 (the README's default port could be taken by
 // another run), the curl commands get the port it picked in place of 7070, the
 // CLI gets NULLSPACE_SERVER, `tb_…` becomes the id the POST printed and `m_…`
-// the machine `machine create` printed, and base images come from the suite's
+// the machine the last `machine create` printed, and base images come from the suite's
 // shared images dir (NULLSPACE_IMAGES_DIR). Sandboxed when the suite runs as
 // root with runc (as CI does); otherwise nullspaced itself falls back to host
 // isolation, the build commands still hold, and the machine commands (which
@@ -135,10 +135,13 @@ TEST_CASE("the README's quick start works as written", "[readme]") {
   std::vector<std::string> builds;
   std::string machine;
   bool followed_to_ready = false, cli_ready = false, ran_in_machine = false, killed = false;
+  bool pool_hit = false;
   bool machines = machines_unavailable().empty();
   for (size_t i = 1; i < commands.size(); ++i) {
     auto command = replace_all(commands[i], ":7070", ":" + std::to_string(port));
-    if (!machines && command.starts_with("build/nullspace machine ")) continue;
+    if (!machines && (command.starts_with("build/nullspace machine ") ||
+                      command.starts_with("build/nullspace pool ")))
+      continue;
     // `tb_…` is the id an earlier command printed (before there is one, it is
     // only in a comment showing what the POST answers).
     if (!builds.empty()) command = replace_all(command, placeholder, builds.back());
@@ -169,6 +172,8 @@ TEST_CASE("the README's quick start works as written", "[readme]") {
     if (command.starts_with("build/nullspace machine create ")) {
       machine = first_id(run.out(), "m_");
       REQUIRE_FALSE(machine.empty());
+      if (command.find("--pool") != std::string::npos)
+        pool_hit = run.err().find(": hit") != std::string::npos;
     }
     if (command.starts_with("build/nullspace machine exec "))
       ran_in_machine = run.out().starts_with("Python 3.11");
@@ -180,6 +185,7 @@ TEST_CASE("the README's quick start works as written", "[readme]") {
   if (machines) {
     CHECK(ran_in_machine);
     CHECK(killed);
+    CHECK(pool_hit);  // the warm pool section: a machine handed over from the pool
   }
   REQUIRE(builds.size() >= 2);
   for (auto& id : builds) {

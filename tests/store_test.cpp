@@ -269,3 +269,62 @@ TEST_CASE("templates are walked by namespace, by owner and by visibility", "[sto
         std::vector<std::string>{"acme/www", "team/svc"});
   CHECK(templates_in(**s, {kind::public_ones, {}}) == std::vector<std::string>{"acme/www"});
 }
+
+TEST_CASE("pool records round-trip, with unique names and a tenant index", "[store]") {
+  test::temp_dir dir;
+  auto s = store::open(dir.sub("db"));
+  REQUIRE(s.ok());
+  pool_record r;
+  r.id = "wp_1";
+  r.tenant = "acme";
+  r.spec.template_ref = "acme/web:stable";
+  r.spec.name = "web";
+  r.spec.min_ready = 2;
+  r.spec.max_ready = 4;
+  r.spec.memory_mb = 512;
+  r.spec.policy = version_policy::pinned_build;
+  r.spec.max_idle_ms = 60000;
+  r.state = pool_state::degraded;
+  r.reason = "start_failed";
+  r.reason_message = "3 starts failed in a row";
+  r.last_lines = {"boom"};
+  r.serving_build = "tb_9";
+  r.counts = {1, 2, 3, 4};
+  r.consecutive_failures = 3;
+  r.created_ms = 1700000000123;
+  storage::write_batch b;
+  (*s)->put_pool(b, r);
+  auto other = r;
+  other.id = "wp_2";
+  other.tenant = "globex";
+  (*s)->put_pool(b, other);
+  REQUIRE((*s)->write(b).ok());
+
+  auto got = (*s)->get_pool("wp_1");
+  REQUIRE(got);
+  CHECK(encode_pool_record(*got) == encode_pool_record(r));
+  CHECK((*s)->find_pool_name("acme", "web") == std::optional<std::string>("wp_1"));
+  CHECK((*s)->find_pool_name("globex", "web") == std::optional<std::string>("wp_2"));
+  CHECK_FALSE((*s)->find_pool_name("acme", "api"));
+  std::vector<std::string> ids;
+  (*s)->for_each_pool_of("acme", [&](pool_record&& p) {
+    ids.push_back(p.id);
+    return true;
+  });
+  CHECK(ids == std::vector<std::string>{"wp_1"});
+
+  auto api = pool_api_json(r);
+  CHECK(api.find("\"tenant\"") == std::string::npos);
+  CHECK(api.find(R"("counts":{"ready":1,"starting":2,"in_use":3,"failed":4})") !=
+        std::string::npos);
+  CHECK(api.find(R"("serving_build":"tb_9")") != std::string::npos);
+
+  storage::write_batch d;
+  (*s)->delete_pool(d, r);
+  REQUIRE((*s)->write(d).ok());
+  CHECK_FALSE((*s)->get_pool("wp_1"));
+  CHECK_FALSE((*s)->find_pool_name("acme", "web"));
+  size_t all = 0;
+  (*s)->for_each_pool([&](pool_record&&) { ++all; });
+  CHECK(all == 1);
+}

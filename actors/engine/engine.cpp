@@ -207,6 +207,18 @@ engine::stats engine::current_stats() const {
   out.create_ms_bounds.assign(machine_counters::bounds.begin(), machine_counters::bounds.end());
   out.creates = counters.count;
   out.create_ms_sum = counters.sum_ms;
+  for (auto& e : impl_->ctx->pools.all())
+    out.pools.push_back({e.id, e.tenant, e.name, to_string(e.state), e.counts});
+  auto checkouts = impl_->ctx->checkouts.read();
+  using outcome = checkout_counters::outcome;
+  out.checkouts_hit = checkouts.by_outcome[static_cast<size_t>(outcome::hit)];
+  out.checkouts_fallback = checkouts.by_outcome[static_cast<size_t>(outcome::fallback)];
+  out.checkouts_bypass = checkouts.by_outcome[static_cast<size_t>(outcome::bypass)];
+  out.checkouts_empty = checkouts.by_outcome[static_cast<size_t>(outcome::empty)];
+  out.checkout_ms_buckets = checkouts.buckets;
+  out.checkout_ms_bounds.assign(checkout_counters::bounds.begin(), checkout_counters::bounds.end());
+  out.checkouts = checkouts.count;
+  out.checkout_ms_sum = checkouts.sum_ms;
   out.status_cache_hits = impl_->status_hits.load(std::memory_order_relaxed);
   out.status_cache_misses = impl_->status_misses.load(std::memory_order_relaxed);
   return out;

@@ -1,4 +1,4 @@
-// engine::follow and engine::follow_machine: a follower actor per
+// engine::follow, follow_machine and follow_pool: a follower actor per
 // subscription, fed by the log hub.
 #include <caf/all.hpp>
 
@@ -82,7 +82,7 @@ log_follower::behavior_type follower(follower_ptr self, follow_sink cb,
               s.cb.on_entries(std::vector<raw_entry>(first_new, es.end()));
           }
         }
-        if (b->end || b->machine_end) {
+        if (b->ends()) {
           if (s.cb.on_end) s.cb.on_end(*b);
           self->quit();
         }
@@ -158,6 +158,22 @@ result<std::unique_ptr<follow_handle>> engine::follow_machine(const machine_id& 
       on_end(machine_view{*b.machine_end, db->next_offset(b.build_id), {}});
     };
   return follow_log(*impl_, id.str(), offset.value(), std::move(sink));
+}
+
+result<std::unique_ptr<follow_handle>> engine::follow_pool(const std::string& pool,
+                                                           log_offset offset,
+                                                           pool_follow_callbacks callbacks,
+                                                           const tenant_id& tenant) {
+  auto rec = find_pool_record(*impl_->db, pool, tenant);
+  if (!rec) return make_error(errc::not_found, "no warm pool " + pool, "warm_pool");
+  follow_sink sink{std::move(callbacks.on_entries), nullptr};
+  if (callbacks.on_end)
+    // The end batch carries the deleted pool's last record; a pool deleted
+    // before the subscription reached the hub ends with the one read here.
+    sink.on_end = [on_end = std::move(callbacks.on_end), last = *rec](const follow_batch& b) {
+      on_end(pool_view{b.pool_end && !b.pool_end->id.empty() ? *b.pool_end : last});
+    };
+  return follow_log(*impl_, rec->id, offset.value(), std::move(sink));
 }
 
 }  // namespace nullspace

@@ -15,7 +15,9 @@
 #include "actors/engine/caller_thread.hpp"
 #include "actors/engine/status_cache.hpp"
 #include "actors/engine_context.hpp"
+#include "actors/machine/machine_messages.hpp"
 #include "actors/orchestrator.hpp"
+#include "actors/pool/pool_messages.hpp"
 #include "nullspace/engine.hpp"
 
 namespace nullspace {
@@ -38,6 +40,26 @@ using namespace actors;
 // A machine as the API shows it: its record, log position and open ports
 // (actors/engine/engine_machines.cpp).
 machine_view machine_view_of(engine::impl& p, machine_record rec);
+
+// The stored record of the tenant's pool named by id or name (engine_pools.cpp).
+std::optional<pool_record> find_pool_record(const storage::store& db, const std::string& pool,
+                                            const tenant_id& tenant);
+
+// A cold create (engine_machines.cpp): the template resolved, then the machine
+// manager; `served` says how a warm pool was involved, if at all.
+void cold_create(engine::impl& p, const machine_request& request, const tenant_id& tenant,
+                 pool_checkout served, engine::callback<machine_view> done);
+// One machine_op to the machine manager (engine_machines.cpp).
+void ask_machine_op(engine::impl& p, actors::machine_op op,
+                    std::function<void(result<machine_reply>)> done);
+// A create that names a warm pool, or names a template while the tenant has
+// pools (engine_checkout.cpp).
+void create_through_pool(engine::impl& p, machine_request request, const tenant_id& tenant,
+                         engine::callback<machine_view> done);
+
+// Asks the tenant's warm pool for a ready machine (actors/engine/engine_pools.cpp).
+void ask_pool_checkout(engine::impl& p, checkout_request req,
+                       std::function<void(result<checkout_reply>)> done);
 
 struct engine::impl {
   engine_options opts;

@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 
 #include "actors/engine/engine_impl.hpp"
 #include "actors/machine/machine_messages.hpp"
+#include "actors/machine/machine_resolve.hpp"
 #include "actors/registry/template_reads.hpp"
 #include "runtime/artifact/template_config.hpp"
 #include "storage/common/file_text.hpp"
@@ -73,17 +75,12 @@ std::optional<error> check_pairs(const env_pairs& pairs, const platform_limits& 
 }
 
 std::optional<error> check_request(const machine_request& r, const engine_options& o) {
-  if (!r.warm_pool.empty())
-    return make_error(errc::invalid_argument,
-                      "warm pools are not enabled on this server yet: create the machine from a "
-                      "template instead",
-                      "warm_pool");
   if (!r.warm_pool_mode.empty() && r.warm_pool_mode != "prefer" && r.warm_pool_mode != "require" &&
       r.warm_pool_mode != "bypass")
     return make_error(errc::invalid_argument, "warm_pool_mode must be prefer, require or bypass",
                       "warm_pool_mode");
-  if (r.template_ref.empty())
-    return make_error(errc::invalid_argument, "template is required", "template");
+  if (r.template_ref.empty() && r.warm_pool.empty())
+    return make_error(errc::invalid_argument, "template (or warm_pool) is required", "template");
   if (auto e = check_pairs(r.envs, o.limits, "envs", valid_env_name, "[A-Za-z_][A-Za-z0-9_]*"))
     return e;
   if (auto e = check_pairs(r.labels, o.limits, "labels", valid_label_key, "[A-Za-z0-9._/-]{1,63}"))
@@ -104,73 +101,6 @@ std::optional<error> check_request(const machine_request& r, const engine_option
     return make_error(errc::invalid_argument,
                       "timeout_ms must be from 1 to " + std::to_string(max_timeout), "timeout_ms");
   return std::nullopt;
-}
-
-// The ready build a machine request's template ref names, its artifact and
-// config, as the machine's create message.
-result<machine_create> resolve(engine::impl& p, const machine_request& r, const tenant_id& tenant) {
-  auto ref = parse_template_ref(r.template_ref);
-  if (!ref) {
-    auto e = ref.error();
-    e.field = "template";
-    return e;
-  }
-  auto parts = parse_ref(r.template_ref);
-  if (!parts) return parts.error();
-  auto& db = *p.db;
-  auto t = find_template(db, tenant.str(), *parts);
-  if (!t) return t.error();
-  auto b = find_build(db, *t, *parts);
-  if (!b) return b.error();
-  auto& build = b.value();
-  auto named = "template " + r.template_ref + " (build " + build.id + ")";
-  if (build.status != build_status::ready)
-    return make_error(errc::conflict, named + " is " + to_string(build.status) + ", not ready",
-                      "template");
-  if (!build.artifact)
-    return make_error(errc::conflict,
-                      named +
-                          " has no artifact: it was built with the host executor, which "
-                          "makes none; build it with sandbox isolation",
-                      "template");
-  if (build.artifact_availability != "available")
-    return make_error(errc::conflict,
-                      named + "'s artifact is " + build.artifact_availability +
-                          " (retention removed it); rebuild or promote a retained build",
-                      "template");
-  machine_create c;
-  c.artifact_dir = p.opts.data_dir + "/artifacts/" + build.artifact->id;
-  auto config = runtime::parse_template_config(read_text_file(c.artifact_dir + "/config.json"));
-  if (!config)
-    return make_error(
-        errc::conflict,
-        named + "'s artifact cannot be read (" + c.artifact_dir + "/config.json); rebuild it",
-        "template");
-  c.config = std::move(*config);
-  c.envs = r.envs;
-  c.wait = r.wait;
-
-  auto& m = c.record;
-  m.id = new_id("m_");
-  m.tenant = tenant.str();
-  m.template_ref = r.template_ref;
-  m.build_id = build.id;
-  m.namespace_name = build.namespace_name;
-  m.template_name = build.name;
-  m.artifact_id = build.artifact->id;
-  m.resources.cpu_count = r.cpu_count.value_or(build.options.cpu_count);
-  m.resources.memory_mb = r.memory_mb.value_or(build.options.memory_mb);
-  m.resources.disk_mb = build.artifact->disk_mb;
-  // A template built without internet access makes machines without it; a
-  // request can take it away, never give it.
-  m.resources.internet_access = build.options.internet_access && r.internet_access.value_or(true);
-  for (auto& [k, v] : r.envs) m.env_names.push_back(k);
-  m.labels = r.labels;
-  m.created_ms = storage::now_ms();
-  auto timeout = r.timeout_ms ? static_cast<int64_t>(*r.timeout_ms)
-                              : static_cast<int64_t>(p.opts.machines.default_timeout.count());
-  m.deadline_ms = m.created_ms + timeout;
-  return c;
 }
 
 // One request to the machine manager from a short-lived actor; `done` runs on
@@ -216,14 +146,30 @@ engine::callback<machine_reply> to_view(engine::impl& p, engine::callback<machin
 }
 }  // namespace
 
+// A create from the template (no pool, or none of its machines): `served`
+// says how the pool was involved, if at all.
+void cold_create(engine::impl& p, const machine_request& request, const tenant_id& tenant,
+                 pool_checkout served, engine::callback<machine_view> done) {
+  auto c = resolve_machine(*p.ctx, request, tenant.str());
+  if (!c) return done(c.error());
+  c->record.checkout = std::move(served);
+  ask_machines<machine_reply>(p, to_view(p, std::move(done)), create_atom::value,
+                              std::move(c.value()));
+}
+
+void ask_machine_op(engine::impl& p, machine_op op,
+                    std::function<void(result<machine_reply>)> done) {
+  ask_machines<machine_reply>(p, std::move(done), std::move(op));
+}
+
 void engine::create_machine_async(machine_request request, const tenant_id& tenant,
                                   callback<machine_view> done) {
   if (auto e = machines_available(*impl_)) return done(*e);
   if (auto e = check_request(request, impl_->opts)) return done(*e);
-  auto c = resolve(*impl_, request, tenant);
-  if (!c) return done(c.error());
-  ask_machines<machine_reply>(*impl_, to_view(*impl_, std::move(done)), create_atom::value,
-                              std::move(c.value()));
+  // A tenant without pools (and a request naming none) costs one lookup here.
+  if (request.warm_pool.empty() && !impl_->ctx->pools.tenant_has_pools(tenant.str()))
+    return cold_create(*impl_, request, tenant, {}, std::move(done));
+  create_through_pool(*impl_, std::move(request), tenant, std::move(done));
 }
 
 result<machine_view> engine::create_machine(const machine_request& request,

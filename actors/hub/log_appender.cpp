@@ -14,8 +14,10 @@ void log_appender::add(storage::log_entry e) {
 void log_appender::change(std::vector<storage::log_entry> es,
                           std::function<void(storage::store&, storage::write_batch&)> also,
                           std::function<void(bool)> committed,
-                          std::optional<storage::machine_record> end) {
-  queue_.push_back(item{std::move(es), std::move(also), std::move(committed), std::move(end), true});
+                          std::optional<storage::machine_record> end,
+                          std::optional<pool_record> pool_end) {
+  queue_.push_back(item{std::move(es), std::move(also), std::move(committed), std::move(end),
+                        std::move(pool_end), true});
   pump();
 }
 
@@ -28,6 +30,7 @@ void log_appender::pump() {
     req.entries = std::move(next.entries);
     req.also = std::move(next.also);
     req.machine_end = std::move(next.end);
+    req.pool_end = std::move(next.pool_end);
     ++in_flight_;
     send_(std::move(req), [this, committed = std::move(next.committed)](bool ok) {
       --in_flight_;

@@ -30,12 +30,14 @@ class log_appender {
 
   // Entries that go with a change of the record (`also` writes it into the
   // same batch). Sent after everything held, never merged into a later append;
-  // `committed(ok)` runs once it is durable (or failed). `end` marks the last
-  // append of the log (followers end with it).
+  // `committed(ok)` runs once it is durable (or failed). `end` (a machine's
+  // log) or `pool_end` (a pool's) marks the last append of the log: followers
+  // end with it.
   void change(std::vector<storage::log_entry> es,
               std::function<void(storage::store&, storage::write_batch&)> also,
               std::function<void(bool)> committed,
-              std::optional<storage::machine_record> end = std::nullopt);
+              std::optional<storage::machine_record> end = std::nullopt,
+              std::optional<pool_record> pool_end = std::nullopt);
 
   size_t in_flight() const { return in_flight_; }
   bool idle() const { return in_flight_ == 0 && queue_.empty(); }
@@ -48,6 +50,7 @@ class log_appender {
     std::function<void(storage::store&, storage::write_batch&)> also;
     std::function<void(bool)> committed;
     std::optional<storage::machine_record> end;
+    std::optional<pool_record> pool_end;
     bool is_change = false;
   };
   void pump();

@@ -61,14 +61,15 @@ void send_to(hub_ptr self, follower_slot& f, const follow_batch_ptr& batch) {
 // Entries of one log committed by one flush, plus its end if the flush ends it.
 struct committed {
   std::vector<storage::raw_entry> entries;
-  std::optional<storage::build_record> end;  // a build's terminal record
+  std::optional<storage::build_record> end;            // a build's terminal record
   std::optional<storage::machine_record> machine_end;  // a machine's last record
+  std::optional<pool_record> pool_end;                 // a deleted pool's last record
 };
 
 void fan_out(hub_ptr self, std::unordered_map<std::string, committed>& by_build) {
   auto& st = self->state;
   for (auto& [id, c] : by_build) {
-    bool terminal = c.end.has_value() || c.machine_end.has_value();
+    bool terminal = c.end.has_value() || c.machine_end.has_value() || c.pool_end.has_value();
     auto fit = st.followers.find(id);
     if (fit != st.followers.end()) {
       auto batch = std::make_shared<follow_batch>();
@@ -76,6 +77,7 @@ void fan_out(hub_ptr self, std::unordered_map<std::string, committed>& by_build)
       batch->entries = std::move(c.entries);
       batch->end = std::move(c.end);
       batch->machine_end = std::move(c.machine_end);
+      batch->pool_end = std::move(c.pool_end);
       follow_batch_ptr shared{std::move(batch)};
       for (auto& f : fit->second) send_to(self, f, shared);
       if (terminal) {
@@ -123,6 +125,7 @@ void flush(hub_ptr self) {
     }
     if (p.req.also) p.req.also(*st.db, wb);
     if (p.req.machine_end) c.machine_end = std::move(p.req.machine_end);
+    if (p.req.pool_end) c.pool_end = std::move(p.req.pool_end);
   }
   auto written = st.db->write(wb);
   if (!written) {
@@ -157,9 +160,14 @@ void flush(hub_ptr self) {
 }
 
 // The end of a log that has ended (a terminal build, a stopped or failed
-// machine), or null while it goes on.
+// machine, a deleted pool), or null while it goes on.
 std::shared_ptr<follow_batch> ended_log(const storage::store& db, const std::string& id) {
   auto end = std::make_shared<follow_batch>();
+  if (id.starts_with("wp_")) {
+    if (db.get_pool(id)) return nullptr;
+    end->pool_end = pool_record{};
+    return end;
+  }
   if (id.starts_with("m_")) {
     auto m = db.get_machine(id);
     if (!m || !is_terminal(m->state)) return nullptr;

@@ -6,6 +6,7 @@
 
 #include "actors/machine/machine_internal.hpp"
 #include "actors/machine/machine_stats.hpp"
+#include "actors/pool/pool_messages.hpp"
 #include "runtime/artifact/template_config.hpp"
 #include "runtime/sandbox/ready_probe.hpp"
 #include "storage/common/file_text.hpp"
@@ -380,6 +381,25 @@ machine_actor::behavior_type behavior(machine_ptr self) {
                 [self, rp](bool) mutable { rp.deliver(reply_of(self->state)); });
             return rp;
           }
+          case machine_op::checkout: {
+            // Only a ready machine still held by its pool can be handed over.
+            if (st.rec.state != machine_state::ready || st.stop_requested || st.rec.pool_id.empty())
+              return machine_reply{make_error(errc::conflict, "machine " + st.rec.id +
+                                                                  " is not a ready pool machine"),
+                                   st.rec};
+            st.rec.checkout = op.served;
+            st.rec.pool_id.clear();
+            st.rec.labels = op.labels;
+            st.rec.deadline_ms = storage::now_ms() + op.timeout_ms;
+            schedule_deadline(self);
+            auto rp = self->make_response_promise<machine_reply>();
+            record_change(self,
+                          {make_entry("event", "info",
+                                      "checked out of warm pool " + op.served.pool_id +
+                                          ": stops at " + storage::rfc3339_ms(st.rec.deadline_ms))},
+                          [self, rp](bool) mutable { rp.deliver(reply_of(self->state)); });
+            return rp;
+          }
           case machine_op::wait_ready: {
             if (st.rec.state != machine_state::starting) return reply_of(st);
             auto rp = self->make_response_promise<machine_reply>();
@@ -444,11 +464,27 @@ void next_job(machine_ptr self) {
   job();
 }
 
+// A machine that a warm pool holds (ready) or handed out (a hit) and that is
+// stopping or ended: its pool hears it now (mended), instead of polling.
+namespace {
+void notify_pool(machine_ptr self) {
+  auto& rec = self->state.rec;
+  if (rec.state != machine_state::stopping && !is_terminal(rec.state)) return;
+  auto& pool = !rec.pool_id.empty()           ? rec.pool_id
+               : rec.checkout.result == "hit" ? rec.checkout.pool_id
+                                              : rec.pool_id;
+  if (pool.empty()) return;
+  if (auto mgr = caf::actor_cast<pool_manager_actor>(self->state.ctx->directory.pools()))
+    self->send(mgr, mended_atom::value, pool, rec.id);
+}
+}  // namespace
+
 void record_change(machine_ptr self, std::vector<log_entry> entries,
                    std::function<void(bool)> committed) {
   auto& st = self->state;
   auto rec = st.rec;
   self->send(st.manager, mstate_atom::value, rec.id, rec.state);
+  notify_pool(self);
   int64_t expires =
       is_terminal(rec.state) ? rec.finished_ms + st.ctx->config.machines.retention.count() : 0;
   std::optional<machine_record> end;

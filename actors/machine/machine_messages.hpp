@@ -51,10 +51,13 @@ struct machine_create {
 };
 
 struct machine_op {
-  enum kind { get, stop, pause, resume, set_timeout, wait_ready } what = get;
+  // checkout: a warm pool hands its ready machine to a create request.
+  enum kind { get, stop, pause, resume, set_timeout, wait_ready, checkout } what = get;
   std::string tenant, id;
-  int64_t timeout_ms = 0;  // set_timeout: the new deadline is now + this
+  int64_t timeout_ms = 0;  // set_timeout, checkout: the new deadline is now + this
   std::string reason;      // stop: why ("deleted", "timeout", …)
+  pool_checkout served;    // checkout: how the request was served
+  env_pairs labels;        // checkout: the request's labels
 };
 
 // A command: answered with its result at the end, or at once with its id

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <map>
 
+#include "actors/pool/pool_messages.hpp"
 #include "actors/registry/retention_sweep.hpp"
 #include "actors/registry/template_reads.hpp"
 #include "runtime/plan/request_parser.hpp"
@@ -129,6 +130,14 @@ template_record create_template(registry_txn& txn, const std::string& tenant, co
   return t;
 }
 
+// Warm pools of these templates look again at what their refs resolve to
+// (a push: pools never poll the registry). Sent once the change is durable.
+void notify_pools(registry_ptr self, template_names names) {
+  if (names.empty()) return;
+  if (auto pools = caf::actor_cast<pool_manager_actor>(self->state.ctx->directory.pools()))
+    self->send(pools, tchanged_atom::value, std::move(names));
+}
+
 registry_reply committed(registry_txn& txn, template_record t,
                          std::optional<build_record> b = std::nullopt) {
   if (auto w = txn.commit(); !w) return fail(w.error());
@@ -180,6 +189,8 @@ caf::result<uint64_t> terminal(registry_ptr self, append_request& req) {
   txn->retain(rec);
   req.record = rec;
   req.also = [txn, id = rec.id](storage::store&, storage::write_batch& wb) { txn->apply(wb, id); };
+  template_names moved;
+  if (rec.status == build_status::ready) moved.push_back(rec.namespace_name + "/" + rec.name);
   auto rp = self->make_response_promise<uint64_t>();
   // await: nothing else runs here until the batch is durable. The bound only
   // guards against a hub that vanished without answering; a commit never
@@ -192,6 +203,7 @@ caf::result<uint64_t> terminal(registry_ptr self, append_request& req) {
             // whether builds run: a build whose end is durable does not).
             if (auto mgr = self->state.ctx->directory.manager())
               self->send(mgr, finished_atom::value, id);
+            notify_pools(self, moved);
             rp.deliver(next);
           },
           [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
@@ -341,10 +353,33 @@ registry_reply set_visibility(registry_txn& txn, storage::store& db, const regis
   return committed(txn, f->t);
 }
 
+// The 409 for deleting a template a warm pool uses (its ref resolves to the
+// template, by name or alias). Another tenant's pool (on a public template)
+// is not named.
+std::optional<error> used_by_pool(const storage::store& db, const template_record& t,
+                                  const std::string& tenant) {
+  std::optional<error> found;
+  db.for_each_pool([&](pool_record&& p) {
+    if (found) return;
+    auto ref = runtime::split_template_ref(p.spec.template_ref);
+    if (!ref) return;
+    auto used = find_template(db, p.tenant, *ref);
+    if (!used || used->t.namespace_name != t.namespace_name || used->t.name != t.name) return;
+    auto who = p.tenant == tenant ? "warm pool " + p.spec.name + " (" + p.id + ")"
+                                  : std::string("a warm pool of another tenant");
+    found = make_error(errc::conflict,
+                       "template " + display(t) + " is used by " + who +
+                           "; delete the pool (or point it elsewhere) first",
+                       "template");
+  });
+  return found;
+}
+
 registry_reply remove(registry_txn& txn, storage::store& db, const registry_op& op) {
   auto f = owned_template(db, op);
   if (!f) return fail(f.error());
   auto& t = f->t;
+  if (auto e = used_by_pool(db, t, op.tenant)) return fail(*e);
   auto history = history_of(db, t);
   if (auto e = busy(t, history, "delete")) return fail(*e);
   // Tags go (their builds' retention starts), then aliases and history.
@@ -358,25 +393,35 @@ registry_reply remove(registry_txn& txn, storage::store& db, const registry_op& 
   return committed(txn, t);
 }
 
-registry_reply apply_op(registry_ptr self, const registry_op& op) {
+// Runs `op`; `moved` gets the templates whose refs may resolve elsewhere now
+// (tags moved, a rename: old and new name) once the change is committed.
+registry_reply apply_op(registry_ptr self, const registry_op& op, template_names& moved) {
   auto& ctx = *self->state.ctx;
   auto& db = *ctx.db;
   registry_txn txn(db, ctx.config.now_ms(), ctx.config.retention);
+  auto tagged = [&](registry_reply r) {
+    if (!r.err) moved.push_back(display(r.t));
+    return r;
+  };
   switch (op.kind) {
     case registry_op_kind::assign_tags:
-      return assign_tags(txn, db, op);
+      return tagged(assign_tags(txn, db, op));
     case registry_op_kind::remove_tag:
-      return remove_tag(txn, db, op);
+      return tagged(remove_tag(txn, db, op));
     case registry_op_kind::promote:
-      return promote(txn, db, op);
+      return tagged(promote(txn, db, op));
     case registry_op_kind::add_alias:
       return add_alias(txn, db, op);
     case registry_op_kind::remove_alias:
       return remove_alias(txn, db, op);
     case registry_op_kind::reserve:
       return reserve(txn, db, op);
-    case registry_op_kind::rename:
-      return rename(txn, db, op);
+    case registry_op_kind::rename: {
+      auto before = owned_template(db, op);
+      auto r = tagged(rename(txn, db, op));
+      if (!r.err && before) moved.push_back(display(before->t));
+      return r;
+    }
     case registry_op_kind::set_visibility:
       return set_visibility(txn, db, op);
     case registry_op_kind::remove:
@@ -484,7 +529,12 @@ template_registry_actor::behavior_type registry(registry_ptr self,
         return claim(self, tenant, ns, name);
       },
       [=](terminal_atom, append_request& req) { return terminal(self, req); },
-      [=](const registry_op& op) { return apply_op(self, op); },
+      [=](const registry_op& op) {
+        template_names moved;
+        auto r = apply_op(self, op, moved);
+        notify_pools(self, std::move(moved));
+        return r;
+      },
       [=](sweep_atom, int64_t now) -> caf::result<sweep_summary> {
         auto rp = self->make_response_promise<sweep_summary>();
         sweep(self, now, [=](const sweep_summary& r) mutable { rp.deliver(r); });

@@ -26,6 +26,7 @@
 #include "nullspace/log.hpp"
 #include "nullspace/machine.hpp"
 #include "nullspace/options.hpp"
+#include "nullspace/pool.hpp"
 #include "nullspace/templates.hpp"
 
 namespace nullspace {
@@ -52,6 +53,12 @@ struct follow_callbacks {
 struct machine_follow_callbacks {
   std::function<void(const std::vector<raw_entry>&)> on_entries;
   std::function<void(const machine_view&)> on_end;  // once it is stopped or failed
+};
+
+// A warm pool's log: the same kind of subscription; on_end once the pool is deleted.
+struct pool_follow_callbacks {
+  std::function<void(const std::vector<raw_entry>&)> on_entries;
+  std::function<void(const pool_view&)> on_end;
 };
 
 // A page of list_machines.
@@ -244,6 +251,52 @@ class engine {
                                                   size_t limit,
                                                   const tenant_id& tenant = default_tenant()) const;
 
+  // ---- warm pools (isolation::sandbox only) ----
+  // A pool keeps spec.min_ready machines of its template ready (at most
+  // max_ready); create_machine with request.warm_pool takes one. `pool` names
+  // one by id (wp_…) or by name; another tenant's pool is not_found.
+  result<pool_view> create_pool(const pool_spec& spec, const tenant_id& tenant = default_tenant());
+  result<pool_view> get_pool(const std::string& pool,
+                             const tenant_id& tenant = default_tenant()) const;
+  result<std::vector<pool_view>> list_pools(const tenant_id& tenant = default_tenant()) const;
+  // Stops refilling (ready machines stay; checkouts fall back) / starts again
+  // (also clears `degraded`).
+  result<pool_view> disable_pool(const std::string& pool,
+                                 const tenant_id& tenant = default_tenant());
+  result<pool_view> enable_pool(const std::string& pool,
+                                const tenant_id& tenant = default_tenant());
+  // Stops its ready machines; answers once none is left (then `disabled`).
+  result<pool_view> drain_pool(const std::string& pool, const tenant_id& tenant = default_tenant());
+  // Drains, then removes the record. Checked-out machines live on.
+  result<pool_view> delete_pool(const std::string& pool,
+                                const tenant_id& tenant = default_tenant());
+  // Blocks until `min_ready` machines are ready: request_timeout after
+  // `timeout`; conflict at once when the pool is degraded.
+  result<pool_view> wait_until_pool_ready(const std::string& pool, uint32_t min_ready,
+                                          std::chrono::milliseconds timeout,
+                                          const tenant_id& tenant = default_tenant());
+  // Changes min/max, resources, policy or max_idle_ms (pool_update).
+  result<pool_view> update_pool(const std::string& pool, const pool_update& update,
+                                const tenant_id& tenant = default_tenant());
+  // The same calls for event loops (`done` runs on an engine thread).
+  enum class pool_change { get, enable, disable, drain, remove };
+  void create_pool_async(pool_spec spec, const tenant_id& tenant, callback<pool_view> done);
+  void change_pool_async(const std::string& pool, pool_change change, const tenant_id& tenant,
+                         callback<pool_view> done);
+  void update_pool_async(const std::string& pool, pool_update update, const tenant_id& tenant,
+                         callback<pool_view> done);
+  void wait_until_pool_ready_async(const std::string& pool, uint32_t min_ready,
+                                   std::chrono::milliseconds timeout, const tenant_id& tenant,
+                                   callback<pool_view> done);
+  // The pool's durable event log: refills, failed starts with their output,
+  // rolls to a new build, checkouts, state changes.
+  result<std::unique_ptr<follow_handle>> follow_pool(const std::string& pool, log_offset offset,
+                                                     pool_follow_callbacks callbacks,
+                                                     const tenant_id& tenant = default_tenant());
+  result<std::vector<raw_entry>> read_pool_log(const std::string& pool, log_offset offset,
+                                               size_t limit,
+                                               const tenant_id& tenant = default_tenant()) const;
+
   // ---- operations ----
   struct stats {
     uint64_t queued = 0, running = 0, live = 0;
@@ -257,6 +310,19 @@ class engine {
     std::vector<double> create_ms_bounds;     // its upper bounds, in ms
     uint64_t creates = 0;
     double create_ms_sum = 0;
+    // Warm pools: each live pool's counts, checkouts by result since the engine
+    // opened (hit, fallback, bypass, and `empty`: a require that got none), and
+    // the checkout latency histogram (at the orchestrator, hits only).
+    struct pool_gauge {
+      std::string id, tenant, name, state;
+      pool_counts counts;
+    };
+    std::vector<pool_gauge> pools;
+    uint64_t checkouts_hit = 0, checkouts_fallback = 0, checkouts_bypass = 0, checkouts_empty = 0;
+    std::vector<uint64_t> checkout_ms_buckets;  // cumulative
+    std::vector<double> checkout_ms_bounds;     // upper bounds, in ms
+    uint64_t checkouts = 0;
+    double checkout_ms_sum = 0;
   };
   stats current_stats() const;
   // The options the engine runs with: paths absolute, `automatic` isolation resolved.

@@ -2,6 +2,7 @@
 // The codes are the ones of the HTTP contract (API.md, "Errors").
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <variant>
@@ -35,10 +36,20 @@ struct error {
   // Every problem found when there was more than one (a build request is
   // checked whole); the first is this error itself.
   std::vector<error> details;
+  // A finer, stable code where the API names one (e.g. "warm_pool_empty"): HTTP
+  // shows it as the error's `code`. Empty: to_string(code).
+  std::string reason;
+  // Numbers that explain it (e.g. a warm pool's ready, starting, in_use and
+  // failed counts): HTTP shows them as the error's `counts` object.
+  std::vector<std::pair<std::string, uint64_t>> counts;
 };
 
 inline error make_error(errc code, std::string message, std::string field = {}) {
-  return error{code, std::move(message), std::move(field), {}};
+  error e;
+  e.code = code;
+  e.message = std::move(message);
+  e.field = std::move(field);
+  return e;
 }
 
 // A value or an error. Deliberately tiny: std::expected is C++23.

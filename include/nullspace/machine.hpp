@@ -108,8 +108,8 @@ struct command_request {
   std::vector<std::string> argv;  // without shell: the program and its arguments
   bool shell = false;             // run `cmd` with /bin/sh -c
   env_pairs envs;
-  std::string cwd;                     // "" = the template's workdir
-  std::string user;                    // "" = the template's user
+  std::string cwd;   // "" = the template's workdir
+  std::string user;  // "" = the template's user
   // Kills the command's whole process tree, not the machine. Default: 60 s for
   // a command the caller waits for (streamed too), none for a background one.
   std::optional<uint64_t> timeout_ms;

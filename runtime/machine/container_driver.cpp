@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <simdjson.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -81,6 +82,61 @@ bool write_status_record(int fd, const std::string& text) {
 
 error machine_error(const std::string& id, const std::string& what, const error& e) {
   return make_error(e.code, "machine " + id + ": " + what + ": " + e.message);
+}
+
+}  // namespace
+
+namespace {
+
+// The request's envs as "K=V" entries, checked: a name is non-empty without
+// '=' or NUL, a value has no NUL (init reads them NUL-separated).
+result<std::vector<std::string>> request_env(const env_list& envs) {
+  std::vector<std::string> out;
+  for (auto& [k, v] : envs) {
+    if (k.empty() || k.find_first_of(std::string("=\0", 2)) != std::string::npos ||
+        v.find('\0') != std::string::npos)
+      return make_error(errc::invalid_argument, "not an environment variable: " + k, "envs");
+    out.push_back(k + "=" + v);
+  }
+  return out;
+}
+
+// A memfd holding `env` NUL-separated, for init: memory, never a file on disk.
+result<unique_fd> env_memfd(const std::vector<std::string>& env) {
+  unique_fd fd(::memfd_create("nullspace-machine-env", MFD_CLOEXEC));
+  if (!fd) return make_error(errc::internal, std::string("memfd_create: ") + std::strerror(errno));
+  std::string data;
+  for (auto& e : env) data.append(e).push_back('\0');
+  size_t done = 0;
+  while (done < data.size()) {
+    auto n = ::write(fd.get(), data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0)
+      return make_error(errc::internal, std::string("memfd write: ") + std::strerror(errno));
+    done += static_cast<size_t>(n);
+  }
+  ::lseek(fd.get(), 0, SEEK_SET);
+  return fd;
+}
+
+// The request's envs of a running machine, read back from its init's
+// environment (init re-executes itself with them): the entries named in `names`.
+std::vector<std::string> env_of_init(pid_t init, const std::vector<std::string>& names) {
+  std::vector<std::string> out;
+  if (names.empty()) return out;
+  auto text = read_text_file("/proc/" + std::to_string(init) + "/environ");
+  std::set<std::string_view> wanted(names.begin(), names.end());
+  size_t at = 0;
+  while (at < text.size()) {
+    auto end = text.find('\0', at);
+    if (end == std::string::npos) end = text.size();
+    std::string_view entry(text.data() + at, end - at);
+    auto eq = entry.find('=');
+    if (eq != std::string_view::npos && wanted.contains(entry.substr(0, eq)))
+      out.emplace_back(entry);
+    at = end + 1;
+  }
+  return out;
 }
 
 }  // namespace
@@ -251,6 +307,14 @@ result<machine_placement> container_driver::start_steps(const machine_spec& spec
   unique_fd output(
       ::open(layout_.start_log(id).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
   unique_fd status(::open(layout_.start_status(id).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  auto env = request_env(spec.envs);
+  if (!env) return fail_network(env.error());
+  unique_fd env_fd;
+  if (!env->empty()) {
+    auto made = env_memfd(*env);
+    if (!made) return fail_network(machine_error(id, "cannot pass its envs", made.error()));
+    env_fd = std::move(*made);
+  }
   auto initial = spec.config.start_cmd.empty() ? "none" : "starting";
   if (!output || !status || !write_status_record(status.get(), initial))
     return fail_network(
@@ -270,14 +334,17 @@ result<machine_placement> container_driver::start_steps(const machine_spec& spec
 
   // Leftover runtime state of this id (a crash during an earlier destroy).
   if (fs::exists(runtime_.state_root() + "/" + p.container)) runtime_.remove(p.container);
-  auto init = runtime_.run_detached(p.container, layout_.bundle(id), layout_.runtime_log(id),
-                                    {output.get(), status.get()});
+  std::vector<int> fds{output.get(), status.get()};
+  if (env_fd) fds.push_back(env_fd.get());  // init_env_fd
+  auto init = runtime_.run_detached(p.container, layout_.bundle(id), layout_.runtime_log(id), fds);
   if (!init) {
     network_.destroy(p.veth, "", p.slot);
     return machine_error(id, "cannot start", init.error());
   }
   p.init_pid = *init;
   p.init_start = process_start_time(*init);
+  for (auto& [k, v] : spec.envs) p.env_names.push_back(k);
+  p.request_env = std::move(*env);
   // From here on the placement file holds the machine's artifact reference:
   // destroy() releases it, whenever it runs.
   if (!write_text_file(layout_.placement_file(id), p.json())) {
@@ -287,6 +354,9 @@ result<machine_placement> container_driver::start_steps(const machine_spec& spec
   {
     std::lock_guard lock(mu_);
     machines_[id] = p;
+    auto diag = std::make_shared<diag_socket>();
+    diag->fd = std::move(net->sock_diag);
+    diag_[id] = std::move(diag);
   }
   return machine_placement{"container", p.json()};
 }
@@ -302,6 +372,7 @@ result<machine_status> container_driver::adopt(const std::string& id, const mach
   if (!p) return make_error(errc::invalid_argument, "machine " + id + ": unreadable placement");
   if (!fs::exists(layout_.dir(id)) || !process_alive(p->init_pid, p->init_start))
     return make_error(errc::not_found, "machine " + id + " is gone: its container no longer runs");
+  p->request_env = env_of_init(p->init_pid, p->env_names);
   {
     std::lock_guard lock(mu_);
     machines_[id] = *p;
@@ -407,7 +478,8 @@ result<std::shared_ptr<command_handle>> container_driver::exec(const std::string
   auto cwd = spec.cwd.empty() ? p->workdir : spec.cwd;
   if (cwd.empty() || cwd[0] != '/')
     return make_error(errc::invalid_argument, "cwd must be an absolute path", "cwd");
-  std::vector<std::string> env;
+  // The machine's envs, then the command's (a later value of a name wins).
+  std::vector<std::string> env = p->request_env;
   for (auto& [k, v] : spec.envs) {
     if (k.empty() || k.find('=') != std::string::npos || k.find('\0') != std::string::npos)
       return make_error(errc::invalid_argument, "not an environment variable name: " + k, "envs");
@@ -461,9 +533,26 @@ result<bool> container_driver::remove_path(const std::string& id, const std::str
 // ---- ports, pause, stop ------------------------------------------------------------
 
 std::vector<uint16_t> container_driver::listening_ports(const std::string& id) {
-  auto p = running(id);
-  if (!p) return {};
-  return listening_tcp_ports(p->init_pid);
+  if (!running(id)) return {};
+  std::shared_ptr<diag_socket> s;
+  {
+    std::lock_guard lock(mu_);
+    auto& slot = diag_[id];
+    if (!slot) slot = std::make_shared<diag_socket>();
+    s = slot;
+  }
+  std::lock_guard lock(s->mu);
+  if (!s->fd) {
+    auto made = machine_network::socket_in(layout_.netns(id), [] { return open_sock_diag(); });
+    if (!made) return {};
+    s->fd.reset(*made);
+  }
+  auto ports = listening_tcp_ports(s->fd.get());
+  if (!ports) {
+    s->fd.reset();  // made again next time
+    return {};
+  }
+  return std::move(*ports);
 }
 
 result<int> container_driver::connect_port(const std::string& id, uint16_t port) {
@@ -513,6 +602,7 @@ void container_driver::destroy(const std::string& id) {
       p = it->second;
       machines_.erase(it);
     }
+    diag_.erase(id);
   }
   // The file holds the artifact reference: dropped first, released last, so
   // a destroy repeated after a crash never releases it twice.

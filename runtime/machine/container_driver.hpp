@@ -30,6 +30,7 @@
 #include "runtime/machine/machine_layout.hpp"
 #include "runtime/machine/machine_network.hpp"
 #include "runtime/machine/machine_runtime.hpp"
+#include "storage/common/unique_fd.hpp"
 
 namespace nullspace::runtime {
 
@@ -93,6 +94,13 @@ class container_driver final : public machine_driver {
   exec_runner exec_;
   std::mutex mu_;
   std::map<std::string, container_placement> machines_;  // guarded by mu_
+  // A sock_diag socket per machine, made in its namespace on first use (for
+  // listening_ports); one dump at a time each.
+  struct diag_socket {
+    std::mutex mu;
+    unique_fd fd;
+  };
+  std::map<std::string, std::shared_ptr<diag_socket>> diag_;  // guarded by mu_
 };
 
 }  // namespace nullspace::runtime

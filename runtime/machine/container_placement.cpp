@@ -27,7 +27,10 @@ std::string container_placement::json() const {
       .field("cpu_count", cpu_count)
       .field("init_pid", static_cast<int64_t>(init_pid))
       .field("init_start", init_start)
-      .end_object();
+      .key("env_names")
+      .begin_array();
+  for (auto& n : env_names) w.value(n);
+  w.end_array().end_object();
   return std::move(w).str();
 }
 
@@ -55,6 +58,7 @@ std::optional<container_placement> container_placement::parse(std::string_view t
   p.cpu_count = static_cast<uint32_t>(jr::u64(o, "cpu_count"));
   p.init_pid = static_cast<pid_t>(jr::i64(o, "init_pid"));
   p.init_start = jr::u64(o, "init_start");
+  p.env_names = jr::strings(o, "env_names");
   return p;
 }
 

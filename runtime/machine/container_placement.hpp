@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace nullspace::runtime {
 
@@ -30,6 +31,11 @@ struct container_placement {
   // time in clock ticks since boot, so a reused pid is never taken for it.
   pid_t init_pid = 0;
   uint64_t init_start = 0;
+  // The request's envs: their names are kept with the placement; their values
+  // ("K=V") only in memory, never on disk (they may be credentials). After an
+  // adoption they are read back from init's environment (/proc/<init>/environ).
+  std::vector<std::string> env_names;
+  std::vector<std::string> request_env;  // not in json()
 
   std::string json() const;
   static std::optional<container_placement> parse(std::string_view json);

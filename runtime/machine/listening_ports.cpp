@@ -1,42 +1,73 @@
 #include "runtime/machine/listening_ports.hpp"
 
+#include <arpa/inet.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
-#include <fstream>
-#include <sstream>
+#include <cerrno>
+#include <cstring>
 #include <string>
 
 namespace nullspace::runtime {
 namespace {
 
-constexpr const char* tcp_listen = "0A";  // include/net/tcp_states.h: TCP_LISTEN
+error diag_error(const char* what) {
+  return make_error(errc::internal, std::string("sock_diag ") + what + ": " + std::strerror(errno));
+}
 
-void read_table(const std::string& path, std::vector<uint16_t>& out) {
-  std::ifstream in(path);
-  std::string line;
-  std::getline(in, line);  // the header
-  while (std::getline(in, line)) {
-    // "  sl  local_address rem_address   st …": local is <hex addr>:<hex port>
-    std::istringstream fields(line);
-    std::string slot, local, remote, state;
-    if (!(fields >> slot >> local >> remote >> state) || state != tcp_listen) continue;
-    auto colon = local.rfind(':');
-    if (colon == std::string::npos) continue;
-    try {
-      auto port = std::stoul(local.substr(colon + 1), nullptr, 16);
-      if (port > 0 && port <= 65535) out.push_back(static_cast<uint16_t>(port));
-    } catch (...) {
-      continue;  // a line we do not understand is not a port
+// One dump of `family`'s listening TCP sockets into `out`.
+result<bool> dump(int fd, uint8_t family, std::vector<uint16_t>& out) {
+  struct {
+    nlmsghdr nlh;
+    inet_diag_req_v2 req;
+  } msg{};
+  msg.nlh.nlmsg_len = sizeof msg;
+  msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  msg.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  msg.req.sdiag_family = family;
+  msg.req.sdiag_protocol = IPPROTO_TCP;
+  msg.req.idiag_states = 1u << TCP_LISTEN;
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  if (::sendto(fd, &msg, sizeof msg, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0)
+    return diag_error("send");
+  alignas(nlmsghdr) char buf[16384];
+  for (;;) {
+    auto n = ::recv(fd, buf, sizeof buf, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return diag_error("recv");
+    auto len = static_cast<unsigned>(n);
+    for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+      if (h->nlmsg_type == NLMSG_DONE) return true;
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        auto* e = static_cast<nlmsgerr*>(NLMSG_DATA(h));
+        errno = -e->error;
+        return diag_error("dump");
+      }
+      auto* d = static_cast<inet_diag_msg*>(NLMSG_DATA(h));
+      if (auto port = ntohs(d->id.idiag_sport); port > 0) out.push_back(port);
     }
   }
 }
 
 }  // namespace
 
-std::vector<uint16_t> listening_tcp_ports(pid_t pid) {
+result<int> open_sock_diag() {
+  int fd = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (fd < 0) return diag_error("socket");
+  return fd;
+}
+
+result<std::vector<uint16_t>> listening_tcp_ports(int sock_diag_fd) {
   std::vector<uint16_t> out;
-  auto base = "/proc/" + std::to_string(pid) + "/net/";
-  read_table(base + "tcp", out);
-  read_table(base + "tcp6", out);
+  for (uint8_t family : {uint8_t{AF_INET}, uint8_t{AF_INET6}})
+    if (auto r = dump(sock_diag_fd, family, out); !r) return r.error();
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;

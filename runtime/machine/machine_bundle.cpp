@@ -10,7 +10,7 @@
 
 namespace nullspace::runtime {
 
-std::vector<std::string> machine_env(const template_config& config, const env_list& envs) {
+std::vector<std::string> machine_env(const template_config& config) {
   std::vector<std::string> out;
   std::map<std::string, size_t> at;  // name -> index in out
   auto set = [&](const std::string& name, const std::string& value) {
@@ -27,7 +27,6 @@ std::vector<std::string> machine_env(const template_config& config, const env_li
     if (eq != std::string::npos && eq > 0) set(kv.substr(0, eq), kv.substr(eq + 1));
   }
   for (auto& [k, v] : config.runtime_envs) set(k, v);
-  for (auto& [k, v] : envs) set(k, v);
   if (!at.contains("PATH")) out.insert(out.begin(), default_path_env);
   return out;
 }
@@ -71,6 +70,7 @@ std::string machine_config_json(const machine_spec& spec, const machine_bundle_p
   s.rootfs = paths.rootfs;
   s.args = {machine_init_path, "--output-fd", std::to_string(init_output_fd), "--status-fd",
             std::to_string(init_status_fd)};
+  if (!spec.envs.empty()) s.args.insert(s.args.end(), {"--env-fd", std::to_string(init_env_fd)});
   if (!spec.config.start_cmd.empty()) {
     s.args.insert(s.args.end(), {"--user", std::to_string(spec.config.uid) + ":" +
                                                std::to_string(spec.config.gid)});
@@ -78,7 +78,7 @@ std::string machine_config_json(const machine_spec& spec, const machine_bundle_p
       s.args.insert(s.args.end(), {"--stop-signal", std::to_string(sig)});
     s.args.insert(s.args.end(), {"--", "/bin/sh", "-c", spec.config.start_cmd});
   }
-  s.env = machine_env(spec.config, spec.envs);
+  s.env = machine_env(spec.config);
   s.cwd = spec.config.workdir.empty() ? "/" : spec.config.workdir;
   s.uid = 0;  // init; the start command runs as the template's user
   s.gid = 0;

@@ -15,6 +15,7 @@
 #include <future>
 #include <thread>
 
+#include "runtime/machine/listening_ports.hpp"
 #include "runtime/machine/netlink_route.hpp"
 #include "runtime/process/command.hpp"
 #include "storage/common/file_text.hpp"
@@ -176,6 +177,7 @@ result<machine_network::made> machine_network::create(const std::string& id,
     net.host_ip = address(net.slot, 1);
     net.guest_ip = address(net.slot, 2);
   }
+  unique_fd diag;
   auto ns = on_own_thread([&]() -> result<int> {
     unique_fd own(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
     if (!own || ::unshare(CLONE_NEWNET) != 0)
@@ -183,6 +185,7 @@ result<machine_network::made> machine_network::create(const std::string& id,
     // Held by this descriptor once the thread has left it.
     unique_fd ns(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
     auto inner = netlink_route::open();
+    if (auto d = open_sock_diag()) diag.reset(*d);  // else made on first use
     ::setns(own.get(), CLONE_NEWNET);
     if (!ns) return make_error(errc::internal, "cannot hold the network namespace");
     if (!inner) return inner.error();
@@ -219,6 +222,7 @@ result<machine_network::made> machine_network::create(const std::string& id,
     return ns.error();
   }
   out.ns.reset(*ns);
+  out.sock_diag = std::move(diag);
   return out;
 }
 
@@ -256,18 +260,30 @@ void machine_network::destroy(const std::string& veth, const std::string& netns_
   }
 }
 
-result<int> machine_network::connect(const std::string& netns_path, uint16_t port) {
-  auto opened = on_own_thread([&]() -> result<int> {
+result<int> machine_network::socket_in(const std::string& netns_path,
+                                       const std::function<result<int>()>& make) {
+  return on_own_thread([&]() -> result<int> {
     unique_fd target(::open(netns_path.c_str(), O_RDONLY | O_CLOEXEC));
     unique_fd own(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
     if (!target || !own) return make_error(errc::not_found, "the machine's network is gone");
     if (::setns(target.get(), CLONE_NEWNET) != 0)
       return make_error(errc::internal, "cannot enter the machine's network: " + errno_text(errno));
-    // The socket keeps the namespace it was made in.
-    unique_fd s(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    int err = errno;
+    auto made = make();
     ::setns(own.get(), CLONE_NEWNET);
-    if (!s) return make_error(errc::internal, "socket: " + errno_text(err));
+    return made;
+  });
+}
+
+result<int> machine_network::connect(const std::string& netns_path, uint16_t port) {
+  // The socket keeps the namespace it was made in.
+  auto opened = socket_in(netns_path, []() -> result<int> {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return make_error(errc::internal, "socket: " + errno_text(errno));
+    return fd;
+  });
+  if (!opened) return opened.error();
+  unique_fd s(*opened);
+  {
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(port);
@@ -276,10 +292,7 @@ result<int> machine_network::connect(const std::string& netns_path, uint16_t por
         errno != EINPROGRESS)
       return make_error(errc::unavailable, "nothing listens on port " + std::to_string(port) +
                                                " in the machine (" + errno_text(errno) + ")");
-    return s.release();
-  });
-  if (!opened) return opened.error();
-  unique_fd s(*opened);
+  }
   pollfd p{s.get(), POLLOUT, 0};
   int ready;
   while ((ready = ::poll(&p, 1, connect_timeout_ms)) < 0 && errno == EINTR) {

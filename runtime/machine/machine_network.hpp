@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <string>
@@ -47,6 +48,7 @@ class machine_network {
   struct made {
     machine_net net;
     unique_fd ns;
+    unique_fd sock_diag;  // a NETLINK_SOCK_DIAG socket in it (listening_ports)
   };
   result<made> create(const std::string& id, const std::string& veth, bool internet);
   // Binds the namespace `ns` to `netns_path` (created as an empty file).
@@ -59,6 +61,10 @@ class machine_network {
   // A TCP socket (non-blocking) connected to 127.0.0.1:`port` inside the
   // namespace at `netns_path`; unavailable if nothing listens there.
   static result<int> connect(const std::string& netns_path, uint16_t port);
+  // `make()` run inside the namespace at `netns_path` (on a thread of its
+  // own): a socket made there keeps working in it from anywhere.
+  static result<int> socket_in(const std::string& netns_path,
+                               const std::function<result<int>()>& make);
 
  private:
   result<bool> ensure_nat();

@@ -1,8 +1,14 @@
 /* nullspace-init: PID 1 of a machine container (runtime/machine/container_driver.cpp).
  *
- *   nullspace-init [--output-fd N] [--status-fd N] [--user UID:GID] [--stop-signal N]
+ *   nullspace-init [--output-fd N] [--status-fd N] [--env-fd N] [--user UID:GID]
+ *                  [--stop-signal N]
  *                  [-- ARGV...]
  *
+ * - With --env-fd: reads "K=V\0…" from it (a memfd: the request's envs, which
+ *   may be credentials and so are kept out of config.json) and re-executes
+ *   itself with them added to its environment. Init's environment then holds
+ *   them in memory only: the start command inherits them, and the driver
+ *   reads them back from /proc/<init>/environ after an engine restart.
  * - Starts ARGV (the template's start command, `/bin/sh -c …`), if given, as
  *   UID:GID in its own session and process group, with stdin from /dev/null
  *   and stdout+stderr appended to --output-fd (a host file the runtime passed
@@ -120,6 +126,67 @@ static pid_t start(char** argv, int output_fd, uid_t uid, gid_t gid) {
   _exit(127);
 }
 
+/* Reads all of fd into a NUL-terminated buffer (NULL on failure). */
+static char* read_all(int fd, size_t* size) {
+  size_t cap = 4096, n = 0;
+  char* buf = malloc(cap + 1);
+  for (;;) {
+    if (!buf) return NULL;
+    ssize_t got = read(fd, buf + n, cap - n);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      free(buf);
+      return NULL;
+    }
+    if (got == 0) break;
+    n += (size_t)got;
+    if (n == cap) {
+      cap *= 2;
+      char* bigger = realloc(buf, cap + 1);
+      if (!bigger) free(buf);
+      buf = bigger;
+    }
+  }
+  buf[n] = '\0';
+  *size = n;
+  return buf;
+}
+
+/* Re-executes init with the envs read from env_fd added to its environment
+ * and --env-fd N left out of its arguments. Returns only on failure. */
+static void reexec_with_envs(int argc, char** argv, int env_fd) {
+  size_t size = 0;
+  char* data = read_all(env_fd, &size);
+  close(env_fd);
+  if (!data) return;
+  for (size_t at = 0; at < size;) {
+    char* entry = data + at;
+    size_t len = strlen(entry);
+    char* eq = strchr(entry, '=');
+    if (eq && eq != entry) {
+      *eq = '\0';
+      setenv(entry, eq + 1, 1);
+    }
+    at += len + 1;
+  }
+  char** args = calloc((size_t)argc + 1, sizeof *args);
+  if (!args) return;
+  int n = 0;
+  for (int i = 0; i < argc; ++i) {
+    if (strcmp(argv[i], "--") == 0) {
+      for (; i < argc; ++i) args[n++] = argv[i];
+      break;
+    }
+    if (strcmp(argv[i], "--env-fd") == 0 && i + 1 < argc) {
+      ++i;
+      continue;
+    }
+    args[n++] = argv[i];
+  }
+  args[n] = NULL;
+  execv("/proc/self/exe", args);
+}
+
 int main(int argc, char** argv) {
   int output_fd = -1;
   uid_t uid = 0;
@@ -142,6 +209,14 @@ int main(int argc, char** argv) {
         return 2;
       }
       stop_signal = (int)v;
+    } else if (strcmp(argv[i], "--env-fd") == 0 && i + 1 < argc) {
+      int env_fd = parse_fd(argv[++i]);
+      if (env_fd >= 0) {
+        reexec_with_envs(argc, argv, env_fd);
+        /* Still here: exec failed; setenv kept them for the start command. */
+        dprintf(output_fd >= 0 ? output_fd : 2,
+                "nullspace-init: cannot re-execute with the machine's envs: %s\n", strerror(errno));
+      }
     } else if (strcmp(argv[i], "--user") == 0 && i + 1 < argc) {
       unsigned u = 0, g = 0;
       if (sscanf(argv[++i], "%u:%u", &u, &g) != 2) {

@@ -6,12 +6,18 @@
      runtime and state root the server's driver uses);
   2. N machines alive at once: create throughput (sequential creates, each answered once
      the machine is ready) and nullspaced's resident memory per machine (VmRSS after the
-     N creates minus before the first, over N).
+     N creates minus before the first, over N);
+  3. checkout of a ready machine over HTTP: POST /v1/machines {"warm_pool", "warm_pool_mode":
+     "require"} on a keep-alive connection, in rounds of --pool-size ready machines (the
+     pool's min_ready is PATCHed to 0 while timed, so no refill runs beside the checkouts;
+     between rounds the machines are deleted and the pool refilled, untimed), against
+     GET /healthz on the same connection in the same rounds.
 
 Needs root, runc, the built nullspaced and nullspace-init.
 
   /usr/bin/python3 tools/bench/machine_http_bench.py --server build/nullspaced \
-      --init build/nullspace-init [--quick] [--machines 200] [--commands 500]
+      --init build/nullspace-init [--quick] [--machines 200] [--commands 500] \
+      [--pool-size 50] [--checkout-rounds 20]
 """
 import argparse
 import http.client
@@ -79,9 +85,11 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--machines", type=int, default=200)
     ap.add_argument("--commands", type=int, default=500)
+    ap.add_argument("--pool-size", type=int, default=50)
+    ap.add_argument("--checkout-rounds", type=int, default=20)
     args = ap.parse_args()
     if args.quick:
-        args.machines, args.commands = 5, 30
+        args.machines, args.commands, args.pool_size, args.checkout_rounds = 5, 30, 3, 2
     if os.geteuid() != 0 or not shutil.which(args.runtime):
         print(f"skipped: needs root and {args.runtime}")
         return 0
@@ -139,6 +147,45 @@ def main():
               f"({(len(ids) - 1) / secs:.1f} creates/s, each answered once ready)")
         print(f"nullspaced RSS: {rss_before} KiB before the first, {rss_after} KiB with "
               f"{len(ids)} alive: {(rss_after - rss_before) / len(ids):.0f} KiB per machine")
+        for mid in ids:
+            c.call("DELETE", f"/v1/machines/{mid}")
+        ids.clear()
+
+        # 3. Checkout of a ready machine over HTTP, against GET /healthz.
+        n = args.pool_size
+        st, p = c.call("POST", "/v1/warm-pools",
+                       {"template": "bench", "name": "bench-pool", "min_ready": n, "max_ready": n})
+        assert st == 201, p
+        checkout_ms, health_ms = [], []
+        for _ in range(args.checkout_rounds):
+            st, p = c.call("PATCH", "/v1/warm-pools/bench-pool", {"min_ready": n})
+            assert st == 200, p
+            st, p = c.call("GET", f"/v1/warm-pools/bench-pool/ready?min_ready={n}&timeout_ms=600000")
+            assert st == 200, p
+            st, p = c.call("PATCH", "/v1/warm-pools/bench-pool", {"min_ready": 0})
+            assert st == 200, p
+            for _ in range(n):
+                t = time.perf_counter()
+                st, m = c.call("POST", "/v1/machines",
+                               {"warm_pool": "bench-pool", "warm_pool_mode": "require"})
+                checkout_ms.append((time.perf_counter() - t) * 1e3)
+                assert st == 201 and m["machine"]["warm_pool_checkout"]["result"] == "hit", m
+                ids.append(m["machine"]["id"])
+                t = time.perf_counter()
+                st, _ = c.call("GET", "/healthz")
+                health_ms.append((time.perf_counter() - t) * 1e3)
+            for mid in ids:
+                c.call("DELETE", f"/v1/machines/{mid}")
+            ids.clear()
+        c.call("DELETE", "/v1/warm-pools/bench-pool")
+        print(f"\ncheckout of a ready machine over HTTP: {len(checkout_ms)} checkouts "
+              f"({args.checkout_rounds} rounds of {n})")
+        print("| path | p50 ms | p99 ms | max ms |")
+        print("|---|---:|---:|---:|")
+        for name, xs in (("POST /v1/machines {warm_pool} (hit)", checkout_ms),
+                         ("GET /healthz", health_ms)):
+            print(f"| {name} | {statistics.median(xs):.3f} | {percentile(xs, 0.99):.3f} | "
+                  f"{max(xs):.3f} |")
     finally:
         c = api(port)
         for mid in ids:

@@ -89,6 +89,15 @@ void api_client::fail(const http_response& r) {
       js::document d(r.body);
       auto err = d["error"];
       message = js::str(err, "message");
+      // The numbers behind it (a warm pool's ready, starting, in_use, failed).
+      simdjson::dom::object counts;
+      if (auto c = js::get(err, "counts"); c && c->get(counts) == simdjson::SUCCESS) {
+        std::string text;
+        for (auto [k, v] : counts)
+          text += (text.empty() ? "" : ", ") + std::string(k) + " " + simdjson::minify(v);
+        // Unless the message says them already (in the same words).
+        if (!text.empty() && message.find(text) == std::string::npos) message += " [" + text + "]";
+      }
       auto details = js::items(err, "details");
       for (size_t i = 1; i < details.size(); ++i) {
         auto m = js::str(details[i], "message");
@@ -129,6 +138,19 @@ std::string api_client::put(const std::string& path, const std::string& json) {
   auto r = make("PUT", path);
   r.headers.push_back("Content-Type: application/json");
   r.body = json;
+  return expect_ok(http_.send(r));
+}
+
+std::string api_client::patch(const std::string& path, const std::string& json) {
+  auto r = make("PATCH", path);
+  r.headers.push_back("Content-Type: application/json");
+  r.body = json;
+  return expect_ok(http_.send(r));
+}
+
+std::string api_client::get_waiting(const std::string& path) {
+  auto r = make("GET", path);
+  r.stall_timeout_s = 0;
   return expect_ok(http_.send(r));
 }
 

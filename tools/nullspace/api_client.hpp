@@ -29,13 +29,17 @@ class api_client {
   explicit api_client(server_options opts);
 
   // The body of a 2xx answer. Any other answer throws cli_error: 401 and an
-  // unreachable server exit 3, everything else 1, with the server's message.
+  // unreachable server exit 3, everything else 1, with the server's message
+  // (and the error's counts, e.g. a warm pool's, when it has some).
   std::string get(const std::string& path);
   std::string post(const std::string& path, const std::string& json);
   std::string put(const std::string& path, const std::string& json);
+  std::string patch(const std::string& path, const std::string& json);
   std::string del(const std::string& path);
-  // As post and del, for answers that wait on a machine (a start, a command,
-  // a stop): they may take any time with no byte arriving.
+  // As get, post and del, for answers that wait on a machine (a start, a
+  // command, a stop, a warm pool's refill): they may take any time with no
+  // byte arriving.
+  std::string get_waiting(const std::string& path);
   std::string post_waiting(const std::string& path, const std::string& json);
   std::string del_waiting(const std::string& path);
   // PUTs raw bytes (application/octet-stream).

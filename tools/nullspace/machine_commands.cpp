@@ -1,5 +1,6 @@
 // nullspace machine create|ls|get|pause|resume|timeout|kill: starting
-// machines from templates, finding them, and changing their state.
+// machines from templates (or checking them out of warm pools), finding
+// them, and changing their state.
 #include <memory>
 
 #include "storage/common/json_writer.hpp"
@@ -9,6 +10,7 @@
 #include "tools/nullspace/machine_paths.hpp"
 #include "tools/nullspace/machine_render.hpp"
 #include "tools/nullspace/paged_list.hpp"
+#include "tools/nullspace/pool_render.hpp"
 #include "tools/nullspace/terminal.hpp"
 
 namespace nullspace::cli {
@@ -38,7 +40,9 @@ void write_pairs(json::writer& w, std::string_view key, const std::vector<std::s
 }
 
 struct create_cmd {
-  std::string ref, timeout;
+  std::string ref, timeout, pool, pool_mode;
+  int64_t pool_wait_ms = 0;
+  CLI::Option* pool_wait_opt = nullptr;
   std::vector<std::string> envs, labels;
   int64_t cpu = 0, memory_mb = 0;
   CLI::Option *cpu_opt = nullptr, *memory_opt = nullptr;
@@ -46,8 +50,16 @@ struct create_cmd {
 };
 
 std::string create_request(const create_cmd& c) {
+  if (c.ref.empty() && c.pool.empty())
+    throw usage_error("--template is required (unless --pool names a warm pool)");
+  if (c.pool.empty() && (!c.pool_mode.empty() || c.pool_wait_opt->count()))
+    throw usage_error("--pool-mode and --pool-wait-ms need --pool");
   json::writer w;
-  w.begin_object().field("template", c.ref);
+  w.begin_object();
+  if (!c.ref.empty()) w.field("template", c.ref);
+  if (!c.pool.empty()) w.field("warm_pool", c.pool);
+  if (!c.pool_mode.empty()) w.field("warm_pool_mode", c.pool_mode);
+  if (c.pool_wait_opt->count()) w.field("warm_pool_wait_ms", c.pool_wait_ms);
   write_pairs(w, "envs", c.envs, "--env");
   write_pairs(w, "labels", c.labels, "--label");
   if (c.cpu_opt->count()) w.field("cpu_count", c.cpu);
@@ -75,6 +87,7 @@ int run_create(const create_cmd& c, const server_options& server) {
   auto id = js::str(m, "id");
   term.out_line(id);
   term.err_line(machine_summary(m));
+  if (auto served = checkout_line(m); !served.empty()) term.err_line(served);
   for (auto& p : port_lines(m, api.server())) term.err_line("  port " + p);
   term.err_line("run commands with: nullspace machine exec " + id + " -- CMD ARGS...");
   return exit_ok;
@@ -83,9 +96,19 @@ int run_create(const create_cmd& c, const server_options& server) {
 void add_create(CLI::App& machine, app_context& ctx) {
   auto c = std::make_shared<create_cmd>();
   auto* cr = machine.add_subcommand("create", "Start a machine from a template");
-  cr->add_option("--template", c->ref, "name, ns/name, name:tag or name@tb_…")
-      ->required()
+  cr->add_option("--template", c->ref,
+                 "name, ns/name, name:tag or name@tb_… (with --pool: default the pool's)")
       ->type_name("REF");
+  cr->add_option("--pool", c->pool, "Check a ready machine out of this warm pool (name or wp_…)")
+      ->type_name("POOL");
+  cr->add_option("--pool-mode", c->pool_mode,
+                 "prefer (default): a ready machine, else a cold start; require: a ready "
+                 "machine or an error; bypass: a cold start from the pool's template")
+      ->check(CLI::IsMember({"prefer", "require", "bypass"}));
+  c->pool_wait_opt = cr->add_option("--pool-wait-ms", c->pool_wait_ms,
+                                    "With require: wait this long for a ready machine")
+                         ->check(CLI::NonNegativeNumber)
+                         ->type_name("MS");
   cr->add_flag("--no-wait", c->no_wait, "Answer at once (state starting), not once it is ready");
   cr->add_option("--timeout", c->timeout,
                  "Stop it after this long (1500 = ms, 90s, 5m, 1h; default: the server's)")
@@ -103,10 +126,12 @@ void add_create(CLI::App& machine, app_context& ctx) {
           ->type_name("N");
   cr->add_flag("--no-internet", c->no_internet, "Loopback networking only");
   add_json_flag(*cr, c->json);
-  cr->footer(R"(Prints the machine's id on stdout; its state and ports go to stderr.
+  cr->footer(R"(Prints the machine's id on stdout; its state, ports and how a warm pool served
+it (hit, fallback, bypass) go to stderr.
 Examples:
   nullspace machine create --template web
-  id=$(nullspace machine create --template web:stable --env API_TOKEN=... --label team=infra --timeout 30m))");
+  id=$(nullspace machine create --template web:stable --env API_TOKEN=... --label team=infra --timeout 30m)
+  nullspace machine create --pool web-pool --pool-mode require --pool-wait-ms 2000)");
   cr->callback([&ctx, c] { ctx.action = [&ctx, c] { return run_create(*c, ctx.server); }; });
 }
 

@@ -1,10 +1,11 @@
 // nullspace: the command-line client of nullspaced (template builds, their
-// logs, the template registry, machines started from templates) and of this
-// machine's base-image catalog.
+// logs, the template registry, machines started from templates, warm pools of
+// ready machines) and of this machine's base-image catalog.
 //
 //   nullspace template build|wait|logs|status|cancel|retry|promote …
 //   nullspace template get|list|builds|tags|alias|reserve|rename|visibility|delete …
 //   nullspace machine create|exec|cp|logs|ls|get|pause|resume|timeout|kill …
+//   nullspace pool create|get|list|wait|update|enable|disable|drain|delete|logs …
 //   nullspace image list|bootstrap …
 //
 // docs/CLI.md describes every command; exit codes are in cli_error.hpp.
@@ -54,6 +55,11 @@ Run `nullspace template COMMAND --help` for a command's flags; docs/CLI.md has t
   add_machine_logs_command(*machine, ctx);
   machine->footer(R"(Global options (--server URL, --api-key KEY) may be given anywhere.
 Run `nullspace machine COMMAND --help` for a command's flags; docs/CLI.md has them all.)");
+  auto* pool = app.add_subcommand("pool", "Keep ready machines of a template (warm pools)");
+  pool->require_subcommand(1);
+  add_pool_commands(*pool, ctx);
+  pool->footer(R"(Global options (--server URL, --api-key KEY) may be given anywhere.
+Run `nullspace pool COMMAND --help` for a command's flags; docs/CLI.md has them all.)");
   add_image_commands(app, ctx);
   app.footer(R"(Examples:
   nullspace template build --from-python-image 3.11 --name my-template --tag stable
@@ -64,6 +70,8 @@ Run `nullspace machine COMMAND --help` for a command's flags; docs/CLI.md has th
   nullspace machine exec $id -- python3 -c 'print(1 + 1)'
   nullspace machine cp ./data.csv $id:/tmp/data.csv
   nullspace machine kill $id
+  nullspace pool create --template my-template --name my-pool --min-ready 2
+  nullspace machine create --pool my-pool
 
 Exit codes: 0 ready / done, 1 build error, cancelled or refused by the server,
 2 usage error, 3 server unreachable or authentication failed.

@@ -25,9 +25,18 @@ from nullspace.errors import (
     RateLimitError,
     ServerError,
     TimeoutError,
+    WarmPoolEmptyError,
 )
 from nullspace.logger import default_build_logger
-from nullspace.machine_models import CommandResult, CommandStatus, FileEntry, MachineFailure, MachineInfo, MachinePort
+from nullspace.machine_models import (
+    CommandResult,
+    CommandStatus,
+    FileEntry,
+    MachineFailure,
+    MachineInfo,
+    MachinePort,
+    WarmPoolCheckout,
+)
 from nullspace.machines import Machine
 from nullspace.models import (
     BuildInfo,
@@ -42,7 +51,8 @@ from nullspace.models import (
 from nullspace.ready import ReadyCheck, wait_for_command, wait_for_file, wait_for_port, wait_for_url
 from nullspace.secrets import BuildSecret
 from nullspace.templates import Template
-from nullspace.warm_pools import TemplateWarmPool
+from nullspace.warm_pool_models import WarmPoolCounts, WarmPoolInfo, WarmPoolReason
+from nullspace.warm_pools import TemplateWarmPool, WarmPoolLogFollower
 
 __all__ = [
     "__version__",
@@ -52,6 +62,10 @@ __all__ = [
     "Machine",
     "CommandHandle",
     "TemplateWarmPool",
+    "WarmPoolInfo",
+    "WarmPoolCounts",
+    "WarmPoolReason",
+    "WarmPoolLogFollower",
     "BuildSecret",
     "ReadyCheck",
     "wait_for_port",
@@ -70,6 +84,7 @@ __all__ = [
     "MachineInfo",
     "MachineFailure",
     "MachinePort",
+    "WarmPoolCheckout",
     "CommandResult",
     "CommandStatus",
     "FileEntry",
@@ -88,4 +103,5 @@ __all__ = [
     "MachineError",
     "CommandExitError",
     "NotSupportedError",
+    "WarmPoolEmptyError",
 ]

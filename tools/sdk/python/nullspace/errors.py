@@ -35,6 +35,7 @@ __all__ = [
     "MachineError",
     "CommandExitError",
     "NotSupportedError",
+    "WarmPoolEmptyError",
     "error_from_response",
 ]
 
@@ -50,6 +51,9 @@ class NullspaceError(Exception):
         field: the request field the error is about, when the server named one.
         details: every problem the server found (request validation), each a dict
             with ``code``, ``message`` and maybe ``field``.
+        counts: numbers the server gave with the error (a warm pool's ``ready``,
+            ``starting``, ``in_use``, ``failed`` on a 503 ``warm_pool_empty`` or a
+            ready wait's 408/409), else empty.
     """
 
     def __init__(
@@ -60,6 +64,7 @@ class NullspaceError(Exception):
         status: int | None = None,
         field: str | None = None,
         details: Sequence[Mapping[str, Any]] | None = None,
+        counts: Mapping[str, int] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -67,6 +72,7 @@ class NullspaceError(Exception):
         self.status = status
         self.field = field
         self.details: list[dict[str, Any]] = [dict(d) for d in details or []]
+        self.counts: dict[str, int] = dict(counts or {})
 
     def __str__(self) -> str:
         parts = [self.message]
@@ -247,8 +253,22 @@ class CommandExitError(NullspaceError):
 
 
 class NotSupportedError(NullspaceError, NotImplementedError):
-    """A part of the SDK whose server feature does not exist yet (warm pools).
-    Also a builtin ``NotImplementedError``."""
+    """A part of the SDK whose server feature does not exist yet. Also a builtin
+    ``NotImplementedError``. (Warm pools raised it before the server had them;
+    nothing does now.)"""
+
+
+class WarmPoolEmptyError(ServerError):
+    """503 ``warm_pool_empty``: ``Machine.create(warm_pool=…,
+    warm_pool_mode="require")`` found no ready machine in the pool within
+    ``warm_pool_wait_ms``. ``counts`` has the pool's ``ready``, ``starting``,
+    ``in_use`` and ``failed`` as the server saw them. A subclass of
+    :class:`ServerError`."""
+
+    @property
+    def ready(self) -> int:
+        """The pool's ready machines then."""
+        return int(self.counts.get("ready", 0))
 
 
 _BY_STATUS: dict[int, type[NullspaceError]] = {
@@ -285,6 +305,7 @@ def error_from_response(
     message = ""
     field: str | None = None
     details: list[dict[str, Any]] = []
+    counts: dict[str, int] = {}
     try:
         doc = json.loads(text) if text else None
     except ValueError:
@@ -296,6 +317,8 @@ def error_from_response(
         field = err.get("field") if isinstance(err.get("field"), str) else None
         if isinstance(err.get("details"), list):
             details = [d for d in err["details"] if isinstance(d, dict)]
+        if isinstance(err.get("counts"), dict):
+            counts = {k: v for k, v in err["counts"].items() if isinstance(v, int) and not isinstance(v, bool)}
     if not message:
         what = f"{method} {path} " if method else ""
         message = f"{what}answered HTTP {status}" + (f": {text.strip()[:200]}" if text.strip() else "")
@@ -304,7 +327,9 @@ def error_from_response(
         {k: (redact(v, secrets) if isinstance(v, str) else v) for k, v in d.items()} for d in details
     ]
     cls = _BY_STATUS.get(status, ServerError if status >= 500 else NullspaceError)
-    kw: dict[str, Any] = {"code": code, "status": status, "field": field, "details": details}
+    if status == 503 and code == "warm_pool_empty":
+        cls = WarmPoolEmptyError
+    kw: dict[str, Any] = {"code": code, "status": status, "field": field, "details": details, "counts": counts}
     if cls is RateLimitError:
         retry_after = None
         raw = headers.get("Retry-After") if headers is not None else None

@@ -21,7 +21,7 @@ from nullspace.client import Client, quote_segment, resolve_client
 from nullspace.commands import Commands
 from nullspace.errors import InvalidArgumentError, MachineError, NotFoundError, NullspaceError, TimeoutError
 from nullspace.files import Files
-from nullspace.machine_models import MachineInfo
+from nullspace.machine_models import MachineInfo, WarmPoolCheckout
 from nullspace.streams import LogFollower, SSEEvent
 
 __all__ = ["Machine", "MachineLogFollower"]
@@ -103,7 +103,7 @@ class Machine:
     @classmethod
     def create(
         cls,
-        template: str,
+        template: str = "",
         *,
         envs: Mapping[str, str] | None = None,
         cpu_count: int | None = None,
@@ -137,8 +137,14 @@ class Machine:
             wait: answer once the machine is ready (its start command running
                 and its ready check passed); with ``False`` it is returned at
                 ``starting`` (see :meth:`wait_until_ready`).
-            warm_pool, warm_pool_mode, warm_pool_wait_ms: passed to the server,
-                which refuses them until it has warm pools.
+            warm_pool: a warm pool (name or ``wp_…``) to check a ready machine
+                out of; ``template`` may then be empty (the pool's is used).
+            warm_pool_mode: ``prefer`` (default: a ready machine, else a cold
+                start), ``require`` (a ready machine or
+                :class:`~nullspace.errors.WarmPoolEmptyError`) or ``bypass`` (a
+                cold start from the pool's template).
+            warm_pool_wait_ms: with ``require``, how long to wait for a ready
+                machine. :attr:`warm_pool_checkout` says how it was served.
             request_timeout: seconds the create call may take (default 600 with
                 ``wait``, else the client's timeout).
 
@@ -149,11 +155,13 @@ class Machine:
                 command's last output lines).
             RateLimitError: too many machines are alive.
             InvalidArgumentError: a bad value (``field`` names it).
+            WarmPoolEmptyError: ``require`` found no ready machine in time
+                (``counts`` has the pool's).
         """
-        if not isinstance(template, str) or not template:
+        if not isinstance(template, str) or not (template or warm_pool):
             raise InvalidArgumentError("template must be a template ref, e.g. build.canonical_ref", field="template")
         c = resolve_client(client, api_url, api_key)
-        body: dict[str, Any] = {"template": template}
+        body: dict[str, Any] = {"template": template} if template else {}
         for key, value in (
             ("envs", _str_map(envs, "envs")),
             ("cpu_count", cpu_count),
@@ -242,6 +250,12 @@ class Machine:
     def canonical_ref(self) -> str | None:
         """``namespace/name@tb_…``: the build the machine runs."""
         return self.info.canonical_ref
+
+    @property
+    def warm_pool_checkout(self) -> WarmPoolCheckout | None:
+        """How a warm pool served the create (``result``: ``hit``, ``fallback``
+        or ``bypass``; ``pool_id``, ``waited_ms``, ``reason``), or ``None``."""
+        return self.info.warm_pool_checkout
 
     @property
     def client(self) -> Client:

@@ -26,10 +26,8 @@ from nullspace import (
     Machine,
     MachineInfo,
     NotFoundError,
-    NotSupportedError,
     NullspaceError,
     Template,
-    TemplateWarmPool,
     wait_for_port,
 )
 from conftest import stop_machines
@@ -195,14 +193,10 @@ def test_unknown_template_and_bad_arguments(acme):
         Machine.connect("m_0000000000000000", client=acme)
 
 
-def test_warm_pools_say_they_are_missing(acme, web_ref):
-    with pytest.raises(NotSupportedError) as e:
-        TemplateWarmPool.create(web_ref, size=2)
-    assert isinstance(e.value, NotImplementedError) and "warm-pool routes" in str(e.value)
-    with pytest.raises(NotImplementedError):
-        Template.create_warm_pool(web_ref)
-    with pytest.raises(InvalidArgumentError):  # the server refuses a pool it does not have
-        Machine.create(template=web_ref, warm_pool="pool-1", client=acme)
+def test_a_create_naming_an_unknown_pool_is_not_found(acme, web_ref):
+    # (Warm pools themselves: test_warm_pools.py.)
+    with pytest.raises(NotFoundError):
+        Machine.create(template=web_ref, warm_pool=unique("no-such-pool"), client=acme)
 
 
 # ---- commands ----------------------------------------------------------------------------
