@@ -177,3 +177,24 @@ TEST_CASE("Dockerfile build errors: a missing secret, a bad chown, an image not 
   REQUIRE(base.record.failure);
   CHECK(base.record.failure->step == 0);
 }
+
+TEST_CASE("COPY --chmod with a symbolic mode changes each file's own mode", "[dockerfile_build]") {
+  REQUIRE_SANDBOX();
+  temp_dir dir;
+  auto eng = open_sandbox(dir);
+  auto ctx = upload_context(*eng, tar_writer()
+                                      .dir("app", 0700)
+                                      .file("app/run.sh", "echo run\n", 0700)
+                                      .file("app/data.txt", "d\n", 0600)
+                                      .finish());
+  auto b = build(*eng, dockerfile_request(R"DF(FROM busybox
+COPY --chmod=go=u-w,a+rX app/ /app/
+RUN stat -c '%a %n' /app /app/run.sh /app/data.txt
+)DF",
+                                          ctx));
+  INFO(failure(b));
+  REQUIRE(b.record.status == build_status::ready);
+  auto out = output(*eng, b.record.id);
+  CHECK(contains(out, "755 /app/run.sh"));    // rwx to all, w for the user only
+  CHECK(contains(out, "644 /app/data.txt"));  // no x bit: X adds none
+}

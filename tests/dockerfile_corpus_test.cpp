@@ -326,3 +326,21 @@ TEST_CASE("the corpus builds offline and does what Docker would", "[dockerfile_b
   }
   CHECK(mounts_under(dir.path()) == 0);
 }
+
+TEST_CASE("ADD <url> downloads are capped by max_download_bytes", "[dockerfile_build]") {
+  REQUIRE_SANDBOX();
+  temp_dir dir;
+  auto o = sandbox_options(dir);
+  o.max_download_bytes = 1000;
+  auto eng = open_sandbox(o);
+  file_server files({{"small", std::string(1000, 's')}, {"big", std::string(1001, 'b')}});
+  auto small = build(*eng, request("FROM busybox\nADD " + files.base_url + "/small /small\n", ""));
+  INFO(failure(small));
+  CHECK(small.record.status == build_status::ready);
+  auto big = build(*eng, request("FROM busybox\nADD " + files.base_url + "/big /big\n", ""));
+  REQUIRE(big.record.status == build_status::error);
+  CHECK(big.record.failure->code == "step_failed");
+  CHECK(has(big.record.failure->message,
+            "/files/big: the download is larger than 1000 bytes, this server's limit"));
+  CHECK(mounts_under(dir.path()) == 0);
+}

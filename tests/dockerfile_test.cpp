@@ -4,6 +4,7 @@
 #include "runtime/dockerfile/dockerfile.hpp"
 #include "runtime/plan/plan.hpp"
 #include "runtime/plan/request_parser.hpp"
+#include "runtime/request/file_mode.hpp"
 #include "runtime/request/path_glob.hpp"
 
 using namespace nullspace::runtime;
@@ -152,11 +153,53 @@ TEST_CASE("RUN flags: secrets, cache mounts, network, SHELL", "[dockerfile]") {
   REQUIRE(run.secret_mounts.size() == 2);
   CHECK(run.secret_mounts[0] == secret_mount{"npm_token", "/w/.npmrc", true});
   CHECK(run.secret_mounts[1] == secret_mount{"opt", "/run/secrets/opt", false});
-  CHECK(run.tmpfs == std::vector<std::string>{"/root/.cache"});
+  CHECK(run.tmpfs.empty());
+  REQUIRE(run.caches.size() == 1);
+  CHECK(run.caches[0] == cache_mount{"/root/.cache", "/root/.cache", "shared", false, 0755, 0, 0});
   CHECK(p.secret_mounts.size() == 2);
-  CHECK(p.warnings.size() == 1);  // the cache mount is not kept between builds
+  CHECK(p.warnings.empty());  // a cache mount is kept between builds now
   CHECK(p.steps[3].argv ==
         std::vector<std::string>{"/bin/bash", "-o", "pipefail", "-c", "echo hi | cat"});
+}
+
+TEST_CASE("COPY --chmod modes: octal or symbolic, as chmod(1)", "[dockerfile]") {
+  CHECK(valid_chmod("0755"));
+  CHECK(valid_chmod("755"));
+  CHECK(valid_chmod("u+x"));
+  CHECK(valid_chmod("a=rwX,o-w"));
+  CHECK(valid_chmod("g=u"));
+  CHECK_FALSE(valid_chmod("0999"));
+  CHECK_FALSE(valid_chmod("17777"));
+  CHECK_FALSE(valid_chmod(""));
+  CHECK_FALSE(valid_chmod("u"));
+  CHECK_FALSE(valid_chmod("u+q"));
+  CHECK_FALSE(valid_chmod("u+x,"));
+  CHECK(apply_chmod("0755", 0600, false) == 0755);
+  CHECK(apply_chmod("u+x", 0644, false) == 0744);
+  CHECK(apply_chmod("+x", 0644, false) == 0755);
+  CHECK(apply_chmod("go-w", 0666, false) == 0644);
+  CHECK(apply_chmod("a=rX", 0600, false) == 0444);  // X: no x bit yet on a file
+  CHECK(apply_chmod("a=rX", 0600, true) == 0555);   // X: directories search
+  CHECK(apply_chmod("a=rX", 0700, false) == 0555);  // X: a file already executable
+  CHECK(apply_chmod("u=rw,g=r,o=", 0777, false) == 0640);
+  CHECK(apply_chmod("g=u", 0750, false) == 0770);
+  CHECK(apply_chmod("u+s,+t", 0755, false) == 05755);
+  auto p = ok("FROM busybox\nCOPY --chmod=u+x,go-w a /a\nCOPY --chmod=755 b /b\n");
+  CHECK(p.steps[1].chmod == "u+x,go-w");
+  CHECK(p.steps[2].chmod == "0755");
+}
+
+TEST_CASE("RUN --mount=type=cache options", "[dockerfile]") {
+  auto p =
+      ok("FROM busybox\nWORKDIR /w\n"
+         "RUN --mount=type=cache,id=apt,target=/var/cache/apt,sharing=locked "
+         "--mount=type=cache,target=deps,sharing=PRIVATE,mode=0700,uid=1000,gid=1001,ro "
+         "--mount=type=tmpfs,target=/scratch apt-get update\n");
+  auto& run = p.steps[2];
+  REQUIRE(run.caches.size() == 2);
+  CHECK(run.caches[0] == cache_mount{"apt", "/var/cache/apt", "locked", false, 0755, 0, 0});
+  CHECK(run.caches[1] == cache_mount{"/w/deps", "/w/deps", "private", true, 0700, 1000, 1001});
+  CHECK(run.tmpfs == std::vector<std::string>{"/scratch"});
 }
 
 TEST_CASE("ENTRYPOINT and CMD make the start command", "[dockerfile]") {
@@ -197,6 +240,33 @@ TEST_CASE("Dockerfile problems name their line", "[dockerfile]") {
   first_error("FROM busybox\nADD https://example.com/ /dir/\n", line);
   first_error("FROM busybox\nADD --checksum=sha256:" + std::string(64, 'a') + " f /f\n", line);
   first_error("FROM busybox\nSTOPSIGNAL SIGNOPE\n", line);
+  auto credentials = first_error(
+      "FROM busybox\nADD https://deploy:s3cr3t-tok@files.example/app.tgz /app.tgz\n", line);
+  CHECK(line == 2);
+  CHECK(credentials.find("https://***@files.example/app.tgz") != std::string::npos);
+  CHECK(credentials.find("build secret") != std::string::npos);
+  CHECK(credentials.find("s3cr3t-tok") == std::string::npos);
+  CHECK(first_error("FROM busybox\n\nRUN --mount=type=cache,target=/c,sharing=exclusive true\n",
+                    line) ==
+        "RUN --mount=type=cache,sharing=exclusive: use shared, locked or private");
+  CHECK(line == 3);
+  CHECK(first_error("FROM busybox\nRUN --mount=type=cache,target=/c,from=build true\n", line)
+            .find("does not support from (seeding a cache") != std::string::npos);
+  CHECK(line == 2);
+  first_error("FROM busybox\nRUN --mount=type=cache,target=/c,source=/x true\n", line);
+  first_error("FROM busybox\nRUN --mount=type=cache,id=x true\n", line);
+  first_error("FROM busybox\nRUN --mount=type=cache,target=/c,mode=rwx true\n", line);
+  first_error("FROM busybox\nRUN --mount=type=cache,target=/c,uid=-1 true\n", line);
+  first_error("FROM busybox\nRUN --mount=type=cache,target=/c,size=1g true\n", line);
+  CHECK(first_error("FROM busybox\nRUN --mount=type=cache,target=/root "
+                    "--mount=type=secret,id=t,target=/root/.npmrc true\n",
+                    line)
+            .find("a secret never goes into a cache") != std::string::npos);
+  CHECK(line == 2);
+  CHECK(first_error("FROM busybox\nRUN --mount=type=cache,target=/run --mount=type=secret,id=t "
+                    "true\n",
+                    line)
+            .find("overlaps /run/secrets") != std::string::npos);
   first_error("FROM busybox\nHEALTHCHECK --interval=soon CMD true\n", line);
   first_error("FROM busybox\nHEALTHCHECK CMD\n", line);
   first_error("FROM busybox\nONBUILD FROM busybox\n", line);
@@ -425,16 +495,16 @@ TEST_CASE("bind mounts and COPY --from an image", "[dockerfile]") {
   CHECK(copy.from_stage == -1);
   CHECK(copy.context.empty());
   auto url = ok("FROM busybox\nADD --checksum=sha256:" + std::string(64, 'a') +
-                " https://user:tok@example.com/dl/tool.tgz?x=1 /opt/\n");
-  CHECK(url.steps[1].url == "https://user:tok@example.com/dl/tool.tgz?x=1");
+                " https://example.com/dl/tool.tgz?x=1 /opt/\n");
+  CHECK(url.steps[1].url == "https://example.com/dl/tool.tgz?x=1");
   CHECK(url.steps[1].src == "tool.tgz");
   CHECK(url.steps[1].checksum == "sha256:" + std::string(64, 'a'));
   CHECK_FALSE(url.steps[1].extract);  // downloads are never unpacked
   CHECK(url.downloads == std::vector<size_t>{2});
   build_request r;
   r.source.type = source_type::dockerfile;
-  r.source.dockerfile = "FROM busybox\nADD https://user:tok@example.com/dl/tool.tgz /opt/\n";
-  CHECK(make_plan(r).steps[1].summary == "copy https://***@example.com/dl/tool.tgz -> /opt/");
+  r.source.dockerfile = "FROM busybox\nADD https://example.com/dl/tool.tgz /opt/\n";
+  CHECK(make_plan(r).steps[1].summary == "copy https://example.com/dl/tool.tgz -> /opt/");
   // No context needed for either.
   CHECK(parse_dockerfile("FROM busybox\nCOPY --from=busybox /bin/sh /x\n", "").errors.empty());
 }

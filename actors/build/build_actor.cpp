@@ -13,6 +13,7 @@
 #include "runtime/context/context_copy.hpp"
 #include "runtime/dockerfile/dockerfile.hpp"
 #include "runtime/plan/plan.hpp"
+#include "runtime/request/file_mode.hpp"
 #include "runtime/sandbox/runtime_refusal.hpp"
 #include "runtime/sandbox/secret_files.hpp"
 #include "runtime/sandbox/step_commands.hpp"
@@ -403,6 +404,20 @@ void start_sandboxed_command(build_ptr self, size_t index, const std::string& ke
   sp.cpu_count = st.req.cpu_count;
   sp.memory_bytes = uint64_t{st.req.memory_mb} << 20;
   sp.tmpfs = step.tmpfs;
+  job.tenant = st.rec.tenant;
+  for (auto& c : step.caches) {
+    runtime::cache_mount_use use;
+    use.key = c.id;
+    use.target = c.target;
+    use.sharing = c.sharing == "locked"    ? runtime::cache_sharing::locked
+                  : c.sharing == "private" ? runtime::cache_sharing::private_dir
+                                           : runtime::cache_sharing::shared;
+    use.readonly = c.readonly;
+    use.mode = c.mode;
+    use.uid = c.uid;
+    use.gid = c.gid;
+    job.caches.push_back(std::move(use));
+  }
   job.scripts = step.inline_files;
   for (auto& b : step.binds) {
     runtime::bind_source src;
@@ -511,8 +526,10 @@ void start_copy(build_ptr self, size_t index, const std::string& key) {
   job.step.step = index;
   job.step.lowers = st.layers;
   job.copy = {tar, step.src, image_path(st.cwd, step.dest), owner.first, owner.second};
-  if (!step.chmod.empty())
+  if (runtime::octal_chmod(step.chmod))
     job.copy.mode = static_cast<uint32_t>(std::stoul(step.chmod, nullptr, 8));
+  else
+    job.copy.symbolic_mode = step.chmod;  // u+x: applied to each file's own mode
   job.copy.extract = step.extract;
   job.layer_name = layer_name(key, st.rec.id, index);
   self->request(st.worker, caf::infinite, copy_atom::value, std::move(job))
@@ -1008,6 +1025,8 @@ build_actor::behavior_type build_behavior(build_ptr self, std::shared_ptr<engine
           s.base_job->cancel();  // the base reply comes back early and sees the cancel
         else if (!s.worker || s.finishing)
           finish_cancelled(self);
+        else if (s.ctx->cache_mounts)  // a step waiting for a locked cache stops waiting
+          s.ctx->cache_mounts->abandon(s.rec.id);
         // else: sandbox work is in flight; its answer sees the cancel.
         return rp;
       },

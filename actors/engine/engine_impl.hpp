@@ -68,6 +68,7 @@ struct engine::impl {
   mutable std::atomic<uint64_t> status_hits{0}, status_misses{0};
   std::unique_ptr<runtime::process_runner> runner;
   std::unique_ptr<runtime::image_store> images;
+  std::unique_ptr<runtime::cache_mount_store> cache_mounts;  // before sandbox, which uses it
   std::unique_ptr<runtime::step_sandbox> sandbox;
   std::unique_ptr<runtime::blocking_pool> blocking;
   std::unique_ptr<runtime::machine_driver> machines;

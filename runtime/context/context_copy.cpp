@@ -17,6 +17,7 @@
 #include <optional>
 
 #include "runtime/context/tar_entries.hpp"
+#include "runtime/request/file_mode.hpp"
 #include "runtime/request/path_glob.hpp"
 #include "storage/common/unique_fd.hpp"
 
@@ -266,8 +267,9 @@ std::optional<std::string> target_of(const selection& sel, const std::string& pa
 
 class copier {
  public:
-  copier(writer& w, const selection& sel, copy_summary& sum, std::optional<uint32_t> mode)
-      : w_(w), sel_(sel), sum_(sum), mode_(mode) {}
+  copier(writer& w, const selection& sel, copy_summary& sum, std::optional<uint32_t> mode,
+         std::string symbolic_mode)
+      : w_(w), sel_(sel), sum_(sum), mode_(mode), symbolic_mode_(std::move(symbolic_mode)) {}
 
   // One pass over the archive, writing the selected entries. Hard links whose
   // target lies outside the selection are collected in `pending_`.
@@ -457,7 +459,10 @@ class copier {
 
   // The mode an entry gets: --chmod's, else the archive's.
   uint32_t perm(archive_entry* e) const {
-    return mode_ ? *mode_ : static_cast<uint32_t>(archive_entry_perm(e) & 07777);
+    if (mode_) return *mode_;
+    auto own = static_cast<uint32_t>(archive_entry_perm(e) & 07777);
+    if (symbolic_mode_.empty()) return own;
+    return apply_chmod(symbolic_mode_, own, archive_entry_filetype(e) == AE_IFDIR);
   }
   uint32_t w_uid() const { return w_.uid(); }
   uint32_t w_gid() const { return w_.gid(); }
@@ -469,6 +474,7 @@ class copier {
   std::map<std::string, std::vector<std::string>> pending_;  // link target -> image paths
   std::vector<dir_time> dir_times_;
   std::optional<uint32_t> mode_;
+  std::string symbolic_mode_;
 };
 
 }  // namespace
@@ -500,7 +506,7 @@ result<bool> copy_one(const std::string& rootfs, const copy_request& req, const 
   std::string problem;
   if (sel.whole_dir && w.dir(dest, problem) < 0) return make_error(errc::invalid_argument, problem);
 
-  copier c(w, sel, sum, req.mode);
+  copier c(w, sel, sum, req.mode, req.symbolic_mode);
   auto a = open_archive(req.tar_path, problem);
   if (!a) return make_error(errc::internal, problem);
   if (auto ok = c.extract(a.get()); !ok) return ok.error();
@@ -575,7 +581,7 @@ result<bool> extract_one(const std::string& rootfs, const copy_request& req, con
   std::string problem;
   if (w.dir(dest, problem) < 0) return make_error(errc::invalid_argument, problem);
   selection sel{"", true, dest, nullptr};
-  copier c(w, sel, sum, req.mode);
+  copier c(w, sel, sum, req.mode, req.symbolic_mode);
   auto n = open_nested(req.tar_path, src, problem);
   if (!n) return make_error(errc::internal, problem);
   if (auto ok = c.extract(n->inner.get()); !ok)

@@ -40,6 +40,9 @@ struct copy_request {
   bool use_dockerignore = true;
   // COPY --chmod: the mode of every file and directory copied (else the archive's).
   std::optional<uint32_t> mode = std::nullopt;
+  // COPY --chmod=u+x (runtime/request/file_mode.hpp): applied to each entry's
+  // own mode; used when `mode` is not set.
+  std::string symbolic_mode = {};
   // ADD: a source file that is a tar archive (plain, gzip, bzip2 or xz) is
   // unpacked into dest, a directory, instead of copied.
   bool extract = false;

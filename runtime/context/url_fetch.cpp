@@ -17,12 +17,16 @@ constexpr long stall_timeout_s = 30;  // no byte for this long ends the transfer
 struct sink {
   int fd = -1;
   sha256 hash;
-  uint64_t bytes = 0;
-  bool write_failed = false;
+  uint64_t bytes = 0, max_bytes = 0;
+  bool write_failed = false, too_large = false;
 
   static size_t on_data(char* p, size_t size, size_t n, void* self) {
     auto* s = static_cast<sink*>(self);
     size_t total = size * n, done = 0;
+    if (s->bytes + total > s->max_bytes) {
+      s->too_large = true;
+      return 0;  // aborts the transfer
+    }
     while (done < total) {
       auto w = ::write(s->fd, p + done, total - done);
       if (w < 0 && errno == EINTR) continue;
@@ -45,13 +49,14 @@ struct curl_deleter {
 }  // namespace
 
 result<fetched_file> fetch_url(const std::string& url, const std::string& path,
-                               const std::string& checksum) {
+                               const std::string& checksum, uint64_t max_bytes) {
   static const bool curl_ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
   auto shown = url_for_messages(url);
   if (!curl_ready) return make_error(errc::internal, "libcurl could not be initialized");
   std::unique_ptr<CURL, curl_deleter> c(curl_easy_init());
   if (!c) return make_error(errc::internal, "libcurl could not allocate a transfer");
   sink out;
+  out.max_bytes = max_bytes;
   out.fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (out.fd < 0) return make_error(errc::internal, "cannot create the download of " + shown);
   char error_buffer[CURL_ERROR_SIZE] = {};
@@ -69,6 +74,8 @@ result<fetched_file> fetch_url(const std::string& url, const std::string& path,
   curl_easy_setopt(c.get(), CURLOPT_WRITEFUNCTION, &sink::on_data);
   curl_easy_setopt(c.get(), CURLOPT_WRITEDATA, &out);
   curl_easy_setopt(c.get(), CURLOPT_FAILONERROR, 1L);
+  // A Content-Length over the limit is refused before any byte is written.
+  curl_easy_setopt(c.get(), CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(max_bytes));
   auto code = curl_easy_perform(c.get());
   ::close(out.fd);
   auto fail = [&](errc e, std::string message) -> result<fetched_file> {
@@ -76,6 +83,11 @@ result<fetched_file> fetch_url(const std::string& url, const std::string& path,
     return make_error(e, std::move(message));
   };
   if (out.write_failed) return fail(errc::internal, "cannot write the download of " + shown);
+  if (out.too_large || code == CURLE_FILESIZE_EXCEEDED)
+    return fail(errc::invalid_argument, "ADD " + shown + ": the download is larger than " +
+                                            std::to_string(max_bytes) +
+                                            " bytes, this server's limit (nullspaced "
+                                            "--max-download-mb)");
   if (code != CURLE_OK) {
     long status = 0;
     curl_easy_getinfo(c.get(), CURLINFO_RESPONSE_CODE, &status);

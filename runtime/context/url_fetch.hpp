@@ -21,10 +21,11 @@ struct fetched_file {
 // Downloads `url` (http or https; redirects followed) into the new file
 // `path` (mode 0600, as Docker's ADD leaves a downloaded file). With
 // `checksum` ("sha256:<hex>"), a download that does not match is an
-// invalid_argument error and the file is removed. Messages name the URL
+// invalid_argument error and the file is removed; so is one larger than
+// `max_bytes` (stopped as soon as it passes it). Messages name the URL
 // without any user:password it holds. unavailable when the server cannot be
 // reached or answers other than 2xx.
 result<fetched_file> fetch_url(const std::string& url, const std::string& path,
-                               const std::string& checksum);
+                               const std::string& checksum, uint64_t max_bytes = uint64_t{2} << 30);
 
 }  // namespace nullspace::runtime

@@ -9,6 +9,7 @@
 #include <optional>
 #include <set>
 
+#include "runtime/request/file_mode.hpp"
 #include "runtime/request/image_ref.hpp"
 
 namespace nullspace::runtime {
@@ -421,6 +422,21 @@ class lowering {
                      "RUN does not take the flag --" + f.name + " (supported: --mount, --network)");
       }
     }
+    // A secret is never written into a cache dir, not even as a mount point.
+    auto within = [](const std::string& path, const std::string& dir) {
+      return path == dir || path.starts_with(dir == "/" ? dir : dir + "/");
+    };
+    for (auto& c : step.caches) {
+      if (within(c.target, "/run/secrets") || within("/run/secrets", c.target))
+        if (!step.secret_mounts.empty())
+          return error(ins.line, "RUN --mount=type=cache,target=" + c.target +
+                                     " overlaps /run/secrets, where this step's secrets are");
+      for (auto& m : step.secret_mounts)
+        if (within(m.target, c.target))
+          return error(ins.line, "RUN --mount=type=secret,target=" + m.target +
+                                     " lies in the cache mount at " + c.target +
+                                     ": a secret never goes into a cache; mount it elsewhere");
+    }
     auto text = std::string(rest);
     if (!ins.heredocs.empty()) {
       if (syn::exec_form(text))
@@ -498,18 +514,15 @@ class lowering {
       step.secret_mounts.push_back(std::move(m));
       return true;
     }
-    if (type == "cache" || type == "tmpfs") {
+    if (type == "tmpfs") {
       if (target.empty()) {
-        error(ins.line, "RUN --mount=type=" + type + " needs a target");
+        error(ins.line, "RUN --mount=type=tmpfs needs a target");
         return false;
       }
-      if (type == "cache")
-        out_.warnings.push_back("line " + std::to_string(ins.line) +
-                                ": RUN --mount=type=cache is an empty tmpfs at " + target +
-                                " for this step; its contents are not kept between builds");
       step.tmpfs.push_back(target);
       return true;
     }
+    if (type == "cache") return cache(ins, kv, target, step);
     if (type == "bind") {
       for (auto& [key, v] : kv)
         if (key != "type" && key != "target" && key != "source" && key != "src" && key != "from" &&
@@ -566,6 +579,66 @@ class lowering {
     return false;
   }
 
+  // RUN --mount=type=cache: a dir kept between the tenant's builds.
+  bool cache(const syn::instruction& ins, std::map<std::string, std::string>& kv,
+             const std::string& target, build_step& step) {
+    auto where = "RUN --mount=type=cache";
+    for (auto& [key, v] : kv) {
+      if (key == "from" || key == "source" || key == "src") {
+        error(ins.line, std::string(where) + " does not support " + key +
+                            " (seeding a cache from a stage or image): the cache starts empty "
+                            "and keeps what the builds write");
+        return false;
+      }
+      if (key != "type" && key != "id" && key != "target" && key != "sharing" && key != "mode" &&
+          key != "uid" && key != "gid" && key != "ro" && key != "readonly" && key != "rw" &&
+          key != "readwrite") {
+        error(ins.line, std::string(where) + " does not support " + key +
+                            " (supported: id, target, sharing, mode, uid, gid, ro)");
+        return false;
+      }
+    }
+    if (target.empty()) {
+      error(ins.line, std::string(where) + " needs a target");
+      return false;
+    }
+    cache_mount c;
+    c.target = target;
+    c.id = kv.count("id") && !kv["id"].empty() ? kv["id"] : target;
+    if (kv.count("sharing")) {
+      c.sharing = lower(kv["sharing"]);
+      if (c.sharing != "shared" && c.sharing != "locked" && c.sharing != "private") {
+        error(ins.line,
+              std::string(where) + ",sharing=" + kv["sharing"] + ": use shared, locked or private");
+        return false;
+      }
+    }
+    for (auto key : {"ro", "readonly"})
+      if (kv.count(key)) {
+        auto v = lower(kv[key]);
+        c.readonly = !(v == "false" || v == "0");
+      }
+    for (auto key : {"rw", "readwrite"})
+      if (kv.count(key)) {
+        auto v = lower(kv[key]);
+        c.readonly = v == "false" || v == "0";
+      }
+    auto number = [&](const char* key, int base, uint32_t max, uint32_t& out) {
+      if (!kv.count(key)) return true;
+      auto& v = kv[key];
+      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out, base);
+      if (!v.empty() && ec == std::errc{} && p == v.data() + v.size() && out <= max) return true;
+      error(ins.line, std::string(where) + "," + key + "=" + v + ": " +
+                          (base == 8 ? "an octal mode such as 0755" : "a numeric id"));
+      return false;
+    };
+    if (!number("mode", 8, 07777, c.mode) || !number("uid", 10, 0xfffffffe, c.uid) ||
+        !number("gid", 10, 0xfffffffe, c.gid))
+      return false;
+    step.caches.push_back(std::move(c));
+    return true;
+  }
+
   void copy(const syn::instruction& ins) {
     bool add = ins.keyword == "ADD";
     std::string_view rest = ins.args;
@@ -597,14 +670,18 @@ class lowering {
         auto w = words(ins, f.value, false);
         if (!w) return;
         auto& m = (*w)[0];
-        uint32_t mode = 0;
-        auto [p, ec] = std::from_chars(m.data(), m.data() + m.size(), mode, 8);
-        if (m.empty() || ec != std::errc{} || p != m.data() + m.size() || mode > 07777)
-          return error(ins.line,
-                       ins.keyword + " --chmod takes an octal mode such as 0755, got '" + m + "'");
-        char text[8];
-        std::snprintf(text, sizeof text, "%04o", mode);
-        proto.chmod = text;
+        if (!valid_chmod(m))
+          return error(ins.line, ins.keyword +
+                                     " --chmod takes an octal mode such as 0755 or a symbolic "
+                                     "one such as u+x or a=rwX, got '" +
+                                     m + "'");
+        if (octal_chmod(m)) {
+          char text[8];
+          std::snprintf(text, sizeof text, "%04o", apply_chmod(m, 0, false));
+          proto.chmod = text;
+        } else {
+          proto.chmod = m;  // symbolic: applied to each copied file's own mode
+        }
       } else if (f.name == "link") {
         // Only changes how BuildKit stores the layer, not what it holds.
       } else if (add && f.name == "checksum") {
@@ -695,6 +772,15 @@ class lowering {
                      "build request, or RUN git clone");
       if (add && !is_url && src.find("://") != std::string::npos)
         return error(ins.line, "ADD takes http:// and https:// URLs only, got " + src);
+      if (add && is_url && url_for_messages(src) != src)
+        // Refused rather than redacted: the Dockerfile is stored (and shown) as
+        // written, so the credential would be kept with the build.
+        return error(ins.line,
+                     "ADD " + url_for_messages(src) +
+                         ": a URL with credentials would be stored with the build's Dockerfile; "
+                         "pass the credential as a build secret and download it in a RUN step "
+                         "(RUN --mount=type=secret,id=token curl -H \"Authorization: Bearer "
+                         "$(cat /run/secrets/token)\" -o … <url>)");
       if (add && is_url) {
         auto step = proto;
         step.url = src;

@@ -114,6 +114,16 @@ std::string canonical_step_json(const build_step& step) {
         w.end_array();
       }
       if (!step.tmpfs.empty()) strings("tmpfs", step.tmpfs);
+      if (!step.caches.empty()) {  // what is mounted where, never what the dirs hold
+        w.key("caches").begin_array();
+        for (auto& c : step.caches) {
+          w.begin_object().field("id", c.id).field("target", c.target).field("sharing", c.sharing);
+          if (c.readonly) w.field("ro", true);
+          w.field("mode", c.mode).field("uid", c.uid).field("gid", c.gid);
+          w.end_object();
+        }
+        w.end_array();
+      }
       if (!step.binds.empty()) {
         w.key("binds").begin_array();
         for (auto& b : step.binds) {

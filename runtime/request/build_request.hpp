@@ -67,6 +67,17 @@ struct bind_mount {
   bool operator==(const bind_mount&) const = default;
 };
 
+// A dir kept between the tenant's builds (RUN --mount=type=cache), bound
+// read-write at `target` (runtime/sandbox/cache_mounts.hpp).
+struct cache_mount {
+  std::string id;                  // the key: the id given, else the target
+  std::string target;              // absolute path in the container
+  std::string sharing = "shared";  // shared | locked | private
+  bool readonly = false;
+  uint32_t mode = 0755, uid = 0, gid = 0;  // of the dir when it is made
+  bool operator==(const cache_mount&) const = default;
+};
+
 struct build_step {
   step_type type = step_type::run;
   std::vector<std::string> packages;  // apt/pip/npm_install
@@ -82,14 +93,15 @@ struct build_step {
   // Only steps lowered from a Dockerfile (runtime/dockerfile/dockerfile.hpp) use these.
   std::vector<std::string> argv;            // run: exec form, or SHELL + command
   std::vector<secret_mount> secret_mounts;  // run: secrets at their targets
-  std::vector<std::string> tmpfs;           // run: cache/tmpfs mount targets (not in the layer)
+  std::vector<std::string> tmpfs;           // run: tmpfs mount targets (not in the layer)
+  std::vector<cache_mount> caches;          // run: --mount=type=cache (not in the layer)
   std::vector<bind_mount> binds;            // run: --mount=type=bind
   bool network_none = false;                // run: --network=none
   env_list args;                            // run: ARG values the command sees (not kept)
   std::string chown;                        // copy: owner ("" = the current user)
-  std::string chmod;                        // copy: --chmod, octal ("" = the source's modes)
-  std::string checksum;                     // copy: ADD <url> --checksum ("sha256:<hex>")
-  bool extract = false;                     // copy: ADD: a local tar archive is unpacked
+  std::string chmod;  // copy: --chmod, octal or symbolic (file_mode.hpp; "" = the source's modes)
+  std::string checksum;  // copy: ADD <url> --checksum ("sha256:<hex>")
+  bool extract = false;  // copy: ADD: a local tar archive is unpacked
   // run: heredoc scripts (name, content) bound read-only at /dev/pipes/<name>;
   // copy: the one heredoc file (name = src) it writes instead of reading a context.
   env_list inline_files;

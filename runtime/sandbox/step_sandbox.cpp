@@ -157,8 +157,12 @@ result<oci_runtime> find_oci_runtime(const std::string& preference, const std::s
                         "): install Debian's runc package, or run with --isolation host");
 }
 
-step_sandbox::step_sandbox(std::string data_dir, oci_runtime rt)
-    : data_dir_(std::move(data_dir)), rt_(std::move(rt)) {}
+step_sandbox::step_sandbox(std::string data_dir, oci_runtime rt, cache_mount_store* caches,
+                           uint64_t max_download_bytes)
+    : data_dir_(std::move(data_dir)),
+      rt_(std::move(rt)),
+      caches_(caches),
+      max_download_bytes_(max_download_bytes) {}
 
 std::string step_sandbox::work_dir(const std::string& build_id) const {
   return data_dir_ + "/work/" + build_id;
@@ -209,15 +213,28 @@ result<prepared_step> step_sandbox::prepare(const step_job& job) {
   fs::create_directories(rt_.state_root, ec);
   if (ec)
     return make_error(errc::internal, "cannot create " + rt_.state_root + ": " + ec.message());
-  if (auto m = mount_step(job.build_id, job.step, job.lowers); !m) return m.error();
+  sandbox_spec spec = job.spec;
+  // Cache mounts first: this may wait for a locked one, with nothing mounted yet.
+  if (!job.caches.empty()) {
+    if (!caches_) return make_error(errc::internal, "cache mounts are not set up on this engine");
+    auto dirs = caches_->acquire(id, job.build_id, job.tenant, job.caches);
+    if (!dirs) return dirs.error();
+    for (size_t i = 0; i < job.caches.size(); ++i)
+      (job.caches[i].readonly ? spec.readonly_binds : spec.writable_binds)
+          .emplace_back((*dirs)[i], job.caches[i].target);
+  }
+  if (auto m = mount_step(job.build_id, job.step, job.lowers); !m) {
+    if (caches_) caches_->release(id);
+    return m.error();
+  }
 
   auto fail = [&](std::string message) -> result<prepared_step> {
     unmount_quietly(dir + "/rootfs");
     fs::remove_all(secrets_dir(job.build_id, job.step), ec);
+    if (caches_) caches_->release(id);
     return make_error(errc::internal, std::move(message));
   };
 
-  sandbox_spec spec = job.spec;
   spec.rootfs = dir + "/rootfs";
   spec.cgroups_path = build_cgroup(job.build_id) + "/s" + std::to_string(job.step);
   if (!job.secrets.empty()) {
@@ -241,6 +258,7 @@ result<prepared_step> step_sandbox::prepare(const step_job& job) {
     if (!source) {
       unmount_quietly(dir + "/rootfs");
       fs::remove_all(secrets_dir(job.build_id, job.step), ec);
+      if (caches_) caches_->release(id);
       return make_error(source.error().code,
                         "RUN --mount=type=bind,target=" + b.target + ": " + source.error().message);
     }
@@ -308,6 +326,7 @@ std::vector<std::string> step_sandbox::kill_argv(const std::string& container_id
 result<step_outcome> step_sandbox::finish(const std::string& build_id, size_t step, bool keep,
                                           const std::string& layer_name, uint64_t memory_limit) {
   delete_container(container_id(build_id, step));
+  if (caches_) caches_->release(container_id(build_id, step));
   std::error_code ec;
   bool started = fs::exists(pid_file(step_dir(build_id, step)), ec);
   fs::remove_all(secrets_dir(build_id, step), ec);
@@ -410,7 +429,7 @@ result<copy_outcome> step_sandbox::copy_url(const step_job& job, const std::stri
   auto files = dir + "/download";
   std::error_code ec;
   fs::create_directories(files, ec);
-  auto fetched = fetch_url(url, files + "/" + name, checksum);
+  auto fetched = fetch_url(url, files + "/" + name, checksum, max_download_bytes_);
   if (!fetched) {
     (void)commit_step(job.build_id, job.step, false, layer_name);  // unmounts, removes
     return fetched.error();
@@ -434,6 +453,7 @@ void step_sandbox::cleanup_build(const std::string& build_id) {
     auto name = it->path().filename().string();  // s<step>
     if (name.size() > 1 && name[0] == 's') delete_container(container_prefix(build_id) + name);
   }
+  if (caches_) caches_->release_build(build_id);  // containers gone: nothing uses them
   remove_tree(work);
   for (fs::directory_iterator it("/dev/shm", ec), end; !ec && it != end; it.increment(ec))
     if (it->path().filename().string().starts_with("nullspace-" + build_id + "-"))

@@ -9,6 +9,7 @@
 //   work/<build>/s<step>/container.pid         written by the runtime once the step runs
 //   layers/<layer id>/                         committed layers (read-only)
 //   /dev/shm/nullspace-<build>-s<step>/        secrets (memory only), bound at /run/secrets
+//   cache-mounts/<tenant>/…                    RUN --mount=type=cache dirs (cache_mounts.hpp)
 // cgroup v1 memory: /nullspace/<build> holds each step's container cgroup, so
 // that after a step its peak usage tells whether the memory limit killed it.
 //
@@ -23,6 +24,7 @@
 
 #include "nullspace/error.hpp"
 #include "runtime/context/context_copy.hpp"
+#include "runtime/sandbox/cache_mounts.hpp"
 #include "runtime/sandbox/oci_config.hpp"
 
 namespace nullspace::runtime {
@@ -57,6 +59,10 @@ struct step_job {
   // /dev/pipes (a tmpfs of the container), so none lands in the layer.
   std::vector<std::pair<std::string, std::string>> scripts;
   std::vector<bind_source> binds;
+  // RUN --mount=type=cache: the tenant's dirs, bound at their targets (taken
+  // in prepare(), waiting for a locked one; given back in finish()).
+  std::string tenant;
+  std::vector<cache_mount_use> caches;
 };
 
 struct prepared_step {
@@ -83,10 +89,13 @@ struct copy_outcome {
 
 class step_sandbox {
  public:
-  step_sandbox(std::string data_dir, oci_runtime rt);
+  // `caches` (may be null: then a step with cache mounts fails) outlives this.
+  // ADD <url> downloads larger than `max_download_bytes` fail their step.
+  step_sandbox(std::string data_dir, oci_runtime rt, cache_mount_store* caches = nullptr,
+               uint64_t max_download_bytes = uint64_t{2} << 30);
 
-  // Mounts the step's rootfs, writes its secrets and bundle. On error nothing
-  // is left mounted.
+  // Takes the step's cache mounts, mounts its rootfs, writes its secrets and
+  // bundle. On error nothing is left mounted or held.
   result<prepared_step> prepare(const step_job& job);
 
   // The process_runner argv that runs / kills / removes the container. The
@@ -100,7 +109,8 @@ class step_sandbox {
   // The host pid of the container's first process while it runs.
   std::optional<int> container_pid(const std::string& container_id) const;
 
-  // After the container exited: removes it, unmounts, drops the secrets, and
+  // After the container exited: removes it, unmounts, drops the secrets, gives
+  // its cache mounts back, and
   // reports whether it ever started and whether memory ran out. With `keep`, the upper dir becomes
   // the layer `layer_name` (renamed into layers/); otherwise it is deleted.
   result<step_outcome> finish(const std::string& build_id, size_t step, bool keep,
@@ -131,7 +141,8 @@ class step_sandbox {
                                 const std::string& checksum, const std::string& name,
                                 copy_request req, const std::string& layer_name);
 
-  // Everything a build left: containers, mounts, secrets, cgroups, work dir.
+  // Everything a build left: containers, mounts, secrets, cache mounts it
+  // held, cgroups, work dir.
   void cleanup_build(const std::string& build_id);
 
   std::string layers_dir() const { return data_dir_ + "/layers"; }
@@ -154,6 +165,8 @@ class step_sandbox {
   std::string secrets_dir(const std::string& build_id, size_t step) const;
   std::string data_dir_;
   oci_runtime rt_;
+  cache_mount_store* caches_;
+  uint64_t max_download_bytes_;
 };
 
 }  // namespace nullspace::runtime
