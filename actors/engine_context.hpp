@@ -127,6 +127,7 @@ struct engine_context {
   // Set when steps run sandboxed (isolation::sandbox); null for the host executor.
   runtime::image_store* images = nullptr;
   runtime::step_sandbox* sandbox = nullptr;
+  runtime::cache_mount_store* cache_mounts = nullptr;  // RUN --mount=type=cache dirs
   // Machines (isolation::sandbox): the driver, or why there is none.
   runtime::machine_driver* machines = nullptr;
   std::string machines_unavailable = "machines need sandbox isolation (root and an OCI runtime)";

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "api/build_routes.hpp"
+#include "api/cache_mount_routes.hpp"
 #include "api/machine_routes.hpp"
 #include "api/metrics.hpp"
 #include "api/pool_routes.hpp"
@@ -129,6 +130,7 @@ result<std::unique_ptr<api_server>> api_server::start(engine& eng, api_options o
   p->workers = std::make_unique<worker_pool>(p->opts.blocking_workers);
   add_machine_routes(p->routes, machine_route_context{eng, *p->subject_logs, *p->workers, p->opts});
   add_pool_routes(p->routes, pool_route_context{eng, *p->subject_logs, p->opts});
+  add_cache_mount_routes(p->routes, eng, *p->workers);
   auto port = p->server->start(p->opts.host, p->opts.port,
                                [raw](http_server&) { raw->streams->start_timers(); });
   if (!port) return port.error();

@@ -301,6 +301,21 @@ TEST_CASE("cli: --dry-run and --render never show secret values", "[cli]") {
     CHECK(render.out.find("{\"id\":\"tok\",\"value\":\"***\",\"source\":\"env\"}") !=
           std::string::npos);
     CHECK(json_str(render.out, "builder.source.context").starts_with("bc_"));
+
+    // Build args and the target stage go into the request as they are.
+    auto with_args =
+        run_cli({"--server", "http://127.0.0.1:" + std::to_string(closed_port()), "template",
+                 "build", "--from-dockerfile", ctx + "/Dockerfile", "--name", "x", "--build-arg",
+                 "V=1.2", "--build-arg", "EMPTY=", "--target", "release", "--render", "--json"},
+                o);
+    CHECK_OUTPUT(with_args, 0);
+    CHECK(with_args.out.find(R"("build_args":{"V":"1.2","EMPTY":""},"target":"release")") !=
+          std::string::npos);
+    auto misplaced = run_cli(
+        {"--server", "http://127.0.0.1:" + std::to_string(closed_port()), "template", "build",
+         "--from-image", "busybox", "--name", "x", "--build-arg", "V=1", "--render"},
+        o);
+    CHECK_OUTPUT(misplaced, 2);
   }
 
   SECTION("an invalid request (secrets with the native backend): exit 1, still redacted") {

@@ -164,9 +164,9 @@ TEST_CASE("Dockerfile build errors: a missing secret, a bad chown, an image not 
   INFO(missing.error().message);
   CHECK(missing.error().message.find("mounts secret 'x'") != std::string::npos);
 
-  auto unsupported = eng->submit(dockerfile_request("FROM busybox\n\nONBUILD RUN true\n", ""));
+  auto unsupported = eng->submit(dockerfile_request("FROM busybox\n\nSTOPSIGNAL SIGNOPE\n", ""));
   REQUIRE_FALSE(unsupported.ok());
-  CHECK(unsupported.error().message.find("Dockerfile line 3: ONBUILD") != std::string::npos);
+  CHECK(unsupported.error().message.find("Dockerfile line 3: STOPSIGNAL") != std::string::npos);
 
   auto ctx = upload_context(*eng, tar_writer().file("f", "x").finish());
   auto chown = build(*eng, dockerfile_request("FROM busybox\nCOPY --chown=nosuchuser f /f\n", ctx));
@@ -176,4 +176,25 @@ TEST_CASE("Dockerfile build errors: a missing secret, a bad chown, an image not 
   CHECK(failure(base).starts_with("base_unavailable: "));
   REQUIRE(base.record.failure);
   CHECK(base.record.failure->step == 0);
+}
+
+TEST_CASE("COPY --chmod with a symbolic mode changes each file's own mode", "[dockerfile_build]") {
+  REQUIRE_SANDBOX();
+  temp_dir dir;
+  auto eng = open_sandbox(dir);
+  auto ctx = upload_context(*eng, tar_writer()
+                                      .dir("app", 0700)
+                                      .file("app/run.sh", "echo run\n", 0700)
+                                      .file("app/data.txt", "d\n", 0600)
+                                      .finish());
+  auto b = build(*eng, dockerfile_request(R"DF(FROM busybox
+COPY --chmod=go=u-w,a+rX app/ /app/
+RUN stat -c '%a %n' /app /app/run.sh /app/data.txt
+)DF",
+                                          ctx));
+  INFO(failure(b));
+  REQUIRE(b.record.status == build_status::ready);
+  auto out = output(*eng, b.record.id);
+  CHECK(contains(out, "755 /app/run.sh"));    // rwx to all, w for the user only
+  CHECK(contains(out, "644 /app/data.txt"));  // no x bit: X adds none
 }

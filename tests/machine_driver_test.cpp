@@ -802,6 +802,27 @@ TEST_CASE("stop sends SIGTERM to the start command and SIGKILL after the grace p
     INFO(describe(left));
     CHECK(left == host_traces{});
   }
+  {
+    // A template's STOPSIGNAL is what the start command gets; SIGTERM never comes.
+    auto c = config_with(
+        "trap 'echo got SIGUSR1; exit 0' USR1; trap 'echo got SIGTERM; exit 0' TERM; echo up; "
+        "while true; do sleep 0.02; done");
+    c.stop_signal = "SIGUSR1";
+    auto art = busybox_artifact(dir, c);
+    auto id = new_machine_id();
+    guard.add(id);
+    REQUIRE(d->start(spec_for(id, art)).ok());
+    eventually([&] { return start_output(*d, id).find("up") != std::string::npos; }, "up");
+    auto log = ::open(d->layout().start_log(id).c_str(), O_RDONLY | O_CLOEXEC);
+    REQUIRE(log >= 0);
+    REQUIRE(d->stop(id, std::chrono::milliseconds(120000)).ok());
+    std::string seen(4096, '\0');
+    seen.resize(
+        static_cast<size_t>(std::max<ssize_t>(0, ::pread(log, seen.data(), seen.size(), 0))));
+    ::close(log);
+    CHECK(seen.find("got SIGUSR1") != std::string::npos);
+    CHECK(seen.find("got SIGTERM") == std::string::npos);
+  }
   // A paused machine stops too.
   auto id = new_machine_id();
   guard.add(id);

@@ -143,7 +143,12 @@ void add_index(const std::string& layout, const std::string& tag,
 class test_registry {
  public:
   static test_registry& get() {
-    static test_registry r;
+    static test_registry r(true);
+    return r;
+  }
+  // One without auth (as public images are pulled), with ns/img:v1 only.
+  static test_registry& get_public() {
+    static test_registry r(false);
     return r;
   }
 
@@ -157,7 +162,7 @@ class test_registry {
   std::string storage() const { return dir_.sub("storage"); }
 
  private:
-  test_registry() {
+  explicit test_registry(bool with_auth) : with_auth_(with_auth) {
     problem = start();
     if (problem.empty()) problem = push_images();
   }
@@ -172,10 +177,11 @@ class test_registry {
                "storage:\n  filesystem:\n    rootdirectory: " +
                    storage() +
                    "\n"
-                   "http:\n  addr: 127.0.0.1:0\n"
-                   "auth:\n  htpasswd:\n    realm: nullspace-test\n"
-                   "    path: " +
-                   dir_.sub("htpasswd") + "\n");
+                   "http:\n  addr: 127.0.0.1:0\n" +
+                   (with_auth_ ? "auth:\n  htpasswd:\n    realm: nullspace-test\n"
+                                 "    path: " +
+                                     dir_.sub("htpasswd") + "\n"
+                               : std::string()));
     // The registry logs the address it listens on once it does (port 0: the
     // kernel's choice); we wait for that line, or for its exit.
     auto listening = std::make_shared<std::promise<std::string>>();
@@ -203,9 +209,10 @@ class test_registry {
   std::string push(const std::string& tag, const std::string& repo_tag, bool all = false) {
     std::vector<std::string> argv{"skopeo", "--insecure-policy", "copy", "--quiet"};
     if (all) argv.push_back("--all");
-    for (std::string a : std::vector<std::string>{
-             "--dest-creds", user + ":" + password, "--dest-tls-verify=false",
-             "oci:" + dir_.sub("oci") + ":" + tag, "docker://" + host + "/" + repo_tag})
+    if (with_auth_) argv.insert(argv.end(), {"--dest-creds", user + ":" + password});
+    for (std::string a :
+         std::vector<std::string>{"--dest-tls-verify=false", "oci:" + dir_.sub("oci") + ":" + tag,
+                                  "docker://" + host + "/" + repo_tag})
       argv.push_back(a);
     return run(argv);
   }
@@ -286,12 +293,13 @@ class test_registry {
     }
     step({"true"});
     if (!why.empty()) return why;
-    if (auto e = push("base", "ns/img:v1"); !e.empty()) return e;
+    if (auto e = push("base", "ns/img:v1"); !e.empty() || !with_auth_) return e;
     if (auto e = push("multi", "ns/img:multi", true); !e.empty()) return e;
     if (auto e = push("armonly", "ns/img:armonly", true); !e.empty()) return e;
     return push("corrupt", "ns/corrupt:v1");
   }
 
+  bool with_auth_ = true;
   temp_dir dir_;                    // declared first: removed after the registry is gone
   runtime::process_runner runner_;  // kills the registry when destroyed
 };
@@ -692,6 +700,36 @@ TEST_CASE("a build from a private registry image runs its steps and stores no cr
 
   eng.reset();  // flushes and closes the store before its files are searched
   CHECK(files_containing(dir.sub("data"), registry.password).empty());
+}
+
+TEST_CASE("COPY --from=<registry image> pulls it like a FROM and copies out of it", "[registry]") {
+  REQUIRE_SANDBOX();
+  REQUIRE_TOOLS(registry_unavailable);
+  auto& registry = test_registry::get_public();
+  INFO("registry setup: " << registry.problem);
+  REQUIRE(registry.problem.empty());
+  temp_dir dir;
+  auto eng = open_sandbox(dir);
+  auto image = registry.host + "/ns/img:v1";
+  auto request = R"({"name":"copied","builder":{"source":{"type":"dockerfile","content":")"
+                 "FROM busybox\\nCOPY --from=" +
+                 image + " /etc/greeting /srv/greeting\\nCOPY --from=" + image +
+                 " /data/ /srv/data/\\nRUN cat /srv/greeting; ls /srv/data\"}}}";
+  auto b = build(*eng, request);
+  INFO(failure(b));
+  REQUIRE(b.record.status == build_status::ready);
+  auto out = output(*eng, b.record.id);
+  CHECK(contains(out, "hello from a private registry"));
+  CHECK(contains(out, "added"));
+  CHECK(contains(out, "kept"));
+  CHECK_FALSE(contains(out, "doomed"));  // the image's own whiteout holds
+  auto log = entries(*eng, b.record.id);
+  CHECK(std::any_of(log.begin(), log.end(), [&](auto& e) {
+    return e.message == "base " + image + " " + registry.v1_manifest_digest;
+  }));
+  auto again = build(*eng, request);
+  REQUIRE(again.record.status == build_status::ready);
+  CHECK(again.record.cache.misses == 0);  // the same digest: the copies come from the cache
 }
 
 namespace {

@@ -17,10 +17,13 @@ la_ssize_t append_to_string(archive*, void* out, const void* bytes, size_t n) {
 
 }  // namespace
 
-tar_writer::tar_writer(format f) : a_(archive_write_new()) {
+tar_writer::tar_writer(format f, filter z) : a_(archive_write_new()) {
   if (f == format::pax) archive_write_set_format_pax_restricted(a_);
   if (f == format::gnu) archive_write_set_format_gnutar(a_);
   if (f == format::ustar) archive_write_set_format_ustar(a_);
+  if (z == filter::gzip) archive_write_add_filter_gzip(a_);
+  if (z == filter::bzip2) archive_write_add_filter_bzip2(a_);
+  if (z == filter::xz) archive_write_add_filter_xz(a_);
   archive_write_open2(a_, &out_, nullptr, &append_to_string, nullptr, nullptr);
 }
 

@@ -16,8 +16,9 @@ namespace nullspace::test {
 class tar_writer {
  public:
   enum class format { pax, gnu, ustar };
+  enum class filter { none, gzip, bzip2, xz };
 
-  explicit tar_writer(format f = format::pax);
+  explicit tar_writer(format f = format::pax, filter z = filter::none);
   ~tar_writer();
   tar_writer(const tar_writer&) = delete;
   tar_writer& operator=(const tar_writer&) = delete;

@@ -13,6 +13,7 @@
 #include "runtime/context/context_copy.hpp"
 #include "runtime/dockerfile/dockerfile.hpp"
 #include "runtime/plan/plan.hpp"
+#include "runtime/request/file_mode.hpp"
 #include "runtime/sandbox/runtime_refusal.hpp"
 #include "runtime/sandbox/secret_files.hpp"
 #include "runtime/sandbox/step_commands.hpp"
@@ -421,6 +422,46 @@ void start_sandboxed_command(build_ptr self, size_t index, const std::string& ke
   sp.cpu_count = st.req.cpu_count;
   sp.memory_bytes = uint64_t{st.req.memory_mb} << 20;
   sp.tmpfs = step.tmpfs;
+  job.tenant = st.rec.tenant;
+  for (auto& c : step.caches) {
+    runtime::cache_mount_use use;
+    use.key = c.id;
+    use.target = c.target;
+    use.sharing = c.sharing == "locked"    ? runtime::cache_sharing::locked
+                  : c.sharing == "private" ? runtime::cache_sharing::private_dir
+                                           : runtime::cache_sharing::shared;
+    use.readonly = c.readonly;
+    use.mode = c.mode;
+    use.uid = c.uid;
+    use.gid = c.gid;
+    job.caches.push_back(std::move(use));
+  }
+  job.scripts = step.inline_files;
+  for (auto& b : step.binds) {
+    runtime::bind_source src;
+    src.src = b.source;
+    src.target = b.target;
+    src.writable = b.writable;
+    if (b.from_stage >= 0) {
+      src.stage_layers = st.stages.at(b.from_stage).layers;
+      if (src.stage_layers.empty())
+        return fail(self, "step_failed",
+                    "step " + std::to_string(index) +
+                        ": RUN --mount=type=bind,from= a stage "
+                        "that has no files",
+                    st.running_step);
+    } else {
+      auto manifest = st.ctx->db->get_context(b.context);
+      src.tar_path =
+          manifest ? runtime::context_tar_path(st.ctx->config.contexts_dir, *manifest) : "";
+      if (src.tar_path.empty() || !fs::exists(src.tar_path))
+        return fail(self, "context_unavailable",
+                    "step " + std::to_string(index) + ": build context " + b.context +
+                        " is not stored on this server (upload it again)",
+                    st.running_step);
+    }
+    job.binds.push_back(std::move(src));
+  }
   std::string missing;
   job.secrets = step_secrets(st.req, step, missing);
   for (auto& m : step.secret_mounts) {
@@ -444,7 +485,8 @@ void start_sandboxed_command(build_ptr self, size_t index, const std::string& ke
         auto& s = self->state;
         if (moved_on(self)) return;
         if (r.err)
-          return fail(self, "sandbox_failed",
+          return fail(self,
+                      r.err->code == errc::invalid_argument ? "step_failed" : "sandbox_failed",
                       "step " + std::to_string(step_i) + ": " + r.err->message, step_i);
         s.container = r.value.container_id;
         s.chain_key = key;
@@ -469,9 +511,17 @@ void start_copy(build_ptr self, size_t index, const std::string& key) {
   auto where = "step " + std::to_string(index);
   copy_job job;
   std::string tar;
-  if (step.from_stage >= 0) {
+  if (!step.url.empty()) {
+    job.url = step.url;
+    job.checksum = step.checksum;
+  } else if (!step.inline_files.empty()) {
+    job.inline_file = step.inline_files.front();
+  } else if (step.from_stage >= 0) {
     job.from_stage = true;
     job.stage_layers = st.stages.at(step.from_stage).layers;  // lowering orders stages
+  } else if (!step.image.empty()) {
+    job.from_stage = true;
+    job.stage_layers = st.copy_images.at(index).layers;  // pulled before the cache lookup
   } else {
     auto manifest = st.ctx->db->get_context(step.context);
     tar = manifest ? runtime::context_tar_path(st.ctx->config.contexts_dir, *manifest) : "";
@@ -494,6 +544,11 @@ void start_copy(build_ptr self, size_t index, const std::string& key) {
   job.step.step = index;
   job.step.lowers = st.layers;
   job.copy = {tar, step.src, image_path(st.cwd, step.dest), owner.first, owner.second};
+  if (runtime::octal_chmod(step.chmod))
+    job.copy.mode = static_cast<uint32_t>(std::stoul(step.chmod, nullptr, 8));
+  else
+    job.copy.symbolic_mode = step.chmod;  // u+x: applied to each file's own mode
+  job.copy.extract = step.extract;
   job.layer_name = layer_name(key, st.rec.id, index);
   self->request(st.worker, caf::infinite, copy_atom::value, std::move(job))
       .then([=](copy_reply& r) {
@@ -507,13 +562,19 @@ void start_copy(build_ptr self, size_t index, const std::string& key) {
         const auto& c = r.value.copied;
         const auto& done_step = s.step_at(index);
         std::vector<log_entry> entries;
-        auto from = done_step.from_stage >= 0 ? "stage " + std::to_string(done_step.from_stage)
-                                              : done_step.context;
-        auto done = make_entry("log", "info",
-                               "copied " + c.text() + " from " + from + ":" +
-                                   (done_step.src.empty() ? "." : done_step.src) + " to " +
-                                   image_path(s.cwd, done_step.dest),
-                               step_i, "step");
+        auto from = !done_step.url.empty()            ? runtime::url_for_messages(done_step.url)
+                    : !done_step.inline_files.empty() ? std::string("heredoc")
+                    : done_step.from_stage >= 0 ? "stage " + std::to_string(done_step.from_stage)
+                    : !done_step.image.empty()  ? "image " + done_step.image
+                                                : done_step.context;
+        auto done = make_entry(
+            "log", "info",
+            std::string(c.archives ? "unpacked " + std::to_string(c.archives) + " archive(s): "
+                                   : "") +
+                "copied " + c.text() + " from " + from + ":" +
+                (done_step.src.empty() ? "." : done_step.src) + " to " +
+                image_path(s.cwd, done_step.dest),
+            step_i, "step");
         entries.push_back(std::move(done));
         constexpr size_t max_listed = 20;  // a context full of fifos is not a log flood
         for (size_t i = 0; i < c.skipped.size(); ++i) {
@@ -529,6 +590,9 @@ void start_copy(build_ptr self, size_t index, const std::string& key) {
         append(self, std::move(entries));
         s.chain_key = key;
         remember_layer(self, key, r.value.layer);
+        // A download without --checksum: what came is what later steps build on.
+        if (!done_step.url.empty() && done_step.checksum.empty())
+          s.chain_key = chained_key(key, r.value.content_digest);
         run_next_step(self);
       });
 }
@@ -595,11 +659,25 @@ void sandbox_step(build_ptr self, size_t index) {
   auto& st = self->state;
   const auto& step = st.step_at(index);
   if (step.type == runtime::step_type::from) return start_stage(self, index);
+  auto step_i = st.running_step;
+  bool copies_image = step.type == runtime::step_type::copy && !step.image.empty();
+  if (copies_image && !st.copy_images.count(index)) {
+    // COPY --from=<image>: the image first (pulled like a FROM), then this again.
+    runtime::build_source source;
+    source.type = runtime::source_type::image;
+    source.image = step.image;
+    return resolve_base(self, std::move(source), step_i, [=](runtime::base_image& base) {
+      self->state.copy_images[index] = base;
+      sandbox_step(self, index);
+    });
+  }
   auto key = chained_key(st.chain_key, st.plan.steps[index].cache_key);
-  // COPY --from: what the stage holds is part of what the copy makes.
+  // COPY --from: what the stage or image holds is part of what the copy makes.
   if (step.type == runtime::step_type::copy && step.from_stage >= 0)
     key = chained_key(key, st.stages.at(step.from_stage).chain_key);
-  auto step_i = st.running_step;
+  if (copies_image) key = chained_key(key, st.copy_images.at(index).digest);
+  for (auto& b : step.binds)  // a bound stage's files are an input of the step
+    if (b.from_stage >= 0) key = chained_key(key, st.stages.at(b.from_stage).chain_key);
   auto where = "step " + std::to_string(index);
   auto apply_metadata = [&]() -> bool {
     switch (step.type) {
@@ -637,7 +715,14 @@ void sandbox_step(build_ptr self, size_t index) {
         return true;
     }
   };
-  if (!st.req.skip_cache) {
+  // ADD <url> without --checksum: nothing says what the URL serves until it is
+  // downloaded, so it is every time (Docker fetches it to compare too).
+  bool unpinned_download =
+      step.type == runtime::step_type::copy && !step.url.empty() && step.checksum.empty();
+  if (unpinned_download) {
+    append(self, {cache_log(step_i, "bypass", key,
+                            "ADD of a URL without --checksum is downloaded every build")});
+  } else if (!st.req.skip_cache) {
     auto hit = st.ctx->db->get_cache(key);
     auto layer_dir = hit && !hit->layer.empty() ? st.ctx->sandbox->layers_dir() + "/" + hit->layer
                                                 : std::string();
@@ -701,6 +786,41 @@ std::optional<storage::build_record> template_build(const build_state& st, std::
   return std::move(*rec);
 }
 
+// The template's ONBUILD instructions, as Docker runs a base image's triggers:
+// lowered like a Dockerfile (its COPY/ADD read the build's own context, the
+// one its copy steps name) and run before the request's steps. False if the
+// build failed.
+bool run_onbuild(build_ptr self, const std::vector<std::string>& triggers) {
+  auto& st = self->state;
+  std::string context;
+  for (auto& step : st.req.steps)
+    if (step.type == runtime::step_type::copy && context.empty()) context = step.context;
+  std::string text = "FROM scratch\n";
+  for (auto& t : triggers) text += t + "\n";
+  auto prog = runtime::parse_dockerfile(text, context);
+  if (!prog.errors.empty()) {
+    auto& e = prog.errors.front();
+    auto which = e.line >= 2 && e.line - 2 < triggers.size() ? triggers[e.line - 2] : text;
+    fail(self, "step_failed",
+         "ONBUILD " + which + " (of template " + st.req.source.ref + "): " + e.message, -1);
+    return false;
+  }
+  std::vector<runtime::build_step> steps;
+  for (auto& step : prog.steps)
+    if (step.type != runtime::step_type::from) steps.push_back(std::move(step));
+  auto added = runtime::plan_more_steps(std::move(steps), st.plan.base_key, 0);
+  for (auto& ps : st.plan.steps) ps.index += added.size();
+  st.plan.steps.insert(st.plan.steps.begin() + static_cast<long>(st.next_step),
+                       std::make_move_iterator(added.begin()),
+                       std::make_move_iterator(added.end()));
+  append(self,
+         {make_entry("log", "info",
+                     "running " + std::to_string(added.size()) +
+                         " ONBUILD instruction(s) of template " + st.req.source.ref + " first",
+                     -1, "base")});
+  return true;
+}
+
 // A `template` source: the build goes on from the template's final layers,
 // env, user and working dir.
 void start_on_template(build_ptr self) {
@@ -726,6 +846,7 @@ void start_on_template(build_ptr self) {
                base.user});
     append(self, {make_entry("log", "info", "base template " + s.req.source.ref + " " + base.digest,
                              -1, "base")});
+    if (!base.onbuild.empty() && !run_onbuild(self, base.onbuild)) return;
     run_next_step(self);
   });
 }
@@ -922,6 +1043,8 @@ build_actor::behavior_type build_behavior(build_ptr self, std::shared_ptr<engine
           s.base_job->cancel();  // the base reply comes back early and sees the cancel
         else if (!s.worker || s.finishing)
           finish_cancelled(self);
+        else if (s.ctx->cache_mounts)  // a step waiting for a locked cache stops waiting
+          s.ctx->cache_mounts->abandon(s.rec.id);
         // else: sandbox work is in flight; its answer sees the cancel.
         return rp;
       },

@@ -61,10 +61,13 @@ void make_artifact(build_ptr self) {
   cfg.gid = st.gid;
   cfg.workdir = st.cwd;
   cfg.start_cmd = st.plan.start_cmd;
-  cfg.ready = st.req.ready;
-  cfg.ready_timeout_ms = st.req.ready_timeout_ms;
+  cfg.ready = st.plan.ready;
+  cfg.ready_timeout_ms = st.plan.ready_timeout_ms;
   cfg.labels = st.plan.labels;
   cfg.exposed_ports = st.plan.exposed_ports;
+  cfg.volumes = st.plan.volumes;
+  cfg.stop_signal = st.plan.stop_signal;
+  cfg.onbuild = st.plan.onbuild;
   runtime::artifact_spec spec;
   spec.config_json = cfg.json();
   spec.id = artifact_id(st.chain_key, st.req.disk_mb, spec.config_json);
@@ -101,11 +104,11 @@ void start_command(build_ptr self) {
   job.step = st.plan.steps.size();  // the start command's work dir follows the steps'
   job.lowers = st.layers;
   job.spec = start_spec(st);
-  auto check = st.req.ready.type == runtime::ready_type::none
+  auto check = st.plan.ready.type == runtime::ready_type::none
                    ? std::string("no ready check: it must keep running")
-                   : "ready check: " + runtime::describe(st.req.ready);
+                   : "ready check: " + runtime::describe(st.plan.ready);
   append(self, {phase_entry("ready", "starting the start command (" + check + ", timeout " +
-                                         std::to_string(st.req.ready_timeout_ms) + " ms)")});
+                                         std::to_string(st.plan.ready_timeout_ms) + " ms)")});
   self->request(st.worker, caf::infinite, prepare_atom::value, std::move(job))
       .then([=](prepare_reply& r) {
         auto& s = self->state;
@@ -140,21 +143,21 @@ void on_ready_tick(build_ptr self, uint64_t seq) {
   if (seq != st.tick_seq || !st.starting || !st.proc || st.ready_passed || st.ready_timed_out ||
       st.cancel_promise || st.finishing)
     return;
-  if (storage::now_ms() - st.start_ms >= int64_t{st.req.ready_timeout_ms}) {
+  if (storage::now_ms() - st.start_ms >= int64_t{st.plan.ready_timeout_ms}) {
     st.ready_timed_out = true;
     st.stop_process();  // on_start_exit reports the timeout
     return;
   }
   self->delayed_send(self, ready_poll, tick_atom::value, seq);
   if (st.probing) return;
-  if (st.req.ready.type == runtime::ready_type::none) {
+  if (st.plan.ready.type == runtime::ready_type::none) {
     st.ready_passed = true;
     append(self, {phase_entry("ready", "the start command is running (no ready check)")});
     st.stop_process();
     return;
   }
   st.probing = true;
-  probe_request req{st.container, st.req.ready, start_spec(st)};
+  probe_request req{st.container, st.plan.ready, start_spec(st)};
   self->request(st.worker, caf::infinite, probe_atom::value, std::move(req))
       .then([=](runtime::probe_result& r) {
         auto& s = self->state;
@@ -181,12 +184,12 @@ void on_start_exit(build_ptr self, const runtime::process_exit& ex) {
         if (moved_on(self)) return;
         if (r.err) return fail(self, "sandbox_failed", "start command: " + r.err->message, -1);
         if (s.ready_passed) return make_artifact(self);
-        auto check = runtime::describe(s.req.ready);
+        auto check = runtime::describe(s.plan.ready);
         auto seen = s.last_probe.empty() ? std::string() : " (last probe: " + s.last_probe + ")";
         if (s.ready_timed_out)
           return fail(self, "ready_timeout",
                       "the ready check (" + check + ") did not pass within " +
-                          std::to_string(s.req.ready_timeout_ms) + " ms (ready_timeout_ms)" + seen,
+                          std::to_string(s.plan.ready_timeout_ms) + " ms (ready_timeout_ms)" + seen,
                       -1);
         if (r.value.oom)
           return fail(self, "out_of_memory",

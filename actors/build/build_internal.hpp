@@ -72,6 +72,8 @@ struct build_state {
   std::string phase = "step";  // of output lines: "step", or "ready" for the start command
   int32_t stage = -1;          // the Dockerfile stage being built
   std::map<int32_t, stage_snapshot> stages;  // the stages built before it
+  // COPY --from=<image>: the pulled image's layers and digest, by step index.
+  std::map<size_t, runtime::base_image> copy_images;
 
   // The start command and its ready check (build_finalize.cpp).
   bool starting = false;      // the start command's container is up

@@ -20,6 +20,12 @@ sandbox_worker_actor::behavior_type worker_behavior(sandbox_worker_actor::pointe
             sandbox->finish(r.build_id, r.step, r.keep, r.layer_name, r.memory_limit));
       },
       [=](copy_atom, const copy_job& j) {
+        if (!j.url.empty())
+          return copy_reply::of(
+              sandbox->copy_url(j.step, j.url, j.checksum, j.copy.src, j.copy, j.layer_name));
+        if (j.inline_file)
+          return copy_reply::of(sandbox->copy_inline(j.step, j.inline_file->first,
+                                                     j.inline_file->second, j.copy, j.layer_name));
         if (j.from_stage)
           return copy_reply::of(
               sandbox->copy_from_stage(j.step, j.stage_layers, j.copy, j.layer_name));

@@ -65,6 +65,10 @@ struct copy_job {
   std::string layer_name;
   bool from_stage = false;                // COPY --from=<stage>: read these layers,
   std::vector<std::string> stage_layers;  // not copy.tar_path
+  // COPY <<EOF: the one file (name, content) it writes, not copy.tar_path.
+  std::optional<std::pair<std::string, std::string>> inline_file;
+  // ADD <url>: downloaded (and checked against `checksum`) as file copy.src.
+  std::string url, checksum;
 };
 
 // One look at the ready check of a running start command.

@@ -79,6 +79,7 @@ void open_machines(engine::impl& p) {
 engine::engine(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
 
 engine::~engine() {
+  impl_->cache_mounts->stop();  // a step waiting for a locked cache dir gives up
   impl_->shutdown();
   impl_->blocking.reset();  // finishes the machine work already queued
   impl_->machines.reset();  // machines keep running: the next open adopts them
@@ -114,12 +115,17 @@ result<std::unique_ptr<engine>> engine::open(engine_options options) {
   if (options.status_cache_bytes > 0)
     p->statuses = std::make_unique<status_cache>(options.status_cache_bytes);
   p->runner = std::make_unique<runtime::process_runner>();
+  auto clock = options.clock;
+  p->cache_mounts = std::make_unique<runtime::cache_mount_store>(
+      options.data_dir + "/cache-mounts", options.cache_mounts.max_bytes_per_tenant,
+      [clock] { return clock ? clock() : storage::now_ms(); });
   if (options.isolation_mode == isolation::sandbox) {
     auto rt = runtime::find_oci_runtime(options.oci_runtime, options.data_dir + "/run/oci");
     if (!rt) return rt.error();
     p->images = std::make_unique<runtime::image_store>(options.images_dir, *p->runner,
                                                        options.debian_mirror);
-    p->sandbox = std::make_unique<runtime::step_sandbox>(options.data_dir, std::move(rt.value()));
+    p->sandbox = std::make_unique<runtime::step_sandbox>(
+        options.data_dir, std::move(rt.value()), p->cache_mounts.get(), options.max_download_bytes);
     open_machines(*p);
   }
   p->cfg = std::make_unique<caf::actor_system_config>();
@@ -131,22 +137,24 @@ result<std::unique_ptr<engine>> engine::open(engine_options options) {
   p->sys = std::make_unique<caf::actor_system>(*p->cfg);
 
   p->ctx = std::make_shared<engine_context>();
-  p->ctx->config = {options.data_dir,
-                    options.contexts_dir,
-                    std::max<uint32_t>(1, options.executor_slots),
-                    options.max_queued,
-                    options.limits,
-                    {options.retention.untagged_ready.count(), options.retention.failed.count(),
-                     options.retention.sweep_interval.count()},
-                    options.tenants,
-                    options.clock,
-                    runtime::package_mirror_env(options.pip_index_url),
-                    options.machines};
+  p->ctx->config = {
+      options.data_dir,
+      options.contexts_dir,
+      std::max<uint32_t>(1, options.executor_slots),
+      options.max_queued,
+      options.limits,
+      {options.retention.untagged_ready.count(), options.retention.failed.count(),
+       options.retention.sweep_interval.count(), options.cache_mounts.max_unused.count()},
+      options.tenants,
+      options.clock,
+      runtime::package_mirror_env(options.pip_index_url),
+      options.machines};
   p->ctx->db = p->db.get();
   p->ctx->heap = &p->heap;
   p->ctx->runner = p->runner.get();
   p->ctx->images = p->images.get();
   p->ctx->sandbox = p->sandbox.get();
+  p->ctx->cache_mounts = p->cache_mounts.get();
   p->ctx->machines = p->machines.get();
   p->ctx->blocking = p->blocking.get();
   if (!p->machines_unavailable.empty()) p->ctx->machines_unavailable = p->machines_unavailable;

@@ -69,6 +69,7 @@ struct engine::impl {
   std::unique_ptr<runtime::process_runner> runner;
   heap_trimmer heap;  // outlives the actors (declared before `sys`)
   std::unique_ptr<runtime::image_store> images;
+  std::unique_ptr<runtime::cache_mount_store> cache_mounts;  // before sandbox, which uses it
   std::unique_ptr<runtime::step_sandbox> sandbox;
   std::unique_ptr<runtime::blocking_pool> blocking;
   std::unique_ptr<runtime::machine_driver> machines;

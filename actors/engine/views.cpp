@@ -31,4 +31,11 @@ std::string context_info::json() const {
   return std::move(w).str();
 }
 
+std::string cache_mount_prune::json() const {
+  json::writer w;
+  w.begin_object().field("removed", removed).field("bytes_freed", bytes_freed);
+  w.field("in_use", in_use).end_object();
+  return std::move(w).str();
+}
+
 }  // namespace nullspace

@@ -438,12 +438,19 @@ void sweep(registry_ptr self, int64_t now, Done done) {
   auto ctx = self->state.ctx;
   auto run = [=](bool may_delete_layers) mutable {
     auto report = sweep_retention(*ctx->db, ctx->config.data_dir, now, may_delete_layers);
-    if (report.expired || report.layers_deleted)
-      logging::registry.info("retention: builds expired, artifacts and layers deleted",
-                             {{"expired", report.expired},
-                              {"artifacts_deleted", report.artifacts_deleted},
-                              {"layers_deleted", report.layers_deleted},
-                              {"bytes_freed", report.bytes_freed}});
+    if (ctx->cache_mounts) {  // dirs in use are never deleted, so no need to wait for builds
+      auto c = ctx->cache_mounts->expire(now - ctx->config.retention.cache_mount_unused_ms);
+      report.cache_mounts_deleted = c.removed;
+      report.bytes_freed += c.bytes;
+    }
+    if (report.expired || report.layers_deleted || report.cache_mounts_deleted)
+      logging::registry.info(
+          "retention: builds expired, artifacts, layers and cache mounts deleted",
+          {{"expired", report.expired},
+           {"artifacts_deleted", report.artifacts_deleted},
+           {"layers_deleted", report.layers_deleted},
+           {"cache_mounts_deleted", report.cache_mounts_deleted},
+           {"bytes_freed", report.bytes_freed}});
     done(report);
   };
   auto manager = ctx->directory.manager();

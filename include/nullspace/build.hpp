@@ -129,4 +129,13 @@ struct context_info {
   std::string json() const;  // the API's `context` object
 };
 
+// What engine::prune_cache_mounts removed: the tenant's RUN --mount=type=cache
+// dirs that no running step held.
+struct cache_mount_prune {
+  uint32_t removed = 0;      // dirs deleted
+  uint64_t bytes_freed = 0;  // their size when last used
+  uint32_t in_use = 0;       // dirs kept because a running step holds them
+  std::string json() const;  // {"removed","bytes_freed","in_use"}
+};
+
 }  // namespace nullspace

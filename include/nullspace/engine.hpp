@@ -179,6 +179,11 @@ class engine {
   // retention.sweep_interval).
   result<sweep_summary> sweep_retention();
 
+  // ---- cache mounts (Dockerfile RUN --mount=type=cache) ----
+  // Deletes the tenant's cache dirs that no running step holds. Blocks while
+  // it deletes: call it off any event loop.
+  result<cache_mount_prune> prune_cache_mounts(const tenant_id& tenant = default_tenant());
+
   // ---- machines (isolation::sandbox only; else failed_precondition) ----
   // Starts a machine from a template ref. With request.wait the answer comes
   // once it is ready (or failed: the error says why); else at `starting`.

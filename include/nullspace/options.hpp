@@ -63,6 +63,16 @@ struct machine_options {
   size_t worker_threads = 8;                   // threads for blocking machine work
 };
 
+// Dockerfile RUN --mount=type=cache dirs: kept per tenant between builds
+// (docs/ARCHITECTURE.md, "Cache mounts").
+struct cache_mount_options {
+  // A tenant's dirs together; beyond it, after a step, the least recently used
+  // dirs that no step holds are deleted.
+  uint64_t max_bytes_per_tenant = uint64_t{10} << 30;
+  // Retention deletes a dir unused this long.
+  std::chrono::milliseconds max_unused = std::chrono::hours(24 * 7);
+};
+
 struct engine_options {
   // Paths may be relative: engine::open makes them absolute against the
   // current directory once, so every part of the engine sees the same path.
@@ -82,7 +92,10 @@ struct engine_options {
   // every command step runs with PIP_INDEX_URL (and PIP_TRUSTED_HOST for an
   // http:// index) unless the build sets them itself. Not part of cache keys.
   std::string pip_index_url;
+  // Dockerfile ADD <url>: a download larger than this fails its step.
+  uint64_t max_download_bytes = uint64_t{2} << 30;
   retention_options retention;
+  cache_mount_options cache_mounts;
   machine_options machines;
   // The tenants the embedder knows of (nullspaced: its API keys' tenants). Each
   // one's default namespace, its own name, is claimed for it at start-up, so no

@@ -58,6 +58,9 @@ struct sweep_summary {
   uint32_t layers_deleted = 0;     // cached layers no retained artifact used
   uint64_t bytes_freed = 0;
   bool layers_deferred = false;  // builds were running: their layers go next time
+  // Cache mount dirs (RUN --mount=type=cache) unused for
+  // cache_mount_options::max_unused; their bytes count in bytes_freed.
+  uint32_t cache_mounts_deleted = 0;
 };
 
 }  // namespace nullspace

@@ -43,6 +43,7 @@ result<template_base> read_template_base(const std::string& artifact_dir) {
   out.uid = static_cast<uint32_t>(storage::jr::u64(config, "uid"));
   out.gid = static_cast<uint32_t>(storage::jr::u64(config, "gid"));
   out.workdir = storage::jr::str(config, "workdir");
+  out.onbuild = storage::jr::strings(config, "onbuild");
   if (out.user.empty()) out.user = "root";
   if (out.workdir.empty()) out.workdir = "/";
   return out;

@@ -19,6 +19,7 @@ struct template_base {
   std::string user = "root";
   uint32_t uid = 0, gid = 0;
   std::string workdir = "/";
+  std::vector<std::string> onbuild;  // the template's ONBUILD instructions, to run first
 };
 
 // Reads <artifact_dir>/artifact.json and config.json. unavailable (saying so)

@@ -32,6 +32,17 @@ std::string template_config::json() const {
   w.key("exposed_ports").begin_array();
   for (auto& p : exposed_ports) w.value(p);
   w.end_array();
+  // Only when set, so the config (and the artifact id hashing it) of a
+  // template without them stays what it was.
+  auto list = [&](std::string_view key, const std::vector<std::string>& items) {
+    if (items.empty()) return;
+    w.key(key).begin_array();
+    for (auto& i : items) w.value(i);
+    w.end_array();
+  };
+  list("volumes", volumes);
+  if (!stop_signal.empty()) w.field("stop_signal", stop_signal);
+  list("onbuild", onbuild);
   w.end_object();
   return std::move(w).str();
 }
@@ -74,6 +85,10 @@ result<ready_check> parse_ready(simdjson::dom::object o) {
     return make_error(errc::invalid_argument,
                       "template config: unknown ready check type '" + type + "'");
   }
+  r.interval_ms = static_cast<uint32_t>(storage::jr::u64(ready, "interval_ms"));
+  r.timeout_ms = static_cast<uint32_t>(storage::jr::u64(ready, "timeout_ms"));
+  r.start_period_ms = static_cast<uint32_t>(storage::jr::u64(ready, "start_period_ms"));
+  r.retries = static_cast<uint32_t>(storage::jr::u64(ready, "retries"));
   return r;
 }
 
@@ -104,6 +119,9 @@ result<template_config> parse_template_config(std::string_view json) {
   c.ready_timeout_ms = static_cast<uint32_t>(jr::u64(o, "ready_timeout_ms"));
   c.labels = string_map(o, "labels");
   c.exposed_ports = jr::strings(o, "exposed_ports");
+  c.volumes = jr::strings(o, "volumes");
+  c.stop_signal = jr::str(o, "stop_signal");
+  c.onbuild = jr::strings(o, "onbuild");
   return c;
 }
 

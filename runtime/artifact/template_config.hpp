@@ -23,10 +23,14 @@ struct template_config {
   uint32_t ready_timeout_ms = 0;
   env_list labels;                         // Dockerfile LABEL
   std::vector<std::string> exposed_ports;  // Dockerfile EXPOSE: "8000/tcp"
+  std::vector<std::string> volumes;        // Dockerfile VOLUME (recorded; one root filesystem)
+  std::string stop_signal;                 // Dockerfile STOPSIGNAL ("SIGINT"; "" = SIGTERM)
+  std::vector<std::string> onbuild;        // Dockerfile ONBUILD instructions, as written
 
   // {"env": [...], "runtime_envs": {...}, "user", "uid", "gid", "workdir",
   //  "start_cmd", "ready": {"type", …} | null, "ready_timeout_ms", "labels": {...},
-  //  "exposed_ports": [...]}
+  //  "exposed_ports": [...]} and, when set, "volumes": [...], "stop_signal",
+  //  "onbuild": [...]
   std::string json() const;
 };
 

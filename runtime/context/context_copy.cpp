@@ -17,6 +17,7 @@
 #include <optional>
 
 #include "runtime/context/tar_entries.hpp"
+#include "runtime/request/file_mode.hpp"
 #include "runtime/request/path_glob.hpp"
 #include "storage/common/unique_fd.hpp"
 
@@ -266,7 +267,9 @@ std::optional<std::string> target_of(const selection& sel, const std::string& pa
 
 class copier {
  public:
-  copier(writer& w, const selection& sel, copy_summary& sum) : w_(w), sel_(sel), sum_(sum) {}
+  copier(writer& w, const selection& sel, copy_summary& sum, std::optional<uint32_t> mode,
+         std::string symbolic_mode)
+      : w_(w), sel_(sel), sum_(sum), mode_(mode), symbolic_mode_(std::move(symbolic_mode)) {}
 
   // One pass over the archive, writing the selected entries. Hard links whose
   // target lies outside the selection are collected in `pending_`.
@@ -391,7 +394,7 @@ class copier {
     if (::ftruncate(fd.get(), total) != 0)
       return make_error(errc::internal, writer::path_problem(rel, errno));
     if (::fchown(fd.get(), w_uid(), w_gid()) != 0 ||
-        ::fchmod(fd.get(), static_cast<mode_t>(archive_entry_perm(e) & 07777)) != 0)
+        ::fchmod(fd.get(), static_cast<mode_t>(perm(e))) != 0)
       return make_error(errc::internal, writer::path_problem(rel, errno));
     timespec ts[2] = {{archive_entry_mtime(e), archive_entry_mtime_nsec(e)},
                       {archive_entry_mtime(e), archive_entry_mtime_nsec(e)}};
@@ -420,7 +423,7 @@ class copier {
     struct stat st {};
     if (::fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
       if (!exists) ::fchownat(parent, name.c_str(), w_uid(), w_gid(), AT_SYMLINK_NOFOLLOW);
-      ::fchmodat(parent, name.c_str(), static_cast<mode_t>(archive_entry_perm(e) & 07777), 0);
+      ::fchmodat(parent, name.c_str(), static_cast<mode_t>(perm(e)), 0);
       dir_times_.push_back({rel, archive_entry_mtime(e), archive_entry_mtime_nsec(e)});
     }
     ++sum_.dirs;
@@ -454,6 +457,13 @@ class copier {
     return true;
   }
 
+  // The mode an entry gets: --chmod's, else the archive's.
+  uint32_t perm(archive_entry* e) const {
+    if (mode_) return *mode_;
+    auto own = static_cast<uint32_t>(archive_entry_perm(e) & 07777);
+    if (symbolic_mode_.empty()) return own;
+    return apply_chmod(symbolic_mode_, own, archive_entry_filetype(e) == AE_IFDIR);
+  }
   uint32_t w_uid() const { return w_.uid(); }
   uint32_t w_gid() const { return w_.gid(); }
 
@@ -463,6 +473,8 @@ class copier {
   std::map<std::string, std::string> written_;               // context path -> image path
   std::map<std::string, std::vector<std::string>> pending_;  // link target -> image paths
   std::vector<dir_time> dir_times_;
+  std::optional<uint32_t> mode_;
+  std::string symbolic_mode_;
 };
 
 }  // namespace
@@ -494,7 +506,7 @@ result<bool> copy_one(const std::string& rootfs, const copy_request& req, const 
   std::string problem;
   if (sel.whole_dir && w.dir(dest, problem) < 0) return make_error(errc::invalid_argument, problem);
 
-  copier c(w, sel, sum);
+  copier c(w, sel, sum, req.mode, req.symbolic_mode);
   auto a = open_archive(req.tar_path, problem);
   if (!a) return make_error(errc::internal, problem);
   if (auto ok = c.extract(a.get()); !ok) return ok.error();
@@ -504,6 +516,83 @@ result<bool> copy_one(const std::string& rootfs, const copy_request& req, const 
     if (auto ok = c.resolve_pending(again.get()); !ok) return ok.error();
   }
   c.finish_dirs();
+  return true;
+}
+
+// ADD of a local archive: the context file `src` read as a tar (plain,
+// gzip, bzip2, xz or zstd) straight out of the context archive.
+struct nested_archive {
+  archive_ptr outer;
+  std::vector<char> buffer = std::vector<char>(1 << 16);
+  archive_ptr inner;
+};
+
+la_ssize_t read_nested(archive*, void* client, const void** buf) {
+  auto* n = static_cast<nested_archive*>(client);
+  *buf = n->buffer.data();
+  return archive_read_data(n->outer.get(), n->buffer.data(), n->buffer.size());
+}
+
+// nullptr with `problem` set if the context cannot be read or `src` is gone.
+std::unique_ptr<nested_archive> open_nested(const std::string& tar, const std::string& src,
+                                            std::string& problem) {
+  auto n = std::make_unique<nested_archive>();
+  n->outer = open_archive(tar, problem);
+  if (!n->outer) return nullptr;
+  archive_entry* e = nullptr;
+  int r;
+  while ((r = archive_read_next_header(n->outer.get(), &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+    auto path = normalized(entry_path(e));
+    if (path && *path == src && entry_type(e) == 'f') break;
+  }
+  if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
+    problem = "'" + src + "' is not a file of the build context";
+    return nullptr;
+  }
+  n->inner.reset(archive_read_new());
+  archive_read_support_filter_gzip(n->inner.get());
+  archive_read_support_filter_bzip2(n->inner.get());
+  archive_read_support_filter_xz(n->inner.get());
+  archive_read_support_filter_zstd(n->inner.get());
+  archive_read_support_format_tar(n->inner.get());
+  if (archive_read_open(n->inner.get(), n.get(), nullptr, read_nested, nullptr) != ARCHIVE_OK) {
+    problem = "cannot read '" + src + "': " + libarchive_message(n->inner.get());
+    return nullptr;
+  }
+  return n;
+}
+
+// Whether the context file `src` is a tar archive Docker's ADD unpacks.
+bool is_tar_archive(const std::string& tar, const std::string& src) {
+  std::string problem;
+  auto n = open_nested(tar, src, problem);
+  if (!n) return false;
+  archive_entry* e = nullptr;
+  int r = archive_read_next_header(n->inner.get(), &e);
+  return r == ARCHIVE_OK || r == ARCHIVE_WARN;
+}
+
+result<bool> extract_one(const std::string& rootfs, const copy_request& req, const std::string& src,
+                         const std::string& dest, copy_summary& sum) {
+  unique_fd root(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root)
+    return make_error(errc::internal, "cannot open " + rootfs + ": " + system_message(errno));
+  writer w(std::move(root), req.uid, req.gid);
+  std::string problem;
+  if (w.dir(dest, problem) < 0) return make_error(errc::invalid_argument, problem);
+  selection sel{"", true, dest, nullptr};
+  copier c(w, sel, sum, req.mode, req.symbolic_mode);
+  auto n = open_nested(req.tar_path, src, problem);
+  if (!n) return make_error(errc::internal, problem);
+  if (auto ok = c.extract(n->inner.get()); !ok)
+    return make_error(ok.error().code, "unpacking " + src + ": " + ok.error().message);
+  if (c.has_pending()) {
+    auto again = open_nested(req.tar_path, src, problem);
+    if (!again) return make_error(errc::internal, problem);
+    if (auto ok = c.resolve_pending(again->inner.get()); !ok) return ok.error();
+  }
+  c.finish_dirs();
+  ++sum.archives;
   return true;
 }
 
@@ -551,8 +640,12 @@ result<copy_summary> copy_from_context(const std::string& rootfs, const copy_req
   }
 
   copy_summary sum;
-  for (auto& [path, type] : sources)
-    if (auto ok = copy_one(rootfs, req, path, type, dest, ignore, sum); !ok) return ok.error();
+  for (auto& [path, type] : sources) {
+    auto ok = req.extract && type == 'f' && is_tar_archive(req.tar_path, path)
+                  ? extract_one(rootfs, req, path, dest, sum)
+                  : copy_one(rootfs, req, path, type, dest, ignore, sum);
+    if (!ok) return ok.error();
+  }
   return sum;
 }
 

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,14 @@ struct copy_request {
   uint32_t gid = 0;
   // Paths the archive's top-level .dockerignore excludes are not copied.
   bool use_dockerignore = true;
+  // COPY --chmod: the mode of every file and directory copied (else the archive's).
+  std::optional<uint32_t> mode = std::nullopt;
+  // COPY --chmod=u+x (runtime/request/file_mode.hpp): applied to each entry's
+  // own mode; used when `mode` is not set.
+  std::string symbolic_mode = {};
+  // ADD: a source file that is a tar archive (plain, gzip, bzip2 or xz) is
+  // unpacked into dest, a directory, instead of copied.
+  bool extract = false;
 };
 
 struct copy_summary {
@@ -44,6 +53,7 @@ struct copy_summary {
   uint64_t dirs = 0;
   uint64_t symlinks = 0;
   uint64_t bytes = 0;
+  uint64_t archives = 0;             // ADD: tar archives unpacked
   std::vector<std::string> skipped;  // context paths not copied (devices, fifos)
   std::string text() const;          // "3 files (12 KiB), 2 dirs, 1 symlink"
 };

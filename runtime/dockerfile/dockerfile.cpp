@@ -1,11 +1,15 @@
 #include "runtime/dockerfile/dockerfile.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
+#include <cstdint>
+#include <cstdio>
 #include <map>
 #include <optional>
 #include <set>
 
+#include "runtime/request/file_mode.hpp"
 #include "runtime/request/image_ref.hpp"
 
 namespace nullspace::runtime {
@@ -91,7 +95,65 @@ struct image_config {
   bool entrypoint_shell = false;
   env_list labels;
   std::vector<std::string> ports;
+  std::vector<std::string> volumes;
+  std::string stop_signal;
+  ready_check healthcheck;
+  uint32_t healthcheck_deadline_ms = 0;
 };
+
+// A Go duration as Docker takes it ("30s", "1m30s", "500ms", "1.5h") in
+// milliseconds, or nullopt.
+std::optional<uint64_t> duration_ms(std::string_view s) {
+  if (s.empty()) return std::nullopt;
+  if (s == "0") return 0;
+  double total = 0;
+  while (!s.empty()) {
+    size_t n = 0;
+    while (n < s.size() && (std::isdigit(static_cast<unsigned char>(s[n])) || s[n] == '.')) ++n;
+    if (n == 0) return std::nullopt;
+    double value = 0;
+    try {
+      value = std::stod(std::string(s.substr(0, n)));
+    } catch (...) {
+      return std::nullopt;
+    }
+    s.remove_prefix(n);
+    size_t u = 0;
+    while (u < s.size() && std::isalpha(static_cast<unsigned char>(s[u]))) ++u;
+    auto unit = s.substr(0, u);
+    s.remove_prefix(u);
+    double scale = unit == "ns"                   ? 1e-6
+                   : unit == "us" || unit == "µs" ? 1e-3
+                   : unit == "ms"                 ? 1
+                   : unit == "s"                  ? 1e3
+                   : unit == "m"                  ? 6e4
+                   : unit == "h"                  ? 3.6e6
+                                                  : -1;
+    if (scale < 0) return std::nullopt;
+    total += value * scale;
+  }
+  if (total > 1e12) return std::nullopt;
+  return static_cast<uint64_t>(total);
+}
+
+// The signals STOPSIGNAL may name (as Docker's signal table on Linux).
+const std::vector<std::string> signal_names{
+    "HUP",  "INT",  "QUIT", "ILL",    "TRAP",   "ABRT",  "BUS",  "FPE",  "KILL", "USR1", "SEGV",
+    "USR2", "PIPE", "ALRM", "TERM",   "STKFLT", "CHLD",  "CONT", "STOP", "TSTP", "TTIN", "TTOU",
+    "URG",  "XCPU", "XFSZ", "VTALRM", "PROF",   "WINCH", "IO",   "PWR",  "SYS"};
+
+// "SIGINT", "int", "2" -> "SIGINT" / "2"; "" if not a signal.
+std::string normalized_signal(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  int n = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+  if (ec == std::errc{} && p == s.data() + s.size()) return n >= 1 && n <= 64 ? s : "";
+  auto name = s.starts_with("SIG") ? s.substr(3) : s;
+  if (std::find(signal_names.begin(), signal_names.end(), name) != signal_names.end())
+    return "SIG" + name;
+  if (name.starts_with("RTMIN") || name.starts_with("RTMAX")) return "SIG" + name;
+  return "";
+}
 
 struct stage {
   std::string name;
@@ -102,12 +164,14 @@ struct stage {
   std::map<std::string, std::string> args;  // ARGs in scope (encoded values)
   bool cmd_set = false;                     // CMD given in this stage (ENTRYPOINT keeps it)
   std::vector<secret_mount> secrets;
+  std::vector<std::string> onbuild;  // ONBUILD of this stage: for what builds FROM it later
 };
 
 class lowering {
  public:
-  lowering(const syn::document& doc, const std::string& context, dockerfile_program& out)
-      : doc_(doc), context_(context), out_(out) {}
+  lowering(const syn::document& doc, const std::string& context, const dockerfile_options& options,
+           dockerfile_program& out)
+      : doc_(doc), context_(context), options_(options), out_(out) {}
 
   void run() {
     for (auto& e : doc_.errors) out_.errors.push_back(e);
@@ -117,7 +181,25 @@ class lowering {
     for (auto& ins : doc_.instructions) instruction(ins);
     if (stages_.empty() && out_.errors.empty()) error(1, "the Dockerfile has no FROM instruction");
     if (!out_.errors.empty()) return;
-    finish();
+    for (auto& [name, value] : options_.build_args)
+      if (!declared_.count(name))
+        out_.warnings.push_back("build arg " + name +
+                                " is not declared by any ARG of the Dockerfile: it is ignored");
+    int32_t last = stages_.back().index;
+    if (!options_.target.empty()) {
+      last = find_stage(lower(options_.target));
+      if (last < 0 || stages_[static_cast<size_t>(last)].name.empty()) {
+        std::string names;
+        for (auto& st : stages_)
+          if (!st.name.empty()) names += (names.empty() ? "" : ", ") + st.name;
+        out_.target_error = "target '" + options_.target + "' names no stage of the Dockerfile (" +
+                            (names.empty() ? std::string("it has no named stage: FROM … AS <name>")
+                                           : "its stages: " + names) +
+                            ")";
+        return;
+      }
+    }
+    finish(last);
   }
 
  private:
@@ -162,7 +244,8 @@ class lowering {
     if (stages_.empty()) {
       if (k == "RUN" || k == "COPY" || k == "ADD" || k == "ENV" || k == "WORKDIR" || k == "USER" ||
           k == "LABEL" || k == "EXPOSE" || k == "CMD" || k == "ENTRYPOINT" || k == "SHELL" ||
-          k == "MAINTAINER")
+          k == "MAINTAINER" || k == "VOLUME" || k == "STOPSIGNAL" || k == "HEALTHCHECK" ||
+          k == "ONBUILD")
         return error(ins.line, k + " comes before the first FROM: only ARG may");
     }
     if (k == "RUN") return run(ins);
@@ -180,17 +263,14 @@ class lowering {
     if (k == "EXPOSE") return expose(ins);
     if (k == "CMD" || k == "ENTRYPOINT") return command(ins);
     if (k == "SHELL") return shell(ins);
-    if (k == "HEALTHCHECK")
-      return error(ins.line,
-                   "HEALTHCHECK is not supported: use the build's ready check (builder.ready), "
-                   "which the build waits for and machines reuse");
-    if (k == "VOLUME")
-      return error(ins.line,
-                   "VOLUME is not supported: a template has one root filesystem; remove the line "
-                   "(the directory is kept in the image if a step creates it)");
-    if (k == "STOPSIGNAL" || k == "ONBUILD")
-      return error(ins.line, k + " is not supported by nullspace's Dockerfile frontend");
-    error(ins.line, "unknown instruction " + k);
+    if (k == "HEALTHCHECK") return healthcheck(ins);
+    if (k == "VOLUME") return volume(ins);
+    if (k == "STOPSIGNAL") return stop_signal(ins);
+    if (k == "ONBUILD") return onbuild(ins);
+    error(ins.line, "unknown instruction " + k +
+                        " (nullspace reads FROM, RUN, COPY, ADD, ENV, ARG, WORKDIR, USER, SHELL, "
+                        "LABEL, EXPOSE, CMD, ENTRYPOINT, VOLUME, STOPSIGNAL, HEALTHCHECK, ONBUILD, "
+                        "MAINTAINER)");
   }
 
   void from(const syn::instruction& ins) {
@@ -263,6 +343,14 @@ class lowering {
       std::optional<std::string> value;
       // words() decoded the default: variables hold it encoded.
       if (eq != std::string::npos) value = syn::encoded(word.substr(eq + 1));
+      // The request's build arg wins over the default.
+      for (auto& [k, v] : options_.build_args)
+        if (k == name) value = syn::encoded(v);
+      if (declared_.insert(name).second && secret_like_name(name))
+        out_.warnings.push_back("line " + std::to_string(ins.line) + ": ARG " + name +
+                                " looks like a secret; ARG values are stored in the build "
+                                "definition and cache keys: use a build secret instead "
+                                "(RUN --mount=type=secret,id=…)");
       if (stages_.empty()) {
         global_args_[name] = value;
         continue;
@@ -334,13 +422,48 @@ class lowering {
                      "RUN does not take the flag --" + f.name + " (supported: --mount, --network)");
       }
     }
+    // A secret is never written into a cache dir, not even as a mount point.
+    auto within = [](const std::string& path, const std::string& dir) {
+      return path == dir || path.starts_with(dir == "/" ? dir : dir + "/");
+    };
+    for (auto& c : step.caches) {
+      if (within(c.target, "/run/secrets") || within("/run/secrets", c.target))
+        if (!step.secret_mounts.empty())
+          return error(ins.line, "RUN --mount=type=cache,target=" + c.target +
+                                     " overlaps /run/secrets, where this step's secrets are");
+      for (auto& m : step.secret_mounts)
+        if (within(m.target, c.target))
+          return error(ins.line, "RUN --mount=type=secret,target=" + m.target +
+                                     " lies in the cache mount at " + c.target +
+                                     ": a secret never goes into a cache; mount it elsewhere");
+    }
     auto text = std::string(rest);
-    if (text.starts_with("<<"))
-      return error(ins.line,
-                   "heredocs (RUN <<EOF) are not supported: put the script in the build context "
-                   "and COPY it, or join the commands with &&");
+    if (!ins.heredocs.empty()) {
+      if (syn::exec_form(text))
+        return error(ins.line, "RUN heredocs need the shell form (RUN <<EOF), not [\"…\"]");
+      syn::heredoc only;
+      auto t = text;
+      while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.pop_back();
+      if (ins.heredocs.size() == 1 && syn::heredoc_marker(t, only)) {
+        // The heredoc is the whole command: a script with a #! runs as a
+        // file, any other runs in the shell (as BuildKit does).
+        auto& h = ins.heredocs[0];
+        if (h.content.starts_with("#!")) {
+          step.inline_files.emplace_back(h.name, h.content);
+          step.argv = {"/dev/pipes/" + h.name};
+          step.cmd = h.content;
+        } else {
+          text = h.content;
+        }
+      } else {
+        // Heredocs among other words: the shell reads them.
+        text += "\n" + ins.raw_heredocs;
+      }
+    }
     if (text.empty()) return error(ins.line, "RUN needs a command");
-    if (auto argv = syn::exec_form(text)) {
+    if (!step.argv.empty()) {
+      // a #! heredoc script
+    } else if (auto argv = syn::exec_form(text)) {
       if (argv->empty()) return error(ins.line, "RUN [] needs a command");
       step.argv = std::move(*argv);
     } else {
@@ -391,22 +514,129 @@ class lowering {
       step.secret_mounts.push_back(std::move(m));
       return true;
     }
-    if (type == "cache" || type == "tmpfs") {
+    if (type == "tmpfs") {
       if (target.empty()) {
-        error(ins.line, "RUN --mount=type=" + type + " needs a target");
+        error(ins.line, "RUN --mount=type=tmpfs needs a target");
         return false;
       }
-      if (type == "cache")
-        out_.warnings.push_back("line " + std::to_string(ins.line) +
-                                ": RUN --mount=type=cache is an empty tmpfs at " + target +
-                                " for this step; its contents are not kept between builds");
       step.tmpfs.push_back(target);
       return true;
     }
-    error(ins.line, "RUN --mount=type=" + type +
-                        " is not supported (supported: secret, cache, tmpfs); COPY files in "
-                        "instead of bind-mounting them");
+    if (type == "cache") return cache(ins, kv, target, step);
+    if (type == "bind") {
+      for (auto& [key, v] : kv)
+        if (key != "type" && key != "target" && key != "source" && key != "src" && key != "from" &&
+            key != "rw" && key != "readwrite" && key != "readonly" && key != "ro") {
+          error(ins.line, "RUN --mount=type=bind does not support " + key +
+                              " (supported: source, target, from, rw)");
+          return false;
+        }
+      if (target.empty()) {
+        error(ins.line, "RUN --mount=type=bind needs a target");
+        return false;
+      }
+      bind_mount b;
+      b.target = target;
+      b.source = kv.count("source") ? kv["source"] : kv.count("src") ? kv["src"] : "";
+      auto first = b.source.find_first_not_of('/');
+      b.source = first == std::string::npos ? "" : b.source.substr(first);
+      if (b.source == ".") b.source.clear();
+      for (auto key : {"rw", "readwrite"})
+        if (kv.count(key)) {
+          auto v = lower(kv[key]);
+          b.writable = !(v == "false" || v == "0");
+        }
+      if (kv.count("from")) {
+        auto from = find_stage(lower(kv["from"]));
+        if (from < 0) {
+          error(ins.line, "RUN --mount=type=bind,from=" + kv["from"] +
+                              " names no earlier stage (an image: add FROM <image> AS <name> "
+                              "and bind from=<name>)");
+          return false;
+        }
+        b.from_stage = from;
+        current().deps.insert(from);
+      } else if (context_.empty()) {
+        error(ins.line,
+              "RUN --mount=type=bind reads the build context, but the request has none "
+              "(builder.source.context)");
+        return false;
+      } else {
+        b.context = context_;
+      }
+      step.binds.push_back(std::move(b));
+      return true;
+    }
+    if (type == "ssh") {
+      error(ins.line,
+            "RUN --mount=type=ssh forwards an SSH agent, and nullspace builds have no agent "
+            "socket to forward: pass the key as a build secret (RUN --mount=type=secret,id=…) "
+            "or clone over HTTPS with a token secret");
+      return false;
+    }
+    error(ins.line,
+          "RUN --mount=type=" + type + " is not supported (supported: secret, cache, tmpfs, bind)");
     return false;
+  }
+
+  // RUN --mount=type=cache: a dir kept between the tenant's builds.
+  bool cache(const syn::instruction& ins, std::map<std::string, std::string>& kv,
+             const std::string& target, build_step& step) {
+    auto where = "RUN --mount=type=cache";
+    for (auto& [key, v] : kv) {
+      if (key == "from" || key == "source" || key == "src") {
+        error(ins.line, std::string(where) + " does not support " + key +
+                            " (seeding a cache from a stage or image): the cache starts empty "
+                            "and keeps what the builds write");
+        return false;
+      }
+      if (key != "type" && key != "id" && key != "target" && key != "sharing" && key != "mode" &&
+          key != "uid" && key != "gid" && key != "ro" && key != "readonly" && key != "rw" &&
+          key != "readwrite") {
+        error(ins.line, std::string(where) + " does not support " + key +
+                            " (supported: id, target, sharing, mode, uid, gid, ro)");
+        return false;
+      }
+    }
+    if (target.empty()) {
+      error(ins.line, std::string(where) + " needs a target");
+      return false;
+    }
+    cache_mount c;
+    c.target = target;
+    c.id = kv.count("id") && !kv["id"].empty() ? kv["id"] : target;
+    if (kv.count("sharing")) {
+      c.sharing = lower(kv["sharing"]);
+      if (c.sharing != "shared" && c.sharing != "locked" && c.sharing != "private") {
+        error(ins.line,
+              std::string(where) + ",sharing=" + kv["sharing"] + ": use shared, locked or private");
+        return false;
+      }
+    }
+    for (auto key : {"ro", "readonly"})
+      if (kv.count(key)) {
+        auto v = lower(kv[key]);
+        c.readonly = !(v == "false" || v == "0");
+      }
+    for (auto key : {"rw", "readwrite"})
+      if (kv.count(key)) {
+        auto v = lower(kv[key]);
+        c.readonly = v == "false" || v == "0";
+      }
+    auto number = [&](const char* key, int base, uint32_t max, uint32_t& out) {
+      if (!kv.count(key)) return true;
+      auto& v = kv[key];
+      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out, base);
+      if (!v.empty() && ec == std::errc{} && p == v.data() + v.size() && out <= max) return true;
+      error(ins.line, std::string(where) + "," + key + "=" + v + ": " +
+                          (base == 8 ? "an octal mode such as 0755" : "a numeric id"));
+      return false;
+    };
+    if (!number("mode", 8, 07777, c.mode) || !number("uid", 10, 0xfffffffe, c.uid) ||
+        !number("gid", 10, 0xfffffffe, c.gid))
+      return false;
+    step.caches.push_back(std::move(c));
+    return true;
   }
 
   void copy(const syn::instruction& ins) {
@@ -416,32 +646,64 @@ class lowering {
     build_step proto;
     proto.type = step_type::copy;
     proto.chown = "0:0";
+    std::string checksum;
     for (auto& f : flags) {
       if (f.name == "from" && !add) {
         auto w = words(ins, f.value, false);
         if (!w) return;
         auto from = find_stage(lower((*w)[0]));
-        if (from < 0)
+        if (from >= 0) {
+          proto.from_stage = from;
+          current().deps.insert(from);
+        } else if (auto ref = parse_image_ref((*w)[0]); ref) {
+          proto.image = (*w)[0];  // an image: pulled like a FROM, then copied out of
+        } else {
           return error(ins.line, "COPY --from=" + f.value +
-                                     " names no earlier stage (copying out of an image is not "
-                                     "supported: add FROM <image> AS <name> and copy from that)");
-        proto.from_stage = from;
-        current().deps.insert(from);
+                                     " names no earlier stage and is no image reference (" +
+                                     ref.error().message + ")");
+        }
       } else if (f.name == "chown") {
         auto w = words(ins, f.value, false);
         if (!w) return;
         proto.chown = (*w)[0];
+      } else if (f.name == "chmod") {
+        auto w = words(ins, f.value, false);
+        if (!w) return;
+        auto& m = (*w)[0];
+        if (!valid_chmod(m))
+          return error(ins.line, ins.keyword +
+                                     " --chmod takes an octal mode such as 0755 or a symbolic "
+                                     "one such as u+x or a=rwX, got '" +
+                                     m + "'");
+        if (octal_chmod(m)) {
+          char text[8];
+          std::snprintf(text, sizeof text, "%04o", apply_chmod(m, 0, false));
+          proto.chmod = text;
+        } else {
+          proto.chmod = m;  // symbolic: applied to each copied file's own mode
+        }
       } else if (f.name == "link") {
         // Only changes how BuildKit stores the layer, not what it holds.
+      } else if (add && f.name == "checksum") {
+        auto w = words(ins, f.value, false);
+        if (!w) return;
+        auto& sum = (*w)[0];
+        bool hex = sum.size() == 7 + 64 && sum.starts_with("sha256:") &&
+                   std::all_of(sum.begin() + 7, sum.end(), [](char c) {
+                     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+                   });
+        if (!hex)
+          return error(ins.line,
+                       "ADD --checksum takes sha256:<64 lowercase hex digits>, got '" + sum + "'");
+        checksum = sum;
       } else {
-        return error(ins.line, ins.keyword + " does not take the flag --" + f.name +
-                                   " (supported: " +
-                                   (add ? "--chown, --link" : "--from, --chown, --link") + ")");
+        return error(ins.line,
+                     ins.keyword + " does not take the flag --" + f.name + " (supported: " +
+                         (add ? "--chown, --chmod, --link" : "--from, --chown, --chmod, --link") +
+                         ")");
       }
     }
     auto text = std::string(rest);
-    if (text.starts_with("<<"))
-      return error(ins.line, "heredocs (" + ins.keyword + " <<EOF) are not supported");
     std::vector<std::string> paths;
     if (auto json = syn::exec_form(text)) {
       for (auto& p : *json) {
@@ -464,29 +726,85 @@ class lowering {
                                  " with several sources needs a destination directory ending "
                                  "in /, got " +
                                  dest);
-    if (proto.from_stage < 0 && context_.empty())
+    // Heredoc sources (COPY <<EOF /path) are files the Dockerfile holds.
+    std::vector<const syn::heredoc*> inline_sources(paths.size(), nullptr);
+    size_t next_heredoc = 0;
+    bool reads_context = false;
+    for (size_t i = 0; i < paths.size(); ++i) {
+      syn::heredoc h;
+      if (next_heredoc < ins.heredocs.size() && syn::heredoc_marker(paths[i], h) &&
+          h.name == ins.heredocs[next_heredoc].name)
+        inline_sources[i] = &ins.heredocs[next_heredoc++];
+      else if (!add || !(paths[i].starts_with("http://") || paths[i].starts_with("https://")))
+        reads_context = true;
+    }
+    if (next_heredoc < ins.heredocs.size())
+      return error(ins.line, ins.keyword + " heredoc " + ins.heredocs[next_heredoc].marker +
+                                 " is not a source of the copy");
+    if (reads_context && proto.from_stage < 0 && proto.image.empty() && context_.empty())
       return error(ins.line, ins.keyword +
                                  " reads the build context, but the request has none "
                                  "(builder.source.context)");
-    for (auto& src : paths) {
-      if (add) {
-        if (src.find("://") != std::string::npos || src.starts_with("git@"))
-          return error(ins.line,
-                       "ADD of a URL is not supported: use RUN with curl or git, or "
-                       "put the file in the build context");
-        for (auto ext :
-             {".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".tar.zst"})
-          if (src.ends_with(ext))
-            return error(ins.line, "ADD of an archive (" + src +
-                                       ") would unpack it, which is not supported: use COPY and "
-                                       "RUN tar");
+    for (size_t i = 0; i < paths.size(); ++i) {
+      const auto& src = paths[i];
+      if (auto* h = inline_sources[i]) {
+        auto step = proto;
+        step.from_stage = -1;
+        step.image.clear();
+        std::string content = h->content;
+        if (h->expand) {
+          std::string problem;
+          auto expanded = syn::expand_text(content, vars(), doc_.escape, problem);
+          if (!expanded) return error(ins.line, ins.keyword + " heredoc: " + problem);
+          content = std::move(*expanded);
+        }
+        step.inline_files.emplace_back(h->name, std::move(content));
+        step.src = h->name;
+        step.dest = dest;
+        current().steps.push_back(std::move(step));
+        continue;
       }
+      bool is_url = src.starts_with("http://") || src.starts_with("https://");
+      if (add && (src.starts_with("git@") || src.starts_with("git://") ||
+                  (is_url && src.ends_with(".git"))))
+        return error(ins.line,
+                     "ADD of a git repository is not supported: use a git_clone step of the "
+                     "build request, or RUN git clone");
+      if (add && !is_url && src.find("://") != std::string::npos)
+        return error(ins.line, "ADD takes http:// and https:// URLs only, got " + src);
+      if (add && is_url && url_for_messages(src) != src)
+        // Refused rather than redacted: the Dockerfile is stored (and shown) as
+        // written, so the credential would be kept with the build.
+        return error(ins.line,
+                     "ADD " + url_for_messages(src) +
+                         ": a URL with credentials would be stored with the build's Dockerfile; "
+                         "pass the credential as a build secret and download it in a RUN step "
+                         "(RUN --mount=type=secret,id=token curl -H \"Authorization: Bearer "
+                         "$(cat /run/secrets/token)\" -o … <url>)");
+      if (add && is_url) {
+        auto step = proto;
+        step.url = src;
+        step.checksum = checksum;
+        step.src = url_file_name(src);
+        if (dest.ends_with('/') && step.src.empty())
+          return error(ins.line, "ADD " + url_for_messages(src) +
+                                     ": the URL names no file; give a destination file path "
+                                     "instead of a directory");
+        if (step.src.empty()) step.src = "download";
+        step.dest = dest;
+        out_.downloads.push_back(ins.line);
+        current().steps.push_back(std::move(step));
+        continue;
+      }
+      if (!checksum.empty())
+        return error(ins.line, "ADD --checksum verifies URL downloads; " + src + " is not a URL");
       auto step = proto;
+      step.extract = add;  // a local tar archive is unpacked, as Docker does
       // "/x" names x from the root of the context or the stage.
       auto first = src.find_first_not_of('/');
       step.src = first == std::string::npos ? "." : src.substr(first);
       step.dest = dest;
-      if (proto.from_stage < 0) step.context = context_;
+      if (proto.from_stage < 0 && proto.image.empty()) step.context = context_;
       current().steps.push_back(std::move(step));
     }
   }
@@ -519,6 +837,19 @@ class lowering {
   }
 
   void label(const syn::instruction& ins) {
+    std::string_view text = ins.args;
+    auto first_space = text.find_first_of(" \t");
+    auto first_eq = text.find('=');
+    if (!text.empty() && (first_eq == std::string_view::npos || first_eq > first_space)) {
+      // Legacy form: LABEL key value with spaces
+      if (first_space == std::string_view::npos)
+        return error(ins.line, "LABEL needs a value: LABEL key=value");
+      auto key = words(ins, text.substr(0, first_space), false);
+      auto value = key ? words(ins, text.substr(first_space + 1), false) : std::nullopt;
+      if (!value) return;
+      if ((*key)[0].empty()) return error(ins.line, "LABEL needs a key: LABEL key=value");
+      return set_label((*key)[0], (*value)[0]);
+    }
     auto w = words(ins, ins.args);
     if (!w) return;
     if (w->empty()) return error(ins.line, "LABEL needs key=value pairs");
@@ -572,6 +903,116 @@ class lowering {
     if (!current().cmd_set) c.cmd.clear();  // an ENTRYPOINT drops the CMD it builds on
   }
 
+  void volume(const syn::instruction& ins) {
+    std::vector<std::string> paths;
+    if (auto json = syn::exec_form(ins.args)) {
+      paths = std::move(*json);
+    } else {
+      auto w = words(ins, ins.args);
+      if (!w) return;
+      paths = std::move(*w);
+    }
+    if (paths.empty() || std::any_of(paths.begin(), paths.end(), [](auto& p) { return p.empty(); }))
+      return error(ins.line, "VOLUME needs a path: VOLUME /data");
+    auto& volumes = current().config.volumes;
+    std::string listed;
+    for (auto& p : paths) {
+      auto path = joined_path(current().config.workdir, p);
+      if (std::find(volumes.begin(), volumes.end(), path) == volumes.end()) volumes.push_back(path);
+      listed += (listed.empty() ? "" : ", ") + path;
+    }
+    out_.warnings.push_back("line " + std::to_string(ins.line) + ": VOLUME " + listed +
+                            " is recorded in the template config; a machine keeps one root "
+                            "filesystem, so it is an ordinary directory there (what the build "
+                            "leaves in it is kept)");
+  }
+
+  void stop_signal(const syn::instruction& ins) {
+    auto w = words(ins, ins.args, false);
+    if (!w) return;
+    auto sig = normalized_signal((*w)[0]);
+    if (sig.empty())
+      return error(ins.line, "STOPSIGNAL takes a signal name or number (SIGINT, QUIT, 9), got '" +
+                                 (*w)[0] + "'");
+    current().config.stop_signal = sig;
+  }
+
+  void healthcheck(const syn::instruction& ins) {
+    std::string_view rest = ins.args;
+    auto flags = syn::take_flags(rest);
+    auto first = rest.substr(0, rest.find_first_of(" \t"));
+    auto kind = lower(std::string(first));
+    auto& c = current().config;
+    if (kind == "none") {
+      if (!flags.empty() || rest.size() != first.size())
+        return error(ins.line, "HEALTHCHECK NONE takes no options or arguments");
+      c.healthcheck = {};
+      c.healthcheck_deadline_ms = 0;
+      return;
+    }
+    if (kind != "cmd")
+      return error(ins.line,
+                   "HEALTHCHECK takes CMD <command> or NONE: HEALTHCHECK [--interval=30s "
+                   "--timeout=30s --start-period=0s --retries=3] CMD <command>");
+    ready_check check;
+    check.type = ready_type::command;
+    for (auto& f : flags) {
+      if (f.name == "retries") {
+        uint32_t n = 0;
+        auto [p, ec] = std::from_chars(f.value.data(), f.value.data() + f.value.size(), n);
+        if (ec != std::errc{} || p != f.value.data() + f.value.size() || n == 0)
+          return error(ins.line,
+                       "HEALTHCHECK --retries takes a positive number, got '" + f.value + "'");
+        check.retries = n;
+        continue;
+      }
+      if (f.name != "interval" && f.name != "timeout" && f.name != "start-period" &&
+          f.name != "start-interval")
+        return error(ins.line, "HEALTHCHECK does not take the flag --" + f.name +
+                                   " (supported: --interval, --timeout, --start-period, "
+                                   "--start-interval, --retries)");
+      auto ms = duration_ms(f.value);
+      if (!ms || *ms > 24ull * 3600 * 1000)
+        return error(ins.line, "HEALTHCHECK --" + f.name +
+                                   " takes a duration such as 30s, 1m30s or 500ms, got '" +
+                                   f.value + "'");
+      auto v = static_cast<uint32_t>(*ms);
+      if (f.name == "interval") check.interval_ms = v;
+      if (f.name == "timeout") check.timeout_ms = v;
+      if (f.name == "start-period") check.start_period_ms = v;
+      // --start-interval: probes run every 250 ms until ready anyway.
+    }
+    auto command = rest.substr(first.size());
+    while (!command.empty() && (command.front() == ' ' || command.front() == '\t'))
+      command.remove_prefix(1);
+    if (command.empty()) return error(ins.line, "HEALTHCHECK CMD needs a command");
+    if (auto json = syn::exec_form(command)) {
+      if (json->empty()) return error(ins.line, "HEALTHCHECK CMD [] needs a command");
+      check.cmd = shell_line(*json);
+    } else {
+      check.cmd = std::string(command);
+    }
+    uint64_t interval = check.interval_ms ? check.interval_ms : 30000;
+    uint64_t timeout = check.timeout_ms ? check.timeout_ms : 30000;
+    uint64_t retries = check.retries ? check.retries : 3;
+    auto deadline = check.start_period_ms + retries * interval + timeout;
+    c.healthcheck = std::move(check);
+    c.healthcheck_deadline_ms = static_cast<uint32_t>(std::min<uint64_t>(deadline, UINT32_MAX));
+  }
+
+  void onbuild(const syn::instruction& ins) {
+    auto t = ins.args;
+    auto keyword = t.substr(0, t.find_first_of(" \t"));
+    for (auto& c : keyword) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    if (keyword.empty()) return error(ins.line, "ONBUILD needs an instruction: ONBUILD RUN make");
+    if (keyword == "ONBUILD" || keyword == "FROM" || keyword == "MAINTAINER")
+      return error(ins.line, "ONBUILD " + keyword + " is not allowed (as in Docker)");
+    current().onbuild.push_back(keyword + t.substr(keyword.size()));
+    out_.warnings.push_back("line " + std::to_string(ins.line) + ": ONBUILD " + keyword +
+                            " is recorded in the template config (onbuild): it runs first in "
+                            "builds from this template");
+  }
+
   void shell(const syn::instruction& ins) {
     auto json = syn::exec_form(ins.args);
     if (!json || json->empty())
@@ -579,10 +1020,10 @@ class lowering {
     current().config.shell = std::move(*json);
   }
 
-  void finish() {
+  void finish(int32_t last_stage) {
     // The stages the last one needs, then their steps in file order.
     std::set<int32_t> needed;
-    std::vector<int32_t> todo{stages_.back().index};
+    std::vector<int32_t> todo{last_stage};
     while (!todo.empty()) {
       auto i = todo.back();
       todo.pop_back();
@@ -594,7 +1035,7 @@ class lowering {
       out_.steps.insert(out_.steps.end(), s.steps.begin(), s.steps.end());
       out_.secret_mounts.insert(out_.secret_mounts.end(), s.secrets.begin(), s.secrets.end());
     }
-    auto& last = stages_.back().config;
+    auto& last = stages_[static_cast<size_t>(last_stage)].config;
     std::vector<std::string> argv;
     if (last.entrypoint_set && !last.entrypoint.empty()) {
       argv = last.entrypoint;
@@ -605,22 +1046,38 @@ class lowering {
     if (!argv.empty()) out_.start_cmd = shell_line(argv);
     out_.labels = last.labels;
     out_.exposed_ports = last.ports;
+    out_.volumes = last.volumes;
+    out_.stop_signal = last.stop_signal;
+    out_.healthcheck = last.healthcheck;
+    out_.healthcheck_deadline_ms = last.healthcheck_deadline_ms;
+    out_.onbuild = stages_[static_cast<size_t>(last_stage)].onbuild;
   }
 
   const syn::document& doc_;
   const std::string& context_;
+  const dockerfile_options& options_;
   dockerfile_program& out_;
+  std::set<std::string> declared_;  // every ARG name
   std::vector<stage> stages_;
   std::map<std::string, std::optional<std::string>> global_args_;
 };
 
 }  // namespace
 
-dockerfile_program parse_dockerfile(std::string_view text, const std::string& context) {
+bool secret_like_name(std::string_view name) {
+  std::string up(name);
+  for (auto& c : up) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  for (auto word : {"TOKEN", "PASSWORD", "SECRET", "KEY"})
+    if (up.find(word) != std::string::npos) return true;
+  return false;
+}
+
+dockerfile_program parse_dockerfile(std::string_view text, const std::string& context,
+                                    const dockerfile_options& options) {
   dockerfile_program out;
   auto doc = syn::split(text);
-  lowering(doc, context, out).run();
-  if (!out.errors.empty()) {
+  lowering(doc, context, options, out).run();
+  if (!out.errors.empty() || !out.target_error.empty()) {
     out.steps.clear();
     out.start_cmd.clear();
   }

@@ -55,9 +55,32 @@ bool directive(std::string_view line, std::string& name, std::string& value) {
   return true;
 }
 
-void emit(document& d, std::string_view text, size_t line) {
+// The whitespace-separated words of `s`, quotes kept but respected (a quoted
+// "<<x" is no marker).
+std::vector<std::string_view> raw_words(std::string_view s) {
+  std::vector<std::string_view> out;
+  size_t i = 0;
+  while (i < s.size()) {
+    while (i < s.size() && is_space(s[i])) ++i;
+    if (i >= s.size()) break;
+    size_t start = i;
+    char quote = 0;
+    while (i < s.size() && (quote || !is_space(s[i]))) {
+      if (quote) {
+        if (s[i] == quote) quote = 0;
+      } else if (s[i] == '"' || s[i] == '\'') {
+        quote = s[i];
+      }
+      ++i;
+    }
+    out.push_back(s.substr(start, i - start));
+  }
+  return out;
+}
+
+bool emit(document& d, std::string_view text, size_t line) {
   auto t = trim(text);
-  if (t.empty()) return;
+  if (t.empty()) return false;
   size_t n = 0;
   while (n < t.size() && !is_space(t[n])) ++n;
   instruction ins;
@@ -65,7 +88,18 @@ void emit(document& d, std::string_view text, size_t line) {
   ins.keyword = std::string(t.substr(0, n));
   for (auto& c : ins.keyword) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   ins.args = std::string(trim(t.substr(n)));
+  if (ins.keyword == "RUN" || ins.keyword == "COPY" || ins.keyword == "ADD") {
+    for (auto w : raw_words(ins.args)) {
+      heredoc h;
+      // A redirect such as 3<<EOF is a heredoc of the shell's too.
+      auto digits = w.find_first_not_of("0123456789");
+      if (digits != std::string_view::npos && heredoc_marker(w.substr(digits), h))
+        ins.heredocs.push_back(std::move(h));
+    }
+  }
+  bool wants_heredocs = !ins.heredocs.empty();
   d.instructions.push_back(std::move(ins));
+  return wants_heredocs;
 }
 
 // Expands variable references while reading words; see words().
@@ -179,6 +213,29 @@ class expander {
 
 }  // namespace
 
+bool heredoc_marker(std::string_view w, heredoc& out) {
+  if (!w.starts_with("<<")) return false;
+  auto rest = w.substr(2);
+  bool chomp = rest.starts_with('-');
+  if (chomp) rest.remove_prefix(1);
+  bool quoted = false;
+  if (rest.size() >= 2 && (rest.front() == '"' || rest.front() == '\'') &&
+      rest.back() == rest.front()) {
+    rest = rest.substr(1, rest.size() - 2);
+    quoted = true;
+  }
+  if (rest.empty() || rest == "." || rest == ".." ||
+      !std::all_of(rest.begin(), rest.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
+      }))
+    return false;
+  out.name = std::string(rest);
+  out.expand = !quoted;
+  out.chomp = chomp;
+  out.marker = std::string(w);
+  return true;
+}
+
 std::string decoded(std::string_view v,
                     const std::function<std::string(std::string_view)>& lookup) {
   std::string out;
@@ -258,7 +315,34 @@ document split(std::string_view text) {
     }
     current.append(line);
     continued = false;
-    emit(d, current, current_line);
+    if (!emit(d, current, current_line)) continue;
+    // The lines that follow are the heredocs' bodies, one after the other.
+    auto& ins = d.instructions.back();
+    for (auto& h : ins.heredocs) {
+      bool closed = false;
+      while (pos < text.size()) {
+        auto end = text.find('\n', pos);
+        if (end == std::string_view::npos) end = text.size();
+        auto body = text.substr(pos, end - pos);
+        pos = end + 1;
+        ++lineno;
+        if (!body.empty() && body.back() == '\r') body.remove_suffix(1);
+        ins.raw_heredocs.append(body).append("\n");
+        auto cmp = body;
+        if (h.chomp)
+          while (cmp.starts_with('\t')) cmp.remove_prefix(1);
+        if (cmp == h.name) {
+          closed = true;
+          break;
+        }
+        h.content.append(cmp).append("\n");
+      }
+      if (!closed) {
+        d.errors.push_back({ins.line, "the heredoc " + h.marker + " has no closing line '" +
+                                          h.name + "' (it must stand alone on a line)"});
+        break;
+      }
+    }
   }
   if (continued) emit(d, current, current_line);
   return d;
@@ -330,6 +414,27 @@ std::optional<std::vector<std::string>> words(std::string_view text, const varia
     }
   }
   if (have || !split_words) out.push_back(std::move(w));
+  return out;
+}
+
+std::optional<std::string> expand_text(std::string_view text, const variables& vars, char escape,
+                                       std::string& error) {
+  expander ex(vars, escape, error);
+  std::string out;
+  size_t i = 0;
+  while (i < text.size()) {
+    if (text[i] == escape && i + 1 < text.size() && text[i + 1] == '$') {
+      ex.literal(out, '$');
+      i += 2;
+    } else if (text[i] == '$') {
+      auto next = ex.dollar(text, i, out);
+      if (!next) return std::nullopt;
+      i = *next;
+    } else {
+      ex.literal(out, text[i]);
+      ++i;
+    }
+  }
   return out;
 }
 

@@ -19,10 +19,22 @@ struct problem {
   std::string message;
 };
 
+// A heredoc of RUN, COPY or ADD (BuildKit's dockerfile 1.4 syntax): the lines
+// after the instruction up to `name` alone on a line.
+struct heredoc {
+  std::string name;     // the delimiter: EOF, or a file name for COPY (<<app.conf)
+  std::string content;  // each line with its "\n"; `<<-` lines without leading tabs
+  bool expand = true;   // an unquoted delimiter: variables expand (COPY)
+  bool chomp = false;   // `<<-`
+  std::string marker;   // as written: <<EOF, <<-"EOF"
+};
+
 struct instruction {
-  size_t line = 0;      // where it starts (1-based)
-  std::string keyword;  // upper case, e.g. "RUN"
-  std::string args;     // the rest, continuations joined, trimmed
+  size_t line = 0;                // where it starts (1-based)
+  std::string keyword;            // upper case, e.g. "RUN"
+  std::string args;               // the rest, continuations joined, trimmed
+  std::vector<heredoc> heredocs;  // in the order their markers appear in args
+  std::string raw_heredocs;       // every heredoc as written (lines + delimiter), for a shell
 };
 
 struct document {
@@ -33,6 +45,10 @@ struct document {
 };
 
 document split(std::string_view text);
+
+// Whether `word` (one word of an instruction, quotes kept) is a heredoc marker
+// (<<EOF, <<-EOF, <<"EOF", <<'EOF'); fills name, expand, chomp.
+bool heredoc_marker(std::string_view word, heredoc& out);
 
 // Variables visible to an instruction. A name missing from `values` expands to
 // "", unless `keep_unknown` is set: then it stays as ${NAME} and a literal '$'
@@ -53,6 +69,11 @@ std::string encoded(std::string_view plain);
 // `error` set for an unterminated quote or a bad ${...}.
 std::optional<std::vector<std::string>> words(std::string_view text, const variables& vars,
                                               char escape, bool split_words, std::string& error);
+
+// `text` with its variable references expanded and nothing else touched
+// (quotes stay): a COPY heredoc's content. An escaped \$ is a '$'.
+std::optional<std::string> expand_text(std::string_view text, const variables& vars, char escape,
+                                       std::string& error);
 
 // The JSON array form of RUN/CMD/ENTRYPOINT/SHELL (`["a", "b"]`), or nullopt if
 // `args` is not a JSON array of strings (then it is the shell form).

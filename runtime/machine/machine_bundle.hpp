@@ -32,8 +32,13 @@ struct machine_bundle_paths {
 // defaults to the usual one. (A request's envs come on top, in init.)
 std::vector<std::string> machine_env(const template_config& config);
 
+// A template's STOPSIGNAL ("SIGINT", "9", "SIGRTMIN+3") as a number; 0 for ""
+// or a name this host does not know.
+int signal_number(const std::string& name);
+
 // config.json for the machine: the template's environment only (the
-// request's envs reach init through init_env_fd).
+// request's envs reach init through init_env_fd). With a stop signal other
+// than SIGTERM, init stops the start command with it (nullspace_init.c).
 std::string machine_config_json(const machine_spec& spec, const machine_bundle_paths& paths);
 
 }  // namespace nullspace::runtime

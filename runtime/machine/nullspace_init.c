@@ -1,6 +1,7 @@
 /* nullspace-init: PID 1 of a machine container (runtime/machine/container_driver.cpp).
  *
  *   nullspace-init [--output-fd N] [--status-fd N] [--env-fd N] [--user UID:GID]
+ *                  [--stop-signal N]
  *                  [-- ARGV...]
  *
  * - With --env-fd: reads "K=V\0…" from it (a memfd: the request's envs, which
@@ -20,7 +21,10 @@
  *   command ends (or without one): the machine stays up until it is stopped.
  * - On SIGTERM (or SIGINT) sends SIGTERM to every other process of the
  *   container (kill(-1) from PID 1 of a PID namespace) and exits once none is
- *   left. The driver sends SIGKILL after its grace period if that takes long.
+ *   left. With --stop-signal (the template's STOPSIGNAL) the start command's
+ *   process group gets that signal instead, as Docker sends STOPSIGNAL to a
+ *   container's main process, and every other process SIGTERM. The driver
+ *   sends SIGKILL after its grace period if that takes long.
  *
  * Plain C, linked statically and built without sanitizers (see meson.build):
  * it runs inside images that have no libc of ours, bound read-only into the
@@ -78,6 +82,22 @@ static int others_left(void) {
   }
   closedir(d);
   return found;
+}
+
+/* SIGTERM to every process of the container but init and the process group
+ * `spared`. */
+static void term_others(pid_t spared) {
+  DIR* d = opendir("/proc");
+  if (!d) return;
+  struct dirent* e;
+  while ((e = readdir(d)) != NULL) {
+    char* end = NULL;
+    long pid = strtol(e->d_name, &end, 10);
+    if (!end || *end != '\0' || pid <= 1) continue;
+    if (getpgid((pid_t)pid) == spared) continue;
+    kill((pid_t)pid, SIGTERM);
+  }
+  closedir(d);
 }
 
 static pid_t start(char** argv, int output_fd, uid_t uid, gid_t gid) {
@@ -171,6 +191,7 @@ int main(int argc, char** argv) {
   int output_fd = -1;
   uid_t uid = 0;
   gid_t gid = 0;
+  int stop_signal = 0;
   char** command = NULL;
   for (int i = 1; i < argc; ++i) {
     if (strcmp(argv[i], "--") == 0) {
@@ -180,6 +201,14 @@ int main(int argc, char** argv) {
       output_fd = parse_fd(argv[++i]);
     } else if (strcmp(argv[i], "--status-fd") == 0 && i + 1 < argc) {
       status_fd = parse_fd(argv[++i]);
+    } else if (strcmp(argv[i], "--stop-signal") == 0 && i + 1 < argc) {
+      char* end = NULL;
+      long v = strtol(argv[++i], &end, 10);
+      if (!end || *end != '\0' || v < 1 || v > 64) {
+        dprintf(2, "nullspace-init: bad --stop-signal %s\n", argv[i]);
+        return 2;
+      }
+      stop_signal = (int)v;
     } else if (strcmp(argv[i], "--env-fd") == 0 && i + 1 < argc) {
       int env_fd = parse_fd(argv[++i]);
       if (env_fd >= 0) {
@@ -254,7 +283,12 @@ int main(int argc, char** argv) {
     }
     if ((sig == SIGTERM || sig == SIGINT) && !terminating) {
       terminating = 1;
-      kill(-1, SIGTERM);
+      if (stop_signal && child > 0) {
+        kill(-child, stop_signal); /* the start command leads its own group */
+        term_others(child);
+      } else {
+        kill(-1, SIGTERM);
+      }
     }
   }
 }

@@ -104,7 +104,8 @@ std::string step_summary(const build_step& st) {
       break;
     case step_type::copy:
       if (st.from_stage >= 0) s += " --from=" + std::to_string(st.from_stage);
-      s += " " + st.src + " -> " + st.dest;
+      if (!st.image.empty()) s += " --from=" + st.image;
+      s += " " + (st.url.empty() ? st.src : without_userinfo(st.url)) + " -> " + st.dest;
       break;
     case step_type::git_clone:
       s += " " + without_userinfo(st.url) + (st.ref.empty() ? "" : " (" + st.ref + ")") + " -> " +
@@ -157,13 +158,24 @@ build_plan make_plan(const build_request& req) {
   plan.base_summary = one_line(base_summary(req.source));
   plan.base_key = base_key(req.source);
   plan.start_cmd = req.start_cmd;
+  plan.ready = req.ready;
+  plan.ready_timeout_ms = req.ready_timeout_ms;
   std::vector<build_step> steps;
   if (req.source.type == source_type::dockerfile) {
-    auto prog = parse_dockerfile(req.source.dockerfile, req.source.context);
+    auto prog =
+        parse_dockerfile(req.source.dockerfile, req.source.context, {req.build_args, req.target});
     steps = std::move(prog.steps);
     if (plan.start_cmd.empty()) plan.start_cmd = prog.start_cmd;
     plan.labels = std::move(prog.labels);
     plan.exposed_ports = std::move(prog.exposed_ports);
+    plan.volumes = std::move(prog.volumes);
+    plan.stop_signal = std::move(prog.stop_signal);
+    plan.onbuild = std::move(prog.onbuild);
+    if (req.ready.type == ready_type::none && !plan.start_cmd.empty() &&
+        prog.healthcheck.type != ready_type::none) {
+      plan.ready = prog.healthcheck;
+      plan.ready_timeout_ms = prog.healthcheck_deadline_ms;
+    }
   }
   steps.insert(steps.end(), req.steps.begin(), req.steps.end());
 
@@ -195,6 +207,25 @@ build_plan make_plan(const build_request& req) {
   plan.disk_mb = req.disk_mb;
   plan.internet_access = req.internet_access;
   return plan;
+}
+
+std::vector<plan_step> plan_more_steps(std::vector<build_step> steps, std::string parent_key,
+                                       size_t first_index) {
+  std::vector<plan_step> out;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    plan_step ps;
+    ps.index = first_index + i;
+    ps.type = to_string(steps[i].type);
+    ps.summary = step_summary(steps[i]);
+    ps.normalized = canonical_step_json(steps[i]);
+    sha256 h;
+    h.update_field("nullspace.step.v1").update_field(parent_key).update_field(ps.normalized);
+    ps.cache_key = "sha256:" + h.hex_digest();
+    parent_key = ps.cache_key;
+    ps.step = std::move(steps[i]);
+    out.push_back(std::move(ps));
+  }
+  return out;
 }
 
 std::string plan_json(const build_plan& plan) {

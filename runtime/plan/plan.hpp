@@ -32,11 +32,24 @@ struct build_plan {
   std::string start_cmd;  // builder.start_cmd, else the Dockerfile's ENTRYPOINT + CMD
   env_list labels;        // Dockerfile LABELs
   std::vector<std::string> exposed_ports;  // Dockerfile EXPOSE, e.g. "8000/tcp"
+  std::vector<std::string> volumes;        // Dockerfile VOLUME
+  std::string stop_signal;                 // Dockerfile STOPSIGNAL
+  std::vector<std::string> onbuild;        // Dockerfile ONBUILD
+  // builder.ready, else a Dockerfile HEALTHCHECK (when there is a start command),
+  // with its deadline: ready_timeout_ms, or the HEALTHCHECK's.
+  ready_check ready;
+  uint32_t ready_timeout_ms = 0;
   uint32_t cpu_count = 0, memory_mb = 0, disk_mb = 0;
   bool internet_access = true;
 };
 
 build_plan make_plan(const build_request& req);
+
+// Steps a build adds when it starts (the ONBUILD instructions of the template
+// it builds on), planned as if they followed `parent_key`, numbered from
+// `first_index`.
+std::vector<plan_step> plan_more_steps(std::vector<build_step> steps, std::string parent_key,
+                                       size_t first_index);
 
 // {"backend","base":{summary,cache_key},"steps":[{index,type,summary,cache_key}],"resources":{…}}
 std::string plan_json(const build_plan& plan);

@@ -203,6 +203,7 @@ class reader {
     bool secrets_given = false;                    // build_secrets is a non-empty array
     bool ids_complete = true;                      // every build_secrets id was read
     std::vector<secret_mount> dockerfile_secrets;  // the Dockerfile's RUN secret mounts
+    std::vector<size_t> dockerfile_downloads;      // lines of its ADD <url>s
   };
   void builder(build_request& req, dom::object obj, facts& fx);
   void secrets(build_request& req, const fields& top, bool& ids_complete);
@@ -709,13 +710,18 @@ void reader::builder(build_request& req, dom::object obj, facts& fx) {
                 {"source", "steps", "runtime_envs", "start_cmd", "ready", "ready_timeout_ms"});
   if (auto src = object_field(f, "source", true)) fx.source_ok = source(req.source, *src);
   std::string dockerfile_start_cmd;
+  bool dockerfile_healthcheck = false;
   if (fx.source_ok && req.source.type == source_type::dockerfile) {
-    auto prog = parse_dockerfile(req.source.dockerfile, req.source.context);
+    auto prog =
+        parse_dockerfile(req.source.dockerfile, req.source.context, {req.build_args, req.target});
     for (auto& e : prog.errors)
       fail("builder.source.content",
            "Dockerfile line " + std::to_string(e.line) + ": " + e.message);
+    if (!prog.target_error.empty()) fail("target", prog.target_error);
+    fx.dockerfile_downloads = std::move(prog.downloads);
     for (auto& w : prog.warnings) warn("Dockerfile: " + w);
     dockerfile_start_cmd = prog.start_cmd;
+    dockerfile_healthcheck = prog.healthcheck.type != ready_type::none;
     fx.dockerfile_secrets = std::move(prog.secret_mounts);
   }
   if (auto el = f.get("steps")) {
@@ -749,6 +755,16 @@ void reader::builder(build_request& req, dom::object obj, facts& fx) {
     fail(f.path("ready"), f.path("ready") +
                               " needs builder.start_cmd (or a Dockerfile CMD/ENTRYPOINT): the "
                               "check waits for what the start command starts");
+  if (dockerfile_healthcheck && req.ready.type != ready_type::none)
+    warn("Dockerfile: HEALTHCHECK is not used: builder.ready is the template's ready check");
+  else if (dockerfile_healthcheck && req.start_cmd.empty() && dockerfile_start_cmd.empty())
+    warn(
+        "Dockerfile: HEALTHCHECK is not used: the template has no start command (CMD, "
+        "ENTRYPOINT or builder.start_cmd) for it to check");
+  else if (dockerfile_healthcheck)
+    warn(
+        "Dockerfile: HEALTHCHECK becomes the template's ready check (a command check; the build "
+        "and every machine wait for it)");
 }
 
 void reader::secrets(build_request& req, const fields& top, bool& ids_complete) {
@@ -831,6 +847,12 @@ void reader::cross_checks(build_request& req, const facts& fx) {
                "add required=false to the mount");
     }
   }
+  if (dockerfile && !req.internet_access)
+    for (auto line : fx.dockerfile_downloads)
+      fail("builder.source.content",
+           "Dockerfile line " + std::to_string(line) +
+               ": ADD of a URL downloads it at build time, but internet_access is false; put the "
+               "file in the build context, or build with internet access");
   for (size_t i = 0; i < req.secrets.size(); ++i)
     if (!used.count(req.secrets[i].id))
       warn("build secret " + quote(req.secrets[i].id) +
@@ -840,9 +862,10 @@ void reader::cross_checks(build_request& req, const facts& fx) {
 build_request reader::request(dom::object root) {
   collect_secret_strings(root);
   build_request req;
-  auto top = open(root, "",
-                  {"name", "namespace", "tags", "builder", "cpu_count", "memory_mb", "disk_mb",
-                   "internet_access", "build_backend", "build_secrets", "skip_cache"});
+  auto top = open(
+      root, "",
+      {"name", "namespace", "tags", "builder", "cpu_count", "memory_mb", "disk_mb",
+       "internet_access", "build_backend", "build_secrets", "skip_cache", "build_args", "target"});
   const char* name_rule = "a name matching [a-z0-9][a-z0-9._-]{0,62}";
   if (auto v =
           checked(string_field(top, "name", {.required = true}), "name", valid_name, name_rule))
@@ -862,8 +885,27 @@ build_request reader::request(dom::object root) {
     req.tags = std::move(*tags);
   }
 
+  // Before the builder: its Dockerfile is read with them.
+  if (auto args = env_map(top, "build_args", false)) {
+    req.build_args = std::move(*args);
+    for (auto& [k, v] : req.build_args)
+      if (secret_like_name(k))
+        warn("build arg " + quote(k) +
+             " looks like a secret: build args are stored in the build definition and are part "
+             "of cache keys; pass it in build_secrets and read it with RUN "
+             "--mount=type=secret,id=" +
+             clip(k) + " instead");
+  }
+  if (auto v = string_field(top, "target"); v && !v->empty()) req.target = *v;
+
   facts fx;
   if (auto b = object_field(top, "builder", true)) builder(req, *b, fx);
+  if (fx.source_ok && req.source.type != source_type::dockerfile) {
+    if (!req.build_args.empty())
+      fail("build_args", "build_args apply to Dockerfile sources (their ARG instructions) only");
+    if (!req.target.empty())
+      fail("target", "target names a stage of a Dockerfile: it applies to Dockerfile sources only");
+  }
 
   // Defaults are clamped into the configured limits, so a platform with a
   // smaller maximum still accepts a request that leaves the field out.
@@ -989,6 +1031,11 @@ std::string sanitized_definition_json(const build_request& req) {
         .end_object();
   w.end_array();
   w.field("skip_cache", req.skip_cache);
+  if (!req.build_args.empty()) {
+    w.key("build_args");
+    write_envs(w, req.build_args);
+  }
+  if (!req.target.empty()) w.field("target", req.target);
   w.end_object();
   return std::move(w).str();
 }
@@ -998,7 +1045,9 @@ std::vector<std::string> required_secret_ids(const build_request& req) {
   for (auto& s : req.secrets) ids.push_back(s.id);
   for (auto& step : req.steps) ids.insert(ids.end(), step.secrets.begin(), step.secrets.end());
   if (req.source.type == source_type::dockerfile)
-    for (auto& m : parse_dockerfile(req.source.dockerfile, req.source.context).secret_mounts)
+    for (auto& m :
+         parse_dockerfile(req.source.dockerfile, req.source.context, {req.build_args, req.target})
+             .secret_mounts)
       if (m.required) ids.push_back(m.id);
   std::sort(ids.begin(), ids.end());
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());

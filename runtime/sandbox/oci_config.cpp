@@ -79,6 +79,8 @@ std::string oci_config_json(const sandbox_spec& s) {
   for (auto& target : s.tmpfs) mount(w, target, "tmpfs", "tmpfs", {"nosuid", "nodev", "mode=755"});
   for (auto& [source, target] : s.readonly_binds)
     mount(w, target, "bind", source, {"bind", "ro", "nosuid", "nodev"});
+  for (auto& [source, target] : s.writable_binds)
+    mount(w, target, "bind", source, {"bind", "rw", "nosuid", "nodev"});
   w.end_array();
 
   w.key("linux").begin_object();
@@ -127,6 +129,7 @@ std::vector<std::string> sandbox_spec::mount_targets() const {
   for (auto& f : secret_files) out.push_back(f.second);
   out.insert(out.end(), tmpfs.begin(), tmpfs.end());
   for (auto& b : readonly_binds) out.push_back(b.second);
+  for (auto& b : writable_binds) out.push_back(b.second);
   return out;
 }
 

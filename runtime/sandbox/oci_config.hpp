@@ -35,6 +35,7 @@ struct sandbox_spec {
   std::string netns_path;
   // Host files or dirs bound read-only (source, absolute target).
   std::vector<std::pair<std::string, std::string>> readonly_binds;
+  std::vector<std::pair<std::string, std::string>> writable_binds;  // (host source, target)
   bool tmp_tmpfs = true;  // /tmp is a tmpfs (steps); machines keep /tmp on their disk
 
   // Where the runtime mounts something the image may lack (it creates the

@@ -11,6 +11,7 @@
 
 #include "runtime/context/context_copy.hpp"
 #include "runtime/context/tree_tar.hpp"
+#include "runtime/context/url_fetch.hpp"
 #include "runtime/process/command.hpp"
 #include "runtime/sandbox/overlay.hpp"
 #include "runtime/sandbox/secret_files.hpp"
@@ -93,6 +94,59 @@ void remove_mount_points(const std::string& upper, const std::string& recorded) 
 
 }  // namespace
 
+namespace {
+
+// The part of a stage (its layers, top first) that req.src names, packed into
+// `tar_path` (req then reads it); `scratch` is where several layers are merged.
+result<bool> pack_stage(const std::vector<std::string>& stage_layers, copy_request& req,
+                        const std::string& scratch, const std::string& tar_path) {
+  // The stage's files as it sees them: one layer as it is, several merged.
+  auto root = stage_layers.front();
+  result<bool> packed = true;
+  if (stage_layers.size() > 1) {
+    root = scratch;
+    std::error_code ec;
+    fs::create_directories(root, ec);
+    packed = mount_overlay(stage_layers, "", "", root);
+  }
+  // Only the part of the stage the source names (up to its first pattern).
+  auto first = req.src.find_first_not_of('/');
+  auto src = first == std::string::npos ? std::string() : req.src.substr(first);
+  auto fixed = src;
+  if (auto glob = src.find_first_of("*?["); glob != std::string::npos) {
+    auto slash = src.rfind('/', glob);
+    fixed = slash == std::string::npos ? "" : src.substr(0, slash);
+  }
+  while (fixed.ends_with('/')) fixed.pop_back();
+  req.src = src;
+  req.tar_path = tar_path;
+  req.use_dockerignore = false;
+  if (packed) packed = tar_tree(root, fixed == "." ? "" : fixed, req.tar_path);
+  if (stage_layers.size() > 1) unmount_quietly(root);
+  return packed;
+}
+
+// A bind mount's copy under `dir`; the path to bind (a dir, or the one file).
+result<std::string> materialize_bind(const bind_source& b, const std::string& dir) {
+  std::error_code ec;
+  auto root = dir + "/root";
+  fs::create_directories(root, ec);
+  copy_request req{b.tar_path, b.src, "/", 0, 0};
+  if (!b.stage_layers.empty()) {
+    auto packed = pack_stage(b.stage_layers, req, dir + "/stage", dir + "/stage.tar");
+    if (!packed) return packed.error();
+  }
+  auto copied = copy_from_context(root, req);
+  if (!copied) return copied.error();
+  auto name = fs::path(b.src).filename().string();
+  if (copied->dirs == 0 && copied->files == 1 && !name.empty() &&
+      fs::is_regular_file(root + "/" + name, ec))
+    return root + "/" + name;
+  return root;
+}
+
+}  // namespace
+
 result<oci_runtime> find_oci_runtime(const std::string& preference, const std::string& state_root) {
   std::vector<std::string> order = preference.empty() ? std::vector<std::string>{"runc", "crun"}
                                                       : std::vector<std::string>{preference};
@@ -103,8 +157,12 @@ result<oci_runtime> find_oci_runtime(const std::string& preference, const std::s
                         "): install Debian's runc package, or run with --isolation host");
 }
 
-step_sandbox::step_sandbox(std::string data_dir, oci_runtime rt)
-    : data_dir_(std::move(data_dir)), rt_(std::move(rt)) {}
+step_sandbox::step_sandbox(std::string data_dir, oci_runtime rt, cache_mount_store* caches,
+                           uint64_t max_download_bytes)
+    : data_dir_(std::move(data_dir)),
+      rt_(std::move(rt)),
+      caches_(caches),
+      max_download_bytes_(max_download_bytes) {}
 
 std::string step_sandbox::work_dir(const std::string& build_id) const {
   return data_dir_ + "/work/" + build_id;
@@ -155,21 +213,56 @@ result<prepared_step> step_sandbox::prepare(const step_job& job) {
   fs::create_directories(rt_.state_root, ec);
   if (ec)
     return make_error(errc::internal, "cannot create " + rt_.state_root + ": " + ec.message());
-  if (auto m = mount_step(job.build_id, job.step, job.lowers); !m) return m.error();
+  sandbox_spec spec = job.spec;
+  // Cache mounts first: this may wait for a locked one, with nothing mounted yet.
+  if (!job.caches.empty()) {
+    if (!caches_) return make_error(errc::internal, "cache mounts are not set up on this engine");
+    auto dirs = caches_->acquire(id, job.build_id, job.tenant, job.caches);
+    if (!dirs) return dirs.error();
+    for (size_t i = 0; i < job.caches.size(); ++i)
+      (job.caches[i].readonly ? spec.readonly_binds : spec.writable_binds)
+          .emplace_back((*dirs)[i], job.caches[i].target);
+  }
+  if (auto m = mount_step(job.build_id, job.step, job.lowers); !m) {
+    if (caches_) caches_->release(id);
+    return m.error();
+  }
 
   auto fail = [&](std::string message) -> result<prepared_step> {
     unmount_quietly(dir + "/rootfs");
     fs::remove_all(secrets_dir(job.build_id, job.step), ec);
+    if (caches_) caches_->release(id);
     return make_error(errc::internal, std::move(message));
   };
 
-  sandbox_spec spec = job.spec;
   spec.rootfs = dir + "/rootfs";
   spec.cgroups_path = build_cgroup(job.build_id) + "/s" + std::to_string(job.step);
   if (!job.secrets.empty()) {
     spec.secrets_dir = secrets_dir(job.build_id, job.step);
     if (auto problem = write_secret_files(spec.secrets_dir, job.secrets); !problem.empty())
       return fail(problem);
+  }
+  if (!job.scripts.empty()) {
+    auto pipes = dir + "/pipes";
+    fs::create_directories(pipes, ec);
+    for (auto& [name, content] : job.scripts) {
+      auto path = pipes + "/" + name;
+      if (!write_text_file(path, content)) return fail("cannot write the heredoc script " + name);
+      fs::permissions(path, fs::perms(0755), ec);
+    }
+    spec.readonly_binds.emplace_back(pipes, "/dev/pipes");
+  }
+  for (size_t i = 0; i < job.binds.size(); ++i) {
+    auto& b = job.binds[i];
+    auto source = materialize_bind(b, dir + "/bind" + std::to_string(i));
+    if (!source) {
+      unmount_quietly(dir + "/rootfs");
+      fs::remove_all(secrets_dir(job.build_id, job.step), ec);
+      if (caches_) caches_->release(id);
+      return make_error(source.error().code,
+                        "RUN --mount=type=bind,target=" + b.target + ": " + source.error().message);
+    }
+    (b.writable ? spec.writable_binds : spec.readonly_binds).emplace_back(*source, b.target);
   }
   // The working dir exists before the step starts (as Docker's WORKDIR does).
   fs::create_directories(spec.rootfs + "/" + spec.cwd, ec);
@@ -233,6 +326,7 @@ std::vector<std::string> step_sandbox::kill_argv(const std::string& container_id
 result<step_outcome> step_sandbox::finish(const std::string& build_id, size_t step, bool keep,
                                           const std::string& layer_name, uint64_t memory_limit) {
   delete_container(container_id(build_id, step));
+  if (caches_) caches_->release(container_id(build_id, step));
   std::error_code ec;
   bool started = fs::exists(pid_file(step_dir(build_id, step)), ec);
   fs::remove_all(secrets_dir(build_id, step), ec);
@@ -293,34 +387,63 @@ result<copy_outcome> step_sandbox::copy_from_stage(const step_job& job,
   auto rootfs = mount_step(job.build_id, job.step, job.lowers);
   if (!rootfs) return rootfs.error();
   auto dir = step_dir(job.build_id, job.step);
-  // The stage's files as it sees them: one layer as it is, several merged.
-  auto root = stage_layers.front();
-  result<bool> packed = true;
-  if (stage_layers.size() > 1) {
-    root = dir + "/stage";
-    std::error_code ec;
-    fs::create_directories(root, ec);
-    packed = mount_overlay(stage_layers, "", "", root);
-  }
-  // Only the part of the stage the source names (up to its first pattern).
-  auto first = req.src.find_first_not_of('/');
-  auto src = first == std::string::npos ? std::string() : req.src.substr(first);
-  auto fixed = src;
-  if (auto glob = src.find_first_of("*?["); glob != std::string::npos) {
-    auto slash = src.rfind('/', glob);
-    fixed = slash == std::string::npos ? "" : src.substr(0, slash);
-  }
-  while (fixed.ends_with('/')) fixed.pop_back();
-  req.src = src;
-  req.tar_path = dir + "/stage.tar";
-  req.use_dockerignore = false;
-  if (packed) packed = tar_tree(root, fixed == "." ? "" : fixed, req.tar_path);
-  if (stage_layers.size() > 1) unmount_quietly(root);
+  auto packed = pack_stage(stage_layers, req, dir + "/stage", dir + "/stage.tar");
   auto copied = packed ? copy_from_context(*rootfs, req) : result<copy_summary>(packed.error());
   auto committed = commit_step(job.build_id, job.step, copied.ok(), layer_name);
   if (!copied) return copied.error();
   if (!committed) return committed.error();
   return copy_outcome{std::move(copied.value()), std::move(committed.value())};
+}
+
+result<copy_outcome> step_sandbox::copy_inline(const step_job& job, const std::string& name,
+                                               const std::string& content, copy_request req,
+                                               const std::string& layer_name) {
+  auto rootfs = mount_step(job.build_id, job.step, job.lowers);
+  if (!rootfs) return rootfs.error();
+  auto dir = step_dir(job.build_id, job.step);
+  auto files = dir + "/inline";
+  std::error_code ec;
+  fs::create_directories(files, ec);
+  result<bool> packed = true;
+  if (!write_text_file(files + "/" + name, content))
+    packed = make_error(errc::internal, "cannot write the heredoc file " + name);
+  else
+    fs::permissions(files + "/" + name, fs::perms(0644), ec);
+  req.src = name;
+  req.tar_path = dir + "/inline.tar";
+  req.use_dockerignore = false;
+  if (packed) packed = tar_tree(files, name, req.tar_path);
+  auto copied = packed ? copy_from_context(*rootfs, req) : result<copy_summary>(packed.error());
+  auto committed = commit_step(job.build_id, job.step, copied.ok(), layer_name);
+  if (!copied) return copied.error();
+  if (!committed) return committed.error();
+  return copy_outcome{std::move(copied.value()), std::move(committed.value())};
+}
+
+result<copy_outcome> step_sandbox::copy_url(const step_job& job, const std::string& url,
+                                            const std::string& checksum, const std::string& name,
+                                            copy_request req, const std::string& layer_name) {
+  auto rootfs = mount_step(job.build_id, job.step, job.lowers);
+  if (!rootfs) return rootfs.error();
+  auto dir = step_dir(job.build_id, job.step);
+  auto files = dir + "/download";
+  std::error_code ec;
+  fs::create_directories(files, ec);
+  auto fetched = fetch_url(url, files + "/" + name, checksum, max_download_bytes_);
+  if (!fetched) {
+    (void)commit_step(job.build_id, job.step, false, layer_name);  // unmounts, removes
+    return fetched.error();
+  }
+  req.src = name;
+  req.tar_path = dir + "/download.tar";
+  req.use_dockerignore = false;
+  req.extract = false;  // a download is never unpacked (as in Docker)
+  auto packed = tar_tree(files, name, req.tar_path);
+  auto copied = packed ? copy_from_context(*rootfs, req) : result<copy_summary>(packed.error());
+  auto committed = commit_step(job.build_id, job.step, copied.ok(), layer_name);
+  if (!copied) return copied.error();
+  if (!committed) return committed.error();
+  return copy_outcome{std::move(copied.value()), std::move(committed.value()), fetched->digest};
 }
 
 void step_sandbox::cleanup_build(const std::string& build_id) {
@@ -330,6 +453,7 @@ void step_sandbox::cleanup_build(const std::string& build_id) {
     auto name = it->path().filename().string();  // s<step>
     if (name.size() > 1 && name[0] == 's') delete_container(container_prefix(build_id) + name);
   }
+  if (caches_) caches_->release_build(build_id);  // containers gone: nothing uses them
   remove_tree(work);
   for (fs::directory_iterator it("/dev/shm", ec), end; !ec && it != end; it.increment(ec))
     if (it->path().filename().string().starts_with("nullspace-" + build_id + "-"))

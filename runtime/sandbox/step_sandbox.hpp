@@ -9,6 +9,7 @@
 //   work/<build>/s<step>/container.pid         written by the runtime once the step runs
 //   layers/<layer id>/                         committed layers (read-only)
 //   /dev/shm/nullspace-<build>-s<step>/        secrets (memory only), bound at /run/secrets
+//   cache-mounts/<tenant>/…                    RUN --mount=type=cache dirs (cache_mounts.hpp)
 // cgroup v1 memory: /nullspace/<build> holds each step's container cgroup, so
 // that after a step its peak usage tells whether the memory limit killed it.
 //
@@ -23,6 +24,7 @@
 
 #include "nullspace/error.hpp"
 #include "runtime/context/context_copy.hpp"
+#include "runtime/sandbox/cache_mounts.hpp"
 #include "runtime/sandbox/oci_config.hpp"
 
 namespace nullspace::runtime {
@@ -36,12 +38,31 @@ struct oci_runtime {
 // unavailable with a clear message if none is installed.
 result<oci_runtime> find_oci_runtime(const std::string& preference, const std::string& state_root);
 
+// RUN --mount=type=bind: a copy of part of the build context or of a stage,
+// made for the step and bound at `target` (read-only unless `writable`, whose
+// writes go to the copy and are dropped with it, as BuildKit's rw binds).
+struct bind_source {
+  std::string tar_path;                   // a context archive, or
+  std::vector<std::string> stage_layers;  // a stage's layers (top first)
+  std::string src;                        // the path in it ("" = its root)
+  std::string target;                     // absolute, in the container
+  bool writable = false;
+};
+
 struct step_job {
   std::string build_id;
   size_t step = 0;
   std::vector<std::string> lowers;  // layer dirs, top first
   sandbox_spec spec;                // rootfs, cgroups_path and secrets_dir are filled in
   std::vector<std::pair<std::string, std::string>> secrets;  // id, value: memory only
+  // RUN heredoc scripts (name, content): 0755 files bound read-only at
+  // /dev/pipes (a tmpfs of the container), so none lands in the layer.
+  std::vector<std::pair<std::string, std::string>> scripts;
+  std::vector<bind_source> binds;
+  // RUN --mount=type=cache: the tenant's dirs, bound at their targets (taken
+  // in prepare(), waiting for a locked one; given back in finish()).
+  std::string tenant;
+  std::vector<cache_mount_use> caches;
 };
 
 struct prepared_step {
@@ -63,14 +84,18 @@ struct step_outcome {
 struct copy_outcome {
   copy_summary copied;
   step_outcome layer;
+  std::string content_digest = {};  // ADD <url>: "sha256:…" of the download
 };
 
 class step_sandbox {
  public:
-  step_sandbox(std::string data_dir, oci_runtime rt);
+  // `caches` (may be null: then a step with cache mounts fails) outlives this.
+  // ADD <url> downloads larger than `max_download_bytes` fail their step.
+  step_sandbox(std::string data_dir, oci_runtime rt, cache_mount_store* caches = nullptr,
+               uint64_t max_download_bytes = uint64_t{2} << 30);
 
-  // Mounts the step's rootfs, writes its secrets and bundle. On error nothing
-  // is left mounted.
+  // Takes the step's cache mounts, mounts its rootfs, writes its secrets and
+  // bundle. On error nothing is left mounted or held.
   result<prepared_step> prepare(const step_job& job);
 
   // The process_runner argv that runs / kills / removes the container. The
@@ -84,7 +109,8 @@ class step_sandbox {
   // The host pid of the container's first process while it runs.
   std::optional<int> container_pid(const std::string& container_id) const;
 
-  // After the container exited: removes it, unmounts, drops the secrets, and
+  // After the container exited: removes it, unmounts, drops the secrets, gives
+  // its cache mounts back, and
   // reports whether it ever started and whether memory ran out. With `keep`, the upper dir becomes
   // the layer `layer_name` (renamed into layers/); otherwise it is deleted.
   result<step_outcome> finish(const std::string& build_id, size_t step, bool keep,
@@ -102,7 +128,21 @@ class step_sandbox {
                                        const std::vector<std::string>& stage_layers,
                                        copy_request req, const std::string& layer_name);
 
-  // Everything a build left: containers, mounts, secrets, cgroups, work dir.
+  // COPY <<EOF: like copy(), the source being the one file `name` holding
+  // `content` (mode 0644; req.mode may override it).
+  result<copy_outcome> copy_inline(const step_job& job, const std::string& name,
+                                   const std::string& content, copy_request req,
+                                   const std::string& layer_name);
+
+  // ADD <url>: downloads `url` (runtime/context/url_fetch.hpp, checked against
+  // `checksum` if given) as the file `name` (mode 0600 unless req.mode), then
+  // copies it like copy_inline().
+  result<copy_outcome> copy_url(const step_job& job, const std::string& url,
+                                const std::string& checksum, const std::string& name,
+                                copy_request req, const std::string& layer_name);
+
+  // Everything a build left: containers, mounts, secrets, cache mounts it
+  // held, cgroups, work dir.
   void cleanup_build(const std::string& build_id);
 
   std::string layers_dir() const { return data_dir_ + "/layers"; }
@@ -125,6 +165,8 @@ class step_sandbox {
   std::string secrets_dir(const std::string& build_id, size_t step) const;
   std::string data_dir_;
   oci_runtime rt_;
+  cache_mount_store* caches_;
+  uint64_t max_download_bytes_;
 };
 
 }  // namespace nullspace::runtime

@@ -190,6 +190,14 @@ void add_build(CLI::App& tmpl, app_context& ctx) {
       ->group(res);
   b->add_flag("--skip-cache", f.skip_cache, "Run every step again, ignoring cached layers")
       ->group(res);
+  b->add_option("--build-arg", f.build_args,
+                "A Dockerfile ARG value: K=V (repeatable; stored with the build, part of cache "
+                "keys: use --build-secret-env for secrets)")
+      ->type_name("K=V")
+      ->group(source);
+  b->add_option("--target", f.target, "Build the Dockerfile up to this stage (FROM … AS STAGE)")
+      ->type_name("STAGE")
+      ->group(source);
   add_secret_flags(b, f.secret_env, f.secret_file);
   for (auto* o : {b->get_option("--build-secret-env"), b->get_option("--build-secret-file")})
     o->group(secrets);

@@ -90,6 +90,15 @@ void write_request(json::writer& w, const build_flags& f, const source_values& s
   if (!f.backend.empty()) w.field("build_backend", f.backend);
   write_secrets(w, secrets, redacted);
   if (f.skip_cache) w.field("skip_cache", true);
+  if (!f.build_args.empty()) {
+    w.key("build_args").begin_object();
+    for (auto& kv : f.build_args) {
+      auto [k, v] = key_value(kv, "--build-arg");
+      w.field(k, v);
+    }
+    w.end_object();
+  }
+  if (!f.target.empty()) w.field("target", f.target);
   w.end_object();
 }
 
@@ -106,6 +115,8 @@ prepared_build prepare_build(const build_flags& f) {
                        "and --from-template");
   if ((!f.registry_username.empty() || !f.registry_password_env.empty()) && f.image.empty())
     throw usage_error("--registry-username and --registry-password-env go with --from-image");
+  if ((!f.build_args.empty() || !f.target.empty()) && f.dockerfile.empty())
+    throw usage_error("--build-arg and --target go with --from-dockerfile");
   if (f.registry_username.empty() != f.registry_password_env.empty())
     throw usage_error("--registry-username and --registry-password-env go together");
   if (!f.context_dir.empty() && f.dockerfile.empty())

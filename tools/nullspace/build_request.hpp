@@ -29,6 +29,8 @@ struct build_flags {
   std::string backend;  // "", native, buildkit
   std::vector<std::string> secret_env, secret_file;
   bool skip_cache = false;
+  std::vector<std::string> build_args;  // --build-arg K=V (Dockerfile ARGs)
+  std::string target;                   // --target STAGE
 
   // Conveniences: run steps, start command and its ready check.
   std::vector<std::string> run;

@@ -36,6 +36,9 @@ void add_machine_logs_command(CLI::App& machine, app_context& ctx);
 // nullspace pool create|get|list|wait|update|enable|disable|drain|delete|logs.
 void add_pool_commands(CLI::App& pool, app_context& ctx);
 
+// nullspace cache prune: the caller's Dockerfile cache mounts.
+void add_cache_commands(CLI::App& cache, app_context& ctx);
+
 // Adds `--json` to a command.
 CLI::Option* add_json_flag(CLI::App& cmd, bool& json);
 

@@ -60,6 +60,9 @@ Run `nullspace machine COMMAND --help` for a command's flags; docs/CLI.md has th
   add_pool_commands(*pool, ctx);
   pool->footer(R"(Global options (--server URL, --api-key KEY) may be given anywhere.
 Run `nullspace pool COMMAND --help` for a command's flags; docs/CLI.md has them all.)");
+  auto* cache = app.add_subcommand("cache", "Dockerfile cache mounts (RUN --mount=type=cache)");
+  cache->require_subcommand(1);
+  add_cache_commands(*cache, ctx);
   add_image_commands(app, ctx);
   app.footer(R"(Examples:
   nullspace template build --from-python-image 3.11 --name my-template --tag stable

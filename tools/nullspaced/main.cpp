@@ -116,6 +116,24 @@ int main(int argc, char** argv) {
       ->envname("NULLSPACE_RETENTION_SWEEP_MINUTES")
       ->check(CLI::Range(0.01, 24.0 * 60))
       ->capture_default_str();
+  double max_download_mb = 2048;
+  app.add_option("--max-download-mb", max_download_mb,
+                 "a Dockerfile ADD <url> download larger than this fails its step")
+      ->envname("NULLSPACE_MAX_DOWNLOAD_MB")
+      ->check(CLI::Range(0.001, 1024.0 * 1024 * 1024))
+      ->capture_default_str();
+  double cache_mount_mb = 10 * 1024, cache_mount_unused_hours = 24 * 7;
+  app.add_option("--cache-mount-max-mb", cache_mount_mb,
+                 "a tenant's Dockerfile cache mounts (RUN --mount=type=cache) together; beyond "
+                 "it the least recently used ones no step holds are deleted")
+      ->envname("NULLSPACE_CACHE_MOUNT_MAX_MB")
+      ->check(CLI::Range(0.0, 1024.0 * 1024 * 1024))
+      ->capture_default_str();
+  app.add_option("--cache-mount-max-unused-hours", cache_mount_unused_hours,
+                 "retention deletes a cache mount unused this long")
+      ->envname("NULLSPACE_CACHE_MOUNT_MAX_UNUSED_HOURS")
+      ->check(CLI::Range(0.0, 24.0 * 3650))
+      ->capture_default_str();
   app.add_flag("--sync", eopts.sync, "fsync the write-ahead log on every commit")
       ->envname("NULLSPACE_SYNC");
   nullspace::daemon::machine_flags machine_flags;
@@ -196,6 +214,9 @@ int main(int argc, char** argv) {
   eopts.retention.untagged_ready = ms(untagged_hours, 3600e3);
   eopts.retention.failed = ms(failed_hours, 3600e3);
   eopts.retention.sweep_interval = ms(sweep_minutes, 60e3);
+  eopts.cache_mounts.max_bytes_per_tenant = static_cast<uint64_t>(cache_mount_mb * 1048576.0);
+  eopts.max_download_bytes = static_cast<uint64_t>(max_download_mb * 1048576.0);
+  eopts.cache_mounts.max_unused = ms(cache_mount_unused_hours, 3600e3);
   eopts.isolation_mode = isolation == "sandbox" ? nullspace::isolation::sandbox
                          : isolation == "host"  ? nullspace::isolation::host
                                                 : nullspace::isolation::automatic;

@@ -3,7 +3,7 @@ background, validate, plan, inspect the build context."""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from nullspace.builder import PreparedRequest, TemplateBuilder
 from nullspace.builds import LogCallback, TemplateBuild, follow_to_end
@@ -66,6 +66,8 @@ class TemplateBuildCalls:
         build_backend: str | None = None,
         build_secrets: SecretsInput = None,
         skip_cache: bool | None = None,
+        build_args: Mapping[str, str] | None = None,
+        target: str | None = None,
         on_log_entry: LogCallback | None = None,
         api_url: str | None = None,
         api_key: str | None = None,
@@ -95,6 +97,8 @@ class TemplateBuildCalls:
             build_backend=build_backend,
             build_secrets=build_secrets,
             skip_cache=skip_cache,
+            build_args=build_args,
+            target=target,
         )
         _upload_contexts(c, prep)
         stream = c.open_stream(
@@ -131,6 +135,8 @@ class TemplateBuildCalls:
         build_backend: str | None = None,
         build_secrets: SecretsInput = None,
         skip_cache: bool | None = None,
+        build_args: Mapping[str, str] | None = None,
+        target: str | None = None,
         api_url: str | None = None,
         api_key: str | None = None,
         client: Client | None = None,
@@ -150,6 +156,8 @@ class TemplateBuildCalls:
             build_backend=build_backend,
             build_secrets=build_secrets,
             skip_cache=skip_cache,
+            build_args=build_args,
+            target=target,
         )
         _upload_contexts(c, prep)
         doc = c.request("POST", "/v1/builds", json=prep.payload, secrets=prep.secrets).json()

@@ -322,6 +322,8 @@ class TemplateBuilder:
         build_backend: str | None = None,
         build_secrets: SecretsInput = None,
         skip_cache: bool | None = None,
+        build_args: Mapping[str, str] | None = None,
+        target: str | None = None,
     ) -> PreparedRequest:
         if self._source is None:
             raise InvalidArgumentError(
@@ -377,6 +379,11 @@ class TemplateBuilder:
         ):
             if value is not None:
                 payload[key] = value
+        # Dockerfile ARG values (stored with the build; secrets go in build_secrets).
+        if build_args:
+            payload["build_args"] = {str(k): str(v) for k, v in build_args.items()}
+        if target is not None:
+            payload["target"] = target
 
         values: list[str] = []
         redacted_source = dict(source)

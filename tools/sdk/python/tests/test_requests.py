@@ -123,3 +123,15 @@ def test_every_builder_step_is_a_step_the_server_plans(client):
                                                "dest": "repo", "ref": "main"}
     assert request["builder"]["ready"] == {"type": "port", "port": 8000}
     assert Template.validate(builder, "steps", client=client).valid
+
+
+def test_build_args_and_target_reach_the_request(client):
+    builder = Template.from_dockerfile_content("FROM busybox AS base\nARG V=1\nRUN echo $V\nFROM base AS release\n")
+    req = builder.to_request("args", build_args={"V": "2"}, target="base")
+    assert req["build_args"] == {"V": "2"} and req["target"] == "base"
+    plan = Template.plan(builder, "args", build_args={"V": "2"}, target="base", client=client)
+    other = Template.plan(builder, "args", build_args={"V": "3"}, target="base", client=client)
+    assert [s.type for s in plan.steps] == ["from", "run"]
+    assert plan.steps[1].cache_key != other.steps[1].cache_key
+    result = Template.validate(builder, "args", target="nope", client=client)
+    assert not result.valid and result.errors[0].field == "target"
