@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -49,6 +50,19 @@ uint64_t proc_status_kb(pid_t pid, const std::string& field) {
     if (line.starts_with(field + ":")) return std::strtoull(line.c_str() + field.size() + 1, 0, 10);
   FAIL("no " << field << " in /proc/" << pid << "/status");
   return 0;
+}
+
+// Starts a measurement: resets the daemon's peak RSS (VmHWM) to its current
+// RSS and returns that, in kB.
+uint64_t reset_peak(pid_t pid) {
+  std::ofstream("/proc/" + std::to_string(pid) + "/clear_refs") << "5";
+  return proc_status_kb(pid, "VmRSS");
+}
+
+// The daemon's peak memory since reset_peak() over its RSS then, in bytes.
+uint64_t peak_growth(pid_t pid, uint64_t base_kb) {
+  auto hwm = proc_status_kb(pid, "VmHWM");
+  return hwm > base_kb ? (hwm - base_kb) * 1024 : 0;
 }
 
 // One sample of /metrics (on `conn`, or a fresh connection): the value of
@@ -205,6 +219,54 @@ TEST_CASE("idle connections are closed by the header and idle timeouts; /healthz
   CHECK(await_metric(d.port, "nullspace_http_connections", 1) == 1);
 }
 
+TEST_CASE("a client that pipelines requests and never reads its answers holds a bounded buffer",
+          "[exhaustion]") {
+  // --max-pipelined-bytes stays at its default, 64 KiB.
+  constexpr uint64_t cap = 64 * 1024;
+  small_daemon d({"--idle-timeout-ms", "300"});
+  // Each 404 names the path it was asked for: ~8 kB of answer per request.
+  const std::string request = "GET /" + std::string(8000, 'x') + " HTTP/1.1\r\nHost: x\r\n\r\n";
+  constexpr size_t offered = 32u << 20;
+  auto base_kb = reset_peak(d.pid());
+  // A small window: the kernel holds little of the answers, the server the rest.
+  http_connection greedy(d.port, 4096);
+  // Offer requests back to back, resuming mid-request after a short send,
+  // until 32 MiB went out or the server has taken nothing for 2 s (it stopped
+  // reading) or closed the connection. The 2 s only ends the offer; nothing
+  // asserts on it.
+  const std::string batch = [&] {
+    std::string b;
+    for (int i = 0; i < 16; ++i) b += request;
+    return b;
+  }();
+  size_t sent = 0;
+  while (sent < offered) {
+    size_t off = sent % request.size();
+    ssize_t n =
+        ::send(greedy.fd(), batch.data() + off, batch.size() - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n > 0) {
+      sent += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) break;  // closed by the server
+    pollfd p{greedy.fd(), POLLOUT, 0};
+    if (::poll(&p, 1, 2000) != 1) break;
+  }
+  CHECK(http_get(d.port, "/healthz").status == 200);
+  // Never read: once its answers stop moving the idle timeout closes it.
+  CHECK(await_metric(d.port, "nullspace_http_connections", 1) == 1);
+  auto growth = peak_growth(d.pid(), base_kb);
+  // Its queued answers (the cap plus one answer), its read-ahead (the cap)
+  // and what handling requests costs. Answering all it offered would queue
+  // ~32 MB.
+  const uint64_t bound = 2 * cap + 2 * request.size() + (4u << 20);
+  INFO("offered " << sent << " bytes; daemon peak growth " << growth / 1024 << " kB, bound "
+                  << bound / 1024 << " kB");
+  CHECK(growth < bound);
+  CHECK(greedy.peer_closed());
+  CHECK(http_get(d.port, "/healthz").status == 200);
+}
+
 // --------------------------------------------------------------------- slowloris
 
 TEST_CASE("slowloris: headers dribbled a byte at a time get 408 at the header timeout",
@@ -272,19 +334,6 @@ http_connection open_follower(uint16_t port, const std::string& id, bool follow)
                          {}, {{"Accept", "text/event-stream"}}));
   REQUIRE(c.read_head().status == 200);
   return c;
-}
-
-// Starts a measurement: resets the daemon's peak RSS (VmHWM) to its current
-// RSS and returns that, in kB.
-uint64_t reset_peak(pid_t pid) {
-  std::ofstream("/proc/" + std::to_string(pid) + "/clear_refs") << "5";
-  return proc_status_kb(pid, "VmRSS");
-}
-
-// The daemon's peak memory since reset_peak() over its RSS then, in bytes.
-uint64_t peak_growth(pid_t pid, uint64_t base_kb) {
-  auto hwm = proc_status_kb(pid, "VmHWM");
-  return hwm > base_kb ? (hwm - base_kb) * 1024 : 0;
 }
 
 }  // namespace
