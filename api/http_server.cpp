@@ -48,6 +48,8 @@ class connection {
   void arm(uint64_t ms, int kind);
   void on_timer();
   void maybe_resume_reading();
+  bool output_full();
+  void on_output_progress();
 
   // parser callbacks
   int on_message_begin();
@@ -78,6 +80,10 @@ class connection {
   bool draining = false;  // response sent, waiting for the peer before closing
   bool closing = false;
   bool peer_eof = false;
+  // Answers to pipelined requests wait in the write queue of a client that
+  // does not read them: past max_pipelined_bytes no further request is
+  // handled (and reading stops) until the client takes some.
+  bool output_blocked = false;
   int open_handles = 2;
   enum { t_none, t_header, t_body, t_idle, t_linger };
   int timer_kind = t_none;
@@ -206,6 +212,13 @@ void connection::feed() {
   if (feeding) return;  // a synchronous respond() inside dispatch(): the loop below continues
   feeding = true;
   while (!closing && !draining && !active && !input.empty()) {
+    if (output_full()) {
+      // A client that never reads is closed after the idle timeout; each
+      // write it takes re-arms that (on_output_progress).
+      if (!output_blocked) arm(srv.limits().idle_timeout_ms, t_idle);
+      output_blocked = true;
+      break;
+    }
     size_t n = http_parser_execute(&parser, &parser_settings(), input.data(), input.size());
     auto err = HTTP_PARSER_ERRNO(&parser);
     input.erase(0, n);
@@ -232,12 +245,25 @@ void connection::feed() {
   maybe_resume_reading();
 }
 
+bool connection::output_full() {
+  return uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&tcp)) >=
+         srv.limits().max_pipelined_bytes;
+}
+
+void connection::on_output_progress() {
+  if (active) return;  // a streamed answer paces itself (on_writable)
+  arm(srv.limits().idle_timeout_ms, t_idle);
+  if (output_full()) return;
+  output_blocked = false;
+  feed();
+}
+
 void connection::maybe_resume_reading() {
   if (closing || peer_eof) return;
   auto* s = reinterpret_cast<uv_stream_t*>(&tcp);
   // While a request is served, read ahead only a bounded amount (pipelining),
   // but keep reading a streaming client so we notice when it goes away.
-  bool want = !active || input.size() < srv.limits().max_pipelined_bytes;
+  bool want = (!active && !output_blocked) || input.size() < srv.limits().max_pipelined_bytes;
   if (want && !reading) {
     reading = true;
     uv_read_start(
@@ -405,6 +431,7 @@ void connection::submit(write_op* op, uv_buf_t* bufs, unsigned n) {
     auto* c = o->conn;
     delete o;
     if (status < 0 || c->closing) return;
+    if (c->output_blocked) c->on_output_progress();
     if (c->active && c->active->on_writable) c->active->on_writable();
   });
   if (rc < 0) {

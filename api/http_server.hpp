@@ -2,7 +2,8 @@
 // Content-Length or chunked encoding, streamed (chunked) responses, and limits
 // that are answered with a status and a JSON error, never a crash:
 //   header bytes → 431, body bytes → 413, connections → 503,
-//   slow headers / slow body → 408 and close, idle keep-alive → close.
+//   slow headers / slow body → 408 and close, idle keep-alive → close,
+//   a pipelining client that does not read its answers → paused, then closed.
 // Requests are parsed by Debian's http-parser. Everything here runs on the loop
 // thread; other threads reach it only through bridge().post().
 #pragma once
@@ -24,15 +25,18 @@
 namespace nullspace::api {
 
 struct server_limits {
-  size_t max_header_bytes = 16 * 1024;     // request line + headers
-  size_t max_body_bytes = 4u << 20;        // JSON request bodies
-  size_t max_connections = 10000;          // beyond: 503 and close
-  uint64_t header_timeout_ms = 10'000;     // first byte → end of headers
-  uint64_t body_timeout_ms = 120'000;      // end of headers → end of body
-  uint64_t idle_timeout_ms = 60'000;       // keep-alive between requests
-  size_t max_pipelined_bytes = 64 * 1024;  // read ahead while a request is handled
-  size_t stream_buffer_bytes = 1u << 20;   // per streaming client: beyond → disconnect
-  uint64_t shutdown_grace_ms = 5'000;      // in-flight requests at stop()
+  size_t max_header_bytes = 16 * 1024;  // request line + headers
+  size_t max_body_bytes = 4u << 20;     // JSON request bodies
+  size_t max_connections = 10000;       // beyond: 503 and close
+  uint64_t header_timeout_ms = 10'000;  // first byte → end of headers
+  uint64_t body_timeout_ms = 120'000;   // end of headers → end of body
+  uint64_t idle_timeout_ms = 60'000;    // keep-alive between requests
+  // Read ahead while a request is handled; also the answers queued for a
+  // client that pipelines without reading, beyond which it is served no more
+  // until it reads (and closed after idle_timeout_ms if it never does).
+  size_t max_pipelined_bytes = 64 * 1024;
+  size_t stream_buffer_bytes = 1u << 20;  // per streaming client: beyond → disconnect
+  uint64_t shutdown_grace_ms = 5'000;     // in-flight requests at stop()
 };
 
 class connection;

@@ -26,6 +26,9 @@ struct stream_client {
   std::optional<std::string> end_json;  // replay of a terminal build: its `end`
   bool done = false;
   uint64_t last_progress_ms = 0;  // loop time of the last completed write (or empty queue)
+  // Store reads (a replay, or a client behind the feed's chunks) ask for about
+  // as many entries as fit the free buffer, judged by the entries read last.
+  uint64_t entry_bytes = 128;
 };
 
 struct poll_waiter {
@@ -83,6 +86,22 @@ void ensure_ndjson(const feed_chunk& c) {
     c.nd.push_back('\n');
   }
   c.nd_pos.push_back(static_cast<uint32_t>(c.nd.size()));
+}
+
+constexpr size_t frame_bytes = 32;  // SSE `id:`/`event:`/`data:` around an entry's JSON
+
+// How many of `es`, framed, fit in `budget` bytes (at least one).
+size_t entries_within(const std::vector<raw_entry>& es, size_t budget) {
+  size_t n = 0, bytes = 0;
+  while (n < es.size() && (n == 0 || bytes + es[n].json.size() + frame_bytes <= budget))
+    bytes += es[n++].json.size() + frame_bytes;
+  return n;
+}
+
+uint64_t mean_framed_bytes(const std::vector<raw_entry>& es) {
+  uint64_t bytes = 0;
+  for (auto& e : es) bytes += e.json.size() + frame_bytes;
+  return std::max<uint64_t>(1, bytes / es.size());
 }
 
 void close_timer(uv_timer_t*& t) {
@@ -202,14 +221,21 @@ void log_streams::pump(feed* f, stream_client& c) {
     if (!f || c.cursor < f->base) {
       // Below what the feed holds: this client reads the store itself.
       uint64_t upto = f ? f->base : c.stop_at;
-      auto read = eng_.read_log(c.id, log_offset(c.cursor),
-                                std::min<uint64_t>(1024, upto - c.cursor), c.tenant);
+      size_t budget = buffer - c.ex->queued_bytes();
+      auto page = std::clamp<uint64_t>(budget / c.entry_bytes, 1, 1024);
+      auto read =
+          eng_.read_log(c.id, log_offset(c.cursor), std::min(page, upto - c.cursor), c.tenant);
       auto es = read ? std::move(read.value()) : std::vector<raw_entry>{};
       while (!es.empty() && es.back().offset >= upto) es.pop_back();
       if (es.empty()) {
         c.cursor = upto;
         continue;
       }
+      // Only what fits the buffer (at least one entry): a page of long lines
+      // would otherwise queue megabytes per client. The rest is read again
+      // when the client has taken these.
+      c.entry_bytes = mean_framed_bytes(es);
+      es.resize(entries_within(es, budget));
       c.cursor = es.back().offset + 1;
       metrics_.events_sent(es.size());
       c.ex->write(format_entries(es, c.format));

@@ -86,6 +86,10 @@ class http_connection {
   // that arrive meanwhile stay buffered for read_response(). To check that
   // a connection stays open, send another request on it.
   bool peer_closed();
+  // True once a read has seen the server's close: after next_event() returned
+  // nullopt, it tells a stream that was cut off from one that ended with its
+  // final chunk on a kept-alive connection.
+  bool closed_by_peer() const { return eof_; }
   void shutdown_write();  // half-close
   void close();
   int fd() const { return sock_.fd; }

@@ -182,6 +182,12 @@ int main(int argc, char** argv) {
       ->envname("NULLSPACE_IDLE_TIMEOUT_MS")
       ->check(CLI::Range(uint64_t{10}, uint64_t{3'600'000}))
       ->capture_default_str();
+  app.add_option("--max-pipelined-bytes", l.max_pipelined_bytes,
+                 "requests read ahead on one connection, and answers queued for a client "
+                 "that does not read them (beyond: it is served no more until it reads)")
+      ->envname("NULLSPACE_MAX_PIPELINED_BYTES")
+      ->check(CLI::Range(size_t{1024}, size_t{1} << 30))
+      ->capture_default_str();
   app.add_option("--stream-buffer-bytes", l.stream_buffer_bytes,
                  "per log follower; a follower past it is disconnected")
       ->envname("NULLSPACE_STREAM_BUFFER_BYTES")
