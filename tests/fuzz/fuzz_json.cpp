@@ -20,7 +20,7 @@ namespace {
 simdjson::dom::parser& request_parser() {
   static simdjson::dom::parser p = [] {
     simdjson::dom::parser x;
-    (void)x.allocate(64 * 1024, json::max_depth);
+    FUZZ_CHECK(x.allocate(64 * 1024, json::max_depth) == simdjson::SUCCESS);
     return x;
   }();
   return p;
