@@ -1,6 +1,7 @@
 #include "api/http_server.hpp"
 
-#include <http_parser.h>
+#include "api/http_request_parser.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <signal.h>
@@ -24,11 +25,17 @@ struct write_op {
 // One client connection: parser state, the exchange being served, writes.
 class connection {
  public:
-  explicit connection(http_server& s) : srv(s) {
+  explicit connection(http_server& s)
+      : srv(s),
+        parser(s.limits().max_header_bytes, s.limits().max_body_bytes,
+               {[this] { on_request_begin(); },
+                [this](const http_request& r) {
+                  return srv.handlers_.body_limit ? srv.handlers_.body_limit(r)
+                                                  : srv.limits().max_body_bytes;
+                },
+                [this](const http_request& r) { on_headers_accepted(r); }}) {
     tcp.data = this;
     timer.data = this;
-    parser.data = this;
-    http_parser_init(&parser, HTTP_REQUEST);
   }
 
   void start();
@@ -51,29 +58,15 @@ class connection {
   bool output_full();
   void on_output_progress();
 
-  // parser callbacks
-  int on_message_begin();
-  int count_header(size_t n);
-  int commit_header();
-  int on_headers_complete();
-  int on_body(const char* at, size_t len);
-  int on_message_complete();
+  // parser hooks
+  void on_request_begin();
+  void on_headers_accepted(const http_request& r);
 
   http_server& srv;
   uv_tcp_t tcp{};
   uv_timer_t timer{};
-  http_parser parser{};
+  http_request_parser parser;
   std::string input;  // received, not parsed yet (pipelined requests wait here)
-  http_request req;
-  std::string field, value;
-  bool in_value = false;
-  size_t header_bytes = 0;
-  size_t body_limit = 0;
-  bool message_ready = false;
-  bool in_message = false;
-  int reject_status = 0;  // set by a parser callback that refused the request
-  errc reject_code = errc::invalid_argument;
-  std::string reject_message;
   exchange_ptr active;
   bool reading = false;
   bool feeding = false;
@@ -88,71 +81,6 @@ class connection {
   enum { t_none, t_header, t_body, t_idle, t_linger };
   int timer_kind = t_none;
 };
-
-namespace {
-
-connection* conn_of(http_parser* p) {
-  return static_cast<connection*>(p->data);
-}
-
-const http_parser_settings& parser_settings() {
-  static const http_parser_settings s = [] {
-    http_parser_settings x{};
-    x.on_message_begin = [](http_parser* p) { return conn_of(p)->on_message_begin(); };
-    x.on_url = [](http_parser* p, const char* at, size_t len) {
-      auto* c = conn_of(p);
-      c->req.target.append(at, len);
-      return c->count_header(len);
-    };
-    x.on_header_field = [](http_parser* p, const char* at, size_t len) {
-      auto* c = conn_of(p);
-      if (c->in_value && c->commit_header() != 0) return -1;
-      c->field.append(at, len);
-      return c->count_header(len);
-    };
-    x.on_header_value = [](http_parser* p, const char* at, size_t len) {
-      auto* c = conn_of(p);
-      c->in_value = true;
-      c->value.append(at, len);
-      return c->count_header(len);
-    };
-    x.on_headers_complete = [](http_parser* p) { return conn_of(p)->on_headers_complete(); };
-    x.on_body = [](http_parser* p, const char* at, size_t len) {
-      return conn_of(p)->on_body(at, len);
-    };
-    x.on_message_complete = [](http_parser* p) { return conn_of(p)->on_message_complete(); };
-    return x;
-  }();
-  return s;
-}
-
-bool split_target(http_request& r) {
-  std::string_view t = r.target;
-  auto q = t.find('?');
-  auto raw_path = t.substr(0, q);
-  if (raw_path.empty() || raw_path.front() != '/') return false;
-  auto path = percent_decode(raw_path, false);
-  if (!path || path->find('\0') != std::string::npos) return false;
-  r.path = std::move(*path);
-  r.raw_path = std::string(raw_path);
-  if (q == std::string_view::npos) return true;
-  auto query = t.substr(q + 1);
-  while (!query.empty()) {
-    auto amp = query.find('&');
-    auto part = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
-    if (part.empty()) continue;
-    auto eq = part.find('=');
-    auto k = percent_decode(part.substr(0, eq), true);
-    auto v = percent_decode(eq == std::string_view::npos ? std::string_view{} : part.substr(eq + 1),
-                            true);
-    if (!k || !v) return false;
-    r.query.emplace_back(std::move(*k), std::move(*v));
-  }
-  return true;
-}
-
-}  // namespace
 
 // ---------------------------------------------------------------- connection
 
@@ -197,7 +125,7 @@ void connection::on_read(ssize_t nread, const uv_buf_t* buf) {
       active->request().keep_alive = false;
       return;
     }
-    if (in_message && nread == UV_EOF) {
+    if (parser.in_message() && nread == UV_EOF) {
       if (srv.handlers_.rejected) srv.handlers_.rejected(400, "truncated");
       return reject(400, errc::invalid_argument, "the request ended before it was complete");
     }
@@ -219,25 +147,15 @@ void connection::feed() {
       output_blocked = true;
       break;
     }
-    size_t n = http_parser_execute(&parser, &parser_settings(), input.data(), input.size());
-    auto err = HTTP_PARSER_ERRNO(&parser);
-    input.erase(0, n);
-    if (message_ready) {
-      message_ready = false;
-      http_parser_pause(&parser, 0);
+    auto got = parser.feed(input);
+    if (got == http_request_parser::outcome::request) {
       dispatch();
       continue;
     }
-    if (err == HPE_OK) break;  // need more bytes
-    if (reject_status) {
-      reject(reject_status, reject_code, reject_message);
-    } else if (err == HPE_HEADER_OVERFLOW) {
-      if (srv.handlers_.rejected) srv.handlers_.rejected(431, "header_overflow");
-      reject(431, errc::invalid_argument, "the request headers are too large");
-    } else {
-      if (srv.handlers_.rejected) srv.handlers_.rejected(400, "malformed");
-      reject(400, errc::invalid_argument,
-             std::string("malformed HTTP request: ") + http_errno_description(err));
+    if (got == http_request_parser::outcome::refused) {
+      auto& r = parser.refusal();
+      if (srv.handlers_.rejected) srv.handlers_.rejected(r.status, r.why);
+      reject(r.status, r.code, r.message);
     }
     break;
   }
@@ -282,89 +200,23 @@ void connection::maybe_resume_reading() {
   }
 }
 
-int connection::on_message_begin() {
-  req = http_request{};
-  field.clear();
-  value.clear();
-  in_value = false;
-  header_bytes = 0;
-  in_message = true;
+void connection::on_request_begin() {
   if (timer_kind != t_header) arm(srv.limits().header_timeout_ms, t_header);
-  return 0;
 }
 
-int connection::count_header(size_t n) {
-  header_bytes += n;
-  if (header_bytes <= srv.limits().max_header_bytes) return 0;
-  reject_status = 431;
-  reject_code = errc::invalid_argument;
-  reject_message =
-      "the request headers exceed " + std::to_string(srv.limits().max_header_bytes) + " bytes";
-  if (srv.handlers_.rejected) srv.handlers_.rejected(431, "header_limit");
-  return -1;
-}
-
-int connection::commit_header() {
-  for (auto& ch : field) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.pop_back();
-  req.headers.emplace_back(std::move(field), std::move(value));
-  field.clear();
-  value.clear();
-  in_value = false;
-  return 0;
-}
-
-int connection::on_headers_complete() {
-  if (in_value || !field.empty()) commit_header();
-  req.method = http_method_str(static_cast<http_method>(parser.method));
-  if (!split_target(req)) {
-    reject_status = 400;
-    reject_code = errc::invalid_argument;
-    reject_message = "the request target is not a valid path";
-    if (srv.handlers_.rejected) srv.handlers_.rejected(400, "bad_target");
-    return -1;
-  }
-  body_limit =
-      srv.handlers_.body_limit ? srv.handlers_.body_limit(req) : srv.limits().max_body_bytes;
-  if ((parser.flags & F_CONTENTLENGTH) && parser.content_length > body_limit) {
-    reject_status = 413;
-    reject_code = errc::payload_too_large;
-    reject_message = "the request body exceeds " + std::to_string(body_limit) + " bytes";
-    if (srv.handlers_.rejected) srv.handlers_.rejected(413, "body_limit");
-    return -1;
-  }
-  auto expect = req.header("expect");
+void connection::on_headers_accepted(const http_request& r) {
+  auto expect = r.header("expect");
   if (!expect.empty() && strcasecmp(std::string(expect).c_str(), "100-continue") == 0)
     write_raw("HTTP/1.1 100 Continue\r\n\r\n");
   arm(srv.limits().body_timeout_ms, t_body);
-  return 0;
-}
-
-int connection::on_body(const char* at, size_t len) {
-  if (req.body.size() + len > body_limit) {
-    reject_status = 413;
-    reject_code = errc::payload_too_large;
-    reject_message = "the request body exceeds " + std::to_string(body_limit) + " bytes";
-    if (srv.handlers_.rejected) srv.handlers_.rejected(413, "body_limit");
-    return -1;
-  }
-  req.body.append(at, len);
-  return 0;
-}
-
-int connection::on_message_complete() {
-  req.keep_alive = http_should_keep_alive(&parser) != 0;
-  in_message = false;
-  message_ready = true;
-  uv_timer_stop(&timer);
-  timer_kind = t_none;
-  http_parser_pause(&parser, 1);  // one request at a time; the rest waits in `input`
-  return 0;
 }
 
 void connection::dispatch() {
   auto ex = std::make_shared<exchange>();
-  ex->req_ = std::move(req);
+  // The whole request is in: no more header or body timer.
+  uv_timer_stop(&timer);
+  timer_kind = t_none;
+  ex->req_ = parser.take();
   ex->conn_ = this;
   ex->server_ = &srv;
   ex->start_ns_ = uv_hrtime();

@@ -469,3 +469,26 @@ TEST_CASE("storing a context is content-addressed, atomic and idempotent", "[con
   CHECK(other->id != first->id);
   CHECK(dir_listing(contexts).size() == 4);
 }
+
+// Found by tests/fuzz/fuzz_context_tar (corpus file context_tar/regression_hardlink_to_root):
+// a hard link whose target resolves to the root was kept as an entry with an
+// empty link_target.
+TEST_CASE("a hard link to the context root is listed as unsupported, not kept", "[context]") {
+  for (std::string target : {".", "a/..", "./"}) {
+    DYNAMIC_SECTION("hard link -> " << target) {
+      auto tar = tar_writer().file("ok.txt", "fine").hardlink("h", target).finish();
+      auto m = inspect_context_tar(tar);
+      REQUIRE(m.ok());
+      REQUIRE(m->entries.size() == 1);
+      CHECK(m->entries[0].path == "ok.txt");
+      REQUIRE(m->unsupported.size() == 1);
+      CHECK(m->unsupported[0].path == "h");
+      CHECK(m->unsupported[0].reason == "hard link target is the context root, not a file");
+      // Not an escape: the upload is accepted, without the link.
+      test::temp_dir dir;
+      auto stored = store_context_tar(tar, dir.sub("contexts"));
+      REQUIRE(stored.ok());
+      CHECK(stored->entries.size() == 1);
+    }
+  }
+}

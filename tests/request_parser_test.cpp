@@ -7,6 +7,7 @@
 
 #include "runtime/dockerfile/dockerfile.hpp"
 #include "runtime/plan/request_parser.hpp"
+#include "runtime/request/image_ref.hpp"
 
 using namespace nullspace;
 using namespace nullspace::runtime;
@@ -789,4 +790,24 @@ TEST_CASE("a flood of mistakes yields a bounded report", "[parser]") {
   CHECK_THAT(r.errors.back().message, Catch::Contains("only the first 100"));
   REQUIRE(r.warnings.size() == 101);
   CHECK_THAT(r.warnings.back(), Catch::Contains("only the first 100"));
+}
+
+// Found by tests/fuzz/fuzz_refs (corpus file refs/regression_long_normalized):
+// a 505-character name was accepted, but its printed form
+// (docker.io/library/…:latest, 530 characters) was refused by the same parser.
+TEST_CASE("an image ref is accepted only if its printed form is accepted too", "[parser]") {
+  for (auto text : {std::string(505, 'a'), "[aa5aaaa:00ea0.aa75a]/" + std::string(488, '0')}) {
+    INFO(text.size());
+    auto r = parse_image_ref(text);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().field == "builder.source.image");
+    CHECK(r.error().message.find("with its defaults filled in") != std::string::npos);
+  }
+  // At the limit: accepted, and its printed form parses back to the same parts.
+  auto at_limit = parse_image_ref("localhost/" + std::string(495, 'b'));  // + ":latest" = 512
+  REQUIRE(at_limit.ok());
+  CHECK(at_limit->str().size() == 512);
+  auto again = parse_image_ref(at_limit->str());
+  REQUIRE(again.ok());
+  CHECK(again->str() == at_limit->str());
 }

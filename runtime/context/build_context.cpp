@@ -355,6 +355,10 @@ std::string judge(const raw_entry& raw, const symlink_index& symlinks, context_e
     if (raw.link.starts_with('/')) return "absolute hard link target escapes the context root";
     auto t = walk({}, raw.link, symlinks, walk_kind::link_target);
     if (!t.problem.empty()) return "hard link target " + t.problem;
+    if (t.path.empty()) {  // "", ".", "a/..": inside, but no file (found by fuzz_context_tar)
+      escapes = false;
+      return "hard link target is the context root, not a file";
+    }
     entry.link_target = std::move(t.path);
   }
   escapes = false;

@@ -392,11 +392,13 @@ class lowering {
     }
     build_step step;
     step.type = step_type::env;
-    for (auto& [k, v] : pairs) {
+    for (auto& pair : pairs) {
+      auto& [k, v] = pair;
       if (!valid_var_name(k)) return error(ins.line, "ENV name '" + k + "' is not valid");
       current().config.env[k] = v;
       if (v.find('$') != std::string::npos) step.image_env = true;
-      std::erase_if(step.envs, [&](auto& e) { return e.first == k; });
+      // Not capturing `k`: clang 14 (the fuzz tree) cannot capture a structured binding.
+      std::erase_if(step.envs, [&](auto& e) { return e.first == pair.first; });
       step.envs.emplace_back(k, v);
     }
     if (!step.image_env)  // nothing to complete: the values are plain text
