@@ -1,7 +1,8 @@
 // A main for the fuzz targets in the ordinary build trees (no libFuzzer): runs
 // LLVMFuzzerTestOneInput once on every file of the directories and files it is
 // given, so the seed corpora and every input that once crashed are checked by
-// `meson test --suite fuzz_corpus` with GCC, and under ASan + UBSan in build-asan.
+// `meson test --suite fuzz_corpus`: with GCC in build, under ASan + UBSan in build-asan
+// (tools/test runs them there, as part of suite `sanitized`).
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
