@@ -52,7 +52,9 @@ class connection {
   // parser callbacks
   int on_message_begin();
   int count_header(size_t n);
+  int count_target(size_t n);
   int commit_header();
+  int refuse(int status, errc code, std::string message, const char* why);
   int on_headers_complete();
   int on_body(const char* at, size_t len);
   int on_message_complete();
@@ -66,7 +68,11 @@ class connection {
   std::string field, value;
   bool in_value = false;
   size_t header_bytes = 0;
+  size_t header_count = 0;
   size_t body_limit = 0;
+  size_t message_wire_bytes = 0;  // of the request being parsed, framing included
+  size_t chunks = 0;
+  bool in_body = false;  // the request's headers are complete
   bool message_ready = false;
   bool in_message = false;
   int reject_status = 0;  // set by a parser callback that refused the request
@@ -96,7 +102,7 @@ const http_parser_settings& parser_settings() {
     x.on_url = [](http_parser* p, const char* at, size_t len) {
       auto* c = conn_of(p);
       c->req.target.append(at, len);
-      return c->count_header(len);
+      return c->count_target(len);
     };
     x.on_header_field = [](http_parser* p, const char* at, size_t len) {
       auto* c = conn_of(p);
@@ -106,6 +112,17 @@ const http_parser_settings& parser_settings() {
     };
     x.on_header_value = [](http_parser* p, const char* at, size_t len) {
       auto* c = conn_of(p);
+      // http-parser joins an obs-fold continuation line ("\r\n value") to
+      // the value before it; RFC 9112 says a server must refuse it (proxies
+      // may have read the header differently). The bytes before `at` show it.
+      const char* base = c->input.data();
+      if (at > base && at <= base + c->input.size()) {
+        const char* b = at;
+        while (b > base && (b[-1] == ' ' || b[-1] == '\t')) --b;
+        if (b > base && b[-1] == '\n')
+          return c->refuse(400, errc::invalid_argument,
+                           "a header uses obsolete line folding (obs-fold)", "obs_fold");
+      }
       c->in_value = true;
       c->value.append(at, len);
       return c->count_header(len);
@@ -113,6 +130,10 @@ const http_parser_settings& parser_settings() {
     x.on_headers_complete = [](http_parser* p) { return conn_of(p)->on_headers_complete(); };
     x.on_body = [](http_parser* p, const char* at, size_t len) {
       return conn_of(p)->on_body(at, len);
+    };
+    x.on_chunk_header = [](http_parser* p) {
+      ++conn_of(p)->chunks;
+      return 0;
     };
     x.on_message_complete = [](http_parser* p) { return conn_of(p)->on_message_complete(); };
     return x;
@@ -209,6 +230,21 @@ void connection::feed() {
     size_t n = http_parser_execute(&parser, &parser_settings(), input.data(), input.size());
     auto err = HTTP_PARSER_ERRNO(&parser);
     input.erase(0, n);
+    // Chunk extensions reach no callback, so http-parser would skip them
+    // without end: bound what a body's framing may add to its bytes. (One
+    // execute never spans two requests: the parser pauses at each end.)
+    message_wire_bytes += n;
+    size_t framing_allowed = srv.limits().max_header_bytes + body_limit +
+                             srv.limits().max_chunk_framing_bytes + 24 * chunks;
+    if ((in_message || message_ready) && (err == HPE_OK || err == HPE_PAUSED) &&
+        message_wire_bytes > framing_allowed) {
+      message_ready = false;
+      if (srv.handlers_.rejected) srv.handlers_.rejected(413, "chunk_framing");
+      reject(413, errc::payload_too_large,
+             "the chunk framing (sizes and extensions) exceeds " +
+                 std::to_string(srv.limits().max_chunk_framing_bytes) + " bytes");
+      break;
+    }
     if (message_ready) {
       message_ready = false;
       http_parser_pause(&parser, 0);
@@ -218,6 +254,12 @@ void connection::feed() {
     if (err == HPE_OK) break;  // need more bytes
     if (reject_status) {
       reject(reject_status, reject_code, reject_message);
+    } else if (err == HPE_HEADER_OVERFLOW && in_body) {
+      // http-parser's own bound on one chunk's size line and extensions.
+      if (srv.handlers_.rejected) srv.handlers_.rejected(413, "chunk_framing");
+      reject(413, errc::payload_too_large,
+             "the chunk framing (sizes and extensions) exceeds " +
+                 std::to_string(srv.limits().max_chunk_framing_bytes) + " bytes");
     } else if (err == HPE_HEADER_OVERFLOW) {
       if (srv.handlers_.rejected) srv.handlers_.rejected(431, "header_overflow");
       reject(431, errc::invalid_argument, "the request headers are too large");
@@ -262,23 +304,53 @@ int connection::on_message_begin() {
   value.clear();
   in_value = false;
   header_bytes = 0;
+  header_count = 0;
+  message_wire_bytes = 0;
+  chunks = 0;
+  in_body = false;
+  body_limit = srv.limits().max_body_bytes;
   in_message = true;
   if (timer_kind != t_header) arm(srv.limits().header_timeout_ms, t_header);
   return 0;
 }
 
-int connection::count_header(size_t n) {
-  header_bytes += n;
-  if (header_bytes <= srv.limits().max_header_bytes) return 0;
-  reject_status = 431;
-  reject_code = errc::invalid_argument;
-  reject_message =
-      "the request headers exceed " + std::to_string(srv.limits().max_header_bytes) + " bytes";
-  if (srv.handlers_.rejected) srv.handlers_.rejected(431, "header_limit");
+// Records why a parser callback refused the request (answered by feed()).
+int connection::refuse(int status, errc code, std::string message, const char* why) {
+  reject_status = status;
+  reject_code = code;
+  reject_message = std::move(message);
+  if (srv.handlers_.rejected) srv.handlers_.rejected(status, why);
   return -1;
 }
 
+int connection::count_header(size_t n) {
+  header_bytes += n;
+  if (header_bytes <= srv.limits().max_header_bytes) return 0;
+  return refuse(
+      431, errc::invalid_argument,
+      "the request headers exceed " + std::to_string(srv.limits().max_header_bytes) + " bytes",
+      "header_limit");
+}
+
+// The request target counts toward the header bytes; alone too long, it is 414.
+int connection::count_target(size_t n) {
+  header_bytes += n;
+  if (header_bytes <= srv.limits().max_header_bytes) return 0;
+  return refuse(
+      414, errc::invalid_argument,
+      "the request target exceeds " + std::to_string(srv.limits().max_header_bytes) + " bytes",
+      "target_limit");
+}
+
 int connection::commit_header() {
+  // ": " and CRLF count too, so many tiny headers cannot pass as few bytes.
+  header_bytes += 4;
+  if (++header_count > srv.limits().max_header_count)
+    return refuse(
+        431, errc::invalid_argument,
+        "the request has more than " + std::to_string(srv.limits().max_header_count) + " headers",
+        "header_count");
+  if (header_bytes > srv.limits().max_header_bytes) return count_header(0);
   for (auto& ch : field) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
   while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.pop_back();
   req.headers.emplace_back(std::move(field), std::move(value));
@@ -289,8 +361,27 @@ int connection::commit_header() {
 }
 
 int connection::on_headers_complete() {
-  if (in_value || !field.empty()) commit_header();
+  if ((in_value || !field.empty()) && commit_header() != 0) return -1;
   req.method = http_method_str(static_cast<http_method>(parser.method));
+  // Headers that two readers could take differently are refused (RFC 9112 3.2).
+  size_t hosts = 0, authorizations = 0, content_types = 0;
+  for (auto& [name, v] : req.headers) {
+    hosts += name == "host";
+    authorizations += name == "authorization";
+    content_types += name == "content-type";
+  }
+  bool http11 = parser.http_major == 1 && parser.http_minor >= 1;
+  if (hosts > 1 || authorizations > 1 || content_types > 1)
+    return refuse(400, errc::invalid_argument,
+                  std::string("the request has more than one ") +
+                      (hosts > 1            ? "Host"
+                       : authorizations > 1 ? "Authorization"
+                                            : "Content-Type") +
+                      " header",
+                  "duplicate_header");
+  if (http11 && hosts == 0)
+    return refuse(400, errc::invalid_argument, "an HTTP/1.1 request needs a Host header",
+                  "missing_host");
   if (!split_target(req)) {
     reject_status = 400;
     reject_code = errc::invalid_argument;
@@ -311,6 +402,7 @@ int connection::on_headers_complete() {
   if (!expect.empty() && strcasecmp(std::string(expect).c_str(), "100-continue") == 0)
     write_raw("HTTP/1.1 100 Continue\r\n\r\n");
   arm(srv.limits().body_timeout_ms, t_body);
+  in_body = true;
   return 0;
 }
 
