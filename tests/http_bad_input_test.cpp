@@ -214,7 +214,7 @@ TEST_CASE("bad input on every route gets the right 4xx with an error body", "[ba
                                  "--max-header-bytes", std::to_string(header_limit),
                                  "--log-level",        "debug"};
   if (sandbox)
-    for (auto& f : daemon_machine_flags("10.72.128.0/17")) flags.push_back(f);
+    for (auto& f : daemon_machine_flags("10.72.128.0/18")) flags.push_back(f);
   server_process d(dir, sandbox, flags);
   REQUIRE(d.port() != 0);
 

@@ -108,7 +108,7 @@ TEST_CASE("over HTTP: the API key, build secrets and machine envs are found nowh
   const std::vector<std::string> canaries{key_canary, secret_canary, env_canary};
   test::temp_dir dir;
   test::write_file(dir.sub("keys"), key_canary + " alpha\n");
-  auto flags = test::daemon_machine_flags("10.72.64.0/18");
+  auto flags = test::daemon_machine_flags("10.72.192.0/18");
   flags.insert(flags.end(), {"--api-keys", dir.sub("keys"), "--log-level", "trace"});
   test::server_process d(dir, true, flags);
   auto port = d.port();
