@@ -4,6 +4,7 @@
 
 #include "api/build_routes.hpp"
 #include "api/cache_mount_routes.hpp"
+#include "api/json_body.hpp"
 #include "api/machine_routes.hpp"
 #include "api/metrics.hpp"
 #include "api/pool_routes.hpp"
@@ -61,6 +62,12 @@ struct api_server::impl {
       }
       ex->tenant = std::move(tenant.value());
     }
+    if (!m.found->options.raw_body && !req.body.empty() &&
+        !content_type_is(req.header("content-type"), "application/json"))
+      return ex->respond(
+          error_response(415, errc::unsupported_media_type,
+                         req.method + " " + m.found->pattern +
+                             " takes a JSON body: send it with Content-Type: application/json"));
     m.found->handler(std::move(ex));
   }
 

@@ -62,6 +62,10 @@ result<key_table> key_table::load_file(const std::string& path) {
   return parse(text, path);
 }
 
+// Timing: the presented key is hashed first and only its SHA-256 digest is
+// looked up, so how long the lookup takes (hash bucket, string compare)
+// depends on the digest, not on how many leading bytes of the key match a
+// real one: no constant-time compare of raw keys is needed.
 std::optional<tenant_id> key_table::tenant_of(std::string_view key) const {
   auto it = tenants_.find(digest(key));
   if (it == tenants_.end()) return std::nullopt;

@@ -86,6 +86,8 @@ void cancel_build(route_context& c, exchange_ptr ex) {
   simdjson::dom::parser parser;
   auto body = parse_object_body(parser, ex->request().body, true);
   if (!body) return ex->respond(error_response(body.error()));
+  if (auto k = only_known(body.value(), {"reason"}, "a cancel request"); !k)
+    return ex->respond(error_response(k.error()));
   auto reason = optional_string(body.value(), "reason");
   if (!reason) return ex->respond(error_response(reason.error()));
   std::string why = reason.value().value_or("");
@@ -102,6 +104,8 @@ void retry_build(route_context& c, exchange_ptr ex) {
   simdjson::dom::parser parser;
   auto body = parse_object_body(parser, ex->request().body, true);
   if (!body) return ex->respond(error_response(body.error()));
+  if (auto k = only_known(body.value(), {"tags", "build_secrets"}, "a retry request"); !k)
+    return ex->respond(error_response(k.error()));
   retry_options opts;
   auto tags = optional_strings(body.value(), "tags");
   if (!tags) return ex->respond(error_response(tags.error()));
@@ -119,6 +123,8 @@ void retry_build(route_context& c, exchange_ptr ex) {
       if (item.get(o) != simdjson::SUCCESS)
         return ex->respond(
             error_response(400, errc::invalid_argument, field + " must be an object", field));
+      if (auto k = only_known(o, {"id", "value", "source"}, field); !k)
+        return ex->respond(error_response(k.error()));
       secret_value s;
       std::string_view v;
       if (o["id"].get(v) != simdjson::SUCCESS)
@@ -144,6 +150,8 @@ void promote_build(route_context& c, exchange_ptr ex) {
   simdjson::dom::parser parser;
   auto body = parse_object_body(parser, ex->request().body, false);
   if (!body) return ex->respond(error_response(body.error()));
+  if (auto k = only_known(body.value(), {"tag"}, "a promote request"); !k)
+    return ex->respond(error_response(k.error()));
   auto tag = optional_string(body.value(), "tag");
   if (!tag) return ex->respond(error_response(tag.error()));
   if (!tag.value() || !valid_name(*tag.value()))
@@ -234,7 +242,7 @@ void inspect_context(route_context& c, exchange_ptr ex) {
 
 void add_build_routes(router& r, route_context ctx) {
   auto bind = route_binder(ctx);
-  route_options upload{.max_body_bytes = ctx.options.max_upload_bytes};
+  route_options upload{.max_body_bytes = ctx.options.max_upload_bytes, .raw_body = true};
   r.add("POST", "/v1/builds", bind(create_build));
   r.add("GET", "/v1/builds/{id}", bind(get_build));
   r.add("GET", "/v1/builds/{id}/logs", bind(get_logs));

@@ -118,7 +118,8 @@ void list_files(machine_route_context& c, exchange_ptr ex) {
 
 void add_file_routes(router& r, machine_route_context ctx) {
   auto bind = route_binder(ctx);
-  route_options upload{.max_body_bytes = ctx.eng.options().machines.max_file_bytes};
+  route_options upload{.max_body_bytes = ctx.eng.options().machines.max_file_bytes,
+                       .raw_body = true};
   r.add("PUT", "/v1/machines/{id}/files", bind(write_file), upload);
   r.add("GET", "/v1/machines/{id}/files", bind(read_file));
   r.add("DELETE", "/v1/machines/{id}/files", bind(remove_file));

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <functional>
 #include <string>
+#include <string_view>
 
 #include "api/http_message.hpp"
 #include "nullspace/error.hpp"
@@ -17,8 +18,14 @@
 namespace nullspace::api {
 
 // Why a request was refused: the response's status and error, and a short
-// reason for metrics ("header_limit", "bad_target", "body_limit",
-// "header_overflow", "malformed").
+// reason for metrics ("header_limit", "header_count", "target_limit",
+// "duplicate_header", "missing_host", "obs_fold", "bad_target", "body_limit",
+// "chunk_framing", "header_overflow", "malformed").
+// Refused: a target over max_header_bytes (414); request line + headers over
+// it, framing counted, or more than max_header_count headers (431); two Host,
+// Authorization or Content-Type headers, HTTP/1.1 without Host, obs-fold
+// (400: framing two readers could take differently, RFC 9112); a body over its
+// limit or chunk sizes and extensions over max_chunk_framing_bytes (413).
 struct request_refusal {
   int status = 400;
   errc code = errc::invalid_argument;
@@ -37,12 +44,18 @@ struct request_parser_hooks {
   std::function<void(const http_request&)> headers_done;
 };
 
+struct request_limits {
+  size_t max_header_bytes = 16 * 1024;     // request line + headers
+  size_t max_header_count = 100;           // header lines
+  size_t max_chunk_framing_bytes = 16384;  // chunk sizes and extensions of one body
+  size_t max_body_bytes = 4u << 20;        // unless hooks.body_limit says otherwise
+};
+
 class http_request_parser {
  public:
   enum class outcome { need_more, request, refused };
 
-  http_request_parser(size_t max_header_bytes, size_t max_body_bytes,
-                      request_parser_hooks hooks = {});
+  explicit http_request_parser(request_limits limits, request_parser_hooks hooks = {});
   http_request_parser(const http_request_parser&) = delete;  // http-parser points at us
   http_request_parser& operator=(const http_request_parser&) = delete;
 
@@ -60,21 +73,27 @@ class http_request_parser {
   friend struct parser_callbacks;
   int on_message_begin();
   int count_header(size_t n);
+  int count_target(size_t n);
+  int refuse_obs_fold(const char* at);
   int commit_header();
   int on_headers_complete();
   int on_body(const char* at, size_t len);
   int on_message_complete();
   int refuse(int status, errc code, std::string message, const char* why);
 
-  size_t max_header_bytes_;
-  size_t max_body_bytes_;
+  request_limits limits_;
   request_parser_hooks hooks_;
+  std::string_view input_;  // what the current feed() parses (obs-fold looks back)
   http_parser parser_{};
   http_request req_;
   std::string field_, value_;
   bool in_value_ = false;
   size_t header_bytes_ = 0;
+  size_t header_count_ = 0;
   size_t body_limit_ = 0;
+  size_t message_wire_bytes_ = 0;  // of the request being parsed, framing included
+  size_t chunks_ = 0;
+  bool in_body_ = false;  // the request's headers are complete
   bool in_message_ = false;
   bool message_ready_ = false;
   bool refused_ = false;

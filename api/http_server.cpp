@@ -27,7 +27,8 @@ class connection {
  public:
   explicit connection(http_server& s)
       : srv(s),
-        parser(s.limits().max_header_bytes, s.limits().max_body_bytes,
+        parser({s.limits().max_header_bytes, s.limits().max_header_count,
+                s.limits().max_chunk_framing_bytes, s.limits().max_body_bytes},
                {[this] { on_request_begin(); },
                 [this](const http_request& r) {
                   return srv.handlers_.body_limit ? srv.handlers_.body_limit(r)

@@ -1,9 +1,11 @@
 // An HTTP/1.1 server on a libuv loop thread: keep-alive, pipelining, bodies with
 // Content-Length or chunked encoding, streamed (chunked) responses, and limits
 // that are answered with a status and a JSON error, never a crash:
-//   header bytes → 431, body bytes → 413, connections → 503,
-//   slow headers / slow body → 408 and close, idle keep-alive → close,
-//   a pipelining client that does not read its answers → paused, then closed.
+//   request target bytes → 414, header bytes or count → 431, body bytes (and
+//   chunk framing) → 413, connections → 503, slow headers / slow body → 408
+//   and close, idle keep-alive → close, a pipelining client that does not read
+//   its answers → paused, then closed. Framing that could be read two ways
+//   (two Hosts or Authorizations, obs-fold, HTTP/1.1 without Host) is a 400.
 // Requests are parsed by Debian's http-parser. Everything here runs on the loop
 // thread; other threads reach it only through bridge().post().
 #pragma once
@@ -25,12 +27,14 @@
 namespace nullspace::api {
 
 struct server_limits {
-  size_t max_header_bytes = 16 * 1024;  // request line + headers
-  size_t max_body_bytes = 4u << 20;     // JSON request bodies
-  size_t max_connections = 10000;       // beyond: 503 and close
-  uint64_t header_timeout_ms = 10'000;  // first byte → end of headers
-  uint64_t body_timeout_ms = 120'000;   // end of headers → end of body
-  uint64_t idle_timeout_ms = 60'000;    // keep-alive between requests
+  size_t max_header_bytes = 16 * 1024;     // request line + headers
+  size_t max_header_count = 100;           // header lines (431 beyond)
+  size_t max_chunk_framing_bytes = 16384;  // chunk sizes and extensions of one body
+  size_t max_body_bytes = 4u << 20;        // JSON request bodies
+  size_t max_connections = 10000;          // beyond: 503 and close
+  uint64_t header_timeout_ms = 10'000;     // first byte → end of headers
+  uint64_t body_timeout_ms = 120'000;      // end of headers → end of body
+  uint64_t idle_timeout_ms = 60'000;       // keep-alive between requests
   // Read ahead while a request is handled; also the answers queued for a
   // client that pipelines without reading, beyond which it is served no more
   // until it reads (and closed after idle_timeout_ms if it never does).

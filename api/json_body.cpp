@@ -24,6 +24,13 @@ result<simdjson::dom::object> parse_object_body(simdjson::dom::parser& parser,
   simdjson::dom::object o;
   if (el.get(o) != simdjson::SUCCESS)
     return make_error(errc::invalid_argument, "the body must be a JSON object", "body");
+  // A member given twice could be read either way: refused, as build requests are.
+  std::set<std::string_view> seen;
+  for (auto kv : o)
+    if (!seen.insert(kv.key).second)
+      return make_error(errc::invalid_argument,
+                        "field '" + std::string(kv.key) + "' is given more than once",
+                        std::string(kv.key));
   return o;
 }
 

@@ -16,7 +16,8 @@
 namespace nullspace::api {
 
 // The body as a JSON object. An empty body is an empty object when
-// `empty_ok`. Malformed JSON is 400 naming the byte offset.
+// `empty_ok`. Malformed JSON is 400 naming the byte offset; a member given
+// twice is 400 naming it.
 result<simdjson::dom::object> parse_object_body(simdjson::dom::parser& parser,
                                                 const std::string& body, bool empty_ok);
 

@@ -186,7 +186,7 @@ void proxy_port(machine_route_context& c, exchange_ptr ex) {
 }  // namespace
 
 void add_port_proxy_route(router& r, machine_route_context ctx) {
-  route_options upload{.max_body_bytes = ctx.options.max_upload_bytes};
+  route_options upload{.max_body_bytes = ctx.options.max_upload_bytes, .raw_body = true};
   r.add(
       "*", "/v1/machines/{id}/ports/{port}/{path...}",
       [ctx](exchange_ptr ex) mutable { proxy_port(ctx, std::move(ex)); }, upload);

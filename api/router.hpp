@@ -16,6 +16,10 @@ namespace nullspace::api {
 struct route_options {
   size_t max_body_bytes = 0;  // 0: the server's JSON body limit
   bool public_route = false;  // no API key needed (health, metrics)
+  // The body is not JSON (a tar, file bytes, a proxied request): the route
+  // checks its Content-Type itself. Otherwise a body sent with another
+  // Content-Type is a 415 before the handler runs.
+  bool raw_body = false;
 };
 
 struct route {

@@ -87,13 +87,16 @@ void list_aliases(route_context& c, exchange_ptr ex) {
 
 // ---- changes ----------------------------------------------------------------
 
-// Parses the body, then sends `change` (filled by `fill` from it).
+// Parses the body (members other than `known` are a 400), then sends
+// `change` (filled by `fill` from it).
 template <class Fill>
 void change(route_context& c, exchange_ptr ex, registry_change::kind what, int ok_status,
-            Fill fill) {
+            const std::set<std::string_view>& known, Fill fill) {
   simdjson::dom::parser parser;
   auto body = parse_object_body(parser, ex->request().body, true);
   if (!body) return ex->respond(error_response(body.error()));
+  if (auto k = only_known(body.value(), known, "this template change"); !k)
+    return ex->respond(error_response(k.error()));
   registry_change ch;
   ch.what = what;
   ch.ref = ex->params.empty() ? std::string() : ex->params[0];
@@ -104,7 +107,7 @@ void change(route_context& c, exchange_ptr ex, registry_change::kind what, int o
 using change_kind = registry_change;
 
 void assign_tags(route_context& c, exchange_ptr ex) {
-  change(c, ex, change_kind::assign_tags, 200,
+  change(c, ex, change_kind::assign_tags, 200, {"tags"},
          [](simdjson::dom::object o, registry_change& ch) -> std::optional<error> {
            auto tags = optional_strings(o, "tags");
            if (!tags) return tags.error();
@@ -117,7 +120,7 @@ void assign_tags(route_context& c, exchange_ptr ex) {
 
 void remove_tag(route_context& c, exchange_ptr ex) {
   auto tag = ex->params[1];
-  change(c, ex, change_kind::remove_tag, 200,
+  change(c, ex, change_kind::remove_tag, 200, {},
          [&](simdjson::dom::object, registry_change& ch) -> std::optional<error> {
            ch.values = {tag};
            return std::nullopt;
@@ -125,7 +128,7 @@ void remove_tag(route_context& c, exchange_ptr ex) {
 }
 
 void add_alias(route_context& c, exchange_ptr ex) {
-  change(c, ex, change_kind::add_alias, 201,
+  change(c, ex, change_kind::add_alias, 201, {"alias"},
          [](simdjson::dom::object o, registry_change& ch) -> std::optional<error> {
            auto alias = required_string(o, "alias");
            if (!alias) return alias.error();
@@ -136,7 +139,7 @@ void add_alias(route_context& c, exchange_ptr ex) {
 
 void remove_alias(route_context& c, exchange_ptr ex) {
   auto alias = ex->params[1];
-  change(c, ex, change_kind::remove_alias, 200,
+  change(c, ex, change_kind::remove_alias, 200, {},
          [&](simdjson::dom::object, registry_change& ch) -> std::optional<error> {
            ch.values = {alias};
            return std::nullopt;
@@ -144,7 +147,7 @@ void remove_alias(route_context& c, exchange_ptr ex) {
 }
 
 void reserve(route_context& c, exchange_ptr ex) {
-  change(c, ex, change_kind::reserve, 201,
+  change(c, ex, change_kind::reserve, 201, {"name", "namespace"},
          [](simdjson::dom::object o, registry_change& ch) -> std::optional<error> {
            auto name = required_string(o, "name");
            if (!name) return name.error();
@@ -157,7 +160,7 @@ void reserve(route_context& c, exchange_ptr ex) {
 }
 
 void rename(route_context& c, exchange_ptr ex) {
-  change(c, ex, change_kind::rename, 200,
+  change(c, ex, change_kind::rename, 200, {"name", "namespace"},
          [](simdjson::dom::object o, registry_change& ch) -> std::optional<error> {
            auto name = required_string(o, "name");
            if (!name) return name.error();
@@ -170,7 +173,7 @@ void rename(route_context& c, exchange_ptr ex) {
 }
 
 void set_visibility(route_context& c, exchange_ptr ex) {
-  change(c, ex, change_kind::set_visibility, 200,
+  change(c, ex, change_kind::set_visibility, 200, {"visibility"},
          [](simdjson::dom::object o, registry_change& ch) -> std::optional<error> {
            auto v = required_string(o, "visibility");
            if (!v) return v.error();
@@ -181,7 +184,7 @@ void set_visibility(route_context& c, exchange_ptr ex) {
 
 void delete_template(route_context& c, exchange_ptr ex) {
   change(
-      c, ex, change_kind::remove, 200,
+      c, ex, change_kind::remove, 200, {},
       [](simdjson::dom::object, registry_change&) -> std::optional<error> { return std::nullopt; });
 }
 

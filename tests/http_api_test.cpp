@@ -346,8 +346,10 @@ TEST_CASE("cancel, retry and promote over HTTP", "[http]") {
   CHECK(r.status == 400);
   CHECK(json_str(r.body, "error.field") == "tag");
 
-  for (auto route : {"/cancel", "/retry", "/promote"}) {
-    r = f.post_json(std::string("/v1/builds/tb_doesnotexist") + route, R"({"tag":"x"})");
+  // (Each with a body valid for its route: an unknown member would be a 400.)
+  for (auto [route, body] : {std::pair{"/cancel", R"({"reason":"x"})"}, std::pair{"/retry", "{}"},
+                             std::pair{"/promote", R"({"tag":"x"})"}}) {
+    r = f.post_json(std::string("/v1/builds/tb_doesnotexist") + route, body);
     CHECK(r.status == 404);
   }
   CHECK(f.get("/v1/builds/tb_doesnotexist").status == 404);

@@ -1,11 +1,16 @@
 // A secret value reaches the step that uses it and nothing else: not the data
-// dir (WAL, SST, MANIFEST, work dirs), not a log entry, not a status.
+// dir (WAL, SST, MANIFEST, work dirs), not a log entry, not a status; over
+// HTTP, neither does an API key or a machine's env value.
 #include <catch2/catch.hpp>
 
 #include <rocksdb/db.h>
 
 #include "actors/engine/engine_access.hpp"
 #include "nullspace/engine.hpp"
+#include "tests/api_fixture.hpp"
+#include "tests/cli_support.hpp"
+#include "tests/machine_support.hpp"
+#include "tests/sandbox_support.hpp"
 #include "tests/test_support.hpp"
 
 using namespace nullspace;
@@ -85,4 +90,112 @@ TEST_CASE("registry passwords and secrets never reach the stored definition", "[
   CHECK_THAT(b->json(), Catch::Contains("\"password\":\"***\""));
   REQUIRE((*eng)->wait_until_terminal(b->id(), 120s).ok());
   check_nowhere(**eng, o.data_dir, b->record.id);
+}
+
+// Over HTTP, against nullspaced at its most verbose: an API key, a build
+// secret and a machine env value are canaries. After a build that reads the
+// secret, a machine started with the env (its command sees it), and requests
+// that fail with the canaries in them, none of them is in any file under the
+// data dir (RocksDB's WAL and SSTs, layers, ext4 disk images with their holes
+// skipped, the machine's writable layer while it runs), in the daemon's log,
+// in /metrics or in an error text.
+TEST_CASE("over HTTP: the API key, build secrets and machine envs are found nowhere", "[secrets]") {
+  REQUIRE_SANDBOX();
+  REQUIRE_MACHINES();
+  const std::string key_canary = "KEYCANARY-a41c9e-0123456789";
+  const std::string secret_canary = "SECRETCANARY-7d2b0f";
+  const std::string env_canary = "ENVCANARY-93ce61";
+  const std::vector<std::string> canaries{key_canary, secret_canary, env_canary};
+  test::temp_dir dir;
+  test::write_file(dir.sub("keys"), key_canary + " alpha\n");
+  auto flags = test::daemon_machine_flags("10.72.192.0/18");
+  flags.insert(flags.end(), {"--api-keys", dir.sub("keys"), "--log-level", "trace"});
+  test::server_process d(dir, true, flags);
+  auto port = d.port();
+  REQUIRE(port != 0);
+  test::http_headers auth{{"Authorization", "Bearer " + key_canary},
+                          {"Content-Type", "application/json"}};
+  auto call = [&](const std::string& method, const std::string& target, const std::string& body,
+                  const test::http_headers& h) {
+    test::http_connection c(port);
+    c.send_request(method, target, body, h);
+    return c.read_response();
+  };
+  std::vector<std::string> answers;  // every body the server sent
+
+  auto submitted = call("POST", "/v1/builds",
+                        R"J({"name":"canary","tags":["latest"],"build_backend":"buildkit",
+      "builder":{"source":{"type":"image","image":"busybox"},
+        "steps":[{"type":"run","cmd":"echo token=$(cat $NULLSPACE_SECRETS_DIR/tok)",
+                  "secrets":["tok"]}],
+        "start_cmd":"exec sleep 100000"},"build_secrets":[{"id":"tok","value":")J" +
+                            secret_canary + R"("}]})",
+                        auth);
+  INFO(submitted.body);
+  REQUIRE(submitted.status == 202);
+  auto id = test::json_str(submitted.body, "build.id");
+  auto built = test::wait_terminal(port, id, auth);
+  answers.push_back(built);
+  REQUIRE(test::json_str(built, "build.status") == "ready");
+  auto build_log = call("GET", "/v1/builds/" + id + "/logs", {}, auth).body;
+  CHECK(build_log.find("token=") != std::string::npos);  // the step ran (the value: below)
+  answers.push_back(build_log);
+
+  auto created = call("POST", "/v1/machines",
+                      R"({"template":"canary","envs":{"TOKEN":")" + env_canary + R"("}})", auth);
+  REQUIRE(created.status == 201);
+  answers.push_back(created.body);
+  auto machine = test::json_str(created.body, "machine.id");
+  // The machine has the env (its length, not its value, comes back).
+  auto seen = call("POST", "/v1/machines/" + machine + "/commands",
+                   R"({"cmd":"echo ${#TOKEN}","shell":true})", auth);
+  CHECK(test::json_str(seen.body, "stdout") == std::to_string(env_canary.size()) + "\n");
+  answers.push_back(seen.body);
+
+  // Requests that fail while carrying a canary: none echoes it.
+  std::vector<test::http_response> refused{
+      call("GET", "/v1/builds/" + id, {}, {{"Authorization", "Bearer " + key_canary + "x"}}),
+      call("GET", "/v1/builds/" + id, {}, {{"Authorization", "Basic " + key_canary}}),
+      call("POST", "/v1/builds/" + id + "/retry",
+           R"({"build_secrets":[{"id":7,"value":")" + secret_canary + R"("}]})", auth),
+      call("POST", "/v1/builds/" + id + "/retry",
+           R"({"build_secrets":[{"id":"tok","value":")" + secret_canary + R"(","colour":1}]})",
+           auth),
+      call("POST", "/v1/machines",
+           R"({"template":"canary","envs":{"TOKEN":")" + env_canary + R"("},"colour":1})", auth),
+      call("POST", "/v1/machines",
+           R"({"template":"nothing-here","envs":{"TOKEN":")" + env_canary + R"("}})", auth),
+      call("POST", "/v1/machines", R"({"template":"canary","envs":{"TOKEN":")" + env_canary + "\"",
+           auth),
+      call("POST", "/v1/builds",
+           R"({"name":"bad","builder":7,"build_secrets":[{"id":"t","value":")" + secret_canary +
+               R"("}]})",
+           auth),
+  };
+  for (auto& r : refused) {
+    INFO(r.status << " " << r.body);
+    CHECK(r.status >= 400);
+    CHECK(r.status < 500);
+    answers.push_back(r.body);
+  }
+  auto metrics = call("GET", "/metrics", {}, {});
+  REQUIRE(metrics.status == 200);
+  answers.push_back(metrics.body);
+  answers.push_back(call("GET", "/v1/machines/" + machine, {}, auth).body);
+
+  for (auto& canary : canaries) {
+    INFO("canary " << canary);
+    // While the machine runs: its writable layer and disk image are there.
+    CHECK(test::files_containing(d.data_dir(), canary).empty());
+    for (auto& a : answers) CHECK(a.find(canary) == std::string::npos);
+  }
+  CHECK(call("DELETE", "/v1/machines/" + machine, {}, auth).status == 200);
+  REQUIRE(d.stop() == 0);
+  auto log = d.log();
+  CHECK(log.find("/v1/machines/{id}/commands") != std::string::npos);  // the access log was on
+  for (auto& canary : canaries) {
+    INFO("canary " << canary);
+    CHECK(log.find(canary) == std::string::npos);
+    CHECK(test::files_containing(d.data_dir(), canary).empty());
+  }
 }

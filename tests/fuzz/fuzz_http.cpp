@@ -99,7 +99,7 @@ constexpr size_t max_header_bytes = 2048, max_body_bytes = 4096;
 // Feeds `bytes` `piece` bytes at a time (0: all at once).
 transcript parse(std::string_view bytes, size_t piece) {
   transcript t;
-  http_request_parser parser(max_header_bytes, max_body_bytes);
+  http_request_parser parser({max_header_bytes, 100, 16384, max_body_bytes});
   std::string input;
   size_t at = 0;
   while (at < bytes.size()) {
