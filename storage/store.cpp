@@ -10,9 +10,14 @@ namespace nullspace::storage {
 namespace {
 
 // Column families created up front so later features need no migration.
-const std::vector<std::string> column_families = {
-    rocksdb::kDefaultColumnFamilyName, "builds", "logs",  "meta",
-    "templates",                       "pools",  "cache", "machines"};
+const std::vector<std::string> column_families = {rocksdb::kDefaultColumnFamilyName,
+                                                  "builds",
+                                                  "logs",
+                                                  "meta",
+                                                  "templates",
+                                                  "pools",
+                                                  "cache",
+                                                  "machines"};
 
 std::string template_key(std::string_view ns, std::string_view name) {
   std::string k = "t/";
@@ -287,12 +292,30 @@ void store::put_namespace_owner(write_batch& b, std::string_view ns, std::string
 result<bool> store::write(write_batch& b) {
   rocksdb::WriteOptions wo;
   wo.sync = opts_.sync;
+  // After a failed write RocksDB refuses every write (a background error)
+  // until it is resumed; resuming succeeds once the cause (a full disk) is
+  // gone, so the store serves again without a restart.
+  if (stopped_.load(std::memory_order_acquire)) {
+    if (!db_->Resume().ok()) return full_error();
+    stopped_.store(false, std::memory_order_release);
+  }
   auto st = db_->Write(wo, &b.wb_);
-  if (!st.ok()) return make_error(errc::unavailable, "the store refused a write: " + st.ToString());
+  if (!st.ok()) {
+    bool no_space = st.IsNoSpace() || st.ToString().find("No space left") != std::string::npos;
+    stopped_.store(true, std::memory_order_release);  // Resume() is a no-op if it needs none
+    if (no_space) return full_error();
+    return make_error(errc::unavailable, "the store refused a write: " + st.ToString());
+  }
   // After the commit: a reader that saw the old generation may hold data from
   // before this write, and will now see that it changed.
   for (auto stripe : b.stripes_) generations_[stripe].fetch_add(1, std::memory_order_release);
   return true;
+}
+
+error store::full_error() {
+  return make_error(
+      errc::insufficient_storage,
+      "the data dir's file system is full: nothing was written; free space and retry");
 }
 
 std::optional<build_record> store::get_build(std::string_view id) const {

@@ -131,17 +131,18 @@ result<std::unique_ptr<engine>> engine::open(engine_options options) {
   p->sys = std::make_unique<caf::actor_system>(*p->cfg);
 
   p->ctx = std::make_shared<engine_context>();
-  p->ctx->config = {options.data_dir,
-                    options.contexts_dir,
-                    std::max<uint32_t>(1, options.executor_slots),
-                    options.max_queued,
-                    options.limits,
-                    {options.retention.untagged_ready.count(), options.retention.failed.count(),
-                     options.retention.sweep_interval.count()},
-                    options.tenants,
-                    options.clock,
-                    runtime::package_mirror_env(options.pip_index_url),
-                    options.machines};
+  p->ctx->config = {
+      options.data_dir,
+      options.contexts_dir,
+      std::max<uint32_t>(1, options.executor_slots),
+      options.max_queued,
+      options.limits,
+      {options.retention.untagged_ready.count(), options.retention.failed.count(),
+       options.retention.sweep_interval.count(), options.retention.idempotency_keys.count()},
+      options.tenants,
+      options.clock,
+      runtime::package_mirror_env(options.pip_index_url),
+      options.machines};
   p->ctx->db = p->db.get();
   p->ctx->runner = p->runner.get();
   p->ctx->images = p->images.get();

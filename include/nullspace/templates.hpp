@@ -58,6 +58,7 @@ struct sweep_summary {
   uint32_t layers_deleted = 0;     // cached layers no retained artifact used
   uint64_t bytes_freed = 0;
   bool layers_deferred = false;  // builds were running: their layers go next time
+  uint32_t idempotency_keys_expired = 0;
 };
 
 }  // namespace nullspace
