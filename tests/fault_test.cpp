@@ -257,7 +257,7 @@ TEST_CASE("a full data dir: 507 with an error body, state consistent, serving ag
 TEST_CASE("SIGTERM during heavy SSE fan-out: every stream ends cleanly, exit 0", "[faults]") {
   temp_dir dir;
   daemon_process d({"--listen", "127.0.0.1:0", "--data-dir", dir.sub("data"), "--isolation", "host",
-                    "--max-connections", "2000"},
+                    "--max-connections", "2000", "--executor-slots", "8"},
                    dir.sub("err"));
   auto port = d.port();
   REQUIRE(port != 0);

@@ -35,7 +35,7 @@ struct options {
   uint64_t seed = 0;
   int cycles = 0;
   int builds = 200;  // concurrent host-executor builds at the start of each cycle
-  int lines = 2000;  // lines each of them prints (twice: before and after a pause)
+  int lines = 0;     // lines each of them prints, twice (default: 1000 ci, 2000 long)
   std::string mode = "ci";
   std::string daemon_path, data_dir, init_path;
   std::string network_range = "10.71.0.0/16";
@@ -397,12 +397,13 @@ void harness::check_after_restart(int cycle) {
 
 void harness::drain_and_finish() {
   // No more kills: every build must end, within a deadline derived from the
-  // workload (each build runs its steps once more at most: 2 x lines + 1 s).
+  // workload (each build runs its steps once more at most).
   auto all_builds = recs_.builds(host_daemon);
   auto sb = sandbox_ ? recs_.builds(sandbox_daemon) : std::vector<std::string>{};
-  auto budget = std::chrono::seconds(60) +
-                std::chrono::milliseconds(20 * (all_builds.size() + sb.size())) +
-                std::chrono::milliseconds(static_cast<int64_t>(all_builds.size()) * o_.lines / 50);
+  // A floor of 10,000 committed lines a second over all builds (this 2-core
+  // host shared with other builds commits several times that), plus start-up.
+  auto lines_total = static_cast<int64_t>(all_builds.size() + sb.size()) * o_.lines * 2;
+  auto budget = std::chrono::seconds(120) + std::chrono::milliseconds(lines_total / 10);
   auto deadline = clock_type::now() + budget;
   for (int d : {host_daemon, sandbox_daemon}) {
     if (d == sandbox_daemon && !sandbox_) continue;
@@ -526,6 +527,7 @@ int main(int argc, char** argv) {
   if (o.seed == 0)
     o.seed = static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
   if (o.cycles == 0) o.cycles = o.mode == "ci" ? 10 : 60;
+  if (o.lines == 0) o.lines = o.mode == "ci" ? 1000 : 2000;
   if (o.mode == "long") o.kill_max_ms = 8000;
   o.sandbox = !no_sandbox && can_run_machines();
   std::printf("seed %llu\n", static_cast<unsigned long long>(o.seed));
