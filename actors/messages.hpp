@@ -48,6 +48,22 @@ using claim_atom = caf::atom_constant<caf::atom("claim")>;
 using terminal_atom = caf::atom_constant<caf::atom("terminal")>;
 using sweep_atom = caf::atom_constant<caf::atom("sweep")>;
 
+// ---- store failures across actors ----
+
+// The hub answers appends it could not write with the store's error inside a
+// CAF error (its code's name and message), so whoever asked can answer the
+// API with that code: insufficient_storage (507) for a full data dir.
+inline caf::error store_failure(const error& e) {
+  return caf::make_error(caf::sec::runtime_error, std::string(to_string(e.code)), e.message);
+}
+inline error from_store_failure(const caf::error& err, const std::string& what) {
+  auto& ctx = err.context();
+  if (ctx.match_elements<std::string, std::string>() &&
+      ctx.get_as<std::string>(0) == to_string(errc::insufficient_storage))
+    return make_error(errc::insufficient_storage, ctx.get_as<std::string>(1));
+  return make_error(errc::unavailable, what + caf::to_string(err));
+}
+
 // ---- log_hub payloads ----
 
 // Entries of one log to make durable (a build's, or a machine's: the log id is
@@ -115,6 +131,9 @@ struct submit_request {
   std::string tenant;
   runtime::build_request request;  // parsed and validated; holds secret values in memory
   std::string retry_of;
+  // The Idempotency-Key's row (object_id is the new build's): written in the
+  // build's first batch.
+  std::optional<storage::idempotency_record> idempotency;
 };
 
 struct manager_stats {

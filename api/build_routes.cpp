@@ -28,15 +28,18 @@ void create_build(route_context& c, exchange_ptr ex) {
   bool stream = accepts(req, "text/event-stream");
   auto poster = ex->server().bridge().poster();
   auto* streams = &c.streams;
-  c.eng.submit_async(req.body, ex->tenant, [ex, poster, stream, streams](result<build_view> r) {
-    poster.post([ex, stream, streams, r = std::move(r)] {
-      if (!r) return ex->respond(error_response(r.error()));
-      if (!stream) return ex->respond(build_body(202, r.value()));
-      // Template.build: the response is the build's live log.
-      streams->start(ex, r.value(), 0, stream_format::sse, true,
-                     "event: build\ndata: " + r.value().json() + "\n\n");
-    });
-  });
+  // Idempotency-Key (API.md, "Idempotency"): a retry gets the build the first request made.
+  auto key = req.header("idempotency-key");
+  c.eng.submit_async(req.body, ex->tenant, key,
+                     [ex, poster, stream, streams](result<build_view> r) {
+                       poster.post([ex, stream, streams, r = std::move(r)] {
+                         if (!r) return ex->respond(error_response(r.error()));
+                         if (!stream) return ex->respond(build_body(202, r.value()));
+                         // Template.build: the response is the build's live log.
+                         streams->start(ex, r.value(), 0, stream_format::sse, true,
+                                        "event: build\ndata: " + r.value().json() + "\n\n");
+                       });
+                     });
 }
 
 // ---- GET /v1/builds/{id} ----------------------------------------------------

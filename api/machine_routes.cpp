@@ -32,6 +32,8 @@ void create_machine(machine_route_context& c, exchange_ptr ex) {
                        "machine requests are JSON (Content-Type: application/json)"));
   auto r = parse_machine_request(req.body);
   if (!r) return ex->respond(error_response(r.error()));
+  // Idempotency-Key (API.md, "Idempotency"): a retry gets the machine the first request made.
+  r->idempotency_key = std::string(req.header("idempotency-key"));
   c.eng.create_machine_async(std::move(r.value()), ex->tenant, answer_on_loop(ex, 201));
 }
 

@@ -1,5 +1,7 @@
 #include "storage/store.hpp"
 
+#include <sys/statvfs.h>
+
 #include <rocksdb/options.h>
 
 #include <cstdlib>
@@ -296,15 +298,44 @@ void store::put_namespace_owner(write_batch& b, std::string_view ns, std::string
   b.wb_.Put(templates_, "n/" + std::string(ns), rocksdb::Slice(tenant.data(), tenant.size()));
 }
 
+// What a write must leave free on the data dir's file system (see write()).
+constexpr uint64_t full_reserve_bytes_value = 4u << 20;
+
 result<bool> store::write(write_batch& b) {
   rocksdb::WriteOptions wo;
   wo.sync = opts_.sync;
+  // After a failed write RocksDB refuses every write (a background error)
+  // until it is resumed; resuming succeeds once the cause (a full disk) is
+  // gone, so the store serves again without a restart.
+  if (stopped_.load(std::memory_order_acquire)) {
+    if (!db_->Resume().ok()) return full_error();
+    stopped_.store(false, std::memory_order_release);
+  }
+  // RocksDB must never meet ENOSPC itself: Debian's build asserts (aborts the
+  // daemon) on the write after a failed WAL append (found by [faults]). So a
+  // write that would leave less than a reserve free is refused here, cleanly,
+  // and nothing in RocksDB is in an error state when space comes back.
+  if (struct statvfs fsv;
+      statvfs(dir_.c_str(), &fsv) == 0 && static_cast<uint64_t>(fsv.f_bavail) * fsv.f_frsize <
+                                              full_reserve_bytes_value + b.wb_.GetDataSize())
+    return full_error();
   auto st = db_->Write(wo, &b.wb_);
-  if (!st.ok()) return make_error(errc::unavailable, "the store refused a write: " + st.ToString());
+  if (!st.ok()) {
+    bool no_space = st.IsNoSpace() || st.ToString().find("No space left") != std::string::npos;
+    stopped_.store(true, std::memory_order_release);  // Resume() is a no-op if it needs none
+    if (no_space) return full_error();
+    return make_error(errc::unavailable, "the store refused a write: " + st.ToString());
+  }
   // After the commit: a reader that saw the old generation may hold data from
   // before this write, and will now see that it changed.
   for (auto stripe : b.stripes_) generations_[stripe].fetch_add(1, std::memory_order_release);
   return true;
+}
+
+error store::full_error() {
+  return make_error(
+      errc::insufficient_storage,
+      "the data dir's file system is full: nothing was written; free space and retry");
 }
 
 std::optional<build_record> store::get_build(std::string_view id) const {

@@ -19,6 +19,7 @@
 
 #include "nullspace/error.hpp"
 #include "storage/build_record.hpp"
+#include "storage/idempotency_record.hpp"
 #include "storage/log_entry.hpp"
 #include "storage/machine_record.hpp"
 #include "storage/pool_record.hpp"
@@ -99,7 +100,9 @@ class store {
 
   // Commits a batch with the store's durability options, then advances the
   // generation of every build it touched. Returns a clear error (never throws)
-  // if RocksDB refuses it, e.g. on a full disk.
+  // if RocksDB refuses it: insufficient_storage on a full disk, after which
+  // each write first resumes RocksDB (it refuses writes after a failed one),
+  // so writes succeed again as soon as space is freed.
   result<bool> write(write_batch& b);
 
   // A build's change generation: it advances after every committed write that
@@ -231,6 +234,17 @@ class store {
   // same batch included).
   void delete_pool(write_batch& b, const pool_record& r);
 
+  // --- idempotency keys (meta CF; storage/idempotency_store.cpp) ----------
+  //   idem/<kind>/<tenant>\0<key>               the record (storage/idempotency_record.hpp)
+  //   idemx/<expires_be>/<kind>/<tenant>\0<key>  its expiry
+  // Put it in the batch that writes the object's first record.
+  void put_idempotency(write_batch& b, const idempotency_record& r);
+  // The stored record of a key, expired or not (the caller compares expires_ms).
+  std::optional<idempotency_record> get_idempotency(std::string_view kind, std::string_view tenant,
+                                                    std::string_view key) const;
+  // Deletes at most `limit` keys that expired by `now_ms`; how many.
+  size_t delete_expired_idempotency(int64_t now_ms, size_t limit);
+
   rocksdb::DB* db() { return db_.get(); }
   const store_options& options() const { return opts_; }
   const std::string& dir() const { return dir_; }
@@ -259,6 +273,8 @@ class store {
   void scan_newest_first(rocksdb::ColumnFamilyHandle* cf, const std::string& prefix,
                          const std::string& before,
                          const std::function<bool(int64_t, std::string&&)>& fn) const;
+  static error full_error();
+  std::atomic<bool> stopped_{false};  // a write failed: resume RocksDB before the next
   std::string dir_;
   store_options opts_;
   std::unique_ptr<rocksdb::DB> db_;

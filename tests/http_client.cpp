@@ -269,6 +269,7 @@ http_response http_connection::read_head() {
 
   remaining_ = 0;
   chunk_crlf_due_ = false;
+  clean_end_ = torn_event_ = false;
   auto length = r.header("content-length");
   if (to_head || (r.status >= 100 && r.status < 200) || r.status == 204 || r.status == 304) {
     framing_ = body_framing::none;
@@ -310,12 +311,16 @@ std::optional<std::string> http_connection::next_body_piece() {
     framing_ = body_framing::none;
     return std::nullopt;
   };
+  auto clean_end = [&] {
+    clean_end_ = true;
+    return end();
+  };
   for (;;) {
     switch (framing_) {
       case body_framing::none:
         return std::nullopt;
       case body_framing::length:
-        if (remaining_ == 0) return end();
+        if (remaining_ == 0) return clean_end();
         if (in_.empty() && !fill("reading a Content-Length body")) return end();
         {
           auto piece = in_.take(std::min<uint64_t>(remaining_, max_piece));
@@ -350,7 +355,7 @@ std::optional<std::string> http_connection::next_body_piece() {
         if (*size == 0) {
           while (auto trailer = read_line("reading chunked trailers"))
             if (trailer->empty()) break;
-          return end();
+          return clean_end();
         }
         remaining_ = *size;
         break;
@@ -407,6 +412,7 @@ std::optional<sse_event> http_connection::next_event() {
       any_field = true;
     }
   }
+  torn_event_ = any_field;
   return std::nullopt;
 }
 

@@ -80,6 +80,11 @@ class http_connection {
   // Next line of an NDJSON body without its "\n"; nullopt at the end.
   std::optional<std::string> next_line();
   size_t comments_seen() const { return comments_; }
+  // Whether the last body that ended had its proper end (the final 0-chunk,
+  // or all of its Content-Length) rather than a connection closed early, and
+  // whether next_event() dropped a half-received event at that end.
+  bool body_ended_cleanly() const { return clean_end_; }
+  bool dropped_torn_event() const { return torn_event_; }
 
   // Waits until the server closes the connection (a read returns 0 or
   // ECONNRESET) and returns true; fails the test after 60 s instead. Bytes
@@ -137,6 +142,7 @@ class http_connection {
   body_framing framing_ = body_framing::none;
   uint64_t remaining_ = 0;  // of the Content-Length body or the current chunk
   bool chunk_crlf_due_ = false;
+  bool clean_end_ = false, torn_event_ = false;
   byte_queue body_;  // body bytes pulled by next_event / next_line, not yet parsed
   size_t comments_ = 0;
 };

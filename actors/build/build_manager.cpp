@@ -263,11 +263,19 @@ caf::result<build_reply> submit(manager_ptr self, submit_request& sr) {
   areq.entries = std::move(entries);
   areq.record = rec;
   areq.create = true;
+  if (sr.idempotency) {
+    // With the build's first record, in one batch: never one without the other.
+    auto row = std::move(*sr.idempotency);
+    row.object_id = rec.id;
+    areq.also = [row](storage::store& db, storage::write_batch& wb) {
+      db.put_idempotency(wb, row);
+    };
+  }
   ++st.admitting;
   auto rp = self->make_response_promise<build_reply>();
   auto unavailable = [=](const char* what, const caf::error& err) mutable {
     --self->state.admitting;
-    rp.deliver(build_reply{make_error(errc::unavailable, what + caf::to_string(err)), {}});
+    rp.deliver(build_reply{from_store_failure(err, what), {}});
   };
   auto store_it = [=, req = std::move(req), areq = std::move(areq)]() mutable {
     self->request(self->state.ctx->directory.hub(), caf::infinite, append_atom::value,

@@ -9,6 +9,7 @@
 #include "actors/engine/status_cache.hpp"
 #include "runtime/plan/plan.hpp"
 #include "runtime/plan/request_parser.hpp"
+#include "storage/common/sha256.hpp"
 
 namespace nullspace {
 namespace {
@@ -33,15 +34,46 @@ error no_build(const build_id& id) {
 result<build_view> engine::submit(std::string_view request_json, const tenant_id& tenant) {
   auto parsed = runtime::parse_build_request(request_json, impl_->opts.limits);
   if (!parsed.request) return runtime::request_error(std::move(parsed));
-  return impl_->ask_manager_submit(submit_request{tenant.str(), std::move(*parsed.request), {}});
+  return impl_->ask_manager_submit(
+      submit_request{tenant.str(), std::move(*parsed.request), {}, {}});
 }
 
 void engine::submit_async(std::string_view request_json, const tenant_id& tenant,
                           callback<build_view> done) {
+  submit_async(request_json, tenant, {}, std::move(done));
+}
+
+void engine::submit_async(std::string_view request_json, const tenant_id& tenant,
+                          std::string_view idempotency_key, callback<build_view> done) {
+  if (!idempotency_key.empty())
+    if (auto e = check_idempotency_key(idempotency_key)) return done(*e);
   auto parsed = runtime::parse_build_request(request_json, impl_->opts.limits);
   if (!parsed.request) return done(runtime::request_error(std::move(parsed)));
-  impl_->ask_manager_async(std::move(done), submit_atom::value,
-                           submit_request{tenant.str(), std::move(*parsed.request), {}});
+  submit_request sr{tenant.str(), std::move(*parsed.request), {}, {}};
+  auto& cfg = impl_->ctx->config;
+  sr.idempotency = idempotency_row("build", tenant.str(), idempotency_key,
+                                   sha256_hex(runtime::sanitized_definition_json(sr.request)),
+                                   cfg.now_ms(), cfg.retention.idempotency_ms);
+  if (!sr.idempotency)
+    return impl_->ask_manager_async(std::move(done), submit_atom::value, std::move(sr));
+  auto d = impl_->idempotency.begin(*impl_->db, *sr.idempotency, cfg.now_ms());
+  if (d.refused) return done(*d.refused);
+  if (!d.replay_id.empty()) {
+    // The build the first request made, as it is now.
+    auto rec = impl_->db->get_build(d.replay_id);
+    if (!rec)
+      return done(make_error(errc::not_found,
+                             "no build " + d.replay_id + " (its Idempotency-Key outlived it)"));
+    return done(impl_->view(std::move(*rec)));
+  }
+  auto* gate = &impl_->idempotency;
+  auto row = *sr.idempotency;
+  impl_->ask_manager_async(
+      [gate, row, done = std::move(done)](result<build_view> r) {
+        gate->end(row);
+        done(std::move(r));
+      },
+      submit_atom::value, std::move(sr));
 }
 
 validation engine::validate(std::string_view request_json) const {
@@ -184,7 +216,7 @@ result<submit_request> engine::impl::prepare_retry(const std::string& id, retry_
                           "tags[" + std::to_string(i) + "]");
     req.tags = *options.tags;
   }
-  return submit_request{tenant, std::move(req), id};
+  return submit_request{tenant, std::move(req), id, {}};
 }
 
 result<build_view> engine::retry(const build_id& id, retry_options options,

@@ -40,7 +40,7 @@ void count(engine::impl& p, checkout_counters::outcome o) {
 // The pool's answer to a create naming it (API.md: hit, fallback, bypass).
 void serve_from_pool(engine::impl& p, machine_request request, const tenant_id& tenant,
                      const std::string& mode, steady::time_point asked, checkout_reply r,
-                     engine::callback<machine_view> done) {
+                     engine::callback<machine_view> done, idempotency_row_opt key) {
   using outcome = checkout_counters::outcome;
   if (request.template_ref.empty()) request.template_ref = r.template_ref;
   pool_checkout served{"", r.pool_id, r.waited_ms, r.reason};
@@ -48,7 +48,7 @@ void serve_from_pool(engine::impl& p, machine_request request, const tenant_id& 
     count(p, outcome::bypass);
     served.result = "bypass";
     served.reason.clear();
-    return cold_create(p, request, tenant, std::move(served), std::move(done));
+    return cold_create(p, request, tenant, std::move(served), std::move(done), std::move(key));
   }
   if (r.machine_id.empty()) {
     if (mode == "require") {
@@ -59,7 +59,7 @@ void serve_from_pool(engine::impl& p, machine_request request, const tenant_id& 
     }
     count(p, outcome::fallback);
     served.result = "fallback";
-    return cold_create(p, request, tenant, std::move(served), std::move(done));
+    return cold_create(p, request, tenant, std::move(served), std::move(done), std::move(key));
   }
   served.result = "hit";
   served.reason.clear();
@@ -72,27 +72,29 @@ void serve_from_pool(engine::impl& p, machine_request request, const tenant_id& 
                       : static_cast<int64_t>(p.opts.machines.default_timeout.count());
   op.served = served;
   op.labels = request.labels;
+  op.idempotency = key;
   auto* pp = &p;
-  ask_machine_op(p, std::move(op),
-                 [pp, request, tenant, mode, asked, served,
-                  done = std::move(done)](result<machine_reply> m) mutable {
-                   auto took = std::chrono::duration<double, std::milli>(steady::now() - asked);
-                   if (m && !m->err) {
-                     pp->ctx->checkouts.observe_hit(took.count());
-                     return done(machine_view_of(*pp, std::move(m->record)));
-                   }
-                   // The machine ended between its pool's last news of it and the checkout.
-                   if (mode == "require") {
-                     count(*pp, outcome::empty);
-                     return done(pool_empty(
-                         request.warm_pool + "'s ready machine ended before its checkout", {}));
-                   }
-                   count(*pp, outcome::fallback);
-                   served.result = "fallback";
-                   served.reason = "checkout_failed";
-                   served.waited_ms = static_cast<uint64_t>(took.count());
-                   cold_create(*pp, request, tenant, std::move(served), std::move(done));
-                 });
+  ask_machine_op(
+      p, std::move(op),
+      [pp, request, tenant, mode, asked, served, key,
+       done = std::move(done)](result<machine_reply> m) mutable {
+        auto took = std::chrono::duration<double, std::milli>(steady::now() - asked);
+        if (m && !m->err) {
+          pp->ctx->checkouts.observe_hit(took.count());
+          return done(machine_view_of(*pp, std::move(m->record)));
+        }
+        // The machine ended between its pool's last news of it and the checkout.
+        if (mode == "require") {
+          count(*pp, outcome::empty);
+          return done(
+              pool_empty(request.warm_pool + "'s ready machine ended before its checkout", {}));
+        }
+        count(*pp, outcome::fallback);
+        served.result = "fallback";
+        served.reason = "checkout_failed";
+        served.waited_ms = static_cast<uint64_t>(took.count());
+        cold_create(*pp, request, tenant, std::move(served), std::move(done), std::move(key));
+      });
 }
 
 // The build a request's template names, for the pool to compare with its own.
@@ -110,7 +112,7 @@ result<std::string> requested_build(engine::impl& p, const machine_request& r,
 }  // namespace
 
 void create_through_pool(engine::impl& impl, machine_request request, const tenant_id& tenant,
-                         engine::callback<machine_view> done) {
+                         engine::callback<machine_view> done, idempotency_row_opt key) {
   auto asked = steady::now();
   auto* p = &impl;
   std::string build;
@@ -120,11 +122,11 @@ void create_through_pool(engine::impl& impl, machine_request request, const tena
     auto b = requested_build(*p, request, tenant);
     if (!b) return done(b.error());
     auto pool = p->ctx->pools.serving(tenant.str(), *b);
-    if (!pool) return cold_create(*p, request, tenant, {}, std::move(done));
+    if (!pool) return cold_create(*p, request, tenant, {}, std::move(done), std::move(key));
     if (request.warm_pool_mode == "bypass") {
       count(*p, checkout_counters::outcome::bypass);
       return cold_create(*p, request, tenant, pool_checkout{"bypass", *pool, 0, ""},
-                         std::move(done));
+                         std::move(done), std::move(key));
     }
     request.warm_pool = *pool;
     build = *b;
@@ -148,16 +150,16 @@ void create_through_pool(engine::impl& impl, machine_request request, const tena
   q.wait = mode == "require";
   q.wait_ms = request.warm_pool_wait_ms.value_or(0);
   q.build_id = build;
-  ask_pool_checkout(*p, std::move(q),
-                    [p, request = std::move(request), tenant, mode, asked, overrides,
-                     done = std::move(done)](result<checkout_reply> r) mutable {
-                      if (!r) return done(r.error());
-                      if (r->err) return done(*r->err);
-                      if (overrides) r->reason = "request_overrides";
-                      serve_from_pool(*p, std::move(request), tenant,
-                                      overrides ? std::string("prefer") : mode, asked,
-                                      std::move(*r), std::move(done));
-                    });
+  ask_pool_checkout(
+      *p, std::move(q),
+      [p, request = std::move(request), tenant, mode, asked, overrides, key = std::move(key),
+       done = std::move(done)](result<checkout_reply> r) mutable {
+        if (!r) return done(r.error());
+        if (r->err) return done(*r->err);
+        if (overrides) r->reason = "request_overrides";
+        serve_from_pool(*p, std::move(request), tenant, overrides ? std::string("prefer") : mode,
+                        asked, std::move(*r), std::move(done), std::move(key));
+      });
 }
 
 }  // namespace nullspace

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "actors/engine/caller_thread.hpp"
+#include "actors/engine/idempotency_gate.hpp"
 #include "actors/engine/status_cache.hpp"
 #include "actors/engine_context.hpp"
 #include "actors/machine/machine_messages.hpp"
@@ -45,17 +46,24 @@ machine_view machine_view_of(engine::impl& p, machine_record rec);
 std::optional<pool_record> find_pool_record(const storage::store& db, const std::string& pool,
                                             const tenant_id& tenant);
 
+// The Idempotency-Key row of a machine create (nullopt without a key): made
+// once, from the request as the caller sent it (the pool path fills in
+// fields), and written with the machine's record it leads to.
+using idempotency_row_opt = std::optional<storage::idempotency_record>;
+idempotency_row_opt machine_idempotency_row(engine::impl& p, const machine_request& request,
+                                            const tenant_id& tenant);
 // A cold create (engine_machines.cpp): the template resolved, then the machine
 // manager; `served` says how a warm pool was involved, if at all.
 void cold_create(engine::impl& p, const machine_request& request, const tenant_id& tenant,
-                 pool_checkout served, engine::callback<machine_view> done);
+                 pool_checkout served, engine::callback<machine_view> done,
+                 idempotency_row_opt key = std::nullopt);
 // One machine_op to the machine manager (engine_machines.cpp).
 void ask_machine_op(engine::impl& p, actors::machine_op op,
                     std::function<void(result<machine_reply>)> done);
 // A create that names a warm pool, or names a template while the tenant has
 // pools (engine_checkout.cpp).
 void create_through_pool(engine::impl& p, machine_request request, const tenant_id& tenant,
-                         engine::callback<machine_view> done);
+                         engine::callback<machine_view> done, idempotency_row_opt key);
 
 // Asks the tenant's warm pool for a ready machine (actors/engine/engine_pools.cpp).
 void ask_pool_checkout(engine::impl& p, checkout_request req,
@@ -78,6 +86,7 @@ struct engine::impl {
   std::unique_ptr<caf::actor_system> sys;
   std::shared_ptr<engine_context> ctx;
   orchestrator_actor orch;
+  idempotency_gate idempotency;  // creates with an Idempotency-Key in progress
 
   build_view view(build_record rec) const {
     auto next = db->next_offset(rec.id);

@@ -149,12 +149,22 @@ engine::callback<machine_reply> to_view(engine::impl& p, engine::callback<machin
 // A create from the template (no pool, or none of its machines): `served`
 // says how the pool was involved, if at all.
 void cold_create(engine::impl& p, const machine_request& request, const tenant_id& tenant,
-                 pool_checkout served, engine::callback<machine_view> done) {
+                 pool_checkout served, engine::callback<machine_view> done,
+                 idempotency_row_opt key) {
   auto c = resolve_machine(*p.ctx, request, tenant.str());
   if (!c) return done(c.error());
   c->record.checkout = std::move(served);
+  c->idempotency = std::move(key);
   ask_machines<machine_reply>(p, to_view(p, std::move(done)), create_atom::value,
                               std::move(c.value()));
+}
+
+idempotency_row_opt machine_idempotency_row(engine::impl& p, const machine_request& request,
+                                            const tenant_id& tenant) {
+  auto& cfg = p.ctx->config;
+  return idempotency_row("machine", tenant.str(), request.idempotency_key,
+                         machine_request_digest(request), cfg.now_ms(),
+                         cfg.retention.idempotency_ms);
 }
 
 void ask_machine_op(engine::impl& p, machine_op op,
@@ -166,10 +176,31 @@ void engine::create_machine_async(machine_request request, const tenant_id& tena
                                   callback<machine_view> done) {
   if (auto e = machines_available(*impl_)) return done(*e);
   if (auto e = check_request(request, impl_->opts)) return done(*e);
+  idempotency_row_opt key;
+  if (!request.idempotency_key.empty()) {
+    if (auto e = check_idempotency_key(request.idempotency_key)) return done(*e);
+    key = machine_idempotency_row(*impl_, request, tenant);
+    auto& row = key;
+    auto d = impl_->idempotency.begin(*impl_->db, *row, impl_->ctx->config.now_ms());
+    if (d.refused) return done(*d.refused);
+    if (!d.replay_id.empty()) {
+      // The machine the first request made, as it is now.
+      auto rec = impl_->db->get_machine(d.replay_id);
+      if (!rec)
+        return done(make_error(errc::not_found,
+                               "no machine " + d.replay_id + " (its Idempotency-Key outlived it)"));
+      return done(machine_view_of(*impl_, std::move(*rec)));
+    }
+    auto* gate = &impl_->idempotency;
+    done = [gate, row = *row, done = std::move(done)](result<machine_view> r) {
+      gate->end(row);
+      done(std::move(r));
+    };
+  }
   // A tenant without pools (and a request naming none) costs one lookup here.
   if (request.warm_pool.empty() && !impl_->ctx->pools.tenant_has_pools(tenant.str()))
-    return cold_create(*impl_, request, tenant, {}, std::move(done));
-  create_through_pool(*impl_, std::move(request), tenant, std::move(done));
+    return cold_create(*impl_, request, tenant, {}, std::move(done), std::move(key));
+  create_through_pool(*impl_, std::move(request), tenant, std::move(done), std::move(key));
 }
 
 result<machine_view> engine::create_machine(const machine_request& request,

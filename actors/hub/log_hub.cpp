@@ -136,8 +136,7 @@ void flush(hub_ptr self) {
     }
     logging::hub.error("batch of appends failed",
                        {{"appends", batch_items.size()}, {"error", written.error().message}});
-    for (auto& p : batch_items)
-      p.promise.deliver(caf::make_error(caf::sec::runtime_error, written.error().message));
+    for (auto& p : batch_items) p.promise.deliver(store_failure(written.error()));
     return;
   }
   ++st.stats.batches_written;

@@ -389,6 +389,7 @@ machine_actor::behavior_type behavior(machine_ptr self) {
                                    st.rec};
             st.rec.checkout = op.served;
             st.rec.pool_id.clear();
+            st.idempotency = std::move(op.idempotency);
             st.rec.labels = op.labels;
             st.rec.deadline_ms = storage::now_ms() + op.timeout_ms;
             schedule_deadline(self);
@@ -489,10 +490,14 @@ void record_change(machine_ptr self, std::vector<log_entry> entries,
       is_terminal(rec.state) ? rec.finished_ms + st.ctx->config.machines.retention.count() : 0;
   std::optional<machine_record> end;
   if (is_terminal(rec.state)) end = rec;
+  // A create's or checkout's Idempotency-Key goes with the record it made.
+  auto key = std::exchange(st.idempotency, std::nullopt);
+  if (key) key->object_id = rec.id;
   st.log->change(
       std::move(entries),
-      [rec, expires](storage::store& db, storage::write_batch& wb) {
+      [rec, expires, key](storage::store& db, storage::write_batch& wb) {
         db.put_machine(wb, rec, expires);
+        if (key) db.put_idempotency(wb, *key);
       },
       std::move(committed), std::move(end));
 }
@@ -565,6 +570,7 @@ machine_actor spawn_machine(caf::local_actor* manager, std::shared_ptr<engine_co
         st.spec.resources = {st.rec.resources.cpu_count, st.rec.resources.memory_mb,
                              st.rec.resources.disk_mb, st.rec.resources.internet_access};
         st.ready = create.config.ready;
+        st.idempotency = std::move(create.idempotency);
         if (create.config.ready_timeout_ms) st.ready_timeout_ms = create.config.ready_timeout_ms;
         if (create.wait) st.ready_waiters.push_back(created);
         bool wait = create.wait;

@@ -32,7 +32,7 @@ struct running_command {
   uint64_t seq = 0;
   command_request request;
   std::shared_ptr<runtime::command_handle> handle;
-  std::shared_ptr<command_stream_callbacks> stream;        // streamed to its caller
+  std::shared_ptr<command_stream_callbacks> stream;                // streamed to its caller
   std::optional<caf::typed_response_promise<command_reply>> done;  // answered at its end
   std::string out, err;  // captured output (background and plain runs), capped
   int64_t started_ms = 0;
@@ -46,13 +46,16 @@ struct machine_actor_state {
   machine_manager_actor manager;
   machine_record rec;
   std::unique_ptr<log_appender> log;
+  // A create's or checkout's Idempotency-Key row: the next record_change
+  // writes it with the record (then it is cleared).
+  std::optional<storage::idempotency_record> idempotency;
 
   // Starting: what the driver needs (env values live only here, in memory).
   runtime::machine_spec spec;
   runtime::ready_check ready;
   uint32_t ready_timeout_ms = 60000;
-  int64_t started_ms = 0;                  // when the driver launched it
-  std::string last_probe;                  // what the last probe saw
+  int64_t started_ms = 0;  // when the driver launched it
+  std::string last_probe;  // what the last probe saw
   std::vector<caf::typed_response_promise<machine_reply>> ready_waiters;
 
   // The blocking pool: one job of this machine at a time, in order.
@@ -130,8 +133,7 @@ void fail(machine_ptr self, std::string code, std::string message);
 std::optional<error> usable(const machine_actor_state& st, bool paused_ok = false);
 
 // Commands (machine_commands.cpp).
-void run_command(machine_ptr self, command_job& job,
-                 caf::typed_response_promise<command_reply> rp);
+void run_command(machine_ptr self, command_job& job, caf::typed_response_promise<command_reply> rp);
 command_reply query_command(machine_ptr self, const command_query& q);
 void command_timed_out(machine_ptr self, uint64_t seq);
 void kill_all_commands(machine_ptr self);

@@ -48,6 +48,9 @@ struct machine_create {
   runtime::template_config config;
   env_pairs envs;  // values: memory only
   bool wait = true;
+  // The Idempotency-Key's row (object_id is the machine's): written with its
+  // first record.
+  std::optional<storage::idempotency_record> idempotency;
 };
 
 struct machine_op {
@@ -58,6 +61,8 @@ struct machine_op {
   std::string reason;      // stop: why ("deleted", "timeout", …)
   pool_checkout served;    // checkout: how the request was served
   env_pairs labels;        // checkout: the request's labels
+  // checkout: the create's Idempotency-Key row, written with the checkout.
+  std::optional<storage::idempotency_record> idempotency;
 };
 
 // A command: answered with its result at the end, or at once with its id

@@ -20,6 +20,7 @@ struct retention_policy {
   int64_t failed_ms = int64_t{24} * 3600 * 1000;                  // a failed or cancelled build
   int64_t sweep_interval_ms = int64_t{10} * 60 * 1000;            // how often expiry is checked
   int64_t cache_mount_unused_ms = int64_t{7} * 24 * 3600 * 1000;  // a cache mount dir unused
+  int64_t idempotency_ms = int64_t{24} * 3600 * 1000;             // idempotency keys of creates
 };
 
 class registry_txn {

@@ -133,6 +133,9 @@ sweep_summary sweep_retention(storage::store& db, const std::string& data_dir, i
     delete_layers(db, data_dir, report);
   else
     report.layers_deferred = !db.gc_layers().empty();
+  // Idempotency keys of creates: only their rows go (the objects have their own retention).
+  for (size_t n; (n = db.delete_expired_idempotency(now_ms, 1000)) > 0;)
+    report.idempotency_keys_expired += static_cast<uint32_t>(n);
   return report;
 }
 

@@ -92,6 +92,13 @@ class engine {
                             const tenant_id& tenant = default_tenant());
   void submit_async(std::string_view request_json, const tenant_id& tenant,
                     callback<build_view> done);
+  // With an idempotency key (API.md, "Idempotency"; "" = none): the same key
+  // and request again answer with the build the first one made, another
+  // request under the key is conflict (reason idempotency_key_reused). The key
+  // is stored with the build's first record; it expires after
+  // retention.idempotency_keys.
+  void submit_async(std::string_view request_json, const tenant_id& tenant,
+                    std::string_view idempotency_key, callback<build_view> done);
 
   validation validate(std::string_view request_json) const;
   // The normalized plan: {"backend", "base", "steps": [{index, type, summary,

@@ -92,6 +92,9 @@ struct machine_request {
   std::string warm_pool;
   std::string warm_pool_mode;  // prefer | require | bypass
   std::optional<uint64_t> warm_pool_wait_ms;
+  // Not part of the request body: the Idempotency-Key header ("" = none). The
+  // same key and request again answer with the machine the first one made.
+  std::string idempotency_key;
 };
 
 struct machine_list_options {

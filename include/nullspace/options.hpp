@@ -44,6 +44,8 @@ struct retention_options {
   std::chrono::milliseconds untagged_ready = std::chrono::hours(24 * 7);
   std::chrono::milliseconds failed = std::chrono::hours(24);  // failed and cancelled builds
   std::chrono::milliseconds sweep_interval = std::chrono::minutes(10);
+  // Idempotency keys of creates (builds, machines) are kept this long.
+  std::chrono::milliseconds idempotency_keys = std::chrono::hours(24);
 };
 
 // Machines started from templates (sandbox isolation only: they are OCI

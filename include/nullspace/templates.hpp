@@ -61,6 +61,7 @@ struct sweep_summary {
   // Cache mount dirs (RUN --mount=type=cache) unused for
   // cache_mount_options::max_unused; their bytes count in bytes_freed.
   uint32_t cache_mounts_deleted = 0;
+  uint32_t idempotency_keys_expired = 0;
 };
 
 }  // namespace nullspace
