@@ -100,13 +100,14 @@ http_request_parser::outcome http_request_parser::feed(std::string& input) {
   // without end: bound what a body's framing may add to its bytes. (One
   // execute never spans two requests: the parser pauses at each end.)
   message_wire_bytes_ += n;
-  size_t framing_allowed = limits_.max_header_bytes + body_limit_ +
-                           limits_.max_chunk_framing_bytes + 24 * chunks_;
+  size_t framing_allowed =
+      limits_.max_header_bytes + body_limit_ + limits_.max_chunk_framing_bytes + 24 * chunks_;
   if ((in_message_ || message_ready_) && (err == HPE_OK || err == HPE_PAUSED) &&
       message_wire_bytes_ > framing_allowed) {
     message_ready_ = false;
     refused_ = true;
-    refuse(413, errc::payload_too_large, chunk_framing_message_for(limits_.max_chunk_framing_bytes), "chunk_framing");
+    refuse(413, errc::payload_too_large, chunk_framing_message_for(limits_.max_chunk_framing_bytes),
+           "chunk_framing");
     return outcome::refused;
   }
   if (message_ready_) return outcome::request;
@@ -115,7 +116,8 @@ http_request_parser::outcome http_request_parser::feed(std::string& input) {
   if (refusal_.message.empty()) {  // http-parser's own error, not one of our callbacks'
     if (err == HPE_HEADER_OVERFLOW && in_body_) {
       // http-parser's own bound on one chunk's size line and extensions.
-      refusal_ = {413, errc::payload_too_large, chunk_framing_message_for(limits_.max_chunk_framing_bytes), "chunk_framing"};
+      refusal_ = {413, errc::payload_too_large,
+                  chunk_framing_message_for(limits_.max_chunk_framing_bytes), "chunk_framing"};
     } else if (err == HPE_HEADER_OVERFLOW) {
       refusal_ = {431, errc::invalid_argument, "the request headers are too large",
                   "header_overflow"};
@@ -158,20 +160,18 @@ int http_request_parser::on_message_begin() {
 int http_request_parser::count_header(size_t n) {
   header_bytes_ += n;
   if (header_bytes_ <= limits_.max_header_bytes) return 0;
-  return refuse(
-      431, errc::invalid_argument,
-      "the request headers exceed " + std::to_string(limits_.max_header_bytes) + " bytes",
-      "header_limit");
+  return refuse(431, errc::invalid_argument,
+                "the request headers exceed " + std::to_string(limits_.max_header_bytes) + " bytes",
+                "header_limit");
 }
 
 // The request target counts toward the header bytes; alone too long, it is 414.
 int http_request_parser::count_target(size_t n) {
   header_bytes_ += n;
   if (header_bytes_ <= limits_.max_header_bytes) return 0;
-  return refuse(
-      414, errc::invalid_argument,
-      "the request target exceeds " + std::to_string(limits_.max_header_bytes) + " bytes",
-      "target_limit");
+  return refuse(414, errc::invalid_argument,
+                "the request target exceeds " + std::to_string(limits_.max_header_bytes) + " bytes",
+                "target_limit");
 }
 
 // http-parser joins an obs-fold continuation line ("\r\n value") to the value
