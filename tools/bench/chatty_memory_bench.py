@@ -14,30 +14,14 @@ Each build is one host-executor step printing --lines short lines as fast as it 
 import argparse
 import http.client
 import json
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 
-
-def start_server(server, data_dir, slots):
-    p = subprocess.Popen(
-        [server, "--listen", "127.0.0.1:0", "--data-dir", data_dir, "--isolation", "host",
-         "--executor-slots", str(slots), "--log-level", "warn"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    for line in p.stdout:
-        if line.startswith("listening on http://127.0.0.1:"):
-            return p, int(line.rsplit(":", 1)[1])
-    sys.exit("nullspaced did not start")
+from bench_daemon import start_server, status_kib
 
 
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def call(port, method, path, body=None):
@@ -63,13 +47,13 @@ def submit(port, name, lines):
 def run_wave(port, pid, n, lines, wave):
     """Submits n chatty builds, samples RSS until all are terminal; (peak KiB, seconds)."""
     ids = [submit(port, f"chatty-{wave}-{i}", lines) for i in range(n)]
-    peak = rss_kib(pid)
+    peak = status_kib(pid)
     done = threading.Event()
 
     def sample():
         nonlocal peak
         while not done.is_set():
-            peak = max(peak, rss_kib(pid))
+            peak = max(peak, status_kib(pid))
             time.sleep(0.02)
 
     t0 = time.monotonic()
@@ -93,10 +77,10 @@ def run_wave(port, pid, n, lines, wave):
 
 def settled_rss(pid, seconds=7.0):
     """The RSS once the engine gave freed memory back (it trims at most every 5 s)."""
-    low = rss_kib(pid)
+    low = status_kib(pid)
     end = time.monotonic() + seconds
     while time.monotonic() < end:
-        low = min(low, rss_kib(pid))
+        low = min(low, status_kib(pid))
         time.sleep(0.1)
     return low
 
@@ -111,10 +95,11 @@ def main():
     if args.quick:
         args.builds, args.lines = 3, 20000
     with tempfile.TemporaryDirectory(prefix="nullspace-chatty-") as tmp:
-        proc, port = start_server(args.server, tmp + "/data", args.builds)
+        proc, port = start_server(args.server, tmp + "/data",
+                                   ["--isolation", "host", "--executor-slots", str(args.builds)])
         try:
             pid = proc.pid
-            idle = rss_kib(pid)
+            idle = status_kib(pid)
             one_peak, one_s = run_wave(port, pid, 1, args.lines, "one")
             one_end = settled_rss(pid)
             many_peak, many_s = run_wave(port, pid, args.builds, args.lines, "many")

@@ -21,34 +21,11 @@ import json
 import os
 import resource
 import socket
-import subprocess
 import sys
 import tempfile
 import time
 
-
-def start_server(server, data_dir, extra):
-    p = subprocess.Popen(
-        [server, "--listen", "127.0.0.1:0", "--data-dir", data_dir, "--isolation", "host",
-         "--log-level", "warn"] + extra,
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    for line in p.stdout:
-        if line.startswith("listening on http://127.0.0.1:"):
-            return p, int(line.rsplit(":", 1)[1])
-    sys.exit("nullspaced did not start")
-
-
-def status_kib(pid, field="VmRSS"):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
-
-
-def percentile(xs, q):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(q * len(xs)))]
+from bench_daemon import percentile, start_server, status_kib
 
 
 def healthz_latency(port, samples):
@@ -126,7 +103,7 @@ def main():
         gate = os.path.join(tmp, "gate")
         os.mkfifo(gate)
         server, port = start_server(a.server, os.path.join(tmp, "data"), [
-            "--max-connections", str(conns + 100), "--header-timeout-ms", "3600000",
+            "--isolation", "host", "--max-connections", str(conns + 100), "--header-timeout-ms", "3600000",
             "--idle-timeout-ms", "3600000", "--executor-slots", "1",
             "--max-queued", str(builds + 100)])
         try:

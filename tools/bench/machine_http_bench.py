@@ -30,6 +30,8 @@ import sys
 import tempfile
 import time
 
+from bench_daemon import percentile, start_server, status_kib
+
 TEMPLATE = {
     "name": "bench", "tags": ["latest"],
     "builder": {"source": {"type": "image", "image": "busybox"},
@@ -51,30 +53,11 @@ class api:
         return r.status, (json.loads(data) if data else None)
 
 
-def start_server(args, data_dir, range_):
-    p = subprocess.Popen(
-        [args.server, "--listen", "127.0.0.1:0", "--data-dir", data_dir, "--isolation", "sandbox",
-         "--machine-init", args.init, "--machine-network-range", range_,
-         "--max-machines", str(max(256, args.machines)),
-         "--max-machines-per-tenant", str(max(256, args.machines)), "--log-level", "warn"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    for line in p.stdout:
-        if line.startswith("listening on http://127.0.0.1:"):
-            return p, int(line.rsplit(":", 1)[1])
-    sys.exit("nullspaced did not start")
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-def percentile(xs, q):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(q * len(xs)))]
+def start_machine_server(args, data_dir, range_):
+    return start_server(args.server, data_dir, [
+        "--isolation", "sandbox", "--machine-init", args.init, "--machine-network-range", range_,
+        "--max-machines", str(max(256, args.machines)),
+        "--max-machines-per-tenant", str(max(256, args.machines))])
 
 
 def main():
@@ -95,7 +78,7 @@ def main():
         return 0
 
     work = tempfile.mkdtemp(prefix="nullspace-machine-http-bench-")
-    server, port = start_server(args, os.path.join(work, "data"), "10.79.0.0/16")
+    server, port = start_machine_server(args, os.path.join(work, "data"), "10.79.0.0/16")
     ids = []
     try:
         c = api(port)
@@ -109,7 +92,7 @@ def main():
         assert s["build"]["status"] == "ready", s["build"]
 
         # 1. `true` in a running machine: HTTP against the runtime by hand.
-        rss_before = rss_kib(server.pid)
+        rss_before = status_kib(server.pid)
         st, m = c.call("POST", "/v1/machines", {"template": "bench"})
         assert st == 201, m
         mid = m["machine"]["id"]
@@ -142,7 +125,7 @@ def main():
             assert st == 201, m
             ids.append(m["machine"]["id"])
         secs = time.perf_counter() - t
-        rss_after = rss_kib(server.pid)
+        rss_after = status_kib(server.pid)
         print(f"\n{len(ids)} machines alive: created {len(ids) - 1} in {secs:.1f} s "
               f"({(len(ids) - 1) / secs:.1f} creates/s, each answered once ready)")
         print(f"nullspaced RSS: {rss_before} KiB before the first, {rss_after} KiB with "

@@ -1,0 +1,29 @@
+"""What the Python benchmarks share: starting nullspaced on a free loopback port,
+reading its memory from /proc, percentiles. Imported by the scripts beside it."""
+import subprocess
+import sys
+
+
+def start_server(server, data_dir, args):
+    """nullspaced on 127.0.0.1 (a port it picks) with `args` added; (process, port)."""
+    p = subprocess.Popen(
+        [server, "--listen", "127.0.0.1:0", "--data-dir", data_dir, "--log-level", "warn"] + args,
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    for line in p.stdout:
+        if line.startswith("listening on http://127.0.0.1:"):
+            return p, int(line.rsplit(":", 1)[1])
+    sys.exit("nullspaced did not start")
+
+
+def status_kib(pid, field="VmRSS"):
+    """A memory field of /proc/<pid>/status, in KiB (0 if absent)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def percentile(xs, q):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
