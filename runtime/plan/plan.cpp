@@ -60,18 +60,6 @@ std::string joined(const std::vector<std::string>& words, std::string_view sep =
   return out;
 }
 
-// Summaries reach logs: hide credentials embedded in a URL (https://user:token@host/…).
-std::string without_userinfo(std::string_view url) {
-  auto scheme = url.find("://");
-  if (scheme == std::string_view::npos) return std::string(url);
-  auto host_start = scheme + 3;
-  auto at = url.find('@', host_start);
-  auto slash = url.find('/', host_start);
-  if (at == std::string_view::npos || (slash != std::string_view::npos && at > slash))
-    return std::string(url);
-  return std::string(url.substr(0, host_start)) + "***@" + std::string(url.substr(at + 1));
-}
-
 std::string base_summary(const build_source& src) {
   switch (src.type) {
     case source_type::python_image:
@@ -105,10 +93,10 @@ std::string step_summary(const build_step& st) {
     case step_type::copy:
       if (st.from_stage >= 0) s += " --from=" + std::to_string(st.from_stage);
       if (!st.image.empty()) s += " --from=" + st.image;
-      s += " " + (st.url.empty() ? st.src : without_userinfo(st.url)) + " -> " + st.dest;
+      s += " " + (st.url.empty() ? st.src : url_for_messages(st.url)) + " -> " + st.dest;
       break;
     case step_type::git_clone:
-      s += " " + without_userinfo(st.url) + (st.ref.empty() ? "" : " (" + st.ref + ")") + " -> " +
+      s += " " + url_for_messages(st.url) + (st.ref.empty() ? "" : " (" + st.ref + ")") + " -> " +
            st.dest;
       break;
     case step_type::env:
