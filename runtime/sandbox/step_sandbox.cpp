@@ -371,7 +371,14 @@ result<copy_outcome> step_sandbox::copy(const step_job& job, const copy_request&
                                         const std::string& layer_name) {
   auto rootfs = mount_step(job.build_id, job.step, job.lowers);
   if (!rootfs) return rootfs.error();
-  auto copied = copy_from_context(*rootfs, req);
+  return copy_and_commit(job, *rootfs, req, true, layer_name);
+}
+
+result<copy_outcome> step_sandbox::copy_and_commit(const step_job& job, const std::string& rootfs,
+                                                   const copy_request& req,
+                                                   const result<bool>& packed,
+                                                   const std::string& layer_name) {
+  auto copied = packed ? copy_from_context(rootfs, req) : result<copy_summary>(packed.error());
   auto committed = commit_step(job.build_id, job.step, copied.ok(), layer_name);
   if (!copied) return copied.error();
   if (!committed) return committed.error();
@@ -388,11 +395,7 @@ result<copy_outcome> step_sandbox::copy_from_stage(const step_job& job,
   if (!rootfs) return rootfs.error();
   auto dir = step_dir(job.build_id, job.step);
   auto packed = pack_stage(stage_layers, req, dir + "/stage", dir + "/stage.tar");
-  auto copied = packed ? copy_from_context(*rootfs, req) : result<copy_summary>(packed.error());
-  auto committed = commit_step(job.build_id, job.step, copied.ok(), layer_name);
-  if (!copied) return copied.error();
-  if (!committed) return committed.error();
-  return copy_outcome{std::move(copied.value()), std::move(committed.value())};
+  return copy_and_commit(job, *rootfs, req, packed, layer_name);
 }
 
 result<copy_outcome> step_sandbox::copy_inline(const step_job& job, const std::string& name,
@@ -413,11 +416,7 @@ result<copy_outcome> step_sandbox::copy_inline(const step_job& job, const std::s
   req.tar_path = dir + "/inline.tar";
   req.use_dockerignore = false;
   if (packed) packed = tar_tree(files, name, req.tar_path);
-  auto copied = packed ? copy_from_context(*rootfs, req) : result<copy_summary>(packed.error());
-  auto committed = commit_step(job.build_id, job.step, copied.ok(), layer_name);
-  if (!copied) return copied.error();
-  if (!committed) return committed.error();
-  return copy_outcome{std::move(copied.value()), std::move(committed.value())};
+  return copy_and_commit(job, *rootfs, req, packed, layer_name);
 }
 
 result<copy_outcome> step_sandbox::copy_url(const step_job& job, const std::string& url,
@@ -438,12 +437,9 @@ result<copy_outcome> step_sandbox::copy_url(const step_job& job, const std::stri
   req.tar_path = dir + "/download.tar";
   req.use_dockerignore = false;
   req.extract = false;  // a download is never unpacked (as in Docker)
-  auto packed = tar_tree(files, name, req.tar_path);
-  auto copied = packed ? copy_from_context(*rootfs, req) : result<copy_summary>(packed.error());
-  auto committed = commit_step(job.build_id, job.step, copied.ok(), layer_name);
-  if (!copied) return copied.error();
-  if (!committed) return committed.error();
-  return copy_outcome{std::move(copied.value()), std::move(committed.value()), fetched->digest};
+  auto copied = copy_and_commit(job, *rootfs, req, tar_tree(files, name, req.tar_path), layer_name);
+  if (copied) copied->content_digest = fetched->digest;
+  return copied;
 }
 
 void step_sandbox::cleanup_build(const std::string& build_id) {

@@ -159,6 +159,12 @@ class step_sandbox {
   // not empty); removes the step's dir.
   result<step_outcome> commit_step(const std::string& build_id, size_t step, bool keep,
                                    const std::string& layer_name);
+  // The end of every copy: `req` into the step's `rootfs` unless packing its
+  // tar failed (`packed`), then the step committed (kept only if the copy
+  // worked). The copy's summary and layer, or the first error.
+  result<copy_outcome> copy_and_commit(const step_job& job, const std::string& rootfs,
+                                       const copy_request& req, const result<bool>& packed,
+                                       const std::string& layer_name);
   void delete_container(const std::string& id) const;       // quietly, if present
   std::string work_dir(const std::string& build_id) const;  // DATA/work/<build>
   std::string step_dir(const std::string& build_id, size_t step) const;
