@@ -277,24 +277,30 @@ void cache_mount_store::stop() {
   released_.notify_all();
 }
 
+void cache_mount_store::remove_unheld(const std::string& tenant_dir, tenant_entries& entries,
+                                      const std::function<bool(const entry&)>& unused_enough,
+                                      cache_prune_summary& out, std::vector<std::string>& doomed) {
+  for (auto it = entries.begin(); it != entries.end();) {
+    if (it->second.holders > 0 || !unused_enough(it->second)) {
+      out.in_use += it->second.holders > 0;
+      ++it;
+      continue;
+    }
+    ++out.removed;
+    out.bytes += it->second.bytes;
+    doomed.push_back(set_aside(root_ + "/" + tenant_dir + "/" + it->first));
+    it = entries.erase(it);
+  }
+}
+
 cache_prune_summary cache_mount_store::prune(const std::string& tenant) {
   cache_prune_summary out;
   std::vector<std::string> doomed;
   {
     std::lock_guard g(mtx_);
     auto td = tenant_dir(tenant);
-    auto& entries = load(td);
-    for (auto it = entries.begin(); it != entries.end();) {
-      if (it->second.holders > 0) {
-        ++out.in_use;
-        ++it;
-        continue;
-      }
-      ++out.removed;
-      out.bytes += it->second.bytes;
-      doomed.push_back(set_aside(root_ + "/" + td + "/" + it->first));
-      it = entries.erase(it);
-    }
+    remove_unheld(
+        td, load(td), [](const entry&) { return true; }, out, doomed);
   }
   delete_dirs(doomed);
   return out;
@@ -309,17 +315,8 @@ cache_prune_summary cache_mount_store::expire(int64_t before_ms) {
     for (auto& d : fs::directory_iterator(root_, ec))
       if (!d.path().filename().string().starts_with(".trash-")) load(d.path().filename().string());
     for (auto& [td, entries] : tenants_)
-      for (auto it = entries.begin(); it != entries.end();) {
-        if (it->second.holders > 0 || it->second.last_used_ms >= before_ms) {
-          out.in_use += it->second.holders > 0;
-          ++it;
-          continue;
-        }
-        ++out.removed;
-        out.bytes += it->second.bytes;
-        doomed.push_back(set_aside(root_ + "/" + td + "/" + it->first));
-        it = entries.erase(it);
-      }
+      remove_unheld(
+          td, entries, [&](const entry& e) { return e.last_used_ms < before_ms; }, out, doomed);
   }
   delete_dirs(doomed);
   return out;

@@ -132,6 +132,11 @@ class cache_mount_store {
   // Takes the entries nobody holds, LRU first, until the tenant fits (mtx_ held).
   std::vector<std::string> evict(const std::string& tenant_dir, tenant_entries& entries);
   void delete_dirs(const std::vector<std::string>& dirs);
+  // Sets aside the entries of `tenant_dir` that no step holds and `unused_enough`
+  // accepts, counting them (and the held ones) in `out` (mtx_ held).
+  void remove_unheld(const std::string& tenant_dir, tenant_entries& entries,
+                     const std::function<bool(const entry&)>& unused_enough,
+                     cache_prune_summary& out, std::vector<std::string>& doomed);
 
   std::string root_;
   uint64_t max_bytes_;
