@@ -25,22 +25,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string json_string(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '\n')
-      out += "\\n";
-    else if (c == '"' || c == '\\')
-      out += std::string("\\") + c;
-    else
-      out += c;
-  }
-  return out + "\"";
-}
-
 std::string request(const std::string& dockerfile) {
   return R"({"name":"cm","builder":{"source":{"type":"dockerfile","content":)" +
-         json_string(dockerfile) + "}}}";
+         json_quoted(dockerfile) + "}}}";
 }
 
 build_view build_as(engine& eng, const std::string& dockerfile, const std::string& tenant) {
@@ -200,14 +187,14 @@ TEST_CASE("sharing=locked lets one step in at a time; private gives a busy cache
   auto& store = store_of(*eng);
   auto tenant = *parse_tenant_id("default");
   auto locked_dir = store.data_dir("default", "lk");
-
-  SECTION("locked") {
+  // A holds the locked cache (it waits inside for go-A); B is submitted next
+  // and waits for the lock while A is inside (the store says so).
+  auto a_inside_b_waiting = [&] {
     auto a = eng->submit(request("FROM busybox\n" + holding_step("lk", "locked", "A")), tenant);
     REQUIRE(a.ok());
     wait_for([&] { return fs::exists(locked_dir + "/inside"); }, "A inside");
     auto b = eng->submit(request("FROM busybox\n" + holding_step("lk", "locked", "B")), tenant);
     REQUIRE(b.ok());
-    // B waits for the lock (the store says so) while A is inside.
     wait_for(
         [&] {
           auto all = store.list("default");
@@ -215,11 +202,16 @@ TEST_CASE("sharing=locked lets one step in at a time; private gives a busy cache
           return i && i->waiting == 1;
         },
         "B waiting");
+    return std::pair{a->id(), b->id()};
+  };
+
+  SECTION("locked") {
+    auto [a, b] = a_inside_b_waiting();
     CHECK(read_file(locked_dir + "/log") == "in-A\n");
     touch(locked_dir + "/go-A");
     touch(locked_dir + "/go-B");
-    auto da = eng->wait_until_terminal(a->id(), generous, tenant);
-    auto db = eng->wait_until_terminal(b->id(), generous, tenant);
+    auto da = eng->wait_until_terminal(a, generous, tenant);
+    auto db = eng->wait_until_terminal(b, generous, tenant);
     REQUIRE(da.ok());
     REQUIRE(db.ok());
     INFO(failure(*da) << failure(*db));
@@ -229,26 +221,15 @@ TEST_CASE("sharing=locked lets one step in at a time; private gives a busy cache
   }
 
   SECTION("a cancelled build stops waiting for a locked cache") {
-    auto a = eng->submit(request("FROM busybox\n" + holding_step("lk", "locked", "A")), tenant);
-    REQUIRE(a.ok());
-    wait_for([&] { return fs::exists(locked_dir + "/inside"); }, "A inside");
-    auto b = eng->submit(request("FROM busybox\n" + holding_step("lk", "locked", "B")), tenant);
-    REQUIRE(b.ok());
-    wait_for(
-        [&] {
-          auto all = store.list("default");
-          auto i = find_key(all, "lk");
-          return i && i->waiting == 1;
-        },
-        "B waiting");
-    auto cancelled = eng->cancel(b->id(), "no longer needed", tenant);
+    auto [a, b] = a_inside_b_waiting();
+    auto cancelled = eng->cancel(b, "no longer needed", tenant);
     REQUIRE(cancelled.ok());
     CHECK(cancelled->record.status == build_status::cancelled);
     auto after = store.list("default");
     REQUIRE(find_key(after, "lk") != nullptr);
     CHECK(find_key(after, "lk")->waiting == 0);
     touch(locked_dir + "/go-A");
-    auto da = eng->wait_until_terminal(a->id(), generous, tenant);
+    auto da = eng->wait_until_terminal(a, generous, tenant);
     REQUIRE(da.ok());
     CHECK(da->record.status == build_status::ready);
     CHECK(read_file(locked_dir + "/log") == "in-A\nout-A\n");

@@ -14,24 +14,11 @@ using namespace nullspace::test;
 
 namespace {
 
-std::string json_string(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '\n')
-      out += "\\n";
-    else if (c == '"' || c == '\\')
-      out += std::string("\\") + c;
-    else
-      out += c;
-  }
-  return out + "\"";
-}
-
 std::string dockerfile_request(const std::string& dockerfile, const std::string& context,
                                const std::string& builder_extra = "",
                                const std::string& top_extra = "") {
   return R"({"name":"df","builder":{"source":{"type":"dockerfile","content":)" +
-         json_string(dockerfile) + (context.empty() ? "" : R"(,"context":")" + context + "\"") +
+         json_quoted(dockerfile) + (context.empty() ? "" : R"(,"context":")" + context + "\"") +
          "}" + builder_extra + "}" + top_extra + "}";
 }
 

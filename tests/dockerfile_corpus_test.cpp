@@ -4,18 +4,14 @@
 // the artifact ([dockerfile_build]).
 #include <catch2/catch.hpp>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <filesystem>
 #include <map>
-#include <thread>
 
 #include "runtime/plan/request_parser.hpp"
 #include "runtime/process/command.hpp"
+#include "tests/loopback_http_server.hpp"
 #include "tests/sandbox_support.hpp"
 #include "tests/tar_writer.hpp"
 #include "tests/test_support.hpp"
@@ -36,25 +32,10 @@ std::string corpus(const std::string& name) {
   return read_file(corpus_dir() + "/" + name);
 }
 
-std::string json_string(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '\n')
-      out += "\\n";
-    else if (c == '\t')
-      out += "\\t";
-    else if (c == '"' || c == '\\')
-      out += std::string("\\") + c;
-    else
-      out += c;
-  }
-  return out + "\"";
-}
-
 std::string request(const std::string& dockerfile, const std::string& context,
                     const std::string& top_extra = "") {
   return R"({"name":"corpus","builder":{"source":{"type":"dockerfile","content":)" +
-         json_string(dockerfile) + (context.empty() ? "" : R"(,"context":")" + context + "\"") +
+         json_quoted(dockerfile) + (context.empty() ? "" : R"(,"context":")" + context + "\"") +
          "}}" + top_extra + "}";
 }
 
@@ -88,64 +69,28 @@ build_view built(engine& eng, const std::string& json) {
   return b;
 }
 
-// A one-thread HTTP/1.1 server on 127.0.0.1 serving /files/<name> from a map
-// (404 otherwise), one connection at a time, until destroyed.
+// Serves /files/<name> from a map on loopback (404 otherwise).
 class file_server {
  public:
-  explicit file_server(std::map<std::string, std::string> files) : files_(std::move(files)) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    REQUIRE(::listen(fd_, 16) == 0);
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    base_url = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/files";
-    thread_ = std::thread([this] { serve(); });
-  }
-  ~file_server() {
-    ::shutdown(fd_, SHUT_RDWR);  // ends the accept
-    thread_.join();
-    ::close(fd_);
-  }
-
-  std::string base_url;
-  std::atomic<int> requests{0};
+  explicit file_server(std::map<std::string, std::string> files)
+      : files_(std::move(files)),
+        server_([this](const std::string& head) { return answer(head); }),
+        base_url("http://" + server_.host() + "/files") {}
 
  private:
-  void serve() {
-    for (;;) {
-      int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (c < 0) return;
-      std::string req;
-      char buf[4096];
-      while (req.find("\r\n\r\n") == std::string::npos) {
-        auto n = ::read(c, buf, sizeof buf);
-        if (n <= 0) break;
-        req.append(buf, static_cast<size_t>(n));
-      }
-      ++requests;
-      auto path = req.size() > 4 ? req.substr(4, req.find(' ', 4) - 4) : "";
-      path = path.substr(0, path.find('?'));
-      auto it = path.starts_with("/files/") ? files_.find(path.substr(7)) : files_.end();
-      std::string status = it == files_.end() ? "404 Not Found" : "200 OK";
-      std::string body = it == files_.end() ? "not here\n" : it->second;
-      auto response = "HTTP/1.1 " + status +
-                      "\r\nConnection: close\r\nContent-Length: " + std::to_string(body.size()) +
-                      "\r\n\r\n" + body;
-      for (size_t done = 0; done < response.size();) {
-        auto n = ::write(c, response.data() + done, response.size() - done);
-        if (n <= 0) break;
-        done += static_cast<size_t>(n);
-      }
-      ::close(c);
-    }
+  std::string answer(const std::string& head) const {
+    auto path = loopback_http_server::path_of(head);
+    path = path.substr(0, path.find('?'));
+    auto it = path.starts_with("/files/") ? files_.find(path.substr(7)) : files_.end();
+    return it == files_.end() ? loopback_http_server::reply("404 Not Found", "not here\n")
+                              : loopback_http_server::reply("200 OK", it->second);
   }
 
   std::map<std::string, std::string> files_;
-  int fd_ = -1;
-  std::thread thread_;
+  loopback_http_server server_;
+
+ public:
+  const std::string base_url;
 };
 
 }  // namespace
@@ -269,7 +214,7 @@ TEST_CASE("the corpus builds offline and does what Docker would", "[dockerfile_b
     INFO("onbuild.Dockerfile");
     auto parent = built(*eng, R"({"name":"onbuild-base","builder":{"source":{"type":"dockerfile",)"
                               R"("content":)" +
-                                  json_string(corpus("onbuild.Dockerfile")) + "}}}");
+                                  json_quoted(corpus("onbuild.Dockerfile")) + "}}}");
     CHECK(has(
         artifact_of(dir, parent).config,
         R"("onbuild":["ENV BUILT_ON=parent","RUN echo \"child built on $BUILT_ON\" > /app/onbuild.txt"])"));

@@ -47,6 +47,12 @@ std::string run_request(const std::vector<std::string>& cmds, std::string_view n
   return out;
 }
 
+std::string json_quoted(std::string_view s) {
+  std::string out;
+  json::append_quoted(out, s);
+  return out;
+}
+
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream ss;

@@ -27,6 +27,9 @@ class temp_dir {
   std::string path_;
 };
 
+// `s` as a JSON string literal (quotes included), for requests built by hand.
+std::string json_quoted(std::string_view s);
+
 // A build request running the given shell commands as `run` steps.
 std::string run_request(const std::vector<std::string>& cmds, std::string_view name = "demo",
                         std::string_view extra_fields = "");
