@@ -66,6 +66,20 @@ std::string unique(const std::string& what) {
   return what + "-" + std::to_string(getpid()) + "-" + std::to_string(::random() % 1000000);
 }
 
+// Restarts nullspaced on the same data dir, reads build `id` back (its
+// failure must be durable) and stops the daemon cleanly. The build's JSON.
+std::string build_after_restart(const std::vector<std::string>& args, const std::string& err,
+                                const std::string& id) {
+  daemon_process d(args, err);
+  auto port = d.port();
+  REQUIRE(port != 0);
+  auto again = http_get(port, "/v1/builds/" + id + "?limit=0");
+  REQUIRE(again.status == 200);
+  kill(d.pid, SIGTERM);
+  CHECK(d.wait_exit() == 0);
+  return again.body;
+}
+
 }  // namespace
 
 TEST_CASE("a step's process group killed mid-step: the build fails with a durable reason",
@@ -95,16 +109,10 @@ TEST_CASE("a step's process group killed mid-step: the build fails with a durabl
     kill(d.pid, SIGKILL);
     d.wait_exit();
   }
-  daemon_process d(args, dir.sub("err2"));
-  auto port = d.port();
-  REQUIRE(port != 0);
-  auto again = http_get(port, "/v1/builds/" + id + "?limit=0");
-  REQUIRE(again.status == 200);
-  CHECK(json_str(again.body, "build.status") == "error");
-  CHECK(json_str(again.body, "build.error.code") == "step_failed");
-  CHECK(!json_str(again.body, "build.error.message").empty());
-  kill(d.pid, SIGTERM);
-  CHECK(d.wait_exit() == 0);
+  auto again = build_after_restart(args, dir.sub("err2"), id);
+  CHECK(json_str(again, "build.status") == "error");
+  CHECK(json_str(again, "build.error.code") == "step_failed");
+  CHECK(!json_str(again, "build.error.message").empty());
 }
 
 TEST_CASE("the OCI runtime killed mid-step: the build fails, durably, and leaves nothing",
@@ -152,15 +160,9 @@ TEST_CASE("the OCI runtime killed mid-step: the build fails, durably, and leaves
     kill(d.pid, SIGKILL);
     d.wait_exit();
   }
-  daemon_process d(args, dir.sub("err2"));
-  auto port = d.port();
-  REQUIRE(port != 0);
-  auto again = http_get(port, "/v1/builds/" + id + "?limit=0");
-  REQUIRE(again.status == 200);
-  CHECK(json_str(again.body, "build.status") == "error");
-  CHECK(!json_str(again.body, "build.error.message").empty());
-  kill(d.pid, SIGTERM);
-  CHECK(d.wait_exit() == 0);
+  auto again = build_after_restart(args, dir.sub("err2"), id);
+  CHECK(json_str(again, "build.status") == "error");
+  CHECK(!json_str(again, "build.error.message").empty());
 }
 
 TEST_CASE("a full data dir: 507 with an error body, state consistent, serving again once freed",

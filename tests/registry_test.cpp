@@ -4,11 +4,8 @@
 // with skopeo. Cases that need root or a missing tool skip with the reason.
 #include <catch2/catch.hpp>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <openssl/evp.h>
 #include <simdjson.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -19,7 +16,6 @@
 #include <filesystem>
 #include <future>
 #include <random>
-#include <thread>
 
 #include "runtime/image/image_store.hpp"
 #include "runtime/image/layer_unpack.hpp"
@@ -29,6 +25,7 @@
 #include "runtime/request/image_ref.hpp"
 #include "storage/common/json_reader.hpp"
 #include "storage/common/sha256.hpp"
+#include "tests/loopback_http_server.hpp"
 #include "tests/sandbox_support.hpp"
 #include "tests/tar_writer.hpp"
 #include "tests/test_support.hpp"
@@ -741,26 +738,9 @@ namespace {
 class token_registry {
  public:
   token_registry(const std::string& user, const std::string& password)
-      : basic_("Basic " + base64(user + ":" + password)) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    ::listen(fd_, 16);
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    host = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
-    thread_ = std::thread([this] { serve(); });
-  }
-  ~token_registry() {
-    ::shutdown(fd_, SHUT_RDWR);  // ends the accept
-    thread_.join();
-    ::close(fd_);
-  }
-
-  std::string host;
-  std::atomic<int> tokens_given{0};
+      : basic_("Basic " + base64(user + ":" + password)),
+        server_([this](const std::string& head) { return answer(head); }),
+        host(server_.host()) {}
 
  private:
   static std::string base64(const std::string& s) {
@@ -772,37 +752,16 @@ class token_registry {
     return out;
   }
 
-  void serve() {
-    for (;;) {
-      int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (c < 0) return;
-      std::string req;
-      char buf[4096];
-      while (req.find("\r\n\r\n") == std::string::npos) {
-        auto n = ::read(c, buf, sizeof buf);
-        if (n <= 0) break;
-        req.append(buf, static_cast<size_t>(n));
-      }
-      auto response = answer(req);
-      for (size_t done = 0; done < response.size();) {
-        auto n = ::write(c, response.data() + done, response.size() - done);
-        if (n <= 0) break;
-        done += static_cast<size_t>(n);
-      }
-      ::close(c);
-    }
-  }
-
   std::string answer(const std::string& req) {
-    auto path = req.substr(4, req.find(' ', 4) - 4);
+    auto path = loopback_http_server::path_of(req);
     std::string authorization;
     if (auto at = req.find("\r\nAuthorization: "); at != std::string::npos) {
       auto start = at + 17;
       authorization = req.substr(start, req.find("\r\n", start) - start);
     }
     auto reply = [](const std::string& status, const std::string& extra, const std::string& body) {
-      return "HTTP/1.1 " + status + "\r\nConnection: close\r\nContent-Type: application/json\r\n" +
-             extra + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+      return loopback_http_server::reply(status, body,
+                                         "Content-Type: application/json\r\n" + extra);
     };
     if (path.starts_with("/token?")) {
       bool asked_right = path.find("service=fake") != std::string::npos &&
@@ -821,8 +780,11 @@ class token_registry {
   }
 
   std::string basic_;
-  int fd_ = -1;
-  std::thread thread_;
+  loopback_http_server server_;
+
+ public:
+  const std::string host;
+  std::atomic<int> tokens_given{0};
 };
 
 }  // namespace
