@@ -95,6 +95,10 @@ http_request_parser::outcome http_request_parser::feed(std::string& input) {
       http_parser_execute(&parser_, &parser_callbacks::settings(), input.data(), input.size());
   input_ = {};
   auto err = HTTP_PARSER_ERRNO(&parser_);
+  // A client may split anywhere: remember what the consumed bytes end in.
+  size_t i = n;
+  while (i > 0 && (input[i - 1] == ' ' || input[i - 1] == '\t')) --i;
+  if (i > 0) consumed_ends_in_fold_ = input[i - 1] == '\n';
   input.erase(0, n);
   // Chunk extensions reach no callback, so http-parser would skip them
   // without end: bound what a body's framing may add to its bytes. (One
@@ -176,13 +180,14 @@ int http_request_parser::count_target(size_t n) {
 
 // http-parser joins an obs-fold continuation line ("\r\n value") to the value
 // before it; RFC 9112 says a server must refuse it (proxies may have read the
-// header differently). The bytes before `at` show it.
+// header differently). The bytes before `at` show it, in this feed or, when
+// they run back to its start, in what earlier feeds consumed.
 int http_request_parser::refuse_obs_fold(const char* at) {
   const char* base = input_.data();
-  if (!base || at <= base || at > base + input_.size()) return 0;
+  if (!base || at < base || at > base + input_.size()) return 0;
   const char* b = at;
   while (b > base && (b[-1] == ' ' || b[-1] == '\t')) --b;
-  if (b > base && b[-1] == '\n')
+  if (b > base ? b[-1] == '\n' : consumed_ends_in_fold_)
     return refuse(400, errc::invalid_argument, "a header uses obsolete line folding (obs-fold)",
                   "obs_fold");
   return 0;

@@ -84,6 +84,9 @@ class http_request_parser {
   request_limits limits_;
   request_parser_hooks hooks_;
   std::string_view input_;  // what the current feed() parses (obs-fold looks back)
+  // The bytes consumed by earlier feeds end in a line break and then only
+  // spaces or tabs: the look-back goes on there when a value starts a feed.
+  bool consumed_ends_in_fold_ = false;
   http_parser parser_{};
   http_request req_;
   std::string field_, value_;
