@@ -61,40 +61,23 @@ void serve_from_pool(engine::impl& p, machine_request request, const tenant_id& 
     served.result = "fallback";
     return cold_create(p, request, tenant, std::move(served), std::move(done), std::move(key));
   }
-  served.result = "hit";
-  served.reason.clear();
-  machine_op op;
-  op.what = machine_op::checkout;
-  op.tenant = tenant.str();
-  op.id = r.machine_id;
-  op.timeout_ms = request.timeout_ms
-                      ? static_cast<int64_t>(*request.timeout_ms)
-                      : static_cast<int64_t>(p.opts.machines.default_timeout.count());
-  op.served = served;
-  op.labels = request.labels;
-  op.idempotency = key;
-  auto* pp = &p;
-  ask_machine_op(
-      p, std::move(op),
-      [pp, request, tenant, mode, asked, served, key,
-       done = std::move(done)](result<machine_reply> m) mutable {
-        auto took = std::chrono::duration<double, std::milli>(steady::now() - asked);
-        if (m && !m->err) {
-          pp->ctx->checkouts.observe_hit(took.count());
-          return done(machine_view_of(*pp, std::move(m->record)));
-        }
-        // The machine ended between its pool's last news of it and the checkout.
-        if (mode == "require") {
-          count(*pp, outcome::empty);
-          return done(
-              pool_empty(request.warm_pool + "'s ready machine ended before its checkout", {}));
-        }
-        count(*pp, outcome::fallback);
-        served.result = "fallback";
-        served.reason = "checkout_failed";
-        served.waited_ms = static_cast<uint64_t>(took.count());
-        cold_create(*pp, request, tenant, std::move(served), std::move(done), std::move(key));
-      });
+  // A hit: the machine actor recorded the checkout and answered with it.
+  auto took = std::chrono::duration<double, std::milli>(steady::now() - asked);
+  if (r.handed && !r.handed->err) {
+    p.ctx->checkouts.observe_hit(took.count());
+    auto v = machine_view_of(p, std::move(r.handed->record), r.handed->log_next_offset);
+    return done(std::move(v));
+  }
+  // The machine ended between its pool's last news of it and the checkout.
+  if (mode == "require") {
+    count(p, outcome::empty);
+    return done(pool_empty(request.warm_pool + "'s ready machine ended before its checkout", {}));
+  }
+  count(p, outcome::fallback);
+  served.result = "fallback";
+  served.reason = "checkout_failed";
+  served.waited_ms = static_cast<uint64_t>(took.count());
+  cold_create(p, request, tenant, std::move(served), std::move(done), std::move(key));
 }
 
 // The build a request's template names, for the pool to compare with its own.
@@ -150,6 +133,12 @@ void create_through_pool(engine::impl& impl, machine_request request, const tena
   q.wait = mode == "require";
   q.wait_ms = request.warm_pool_wait_ms.value_or(0);
   q.build_id = build;
+  q.handover.tenant = tenant.str();
+  q.handover.timeout_ms = request.timeout_ms
+                              ? static_cast<int64_t>(*request.timeout_ms)
+                              : static_cast<int64_t>(p->opts.machines.default_timeout.count());
+  q.handover.labels = request.labels;
+  q.handover.idempotency = key;
   ask_pool_checkout(
       *p, std::move(q),
       [p, request = std::move(request), tenant, mode, asked, overrides, key = std::move(key),

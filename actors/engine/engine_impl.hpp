@@ -40,7 +40,9 @@ using namespace actors;
 
 // A machine as the API shows it: its record, log position and open ports
 // (actors/engine/engine_machines.cpp).
-machine_view machine_view_of(engine::impl& p, machine_record rec);
+// `known_next_offset`: the log's next offset from the machine actor's reply
+// (0: read it from the store).
+machine_view machine_view_of(engine::impl& p, machine_record rec, uint64_t known_next_offset = 0);
 
 // The stored record of the tenant's pool named by id or name (engine_pools.cpp).
 std::optional<pool_record> find_pool_record(const storage::store& db, const std::string& pool,
@@ -57,9 +59,6 @@ idempotency_row_opt machine_idempotency_row(engine::impl& p, const machine_reque
 void cold_create(engine::impl& p, const machine_request& request, const tenant_id& tenant,
                  pool_checkout served, engine::callback<machine_view> done,
                  idempotency_row_opt key = std::nullopt);
-// One machine_op to the machine manager (engine_machines.cpp).
-void ask_machine_op(engine::impl& p, actors::machine_op op,
-                    std::function<void(result<machine_reply>)> done);
 // A create that names a warm pool, or names a template while the tenant has
 // pools (engine_checkout.cpp).
 void create_through_pool(engine::impl& p, machine_request request, const tenant_id& tenant,

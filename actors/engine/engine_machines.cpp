@@ -127,9 +127,9 @@ std::optional<error> machines_available(const engine::impl& p) {
 }  // namespace
 
 // A machine's view: its record, log position and (while it runs) open ports.
-machine_view machine_view_of(engine::impl& p, machine_record rec) {
+machine_view machine_view_of(engine::impl& p, machine_record rec, uint64_t known_next_offset) {
   machine_view v;
-  v.log_next_offset = p.db->next_offset(rec.id);
+  v.log_next_offset = known_next_offset ? known_next_offset : p.db->next_offset(rec.id);
   if (p.machines && (rec.state == machine_state::ready || rec.state == machine_state::paused))
     v.ports = p.machines->listening_ports(rec.id);
   v.record = std::move(rec);
@@ -141,7 +141,7 @@ engine::callback<machine_reply> to_view(engine::impl& p, engine::callback<machin
   return [&p, done = std::move(done)](result<machine_reply> r) {
     if (!r) return done(r.error());
     if (r->err) return done(*r->err);
-    done(machine_view_of(p, std::move(r->record)));
+    done(machine_view_of(p, std::move(r->record), r->log_next_offset));
   };
 }
 }  // namespace
@@ -165,11 +165,6 @@ idempotency_row_opt machine_idempotency_row(engine::impl& p, const machine_reque
   return idempotency_row("machine", tenant.str(), request.idempotency_key,
                          machine_request_digest(request), cfg.now_ms(),
                          cfg.retention.idempotency_ms);
-}
-
-void ask_machine_op(engine::impl& p, machine_op op,
-                    std::function<void(result<machine_reply>)> done) {
-  ask_machines<machine_reply>(p, std::move(done), std::move(op));
 }
 
 void engine::create_machine_async(machine_request request, const tenant_id& tenant,

@@ -32,7 +32,7 @@ log_entry status_entry(machine_state s, std::string level, std::string message) 
 }
 
 machine_reply reply_of(const machine_actor_state& st) {
-  return machine_reply{std::nullopt, st.rec};
+  return machine_reply{std::nullopt, st.rec, st.log_next_offset};
 }
 
 void answer_all(std::vector<caf::typed_response_promise<machine_reply>>& ps,
@@ -305,20 +305,53 @@ void adopted(machine_ptr self, adoption& a) {
   poll(self);
 }
 
+// ---- checkout ------------------------------------------------------------------
+
+// A warm pool hands this machine to a create: the checkout (how it was
+// served, the request's labels, deadline and Idempotency-Key) is durable
+// before `answer` runs. Only a ready machine still held by its pool can be
+// handed over.
+void check_out(machine_ptr self, machine_op& op, std::function<void(machine_reply)> answer) {
+  auto& st = self->state;
+  if (st.rec.state != machine_state::ready || st.stop_requested || st.rec.pool_id.empty())
+    return answer(machine_reply{
+        make_error(errc::conflict, "machine " + st.rec.id + " is not a ready pool machine"),
+        st.rec});
+  st.rec.checkout = op.served;
+  st.rec.pool_id.clear();
+  st.idempotency = std::move(op.idempotency);
+  st.rec.labels = op.labels;
+  st.rec.deadline_ms = storage::now_ms() + op.timeout_ms;
+  schedule_deadline(self);
+  record_change(self,
+                {make_entry("event", "info",
+                            "checked out of warm pool " + op.served.pool_id + ": stops at " +
+                                storage::rfc3339_ms(st.rec.deadline_ms))},
+                [self, answer = std::move(answer)](bool) { answer(reply_of(self->state)); });
+}
+
 // ---- the behavior --------------------------------------------------------------
 
 std::unique_ptr<log_appender> appender_for(machine_ptr self) {
   return std::make_unique<log_appender>(
       self->state.rec.id, [self](append_request req, std::function<void(bool)> done) {
-        self->request(self->state.ctx->directory.hub(), std::chrono::minutes(2), append_atom::value,
+        // No timeout: the hub is supervised, and a request to a hub that ends
+        // is answered with an error; a timeout would cost the clock thread a
+        // wake-up for every append.
+        self->request(self->state.ctx->directory.hub(), caf::infinite, append_atom::value,
                       std::move(req))
-            .then([done](uint64_t) { done(true); },
-                  [self, done](caf::error& e) {
-                    logging::machine.error("log append failed", {{"machine", self->state.rec.id},
-                                                                 {"tenant", self->state.rec.tenant},
-                                                                 {"error", caf::to_string(e)}});
-                    done(false);
-                  });
+            .then(
+                [self, done](uint64_t next) {
+                  auto& known = self->state.log_next_offset;
+                  known = std::max(known, next);
+                  done(true);
+                },
+                [self, done](caf::error& e) {
+                  logging::machine.error("log append failed", {{"machine", self->state.rec.id},
+                                                               {"tenant", self->state.rec.tenant},
+                                                               {"error", caf::to_string(e)}});
+                  done(false);
+                });
       });
 }
 
@@ -382,23 +415,8 @@ machine_actor::behavior_type behavior(machine_ptr self) {
             return rp;
           }
           case machine_op::checkout: {
-            // Only a ready machine still held by its pool can be handed over.
-            if (st.rec.state != machine_state::ready || st.stop_requested || st.rec.pool_id.empty())
-              return machine_reply{make_error(errc::conflict, "machine " + st.rec.id +
-                                                                  " is not a ready pool machine"),
-                                   st.rec};
-            st.rec.checkout = op.served;
-            st.rec.pool_id.clear();
-            st.idempotency = std::move(op.idempotency);
-            st.rec.labels = op.labels;
-            st.rec.deadline_ms = storage::now_ms() + op.timeout_ms;
-            schedule_deadline(self);
             auto rp = self->make_response_promise<machine_reply>();
-            record_change(self,
-                          {make_entry("event", "info",
-                                      "checked out of warm pool " + op.served.pool_id +
-                                          ": stops at " + storage::rfc3339_ms(st.rec.deadline_ms))},
-                          [self, rp](bool) mutable { rp.deliver(reply_of(self->state)); });
+            check_out(self, op, [rp](machine_reply r) mutable { rp.deliver(std::move(r)); });
             return rp;
           }
           case machine_op::wait_ready: {
@@ -409,6 +427,14 @@ machine_actor::behavior_type behavior(machine_ptr self) {
           }
         }
         return reply_of(st);
+      },
+      [=](machine_handover& h) -> caf::result<checkout_reply> {
+        auto rp = self->make_response_promise<checkout_reply>();
+        check_out(self, h.op, [rp, reply = std::move(h.reply)](machine_reply r) mutable {
+          reply.handed = std::move(r);
+          rp.deliver(std::move(reply));
+        });
+        return rp;
       },
       [=](command_job& job) -> caf::result<command_reply> {
         auto rp = self->make_response_promise<command_reply>();

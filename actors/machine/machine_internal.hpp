@@ -46,6 +46,9 @@ struct machine_actor_state {
   machine_manager_actor manager;
   machine_record rec;
   std::unique_ptr<log_appender> log;
+  // The log's next offset as of the last append the hub acknowledged (0
+  // until then): replies carry it, so a view needs no store read for it.
+  uint64_t log_next_offset = 0;
   // A create's or checkout's Idempotency-Key row: the next record_change
   // writes it with the record (then it is cleared).
   std::optional<storage::idempotency_record> idempotency;

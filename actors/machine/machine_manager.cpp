@@ -186,6 +186,15 @@ machine_manager_actor::behavior_type manager(manager_ptr self,
         if (!m) return ended_reply(st, op);
         return self->delegate(m->handle, std::move(op));
       },
+      [=](machine_handover& h) -> caf::result<checkout_reply> {
+        auto& st = self->state;
+        auto* m = find(st, h.op.tenant, h.op.id);
+        if (!m) {
+          h.reply.handed = ended_reply(st, h.op);
+          return std::move(h.reply);
+        }
+        return self->delegate(m->handle, std::move(h));
+      },
       [=](command_job& job) -> caf::result<command_reply> {
         auto& st = self->state;
         auto* m = find(st, job.tenant, job.id);

@@ -22,6 +22,7 @@
 #include "actors/messages.hpp"
 #include "nullspace/error.hpp"
 #include "nullspace/machine.hpp"
+#include "nullspace/pool.hpp"
 #include "runtime/artifact/template_config.hpp"
 #include "runtime/machine/machine_driver.hpp"
 
@@ -38,6 +39,7 @@ using call_atom = caf::atom_constant<caf::atom("call")>;
 struct machine_reply {
   std::optional<error> err;
   machine_record record;
+  uint64_t log_next_offset = 0;  // as the machine actor knows it; 0: not known, read the store
 };
 
 // A create, resolved by the engine facade: the template's build, its
@@ -54,7 +56,8 @@ struct machine_create {
 };
 
 struct machine_op {
-  // checkout: a warm pool hands its ready machine to a create request.
+  // checkout: a warm pool hands its ready machine to a create request (sent
+  // inside a machine_handover).
   enum kind { get, stop, pause, resume, set_timeout, wait_ready, checkout } what = get;
   std::string tenant, id;
   int64_t timeout_ms = 0;  // set_timeout, checkout: the new deadline is now + this
@@ -63,6 +66,30 @@ struct machine_op {
   env_pairs labels;        // checkout: the request's labels
   // checkout: the create's Idempotency-Key row, written with the checkout.
   std::optional<storage::idempotency_record> idempotency;
+};
+
+// The answer to a create served through a warm pool: the pool's part (which
+// pool, why none, its counts) and, on a hit, the machine's. The pool delegates
+// the handover to the machine actor, which records the checkout and answers
+// the create itself: a hit costs the create one request, not two.
+struct checkout_reply {
+  std::optional<error> err;  // the pool does not exist (for this tenant)
+  std::string pool_id, template_ref;
+  std::string machine_id;  // empty: none handed out
+  // Why none: empty, disabled, draining, degraded, bypass, version_mismatch.
+  std::string reason;
+  uint64_t waited_ms = 0;
+  pool_counts counts;
+  // A hit: the machine actor's answer to the checkout (an error when the
+  // machine ended between the pool's last news of it and the handover).
+  std::optional<machine_reply> handed;
+};
+
+// A pool's ready machine handed to a create: the checkout (op.what ==
+// checkout) and the pool's part of the answer, completed by the machine.
+struct machine_handover {
+  machine_op op;
+  checkout_reply reply;
 };
 
 // A command: answered with its result at the end, or at once with its id
@@ -121,6 +148,7 @@ struct machine_stats {
 
 using machine_actor =
     caf::typed_actor<caf::replies_to<machine_op>::with<machine_reply>,
+                     caf::replies_to<machine_handover>::with<checkout_reply>,
                      caf::replies_to<command_job>::with<command_reply>,
                      caf::replies_to<command_query>::with<command_reply>,
                      caf::replies_to<file_job>::with<file_reply>,
@@ -133,6 +161,7 @@ using machine_actor =
 using machine_manager_actor =
     caf::typed_actor<caf::replies_to<create_atom, machine_create>::with<machine_reply>,
                      caf::replies_to<machine_op>::with<machine_reply>,
+                     caf::replies_to<machine_handover>::with<checkout_reply>,
                      caf::replies_to<command_job>::with<command_reply>,
                      caf::replies_to<command_query>::with<command_reply>,
                      caf::replies_to<file_job>::with<file_reply>,
@@ -146,6 +175,8 @@ using machine_manager_actor =
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::machine_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::machine_create)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::machine_op)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::machine_handover)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::checkout_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::command_job)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::command_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::command_query)

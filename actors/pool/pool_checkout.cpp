@@ -24,7 +24,11 @@ ready_machine take_ready(pool_actor_state& st) {
   return m;
 }
 
-checkout_reply hand_out(pool_ptr self, const ready_machine& m, uint64_t waited_ms) {
+// Hands `m` to a create: the pool counts it in use and the machine actor
+// records the checkout and answers the create (machine_handover). A machine
+// manager that is gone answers with an error in `handed`.
+machine_handover hand_out(pool_ptr self, const ready_machine& m, uint64_t waited_ms,
+                          machine_op op) {
   auto& st = self->state;
   auto r = empty_reply(st, "");
   r.machine_id = m.id;
@@ -34,7 +38,24 @@ checkout_reply hand_out(pool_ptr self, const ready_machine& m, uint64_t waited_m
   note(self, "info",
        "checkout: hit " + m.id + " (build " + m.build + ")" +
            (waited_ms ? ", waited " + std::to_string(waited_ms) + " ms" : std::string()));
-  return r;
+  op.what = machine_op::checkout;
+  op.tenant = st.rec.tenant;
+  op.id = m.id;
+  op.served = pool_checkout{"hit", st.rec.id, waited_ms, ""};
+  return machine_handover{std::move(op), std::move(r)};
+}
+
+// Delivers through `rp` (delegating to the machine, which answers).
+void deliver_handover(pool_ptr self, caf::typed_response_promise<checkout_reply>& rp,
+                      machine_handover h) {
+  auto mgr = caf::actor_cast<machine_manager_actor>(self->state.ctx->directory.machines());
+  if (!mgr) {
+    h.reply.handed =
+        machine_reply{make_error(errc::unavailable, "the engine is restarting or stopping"), {}};
+    rp.deliver(std::move(h.reply));
+    return;
+  }
+  rp.delegate(mgr, std::move(h));
 }
 
 checkout_reply none(pool_ptr self, const checkout_request& req, std::string reason) {
@@ -65,11 +86,11 @@ caf::result<checkout_reply> checkout(pool_ptr self, const checkout_request& req)
   if (!req.build_id.empty() && req.build_id != st.rec.serving_build)
     return none(self, req, "version_mismatch");
   if (!st.ready.empty()) {
-    // Answered before the refill starts its replacement (resolving a start
-    // reads the store and the artifact's config): the checkout never waits
-    // for it.
+    // Handed over before the refill starts its replacement (resolving a
+    // start reads the store and the artifact's config): the checkout never
+    // waits for it.
     auto rp = self->make_response_promise<checkout_reply>();
-    rp.deliver(hand_out(self, take_ready(st), 0));
+    deliver_handover(self, rp, hand_out(self, take_ready(st), 0, req.handover));
     persist(self);
     settle(self);
     return rp;
@@ -77,7 +98,7 @@ caf::result<checkout_reply> checkout(pool_ptr self, const checkout_request& req)
   if (!req.wait || req.wait_ms == 0) return none(self, req, "empty");
   auto rp = self->make_response_promise<checkout_reply>();
   auto seq = ++st.seq;
-  st.checkout_waiters.push_back(checkout_waiter{seq, storage::now_ms(), rp});
+  st.checkout_waiters.push_back(checkout_waiter{seq, storage::now_ms(), rp, req.handover});
   self->delayed_send(self, std::chrono::milliseconds(req.wait_ms), pwait_atom::value, seq);
   settle(self);
   return rp;
@@ -88,7 +109,7 @@ void add_ready(pool_ptr self, ready_machine m) {
   if (!st.checkout_waiters.empty()) {
     auto w = std::move(st.checkout_waiters.front());
     st.checkout_waiters.pop_front();
-    w.rp.deliver(hand_out(self, m, since(w.since_ms)));
+    deliver_handover(self, w.rp, hand_out(self, m, since(w.since_ms), std::move(w.handover)));
     return;
   }
   st.ready.push_back(std::move(m));

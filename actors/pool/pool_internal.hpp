@@ -39,6 +39,7 @@ struct checkout_waiter {
   uint64_t seq;
   int64_t since_ms;
   caf::typed_response_promise<checkout_reply> rp;
+  machine_op handover;  // the waiting request's (checkout_request::handover)
 };
 
 struct ready_waiter {

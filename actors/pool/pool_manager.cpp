@@ -116,6 +116,11 @@ pool_manager_actor::behavior_type manager(manager_ptr self, std::shared_ptr<engi
       [=](tchanged_atom, const template_names& names) {
         for (auto& [id, p] : self->state.live) self->send(p.handle, tchanged_atom::value, names);
       },
+      [=](pgone_atom, const std::string& pool) {
+        // Its exit (handled above) follows; until then nothing reaches it.
+        self->state.live.erase(pool);
+        self->state.ctx->pools.erase(pool);
+      },
       [=](mended_atom, const std::string& pool, const std::string& machine) {
         auto it = self->state.live.find(pool);
         if (it != self->state.live.end())

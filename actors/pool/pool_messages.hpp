@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "actors/machine/machine_messages.hpp"
 #include "actors/messages.hpp"
 #include "nullspace/error.hpp"
 #include "nullspace/pool.hpp"
@@ -36,6 +37,7 @@ using pcreate_atom = caf::atom_constant<caf::atom("pcreate")>;
 using pbudget_atom = caf::atom_constant<caf::atom("pbudget")>;
 using tchanged_atom = caf::atom_constant<caf::atom("tchanged")>;
 using mended_atom = caf::atom_constant<caf::atom("mended")>;
+using pgone_atom = caf::atom_constant<caf::atom("pgone")>;
 
 struct pool_reply {
   std::optional<error> err;
@@ -61,16 +63,9 @@ struct checkout_request {
   // The build the request's own template ref resolves to ("" when it named
   // none): another build than the pool's serving one is a version_mismatch.
   std::string build_id;
-};
-
-struct checkout_reply {
-  std::optional<error> err;  // the pool does not exist (for this tenant)
-  std::string pool_id, template_ref;
-  std::string machine_id;  // empty: none handed out
-  // Why none: empty, disabled, draining, degraded, bypass, version_mismatch.
-  std::string reason;
-  uint64_t waited_ms = 0;
-  pool_counts counts;
+  // What a hit's checkout records on the machine (tenant, timeout_ms, labels,
+  // Idempotency-Key); the pool fills in the machine and how it was served.
+  machine_op handover;
 };
 
 // Templates as "namespace/name" (a rename names the old and the new).
@@ -91,12 +86,14 @@ using pool_manager_actor =
                      caf::replies_to<checkout_request>::with<checkout_reply>,
                      caf::reacts_to<pbudget_atom>,  // global start budget freed: all pools settle
                      caf::reacts_to<tchanged_atom, template_names>,
-                     caf::reacts_to<mended_atom, std::string, std::string>>;  // pool, machine
+                     caf::reacts_to<mended_atom, std::string, std::string>,  // pool, machine
+                     // a pool deleted its record: requests naming it are 404
+                     // from now on, not sent to its ending actor
+                     caf::reacts_to<pgone_atom, std::string>>;
 
 }  // namespace nullspace::actors
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::pool_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::pool_op)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::checkout_request)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::actors::checkout_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(nullspace::pool_record)

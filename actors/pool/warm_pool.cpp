@@ -33,7 +33,7 @@ std::unique_ptr<log_appender> appender_for(pool_ptr self) {
                                                                    std::function<void(bool)> done) {
     auto hub = self->state.ctx->directory.hub();
     if (!hub) return done(false);
-    self->request(hub, std::chrono::minutes(2), append_atom::value, std::move(req))
+    self->request(hub, caf::infinite, append_atom::value, std::move(req))  // (as a machine's)
         .then([done](uint64_t) { done(true); },
               [self, done](caf::error& e) {
                 logging::pool.error("pool log append failed", {{"pool", self->state.rec.id},
@@ -56,6 +56,10 @@ void remove_record(pool_ptr self) {
       (void)s.ctx->db->write(wb);
     }
     s.ctx->pools.erase(s.rec.id);
+    // The manager hears of it before the delete is answered, so a request
+    // sent after that answer finds no pool (404) rather than this ending actor.
+    if (auto mgr = caf::actor_cast<pool_manager_actor>(s.ctx->directory.pools()))
+      self->send(mgr, pgone_atom::value, s.rec.id);
     for (auto& rp : s.drain_waiters) rp.deliver(pool_reply{std::nullopt, s.rec});
     s.drain_waiters.clear();
     self->quit();
