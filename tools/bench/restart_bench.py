@@ -162,7 +162,7 @@ def check_recovery(port, made, first_build):
 def open_ms(tool, db):
     out = subprocess.run([tool, "open", "--dir", db], check=True, stdout=subprocess.PIPE,
                          text=True).stdout
-    return json.loads(out)["open_close_ms"]
+    return json.loads(out)
 
 
 def main():
@@ -231,21 +231,25 @@ def main():
     print(f"\nstore: {made['builds']} builds ({sum(len(v) for v in made['unfinished'].values())} "
           f"unfinished), {made['entries']} log entries, {made['templates']} templates; "
           f"median of {rounds} round(s), ms from spawn\n")
-    print("| daemon | data dir | RocksDB open+close (anchor) | /healthz 200 | first build 202 "
-          "| 202 / empty dir's 202 |")
-    print("|---|---|---:|---:|---:|---:|")
+    print("| daemon | data dir | store open+close (anchor) | /healthz 200 | first build 202 "
+          "| 202 / empty dir's 202 | 202 / its store's open |")
+    print("|---|---|---:|---:|---:|---:|---:|")
     empty_accepted = med(x[1] for x in rows[("nullspaced", "empty")])
     for label, _ in servers:
         for data in ("empty", "store"):
             xs = rows[(label, data)]
-            o = med(rows[("open", data)])
+            o = med(x["open_close_ms"] for x in rows[("open", data)])
             acc = med(x[1] for x in xs)
             print(f"| {label} | {data} | {o:.1f} | {med(x[0] for x in xs):.1f} | {acc:.1f} "
-                  f"| {acc / empty_accepted:.2f} |")
-    print("\nevery round (healthz, 202 ms): " +
+                  f"| {acc / empty_accepted:.2f} | {acc / o:.2f} |")
+    opened = rows[("open", "store")]
+    print(f"\nin the store's open: recovery's reads (unfinished builds, counts) "
+          f"{med(x['unfinished_read_ms'] for x in opened):.1f} ms for "
+          f"{opened[0]['unfinished']} unfinished of {opened[0]['counted_builds']} builds")
+    print("every round (open ms; healthz, 202 ms): " +
           "; ".join(f"{k[0]}/{k[1]} " + ", ".join(
-              f"{x:.1f}" if isinstance(x, float) else f"({x[0]:.0f}, {x[1]:.0f})" for x in v)
-              for k, v in rows.items()))
+              f"{x['open_close_ms']:.0f}" if isinstance(x, dict) else f"({x[0]:.0f}, {x[1]:.0f})"
+              for x in v) for k, v in rows.items()))
     print(note)
 
 
