@@ -106,6 +106,9 @@ result<std::unique_ptr<store>> store::open(const std::string& dir, store_options
                       "cannot index the layer cache: " + indexed.error().message);
   if (auto indexed = s->index_templates(); !indexed)
     return make_error(errc::unavailable, "cannot index the templates: " + indexed.error().message);
+  if (auto indexed = s->index_unfinished_builds(); !indexed)
+    return make_error(errc::unavailable,
+                      "cannot index the unfinished builds: " + indexed.error().message);
   return s;
 }
 
@@ -117,6 +120,10 @@ store::~store() {
 
 std::string store::build_key(std::string_view id) {
   return "b/" + std::string(id);
+}
+
+std::string store::unfinished_key(std::string_view id) {
+  return "u/" + std::string(id);
 }
 
 std::string store::history_key(std::string_view ns, std::string_view name, int64_t created_ms,
@@ -136,6 +143,10 @@ std::string store::log_key(std::string_view id, uint64_t offset) {
 
 void store::put_build(write_batch& b, const build_record& r) {
   b.wb_.Put(builds_, build_key(r.id), encode_build_record(r));
+  if (is_terminal(r.status))
+    b.wb_.Delete(builds_, unfinished_key(r.id));
+  else
+    b.wb_.Put(builds_, unfinished_key(r.id), "");
   b.touch(stripe_of(r.id));
 }
 
@@ -304,6 +315,7 @@ constexpr uint64_t full_reserve_bytes_value = 4u << 20;
 result<bool> store::write(write_batch& b) {
   rocksdb::WriteOptions wo;
   wo.sync = opts_.sync;
+  wo.disableWAL = opts_.bulk_load;
   // After a failed write RocksDB refuses every write (a background error)
   // until it is resumed; resuming succeeds once the cause (a full disk) is
   // gone, so the store serves again without a restart.
@@ -329,6 +341,12 @@ result<bool> store::write(write_batch& b) {
   // After the commit: a reader that saw the old generation may hold data from
   // before this write, and will now see that it changed.
   for (auto stripe : b.stripes_) generations_[stripe].fetch_add(1, std::memory_order_release);
+  return true;
+}
+
+result<bool> store::flush() {
+  auto st = db_->Flush(rocksdb::FlushOptions{}, handles_);
+  if (!st.ok()) return make_error(errc::unavailable, "cannot flush the store: " + st.ToString());
   return true;
 }
 

@@ -30,7 +30,11 @@ namespace nullspace::storage {
 inline constexpr uint32_t schema_version = 1;
 
 struct store_options {
-  bool sync = false;  // fsync the WAL on every write (WAL is always on)
+  bool sync = false;  // fsync the WAL on every write
+  // Bulk loading only (the restart benchmark's generator): writes skip the
+  // WAL and are durable once flush() (or closing the store) returns. The
+  // engine always writes with the WAL.
+  bool bulk_load = false;
 };
 
 // Writes committed together by store::write. It also remembers which builds it
@@ -65,7 +69,8 @@ class store {
   store& operator=(const store&) = delete;
 
   // --- keys --------------------------------------------------------------
-  static std::string build_key(std::string_view id);  // b/<id>
+  static std::string build_key(std::string_view id);       // b/<id>
+  static std::string unfinished_key(std::string_view id);  // u/<id>: a build not yet terminal
   static std::string history_key(std::string_view ns, std::string_view name, int64_t created_ms,
                                  std::string_view id);  // i/<ns>/<name>/<created_be>/<id>
   static std::string log_key(std::string_view id, uint64_t offset);  // <id>/<offset_be>
@@ -104,6 +109,8 @@ class store {
   // each write first resumes RocksDB (it refuses writes after a failed one),
   // so writes succeed again as soon as space is freed.
   result<bool> write(write_batch& b);
+  // Writes every column family's memtable to disk (after a bulk load).
+  result<bool> flush();
 
   // A build's change generation: it advances after every committed write that
   // touched the build. Read it BEFORE reading the build: what was read stays
@@ -189,8 +196,19 @@ class store {
   // Builds whose retention ends at or before `now_ms`, soonest first.
   std::vector<std::pair<int64_t, std::string>> retention_due(int64_t now_ms, size_t limit) const;
 
-  // Every build record, in key order (used by start-up recovery).
+  // Every build record, in key order.
   void for_each_build(const std::function<void(build_record&&)>& fn) const;
+  // Builds not yet terminal, in id order: put_build keeps their rows
+  // (builds CF, u/<id>), so start-up recovery reads these and nothing else.
+  // A row whose record is terminal (left by an older engine) is skipped.
+  void for_each_unfinished_build(const std::function<void(build_record&&)>& fn) const;
+  // How many builds are in each status (index: build_status). Kept by the log
+  // hub, which moves a status only in its batches: it writes the new counts
+  // (meta CF, build_counts) in the same batch, so they never disagree with
+  // the records after a crash.
+  using status_counts = std::array<uint64_t, 6>;
+  status_counts build_counts() const;
+  void put_build_counts(write_batch& b, const status_counts& counts);
 
   // --- machines (machines CF; storage/machine_store.cpp) -------------------
   //   m/<id>                        the machine record
@@ -264,6 +282,7 @@ class store {
   result<bool> upgrade_once(std::string_view flag, const std::function<void(write_batch&)>& fill);
   result<bool> index_cache_layers();
   result<bool> index_templates();
+  result<bool> index_unfinished_builds();
   // Calls fn(key without the prefix, value) for each key of `cf` starting with
   // `prefix`, in key order, until fn returns false.
   void scan(rocksdb::ColumnFamilyHandle* cf, const std::string& prefix,

@@ -10,7 +10,9 @@
 #include <map>
 #include <random>
 
+#include "actors/engine/engine_access.hpp"
 #include "nullspace/engine.hpp"
+#include "storage/store.hpp"
 #include "tests/test_support.hpp"
 
 using namespace nullspace;
@@ -134,4 +136,62 @@ TEST_CASE("a build interrupted while building is requeued with a durable entry",
   CHECK(statuses[0] == "queued");
   CHECK(statuses[1] == "building");
   CHECK(statuses[2] == "queued");
+}
+
+TEST_CASE("a store from before the unfinished-build index is indexed once and recovered",
+          "[recovery]") {
+  test::temp_dir dir;
+  engine_options o;
+  o.data_dir = dir.sub("data");
+  std::string done_id, id;
+  {
+    auto eng = engine::open(o);
+    REQUIRE(eng.ok());
+    auto done = (*eng)->submit(test::run_request({"echo done"}));
+    REQUIRE(done.ok());
+    done_id = done->record.id;
+    REQUIRE((*eng)->wait_until_terminal(test::as_build_id(done_id), 60s).ok());
+    auto b = (*eng)->submit(test::run_request({"echo up; sleep 1000"}));
+    REQUIRE(b.ok());
+    id = b->record.id;
+    REQUIRE(test::wait_for_output(**eng, id, "up") == "up");
+  }
+  // What an engine from before the index left: records, no index rows, no
+  // stored counts, no flag.
+  {
+    std::vector<rocksdb::ColumnFamilyDescriptor> descs;
+    for (auto n : {"default", "builds", "logs", "meta", "templates", "pools", "cache", "machines"})
+      descs.emplace_back(n, rocksdb::ColumnFamilyOptions{});
+    std::vector<rocksdb::ColumnFamilyHandle*> cf;
+    rocksdb::DB* raw = nullptr;
+    REQUIRE(rocksdb::DB::Open(rocksdb::DBOptions{}, o.data_dir + "/db", descs, &cf, &raw).ok());
+    CHECK(raw->DeleteRange(rocksdb::WriteOptions{}, cf[1], "u/", "u0").ok());
+    CHECK(raw->Delete(rocksdb::WriteOptions{}, cf[3], "unfinished_index").ok());
+    CHECK(raw->Delete(rocksdb::WriteOptions{}, cf[3], "build_counts").ok());
+    for (auto* h : cf) raw->DestroyColumnFamilyHandle(h);
+    delete raw;
+  }
+  auto eng = engine::open(o);
+  REQUIRE(eng.ok());
+  auto& db = detail::engine_access::store(**eng);
+  CHECK(db.get_meta("unfinished_index") == "1");
+  // The interrupted build was found through the new index: requeued, running again.
+  REQUIRE(test::wait_for_output(**eng, id, "up") == "up");
+  auto stats = (*eng)->current_stats();
+  CHECK(stats.builds_by_status[static_cast<size_t>(build_status::ready)] == 1);
+  CHECK(stats.builds_by_status[static_cast<size_t>(build_status::building)] == 1);
+  REQUIRE((*eng)->cancel(test::as_build_id(id), "enough").ok());
+  stats = (*eng)->current_stats();
+  CHECK(stats.builds_by_status[static_cast<size_t>(build_status::building)] == 0);
+  CHECK(stats.builds_by_status[static_cast<size_t>(build_status::cancelled)] == 1);
+  size_t unfinished = 0;
+  db.for_each_unfinished_build([&](storage::build_record&&) { ++unfinished; });
+  CHECK(unfinished == 0);
+  // The counts are stored with the records: a restart reads them back.
+  (*eng).reset();
+  auto again = engine::open(o);
+  REQUIRE(again.ok());
+  stats = (*again)->current_stats();
+  CHECK(stats.builds_by_status[static_cast<size_t>(build_status::ready)] == 1);
+  CHECK(stats.builds_by_status[static_cast<size_t>(build_status::cancelled)] == 1);
 }

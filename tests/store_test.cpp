@@ -270,6 +270,85 @@ TEST_CASE("templates are walked by namespace, by owner and by visibility", "[sto
   CHECK(templates_in(**s, {kind::public_ones, {}}) == std::vector<std::string>{"acme/www"});
 }
 
+namespace {
+
+// Ids of the builds for_each_unfinished_build reads, in order.
+std::vector<std::string> unfinished_in(const store& db) {
+  std::vector<std::string> out;
+  db.for_each_unfinished_build([&](build_record&& r) { out.push_back(r.id); });
+  return out;
+}
+
+// A record of `id` in `status` written as the engine writes one.
+void put_status(store& db, const std::string& id, build_status status) {
+  auto r = sample_record(id);
+  r.status = status;
+  write_batch b;
+  db.put_build(b, r);
+  REQUIRE(db.write(b).ok());
+}
+
+}  // namespace
+
+TEST_CASE("start-up reads only the unfinished builds, and an older store is indexed once",
+          "[store][recovery]") {
+  test::temp_dir dir;
+  {
+    auto s = store::open(dir.sub("db"));
+    REQUIRE(s.ok());
+    auto& db = **s;
+    put_status(db, "tb_1", build_status::queued);
+    put_status(db, "tb_2", build_status::ready);
+    put_status(db, "tb_3", build_status::building);
+    put_status(db, "tb_4", build_status::waiting);
+    CHECK(unfinished_in(db) == std::vector<std::string>{"tb_1", "tb_3", "tb_4"});
+    // Terminal records leave the index in the batch that makes them terminal.
+    put_status(db, "tb_3", build_status::error);
+    put_status(db, "tb_4", build_status::cancelled);
+    CHECK(unfinished_in(db) == std::vector<std::string>{"tb_1"});
+    // The counts by status are one row (the log hub writes them).
+    CHECK(db.build_counts() == store::status_counts{});
+    write_batch b;
+    db.put_build_counts(b, {1, 2, 3, 4, 5, 123456789012});
+    REQUIRE(db.write(b).ok());
+    CHECK(db.build_counts() == store::status_counts{1, 2, 3, 4, 5, 123456789012});
+  }
+  // A store from before the index: records only, no u/ rows, no counts, no
+  // flag; and a row an older engine left behind when the build ended.
+  with_raw_db(
+      dir.sub("db"), [&](rocksdb::DB* raw, const std::vector<rocksdb::ColumnFamilyHandle*>& cf) {
+        REQUIRE(raw->DeleteRange(rocksdb::WriteOptions{}, cf[1], "u/", "u0").ok());
+        REQUIRE(raw->Delete(rocksdb::WriteOptions{}, cf[3], "unfinished_index").ok());
+        REQUIRE(raw->Delete(rocksdb::WriteOptions{}, cf[3], "build_counts").ok());
+        auto r = sample_record("tb_5");
+        r.status = build_status::queued;
+        REQUIRE(raw->Put(rocksdb::WriteOptions{}, cf[1], "b/tb_5", encode_build_record(r)).ok());
+      });
+  {
+    auto s = store::open(dir.sub("db"));
+    REQUIRE(s.ok());
+    CHECK(unfinished_in(**s) == std::vector<std::string>{"tb_1", "tb_5"});
+    // waiting, queued, building, ready, error, cancelled
+    CHECK((*s)->build_counts() == store::status_counts{0, 2, 0, 1, 1, 1});
+    REQUIRE((*s)->get_meta("unfinished_index") == "1");
+  }
+  // Indexed once: a later open does not scan again (a build the flag's
+  // store never saw through put_build stays out), and a stale row (its
+  // record terminal, as an older engine would leave it) is skipped.
+  with_raw_db(
+      dir.sub("db"), [&](rocksdb::DB* raw, const std::vector<rocksdb::ColumnFamilyHandle*>& cf) {
+        auto r = sample_record("tb_6");
+        r.status = build_status::queued;
+        REQUIRE(raw->Put(rocksdb::WriteOptions{}, cf[1], "b/tb_6", encode_build_record(r)).ok());
+        r = sample_record("tb_1");
+        r.status = build_status::ready;
+        REQUIRE(raw->Put(rocksdb::WriteOptions{}, cf[1], "b/tb_1", encode_build_record(r)).ok());
+      });
+  auto s = store::open(dir.sub("db"));
+  REQUIRE(s.ok());
+  CHECK(unfinished_in(**s) == std::vector<std::string>{"tb_5"});
+}
+
 TEST_CASE("pool records round-trip, with unique names and a tenant index", "[store]") {
   test::temp_dir dir;
   auto s = store::open(dir.sub("db"));

@@ -165,9 +165,8 @@ void recover(manager_ptr self, build_record rec, const std::string& why) {
 
 void recover_all(manager_ptr self, const std::string& why) {
   std::vector<build_record> open;
-  self->state.ctx->db->for_each_build([&](build_record&& r) {
-    if (!storage::is_terminal(r.status)) open.push_back(std::move(r));
-  });
+  self->state.ctx->db->for_each_unfinished_build(
+      [&](build_record&& r) { open.push_back(std::move(r)); });
   std::sort(open.begin(), open.end(), [](auto& a, auto& b) { return a.created_ms < b.created_ms; });
   for (auto& r : open) recover(self, std::move(r), why);
   if (!open.empty()) logging::build.info("recovered unfinished builds", {{"count", open.size()}});

@@ -98,8 +98,13 @@ void flush(hub_ptr self) {
 
   storage::write_batch wb;
   std::unordered_map<std::string, committed> by_build;
-  // (previous status or none, new status) of each record in this batch.
-  std::vector<std::pair<std::optional<storage::build_status>, storage::build_status>> moves;
+  // The counts by status once this batch is durable; stored with it.
+  auto counts = st.stats.builds_by_status;
+  bool moved = false;
+  // Statuses set earlier in this batch: a build's second record in one batch
+  // (recovery's requeue, then its start) moves from the first, not from what
+  // live_status says until the batch is durable.
+  std::unordered_map<std::string, storage::build_status> in_batch;
   for (auto& p : batch_items) {
     auto& c = by_build[p.req.build_id];
     uint64_t off = p.first_offset;
@@ -111,14 +116,20 @@ void flush(hub_ptr self) {
     }
     if (p.req.record) {
       std::optional<storage::build_status> before;
-      if (!p.req.create) {
+      if (auto b = in_batch.find(p.req.build_id); b != in_batch.end()) {
+        before = b->second;
+      } else if (!p.req.create) {
         auto it = st.live_status.find(p.req.build_id);
         if (it != st.live_status.end())
           before = it->second;
         else if (auto old = st.db->get_build(p.req.build_id))
           before = old->status;
       }
-      moves.emplace_back(before, p.req.record->status);
+      if (before && counts[static_cast<size_t>(*before)] > 0)
+        --counts[static_cast<size_t>(*before)];
+      ++counts[static_cast<size_t>(p.req.record->status)];
+      in_batch[p.req.build_id] = p.req.record->status;
+      moved = true;
       st.db->put_build(wb, *p.req.record);
       if (p.req.create) st.db->put_history(wb, *p.req.record);
       if (storage::is_terminal(p.req.record->status)) c.end = *p.req.record;
@@ -127,6 +138,7 @@ void flush(hub_ptr self) {
     if (p.req.machine_end) c.machine_end = std::move(p.req.machine_end);
     if (p.req.pool_end) c.pool_end = std::move(p.req.pool_end);
   }
+  if (moved) st.db->put_build_counts(wb, counts);
   auto written = st.db->write(wb);
   if (!written) {
     // Nothing of this batch is durable: give the offsets back so none is skipped.
@@ -140,16 +152,14 @@ void flush(hub_ptr self) {
     return;
   }
   ++st.stats.batches_written;
-  for (size_t i = 0, m = 0; i < batch_items.size(); ++i) {
-    auto& rec = batch_items[i].req.record;
+  st.stats.builds_by_status = counts;
+  for (auto& p : batch_items) {
+    auto& rec = p.req.record;
     if (!rec) continue;
-    auto [before, after] = moves[m++];
-    if (before) --st.stats.builds_by_status[static_cast<size_t>(*before)];
-    ++st.stats.builds_by_status[static_cast<size_t>(after)];
-    if (storage::is_terminal(after))
+    if (storage::is_terminal(rec->status))
       st.live_status.erase(rec->id);
     else
-      st.live_status[rec->id] = after;
+      st.live_status[rec->id] = rec->status;
   }
   for (auto& p : batch_items) {
     st.stats.entries_appended += p.req.entries.size();
@@ -221,10 +231,10 @@ void remove_follower(hub_state& st, const caf::actor_addr& who, const std::strin
 
 log_hub_actor::behavior_type log_hub(hub_ptr self, storage::store* db) {
   self->state.db = db;
-  db->for_each_build([&](storage::build_record&& r) {
-    ++self->state.stats.builds_by_status[static_cast<size_t>(r.status)];
-    if (!storage::is_terminal(r.status)) self->state.live_status[r.id] = r.status;
-  });
+  // O(unfinished builds), not O(all): the counts are one stored row.
+  self->state.stats.builds_by_status = db->build_counts();
+  db->for_each_unfinished_build(
+      [&](storage::build_record&& r) { self->state.live_status[r.id] = r.status; });
   self->set_down_handler(
       [=](caf::down_msg& dm) { remove_follower(self->state, dm.source, nullptr); });
   // Going down (shutdown or a supervisor's exit): appends still waiting for a
