@@ -128,7 +128,7 @@ TEST_CASE("the corpus builds offline and does what Docker would", "[dockerfile_b
     CHECK(has(debugfs(a.image, "cat /var/lib/app/seed"), "kept"));
     CHECK(has(a.config,
               R"("ready":{"type":"command","cmd":"test -f /tmp/ready","interval_ms":1000,)"
-              R"("timeout_ms":5000,"retries":30},"ready_timeout_ms":35000)"));
+              R"("timeout_ms":5000,"retries":30},"ready_timeout_ms":191000)"));
     CHECK(has(a.config, R"("labels":{"maintainer":"Jo Doe <jo@example.com>","version":"1.0"})"));
     CHECK(has(a.config, R"("volumes":["/var/lib/app"],"stop_signal":"SIGINT")"));
     CHECK(has(a.config, R"("APP_HOME=/srv/app")"));
