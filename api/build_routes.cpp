@@ -187,7 +187,7 @@ void validate_build(route_context& c, exchange_ptr ex) {
 }
 
 void plan_build(route_context& c, exchange_ptr ex) {
-  auto plan = c.eng.plan_json(ex->request().body);
+  auto plan = c.eng.plan_json(ex->request().body, ex->tenant);
   if (!plan) return ex->respond(error_response(plan.error()));
   ex->respond(json_response(200, "{\"plan\":" + plan.value() + "}"));
 }

@@ -185,3 +185,90 @@ RUN stat -c '%a %n' /app /app/run.sh /app/data.txt
   CHECK(contains(out, "755 /app/run.sh"));    // rwx to all, w for the user only
   CHECK(contains(out, "644 /app/data.txt"));  // no x bit: X adds none
 }
+
+TEST_CASE("ONBUILD triggers run in the template's working dir, and :plan shows them first",
+          "[dockerfile_build]") {
+  REQUIRE_SANDBOX();
+  temp_dir dir;
+  auto eng = open_sandbox(dir);
+  auto parent = build(
+      *eng, R"({"name":"ob-parent","tags":["latest"],"builder":{"source":{"type":"dockerfile",)"
+            R"("content":)" +
+                json_quoted("FROM busybox\nWORKDIR /srv\n"
+                            "ONBUILD WORKDIR app\nONBUILD RUN pwd > where.txt\n") +
+                "}}}");
+  INFO(failure(parent));
+  REQUIRE(parent.record.status == build_status::ready);
+  std::string child_request = R"J({"name":"ob-child","builder":{"source":{"type":"template",)J"
+                              R"J("ref":"ob-parent"},"steps":[{"type":"run","cmd":)J"
+                              R"J("echo child in $(pwd)"}]}})J";
+
+  auto has = [](const std::string& text, const std::string& part) {
+    return text.find(part) != std::string::npos;
+  };
+  // What will run: the triggers, lowered in /srv, before the request's step.
+  auto plan = eng->plan_json(child_request);
+  REQUIRE(plan.ok());
+  INFO(*plan);
+  CHECK(has(*plan, R"("steps":[{"index":0,"type":"workdir","summary":"workdir /srv/app",)"));
+  CHECK(has(*plan, R"({"index":1,"type":"run","summary":"run pwd > where.txt",)"));
+  CHECK(has(*plan, R"J({"index":2,"type":"run","summary":"run echo child in $(pwd)",)J"));
+  CHECK(has(*plan, R"("onbuild_triggers":{"template":"ob-parent","build":")" + parent.record.id +
+                       R"(","instructions":["WORKDIR app","RUN pwd > where.txt"],"steps":2})"));
+  // Another tenant does not see the private template: no triggers to show.
+  auto other = eng->plan_json(child_request, *parse_tenant_id("other"));
+  REQUIRE(other.ok());
+  CHECK_FALSE(has(*other, "onbuild_triggers"));
+
+  auto child = build(*eng, child_request);
+  INFO(failure(child));
+  REQUIRE(child.record.status == build_status::ready);
+  CHECK(contains(output(*eng, child.record.id), "child in /srv/app"));
+  auto image = artifact_path(dir, child) + "/rootfs.ext4";
+  CHECK(debugfs(image, "cat /srv/app/where.txt").find("/srv/app\n") != std::string::npos);
+  CHECK(read_file(artifact_path(dir, child) + "/config.json").find(R"("workdir":"/srv/app")") !=
+        std::string::npos);
+}
+
+TEST_CASE("HEALTHCHECK --timeout bounds each probe; --retries failures fail the check",
+          "[dockerfile_build]") {
+  REQUIRE_SANDBOX();
+  temp_dir dir;
+  auto eng = open_sandbox(dir);
+  // Every probe hangs: each is killed at its timeout and counts as a failure,
+  // so the check fails after two of them, long before its ready deadline.
+  auto hangs = build(
+      *eng, dockerfile_request("FROM busybox\n"
+                               "HEALTHCHECK --interval=1s --timeout=1s --retries=2 CMD sleep 1000\n"
+                               "CMD [\"sleep\", \"1000\"]\n",
+                               ""));
+  REQUIRE(hangs.record.status == build_status::error);
+  REQUIRE(hangs.record.failure);
+  INFO(hangs.record.failure->message);
+  CHECK(hangs.record.failure->code == "ready_check_failed");
+  CHECK(hangs.record.failure->message.find(
+            "the ready check (command sleep 1000) failed: 2 probes in a row failed after the start "
+            "period (HEALTHCHECK --retries=2; ") != std::string::npos);
+  CHECK(hangs.record.failure->message.find(
+            "(last probe: the command did not finish within 1000 ms (killed))") !=
+        std::string::npos);
+
+  // The first probe marks its visit and hangs; once it is killed, the next passes.
+  auto later = build(
+      *eng, dockerfile_request("FROM busybox\n"
+                               "HEALTHCHECK --interval=1s --timeout=1s --retries=3 CMD "
+                               "test -e /tmp/probed && exit 0; touch /tmp/probed; sleep 1000\n"
+                               "CMD [\"sleep\", \"1000\"]\n",
+                               ""));
+  INFO(failure(later));
+  REQUIRE(later.record.status == build_status::ready);
+  int probe = 0;
+  for (auto& e : entries(*eng, later.record.id)) {
+    auto at = e.message.find(", probe ");
+    if (e.phase == "ready" && e.message.starts_with("ready check passed (exit status 0)") &&
+        at != std::string::npos)
+      probe = std::stoi(e.message.substr(at + 8));
+  }
+  CHECK(probe >= 2);  // not the first: that one hung until it was killed
+  CHECK(mounts_under(dir.path()) == 0);
+}

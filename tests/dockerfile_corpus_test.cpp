@@ -11,6 +11,7 @@
 
 #include "runtime/plan/request_parser.hpp"
 #include "runtime/process/command.hpp"
+#include "storage/common/sha256.hpp"
 #include "tests/loopback_http_server.hpp"
 #include "tests/sandbox_support.hpp"
 #include "tests/tar_writer.hpp"
@@ -127,7 +128,7 @@ TEST_CASE("the corpus builds offline and does what Docker would", "[dockerfile_b
     CHECK(has(debugfs(a.image, "cat /var/lib/app/seed"), "kept"));
     CHECK(has(a.config,
               R"("ready":{"type":"command","cmd":"test -f /tmp/ready","interval_ms":1000,)"
-              R"("timeout_ms":5000,"retries":30},"ready_timeout_ms":35000)"));
+              R"("timeout_ms":5000,"retries":30},"ready_timeout_ms":191000)"));
     CHECK(has(a.config, R"("labels":{"maintainer":"Jo Doe <jo@example.com>","version":"1.0"})"));
     CHECK(has(a.config, R"("volumes":["/var/lib/app"],"stop_signal":"SIGINT")"));
     CHECK(has(a.config, R"("APP_HOME=/srv/app")"));
@@ -287,5 +288,65 @@ TEST_CASE("ADD <url> downloads are capped by max_download_bytes", "[dockerfile_b
   CHECK(big.record.failure->code == "step_failed");
   CHECK(has(big.record.failure->message,
             "/files/big: the download is larger than 1000 bytes, this server's limit"));
+  CHECK(mounts_under(dir.path()) == 0);
+}
+
+// What any file under `root` holds `needle`: a download's bytes left behind.
+static std::vector<std::string> files_holding(const std::string& root, const std::string& needle) {
+  std::vector<std::string> found;
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(root, ec), end; !ec && it != end; it.increment(ec))
+    if (it->is_regular_file(ec) && !it->is_symlink(ec) &&
+        read_file(it->path().string()).find(needle) != std::string::npos)
+      found.push_back(it->path().string());
+  return found;
+}
+
+TEST_CASE("ADD <url> without Content-Length is capped as it streams, and checked when under it",
+          "[dockerfile_build]") {
+  REQUIRE_SANDBOX();
+  temp_dir dir;
+  auto o = sandbox_options(dir);
+  o.max_download_bytes = 4096;
+  auto eng = open_sandbox(o);
+  // Over the cap: 64 KiB of a marker no other file holds; under it: 3000 bytes.
+  std::string over;
+  while (over.size() < (64u << 10)) over += "overcap-marker-5e1f\n";
+  std::string under;
+  while (under.size() < 3000) under += "undercap-" + std::to_string(under.size()) + "\n";
+  loopback_http_server server([&](const std::string& head) {
+    auto path = loopback_http_server::path_of(head);
+    if (path == "/over-chunked") return loopback_http_server::reply_chunked(over, 1000);
+    if (path == "/over-close") return loopback_http_server::reply_until_close(over);
+    if (path == "/under-chunked") return loopback_http_server::reply_chunked(under, 700);
+    if (path == "/under-close") return loopback_http_server::reply_until_close(under);
+    return loopback_http_server::reply("404 Not Found", "not here\n");
+  });
+  auto url = "http://" + server.host();
+
+  for (auto name : {"over-chunked", "over-close"}) {
+    INFO(name);
+    auto b = build(*eng, request("FROM busybox\nADD " + url + "/" + name + " /big\n", ""));
+    REQUIRE(b.record.status == build_status::error);
+    CHECK(b.record.failure->code == "step_failed");
+    CHECK(has(b.record.failure->message, "/" + std::string(name) +
+                                             ": the download is larger than 4096 bytes, this "
+                                             "server's limit (nullspaced --max-download-mb)"));
+    CHECK(files_holding(dir.path(), "overcap-marker").empty());  // no partial download kept
+  }
+
+  auto checksum = "sha256:" + sha256_hex(under);
+  for (auto name : {"under-chunked", "under-close"}) {
+    INFO(name);
+    auto b = built(*eng, request("FROM busybox\nADD --checksum=" + checksum + " " + url + "/" +
+                                     name + " /small\n",
+                                 ""));
+    CHECK(has(debugfs(artifact_of(dir, b).image, "cat /small"), under));
+    auto wrong = build(*eng, request("FROM busybox\nADD --checksum=sha256:" + std::string(64, '0') +
+                                         " " + url + "/" + name + " /s\n",
+                                     ""));
+    REQUIRE(wrong.record.status == build_status::error);
+    CHECK(has(wrong.record.failure->message, "but the download is " + checksum));
+  }
   CHECK(mounts_under(dir.path()) == 0);
 }

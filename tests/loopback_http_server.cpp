@@ -5,6 +5,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdio>
+
 #include <catch2/catch.hpp>
 
 namespace nullspace::test {
@@ -47,6 +49,21 @@ std::string loopback_http_server::reply(const std::string& status, const std::st
          "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
+std::string loopback_http_server::reply_chunked(const std::string& body, size_t chunk) {
+  std::string out = "HTTP/1.1 200 OK\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n";
+  char size[32];
+  for (size_t at = 0; at < body.size(); at += chunk) {
+    auto part = body.substr(at, chunk);
+    std::snprintf(size, sizeof size, "%zx\r\n", part.size());
+    out += size + part + "\r\n";
+  }
+  return out + "0\r\n\r\n";
+}
+
+std::string loopback_http_server::reply_until_close(const std::string& body) {
+  return "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + body;
+}
+
 void loopback_http_server::serve() {
   for (;;) {
     int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
@@ -60,7 +77,8 @@ void loopback_http_server::serve() {
     }
     auto response = answer_(head);
     for (size_t done = 0; done < response.size();) {
-      auto n = ::write(c, response.data() + done, response.size() - done);
+      // The client may hang up first (a download over its cap): no SIGPIPE.
+      auto n = ::send(c, response.data() + done, response.size() - done, MSG_NOSIGNAL);
       if (n <= 0) break;
       done += static_cast<size_t>(n);
     }

@@ -28,6 +28,11 @@ class loopback_http_server {
   // more header lines, each ending in CRLF.
   static std::string reply(const std::string& status, const std::string& body,
                            const std::string& extra = "");
+  // Responses without Content-Length, as servers stream what they do not
+  // size first: the body in `chunk`-byte chunks (Transfer-Encoding: chunked),
+  // or ended only by the connection closing.
+  static std::string reply_chunked(const std::string& body, size_t chunk);
+  static std::string reply_until_close(const std::string& body);
 
  private:
   void serve();

@@ -374,6 +374,39 @@ TEST_CASE("a start command that exits fails the machine with its output, leaving
   CHECK(t == test::host_traces{});
 }
 
+TEST_CASE("a machine's HEALTHCHECK probes are killed at --timeout and fail it after --retries",
+          "[machines]") {
+  REQUIRE_SANDBOX();
+  REQUIRE_MACHINES();
+  test::temp_dir dir;
+  auto eng = test::open_sandbox(dir);
+  // The probe passes when the template is built and hangs in a machine
+  // started with HANG=1.
+  auto dockerfile =
+      "FROM busybox\n"
+      "HEALTHCHECK --interval=1s --timeout=1s --retries=2 CMD test \"$HANG\" != 1 || sleep 1000\n"
+      "CMD [\"sleep\", \"1000\"]\n";
+  build_template(*eng, R"({"name":"probed","tags":["latest"],"builder":{"source":{"type":")"
+                       R"(dockerfile","content":)" +
+                           test::json_quoted(dockerfile) + "}}}");
+  auto req = from("probed");
+  req.envs = {{"HANG", "1"}};
+  auto m = eng->create_machine(req);
+  REQUIRE_FALSE(m.ok());
+  CHECK(m.error().message.find("ready_check_failed") != std::string::npos);
+  auto page = eng->list_machines({});
+  REQUIRE_OK(page);
+  REQUIRE(page->machines.size() == 1);
+  auto& rec = page->machines[0].record;
+  REQUIRE(rec.failure);
+  INFO(rec.failure->message);
+  CHECK(rec.failure->code == "ready_check_failed");
+  CHECK(rec.failure->message.find("failed: 2 probes in a row failed after the start period "
+                                  "(HEALTHCHECK --retries=2; ") != std::string::npos);
+  CHECK(rec.failure->message.find("did not finish within 1000 ms (killed)") != std::string::npos);
+  CHECK(test::traces(dir.sub("data"), {rec.id}) == test::host_traces{});
+}
+
 TEST_CASE("machines are their tenant's; refs that cannot start are clear errors; caps are 429",
           "[machines]") {
   REQUIRE_SANDBOX();

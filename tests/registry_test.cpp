@@ -729,6 +729,46 @@ TEST_CASE("COPY --from=<registry image> pulls it like a FROM and copies out of i
   CHECK(again.record.cache.misses == 0);  // the same digest: the copies come from the cache
 }
 
+TEST_CASE("RUN --mount=type=bind,from=<registry image> binds its rootfs read-only", "[registry]") {
+  REQUIRE_SANDBOX();
+  REQUIRE_TOOLS(registry_unavailable);
+  auto& registry = test_registry::get_public();
+  INFO("registry setup: " << registry.problem);
+  REQUIRE(registry.problem.empty());
+  temp_dir dir;
+  auto eng = open_sandbox(dir);
+  auto image = registry.host + "/ns/img:v1";
+  auto dockerfile =
+      "FROM busybox\n"
+      "RUN --mount=type=bind,from=" +
+      image +
+      ",target=/img "
+      "cat /img/etc/greeting; ls /img/data; touch /img/x 2>/dev/null || echo read-only\n"
+      "RUN --mount=type=bind,from=" +
+      image +
+      ",source=/data,target=data "
+      "ls /data; test ! -e /data/etc && echo only-the-subpath\n";
+  auto request = R"({"name":"bound","builder":{"source":{"type":"dockerfile","content":)" +
+                 json_quoted(dockerfile) + "}}}";
+  auto b = build(*eng, request);
+  INFO(failure(b));
+  REQUIRE(b.record.status == build_status::ready);
+  auto out = output(*eng, b.record.id);
+  CHECK(contains(out, "hello from a private registry"));
+  CHECK(contains(out, "kept"));
+  CHECK_FALSE(contains(out, "doomed"));  // the image's own whiteout holds
+  CHECK(contains(out, "read-only"));
+  CHECK(contains(out, "only-the-subpath"));
+  auto log = entries(*eng, b.record.id);
+  CHECK(std::any_of(log.begin(), log.end(), [&](auto& e) {
+    return e.message == "base " + image + " " + registry.v1_manifest_digest;
+  }));
+  auto again = build(*eng, request);
+  REQUIRE(again.record.status == build_status::ready);
+  CHECK(again.record.cache.misses == 0);  // the same digest: the steps come from the cache
+  CHECK(mounts_under(dir.path()) == 0);
+}
+
 namespace {
 
 // A one-thread HTTP server on loopback that speaks a registry's token flow:

@@ -12,6 +12,7 @@
 #include "actors/registry/template_reads.hpp"
 #include "runtime/context/context_copy.hpp"
 #include "runtime/dockerfile/dockerfile.hpp"
+#include "runtime/plan/onbuild.hpp"
 #include "runtime/plan/plan.hpp"
 #include "runtime/request/file_mode.hpp"
 #include "runtime/sandbox/runtime_refusal.hpp"
@@ -442,7 +443,9 @@ void start_sandboxed_command(build_ptr self, size_t index, const std::string& ke
     src.src = b.source;
     src.target = b.target;
     src.writable = b.writable;
-    if (b.from_stage >= 0) {
+    if (!b.image.empty()) {
+      src.stage_layers = st.bind_images.at(b.image).layers;  // pulled before the cache lookup
+    } else if (b.from_stage >= 0) {
       src.stage_layers = st.stages.at(b.from_stage).layers;
       if (src.stage_layers.empty())
         return fail(self, "step_failed",
@@ -671,13 +674,27 @@ void sandbox_step(build_ptr self, size_t index) {
       sandbox_step(self, index);
     });
   }
+  for (auto& b : step.binds)
+    if (!b.image.empty() && !st.bind_images.count(b.image)) {
+      // RUN --mount=type=bind,from=<image>: the image first, as BuildKit pulls it.
+      runtime::build_source source;
+      source.type = runtime::source_type::image;
+      source.image = b.image;
+      return resolve_base(self, std::move(source), step_i,
+                          [=, image = b.image](runtime::base_image& base) {
+                            self->state.bind_images[image] = base;
+                            sandbox_step(self, index);
+                          });
+    }
   auto key = chained_key(st.chain_key, st.plan.steps[index].cache_key);
   // COPY --from: what the stage or image holds is part of what the copy makes.
   if (step.type == runtime::step_type::copy && step.from_stage >= 0)
     key = chained_key(key, st.stages.at(step.from_stage).chain_key);
   if (copies_image) key = chained_key(key, st.copy_images.at(index).digest);
-  for (auto& b : step.binds)  // a bound stage's files are an input of the step
+  for (auto& b : step.binds) {  // a bound stage's or image's files are an input of the step
     if (b.from_stage >= 0) key = chained_key(key, st.stages.at(b.from_stage).chain_key);
+    if (!b.image.empty()) key = chained_key(key, st.bind_images.at(b.image).digest);
+  }
   auto where = "step " + std::to_string(index);
   auto apply_metadata = [&]() -> bool {
     switch (step.type) {
@@ -786,37 +803,22 @@ std::optional<storage::build_record> template_build(const build_state& st, std::
   return std::move(*rec);
 }
 
-// The template's ONBUILD instructions, as Docker runs a base image's triggers:
-// lowered like a Dockerfile (its COPY/ADD read the build's own context, the
-// one its copy steps name) and run before the request's steps. False if the
-// build failed.
-bool run_onbuild(build_ptr self, const std::vector<std::string>& triggers) {
+// The template's ONBUILD instructions, as Docker runs a base image's triggers
+// (runtime/plan/onbuild.hpp): lowered in the template's working dir and run
+// before the request's steps. False if the build failed.
+bool run_onbuild(build_ptr self, const runtime::template_base& base) {
   auto& st = self->state;
-  std::string context;
-  for (auto& step : st.req.steps)
-    if (step.type == runtime::step_type::copy && context.empty()) context = step.context;
-  std::string text = "FROM scratch\n";
-  for (auto& t : triggers) text += t + "\n";
-  auto prog = runtime::parse_dockerfile(text, context);
-  if (!prog.errors.empty()) {
-    auto& e = prog.errors.front();
-    auto which = e.line >= 2 && e.line - 2 < triggers.size() ? triggers[e.line - 2] : text;
+  auto steps = runtime::lower_onbuild(base.onbuild, runtime::onbuild_context(st.req), base.workdir);
+  if (!steps) {
     fail(self, "step_failed",
-         "ONBUILD " + which + " (of template " + st.req.source.ref + "): " + e.message, -1);
+         steps.error().message + " (an ONBUILD of template " + st.req.source.ref + ")", -1);
     return false;
   }
-  std::vector<runtime::build_step> steps;
-  for (auto& step : prog.steps)
-    if (step.type != runtime::step_type::from) steps.push_back(std::move(step));
-  auto added = runtime::plan_more_steps(std::move(steps), st.plan.base_key, 0);
-  for (auto& ps : st.plan.steps) ps.index += added.size();
-  st.plan.steps.insert(st.plan.steps.begin() + static_cast<long>(st.next_step),
-                       std::make_move_iterator(added.begin()),
-                       std::make_move_iterator(added.end()));
+  auto added = runtime::insert_onbuild(st.plan, std::move(*steps), st.next_step);
   append(self,
          {make_entry("log", "info",
-                     "running " + std::to_string(added.size()) +
-                         " ONBUILD instruction(s) of template " + st.req.source.ref + " first",
+                     "running " + std::to_string(added) + " ONBUILD instruction(s) of template " +
+                         st.req.source.ref + " first",
                      -1, "base")});
   return true;
 }
@@ -846,7 +848,7 @@ void start_on_template(build_ptr self) {
                base.user});
     append(self, {make_entry("log", "info", "base template " + s.req.source.ref + " " + base.digest,
                              -1, "base")});
-    if (!base.onbuild.empty() && !run_onbuild(self, base.onbuild)) return;
+    if (!base.onbuild.empty() && !run_onbuild(self, base)) return;
     run_next_step(self);
   });
 }

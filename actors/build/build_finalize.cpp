@@ -6,8 +6,9 @@
 // only): a build's service never binds a host port, and the ready check cannot
 // be fooled by something else listening on the host. A tick every 250 ms
 // probes the check (through the worker: port/url/file inside the container's
-// namespaces, a command by `runc exec`) until it passes, the command exits, or
-// ready_timeout_ms runs out.
+// namespaces, a command by `runc exec`, killed at its timeout) until it
+// passes, its retries fail (probe_tally.hpp: a HEALTHCHECK), the command exits,
+// or ready_timeout_ms runs out.
 #include <chrono>
 
 #include "actors/build/build_internal.hpp"
@@ -118,6 +119,7 @@ void start_command(build_ptr self) {
         s.starting = true;
         s.phase = "ready";
         s.start_ms = storage::now_ms();
+        s.tally.emplace(s.plan.ready);
         auto seq = ++s.tick_seq;
         runtime::process_spec spec;
         spec.argv = s.ctx->sandbox->run_argv(r.value);
@@ -141,9 +143,10 @@ void finalize_sandboxed(build_ptr self) {
 void on_ready_tick(build_ptr self, uint64_t seq) {
   auto& st = self->state;
   if (seq != st.tick_seq || !st.starting || !st.proc || st.ready_passed || st.ready_timed_out ||
-      st.cancel_promise || st.finishing)
+      st.ready_failed || st.cancel_promise || st.finishing)
     return;
-  if (storage::now_ms() - st.start_ms >= int64_t{st.plan.ready_timeout_ms}) {
+  auto elapsed = storage::now_ms() - st.start_ms;
+  if (elapsed >= int64_t{st.plan.ready_timeout_ms}) {
     st.ready_timed_out = true;
     st.stop_process();  // on_start_exit reports the timeout
     return;
@@ -157,18 +160,29 @@ void on_ready_tick(build_ptr self, uint64_t seq) {
     return;
   }
   st.probing = true;
-  probe_request req{st.container, st.plan.ready, start_spec(st)};
+  // A command probe without a timeout of its own has what is left of the deadline.
+  auto left = std::chrono::milliseconds(std::max<int64_t>(1, st.plan.ready_timeout_ms - elapsed));
+  probe_request req{st.container, st.plan.ready, start_spec(st),
+                    runtime::command_probe_timeout(st.plan.ready, left)};
   self->request(st.worker, caf::infinite, probe_atom::value, std::move(req))
       .then([=](runtime::probe_result& r) {
         auto& s = self->state;
         s.probing = false;
-        if (seq != s.tick_seq || !s.starting || s.ready_passed || s.ready_timed_out) return;
+        if (seq != s.tick_seq || !s.starting || s.ready_passed || s.ready_timed_out ||
+            s.ready_failed)
+          return;
         s.last_probe = r.detail;
+        s.tally->record(r.ready, elapsed);
+        if (s.tally->failed()) {
+          s.ready_failed = true;
+          s.stop_process();  // on_start_exit reports it
+          return;
+        }
         if (!r.ready) return;
         s.ready_passed = true;
-        append(self,
-               {phase_entry("ready", "ready check passed (" + r.detail + ") after " +
-                                         std::to_string(storage::now_ms() - s.start_ms) + " ms")});
+        append(self, {phase_entry("ready", "ready check passed (" + r.detail + ") after " +
+                                               std::to_string(storage::now_ms() - s.start_ms) +
+                                               " ms, probe " + std::to_string(s.tally->probes()))});
         s.stop_process();  // on_start_exit goes on to the artifact
       });
 }
@@ -186,6 +200,10 @@ void on_start_exit(build_ptr self, const runtime::process_exit& ex) {
         if (s.ready_passed) return make_artifact(self);
         auto check = runtime::describe(s.plan.ready);
         auto seen = s.last_probe.empty() ? std::string() : " (last probe: " + s.last_probe + ")";
+        if (s.ready_failed)
+          return fail(
+              self, "ready_check_failed",
+              "the ready check (" + check + ") failed: " + s.tally->failure_summary() + seen, -1);
         if (s.ready_timed_out)
           return fail(self, "ready_timeout",
                       "the ready check (" + check + ") did not pass within " +

@@ -18,6 +18,7 @@
 #include "actors/build/sandbox_worker.hpp"
 #include "runtime/image/image_job.hpp"
 #include "runtime/plan/plan.hpp"
+#include "runtime/sandbox/probe_tally.hpp"
 
 namespace nullspace::actors::build_detail {
 
@@ -74,15 +75,19 @@ struct build_state {
   std::map<int32_t, stage_snapshot> stages;  // the stages built before it
   // COPY --from=<image>: the pulled image's layers and digest, by step index.
   std::map<size_t, runtime::base_image> copy_images;
+  // RUN --mount=type=bind,from=<image>: the pulled images, by reference.
+  std::map<std::string, runtime::base_image> bind_images;
 
   // The start command and its ready check (build_finalize.cpp).
   bool starting = false;      // the start command's container is up
   bool ready_passed = false;  // stopped on purpose: the check passed
   bool ready_timed_out = false;
-  bool probing = false;  // a probe is in flight
+  bool ready_failed = false;  // stopped on purpose: the check's retries failed
+  bool probing = false;       // a probe is in flight
   int64_t start_ms = 0;
-  uint64_t tick_seq = 0;   // ticks of an earlier start are ignored
-  std::string last_probe;  // what the last probe saw, for the failure message
+  uint64_t tick_seq = 0;                      // ticks of an earlier start are ignored
+  std::string last_probe;                     // what the last probe saw, for the failure message
+  std::optional<runtime::probe_tally> tally;  // the ready check's probes (Docker's retries)
   // While the base image is being resolved (maybe made: minutes), for cancel.
   std::shared_ptr<runtime::image_job> base_job;
   bool cleaned = false;

@@ -36,10 +36,14 @@ sandbox_worker_actor::behavior_type worker_behavior(sandbox_worker_actor::pointe
         if (!pid) return {false, "the start command is not running"};
         if (r.check.type != runtime::ready_type::command)
           return runtime::probe_ready(r.check, *pid);
-        // Ends when it exits, or when the container is killed (timeout, cancel).
-        auto c = runtime::run_command(
-            sandbox->exec_argv(r.container_id, r.as, {"/bin/sh", "-c", r.check.cmd}));
+        // Ends when it exits, at its timeout (its process tree killed), or
+        // when the container is killed (deadline, cancel).
+        auto c = runtime::run_command_within(
+            sandbox->exec_argv(r.container_id, r.as, {"/bin/sh", "-c", r.check.cmd}), r.timeout);
         if (!c) return {false, c.error().message};
+        if (c->timed_out)
+          return {false, "the command did not finish within " + std::to_string(r.timeout.count()) +
+                             " ms (killed)"};
         auto last = runtime::last_lines(c->output, 1);
         return {c->exit_status == 0, "exit status " + std::to_string(c->exit_status) +
                                          (last.empty() ? "" : ": " + last.front())};

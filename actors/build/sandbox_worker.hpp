@@ -4,6 +4,8 @@
 // time and answers. Container processes themselves run under process_runner.
 #pragma once
 
+#include <chrono>
+
 #include <caf/all.hpp>
 
 #include <memory>
@@ -75,7 +77,8 @@ struct copy_job {
 struct probe_request {
   std::string container_id;
   runtime::ready_check check;
-  runtime::sandbox_spec as;  // env, cwd and user a command check runs with
+  runtime::sandbox_spec as;              // env, cwd and user a command check runs with
+  std::chrono::milliseconds timeout{0};  // a command check's: then its process tree is killed
 };
 
 using sandbox_worker_actor =

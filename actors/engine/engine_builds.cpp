@@ -6,6 +6,7 @@
 #include <set>
 
 #include "actors/engine/engine_impl.hpp"
+#include "actors/engine/plan_triggers.hpp"
 #include "actors/engine/status_cache.hpp"
 #include "runtime/plan/plan.hpp"
 #include "runtime/plan/request_parser.hpp"
@@ -86,10 +87,13 @@ validation engine::validate(std::string_view request_json) const {
   return out;
 }
 
-result<std::string> engine::plan_json(std::string_view request_json) const {
+result<std::string> engine::plan_json(std::string_view request_json,
+                                      const tenant_id& tenant) const {
   auto parsed = runtime::parse_build_request(request_json, impl_->opts.limits);
   if (!parsed.request) return runtime::request_error(std::move(parsed));
-  return runtime::plan_json(runtime::make_plan(*parsed.request));
+  auto plan = runtime::make_plan(*parsed.request);
+  add_template_triggers(*impl_->ctx, *parsed.request, tenant.str(), plan);
+  return runtime::plan_json(plan);
 }
 
 result<status_view> engine::get_status(const build_id& id, log_offset offset, size_t limit,

@@ -125,6 +125,7 @@ struct poll_result {
   runtime::machine_status status;
   result<runtime::output_chunk> output = runtime::output_chunk{};
   std::optional<runtime::probe_result> probe;
+  int64_t probe_started_ms = 0;  // since the machine started
 };
 
 void on_poll(machine_ptr self, poll_result& r) {
@@ -152,6 +153,13 @@ void on_poll(machine_ptr self, poll_result& r) {
                               : "ended";
   if (st.rec.state == machine_state::starting) {
     if (r.probe && r.probe->ready) return become_ready(self);
+    if (r.probe && st.tally) {
+      st.tally->record(false, r.probe_started_ms);
+      if (st.tally->failed())
+        return fail(self, "ready_check_failed",
+                    "the ready check " + runtime::describe(st.ready) + " failed: " +
+                        st.tally->failure_summary() + " (last seen: " + r.probe->detail + ")");
+    }
     if (st.ready.type == runtime::ready_type::none &&
         (!start_ended || (r.status.start_exit_status && *r.status.start_exit_status == 0)))
       return become_ready(self);
@@ -187,8 +195,10 @@ void poll(machine_ptr self) {
       st.rec.state == machine_state::starting && st.ready.type != runtime::ready_type::none;
   blocking(
       self,
-      [driver, id = st.rec.id, from = st.output_offset, probe, check = st.ready] {
+      [driver, id = st.rec.id, from = st.output_offset, probe, check = st.ready,
+       since_start = storage::now_ms() - st.started_ms] {
         poll_result r;
+        r.probe_started_ms = since_start;
         r.status = driver->status(id);
         r.output = driver->read_start_output(id, from, output_chunk_bytes);
         if (probe && r.status.machine != runtime::machine_status::state::gone)
@@ -211,6 +221,7 @@ void launch(machine_ptr self) {
         st.rec.driver = p->driver;
         st.rec.placement = p->json;
         st.started_ms = storage::now_ms();
+        st.tally.emplace(st.ready);
         auto what = st.spec.config.start_cmd.empty() ? std::string("started (no start command)")
                                                      : "started `" + st.spec.config.start_cmd + "`";
         if (st.ready.type != runtime::ready_type::none)
@@ -292,6 +303,7 @@ void adopted(machine_ptr self, adoption& a) {
     if (a.config->ready_timeout_ms) st.ready_timeout_ms = a.config->ready_timeout_ms;
   }
   st.started_ms = st.rec.created_ms;
+  st.tally.emplace(st.ready);  // the probes before the restart are not known: counted anew
   st.output_offset = st.rec.output_offset;
   st.log->add(make_entry("event", "info", "adopted after the engine restarted"));
   if (st.rec.state == machine_state::stopping) {

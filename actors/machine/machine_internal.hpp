@@ -18,6 +18,7 @@
 #include "actors/engine_context.hpp"
 #include "actors/hub/log_appender.hpp"
 #include "actors/machine/machine_actor.hpp"
+#include "runtime/sandbox/probe_tally.hpp"
 
 namespace nullspace::actors::machine_detail {
 
@@ -57,8 +58,9 @@ struct machine_actor_state {
   runtime::machine_spec spec;
   runtime::ready_check ready;
   uint32_t ready_timeout_ms = 60000;
-  int64_t started_ms = 0;  // when the driver launched it
-  std::string last_probe;  // what the last probe saw
+  int64_t started_ms = 0;                     // when the driver launched it
+  std::string last_probe;                     // what the last probe saw
+  std::optional<runtime::probe_tally> tally;  // the ready check's probes (Docker's retries)
   std::vector<caf::typed_response_promise<machine_reply>> ready_waiters;
 
   // The blocking pool: one job of this machine at a time, in order.

@@ -102,8 +102,11 @@ class engine {
 
   validation validate(std::string_view request_json) const;
   // The normalized plan: {"backend", "base", "steps": [{index, type, summary,
-  // cache_key}], "resources"} (API.md, POST /v1/builds:plan).
-  result<std::string> plan_json(std::string_view request_json) const;
+  // cache_key}], "resources"} (API.md, POST /v1/builds:plan); a template
+  // source's ONBUILD triggers (as `tenant` sees the template) are its first
+  // steps, and "onbuild_triggers" names them.
+  result<std::string> plan_json(std::string_view request_json,
+                                const tenant_id& tenant = default_tenant()) const;
 
   result<status_view> get_status(const build_id& id, log_offset offset = {}, size_t limit = 1000,
                                  const tenant_id& tenant = default_tenant()) const;

@@ -33,8 +33,8 @@ struct machine_resources {
 
 // Why a machine failed or stopped.
 struct machine_failure {
-  std::string code;     // start_failed, ready_timeout, sandbox_failed, lost, out_of_memory, …
-  std::string message;  // a human sentence
+  std::string code;  // start_failed, ready_check_failed, ready_timeout, sandbox_failed, lost, …
+  std::string message;                  // a human sentence
   std::vector<std::string> last_lines;  // the start command's last output lines, if any
 };
 

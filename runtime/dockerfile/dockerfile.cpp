@@ -15,6 +15,9 @@
 namespace nullspace::runtime {
 namespace {
 
+// A HEALTHCHECK's ready deadline beyond its probes: their own start-up (runc exec).
+constexpr uint64_t deadline_slack_ms = 5000;
+
 namespace syn = dockerfile_syntax;
 
 const std::vector<std::string> default_shell{"/bin/sh", "-c"};
@@ -170,8 +173,8 @@ struct stage {
 class lowering {
  public:
   lowering(const syn::document& doc, const std::string& context, const dockerfile_options& options,
-           dockerfile_program& out)
-      : doc_(doc), context_(context), options_(options), out_(out) {}
+           const std::string& base_workdir, dockerfile_program& out)
+      : doc_(doc), context_(context), options_(options), base_workdir_(base_workdir), out_(out) {}
 
   void run() {
     for (auto& e : doc_.errors) out_.errors.push_back(e);
@@ -311,10 +314,13 @@ class lowering {
       step.from_stage = base;
       s.deps.insert(base);
       s.config = b.config;
-    } else if (lower(image) != "scratch") {
-      if (auto ref = parse_image_ref(image); !ref)
-        return error(ins.line, "FROM " + image + ": " + ref.error().message);
-      step.image = image;
+    } else {
+      if (!base_workdir_.empty()) s.config.workdir = base_workdir_;
+      if (lower(image) != "scratch") {
+        if (auto ref = parse_image_ref(image); !ref)
+          return error(ins.line, "FROM " + image + ": " + ref.error().message);
+        step.image = image;
+      }
     }
     s.steps.push_back(std::move(step));
     stages_.push_back(std::move(s));
@@ -550,14 +556,17 @@ class lowering {
         }
       if (kv.count("from")) {
         auto from = find_stage(lower(kv["from"]));
-        if (from < 0) {
+        if (from >= 0) {
+          b.from_stage = from;
+          current().deps.insert(from);
+        } else if (auto ref = parse_image_ref(kv["from"]); ref) {
+          b.image = kv["from"];  // an image: pulled like a FROM, its rootfs bound
+        } else {
           error(ins.line, "RUN --mount=type=bind,from=" + kv["from"] +
-                              " names no earlier stage (an image: add FROM <image> AS <name> "
-                              "and bind from=<name>)");
+                              " names no earlier stage and is no image reference (" +
+                              ref.error().message + ")");
           return false;
         }
-        b.from_stage = from;
-        current().deps.insert(from);
       } else if (context_.empty()) {
         error(ins.line,
               "RUN --mount=type=bind reads the build context, but the request has none "
@@ -994,10 +1003,14 @@ class lowering {
     } else {
       check.cmd = std::string(command);
     }
-    uint64_t interval = check.interval_ms ? check.interval_ms : 30000;
-    uint64_t timeout = check.timeout_ms ? check.timeout_ms : 30000;
-    uint64_t retries = check.retries ? check.retries : 3;
-    auto deadline = check.start_period_ms + retries * interval + timeout;
+    // Docker's defaults, kept in the check: its probes are killed after the
+    // timeout and `retries` counted failures fail it (runtime/sandbox/probe_tally.hpp).
+    if (!check.interval_ms) check.interval_ms = 30000;
+    if (!check.timeout_ms) check.timeout_ms = 30000;
+    if (!check.retries) check.retries = 3;
+    uint64_t per_probe = uint64_t{check.interval_ms} + check.timeout_ms;
+    // A backstop only: by then the retries have failed it.
+    auto deadline = check.start_period_ms + (check.retries + 1) * per_probe + deadline_slack_ms;
     c.healthcheck = std::move(check);
     c.healthcheck_deadline_ms = static_cast<uint32_t>(std::min<uint64_t>(deadline, UINT32_MAX));
   }
@@ -1058,6 +1071,7 @@ class lowering {
   const syn::document& doc_;
   const std::string& context_;
   const dockerfile_options& options_;
+  const std::string& base_workdir_;
   dockerfile_program& out_;
   std::set<std::string> declared_;  // every ARG name
   std::vector<stage> stages_;
@@ -1075,10 +1089,11 @@ bool secret_like_name(std::string_view name) {
 }
 
 dockerfile_program parse_dockerfile(std::string_view text, const std::string& context,
-                                    const dockerfile_options& options) {
+                                    const dockerfile_options& options,
+                                    const std::string& base_workdir) {
   dockerfile_program out;
   auto doc = syn::split(text);
-  lowering(doc, context, options, out).run();
+  lowering(doc, context, options, base_workdir, out).run();
   if (!out.errors.empty() || !out.target_error.empty()) {
     out.steps.clear();
     out.start_cmd.clear();

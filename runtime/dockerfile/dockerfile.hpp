@@ -33,9 +33,10 @@ struct dockerfile_program {
   std::vector<std::string> volumes;        // VOLUME paths (recorded; no volumes here)
   std::string stop_signal;                 // STOPSIGNAL, as "SIGINT" or a number ("" = none)
   // HEALTHCHECK CMD of the final stage as a command ready check (with its
-  // options), and the deadline Docker would give it: start period + retries ×
-  // interval + timeout, with Docker's defaults (30 s, 30 s, 0 s, 3). type none:
-  // no HEALTHCHECK, or HEALTHCHECK NONE.
+  // options, Docker's defaults filled in: interval 30 s, timeout 30 s, retries
+  // 3), and a backstop deadline by which its retries have failed it: start
+  // period + (retries + 1) × (interval + timeout) + 5 s. type none: no
+  // HEALTHCHECK, or HEALTHCHECK NONE.
   ready_check healthcheck;
   uint32_t healthcheck_deadline_ms = 0;
   std::vector<std::string> onbuild;         // ONBUILD instructions of the final stage
@@ -56,8 +57,12 @@ struct dockerfile_options {
 };
 
 // `context` (bc_… or "") is what COPY and ADD read from without --from.
+// `base_workdir` is the working dir a stage FROM an image or scratch starts
+// in ("" = /): a template's ONBUILD triggers run in its working dir
+// (runtime/plan/onbuild.hpp).
 dockerfile_program parse_dockerfile(std::string_view text, const std::string& context,
-                                    const dockerfile_options& options = {});
+                                    const dockerfile_options& options = {},
+                                    const std::string& base_workdir = "");
 
 // A build arg (or ARG) name that looks like it holds a secret: it contains
 // TOKEN, PASSWORD, SECRET or KEY (in any case).

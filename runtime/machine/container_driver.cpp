@@ -23,6 +23,7 @@
 #include "runtime/machine/process_info.hpp"
 #include "runtime/process/command.hpp"
 #include "runtime/sandbox/overlay.hpp"
+#include "runtime/sandbox/probe_tally.hpp"
 #include "storage/common/file_text.hpp"
 #include "storage/common/json_reader.hpp"
 #include "storage/common/unique_fd.hpp"
@@ -418,7 +419,9 @@ probe_result container_driver::probe_ready(const std::string& id, const ready_ch
   cmd.argv = {"/bin/sh", "-c", check.cmd};
   auto handle = exec(id, cmd, std::move(cb));
   if (!handle) return {false, handle.error().message};
-  bool timed_out = answer.wait_for(options_.command_probe_timeout) != std::future_status::ready;
+  // HEALTHCHECK --timeout, else the driver's own bound; a kill ends the command's tree.
+  auto timeout = command_probe_timeout(check, options_.command_probe_timeout);
+  bool timed_out = answer.wait_for(timeout) != std::future_status::ready;
   if (timed_out) (*handle)->kill();
   auto ex = answer.get();
   std::string last;
@@ -428,8 +431,8 @@ probe_result container_driver::probe_ready(const std::string& id, const ready_ch
     if (!lines.empty()) last = ": " + lines.back();
   }
   if (timed_out)
-    return {false, "the command did not finish within " +
-                       std::to_string(options_.command_probe_timeout.count()) + " ms"};
+    return {false, "the command did not finish within " + std::to_string(timeout.count()) +
+                       " ms (killed)"};
   if (!ex.start_error.empty()) return {false, ex.start_error};
   return {ex.exit_code == 0, "exit status " + std::to_string(ex.exit_code) + last};
 }

@@ -34,7 +34,7 @@
 #include <unordered_map>
 #include <utility>
 
-#include "runtime/machine/process_tree.hpp"
+#include "runtime/process/process_tree.hpp"
 
 namespace nullspace::runtime {
 

@@ -240,6 +240,17 @@ std::string plan_json(const build_plan& plan) {
       .field("disk_mb", plan.disk_mb)
       .field("internet_access", plan.internet_access)
       .end_object();
+  if (auto& t = plan.triggers) {
+    w.key("onbuild_triggers")
+        .begin_object()
+        .field("template", t->template_ref)
+        .field("build", t->build_id);
+    w.key("instructions").begin_array();
+    for (auto& i : t->instructions) w.value(i);
+    w.end_array().field("steps", static_cast<uint64_t>(t->steps));
+    if (!t->problem.empty()) w.field("problem", t->problem);
+    w.end_object();
+  }
   w.end_object();
   return std::move(w).str();
 }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,17 @@ struct plan_step {
   std::string cache_key;   // "sha256:<hex>"
 };
 
+// The ONBUILD triggers of the template a build starts from, as the :plan
+// answer shows them (runtime/plan/onbuild.hpp): they run first, as the plan's
+// first `steps`.
+struct template_triggers {
+  std::string template_ref;               // the request's ref
+  std::string build_id;                   // the build it resolved to
+  std::vector<std::string> instructions;  // as written in the template's Dockerfile
+  size_t steps = 0;                       // how many of the plan's first steps they are
+  std::string problem;  // why they could not be lowered (the build will fail so); "" if fine
+};
+
 struct build_plan {
   std::string backend;       // "native" | "buildkit"
   std::string base_summary;  // e.g. "python_image 3.11"
@@ -35,6 +47,9 @@ struct build_plan {
   std::vector<std::string> volumes;        // Dockerfile VOLUME
   std::string stop_signal;                 // Dockerfile STOPSIGNAL
   std::vector<std::string> onbuild;        // Dockerfile ONBUILD
+  // A template source's ONBUILD triggers (only in a :plan answer; the build
+  // actor inserts them when it reads the template).
+  std::optional<template_triggers> triggers;
   // builder.ready, else a Dockerfile HEALTHCHECK (when there is a start command),
   // with its deadline: ready_timeout_ms, or the HEALTHCHECK's.
   ready_check ready;
@@ -52,6 +67,8 @@ std::vector<plan_step> plan_more_steps(std::vector<build_step> steps, std::strin
                                        size_t first_index);
 
 // {"backend","base":{summary,cache_key},"steps":[{index,type,summary,cache_key}],"resources":{…}}
+// and, for a template with ONBUILD triggers,
+// "onbuild_triggers":{template,build,instructions,steps[,problem]}
 std::string plan_json(const build_plan& plan);
 
 }  // namespace nullspace::runtime

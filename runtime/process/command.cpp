@@ -1,18 +1,48 @@
 #include "runtime/process/command.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
+
+#include "runtime/process/process_tree.hpp"
 
 extern char** environ;
 
 namespace nullspace::runtime {
 
-result<command_output> run_command(const std::vector<std::string>& argv, size_t max_output) {
+namespace {
+
+// Reads the pipe until EOF or `deadline` (none: until EOF); false at the deadline.
+bool read_until(int fd, command_output& out, size_t max_output,
+                std::optional<std::chrono::steady_clock::time_point> deadline) {
+  char buf[8192];
+  for (;;) {
+    if (deadline) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          *deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return false;
+      pollfd p{fd, POLLIN, 0};
+      int r = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), INT32_MAX)));
+      if (r < 0 && errno == EINTR) continue;
+      if (r == 0) return false;
+    }
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return true;
+    size_t room = max_output - std::min(max_output, out.output.size());
+    out.output.append(buf, std::min<size_t>(room, static_cast<size_t>(n)));
+  }
+}
+
+result<command_output> run(const std::vector<std::string>& argv, size_t max_output,
+                           std::optional<std::chrono::milliseconds> timeout) {
   if (argv.empty()) return make_error(errc::internal, "run_command: empty argv");
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0)
@@ -34,20 +64,35 @@ result<command_output> run_command(const std::vector<std::string>& argv, size_t 
     return make_error(errc::unavailable, "cannot start " + argv[0] + ": " + std::strerror(rc));
   }
   command_output out;
-  char buf[8192];
-  for (;;) {
-    ssize_t n = ::read(fds[0], buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    size_t room = max_output - std::min(max_output, out.output.size());
-    out.output.append(buf, std::min<size_t>(room, static_cast<size_t>(n)));
+  std::optional<std::chrono::steady_clock::time_point> deadline;
+  if (timeout) deadline = std::chrono::steady_clock::now() + *timeout;
+  if (!read_until(fds[0], out, max_output, deadline)) {
+    // Not reaped yet, so `pid` is still ours: the tree below it goes first.
+    out.timed_out = true;
+    // The program is continued to reap what was killed below it (an OCI
+    // runtime's exec must, or its killed command is left a zombie in the
+    // container) and exit; it is killed too if it has not within a second.
+    kill_descendants(pid);
+    read_until(fds[0], out, max_output, std::chrono::steady_clock::now() + std::chrono::seconds(1));
   }
   ::close(fds[0]);
   int status = 0;
+  if (out.timed_out && ::waitpid(pid, &status, WNOHANG) == 0) ::kill(pid, SIGKILL);
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
-  out.exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  out.exit_status = WIFEXITED(status) && !out.timed_out ? WEXITSTATUS(status) : -1;
   return out;
+}
+
+}  // namespace
+
+result<command_output> run_command(const std::vector<std::string>& argv, size_t max_output) {
+  return run(argv, max_output, std::nullopt);
+}
+
+result<command_output> run_command_within(const std::vector<std::string>& argv,
+                                          std::chrono::milliseconds timeout, size_t max_output) {
+  return run(argv, max_output, timeout);
 }
 
 std::vector<std::string> last_lines(const std::string& text, size_t n) {

@@ -130,6 +130,7 @@ std::string canonical_step_json(const build_step& step) {
           w.begin_object().field("source", b.source).field("target", b.target);
           if (!b.context.empty()) w.field("context", b.context);
           if (b.from_stage >= 0) w.field("from_stage", static_cast<int64_t>(b.from_stage));
+          if (!b.image.empty()) w.field("from_image", b.image);
           if (b.writable) w.field("rw", true);
           w.end_object();
         }

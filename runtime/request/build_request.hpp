@@ -64,6 +64,7 @@ struct bind_mount {
   std::string context;      // bc_… when it reads the build context
   int32_t from_stage = -1;  // the stage it reads, else -1
   bool writable = false;    // rw: writes allowed, and dropped after the step
+  std::string image;        // the image it reads (from= no stage: pulled like COPY --from)
   bool operator==(const bind_mount&) const = default;
 };
 
@@ -119,8 +120,9 @@ struct ready_check {
   ready_type type = ready_type::none;
   uint32_t port = 0;
   std::string url, path, cmd;
-  // A Dockerfile HEALTHCHECK's options (0 = not given), recorded with the
-  // check; they decide its ready deadline (runtime/dockerfile/dockerfile.hpp).
+  // A Dockerfile HEALTHCHECK's options with Docker's defaults filled in (0 =
+  // none: builder.ready): each command probe is killed at timeout_ms, and
+  // `retries` counted failures fail the check (runtime/sandbox/probe_tally.hpp).
   // Probes run every 250 ms like any ready check's.
   uint32_t interval_ms = 0, timeout_ms = 0, start_period_ms = 0, retries = 0;
   bool operator==(const ready_check&) const = default;

@@ -31,6 +31,7 @@ __all__ = [
     "ContextProblem",
     "ContextInspection",
     "BuildContext",
+    "CacheMountPrune",
 ]
 
 TERMINAL_STATUSES = frozenset({"ready", "error", "cancelled"})
@@ -475,3 +476,20 @@ class BuildContext:
     def from_json(cls, d: Mapping[str, Any]) -> "BuildContext":
         """The view of the API\'s JSON object ``d`` (missing fields take defaults)."""
         return cls(_str(d.get("id")), _str(d.get("digest")), _int(d.get("files")), _int(d.get("bytes")))
+
+
+@dataclass(frozen=True)
+class CacheMountPrune:
+    """``Template.prune_cache_mounts``: the cache mount directories removed,
+    the bytes they held when last used, and those kept because a running step
+    holds them."""
+
+    removed: int = 0
+    bytes_freed: int = 0
+    in_use: int = 0
+
+    @classmethod
+    def from_json(cls, d: Any) -> "CacheMountPrune":
+        """The view of the API\'s JSON object ``d`` (missing fields take defaults)."""
+        d = _dict(d)
+        return cls(_int(d.get("removed")), _int(d.get("bytes_freed")), _int(d.get("in_use")))

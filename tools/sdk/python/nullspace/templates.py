@@ -4,7 +4,7 @@
 static calls build it (``Template.build``, ``build_in_background``,
 ``validate``, ``plan``, ``inspect_build_context``) and manage template refs
 (``get``, ``list``, ``list_builds``, tags, aliases, names, visibility,
-``delete``).
+``delete``), and prune the caller's cache mounts (``prune_cache_mounts``).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from nullspace.build_calls import TemplateBuildCalls
 from nullspace.builder import TemplateBuilder
+from nullspace.cache_mounts import TemplateCacheMountCalls
 from nullspace.client import Client
 from nullspace.errors import InvalidArgumentError
 from nullspace.registry import TemplateRegistryCalls
@@ -36,7 +37,7 @@ def _template_ref(template: Any) -> str:
     )
 
 
-class Template(TemplateBuilder, TemplateBuildCalls, TemplateRegistryCalls):
+class Template(TemplateBuilder, TemplateBuildCalls, TemplateRegistryCalls, TemplateCacheMountCalls):
     """A template definition (see :class:`~nullspace.builder.TemplateBuilder` for
     the fluent steps) and the static template calls::
 

@@ -1,4 +1,4 @@
-#include "runtime/machine/process_tree.hpp"
+#include "runtime/process/process_tree.hpp"
 
 #include <signal.h>
 
