@@ -37,6 +37,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_report.hpp"
 #include "nullspace/engine.hpp"
 
 namespace fs = std::filesystem;
@@ -146,6 +147,9 @@ void checkouts(engine& eng, uint32_t pool_size, int rounds, bool refill) {
       ms.size(), refill ? "refill running" : "no refill beside", percentile(ms, 0.5),
       percentile(ms, 0.99), percentile(ms, 1.0), percentile(anchor, 0.5), percentile(anchor, 0.99),
       percentile(anchor, 1.0));
+  nullspace::bench::report(
+      std::string("warm-pool checkout p99, embedded, ") + (refill ? "refill running" : "no refill"),
+      percentile(ms, 0.99), "ms", "get_pool p99", percentile(anchor, 0.99));
 }
 
 void hit_against_cold(engine& eng, int rounds) {
@@ -168,6 +172,8 @@ void hit_against_cold(engine& eng, int rounds) {
       "create served by a pool hit: median %.3f ms; cold create of the same template: "
       "median %.1f ms (%d each): %.0fx\n",
       h50, c50, rounds, c50 / std::max(h50, 1e-6));
+  nullspace::bench::report("create served by a pool hit, median", h50, "ms",
+                           "cold create of the same template", c50);
 }
 
 void refill_at_once(engine& eng, uint32_t pools, uint32_t per_pool) {
@@ -183,6 +189,9 @@ void refill_at_once(engine& eng, uint32_t pools, uint32_t per_pool) {
       "%u pools x %u ready machines from empty: all ready in %.1f s; engine CPU %.1f s "
       "(%.0f%% of one core), runtime processes %.1f s\n",
       pools, per_pool, wall, cpu, 100 * cpu / wall, kids);
+  nullspace::bench::report(
+      std::to_string(pools) + " pools x " + std::to_string(per_pool) + " machines ready from empty",
+      wall, "s");
   for (uint32_t i = 0; i < pools; ++i)
     must(eng.delete_pool("many-" + std::to_string(i)), "delete pool");
 }

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "api/api_server.hpp"
+#include "bench_report.hpp"
 #include "nullspace/engine.hpp"
 #include "runtime/artifact/rootfs_artifact.hpp"
 #include "runtime/image/image_store.hpp"
@@ -152,6 +153,8 @@ void per_step(nullspace::engine& eng, const std::string& tmp, size_t steps) {
       "per-step: engine %.1f ms/step (median of 3 builds of %zu steps), runc run by hand "
       "%.1f ms (median of %zu) -> overhead %.1f ms/step\n",
       median(per), steps, median(hand), hand.size(), median(per) - median(hand));
+  nullspace::bench::report("sandboxed trivial step", median(per), "ms", "runc run by hand",
+                           median(hand));
 }
 
 void cached_rebuild(nullspace::engine& eng, size_t rebuilds) {
@@ -192,6 +195,7 @@ void cached_rebuild(nullspace::engine& eng, size_t rebuilds) {
       "cached 10-step rebuild via HTTP (first build %s): median %.1f ms, p90 %.1f ms, "
       "max %.1f ms over %zu rebuilds\n",
       first.c_str(), median(times), times[times.size() * 9 / 10], times.back(), times.size());
+  nullspace::bench::report("cached 10-step rebuild via HTTP, median", median(times), "ms");
 }
 
 void ext4_rate(const std::string& tmp, const std::string& name, const std::string& layer) {
@@ -217,6 +221,7 @@ void ext4_rate(const std::string& tmp, const std::string& name, const std::strin
   }
   std::printf("ext4 artifact of %s (%.0f MB of files): median %.0f MB/s (3 runs)\n", name.c_str(),
               static_cast<double>(used) / (1 << 20), median(rates));
+  nullspace::bench::report("ext4 artifact of " + name, median(rates), "MB/s");
 }
 
 }  // namespace
