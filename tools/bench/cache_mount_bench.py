@@ -35,7 +35,6 @@ OCI runtime, or a reachable Debian mirror (and npm registry, for the npm case).
 import argparse
 import datetime
 import glob
-import http.client
 import json
 import os
 import shutil
@@ -46,7 +45,7 @@ import tempfile
 import time
 import urllib.request
 
-from bench_daemon import report, start_server
+from bench_daemon import report, request, start_server
 
 APT_PREPARE = """\
 RUN rm -f /etc/apt/apt.conf.d/docker-clean && \\
@@ -92,16 +91,6 @@ def reachable(url):
             return r.status < 400
     except Exception:
         return False
-
-
-def request(port, method, path, body=None, timeout=120):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    headers = {"Content-Type": "application/json"} if body is not None else {}
-    c.request(method, path, json.dumps(body) if body is not None else None, headers)
-    r = c.getresponse()
-    data = r.read()
-    c.close()
-    return r.status, data
 
 
 def ts_seconds(ts):
@@ -189,7 +178,7 @@ def run_case(port, data_dir, case, packages, rounds, show, ca_paths, run_id):
                 print("\n".join("    | " + line for line in output), flush=True)
             if kind == "warm" and case == "apt" and not any(
                     line.startswith("Need to get 0 B") for line in output):
-                sys.exit(f"[apt] the warm rebuild downloaded packages again:\n" +
+                sys.exit("[apt] the warm rebuild downloaded packages again:\n" +
                          "\n".join(output[-20:]))
     med = lambda xs, i: statistics.median(x[i] for x in xs)
     return {"cold": cold[:2], "warm": (med(warm, 0), med(warm, 1)),
