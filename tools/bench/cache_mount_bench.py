@@ -182,7 +182,7 @@ def run_case(port, data_dir, case, packages, rounds, show, ca_paths, run_id):
                          "\n".join(output[-20:]))
     med = lambda xs, i: statistics.median(x[i] for x in xs)
     return {"cold": cold[:2], "warm": (med(warm, 0), med(warm, 1)),
-            "anchor": (med(plain, 0), med(plain, 1)), "cache_mb": cached / 1e6}
+            "anchor": (med(plain, 0), med(plain, 1))}
 
 
 def main():
@@ -209,6 +209,9 @@ def main():
     if args.quick:
         args.rounds, args.cases, args.apt_packages = 1, "apt", "jq"
     cases = [c for c in args.cases.split(",") if c]
+    for case in cases:
+        if case not in ("apt", "npm", "npm-offline"):
+            sys.exit(f"--cases: {case} is no case (apt, npm, npm-offline)")
 
     if os.geteuid() != 0:
         print("skipped: sandboxed builds need root")
@@ -237,8 +240,6 @@ def main():
         results = {}
         for case in cases:
             packages = (args.apt_packages if case == "apt" else args.npm_packages).split()
-            if case not in ("apt", "npm", "npm-offline"):
-                sys.exit(f"--cases: {case} is no case (apt, npm, npm-offline)")
             results[case] = run_case(port, data, case, packages, args.rounds, args.show_output,
                                      args.extra_ca, time.strftime("%Y%m%dT%H%M%S"))
     finally:
