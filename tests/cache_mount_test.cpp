@@ -179,6 +179,29 @@ RUN --mount=type=cache,id=deps,target=/a test ! -e /a/who && echo bob-sees-nothi
   CHECK(store_of(*eng).list("alice").size() == 2);
 }
 
+TEST_CASE("a mount inside a cache mount's target is mounted after the cache, not hidden by it",
+          "[cache_mounts]") {
+  REQUIRE_SANDBOX();
+  temp_dir dir;
+  auto eng = open_sandbox(dir);
+  // The inner mounts are named first: they must still be mounted over the
+  // outer cache, not under it (where the step would write into the outer one).
+  auto b = build_df(*eng, R"DF(FROM busybox
+RUN --mount=type=cache,id=inner,target=/c/inner --mount=type=tmpfs,target=/c/scratch --mount=type=cache,id=outer,target=/c echo in > /c/inner/f && echo tmp > /c/scratch/f && echo out > /c/f && grep -q ' /c/scratch tmpfs ' /proc/mounts && echo nested-ok
+)DF");
+  INFO(failure(b));
+  REQUIRE(b.record.status == build_status::ready);
+  CHECK(contains(output(*eng, b.record.id), "nested-ok"));
+  auto inner = store_of(*eng).data_dir("default", "inner");
+  auto outer = store_of(*eng).data_dir("default", "outer");
+  CHECK(read_file(inner + "/f") == "in\n");
+  CHECK(read_file(outer + "/f") == "out\n");
+  // Only the mount points are left in the outer cache, empty.
+  CHECK(!fs::exists(outer + "/inner/f"));
+  CHECK(!fs::exists(outer + "/scratch/f"));
+  CHECK(mounts_under(dir.path()) == 0);
+}
+
 TEST_CASE("sharing=locked lets one step in at a time; private gives a busy cache's user its own",
           "[cache_mounts]") {
   REQUIRE_SANDBOX();

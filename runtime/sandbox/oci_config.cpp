@@ -1,16 +1,26 @@
 #include "runtime/sandbox/oci_config.hpp"
 
+#include <algorithm>
+
 #include "storage/common/json_writer.hpp"
 
 namespace nullspace::runtime {
 namespace {
 
 void mount(json::writer& w, std::string_view dest, std::string_view type, std::string_view source,
-           std::initializer_list<std::string_view> options) {
+           const std::vector<std::string_view>& options) {
   w.begin_object().field("destination", dest).field("type", type).field("source", source);
   w.key("options").begin_array();
   for (auto o : options) w.value(o);
   w.end_array().end_object();
+}
+
+// How many names `path` has ("/a/b/" and "/a//b" have 2).
+size_t path_depth(std::string_view path) {
+  size_t n = 0;
+  for (size_t i = 0; i < path.size(); ++i)
+    if (path[i] != '/' && (i == 0 || path[i - 1] == '/')) ++n;
+  return n;
 }
 
 // Paths a step must not read or write even as root (the usual container masks).
@@ -69,18 +79,32 @@ std::string oci_config_json(const sandbox_spec& s) {
   mount(w, "/dev/mqueue", "mqueue", "mqueue", {"nosuid", "noexec", "nodev"});
   mount(w, "/sys", "sysfs", "sysfs", {"nosuid", "noexec", "nodev", "ro"});
   if (s.tmp_tmpfs) mount(w, "/tmp", "tmpfs", "tmpfs", {"nosuid", "nodev", "mode=1777"});
+  // The step's own mounts, a parent before what is mounted inside it: the
+  // runtime mounts in this order, so a mount made before its parent's would
+  // be hidden under it (a tmpfs or bind inside a cache mount's target).
+  struct step_mount {
+    std::string target, type, source;
+    std::vector<std::string_view> options;  // literals
+  };
+  std::vector<step_mount> mounts;
   if (s.network && !s.resolv_conf.empty())
-    mount(w, "/etc/resolv.conf", "bind", s.resolv_conf, {"rbind", "ro"});
+    mounts.push_back({"/etc/resolv.conf", "bind", s.resolv_conf, {"rbind", "ro"}});
   if (!s.secrets_dir.empty())
-    mount(w, "/run/secrets", "bind", s.secrets_dir, {"rbind", "ro", "nosuid", "nodev", "noexec"});
+    mounts.push_back(
+        {"/run/secrets", "bind", s.secrets_dir, {"rbind", "ro", "nosuid", "nodev", "noexec"}});
   for (auto& [id, target] : s.secret_files)
-    mount(w, target, "bind", s.secrets_dir + "/" + id,
-          {"rbind", "ro", "nosuid", "nodev", "noexec"});
-  for (auto& target : s.tmpfs) mount(w, target, "tmpfs", "tmpfs", {"nosuid", "nodev", "mode=755"});
+    mounts.push_back(
+        {target, "bind", s.secrets_dir + "/" + id, {"rbind", "ro", "nosuid", "nodev", "noexec"}});
+  for (auto& target : s.tmpfs)
+    mounts.push_back({target, "tmpfs", "tmpfs", {"nosuid", "nodev", "mode=755"}});
   for (auto& [source, target] : s.readonly_binds)
-    mount(w, target, "bind", source, {"bind", "ro", "nosuid", "nodev"});
+    mounts.push_back({target, "bind", source, {"bind", "ro", "nosuid", "nodev"}});
   for (auto& [source, target] : s.writable_binds)
-    mount(w, target, "bind", source, {"bind", "rw", "nosuid", "nodev"});
+    mounts.push_back({target, "bind", source, {"bind", "rw", "nosuid", "nodev"}});
+  std::stable_sort(mounts.begin(), mounts.end(), [](const step_mount& a, const step_mount& b) {
+    return path_depth(a.target) < path_depth(b.target);
+  });
+  for (auto& m : mounts) mount(w, m.target, m.type, m.source, m.options);
   w.end_array();
 
   w.key("linux").begin_object();

@@ -1,5 +1,7 @@
 """What the Python benchmarks share: starting nullspaced on a free loopback port,
 reading its memory from /proc, percentiles. Imported by the scripts beside it."""
+import http.client
+import json
 import subprocess
 import sys
 
@@ -13,6 +15,17 @@ def start_server(server, data_dir, args):
         if line.startswith("listening on http://127.0.0.1:"):
             return p, int(line.rsplit(":", 1)[1])
     sys.exit("nullspaced did not start")
+
+
+def request(port, method, path, body=None, timeout=120):
+    """One HTTP request to nullspaced on 127.0.0.1 (`body` sent as JSON): (status, bytes)."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    c.request(method, path, json.dumps(body) if body is not None else None, headers)
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    return r.status, data
 
 
 def status_kib(pid, field="VmRSS"):
@@ -32,7 +45,6 @@ def percentile(xs, q):
 def report(name, value, unit, anchor=None, anchor_value=None):
     """One figure for tools/bench/all (the line bench_report.hpp prints): its value and,
     when there is one, the anchor measured in the same run."""
-    import json
     fig = {"name": name, "value": value, "unit": unit}
     if anchor is not None:
         fig.update(anchor=anchor, anchor_value=anchor_value)

@@ -22,7 +22,6 @@ older build) in the same rounds.
       [--quick] [--rounds 3] [--compare-server OLD] [--remove-data]
 """
 import argparse
-import http.client
 import json
 import os
 import shutil
@@ -33,7 +32,7 @@ import sys
 import tempfile
 import time
 
-from bench_daemon import report
+from bench_daemon import report, request
 
 
 def generate(tool, source, builds, entries, unfinished):
@@ -60,16 +59,6 @@ def clone(source, dest):
             os.link(a, b)
         else:
             shutil.copy2(a, b)
-
-
-def request(port, method, path, body=None, timeout=120):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    headers = {"Content-Type": "application/json"} if body is not None else {}
-    c.request(method, path, json.dumps(body) if body is not None else None, headers)
-    r = c.getresponse()
-    data = r.read()
-    c.close()
-    return r.status, data
 
 
 def new_build(name):
