@@ -130,11 +130,7 @@ void finish(build_ptr self, build_status to, std::vector<log_entry> entries) {
   st.finishing = true;
   st.rec.status = to;
   st.rec.finished_ms = storage::now_ms();
-  // FROM steps are neither hits nor misses: they are not counted as steps.
-  st.rec.cache.steps =
-      static_cast<uint32_t>(std::count_if(st.plan.steps.begin(), st.plan.steps.end(), [](auto& ps) {
-        return ps.step.type != runtime::step_type::from;
-      }));
+  st.rec.cache.steps = counted_steps(st.plan);
   if (!st.ctx->sandbox) st.rec.cache.misses = static_cast<uint32_t>(st.steps_run);
   append_request req;
   req.build_id = st.rec.id;
@@ -1078,6 +1074,13 @@ build_actor::behavior_type build_behavior(build_ptr self, std::shared_ptr<engine
 }
 
 }  // namespace
+
+uint32_t counted_steps(const runtime::build_plan& plan) {
+  // FROM steps are neither hits nor misses: they are not counted as steps.
+  return static_cast<uint32_t>(std::count_if(plan.steps.begin(), plan.steps.end(), [](auto& ps) {
+    return ps.step.type != runtime::step_type::from;
+  }));
+}
 
 build_actor spawn_build(caf::local_actor* manager_self, std::shared_ptr<engine_context> ctx,
                         storage::build_record rec, runtime::build_request req,

@@ -17,8 +17,12 @@
 
 #include "actors/engine_context.hpp"
 #include "actors/messages.hpp"
+#include "runtime/plan/plan.hpp"
 
 namespace nullspace::actors {
+
+// The steps a build's record counts (cache.steps): its plan's, FROM steps excepted.
+uint32_t counted_steps(const runtime::build_plan& plan);
 
 // `rec` must be in status waiting or queued and already durable.
 build_actor spawn_build(caf::local_actor* manager_self, std::shared_ptr<engine_context> ctx,

@@ -9,6 +9,7 @@
 
 #include "actors/build/build_actor.hpp"
 #include "actors/build/build_state.hpp"
+#include "runtime/plan/plan.hpp"
 #include "runtime/plan/request_parser.hpp"
 #include "storage/common/logging.hpp"
 #include "storage/common/new_id.hpp"
@@ -22,12 +23,18 @@ using storage::build_status;
 
 constexpr int max_crash_recoveries = 3;
 
+// A build the manager knows of. A queued build without secret values is held
+// without an actor (`handle` empty): its record is durable and current in the
+// store, so its actor is made from that record when it gets a slot. A queued
+// build then costs a map entry and a queue entry (PERFORMANCE.md, "Live
+// builds"), not an actor with its record, parsed request and plan.
 struct live_build {
   build_actor handle;
   std::string tenant;
-  bool queued = false;   // waiting in a tenant queue for a slot
-  bool running = false;  // holds a slot
-  bool waiting = false;  // needs a build context first
+  bool queued = false;      // waiting in a tenant queue for a slot
+  bool running = false;     // holds a slot
+  bool waiting = false;     // needs a build context first
+  bool cancelling = false;  // held without an actor: its cancel is being written
   std::string waiting_for;
 };
 
@@ -44,54 +51,23 @@ struct manager_state {
 
 using manager_ptr = build_manager_actor::stateful_pointer<manager_state>;
 
-void enqueue(manager_state& st, const std::string& id) {
+void enqueue(manager_state& st, const std::string& id, bool front = false) {
   auto& lb = st.live.at(id);
   lb.queued = true;
   auto& q = st.queues[lb.tenant];
   if (q.empty()) st.tenant_turns.push_back(lb.tenant);
-  q.push_back(id);
+  if (front)
+    q.push_front(id);
+  else
+    q.push_back(id);
   ++st.queued;
 }
 
-// Grants free slots: one build per tenant per turn, FIFO within a tenant.
-void schedule(manager_ptr self) {
-  auto& st = self->state;
-  while (st.running < st.ctx->config.executor_slots && !st.tenant_turns.empty()) {
-    auto tenant = st.tenant_turns.front();
-    st.tenant_turns.pop_front();
-    auto& q = st.queues[tenant];
-    while (!q.empty()) {
-      auto id = q.front();
-      q.pop_front();
-      auto it = st.live.find(id);
-      if (it == st.live.end() || !it->second.queued) continue;  // cancelled meanwhile
-      it->second.queued = false;
-      it->second.running = true;
-      --st.queued;
-      ++st.running;
-      self->send(it->second.handle, start_atom::value);
-      break;
-    }
-    if (!q.empty())
-      st.tenant_turns.push_back(tenant);
-    else
-      st.queues.erase(tenant);
-  }
-}
-
-void adopt(manager_ptr self, build_record rec, runtime::build_request req) {
-  auto& st = self->state;
-  auto id = rec.id;
-  live_build lb;
-  lb.tenant = rec.tenant;
-  lb.waiting = rec.status == build_status::waiting;
-  lb.waiting_for = rec.waiting_for;
-  bool queue_it = rec.status == build_status::queued;
-  lb.handle = spawn_build(self, st.ctx, std::move(rec), std::move(req),
-                          caf::actor_cast<build_manager_actor>(self));
-  st.by_addr[lb.handle.address()] = id;
-  st.live[id] = std::move(lb);
-  if (queue_it) enqueue(st, id);
+// Out of its tenant's queue (the id stays in the deque until a turn skips it).
+void unqueue(manager_state& st, live_build& lb) {
+  if (!lb.queued) return;
+  lb.queued = false;
+  --st.queued;
 }
 
 storage::log_entry status_entry(build_status s, std::string level, std::string message) {
@@ -120,6 +96,83 @@ void append_record(manager_ptr self, build_record rec, std::vector<storage::log_
   else
     self->request(dir.hub(), caf::infinite, append_atom::value, std::move(req))
         .then([](uint64_t) {}, failed);
+}
+
+// Gives a build held without an actor its actor, from its stored record (it
+// just got a slot). False if that cannot be: the build fails, as recovery
+// fails a record it can no longer read.
+bool wake(manager_ptr self, const std::string& id, live_build& lb) {
+  auto& st = self->state;
+  auto rec = st.ctx->db->get_build(id);
+  if (!rec || rec->status != build_status::queued) {
+    logging::build.error("a queued build's stored record is gone or not queued", {{"build", id}});
+    return false;
+  }
+  auto parsed = runtime::parse_build_request(rec->definition_json, st.ctx->config.limits,
+                                             {.allow_redacted_secrets = true});
+  if (!parsed.request) {
+    rec->status = build_status::error;
+    rec->finished_ms = storage::now_ms();
+    rec->failure = storage::build_failure{
+        "internal", "the build's stored definition can no longer be read", -1, {}};
+    append_record(self, std::move(*rec),
+                  {status_entry(build_status::error, "error", "build failed: internal error")});
+    return false;
+  }
+  lb.handle = spawn_build(self, st.ctx, std::move(*rec), std::move(*parsed.request),
+                          caf::actor_cast<build_manager_actor>(self));
+  st.by_addr[lb.handle.address()] = id;
+  return true;
+}
+
+// Grants free slots: one build per tenant per turn, FIFO within a tenant.
+void schedule(manager_ptr self) {
+  auto& st = self->state;
+  while (st.running < st.ctx->config.executor_slots && !st.tenant_turns.empty()) {
+    auto tenant = st.tenant_turns.front();
+    st.tenant_turns.pop_front();
+    auto& q = st.queues[tenant];
+    while (!q.empty()) {
+      auto id = q.front();
+      q.pop_front();
+      auto it = st.live.find(id);
+      if (it == st.live.end() || !it->second.queued) continue;  // cancelled meanwhile
+      auto& lb = it->second;
+      unqueue(st, lb);
+      if (!lb.handle && !wake(self, id, lb)) {
+        st.live.erase(it);
+        continue;
+      }
+      lb.running = true;
+      ++st.running;
+      self->send(lb.handle, start_atom::value);
+      break;
+    }
+    if (!q.empty())
+      st.tenant_turns.push_back(tenant);
+    else
+      st.queues.erase(tenant);
+  }
+}
+
+// Takes over a durable build. A queued one without secret values whose stored
+// record is current (`stored_is_current`) is held without an actor until it
+// gets a slot; any other gets its actor now.
+void adopt(manager_ptr self, build_record rec, runtime::build_request req, bool stored_is_current) {
+  auto& st = self->state;
+  auto id = rec.id;
+  live_build lb;
+  lb.tenant = rec.tenant;
+  lb.waiting = rec.status == build_status::waiting;
+  lb.waiting_for = rec.waiting_for;
+  bool queue_it = rec.status == build_status::queued;
+  if (!queue_it || !stored_is_current || !req.secrets.empty()) {
+    lb.handle = spawn_build(self, st.ctx, std::move(rec), std::move(req),
+                            caf::actor_cast<build_manager_actor>(self));
+    st.by_addr[lb.handle.address()] = id;
+  }
+  st.live[id] = std::move(lb);
+  if (queue_it) enqueue(st, id);
 }
 
 std::string join(const std::vector<std::string>& v) {
@@ -152,6 +205,7 @@ void recover(manager_ptr self, build_record rec, const std::string& why) {
                                              {.allow_redacted_secrets = true});
   if (!parsed.request)
     return fail_now("internal", why + "; its stored definition can no longer be read");
+  bool stored_is_current = true;
   if (rec.status == build_status::building) {
     rec.status = build_status::queued;
     rec.started_ms = 0;
@@ -159,8 +213,9 @@ void recover(manager_ptr self, build_record rec, const std::string& why) {
         self, rec,
         {status_entry(build_status::queued, "warn",
                       why + " while building; queued again, starting from the first step")});
+    stored_is_current = false;  // until that append is durable: it keeps its actor
   }
-  adopt(self, std::move(rec), std::move(*parsed.request));
+  adopt(self, std::move(rec), std::move(*parsed.request), stored_is_current);
 }
 
 void recover_all(manager_ptr self, const std::string& why) {
@@ -176,8 +231,8 @@ void release(manager_state& st, const std::string& id) {
   auto it = st.live.find(id);
   if (it == st.live.end()) return;
   if (it->second.running) --st.running;
-  if (it->second.queued) --st.queued;
-  st.by_addr.erase(it->second.handle.address());
+  unqueue(st, it->second);
+  if (it->second.handle) st.by_addr.erase(it->second.handle.address());
   st.live.erase(it);
 }
 
@@ -281,10 +336,9 @@ caf::result<build_reply> submit(manager_ptr self, submit_request& sr) {
                   std::move(areq))
         .then(
             [=, req = std::move(req)](uint64_t) mutable {
-              auto& s = self->state;
-              --s.admitting;
+              --self->state.admitting;
               auto r = rec;
-              adopt(self, std::move(r), std::move(req));
+              adopt(self, std::move(r), std::move(req), true);
               schedule(self);
               rp.deliver(build_reply{std::nullopt, rec});
             },
@@ -316,10 +370,68 @@ build_reply already_terminal(const build_record& rec) {
                      rec};
 }
 
+// Cancels a queued build held without an actor: its cancelled record and entry
+// go through the registry (retention starts there), as a build actor's would.
+caf::result<build_reply> cancel_held(manager_ptr self, const std::string& id, live_build& lb,
+                                     std::string reason) {
+  auto& st = self->state;
+  auto rec = st.ctx->db->get_build(id);
+  if (!rec || storage::is_terminal(rec->status)) {
+    if (rec) return already_terminal(*rec);
+    return build_reply{make_error(errc::unavailable, "build " + id + " is not readable; retry"),
+                       {}};
+  }
+  if (lb.cancelling)
+    return build_reply{make_error(errc::conflict, "build " + id + " is already finishing"),
+                       std::move(*rec)};
+  unqueue(st, lb);
+  lb.cancelling = true;
+  rec->status = build_status::cancelled;
+  rec->finished_ms = storage::now_ms();
+  rec->cancel_reason = reason;
+  auto parsed = runtime::parse_build_request(rec->definition_json, st.ctx->config.limits,
+                                             {.allow_redacted_secrets = true});
+  if (parsed.request) rec->cache.steps = counted_steps(runtime::make_plan(*parsed.request));
+  storage::log_entry e;
+  e.kind = "cancelled";
+  e.level = "warn";
+  e.message = reason.empty() ? std::string("build cancelled") : "build cancelled: " + reason;
+  e.status = "cancelled";
+  append_request req;
+  req.build_id = id;
+  req.entries.push_back(std::move(e));
+  req.record = *rec;
+  auto rp = self->make_response_promise<build_reply>();
+  self->request(st.ctx->directory.registry(), caf::infinite, terminal_atom::value, std::move(req))
+      .then(
+          [=, rec = std::move(*rec)](uint64_t) mutable {
+            auto& s = self->state;
+            release(s, id);
+            s.crashes.erase(id);
+            if (s.ctx->heap) s.ctx->heap->request();
+            rp.deliver(build_reply{std::nullopt, std::move(rec)});
+          },
+          [=](caf::error& err) mutable {
+            // Not durable: the build stays queued, first in its tenant's line.
+            auto& s = self->state;
+            auto again = s.live.find(id);
+            if (again != s.live.end()) {
+              again->second.cancelling = false;
+              enqueue(s, id, true);
+              schedule(self);
+            }
+            rp.deliver(
+                build_reply{from_store_failure(err, "the cancel could not be stored: "), {}});
+          });
+  return rp;
+}
+
 caf::result<build_reply> cancel(manager_ptr self, const std::string& tenant, const std::string& id,
                                 std::string& reason) {
   auto& st = self->state;
   auto it = st.live.find(id);
+  if (it != st.live.end() && it->second.tenant == tenant && !it->second.handle)
+    return cancel_held(self, id, it->second, std::move(reason));
   if (it != st.live.end() && it->second.tenant == tenant) {
     auto rp = self->make_response_promise<build_reply>();
     self->request(it->second.handle, caf::infinite, cancel_atom::value, std::move(reason))

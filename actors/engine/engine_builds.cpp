@@ -52,11 +52,11 @@ void engine::submit_async(std::string_view request_json, const tenant_id& tenant
   if (!parsed.request) return done(runtime::request_error(std::move(parsed)));
   submit_request sr{tenant.str(), std::move(*parsed.request), {}, {}};
   auto& cfg = impl_->ctx->config;
+  if (idempotency_key.empty())
+    return impl_->ask_manager_async(std::move(done), submit_atom::value, std::move(sr));
   sr.idempotency = idempotency_row("build", tenant.str(), idempotency_key,
                                    sha256_hex(runtime::sanitized_definition_json(sr.request)),
                                    cfg.now_ms(), cfg.retention.idempotency_ms);
-  if (!sr.idempotency)
-    return impl_->ask_manager_async(std::move(done), submit_atom::value, std::move(sr));
   auto d = impl_->idempotency.begin(*impl_->db, *sr.idempotency, cfg.now_ms());
   if (d.refused) return done(*d.refused);
   if (!d.replay_id.empty()) {

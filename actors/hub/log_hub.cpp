@@ -248,7 +248,9 @@ log_hub_actor::behavior_type log_hub(hub_ptr self, storage::store* db) {
   return {
       [=](append_atom, append_request& req) -> caf::result<uint64_t> {
         auto& st = self->state;
-        auto& n = next_offset_of(st, req.build_id);
+        // A new build's log starts at 0: no need to look in the store.
+        auto& n = req.create ? st.next.try_emplace(req.build_id, 0).first->second
+                             : next_offset_of(st, req.build_id);
         auto rp = self->make_response_promise<uint64_t>();
         auto now = storage::now_ms();
         for (auto& e : req.entries)
