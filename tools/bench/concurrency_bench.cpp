@@ -31,6 +31,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_report.hpp"
 #include "nullspace/engine.hpp"
 #include "runtime/image/image_store.hpp"
 #include "runtime/process/command.hpp"
@@ -245,6 +246,9 @@ int main(int argc, char** argv) {
           pct(hand_lat, 0.5), pct(hand_lat, 0.9), overhead,
           overhead_1 > 0 ? overhead / overhead_1 : 0, total / (eng_wall / 1000),
           total / (hand_wall / 1000));
+      nullspace::bench::report(
+          "sandboxed trivial build, " + std::to_string(n) + " at once, p50", pct(eng_lat, 0.5),
+          "ms", "runc run by hand, " + std::to_string(n) + " at once, p50", pct(hand_lat, 0.5));
       std::fflush(stdout);
     }
     for (auto& b : hand.bundles) nullspace::runtime::unmount_quietly(b + "/rootfs");

@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 
-from bench_daemon import start_server, status_kib
+from bench_daemon import report, start_server, status_kib
 
 
 def metric(port, series):
@@ -130,6 +130,7 @@ def main():
         r, c = load(a.load, port, ["--get", "/healthz", "--count", str(anchor_n),
                                    "--connections", str(a.clients), "--expect", "200"])
         show("anchor: GET /healthz", r, c)
+        healthz = r
 
         blocker = post(port, "/v1/builds", build(f"cat {gate}", "blocker"))["build"]["id"]
         await_metric(port, "nullspace_builds_running", lambda v: v >= 1, "1")
@@ -140,10 +141,15 @@ def main():
                                    "--count", str(n), "--connections", str(a.clients),
                                    "--expect", "202", "--ids-out", ids])
         show(f"submit {n} builds", r, c, cpu_s(server.pid) - cpu0)
+        report(f"submit {n} builds over HTTP, {a.clients} clients", r["per_s"], "builds/s",
+               "GET /healthz, same client", healthz["per_s"])
+        report(f"submit latency p99, {n} builds", r["p99_ms"], "ms", "GET /healthz p99",
+               healthz["p99_ms"])
         depth = await_metric(port, "nullspace_queue_depth", lambda v: v >= n, str(n))
         rss1 = status_kib(server.pid)
         print(f"queued {depth:.0f}: VmRSS {rss0} -> {rss1} KiB, "
               f"{(rss1 - rss0) / n:.2f} KiB per queued build", flush=True)
+        report(f"RSS per queued build ({n} queued)", (rss1 - rss0) / n, "KiB")
         r, c = load(a.load, port, ["--get", "/healthz", "--count", str(anchor_n),
                                    "--connections", str(a.clients), "--expect", "200"])
         show(f"GET /healthz with {n} queued", r, c)
@@ -159,6 +165,7 @@ def main():
         r, c = load(a.load, port, ["--post-paths", paths, "--connections", str(a.clients),
                                    "--expect", "200"])
         show(f"cancel {n} builds", r, c, cpu_s(server.pid) - cpu0)
+        report(f"cancel {n} queued builds", r["per_s"], "cancels/s")
         await_metric(port, "nullspace_queue_depth", lambda v: v == 0, "0")
         time.sleep(6)  # the heap trimmer runs at most every 5 s after builds end
         rss2 = status_kib(server.pid)
