@@ -130,8 +130,7 @@ class store {
   // per entry. `take` returns false to leave that entry and stop. Returns the
   // offset after the last entry taken (`from` if none).
   using log_taker = std::function<bool(uint64_t offset, std::string_view json)>;
-  uint64_t scan_log(std::string_view id, uint64_t from, uint64_t upto,
-                    const log_taker& take) const;
+  uint64_t scan_log(std::string_view id, uint64_t from, uint64_t upto, const log_taker& take) const;
   // A build record and its log entries from `from`, read from ONE snapshot so
   // the status and the entries agree. nullopt if the build does not exist.
   struct status_read {
