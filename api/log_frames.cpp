@@ -1,5 +1,7 @@
 #include "api/log_frames.hpp"
 
+#include <charconv>
+
 namespace nullspace::api {
 
 const char* content_type_of(stream_format f) {
@@ -7,11 +9,22 @@ const char* content_type_of(stream_format f) {
 }
 
 void append_sse(std::string& out, const raw_entry& e) {
-  out += "id: ";
-  out += std::to_string(e.offset);
-  out += sse_mid;
-  out += e.json;
-  out += "\n\n";
+  append_frame(out, e.offset, e.json, stream_format::sse);
+}
+
+void append_frame(std::string& out, uint64_t offset, std::string_view json, stream_format f) {
+  if (f == stream_format::ndjson) {
+    out.append(json);
+    out.push_back('\n');
+    return;
+  }
+  char digits[20];
+  char* end = std::to_chars(digits, digits + sizeof digits, offset).ptr;
+  out.append("id: ", 4);
+  out.append(digits, static_cast<size_t>(end - digits));
+  out.append(sse_mid);
+  out.append(json);
+  out.append("\n\n", 2);
 }
 
 std::string format_entries(const std::vector<raw_entry>& es, stream_format f) {

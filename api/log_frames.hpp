@@ -26,6 +26,12 @@ inline constexpr std::string_view sse_mid = "\nevent: log\ndata: ";
 // Appends `id: OFFSET` sse_mid JSON "\n\n".
 void append_sse(std::string& out, const raw_entry& e);
 
+// Appends one entry as an SSE frame or an NDJSON line, straight from its stored
+// JSON (a replay frames pages this way, without a raw_entry per entry).
+void append_frame(std::string& out, uint64_t offset, std::string_view json, stream_format f);
+// The bytes append_frame adds around an entry's JSON, at most.
+inline constexpr size_t max_frame_overhead = 4 + 20 + sse_mid.size() + 2;
+
 // The entries as SSE frames or NDJSON lines.
 std::string format_entries(const std::vector<raw_entry>& es, stream_format f);
 

@@ -26,9 +26,9 @@ struct stream_client {
   std::optional<std::string> end_json;  // replay of a terminal build: its `end`
   bool done = false;
   uint64_t last_progress_ms = 0;  // loop time of the last completed write (or empty queue)
-  // Store reads (a replay, or a client behind the feed's chunks) ask for about
-  // as many entries as fit the free buffer, judged by the entries read last.
-  uint64_t entry_bytes = 128;
+  bool resume_posted = false;     // a pump is posted to the loop (resume_later)
+  std::weak_ptr<stream_client> self;
+  std::weak_ptr<feed> of;  // the feed it follows; empty for a replay
 };
 
 struct poll_waiter {
@@ -53,6 +53,10 @@ struct feed {
 };
 
 namespace {
+
+// A store read of a replay (or of a follower behind the feed's chunks) frames
+// at most this much at a time, and never more than its client's free buffer.
+constexpr size_t max_page_bytes = 256u << 10;
 
 chunk_ptr make_chunk(const std::vector<raw_entry>& es) {
   auto c = std::make_shared<feed_chunk>();
@@ -86,22 +90,6 @@ void ensure_ndjson(const feed_chunk& c) {
     c.nd.push_back('\n');
   }
   c.nd_pos.push_back(static_cast<uint32_t>(c.nd.size()));
-}
-
-constexpr size_t frame_bytes = 32;  // SSE `id:`/`event:`/`data:` around an entry's JSON
-
-// How many of `es`, framed, fit in `budget` bytes (at least one).
-size_t entries_within(const std::vector<raw_entry>& es, size_t budget) {
-  size_t n = 0, bytes = 0;
-  while (n < es.size() && (n == 0 || bytes + es[n].json.size() + frame_bytes <= budget))
-    bytes += es[n++].json.size() + frame_bytes;
-  return n;
-}
-
-uint64_t mean_framed_bytes(const std::vector<raw_entry>& es) {
-  uint64_t bytes = 0;
-  for (auto& e : es) bytes += e.json.size() + frame_bytes;
-  return std::max<uint64_t>(1, bytes / es.size());
 }
 
 void close_timer(uv_timer_t*& t) {
@@ -196,6 +184,8 @@ void log_streams::start(exchange_ptr ex, const build_view& build, uint64_t from,
   }
   std::weak_ptr<stream_client> wc = c;
   std::weak_ptr<feed> wf = f;
+  c->self = wc;
+  c->of = wf;
   c->last_progress_ms = uv_now(server_.loop());
   ex->on_writable = [this, wc, wf] {
     auto cc = wc.lock();
@@ -215,30 +205,45 @@ void log_streams::start(exchange_ptr ex, const build_view& build, uint64_t from,
 
 void log_streams::pump(feed* f, stream_client& c) {
   const size_t buffer = settings_.buffer_bytes;
+  // Bytes this call wrote: a reader that keeps up (the kernel takes all at
+  // once) would otherwise hold the loop for its whole log. Past a buffer's
+  // worth the client yields and resumes after what else the loop has to do.
+  size_t written = 0;
   while (!c.done && c.ex->connected() && c.ex->queued_bytes() < buffer) {
     uint64_t available = f ? f->head : c.stop_at;
     if (c.cursor >= available) break;
+    if (written >= buffer) {
+      if (c.ex->queued_bytes() == 0) resume_later(c);  // else on_writable comes
+      return;
+    }
     if (!f || c.cursor < f->base) {
-      // Below what the feed holds: this client reads the store itself.
+      // Below what the feed holds: this client reads the store itself, a page
+      // framed straight from the store's buffers into one write.
       uint64_t upto = f ? f->base : c.stop_at;
-      size_t budget = buffer - c.ex->queued_bytes();
-      auto page = std::clamp<uint64_t>(budget / c.entry_bytes, 1, 1024);
-      auto read =
-          eng_.read_log(c.id, log_offset(c.cursor), std::min(page, upto - c.cursor), c.tenant);
-      auto es = read ? std::move(read.value()) : std::vector<raw_entry>{};
-      while (!es.empty() && es.back().offset >= upto) es.pop_back();
-      if (es.empty()) {
+      size_t budget = std::min(buffer - c.ex->queued_bytes(), max_page_bytes);
+      std::string page;
+      page.reserve(budget + max_frame_overhead);
+      size_t n = 0;
+      auto next = eng_.scan_log(
+          c.id, log_offset(c.cursor), upto,
+          [&](uint64_t off, std::string_view json) {
+            // Only what fits the buffer (at least one entry): a page of long
+            // lines would otherwise queue megabytes per client. The rest is
+            // read again when the client has taken these.
+            if (n > 0 && page.size() + json.size() + max_frame_overhead > budget) return false;
+            append_frame(page, off, json, c.format);
+            ++n;
+            return true;
+          },
+          c.tenant);
+      if (!next || n == 0) {
         c.cursor = upto;
         continue;
       }
-      // Only what fits the buffer (at least one entry): a page of long lines
-      // would otherwise queue megabytes per client. The rest is read again
-      // when the client has taken these.
-      c.entry_bytes = mean_framed_bytes(es);
-      es.resize(entries_within(es, budget));
-      c.cursor = es.back().offset + 1;
-      metrics_.events_sent(es.size());
-      c.ex->write(format_entries(es, c.format));
+      c.cursor = *next;
+      metrics_.events_sent(n);
+      written += page.size();
+      c.ex->write(std::move(page));
       continue;
     }
     auto it = std::upper_bound(f->chunks.begin(), f->chunks.end(), c.cursor,
@@ -255,12 +260,26 @@ void log_streams::pump(feed* f, stream_client& c) {
     size_t j = std::upper_bound(pos.begin() + i + 1, pos.end(), pos[i] + budget) - pos.begin() - 1;
     j = std::max(j, i + 1);
     c.ex->write(ch, std::string_view(text).substr(pos[i], pos[j] - pos[i]));
+    written += pos[j] - pos[i];
     metrics_.events_sent(j - i);
     c.cursor = ch->first + j;
   }
   if (c.done || !c.ex->connected()) return;
   bool at_end = f ? (f->end_json && c.cursor >= f->head) : c.cursor >= c.stop_at;
   if (at_end) finish(f, c);
+}
+
+void log_streams::resume_later(stream_client& c) {
+  if (c.resume_posted) return;
+  c.resume_posted = true;
+  server_.bridge().post([this, wc = c.self, wf = c.of] {
+    auto cc = wc.lock();
+    if (!cc) return;
+    cc->resume_posted = false;
+    if (cc->done) return;
+    auto fp = wf.lock();
+    pump(fp.get(), *cc);
+  });
 }
 
 void log_streams::finish(feed* f, stream_client& c) {

@@ -74,6 +74,9 @@ class log_streams {
   void on_end(feed& f, std::string build_json);
   void pump(feed* f, stream_client& c);
   void finish(feed* f, stream_client& c);
+  // Pumps `c` again from a later turn of the loop (a reader that keeps up
+  // yields after a buffer's worth, so other connections are served meanwhile).
+  void resume_later(stream_client& c);
   void drop_client(feed* f, stream_client* c);
   void maybe_release(feed& f);
   void heartbeat();

@@ -383,6 +383,29 @@ std::vector<raw_entry> store::read_log_at(const rocksdb::ReadOptions& ro, std::s
   return out;
 }
 
+uint64_t store::scan_log(std::string_view id, uint64_t from, uint64_t upto,
+                         const log_taker& take) const {
+  if (from >= upto) return from;
+  auto prefix = log_prefix(id);
+  // The bound keeps the iterator from reading into the next build's entries.
+  auto bound_key = upto == UINT64_MAX ? prefix.substr(0, prefix.size() - 1) + "0"  // '/' + 1
+                                      : log_key(id, upto);
+  rocksdb::Slice bound(bound_key);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &bound;
+  std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(ro, logs_)};
+  uint64_t next = from;
+  for (it->Seek(log_key(id, from)); it->Valid(); it->Next()) {
+    auto key = it->key();
+    if (!key.starts_with(prefix) || key.size() != prefix.size() + 8) break;
+    uint64_t off = read_be64(std::string_view(key.data() + prefix.size(), 8));
+    auto value = it->value();
+    if (!take(off, std::string_view(value.data(), value.size()))) break;
+    next = off + 1;
+  }
+  return next;
+}
+
 uint64_t store::next_offset(std::string_view id) const {
   return next_offset_at(rocksdb::ReadOptions{}, id);
 }

@@ -125,6 +125,12 @@ class store {
   std::optional<build_record> get_build(std::string_view id) const;
   // Entries with offset >= from, at most `limit` of them, in offset order.
   std::vector<raw_entry> read_log(std::string_view id, uint64_t from, size_t limit) const;
+  // Entries with from <= offset < upto, in offset order, handed to `take` as
+  // views into the store's own buffers (valid only during the call): no copy
+  // per entry. `take` returns false to leave that entry and stop. Returns the
+  // offset after the last entry taken (`from` if none).
+  using log_taker = std::function<bool(uint64_t offset, std::string_view json)>;
+  uint64_t scan_log(std::string_view id, uint64_t from, uint64_t upto, const log_taker& take) const;
   // A build record and its log entries from `from`, read from ONE snapshot so
   // the status and the entries agree. nullopt if the build does not exist.
   struct status_read {

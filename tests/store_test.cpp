@@ -86,6 +86,45 @@ TEST_CASE("log reads are bounded by build, offset and limit", "[store]") {
   CHECK((*s)->read_log("tb_10", 0, 100).size() == 5);
 }
 
+TEST_CASE("a log scan hands entries in [from, upto) and stops where the taker does", "[store]") {
+  test::temp_dir dir;
+  auto s = store::open(dir.sub("db"));
+  REQUIRE(s.ok());
+  storage::write_batch b;
+  for (uint64_t i = 0; i < 300; ++i)
+    (*s)->put_log(b, "tb_1", i, "{\"n\":" + std::to_string(i) + "}");
+  for (uint64_t i = 0; i < 5; ++i) (*s)->put_log(b, "tb_10", i, "{}");
+  REQUIRE((*s)->write(b).ok());
+  std::vector<std::pair<uint64_t, std::string>> seen;
+  auto all = [&](uint64_t off, std::string_view json) {
+    seen.emplace_back(off, std::string(json));
+    return true;
+  };
+  // Up to a bound: 250..259, big-endian order across 0xff/0x100.
+  CHECK((*s)->scan_log("tb_1", 250, 260, all) == 260);
+  REQUIRE(seen.size() == 10);
+  CHECK(seen.front() == std::pair<uint64_t, std::string>{250, "{\"n\":250}"});
+  CHECK(seen.back().first == 259);
+  // To the end of the log, and not into tb_10's.
+  seen.clear();
+  CHECK((*s)->scan_log("tb_1", 295, UINT64_MAX, all) == 300);
+  CHECK(seen.size() == 5);
+  seen.clear();
+  CHECK((*s)->scan_log("tb_10", 0, UINT64_MAX, all) == 5);
+  CHECK(seen.size() == 5);
+  // The taker refuses the fourth entry: three taken, the next offset is the fourth.
+  seen.clear();
+  auto three = [&](uint64_t off, std::string_view json) {
+    if (seen.size() == 3) return false;
+    return all(off, json);
+  };
+  CHECK((*s)->scan_log("tb_1", 10, UINT64_MAX, three) == 13);
+  CHECK(seen.size() == 3);
+  // Nothing there: the answer is `from`.
+  CHECK((*s)->scan_log("tb_2", 7, UINT64_MAX, all) == 7);
+  CHECK((*s)->scan_log("tb_1", 40, 40, all) == 40);
+}
+
 TEST_CASE("data survives close and reopen", "[store]") {
   test::temp_dir dir;
   {

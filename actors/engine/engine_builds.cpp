@@ -138,6 +138,14 @@ result<std::vector<raw_entry>> engine::read_log(const build_id& id, log_offset o
   return impl_->db->read_log(id.str(), offset.value(), limit);
 }
 
+result<uint64_t> engine::scan_log(const build_id& id, log_offset offset, uint64_t upto,
+                                  const std::function<bool(uint64_t, std::string_view)>& take,
+                                  const tenant_id& tenant) const {
+  auto rec = impl_->db->get_build(id.str());
+  if (!rec || rec->tenant != tenant.str()) return no_build(id);
+  return impl_->db->scan_log(id.str(), offset.value(), upto, take);
+}
+
 result<build_view> engine::cancel(const build_id& id, const std::string& reason,
                                   const tenant_id& tenant) {
   caller_thread_guard caller;

@@ -119,6 +119,13 @@ class engine {
   // Stored entries only, from `offset` (at most `limit`): a replay that needs no status.
   result<std::vector<raw_entry>> read_log(const build_id& id, log_offset offset, size_t limit,
                                           const tenant_id& tenant = default_tenant()) const;
+  // The same without a copy per entry: `take` sees each stored entry with
+  // offset in [offset, upto), in order, as a view valid during the call, and
+  // returns false to leave it and stop. Answers the offset after the last one
+  // taken. Replays read pages of their log this way (api/log_streams.cpp).
+  result<uint64_t> scan_log(const build_id& id, log_offset offset, uint64_t upto,
+                            const std::function<bool(uint64_t, std::string_view)>& take,
+                            const tenant_id& tenant = default_tenant()) const;
 
   result<build_view> cancel(const build_id& id, const std::string& reason,
                             const tenant_id& tenant = default_tenant());
