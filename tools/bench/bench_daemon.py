@@ -27,3 +27,13 @@ def status_kib(pid, field="VmRSS"):
 def percentile(xs, q):
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
+def report(name, value, unit, anchor=None, anchor_value=None):
+    """One figure for tools/bench/all (the line bench_report.hpp prints): its value and,
+    when there is one, the anchor measured in the same run."""
+    import json
+    fig = {"name": name, "value": value, "unit": unit}
+    if anchor is not None:
+        fig.update(anchor=anchor, anchor_value=anchor_value)
+    print("figure " + json.dumps(fig), flush=True)

@@ -19,7 +19,7 @@ import tempfile
 import threading
 import time
 
-from bench_daemon import start_server, status_kib
+from bench_daemon import report, start_server, status_kib
 
 
 
@@ -116,6 +116,8 @@ def main():
     print(f"  {args.builds} builds at once: peak {mib(many_peak):.1f} MiB "
           f"(+{mib(many_peak - one_end):.1f}, {mib(per):.1f} MiB per running build), "
           f"after them {mib(many_end):.1f} MiB, {args.builds * args.lines / many_s:,.0f} lines/s")
+    report(f"RSS growth per running chatty build ({args.builds} at once)", mib(per), "MiB",
+           "one build alone", mib(one_peak - idle))
 
 
 if __name__ == "__main__":

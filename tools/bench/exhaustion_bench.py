@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 
-from bench_daemon import percentile, start_server, status_kib
+from bench_daemon import percentile, report, start_server, status_kib
 
 
 def healthz_latency(port, samples):
@@ -126,6 +126,9 @@ def main():
             print(f"{conns} idle connections (opened in {opened_s:.2f} s): RSS {base} -> {after} "
                   f"KiB, {per:.0f} B per connection; /healthz p50 {lat[0]:.3f} ms  "
                   f"p99 {lat[1]:.3f} ms")
+            report(f"RSS per idle connection ({conns})", per, "B")
+            report(f"/healthz p99 with {conns} idle connections", lat[1], "ms",
+                   "/healthz p99, idle daemon", anchor[1])
             for s in socks:
                 s.close()
             socks = []
@@ -152,6 +155,9 @@ def main():
                   f"{builds / submit_s:.0f}/s; queue depth {queued:.0f}): RSS {base} -> {after} "
                   f"KiB, {per / 1024:.1f} KiB per queued build; /healthz p50 {lat[0]:.3f} ms  "
                   f"p99 {lat[1]:.3f} ms")
+            report(f"RSS per queued build ({builds})", per / 1024, "KiB")
+            report(f"/healthz p99 with {builds} queued builds", lat[1], "ms",
+                   "/healthz p99, idle daemon", anchor[1])
             with open(gate, "w"):
                 pass  # the blocker's `cat` ends; the queue drains (not measured)
             c.close()

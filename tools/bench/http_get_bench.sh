@@ -198,6 +198,12 @@ for row in "${ROWS[@]}"; do
   printf '%-32s %12s %10s %18s  %s\n' "$label" "$rps" "$p99" "$ratio" "$(errors_of "$key")"
 done
 echo "(nullspaced response body: $(echo "$NS_BYTES" | cut -d' ' -f2) bytes$([[ "$NGINX" == 1 ]] && echo '; nginx body: 200 bytes'))"
+# The figure line tools/bench/all reads (see bench_report.hpp).
+if [[ "$NGINX" == 1 ]]; then
+  echo "figure {\"name\": \"GET /v1/builds/{id} req/s\", \"value\": $NS_RPS, \"unit\": \"req/s\", \"anchor\": \"nginx worker_processes=1\", \"anchor_value\": $(rps_of nginx1)}"
+else
+  echo "figure {\"name\": \"GET /v1/builds/{id} req/s\", \"value\": $NS_RPS, \"unit\": \"req/s\"}"
+fi
 if [[ "${BENCH_VERBOSE:-0}" != 0 ]]; then
   for k in nullspaced nginx1 nginxauto; do
     [[ -f "$TMP/wrk.$k.txt" ]] && { echo "---- $k"; cat "$TMP/wrk.$k.txt"; }

@@ -21,6 +21,7 @@
 #include <string>
 
 #include "actors/hub/log_hub.hpp"
+#include "bench_report.hpp"
 #include "storage/log_entry.hpp"
 #include "storage/store.hpp"
 
@@ -173,6 +174,10 @@ int main(int argc, char** argv) {
     double hub = hub_run(fresh_dir(base, "hub-" + tag), rc);
     std::printf("| %zu | %zu | %s | %zu | %.0f | %.0f | %.2f |\n", rc.builds, rc.window,
                 rc.sync ? "WAL + fsync" : "WAL", rc.builds * rc.per_build, hub, raw, hub / raw);
+    nullspace::bench::report("log append, " + std::to_string(rc.builds) + " builds, " +
+                                 std::to_string(rc.window) + " in flight, " +
+                                 (rc.sync ? "WAL + fsync" : "WAL"),
+                             hub, "entries/s", "raw RocksDB", raw);
     std::fflush(stdout);
   }
   std::filesystem::remove_all(base);

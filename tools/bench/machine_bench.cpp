@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_report.hpp"
 #include "runtime/artifact/rootfs_artifact.hpp"
 #include "runtime/image/image_store.hpp"
 #include "runtime/machine/container_driver.hpp"
@@ -86,6 +87,8 @@ void disk_costs(const std::string& tmp, int rounds) {
       "machine disk (1 GB free): mkfs.ext4 %.2f ms, copy of a blank image %.2f ms "
       "(medians of %d)\n",
       median(mkfs), median(copy), rounds);
+  nullspace::bench::report("machine disk (copy of a blank image)", median(copy), "ms", "mkfs.ext4",
+                           median(mkfs));
 }
 
 bool wait_ready(rt::machine_driver& d, const std::string& id, const rt::ready_check& check) {
@@ -311,5 +314,10 @@ int main(int argc, char** argv) {
       execs, median(exec_driver), best(exec_driver), name.c_str(), median(exec_hand),
       best(exec_hand), median(exec_flags), best(exec_flags),
       median(exec_driver) - median(exec_hand), best(exec_driver) - best(exec_hand));
+  using nullspace::bench::report;
+  report("machine create-to-ready, loopback", median(loopback), "ms", name + " run --detach",
+         median(hand));
+  report("machine create-to-ready, NAT", median(nat), "ms", name + " run --detach", median(hand));
+  report("exec true in a machine", median(exec_driver), "ms", name + " exec", median(exec_hand));
   return 0;
 }

@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 
-from bench_daemon import percentile, start_server, status_kib
+from bench_daemon import percentile, report, start_server, status_kib
 
 TEMPLATE = {
     "name": "bench", "tags": ["latest"],
@@ -117,6 +117,8 @@ def main():
               f"{percentile(hand_ms, 0.9):.2f} |")
         print(f"HTTP above by hand (median): "
               f"{statistics.median(http_ms) - statistics.median(hand_ms):+.2f} ms")
+        report("commands.run(\"true\") over HTTP, median", statistics.median(http_ms), "ms",
+               f"{args.runtime} exec by hand", statistics.median(hand_ms))
 
         # 2. N machines alive at once.
         t = time.perf_counter()
@@ -130,6 +132,7 @@ def main():
               f"({(len(ids) - 1) / secs:.1f} creates/s, each answered once ready)")
         print(f"nullspaced RSS: {rss_before} KiB before the first, {rss_after} KiB with "
               f"{len(ids)} alive: {(rss_after - rss_before) / len(ids):.0f} KiB per machine")
+        report("nullspaced RSS per alive machine", (rss_after - rss_before) / len(ids), "KiB")
         for mid in ids:
             c.call("DELETE", f"/v1/machines/{mid}")
         ids.clear()
@@ -169,6 +172,8 @@ def main():
                          ("GET /healthz", health_ms)):
             print(f"| {name} | {statistics.median(xs):.3f} | {percentile(xs, 0.99):.3f} | "
                   f"{max(xs):.3f} |")
+        report("warm-pool checkout over HTTP, p99", percentile(checkout_ms, 0.99), "ms",
+               "GET /healthz p99", percentile(health_ms, 0.99))
     finally:
         c = api(port)
         for mid in ids:

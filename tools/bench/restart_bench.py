@@ -33,6 +33,8 @@ import sys
 import tempfile
 import time
 
+from bench_daemon import report
+
 
 def generate(tool, source, builds, entries, unfinished):
     os.makedirs(source, exist_ok=True)
@@ -242,6 +244,9 @@ def main():
             acc = med(x[1] for x in xs)
             print(f"| {label} | {data} | {o:.1f} | {med(x[0] for x in xs):.1f} | {acc:.1f} "
                   f"| {acc / empty_accepted:.2f} | {acc / o:.2f} |")
+            if data == "store":
+                report(f"{label} restart on {made['builds']} builds: first build 202", acc, "ms",
+                       "the store's open+close", o)
     opened = rows[("open", "store")]
     print(f"\nin the store's open: recovery's reads (unfinished builds, counts) "
           f"{med(x['unfinished_read_ms'] for x in opened):.1f} ms for "

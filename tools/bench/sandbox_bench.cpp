@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "api/api_server.hpp"
+#include "bench_report.hpp"
 #include "nullspace/engine.hpp"
 #include "runtime/artifact/rootfs_artifact.hpp"
 #include "runtime/image/image_store.hpp"
@@ -181,6 +182,10 @@ void per_step(nullspace::engine& eng, const std::string& tmp, const std::string&
       name.c_str(), median(whole), median(marginal), rounds, steps, name.c_str(), h, hand.size(),
       *std::min_element(hand.begin(), hand.end()), median(whole) / h, median(marginal) / h,
       static_cast<double>(processes) / static_cast<double>(steps * rounds));
+  nullspace::bench::report("sandboxed trivial step (whole build / steps)", median(whole), "ms",
+                           name + " run by hand", h);
+  nullspace::bench::report("sandboxed trivial step (marginal)", median(marginal), "ms",
+                           name + " run by hand", h);
 }
 
 void cached_rebuild(nullspace::engine& eng, size_t rebuilds) {
@@ -223,6 +228,7 @@ void cached_rebuild(nullspace::engine& eng, size_t rebuilds) {
       "max %.1f ms over %zu rebuilds, %llu processes started\n",
       first.c_str(), median(times), times[times.size() * 9 / 10], times.back(), times.size(),
       static_cast<unsigned long long>(nullspace::runtime::processes_started() - p0));
+  nullspace::bench::report("cached 10-step rebuild via HTTP, median", median(times), "ms");
 }
 
 void ext4_rate(const std::string& tmp, const std::string& name, const std::string& layer) {
@@ -248,6 +254,7 @@ void ext4_rate(const std::string& tmp, const std::string& name, const std::strin
   }
   std::printf("ext4 artifact of %s (%.0f MB of files): median %.0f MB/s (3 runs)\n", name.c_str(),
               static_cast<double>(used) / (1 << 20), median(rates));
+  nullspace::bench::report("ext4 artifact of " + name, median(rates), "MB/s");
 }
 
 }  // namespace

@@ -47,6 +47,8 @@
 #include <thread>
 #include <vector>
 
+#include "bench_report.hpp"
+
 namespace {
 
 using clock_type = std::chrono::steady_clock;
@@ -703,5 +705,9 @@ int main(int argc, char** argv) {
               100 * (cpu1 - cpu0) / wall);
   std::printf("client CPU during fan-out     : %.2f s (%.0f%% of one core)\n", client_cpu,
               100 * client_cpu / wall);
+  nullspace::bench::report("SSE fan-out to " + std::to_string(followers) + " followers",
+                           double(total_after) / elapsed, "events/s");
+  nullspace::bench::report("server RSS per idle SSE follower",
+                           double(rss1 - rss0) / double(followers), "KiB");
   return (all && same && !id_err && rs.failed == 0) ? 0 : 1;
 }
