@@ -468,15 +468,27 @@ std::optional<cache_entry> store::get_cache(std::string_view key) const {
   return e;
 }
 
-result<bool> store::put_cache(std::string_view key, const cache_entry& e,
-                              std::string_view produced_by) {
-  write_batch b;
+void store::add_cache(write_batch& b, std::string_view key, const cache_entry& e,
+                      std::string_view produced_by) {
   auto value = e.layer + "\t" + std::to_string(e.bytes) + "\t" + std::to_string(e.created_ms);
   b.wb_.Put(cache_, "c/" + std::string(key), value);
   if (!e.layer.empty()) {
     b.wb_.Put(cache_, layer_index_key(e.layer, key), "");
     b.wb_.Put(builds_, produced_key(produced_by, e.layer), "");
   }
+}
+
+result<bool> store::put_cache(std::string_view key, const cache_entry& e,
+                              std::string_view produced_by) {
+  write_batch b;
+  add_cache(b, key, e, produced_by);
+  return write(b);
+}
+
+result<bool> store::put_cache_batch(const std::vector<std::pair<std::string, cache_entry>>& entries,
+                                    std::string_view produced_by) {
+  write_batch b;
+  for (auto& [key, e] : entries) add_cache(b, key, e, produced_by);
   return write(b);
 }
 

@@ -151,6 +151,9 @@ class store {
   // records which build produced it (builds CF, L/<build>/<layer>), in one batch.
   std::optional<cache_entry> get_cache(std::string_view key) const;
   result<bool> put_cache(std::string_view key, const cache_entry& e, std::string_view produced_by);
+  // Several records (key, entry) produced by one build, in one write.
+  result<bool> put_cache_batch(const std::vector<std::pair<std::string, cache_entry>>& entries,
+                               std::string_view produced_by);
 
   // --- templates ---------------------------------------------------------
   std::optional<template_record> get_template(std::string_view ns, std::string_view name) const;
@@ -283,6 +286,8 @@ class store {
                                      uint64_t from, size_t limit) const;
   uint64_t next_offset_at(const rocksdb::ReadOptions& ro, std::string_view id) const;
   std::optional<std::string> get_in(rocksdb::ColumnFamilyHandle* cf, const std::string& key) const;
+  void add_cache(write_batch& b, std::string_view key, const cache_entry& e,
+                 std::string_view produced_by);
   // Stores older than the layer index or the template indexes get them once, at
   // open: `fill` adds the rows in the same batch as the meta `flag` saying so.
   result<bool> upgrade_once(std::string_view flag, const std::function<void(write_batch&)>& fill);

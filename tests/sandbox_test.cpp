@@ -11,6 +11,7 @@
 
 #include "nullspace/engine.hpp"
 #include "runtime/context/build_context.hpp"
+#include "runtime/process/spawn_count.hpp"
 #include "tests/sandbox_support.hpp"
 #include "tests/tar_writer.hpp"
 #include "tests/test_support.hpp"
@@ -95,6 +96,73 @@ TEST_CASE("an identical rebuild is all cache hits and skip_cache runs everything
   REQUIRE(changed.record.status == build_status::ready);
   CHECK(changed.record.cache.hits == 1);
   CHECK(changed.record.cache.misses == 2);
+}
+
+TEST_CASE("a command step starts one process, the runtime's run; a cached step none", "[sandbox]") {
+  REQUIRE_SANDBOX();
+  test::temp_dir dir;
+  auto eng = open_sandbox(dir);
+  auto steps = R"([{"type":"run","cmd":"echo one > /one"},
+                  {"type":"env","envs":{"A":"1"}},
+                  {"type":"run","cmd":"true"},
+                  {"type":"run","cmd":"cat /one"}])";
+  // Fills the cache and makes the base image and the artifact, which the
+  // builds below reuse (they cost processes of their own: mkfs).
+  auto first = build(*eng, busybox_request(steps));
+  INFO(failure(first));
+  REQUIRE(first.record.status == build_status::ready);
+
+  // Every command step again: one `run` each, no `delete` before or after it
+  // (a foreground run removes its container itself), no `state`.
+  auto before = runtime::processes_started();
+  auto again = build(*eng, busybox_request(steps, R"(,"skip_cache":true)"));
+  REQUIRE(again.record.status == build_status::ready);
+  CHECK(again.record.cache.misses == 4);
+  CHECK(runtime::processes_started() - before == 3);
+  CHECK(contains(output(*eng, again.record.id), "one"));
+
+  // All from the cache: no process at all.
+  before = runtime::processes_started();
+  auto cached = build(*eng, busybox_request(steps));
+  REQUIRE(cached.record.status == build_status::ready);
+  CHECK(cached.record.cache.hits == 4);
+  CHECK(runtime::processes_started() - before == 0);
+  CHECK(mounts_under(dir.path()) == 0);
+}
+
+TEST_CASE("a step's cache record is written once its layer is synced, at the end of the build",
+          "[sandbox]") {
+  REQUIRE_SANDBOX();
+  test::temp_dir dir;
+  auto eng = open_sandbox(dir);
+  // The last stage repeats the first one's step: a hit on the build's own
+  // record, not written yet.
+  auto staged = build(*eng, R"({"name":"df","builder":{"source":{"type":"dockerfile","content":)" +
+                                json_quoted("FROM busybox AS a\nRUN echo x > /x\n"
+                                            "FROM busybox\nRUN echo x > /x\n"
+                                            "COPY --from=a /x /y\nRUN cat /x /y\n") +
+                                "}}}");
+  INFO(failure(staged));
+  REQUIRE(staged.record.status == build_status::ready);
+  CHECK(staged.record.cache.hits == 1);
+  CHECK(staged.record.cache.misses == 3);
+  // After the build, other builds find its records.
+  auto first = build(*eng, busybox_request(R"([{"type":"run","cmd":"echo a > /a"}])"));
+  REQUIRE(first.record.status == build_status::ready);
+  auto second = build(*eng, busybox_request(R"([{"type":"run","cmd":"echo a > /a"},
+                                                {"type":"run","cmd":"echo b > /b"}])"));
+  REQUIRE(second.record.status == build_status::ready);
+  CHECK(second.record.cache.hits == 1);
+  CHECK(second.record.cache.misses == 1);
+  // A failed build still records the steps that worked before it failed.
+  auto failed = build(*eng, busybox_request(R"([{"type":"run","cmd":"echo c > /c"},
+                                                {"type":"run","cmd":"exit 3"}])"));
+  REQUIRE(failed.record.status == build_status::error);
+  auto after = build(*eng, busybox_request(R"([{"type":"run","cmd":"echo c > /c"},
+                                               {"type":"run","cmd":"cat /c"}])"));
+  REQUIRE(after.record.status == build_status::ready);
+  CHECK(after.record.cache.hits == 1);
+  CHECK(contains(output(*eng, after.record.id), "c"));
 }
 
 TEST_CASE("a pip index set by the operator reaches every command step unless the build sets it",

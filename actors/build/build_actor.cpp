@@ -116,15 +116,30 @@ void finish(build_ptr self, build_status to, std::vector<log_entry> entries) {
   auto& st = self->state;
   if (st.finishing || !can_transition(st.rec.status, to)) return;
   if (st.worker && !st.cleaned) {
-    // Unmount and remove what the sandbox left before the build is terminal.
+    // Unmount and remove what the sandbox left before the build is terminal;
+    // with layers to record, sync them first and then write their cache
+    // records (a failed sync only costs a later rebuild: nothing is recorded).
     st.cleaned = true;
     st.finishing = true;
     auto resume = [=]() mutable {
       self->state.finishing = false;
       finish(self, to, std::move(entries));
     };
-    self->request(st.worker, caf::infinite, cleanup_atom::value, st.rec.id)
-        .then([=](bool) mutable { resume(); }, [=](caf::error&) mutable { resume(); });
+    if (st.unsynced_cache.empty()) {
+      self->request(st.worker, caf::infinite, cleanup_atom::value, st.rec.id)
+          .then([=](bool) mutable { resume(); }, [=](caf::error&) mutable { resume(); });
+      return;
+    }
+    self->request(st.worker, caf::infinite, seal_atom::value, st.rec.id)
+        .then(
+            [=](bool synced) mutable {
+              auto& s = self->state;
+              // Failed cache writes only cost a later rebuild.
+              if (synced) (void)s.ctx->db->put_cache_batch(s.unsynced_cache, s.rec.id);
+              s.unsynced_cache.clear();
+              resume();
+            },
+            [=](caf::error&) mutable { resume(); });
     return;
   }
   st.finishing = true;
@@ -367,8 +382,9 @@ std::optional<std::pair<uint32_t, uint32_t>> resolve_user(const std::vector<std:
 void remember_layer(build_ptr self, const std::string& key, const runtime::step_outcome& o) {
   auto& st = self->state;
   if (!o.layer.empty()) st.layers.insert(st.layers.begin(), o.layer_dir);
-  // Failed or skipped cache writes only cost a later rebuild.
-  (void)st.ctx->db->put_cache(key, {o.layer, o.bytes, storage::now_ms()}, st.rec.id);
+  // Recorded when the build ends, once its layers are synced (finish()).
+  std::erase_if(st.unsynced_cache, [&](auto& c) { return c.first == key; });
+  st.unsynced_cache.emplace_back(key, storage::cache_entry{o.layer, o.bytes, storage::now_ms()});
 }
 
 std::vector<std::string> sandbox_env(const build_state& st) {
@@ -736,7 +752,11 @@ void sandbox_step(build_ptr self, size_t index) {
     append(self, {cache_log(step_i, "bypass", key,
                             "ADD of a URL without --checksum is downloaded every build")});
   } else if (!st.req.skip_cache) {
-    auto hit = st.ctx->db->get_cache(key);
+    // This build's own records first (not yet written: see unsynced_cache).
+    auto own = std::find_if(st.unsynced_cache.begin(), st.unsynced_cache.end(),
+                            [&](auto& c) { return c.first == key; });
+    auto hit =
+        own != st.unsynced_cache.end() ? std::optional(own->second) : st.ctx->db->get_cache(key);
     auto layer_dir = hit && !hit->layer.empty() ? st.ctx->sandbox->layers_dir() + "/" + hit->layer
                                                 : std::string();
     if (hit && (layer_dir.empty() || fs::is_directory(layer_dir))) {

@@ -77,6 +77,11 @@ struct build_state {
   std::map<size_t, runtime::base_image> copy_images;
   // RUN --mount=type=bind,from=<image>: the pulled images, by reference.
   std::map<std::string, runtime::base_image> bind_images;
+  // Cache records of the steps run so far, by chained key: their layers were
+  // committed unsynced (step_sandbox::finish), so the records are written only
+  // at the end, after one sync of the layers (durable before visible to other
+  // builds). This build's own later steps (another stage) find them here.
+  std::vector<std::pair<std::string, storage::cache_entry>> unsynced_cache;
 
   // The start command and its ready check (build_finalize.cpp).
   bool starting = false;      // the start command's container is up

@@ -58,6 +58,11 @@ sandbox_worker_actor::behavior_type worker_behavior(sandbox_worker_actor::pointe
         sandbox->cleanup_build(build_id);
         return true;
       },
+      [=](seal_atom, const std::string& build_id) {
+        bool synced = sandbox->sync_layers().ok();
+        sandbox->cleanup_build(build_id);
+        return synced;
+      },
   };
 }
 

@@ -25,6 +25,7 @@ using base_atom = caf::atom_constant<caf::atom("base")>;
 using prepare_atom = caf::atom_constant<caf::atom("prepare")>;
 using commit_atom = caf::atom_constant<caf::atom("commit")>;
 using cleanup_atom = caf::atom_constant<caf::atom("cleanup")>;
+using seal_atom = caf::atom_constant<caf::atom("seal")>;
 using copy_atom = caf::atom_constant<caf::atom("copy")>;
 using probe_atom = caf::atom_constant<caf::atom("probe")>;
 using artifact_atom = caf::atom_constant<caf::atom("artifact")>;
@@ -91,7 +92,10 @@ using sandbox_worker_actor =
                      // the base of a build on a template: its artifact's dir
                      caf::replies_to<template_atom, std::string>::with<template_reply>,
                      // removes everything the build left (containers, mounts, secrets, cgroups)
-                     caf::replies_to<cleanup_atom, std::string>::with<bool>>;
+                     caf::replies_to<cleanup_atom, std::string>::with<bool>,
+                     // the same at the end of a build, after syncing the layers
+                     // its steps committed: true if they are durable
+                     caf::replies_to<seal_atom, std::string>::with<bool>>;
 
 // Spawned detached; `images` and `sandbox` outlive it (the engine owns them).
 sandbox_worker_actor spawn_sandbox_worker(caf::local_actor* parent, runtime::image_store* images,

@@ -86,7 +86,7 @@ struct engine_options {
   platform_limits limits;                 // what requests are validated against
   size_t status_cache_bytes = 32u << 20;  // get_status_json answers kept (0: none)
   isolation isolation_mode = isolation::host;
-  std::string oci_runtime;  // "runc", "crun" or "" (runc, else crun); sandbox only
+  std::string oci_runtime;  // "crun", "runc" or "" (crun when it works here, else runc)
   std::string images_dir;   // base images ("" = DATA/images); may be shared by engines
   std::string debian_mirror = default_debian_mirror;  // for debootstrap images
   std::string contexts_dir;  // uploaded build contexts ("" = DATA/contexts)

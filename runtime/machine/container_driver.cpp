@@ -22,6 +22,7 @@
 #include "runtime/machine/machine_users.hpp"
 #include "runtime/machine/process_info.hpp"
 #include "runtime/process/command.hpp"
+#include "runtime/sandbox/oci_choice.hpp"
 #include "runtime/sandbox/overlay.hpp"
 #include "runtime/sandbox/probe_tally.hpp"
 #include "storage/common/file_text.hpp"
@@ -151,7 +152,7 @@ result<std::unique_ptr<container_driver>> container_driver::open(
     return make_error(errc::invalid_argument,
                       "machine network range must be an IPv4 a.b.c.d/n with n from 8 to 30, not " +
                           options.network_range);
-  auto rt = choose_machine_runtime(options.oci_runtime);
+  auto rt = choose_oci_runtime(options.oci_runtime);
   if (!rt) return rt.error();
   auto init = options.init_binary.empty() ? default_init_binary() : options.init_binary;
   if (init.empty() || ::access(init.c_str(), X_OK) != 0)

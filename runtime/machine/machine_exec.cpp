@@ -35,6 +35,7 @@
 #include <utility>
 
 #include "runtime/process/process_tree.hpp"
+#include "runtime/process/spawn_count.hpp"
 
 namespace nullspace::runtime {
 
@@ -240,6 +241,7 @@ struct exec_runner::impl {
       if (fd >= 0) ::close(fd);
     out.in = in[1];
     out.out = {o[0][0], o[1][0]};
+    if (rc == 0) note_process_started();
     if (rc == 0) out.pidfd = static_cast<int>(::syscall(SYS_pidfd_open, out.pid, 0));
     if (rc != 0 || out.pidfd < 0) {
       out.error = "cannot start " + job.argv[0] + ": " + std::strerror(rc != 0 ? rc : errno);

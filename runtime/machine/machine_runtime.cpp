@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "runtime/process/command.hpp"
+#include "runtime/process/spawn_count.hpp"
 #include "storage/common/file_text.hpp"
 #include "storage/common/unique_fd.hpp"
 
@@ -18,22 +19,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string installed(const std::string& name) {
-  for (auto dir : {"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"}) {
-    auto p = std::string(dir) + "/" + name;
-    if (::access(p.c_str(), X_OK) == 0) return p;
-  }
-  return {};
-}
-
-// crun (1.8) refuses to create containers when a cgroup v2 hierarchy with
-// controllers is mounted next to v1 ones ("cgroups in hybrid mode not
-// supported").
-bool crun_supports_host_cgroups() {
-  auto controllers = read_text_file("/sys/fs/cgroup/unified/cgroup.controllers");
-  return controllers.find_first_not_of(" \n") == std::string::npos;
-}
-
 std::string last_output(const std::string& text) {
   std::string out;
   for (auto& l : last_lines(text, 4)) out += (out.empty() ? "" : "; ") + l;
@@ -41,24 +26,6 @@ std::string last_output(const std::string& text) {
 }
 
 }  // namespace
-
-result<std::string> choose_machine_runtime(const std::string& preference) {
-  if (!preference.empty() && preference != "crun" && preference != "runc")
-    return make_error(errc::invalid_argument,
-                      "OCI runtime must be crun or runc, not " + preference);
-  auto crun = installed("crun"), runc = installed("runc");
-  if (preference == "crun" || (preference.empty() && !crun.empty())) {
-    if (!crun.empty() && crun_supports_host_cgroups()) return crun;
-    if (preference == "crun")
-      return make_error(errc::unavailable,
-                        crun.empty() ? "crun is not installed"
-                                     : "crun cannot run containers on this host (cgroup v1 with "
-                                       "controllers on cgroup v2: hybrid mode); use runc");
-  }
-  if (!runc.empty()) return runc;
-  return make_error(errc::unavailable,
-                    "machines need an OCI runtime: install Debian's crun or runc package");
-}
 
 machine_runtime::machine_runtime(std::string binary, std::string state_root)
     : binary_(std::move(binary)), state_root_(std::move(state_root)) {}
@@ -95,6 +62,7 @@ result<pid_t> machine_runtime::run_detached(const std::string& container, const 
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0)
     return make_error(errc::unavailable, "cannot start " + binary_ + ": " + std::strerror(rc));
+  note_process_started();
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }

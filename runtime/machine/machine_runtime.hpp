@@ -15,12 +15,6 @@
 
 namespace nullspace::runtime {
 
-// The runtime binary for machines: `preference` "crun", "runc" or "" (crun
-// when it can run containers on this host, else runc). crun 1.8 refuses hosts
-// whose cgroup v2 hierarchy has controllers next to v1 ("hybrid mode"), as
-// this one has; runc runs there.
-result<std::string> choose_machine_runtime(const std::string& preference);
-
 class machine_runtime {
  public:
   machine_runtime(std::string binary, std::string state_root);

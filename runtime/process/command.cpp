@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "runtime/process/process_tree.hpp"
+#include "runtime/process/spawn_count.hpp"
 
 extern char** environ;
 
@@ -63,6 +64,7 @@ result<command_output> run(const std::vector<std::string>& argv, size_t max_outp
     ::close(fds[0]);
     return make_error(errc::unavailable, "cannot start " + argv[0] + ": " + std::strerror(rc));
   }
+  note_process_started();
   command_output out;
   std::optional<std::chrono::steady_clock::time_point> deadline;
   if (timeout) deadline = std::chrono::steady_clock::now() + *timeout;

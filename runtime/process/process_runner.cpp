@@ -32,6 +32,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include "runtime/process/spawn_count.hpp"
+
 namespace nullspace::runtime {
 
 namespace {
@@ -348,6 +350,7 @@ struct process_runner::impl {
       finish(p);
       return;
     }
+    note_process_started();
     for (int i = 0; i < 2; ++i) {
       p->pipe_open[i] = true;
       start_reading(p, i);

@@ -16,7 +16,7 @@ namespace nullspace::runtime {
 namespace fs = std::filesystem;
 
 result<bool> mount_overlay(const std::vector<std::string>& lowers, const std::string& upper,
-                           const std::string& work, const std::string& target) {
+                           const std::string& work, const std::string& target, bool unsynced) {
   if (lowers.empty()) return make_error(errc::internal, "an overlay needs at least one layer");
   if (upper.empty() && lowers.size() < 2)
     return make_error(errc::internal, "a read-only overlay needs at least two layers");
@@ -37,12 +37,30 @@ result<bool> mount_overlay(const std::vector<std::string>& lowers, const std::st
     opts += "/proc/self/fd/" + std::to_string(fd);
   }
   if (!upper.empty()) opts += ",upperdir=" + upper + ",workdir=" + work;
-  int rc = ::mount("overlay", target.c_str(), "overlay", 0, opts.c_str());
-  int err = errno;
+  int rc = -1, err = 0;
+  if (unsynced && !upper.empty()) {
+    rc = ::mount("overlay", target.c_str(), "overlay", 0, (opts + ",volatile").c_str());
+    err = errno;
+  }
+  if (rc != 0 && (!unsynced || upper.empty() || err == EINVAL)) {  // EINVAL: before Linux 5.10
+    rc = ::mount("overlay", target.c_str(), "overlay", 0, opts.c_str());
+    err = errno;
+  }
   close_all();
   if (rc != 0)
     return make_error(errc::internal,
                       "cannot mount the layer stack at " + target + ": " + std::strerror(err));
+  return true;
+}
+
+result<bool> sync_filesystem_of(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return make_error(errc::internal, "cannot open " + path + ": " + std::strerror(errno));
+  int rc = ::syncfs(fd);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) return make_error(errc::internal, "cannot sync " + path + ": " + std::strerror(err));
   return true;
 }
 

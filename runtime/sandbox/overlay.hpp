@@ -16,8 +16,19 @@ namespace nullspace::runtime {
 // every change lands in `upper` (deletions as overlay whiteouts); without one it
 // is read-only. Layers are passed as /proc/self/fd paths, so long data-dir paths
 // do not limit how many layers fit into the mount options.
+//
+// `unsynced`: the mount is "volatile" (Linux 5.10+; a plain mount on older
+// kernels): overlayfs then skips every sync of the upper filesystem, above all
+// the one at unmount, which otherwise syncs that whole filesystem (tens of ms
+// on a busy disk). Whoever keeps the upper dir must make it durable itself
+// (sync_tree below) before anything durable refers to it.
 result<bool> mount_overlay(const std::vector<std::string>& lowers, const std::string& upper,
-                           const std::string& work, const std::string& target);
+                           const std::string& work, const std::string& target,
+                           bool unsynced = false);
+
+// syncfs() of the filesystem holding `path`: everything written there so far is
+// on disk once it returns.
+result<bool> sync_filesystem_of(const std::string& path);
 
 // Unmounts `target` if it is a mount point (lazily if it is busy). Idempotent.
 void unmount_quietly(const std::string& target);

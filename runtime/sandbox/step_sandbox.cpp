@@ -13,6 +13,7 @@
 #include "runtime/context/tree_tar.hpp"
 #include "runtime/context/url_fetch.hpp"
 #include "runtime/process/command.hpp"
+#include "runtime/sandbox/oci_choice.hpp"
 #include "runtime/sandbox/overlay.hpp"
 #include "runtime/sandbox/secret_files.hpp"
 #include "storage/common/file_text.hpp"
@@ -23,14 +24,6 @@ namespace fs = std::filesystem;
 namespace {
 
 const std::string cgroup_v1_memory = "/sys/fs/cgroup/memory";
-
-std::string find_in_path(const std::string& name) {
-  for (auto dir : {"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"}) {
-    auto p = std::string(dir) + "/" + name;
-    if (::access(p.c_str(), X_OK) == 0) return p;
-  }
-  return {};
-}
 
 uint64_t read_u64(const std::string& path) {
   std::ifstream in(path);
@@ -148,13 +141,11 @@ result<std::string> materialize_bind(const bind_source& b, const std::string& di
 }  // namespace
 
 result<oci_runtime> find_oci_runtime(const std::string& preference, const std::string& state_root) {
-  std::vector<std::string> order = preference.empty() ? std::vector<std::string>{"runc", "crun"}
-                                                      : std::vector<std::string>{preference};
-  for (auto& name : order)
-    if (auto p = find_in_path(name); !p.empty()) return oci_runtime{p, state_root};
-  return make_error(errc::unavailable,
-                    "no OCI runtime found (" + (preference.empty() ? "runc or crun" : preference) +
-                        "): install Debian's runc package, or run with --isolation host");
+  auto binary = choose_oci_runtime(preference);
+  if (!binary)
+    return make_error(binary.error().code,
+                      binary.error().message + " (or run with --isolation host)");
+  return oci_runtime{std::move(*binary), state_root};
 }
 
 step_sandbox::step_sandbox(std::string data_dir, oci_runtime rt, cache_mount_store* caches,
@@ -184,7 +175,17 @@ std::string step_sandbox::container_id(const std::string& build_id, size_t step)
   return container_prefix(build_id) + "s" + std::to_string(step);
 }
 
+bool step_sandbox::container_left(const std::string& id) const {
+  std::error_code ec;
+  return fs::exists(rt_.state_root + "/" + id, ec) || ec;
+}
+
 void step_sandbox::delete_container(const std::string& id) const {
+  // A foreground `run` removes its container when the process exits, so its
+  // state dir (runc and crun keep one per container under --root) is only left
+  // when the runtime itself was killed or the daemon stopped mid-step: no
+  // second runtime process for a step that simply ended.
+  if (!container_left(id)) return;
   // Quietly: a container that is already gone is what we want.
   (void)run_command({rt_.binary, "--root", rt_.state_root, "delete", "--force", id});
 }
@@ -200,7 +201,9 @@ result<std::string> step_sandbox::mount_step(const std::string& build_id, size_t
   std::error_code ec;
   for (auto sub : {"/upper", "/work", "/rootfs"}) fs::create_directories(dir + sub, ec);
   if (ec) return make_error(errc::internal, "cannot create " + dir + ": " + ec.message());
-  if (auto m = mount_overlay(lowers, dir + "/upper", dir + "/work", dir + "/rootfs"); !m)
+  // Unsynced: a kept upper dir is made durable with the build's other layers
+  // (sync_layers) before any cache record names it.
+  if (auto m = mount_overlay(lowers, dir + "/upper", dir + "/work", dir + "/rootfs", true); !m)
     return m.error();
   return dir + "/rootfs";
 }
@@ -440,6 +443,12 @@ result<copy_outcome> step_sandbox::copy_url(const step_job& job, const std::stri
   auto copied = copy_and_commit(job, *rootfs, req, tar_tree(files, name, req.tar_path), layer_name);
   if (copied) copied->content_digest = fetched->digest;
   return copied;
+}
+
+result<bool> step_sandbox::sync_layers() {
+  std::error_code ec;
+  fs::create_directories(layers_dir(), ec);
+  return sync_filesystem_of(layers_dir());
 }
 
 void step_sandbox::cleanup_build(const std::string& build_id) {

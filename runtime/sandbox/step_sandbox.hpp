@@ -34,8 +34,9 @@ struct oci_runtime {
   std::string state_root;  // --root: where the runtime keeps container state
 };
 
-// Finds the OCI runtime: `preference` "runc", "crun" or "" (runc, else crun).
-// unavailable with a clear message if none is installed.
+// The OCI runtime for build steps, chosen as for machines (oci_choice.hpp):
+// `preference` "crun", "runc" or "" (crun when it works here, else runc).
+// unavailable with a clear message if none can be used.
 result<oci_runtime> find_oci_runtime(const std::string& preference, const std::string& state_root);
 
 // RUN --mount=type=bind: a copy of part of the build context or of a stage,
@@ -109,10 +110,12 @@ class step_sandbox {
   // The host pid of the container's first process while it runs.
   std::optional<int> container_pid(const std::string& container_id) const;
 
-  // After the container exited: removes it, unmounts, drops the secrets, gives
-  // its cache mounts back, and
-  // reports whether it ever started and whether memory ran out. With `keep`, the upper dir becomes
-  // the layer `layer_name` (renamed into layers/); otherwise it is deleted.
+  // After the container exited: removes it (only if the runtime left it: a
+  // `run` that ended normally removed it itself), unmounts, drops the secrets,
+  // gives its cache mounts back, and reports whether it ever started and
+  // whether memory ran out. With `keep`, the upper dir becomes the layer
+  // `layer_name` (renamed into layers/, not yet synced: see sync_layers);
+  // otherwise it is deleted.
   result<step_outcome> finish(const std::string& build_id, size_t step, bool keep,
                               const std::string& layer_name, uint64_t memory_limit);
 
@@ -141,6 +144,11 @@ class step_sandbox {
                                 const std::string& checksum, const std::string& name,
                                 copy_request req, const std::string& layer_name);
 
+  // Makes every layer committed so far durable (one syncfs of the layers'
+  // filesystem): steps mount their upper dirs unsynced, so a cache record may
+  // name a layer only after this returned.
+  result<bool> sync_layers();
+
   // Everything a build left: containers, mounts, secrets, cache mounts it
   // held, cgroups, work dir.
   void cleanup_build(const std::string& build_id);
@@ -165,7 +173,8 @@ class step_sandbox {
   result<copy_outcome> copy_and_commit(const step_job& job, const std::string& rootfs,
                                        const copy_request& req, const result<bool>& packed,
                                        const std::string& layer_name);
-  void delete_container(const std::string& id) const;       // quietly, if present
+  bool container_left(const std::string& id) const;         // its state dir is there
+  void delete_container(const std::string& id) const;       // quietly, if left
   std::string work_dir(const std::string& build_id) const;  // DATA/work/<build>
   std::string step_dir(const std::string& build_id, size_t step) const;
   std::string secrets_dir(const std::string& build_id, size_t step) const;

@@ -37,6 +37,7 @@
 #include "runtime/machine/machine_disk.hpp"
 #include "runtime/process/command.hpp"
 #include "runtime/process/process_runner.hpp"
+#include "runtime/sandbox/oci_choice.hpp"
 #include "runtime/sandbox/oci_config.hpp"
 #include "runtime/sandbox/overlay.hpp"
 
@@ -235,7 +236,7 @@ int main(int argc, char** argv) {
     auto self = fs::read_symlink("/proc/self/exe");
     init = (self.parent_path() / "../../nullspace-init").lexically_normal().string();
   }
-  auto runtime = rt::choose_machine_runtime(runtime_pref);
+  auto runtime = rt::choose_oci_runtime(runtime_pref);
   if (!runtime) die(runtime.error().message);
 
   char tmpl[] = "/tmp/nullspace-machine-bench-XXXXXX";

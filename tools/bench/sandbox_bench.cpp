@@ -1,15 +1,20 @@
-// Sandbox costs, each next to its baseline in the same run (needs root, runc,
-// busybox-static, e2fsprogs):
+// Sandbox costs, each next to its baseline in the same run (needs root, runc or
+// crun, busybox-static, e2fsprogs):
 //
-//   1. per-step overhead: a build of N trivial `run` steps (skip_cache) through
-//      the engine, per step, against `runc run` of the same kind of bundle by
-//      hand (config.json from the same writer, rootfs = the busybox layer);
+//   1. per-step overhead: builds of N trivial `run` steps (skip_cache) through
+//      the engine, per step (whole build over N, and the marginal cost of a
+//      step next to a 1-step build), against `run` of the same kind of bundle
+//      by hand with the same runtime binary (crun when it works here, else
+//      runc; config.json from the same writer, rootfs = an overlay over the
+//      busybox layer), interleaved; with the processes the engine started per
+//      step;
 //   2. a fully cached rebuild of a 10-step template through the HTTP API:
 //      POST /v1/builds, then GET ?wait_ms= until the build is terminal;
 //   3. ext4 artifact creation (mkfs.ext4 -d + digest) in MB/s of file data,
 //      for the busybox layer and for python:3.11 when --images-dir has it.
 //
-//   build/tools/bench/bench-sandbox [--steps N] [--rebuilds N] [--images-dir DIR] [--quick]
+//   build/tools/bench/bench-sandbox [--steps N] [--rounds N] [--rebuilds N]
+//                                   [--oci-runtime crun|runc] [--images-dir DIR] [--quick]
 //
 // --quick (what CI runs): 3 steps, 3 rebuilds, a few seconds; without root it
 // exits 77 (skipped). Any build or measurement that fails makes the exit 1.
@@ -34,6 +39,8 @@
 #include "runtime/artifact/rootfs_artifact.hpp"
 #include "runtime/image/image_store.hpp"
 #include "runtime/process/command.hpp"
+#include "runtime/process/spawn_count.hpp"
+#include "runtime/sandbox/oci_choice.hpp"
 #include "runtime/sandbox/oci_config.hpp"
 #include "runtime/sandbox/overlay.hpp"
 
@@ -101,26 +108,27 @@ std::string request(const std::string& steps, const std::string& extra = "") {
          steps + "}" + extra + "}";
 }
 
-void per_step(nullspace::engine& eng, const std::string& tmp, size_t steps) {
-  // The engine: a build of `steps` trivial steps, nothing from the cache.
-  std::vector<double> per;
-  for (int round = 0; round < 3; ++round) {
-    auto t0 = clock_type::now();
-    auto b = eng.submit(request(steps_json(steps, "true"), R"(,"skip_cache":true)"));
-    if (!b) {
-      std::cerr << "bench build refused: " << b.error().message << "\n";
-      std::exit(1);
-    }
-    auto done = eng.wait_until_terminal(b->id(), std::chrono::minutes(10));
-    if (!done || done->record.status != nullspace::build_status::ready) {
-      std::cerr << "bench build failed"
-                << (done && done->record.failure ? ": " + done->record.failure->message : "")
-                << "\n";
-      std::exit(1);
-    }
-    per.push_back(ms_since(t0) / static_cast<double>(steps));
+// One build of `steps` trivial steps, nothing from the cache; its wall time.
+double timed_build(nullspace::engine& eng, size_t steps) {
+  auto t0 = clock_type::now();
+  auto b = eng.submit(request(steps_json(steps, "true"), R"(,"skip_cache":true)"));
+  if (!b) {
+    std::cerr << "bench build refused: " << b.error().message << "\n";
+    std::exit(1);
   }
-  // By hand: the same kind of bundle, `runc run` to exit.
+  auto done = eng.wait_until_terminal(b->id(), std::chrono::minutes(10));
+  if (!done || done->record.status != nullspace::build_status::ready) {
+    std::cerr << "bench build failed"
+              << (done && done->record.failure ? ": " + done->record.failure->message : "") << "\n";
+    std::exit(1);
+  }
+  return ms_since(t0);
+}
+
+void per_step(nullspace::engine& eng, const std::string& tmp, const std::string& runtime,
+              size_t steps, size_t rounds) {
+  // By hand: the same kind of bundle (our config.json writer, an overlay over
+  // the busybox layer), the same runtime binary, `run` to exit.
   nullspace::runtime::process_runner runner;
   nullspace::runtime::image_store images(tmp + "/data/images", runner);
   auto img = images.make("busybox");
@@ -137,24 +145,47 @@ void per_step(nullspace::engine& eng, const std::string& tmp, size_t steps) {
   spec.env = {nullspace::runtime::default_path_env};
   spec.cgroups_path = "/nullspace-bench/by-hand";
   std::ofstream(bundle + "/config.json") << nullspace::runtime::oci_config_json(spec);
-  std::vector<double> hand;
-  for (size_t i = 0; i < steps * 3; ++i) {
+  size_t runs = 0;
+  auto by_hand = [&] {
     auto t0 = clock_type::now();
-    auto r = nullspace::runtime::run_command(
-        {"runc", "--root", tmp + "/runc", "run", "--bundle", bundle, "bench-" + std::to_string(i)});
-    hand.push_back(ms_since(t0));
-    if (!r || r->exit_status != 0) {
-      failed("runc run by hand failed: " + (r ? r->output : r.error().message));
-      break;
-    }
+    auto r =
+        nullspace::runtime::run_command({runtime, "--root", tmp + "/by-hand", "run", "--bundle",
+                                         bundle, "bench-" + std::to_string(runs++)});
+    auto ms = ms_since(t0);
+    if (!r || r->exit_status != 0)
+      failed("run by hand failed: " + (r ? r->output : r.error().message));
+    return ms;
+  };
+  // Interleaved, so both see the same load: a build of `steps` steps, a build
+  // of one step, `steps` runs by hand. The engine's figure per step is the
+  // build's time over its steps; its marginal cost per step leaves out what a
+  // build costs once (submit, base, cleanup and layer sync, artifact lookup,
+  // terminal record): (T(steps) - T(1)) / (steps - 1).
+  std::vector<double> whole, marginal, hand;
+  uint64_t processes = 0;
+  for (size_t round = 0; round < rounds; ++round) {
+    auto p0 = nullspace::runtime::processes_started();
+    auto tn = timed_build(eng, steps);
+    processes += nullspace::runtime::processes_started() - p0;
+    auto t1 = timed_build(eng, 1);
+    whole.push_back(tn / static_cast<double>(steps));
+    if (steps > 1) marginal.push_back((tn - t1) / static_cast<double>(steps - 1));
+    for (size_t i = 0; i < steps; ++i) hand.push_back(by_hand());
   }
   nullspace::runtime::unmount_quietly(bundle + "/rootfs");
+  auto name = fs::path(runtime).filename().string();
+  auto h = median(hand);
   std::printf(
-      "per-step: engine %.1f ms/step (median of 3 builds of %zu steps), runc run by hand "
-      "%.1f ms (median of %zu) -> overhead %.1f ms/step\n",
-      median(per), steps, median(hand), hand.size(), median(per) - median(hand));
-  nullspace::bench::report("sandboxed trivial step", median(per), "ms", "runc run by hand",
-                           median(hand));
+      "per-step (%s): engine %.1f ms/step whole build, %.1f ms marginal (median of %zu builds of "
+      "%zu steps); %s run by hand %.1f ms (median of %zu, fastest %.1f) -> %.2fx whole, %.2fx "
+      "marginal; %.2f processes per step\n",
+      name.c_str(), median(whole), median(marginal), rounds, steps, name.c_str(), h, hand.size(),
+      *std::min_element(hand.begin(), hand.end()), median(whole) / h, median(marginal) / h,
+      static_cast<double>(processes) / static_cast<double>(steps * rounds));
+  nullspace::bench::report("sandboxed trivial step (whole build / steps)", median(whole), "ms",
+                           name + " run by hand", h);
+  nullspace::bench::report("sandboxed trivial step (marginal)", median(marginal), "ms",
+                           name + " run by hand", h);
 }
 
 void cached_rebuild(nullspace::engine& eng, size_t rebuilds) {
@@ -184,6 +215,7 @@ void cached_rebuild(nullspace::engine& eng, size_t rebuilds) {
   auto first = until_terminal(http("POST", base + "/v1/builds", body));  // fills the cache
   if (first != "ready") failed("the first 10-step build ended " + first);
   std::vector<double> times;
+  auto p0 = nullspace::runtime::processes_started();
   for (size_t i = 0; i < rebuilds; ++i) {
     auto t0 = clock_type::now();
     auto st = until_terminal(http("POST", base + "/v1/builds", body));
@@ -193,8 +225,9 @@ void cached_rebuild(nullspace::engine& eng, size_t rebuilds) {
   std::sort(times.begin(), times.end());
   std::printf(
       "cached 10-step rebuild via HTTP (first build %s): median %.1f ms, p90 %.1f ms, "
-      "max %.1f ms over %zu rebuilds\n",
-      first.c_str(), median(times), times[times.size() * 9 / 10], times.back(), times.size());
+      "max %.1f ms over %zu rebuilds, %llu processes started\n",
+      first.c_str(), median(times), times[times.size() * 9 / 10], times.back(), times.size(),
+      static_cast<unsigned long long>(nullspace::runtime::processes_started() - p0));
   nullspace::bench::report("cached 10-step rebuild via HTTP, median", median(times), "ms");
 }
 
@@ -227,16 +260,19 @@ void ext4_rate(const std::string& tmp, const std::string& name, const std::strin
 }  // namespace
 
 int main(int argc, char** argv) {
-  size_t steps = 10, rebuilds = 20;
-  std::string images_dir;
+  size_t steps = 10, rebuilds = 20, rounds = 5;
+  std::string images_dir, runtime_pref;
   bool quick = false;
   CLI::App app{"sandbox benchmarks (root)"};
   app.add_option("--steps", steps, "trivial steps per build for the per-step overhead");
+  app.add_option("--rounds", rounds, "builds of --steps steps (each with a 1-step build)");
   app.add_option("--rebuilds", rebuilds, "cached rebuilds to time");
+  app.add_option("--oci-runtime", runtime_pref,
+                 "crun or runc for the engine and by hand (default: the engine's own choice)");
   app.add_option("--images-dir", images_dir, "where python:3.11 may already be made");
   app.add_flag("--quick", quick, "3 steps and 3 rebuilds (CI); exit 77 without root");
   CLI11_PARSE(app, argc, argv);
-  if (quick) steps = rebuilds = 3;
+  if (quick) steps = rebuilds = rounds = 3;
   if (::geteuid() != 0) {
     std::cerr << "bench-sandbox needs root" << (quick ? ": skipped" : "") << "\n";
     return quick ? 77 : 1;  // 77: meson's "skipped"
@@ -247,12 +283,18 @@ int main(int argc, char** argv) {
     nullspace::engine_options o;
     o.data_dir = tmp + "/data";
     o.isolation_mode = nullspace::isolation::sandbox;
+    o.oci_runtime = runtime_pref;
+    auto runtime = nullspace::runtime::choose_oci_runtime(runtime_pref);  // as the engine does
+    if (!runtime) {
+      std::cerr << runtime.error().message << "\n";
+      return 1;
+    }
     auto eng = nullspace::engine::open(o);
     if (!eng) {
       std::cerr << eng.error().message << "\n";
       return 1;
     }
-    per_step(*eng.value(), tmp, steps);
+    per_step(*eng.value(), tmp, *runtime, steps, rounds);
     cached_rebuild(*eng.value(), rebuilds);
     nullspace::runtime::process_runner runner;
     auto bb = nullspace::runtime::image_store(tmp + "/data/images", runner).make("busybox");

@@ -81,7 +81,9 @@ int main(int argc, char** argv) {
       ->envname("NULLSPACE_ISOLATION")
       ->check(CLI::IsMember({"auto", "host", "sandbox"}))
       ->capture_default_str();
-  app.add_option("--oci-runtime", eopts.oci_runtime, "runc or crun (default: runc, else crun)")
+  app.add_option("--oci-runtime", eopts.oci_runtime,
+                 "crun or runc, for build steps and machines (default: crun when it can run "
+                 "containers here, else runc)")
       ->envname("NULLSPACE_OCI_RUNTIME")
       ->check(CLI::IsMember({"", "runc", "crun"}));
   app.add_option("--images-dir", eopts.images_dir, "base images (default: DATA_DIR/images)")
