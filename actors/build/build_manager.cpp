@@ -106,7 +106,7 @@ storage::log_entry status_entry(build_status s, std::string level, std::string m
 void append_record(manager_ptr self, build_record rec, std::vector<storage::log_entry> entries) {
   append_request req;
   req.build_id = rec.id;
-  req.entries = std::move(entries);
+  req.add(std::move(entries));
   req.record = std::move(rec);
   auto failed = [id = req.record->id, tenant = req.record->tenant](caf::error& err) {
     logging::build.error("recovery append failed",
@@ -259,7 +259,7 @@ caf::result<build_reply> submit(manager_ptr self, submit_request& sr) {
   entries.push_back(status_entry(rec.status, "info", what));
   append_request areq;
   areq.build_id = rec.id;
-  areq.entries = std::move(entries);
+  areq.add(std::move(entries));
   areq.record = rec;
   areq.create = true;
   if (sr.idempotency) {
