@@ -24,6 +24,7 @@
 #include "storage/build_record.hpp"
 #include "storage/log_entry.hpp"
 #include "storage/store.hpp"
+#include "storage/unnumbered_entry.hpp"
 
 namespace nullspace::actors {
 
@@ -71,8 +72,10 @@ inline error from_store_failure(const caf::error& err, const std::string& what) 
 // WriteBatch must carry (a status transition and the entry recording it commit
 // together). `create` also writes the history index row.
 struct append_request {
-  std::string build_id;                     // the log's id
-  std::vector<storage::log_entry> entries;  // offsets are assigned by the hub
+  std::string build_id;  // the log's id
+  // Encoded here, on the sender's thread (add); the hub only writes in the
+  // offsets it assigns.
+  std::vector<storage::unnumbered_entry> entries;
   std::optional<storage::build_record> record;
   bool create = false;
   // More writes for the same batch (the template registry's tag moves and
@@ -83,6 +86,12 @@ struct append_request {
   std::optional<storage::machine_record> machine_end;
   // The last append of a warm pool's log (it was deleted): its last record.
   std::optional<pool_record> pool_end;
+
+  void add(storage::log_entry e) { entries.push_back(storage::encode_unnumbered(std::move(e))); }
+  void add(std::vector<storage::log_entry> es) {
+    entries.reserve(entries.size() + es.size());
+    for (auto& e : es) add(std::move(e));
+  }
 };
 
 // What followers receive: committed entries, in offset order, with no gap.

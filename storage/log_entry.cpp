@@ -1,13 +1,24 @@
 #include "storage/log_entry.hpp"
 
+#include <cassert>
+#include <charconv>
+
 #include "storage/common/json_reader.hpp"
 #include "storage/common/json_writer.hpp"
 #include "storage/common/time_format.hpp"
+#include "storage/unnumbered_entry.hpp"
 
 namespace nullspace::storage {
 
-std::string encode_log_entry(const log_entry& e) {
-  json::writer w;
+namespace {
+
+// What every encoding starts with; an unnumbered entry has offset 0 there.
+constexpr std::string_view offset_key = "{\"offset\":";
+constexpr size_t max_offset_digits = 20;  // UINT64_MAX
+
+// Into `buf`'s storage (its capacity is kept).
+std::string encode_into(std::string buf, const log_entry& e) {
+  json::writer w(std::move(buf));
   w.begin_object();
   w.field("offset", e.offset);
   w.field("ts", rfc3339_ms(e.ts_ms));
@@ -29,6 +40,36 @@ std::string encode_log_entry(const log_entry& e) {
   }
   w.end_object();
   return std::move(w).str();
+}
+
+}  // namespace
+
+std::string encode_log_entry(const log_entry& e) {
+  return encode_into({}, e);
+}
+
+unnumbered_entry encode_unnumbered(log_entry e) {
+  if (e.ts_ms == 0) e.ts_ms = now_ms();
+  e.offset = 0;
+  // The fixed fields take under 160 bytes; the rest is the strings (escaping
+  // may add more, which only costs a reallocation).
+  std::string buf;
+  buf.reserve(160 + max_offset_digits + e.level.size() + e.kind.size() + e.message.size() +
+              e.phase.size() + e.stream.size() + e.status.size() + e.cache_status.size() +
+              e.cache_key.size() + e.cache_reason.size());
+  return {encode_into(std::move(buf), e)};
+}
+
+std::string number_entry(unnumbered_entry&& e, uint64_t offset) {
+  auto& s = e.json;
+  assert(s.size() > offset_key.size() && s.compare(0, offset_key.size(), offset_key) == 0 &&
+         s[offset_key.size()] == '0');
+  if (offset != 0) {
+    char digits[max_offset_digits];
+    auto end = std::to_chars(digits, digits + sizeof digits, offset).ptr;
+    s.replace(offset_key.size(), 1, digits, static_cast<size_t>(end - digits));
+  }
+  return std::move(s);
 }
 
 std::optional<log_entry> decode_log_entry(std::string_view json) {

@@ -1,11 +1,14 @@
 #include <catch2/catch.hpp>
 
 #include <future>
+#include <limits>
 #include <mutex>
 #include <thread>
 
 #include "actors/hub/log_hub.hpp"
+#include "storage/common/time_format.hpp"
 #include "storage/store.hpp"
+#include "storage/unnumbered_entry.hpp"
 #include "tests/test_support.hpp"
 
 using namespace nullspace;
@@ -34,7 +37,7 @@ struct hub_fixture {
     for (auto& m : msgs) {
       storage::log_entry e;
       e.message = m;
-      req.entries.push_back(std::move(e));
+      req.add(std::move(e));
     }
     req.record = std::move(rec);
     caf::scoped_actor self{*sys};
@@ -118,7 +121,7 @@ TEST_CASE("concurrent appends from many builds keep per-build order", "[log_hub]
           req.build_id = "tb_" + std::to_string(t) + "_" + std::to_string(b);
           storage::log_entry e;
           e.message = std::to_string(i);
-          req.entries.push_back(e);
+          req.add(e);
           self->send(f.hub, append_atom::value, std::move(req));
         }
       for (int i = 0; i < appends * builds_per_thread; ++i)
@@ -143,6 +146,54 @@ TEST_CASE("concurrent appends from many builds keep per-build order", "[log_hub]
             CHECK(s.entries_appended == threads * builds_per_thread * appends);
           },
           [](caf::error&) { FAIL("no stats"); });
+}
+
+TEST_CASE("entries encoded by their senders are stored as encode_log_entry gives them",
+          "[log_hub]") {
+  storage::log_entry e;
+  e.ts_ms = 1790000000123;
+  e.level = "warn";
+  e.kind = "cache";
+  e.step = 3;
+  e.message = "quote \" backslash \\ newline \n tab \t \xff and \xc3\xa9";
+  e.phase = "step";
+  e.stream = "stderr";
+  e.cache_status = "miss";
+  e.cache_key = "sha256:abc";
+  e.cache_reason = "first";
+  // The hub writes the offset in: every digit count, from 0 to UINT64_MAX.
+  for (uint64_t off : {uint64_t{0}, uint64_t{9}, uint64_t{10}, uint64_t{123456789},
+                       std::numeric_limits<uint64_t>::max()}) {
+    auto numbered = e;
+    numbered.offset = off;
+    CHECK(storage::number_entry(storage::encode_unnumbered(e), off) ==
+          storage::encode_log_entry(numbered));
+  }
+  // A sender that leaves the time out gets the time it encoded the entry.
+  storage::log_entry untimed;
+  auto before = storage::now_ms();
+  auto stamped =
+      storage::decode_log_entry(storage::number_entry(storage::encode_unnumbered(untimed), 5));
+  REQUIRE(stamped);
+  CHECK(stamped->offset == 5);
+  CHECK(stamped->ts_ms >= before);
+  CHECK(stamped->ts_ms <= storage::now_ms());
+
+  // Through the hub: what is stored (and served) is the entry's own encoding.
+  test::temp_dir dir;
+  hub_fixture f(dir.sub("db"));
+  std::vector<std::string> msgs;
+  for (int i = 0; i < 12; ++i) msgs.push_back("line " + std::to_string(i) + " \"q\"");
+  CHECK(f.append("tb_enc", msgs) == 12);
+  auto stored = f.db->read_log("tb_enc", 0, 20);
+  REQUIRE(stored.size() == 12);
+  for (uint64_t i = 0; i < 12; ++i) {
+    auto got = storage::decode_log_entry(stored[i].json);
+    REQUIRE(got);
+    CHECK(got->offset == i);
+    CHECK(got->message == msgs[i]);
+    CHECK(stored[i].json == storage::encode_log_entry(*got));
+  }
 }
 
 TEST_CASE("a follower gets backlog then live entries with no gap or duplicate", "[log_hub]") {

@@ -76,12 +76,13 @@ void send_append(build_ptr self, std::vector<log_entry> entries, bool with_recor
   auto& st = self->state;
   append_request req;
   req.build_id = st.rec.id;
-  req.entries = take_held_then(st, std::move(entries));
+  auto all = take_held_then(st, std::move(entries));
+  auto output = output_bytes(all);
+  req.add(std::move(all));
   if (with_record) req.record = st.rec;
   ++st.in_flight;
   auto id = st.rec.id;
   auto tenant = st.rec.tenant;
-  auto output = output_bytes(req.entries);
   auto on_done = [=] {
     auto& s = self->state;
     --s.in_flight;
@@ -149,7 +150,7 @@ void finish(build_ptr self, build_status to, std::vector<log_entry> entries) {
   if (!st.ctx->sandbox) st.rec.cache.misses = static_cast<uint32_t>(st.steps_run);
   append_request req;
   req.build_id = st.rec.id;
-  req.entries = take_held_then(st, std::move(entries));  // held output goes before the end
+  req.add(take_held_then(st, std::move(entries)));  // held output goes before the end
   req.record = st.rec;
   // Through the template registry: tags attach and retention starts in the
   // same batch as the terminal entry.

@@ -82,7 +82,7 @@ storage::log_entry status_entry(build_status s, std::string level, std::string m
 void append_record(manager_ptr self, build_record rec, std::vector<storage::log_entry> entries) {
   append_request req;
   req.build_id = rec.id;
-  req.entries = std::move(entries);
+  req.add(std::move(entries));
   req.record = std::move(rec);
   auto failed = [id = req.record->id, tenant = req.record->tenant](caf::error& err) {
     logging::build.error("recovery append failed",
@@ -314,7 +314,7 @@ caf::result<build_reply> submit(manager_ptr self, submit_request& sr) {
   entries.push_back(status_entry(rec.status, "info", what));
   append_request areq;
   areq.build_id = rec.id;
-  areq.entries = std::move(entries);
+  areq.add(std::move(entries));
   areq.record = rec;
   areq.create = true;
   if (sr.idempotency) {
@@ -399,7 +399,7 @@ caf::result<build_reply> cancel_held(manager_ptr self, const std::string& id, li
   e.status = "cancelled";
   append_request req;
   req.build_id = id;
-  req.entries.push_back(std::move(e));
+  req.add(std::move(e));
   req.record = *rec;
   auto rp = self->make_response_promise<build_reply>();
   self->request(st.ctx->directory.registry(), caf::infinite, terminal_atom::value, std::move(req))

@@ -27,7 +27,7 @@ void log_appender::pump() {
     queue_.pop_front();
     append_request req;
     req.build_id = log_id_;
-    req.entries = std::move(next.entries);
+    req.add(std::move(next.entries));
     req.also = std::move(next.also);
     req.machine_end = std::move(next.end);
     req.pool_end = std::move(next.pool_end);

@@ -4,7 +4,6 @@
 #include <unordered_map>
 
 #include "storage/common/logging.hpp"
-#include "storage/common/time_format.hpp"
 
 namespace nullspace::actors {
 namespace {
@@ -27,6 +26,7 @@ struct hub_state {
   storage::store* db = nullptr;
   std::unordered_map<std::string, uint64_t> next;  // assigned (not only committed) offsets
   std::vector<pending_append> pending;
+  std::vector<pending_append> spare;  // the last flush's vector, kept for its capacity
   bool flush_scheduled = false;
   std::unordered_map<std::string, std::vector<follower_slot>> followers;
   hub_stats stats;
@@ -90,13 +90,17 @@ void fan_out(hub_ptr self, std::unordered_map<std::string, committed>& by_build)
   }
 }
 
+// Per append, this thread only numbers the entries the sender encoded, adds
+// them to the batch and answers: everything else it does is per batch or for
+// followed and ending logs only.
 void flush(hub_ptr self) {
   auto& st = self->state;
   if (st.pending.empty()) return;  // a scheduled flush whose batch already went out
-  auto batch_items = std::move(st.pending);
-  st.pending.clear();
+  auto& batch_items = st.spare;
+  batch_items.swap(st.pending);  // st.pending is now empty (the spare was)
 
   storage::write_batch wb;
+  // Only logs with followers (their entries) or whose end is in this batch.
   std::unordered_map<std::string, committed> by_build;
   // The counts by status once this batch is durable; stored with it.
   auto counts = st.stats.builds_by_status;
@@ -106,13 +110,15 @@ void flush(hub_ptr self) {
   // live_status says until the batch is durable.
   std::unordered_map<std::string, storage::build_status> in_batch;
   for (auto& p : batch_items) {
-    auto& c = by_build[p.req.build_id];
+    const auto& id = p.req.build_id;
+    committed* c = nullptr;
+    if (!st.followers.empty() && st.followers.count(id)) c = &by_build[id];
     uint64_t off = p.first_offset;
-    for (auto& e : p.req.entries) {
-      e.offset = off++;
-      auto json = storage::encode_log_entry(e);
-      st.db->put_log(wb, p.req.build_id, e.offset, json);
-      c.entries.push_back({e.offset, std::move(json)});
+    for (auto& u : p.req.entries) {
+      auto json = storage::number_entry(std::move(u), off);
+      st.db->put_log(wb, id, off, json);
+      if (c) c->entries.push_back({off, std::move(json)});
+      ++off;
     }
     if (p.req.record) {
       std::optional<storage::build_status> before;
@@ -132,11 +138,11 @@ void flush(hub_ptr self) {
       moved = true;
       st.db->put_build(wb, *p.req.record);
       if (p.req.create) st.db->put_history(wb, *p.req.record);
-      if (storage::is_terminal(p.req.record->status)) c.end = *p.req.record;
+      if (storage::is_terminal(p.req.record->status)) by_build[id].end = *p.req.record;
     }
     if (p.req.also) p.req.also(*st.db, wb);
-    if (p.req.machine_end) c.machine_end = std::move(p.req.machine_end);
-    if (p.req.pool_end) c.pool_end = std::move(p.req.pool_end);
+    if (p.req.machine_end) by_build[id].machine_end = std::move(p.req.machine_end);
+    if (p.req.pool_end) by_build[id].pool_end = std::move(p.req.pool_end);
   }
   if (moved) st.db->put_build_counts(wb, counts);
   auto written = st.db->write(wb);
@@ -149,6 +155,7 @@ void flush(hub_ptr self) {
     logging::hub.error("batch of appends failed",
                        {{"appends", batch_items.size()}, {"error", written.error().message}});
     for (auto& p : batch_items) p.promise.deliver(store_failure(written.error()));
+    batch_items.clear();
     return;
   }
   ++st.stats.batches_written;
@@ -165,6 +172,7 @@ void flush(hub_ptr self) {
     st.stats.entries_appended += p.req.entries.size();
     p.promise.deliver(p.first_offset + p.req.entries.size());
   }
+  batch_items.clear();
   fan_out(self, by_build);
 }
 
@@ -252,9 +260,6 @@ log_hub_actor::behavior_type log_hub(hub_ptr self, storage::store* db) {
         auto& n = req.create ? st.next.try_emplace(req.build_id, 0).first->second
                              : next_offset_of(st, req.build_id);
         auto rp = self->make_response_promise<uint64_t>();
-        auto now = storage::now_ms();
-        for (auto& e : req.entries)
-          if (e.ts_ms == 0) e.ts_ms = now;
         uint64_t first = n;
         n += req.entries.size();
         st.pending.push_back({std::move(req), first, rp});

@@ -2,6 +2,9 @@
 //
 // - Assigns dense per-build offsets (0,1,2,…), continuing from the store after a
 //   restart; an offset is never reused, even when a batch fails (counters roll back).
+//   Senders encode their entries (append_request::add); the hub only writes each
+//   entry's offset into its stored JSON (number_entry), so its thread does not
+//   spend itself on encoding.
 // - Group commit: an append is committed at once when nothing else waits in the
 //   mailbox; under load, every append queued before the flush joins its batch.
 //   One WriteBatch per flush for all builds; each append is acknowledged only
