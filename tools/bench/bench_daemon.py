@@ -49,3 +49,15 @@ def report(name, value, unit, anchor=None, anchor_value=None):
     if anchor is not None:
         fig.update(anchor=anchor, anchor_value=anchor_value)
     print("figure " + json.dumps(fig), flush=True)
+
+
+def metric(port, series):
+    """The value of an unlabelled series in nullspaced's /metrics (0 if absent)."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    c.request("GET", "/metrics")
+    body = c.getresponse().read().decode()
+    c.close()
+    for line in body.splitlines():
+        if line.startswith(series + " "):
+            return float(line.split()[-1])
+    return 0.0

@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 
-from bench_daemon import percentile, report, start_server, status_kib
+from bench_daemon import metric, percentile, report, start_server, status_kib
 
 
 def healthz_latency(port, samples):
@@ -42,17 +42,6 @@ def healthz_latency(port, samples):
             sys.exit(f"/healthz answered {r.status}")
     c.close()
     return percentile(times, 0.5), percentile(times, 0.99)
-
-
-def metric(port, series):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    c.request("GET", "/metrics")
-    body = c.getresponse().read().decode()
-    c.close()
-    for line in body.splitlines():
-        if line.startswith(series + " "):
-            return float(line.split()[-1])
-    return 0.0
 
 
 def await_metric(port, series, want):

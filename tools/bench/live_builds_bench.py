@@ -32,18 +32,7 @@ import sys
 import tempfile
 import time
 
-from bench_daemon import report, start_server, status_kib
-
-
-def metric(port, series):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    c.request("GET", "/metrics")
-    body = c.getresponse().read().decode()
-    c.close()
-    for line in body.splitlines():
-        if line.startswith(series + " "):
-            return float(line.split()[-1])
-    return 0.0
+from bench_daemon import metric, report, start_server, status_kib
 
 
 def cpu_s(pid):
