@@ -155,9 +155,11 @@ void schedule(manager_ptr self) {
   }
 }
 
-// Takes over a durable build. A queued one without secret values whose stored
-// record is current (`stored_is_current`) is held without an actor until it
-// gets a slot; any other gets its actor now.
+// Takes over a durable build. A queued one without secret values (build
+// secrets, a registry password: neither is stored, so an actor made later from
+// the stored record would lack them) whose stored record is current
+// (`stored_is_current`) is held without an actor until it gets a slot; any
+// other gets its actor now.
 void adopt(manager_ptr self, build_record rec, runtime::build_request req, bool stored_is_current) {
   auto& st = self->state;
   auto id = rec.id;
@@ -166,7 +168,8 @@ void adopt(manager_ptr self, build_record rec, runtime::build_request req, bool 
   lb.waiting = rec.status == build_status::waiting;
   lb.waiting_for = rec.waiting_for;
   bool queue_it = rec.status == build_status::queued;
-  if (!queue_it || !stored_is_current || !req.secrets.empty()) {
+  bool holds_secret_values = !req.secrets.empty() || req.source.auth.has_value();
+  if (!queue_it || !stored_is_current || holds_secret_values) {
     lb.handle = spawn_build(self, st.ctx, std::move(rec), std::move(req),
                             caf::actor_cast<build_manager_actor>(self));
     st.by_addr[lb.handle.address()] = id;
