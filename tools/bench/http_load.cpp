@@ -32,6 +32,8 @@
 #include <string_view>
 #include <vector>
 
+#include "loopback.hpp"
+
 namespace {
 
 using clock_type = std::chrono::steady_clock;
@@ -121,16 +123,8 @@ struct connection {
 };
 
 int connect_to(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) die(std::string("socket: ") + std::strerror(errno));
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
-    die(std::string("connect: ") + std::strerror(errno));
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  int fd = nullspace::bench::connect_loopback(port);
+  if (fd < 0) die(std::string("connect: ") + std::strerror(errno));
   return fd;
 }
 

@@ -51,6 +51,7 @@
 #include <vector>
 
 #include "bench_report.hpp"
+#include "loopback.hpp"
 #include "runtime/plan/request_parser.hpp"
 #include "storage/store.hpp"
 
@@ -245,30 +246,16 @@ int free_port() {
 int connect_to(int port, bool wait_for_listener = false) {
   auto t0 = clock_type::now();
   for (;;) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
-      int one = 1;
-      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-      return fd;
-    }
+    int fd = nullspace::bench::connect_loopback(port);
+    if (fd >= 0) return fd;
     int e = errno;
-    close(fd);
     if (!wait_for_listener || seconds_since(t0) > 10) die(std::string("connect: ") + strerror(e));
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
 }
 
 void send_all(int fd, std::string_view s) {
-  while (!s.empty()) {
-    ssize_t n = send(fd, s.data(), s.size(), MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) die(std::string("send: ") + strerror(errno));
-    s.remove_prefix(static_cast<size_t>(n));
-  }
+  if (!nullspace::bench::send_all(fd, s)) die(std::string("send: ") + strerror(errno));
 }
 
 // A blocking reader over one socket with its own buffer.

@@ -48,6 +48,7 @@
 #include <vector>
 
 #include "bench_report.hpp"
+#include "loopback.hpp"
 
 namespace {
 
@@ -163,28 +164,13 @@ int start_server(const std::string& path, const std::string& data_dir) {
 // ------------------------------------------------------- simple requests ----
 
 int connect_to(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) die(std::string("socket: ") + std::strerror(errno));
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
-    die(std::string("connect: ") + std::strerror(errno));
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  int fd = nullspace::bench::connect_loopback(port);
+  if (fd < 0) die(std::string("connect: ") + std::strerror(errno));
   return fd;
 }
 
 void send_all(int fd, std::string_view s) {
-  while (!s.empty()) {
-    ssize_t n = send(fd, s.data(), s.size(), MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      die(std::string("send: ") + std::strerror(errno));
-    }
-    s.remove_prefix(static_cast<size_t>(n));
-  }
+  if (!nullspace::bench::send_all(fd, s)) die(std::string("send: ") + std::strerror(errno));
 }
 
 // One request with Connection: close; returns {status, body} (body de-chunked
