@@ -43,6 +43,7 @@ using lines_atom = caf::atom_constant<caf::atom("lines")>;
 using exited_atom = caf::atom_constant<caf::atom("exited")>;
 using progress_atom = caf::atom_constant<caf::atom("progress")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
+using stop_atom = caf::atom_constant<caf::atom("stop")>;
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
 using restart_atom = caf::atom_constant<caf::atom("restart")>;
 using claim_atom = caf::atom_constant<caf::atom("claim")>;
@@ -166,7 +167,9 @@ using build_actor =
                      // progress of making the base image (debootstrap output)
                      caf::reacts_to<progress_atom, std::vector<std::string>>,
                      // time to probe the ready check again (of start number N)
-                     caf::reacts_to<tick_atom, uint64_t>>;
+                     caf::reacts_to<tick_atom, uint64_t>,
+                     // kill process N again (its container did not exist yet)
+                     caf::reacts_to<stop_atom, uint64_t>>;
 
 // ---- template_registry payloads ----
 

@@ -4,14 +4,18 @@
 #include <catch2/catch.hpp>
 
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <future>
 
 #include "nullspace/engine.hpp"
 #include "runtime/context/build_context.hpp"
 #include "runtime/process/spawn_count.hpp"
+#include "runtime/sandbox/oci_choice.hpp"
+#include "tests/machine_support.hpp"
 #include "tests/sandbox_support.hpp"
 #include "tests/tar_writer.hpp"
 #include "tests/test_support.hpp"
@@ -273,6 +277,74 @@ TEST_CASE("cancel during a long sandboxed step leaves no process, container or m
     CHECK(e.path().filename().string().find(id) == std::string::npos);
   // And no process of it: its cgroups are gone.
   CHECK_FALSE(std::filesystem::exists("/sys/fs/cgroup/pids/nullspace/" + id));
+}
+
+// A cancel that reaches the build while `runc run` is still creating the step's
+// container: the first kill finds no container and fails, and the step must be
+// killed again once it exists. The runtime is a wrapper around the real one
+// that records its calls and holds `run` until the test lets it go, after that
+// first kill has failed; before the fix the step ran on and the cancel never
+// answered.
+TEST_CASE("a cancel while the step's container is still being created kills it once it exists",
+          "[sandbox]") {
+  REQUIRE_SANDBOX();
+  test::temp_dir dir;
+  auto real = runtime::choose_oci_runtime("runc");
+  REQUIRE(real.ok());
+  auto calls = dir.sub("calls"), gate = dir.sub("gate");
+  REQUIRE(::mkfifo(gate.c_str(), 0600) == 0);
+  auto wrapper = dir.sub("bin/runc");
+  std::filesystem::create_directories(dir.sub("bin"));
+  test::write_file(wrapper,
+                   "#!/bin/sh\n"
+                   "case \" $* \" in\n"
+                   "  *\" run \"*) echo run >> " +
+                       calls + "; read go < " + gate +
+                       " ;;\n"
+                       "  *\" kill \"*) " +
+                       *real + " \"$@\"; rc=$?; echo \"kill $rc\" >> " + calls +
+                       "; exit $rc ;;\n"
+                       "esac\n"
+                       "exec " +
+                       *real + " \"$@\"\n");
+  std::filesystem::permissions(wrapper, std::filesystem::perms::owner_all);
+  auto o = sandbox_options(dir);
+  o.oci_runtime = wrapper;
+  auto eng = open_sandbox(o);
+  auto b =
+      eng->submit(busybox_request(R"([{"type":"run","cmd":"echo never-killed; sleep 1000"}])"));
+  REQUIRE(b.ok());
+  auto id = b->record.id;
+  auto called = [&](std::string_view what) {
+    return test::read_file(calls).find(what) != std::string::npos;
+  };
+  test::eventually([&] { return called("run"); }, "runc run was called");
+  // Shared: if the test fails, a late answer still has a promise to go to.
+  auto answer = std::make_shared<std::promise<result<build_view>>>();
+  eng->cancel_async(test::as_build_id(id), "now", default_tenant(),
+                    [answer](result<build_view> r) { answer->set_value(std::move(r)); });
+  test::eventually([&] { return called("kill 1"); }, "a kill failed: no container yet");
+  test::write_file(gate, "go\n");  // the wrapper goes on to the real `runc run`
+  auto done = answer->get_future();
+  REQUIRE(done.wait_for(std::chrono::seconds(120)) == std::future_status::ready);  // a hang
+  auto c = done.get();
+  REQUIRE(c.ok());
+  CHECK(c->record.status == build_status::cancelled);
+  CHECK(mounts_under(dir.path()) == 0);
+  CHECK_FALSE(std::filesystem::exists("/sys/fs/cgroup/pids/nullspace/" + id));
+}
+
+// An OCI runtime installed elsewhere is named by its absolute path; a path
+// whose name is neither crun nor runc, or that is not executable, is refused.
+TEST_CASE("the OCI runtime may be an absolute path to crun or runc", "[sandbox]") {
+  test::temp_dir dir;
+  CHECK(runtime::choose_oci_runtime("/usr/bin/docker").error().code == errc::invalid_argument);
+  CHECK(runtime::choose_oci_runtime(dir.sub("runc")).error().code == errc::unavailable);
+  auto o = sandbox_options(dir);
+  o.oci_runtime = "podman";
+  auto e = engine::open(o);
+  REQUIRE_FALSE(e.ok());
+  CHECK(e.error().code == errc::invalid_argument);
 }
 
 TEST_CASE("an image this machine cannot make fails the build clearly", "[sandbox]") {

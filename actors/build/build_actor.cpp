@@ -288,6 +288,7 @@ void launch(build_ptr self, runtime::process_spec spec) {
   auto me = caf::actor_cast<build_actor>(self);
   auto seq = ++st.proc_seq;
   st.proc = seq;
+  st.kill_attempts = 0;
   st.runner_id = st.ctx->runner->spawn(
       std::move(spec),
       [me, seq](std::vector<runtime::output_line> lines) {
@@ -1057,7 +1058,7 @@ build_actor::behavior_type build_behavior(build_ptr self, std::shared_ptr<engine
         s.cancel_promise = self->make_response_promise<build_reply>();
         auto rp = *s.cancel_promise;
         if (s.proc)
-          s.stop_process();  // finish_cancelled runs once the process has exited
+          stop_step(self);  // finish_cancelled runs once it exited
         else if (s.base_job)
           s.base_job->cancel();  // the base reply comes back early and sees the cancel
         else if (!s.worker || s.finishing)
@@ -1084,6 +1085,9 @@ build_actor::behavior_type build_behavior(build_ptr self, std::shared_ptr<engine
         if (self->state.proc == id) on_exit(self, ex);
       },
       [=](tick_atom, uint64_t seq) { on_ready_tick(self, seq); },
+      [=](stop_atom, uint64_t id) {
+        if (self->state.proc == id) stop_step(self);
+      },
       [=](progress_atom, std::vector<std::string>& lines) {
         if (!self->state.base_job) return;  // a late line after the base reply
         std::vector<log_entry> entries;

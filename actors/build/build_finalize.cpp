@@ -148,7 +148,7 @@ void on_ready_tick(build_ptr self, uint64_t seq) {
   auto elapsed = storage::now_ms() - st.start_ms;
   if (elapsed >= int64_t{st.plan.ready_timeout_ms}) {
     st.ready_timed_out = true;
-    st.stop_process();  // on_start_exit reports the timeout
+    stop_step(self);  // on_start_exit reports the timeout
     return;
   }
   self->delayed_send(self, ready_poll, tick_atom::value, seq);
@@ -156,7 +156,7 @@ void on_ready_tick(build_ptr self, uint64_t seq) {
   if (st.plan.ready.type == runtime::ready_type::none) {
     st.ready_passed = true;
     append(self, {phase_entry("ready", "the start command is running (no ready check)")});
-    st.stop_process();
+    stop_step(self);
     return;
   }
   st.probing = true;
@@ -175,7 +175,7 @@ void on_ready_tick(build_ptr self, uint64_t seq) {
         s.tally->record(r.ready, elapsed);
         if (s.tally->failed()) {
           s.ready_failed = true;
-          s.stop_process();  // on_start_exit reports it
+          stop_step(self);  // on_start_exit reports it
           return;
         }
         if (!r.ready) return;
@@ -183,7 +183,7 @@ void on_ready_tick(build_ptr self, uint64_t seq) {
         append(self, {phase_entry("ready", "ready check passed (" + r.detail + ") after " +
                                                std::to_string(storage::now_ms() - s.start_ms) +
                                                " ms, probe " + std::to_string(s.tally->probes()))});
-        s.stop_process();  // on_start_exit goes on to the artifact
+        stop_step(self);  // on_start_exit goes on to the artifact
       });
 }
 

@@ -128,13 +128,26 @@ struct build_state {
 
   // Kills the running step. A sandboxed step is killed through its container:
   // killing `runc run` would orphan the container, which `runc run` exits with.
-  void stop_process() {
-    if (!container.empty())
-      ctx->runner->spawn(
-          {ctx->sandbox->kill_argv(container), {}, {}, {}}, [](auto) {}, [](auto) {});
-    else
+  // Right after the launch the container may not exist yet (`runc run` is still
+  // creating it) and the kill fails: `again`, if given, then gets a stop_atom
+  // for this process a moment later (backing off to once a second) and sends
+  // the kill again while the process runs: a cancel must not wait on a step
+  // that was never killed.
+  void stop_process(build_actor again = {}) {
+    if (container.empty()) {
       ctx->runner->kill(runner_id);
+      return;
+    }
+    auto delay = std::chrono::milliseconds(
+        std::min(int64_t{25} << std::min(kill_attempts++, 6u), int64_t{1000}));
+    auto retry = [again, delay, seq = proc.value_or(0)](runtime::process_exit ex) {
+      bool failed = !ex.spawn_error.empty() || ex.term_signal != 0 || ex.exit_status != 0;
+      if (again && failed) caf::delayed_anon_send(again, delay, stop_atom::value, seq);
+    };
+    ctx->runner->spawn(
+        {ctx->sandbox->kill_argv(container), {}, {}, {}}, [](auto) {}, std::move(retry));
   }
+  unsigned kill_attempts = 0;  // of the running process
 
   ~build_state() {
     // The actor may die without finishing (shutdown, manager crash): leave no
@@ -154,6 +167,11 @@ struct build_state {
 };
 
 using build_ptr = build_actor::stateful_pointer<build_state>;
+
+// Kills the running step (or start command) of the build, again until it is gone.
+inline void stop_step(build_ptr self) {
+  self->state.stop_process(caf::actor_cast<build_actor>(self));
+}
 
 // `phase` ("base", "step", "ready", "artifact") says which part of the build it is from.
 log_entry make_entry(std::string kind, std::string level, std::string message, int32_t step = -1,

@@ -40,7 +40,10 @@ namespace {
 result<isolation> resolve_isolation(const engine_options& o) {
   if (o.isolation_mode == isolation::host) return isolation::host;
   bool root = ::geteuid() == 0;
-  bool runtime_found = bool(runtime::find_oci_runtime(o.oci_runtime, o.data_dir + "/run/oci"));
+  auto found = runtime::find_oci_runtime(o.oci_runtime, o.data_dir + "/run/oci");
+  // A runtime that cannot be (a wrong name) is an error, not a fall-back to host.
+  if (!found && found.error().code == errc::invalid_argument) return found.error();
+  bool runtime_found = found.ok();
   if (o.isolation_mode == isolation::automatic) {
     if (root && runtime_found) return isolation::sandbox;
     logging::engine.warn(

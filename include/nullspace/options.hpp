@@ -86,8 +86,10 @@ struct engine_options {
   platform_limits limits;                 // what requests are validated against
   size_t status_cache_bytes = 32u << 20;  // get_status_json answers kept (0: none)
   isolation isolation_mode = isolation::host;
-  std::string oci_runtime;  // "crun", "runc" or "" (crun when it works here, else runc)
-  std::string images_dir;   // base images ("" = DATA/images); may be shared by engines
+  // "crun", "runc", "" (crun when it works here, else runc), or the absolute
+  // path of an executable named crun or runc installed elsewhere.
+  std::string oci_runtime;
+  std::string images_dir;  // base images ("" = DATA/images); may be shared by engines
   std::string debian_mirror = default_debian_mirror;  // for debootstrap images
   std::string contexts_dir;  // uploaded build contexts ("" = DATA/contexts)
   // A Python package index for sandboxed build steps (nullspaced --pip-index-url):

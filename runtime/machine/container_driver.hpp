@@ -35,9 +35,9 @@
 namespace nullspace::runtime {
 
 struct container_driver_options {
-  std::string data_dir;     // machines live under DATA/machines
-  std::string oci_runtime;  // "crun", "runc" or "" (crun when it works here, else runc)
-  std::string init_binary;  // nullspace-init; "" = next to this executable
+  std::string data_dir;                          // machines live under DATA/machines
+  std::string oci_runtime;                       // as engine_options::oci_runtime
+  std::string init_binary;                       // nullspace-init; "" = next to this executable
   std::string network_range = "10.88.0.0/16";    // one /30 per machine with internet access
   std::string resolv_conf = "/etc/resolv.conf";  // bound read-only into machines with internet
   std::chrono::milliseconds command_probe_timeout{10000};  // a ready check's command

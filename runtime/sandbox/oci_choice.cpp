@@ -34,6 +34,19 @@ bool crun_can_run_here() {
 }
 
 result<std::string> choose_oci_runtime(const std::string& preference) {
+  if (preference.starts_with('/')) {
+    auto name = preference.substr(preference.rfind('/') + 1);
+    if (name != "crun" && name != "runc")
+      return make_error(errc::invalid_argument,
+                        "the OCI runtime must be crun or runc, not " + preference);
+    if (::access(preference.c_str(), X_OK) != 0)
+      return make_error(errc::unavailable, preference + " is not an executable");
+    if (name == "crun" && !crun_can_run_here())
+      return make_error(errc::unavailable,
+                        "crun cannot run containers on this host (cgroup v1 "
+                        "with a controller on cgroup v2: hybrid mode); use runc");
+    return preference;
+  }
   if (!preference.empty() && preference != "crun" && preference != "runc")
     return make_error(errc::invalid_argument,
                       "the OCI runtime must be crun or runc, not " + preference);

@@ -17,8 +17,9 @@
 
 namespace nullspace::runtime {
 
-// Absolute path of the runtime for `preference`: "crun", "runc" or "" (crun
-// when it works here, else runc). invalid_argument for another name;
+// Absolute path of the runtime for `preference`: "crun", "runc", "" (crun
+// when it works here, else runc) or the absolute path of an executable named
+// crun or runc (one installed elsewhere). invalid_argument for another name;
 // unavailable when the one asked for (or either, for "") cannot be used, with
 // the reason.
 result<std::string> choose_oci_runtime(const std::string& preference);

@@ -82,10 +82,9 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "host", "sandbox"}))
       ->capture_default_str();
   app.add_option("--oci-runtime", eopts.oci_runtime,
-                 "crun or runc, for build steps and machines (default: crun when it can run "
-                 "containers here, else runc)")
-      ->envname("NULLSPACE_OCI_RUNTIME")
-      ->check(CLI::IsMember({"", "runc", "crun"}));
+                 "crun or runc (or the absolute path of one installed elsewhere), for build "
+                 "steps and machines (default: crun when it can run containers here, else runc)")
+      ->envname("NULLSPACE_OCI_RUNTIME");
   app.add_option("--images-dir", eopts.images_dir, "base images (default: DATA_DIR/images)")
       ->envname("NULLSPACE_IMAGES_DIR");
   app.add_option("--debian-mirror", eopts.debian_mirror,
