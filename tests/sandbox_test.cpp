@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <sstream>
 
 #include "nullspace/engine.hpp"
 #include "runtime/context/build_context.hpp"
@@ -277,6 +278,43 @@ TEST_CASE("cancel during a long sandboxed step leaves no process, container or m
     CHECK(e.path().filename().string().find(id) == std::string::npos);
   // And no process of it: its cgroups are gone.
   CHECK_FALSE(std::filesystem::exists("/sys/fs/cgroup/pids/nullspace/" + id));
+}
+
+namespace {
+
+// The processes in a build's step containers (the build's pids cgroup, one
+// child cgroup per container).
+std::vector<long> step_pids(const std::string& build_id) {
+  std::vector<long> pids;
+  std::error_code ec;
+  for (auto& c :
+       std::filesystem::directory_iterator("/sys/fs/cgroup/pids/nullspace/" + build_id, ec))
+    if (c.is_directory()) {
+      std::istringstream in(test::read_file(c.path().string() + "/cgroup.procs"));
+      for (long pid; in >> pid;) pids.push_back(pid);
+    }
+  return pids;
+}
+
+}  // namespace
+
+// Closing the engine (nullspaced's SIGTERM) while a step runs: the build stays
+// unfinished for the next open's recovery, and its container does not outlive
+// the engine. Before the fix the build's last kill went through the process
+// runner, which killed that `runc kill` as it closed, and the step ran on.
+TEST_CASE("closing the engine mid-step leaves no step process running", "[sandbox]") {
+  REQUIRE_SANDBOX();
+  test::temp_dir dir;
+  auto eng = open_sandbox(dir);
+  auto b = eng->submit(busybox_request(R"([{"type":"run","cmd":"echo outlives-us; sleep 1000"}])"));
+  REQUIRE(b.ok());
+  auto id = b->record.id;
+  REQUIRE(test::wait_for_output(*eng, id, "outlives-us") != "<ended>");
+  auto pids = step_pids(id);
+  REQUIRE_FALSE(pids.empty());
+  eng.reset();
+  for (auto pid : pids) CHECK(test::process_gone(pid));
+  CHECK(step_pids(id).empty());
 }
 
 // A cancel that reaches the build while `runc run` is still creating the step's

@@ -84,6 +84,9 @@ engine::engine(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
 engine::~engine() {
   impl_->cache_mounts->stop();  // a step waiting for a locked cache dir gives up
   impl_->shutdown();
+  // A build actor's last kill goes through the runner, which is about to kill
+  // whatever it still runs (that kill included): stop the containers here.
+  if (impl_->sandbox) impl_->sandbox->stop_all_containers();
   impl_->blocking.reset();  // finishes the machine work already queued
   impl_->machines.reset();  // machines keep running: the next open adopts them
   impl_->runner.reset();    // kills any process still running

@@ -190,6 +190,12 @@ void step_sandbox::delete_container(const std::string& id) const {
   (void)run_command({rt_.binary, "--root", rt_.state_root, "delete", "--force", id});
 }
 
+void step_sandbox::stop_all_containers() const {
+  std::error_code ec;
+  for (auto& e : fs::directory_iterator(rt_.state_root, ec))
+    if (e.is_directory(ec)) delete_container(e.path().filename().string());
+}
+
 std::string step_sandbox::build_cgroup(const std::string& build_id) {
   return "/nullspace/" + build_id;
 }

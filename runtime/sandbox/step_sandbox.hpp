@@ -153,6 +153,13 @@ class step_sandbox {
   // held, cgroups, work dir.
   void cleanup_build(const std::string& build_id);
 
+  // At engine close, once no build actor is left: kills and removes every
+  // container still in the runtime's state dir (steps and start commands that
+  // were running, or whose kill came before the container existed), so none
+  // outlives the engine. Their mounts and work dirs stay for the next open's
+  // recovery to clean, as after a crash.
+  void stop_all_containers() const;
+
   std::string layers_dir() const { return data_dir_ + "/layers"; }
   std::string container_id(const std::string& build_id, size_t step) const;
 
