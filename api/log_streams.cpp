@@ -303,6 +303,15 @@ void log_streams::drop_client(feed* f, stream_client* c) {
 void log_streams::maybe_release(feed& f) {
   if (!f.clients.empty() || !f.waiters.empty()) return;
   feeds_.erase(f.id.str());  // the caller still holds a reference; the subscription stops
+  if (f.retained == 0) return;
+  // Its chunks go now (no client holds one), before the trim is asked for.
+  f.chunks.clear();
+  f.retained = 0;
+  trimmer_.request();
+}
+
+size_t feed_retain_limit(const stream_settings& s, size_t feeds) {
+  return std::min(s.retain_bytes, s.retain_total_bytes / std::max<size_t>(1, feeds));
 }
 
 void log_streams::on_chunk(feed& f, chunk_ptr chunk) {
@@ -310,7 +319,8 @@ void log_streams::on_chunk(feed& f, chunk_ptr chunk) {
   f.chunks.push_back(chunk);
   f.head = chunk->next;
   f.retained += chunk->sse.size();
-  while (f.retained > settings_.retain_bytes && f.chunks.size() > 1) {
+  auto limit = feed_retain_limit(settings_, feeds_.size());
+  while (f.retained > limit && f.chunks.size() > 1) {
     f.retained -= f.chunks.front()->sse.size();
     f.chunks.pop_front();
     f.base = f.chunks.front()->first;
@@ -448,7 +458,10 @@ void log_streams::shutdown() {
 stream_gauges log_streams::gauges() const {
   stream_gauges g;
   g.feeds = feeds_.size();
-  for (auto& [id, f] : feeds_) g.clients += f->clients.size();
+  for (auto& [id, f] : feeds_) {
+    g.clients += f->clients.size();
+    g.retained_bytes += f->retained;
+  }
   g.clients += replays_.size();
   g.waiters = waiters_;
   return g;

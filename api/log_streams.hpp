@@ -4,8 +4,11 @@
 // committed batch is formatted once into an immutable chunk of SSE frames and
 // written to every client from that same buffer, so a thousand followers cost
 // one read and one encoding of each entry. A feed keeps recent chunks (up to
-// `retain_bytes`) so clients that join late or lag replay from memory; older
-// offsets are read from the store per client.
+// `retain_bytes`, less when many builds are followed at once: all feeds
+// together keep at most `retain_total_bytes`) so clients that join late or lag
+// replay from memory; older offsets are read from the store per client. When a
+// feed's last client leaves, its chunks are freed and the heap trimmed (glibc
+// would keep the pages).
 //
 // Back-pressure: every client is paced by its own socket: more is written only
 // while its queue holds less than `buffer_bytes`, so a slow client lags (reading
@@ -25,15 +28,21 @@
 #include "api/log_frames.hpp"
 #include "api/metrics.hpp"
 #include "nullspace/engine.hpp"
+#include "storage/common/heap_trimmer.hpp"
 
 namespace nullspace::api {
 
 struct stream_settings {
-  size_t buffer_bytes = 1u << 20;      // per client (server_limits::stream_buffer_bytes)
-  size_t retain_bytes = 16u << 20;     // per followed build
-  uint64_t heartbeat_ms = 15'000;      // SSE ": ping" comments
-  uint64_t stall_timeout_ms = 30'000;  // full buffer, no progress: disconnect
+  size_t buffer_bytes = 1u << 20;          // per client (server_limits::stream_buffer_bytes)
+  size_t retain_bytes = 16u << 20;         // per followed build
+  size_t retain_total_bytes = 128u << 20;  // all followed builds together
+  uint64_t heartbeat_ms = 15'000;          // SSE ": ping" comments
+  uint64_t stall_timeout_ms = 30'000;      // full buffer, no progress: disconnect
 };
+
+// What one followed build's feed may keep while `feeds` builds are followed:
+// retain_bytes, or its even share of retain_total_bytes when that is less.
+size_t feed_retain_limit(const stream_settings& s, size_t feeds);
 
 struct feed;
 struct stream_client;
@@ -94,6 +103,7 @@ class log_streams {
   uv_timer_t* stall_sweep_ = nullptr;
   uint64_t waiters_ = 0;
   bool stopping_ = false;
+  heap_trimmer trimmer_;
 };
 
 }  // namespace nullspace::api

@@ -123,6 +123,8 @@ std::string http_metrics::render(const engine::stats& e, const stream_gauges& s,
   single("nullspace_followed_builds", "gauge",
          "Builds with HTTP followers (one subscription each).", s.feeds);
   single("nullspace_long_polls", "gauge", "Status long-polls waiting.", s.waiters);
+  single("nullspace_followed_retained_bytes", "gauge",
+         "Recent log chunks kept in memory for followers that join late or lag.", s.retained_bytes);
   single("nullspace_stream_events_sent_total", "counter", "Log events written to HTTP followers.",
          events_sent_);
   single("nullspace_slow_followers_disconnected_total", "counter",

@@ -16,6 +16,7 @@ struct stream_gauges {
   uint64_t feeds = 0;    // builds with at least one HTTP follower (one engine subscription each)
   uint64_t clients = 0;  // SSE / NDJSON clients connected
   uint64_t waiters = 0;  // long-polls waiting
+  uint64_t retained_bytes = 0;  // recent log chunks the feeds keep for late or lagging clients
 };
 
 class http_metrics {

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "api/log_streams.hpp"
 #include "catch2/catch.hpp"
 #include "tests/api_fixture.hpp"
 #include "tests/daemon_process.hpp"
@@ -440,6 +441,26 @@ TEST_CASE("followers that never read hold at most their buffer; cut off, they re
   cut_then_resume(live.front());
   cut_then_resume(replays.front());
   CHECK(http_get(d.port, "/healthz").status == 200);
+  // Every follower is gone: so are the feed and the chunks it kept.
+  CHECK(await_metric(d.port, "nullspace_followed_builds", 0) == 0);
+  CHECK(await_metric(d.port, "nullspace_followed_retained_bytes", 0) == 0);
+}
+
+// Each followed build keeps recent chunks for late and lagging followers; with
+// many followed at once (50 chatty builds, each with a follower) they share
+// one total instead of each keeping 16 MiB (PERFORMANCE.md, "Memory under
+// chatty builds").
+TEST_CASE("followed builds keep at most retain_total_bytes of recent chunks together",
+          "[exhaustion]") {
+  nullspace::api::stream_settings s;
+  s.retain_bytes = 16u << 20;
+  s.retain_total_bytes = 128u << 20;
+  CHECK(nullspace::api::feed_retain_limit(s, 0) == s.retain_bytes);
+  CHECK(nullspace::api::feed_retain_limit(s, 1) == s.retain_bytes);
+  CHECK(nullspace::api::feed_retain_limit(s, 8) == s.retain_bytes);
+  CHECK(nullspace::api::feed_retain_limit(s, 50) == s.retain_total_bytes / 50);
+  for (size_t feeds : {size_t{1}, size_t{9}, size_t{50}, size_t{1000}})
+    CHECK(feeds * nullspace::api::feed_retain_limit(s, feeds) <= s.retain_total_bytes);
 }
 
 // ----------------------------------------------------------------------- fairness

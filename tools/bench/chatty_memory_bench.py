@@ -8,8 +8,12 @@ Each build is one host-executor step printing --lines short lines as fast as it 
   then --builds chatty builds at once: peak growth per running build, and what is
   given back once they all ended (the RSS a few seconds after the last one).
 
+With --followers, every build (the anchor's too) has one NDJSON follower from
+offset 0 (`?follow=true`) that reads to the end and counts the entries: the run
+fails unless each follower saw every line of its build.
+
   /usr/bin/python3 tools/bench/chatty_memory_bench.py --server build/nullspaced \
-      [--quick] [--builds 50] [--lines 1000000]
+      [--quick] [--builds 50] [--lines 1000000] [--followers]
 """
 import argparse
 import http.client
@@ -44,9 +48,29 @@ def submit(port, name, lines):
     return body["build"]["id"]
 
 
-def run_wave(port, pid, n, lines, wave):
+def follow(port, build_id, lines, seen):
+    """Reads the build's log from offset 0 to its end (NDJSON, follow); counts its output lines."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    c.request("GET", f"/v1/builds/{build_id}/logs?offset=0&follow=true",
+              headers={"Accept": "application/x-ndjson"})
+    r = c.getresponse()
+    count = 0
+    for raw in r:
+        e = json.loads(raw)
+        if e.get("kind") == "log" and e.get("phase", "step") == "step" and e["message"].isdigit():
+            count += 1
+    c.close()
+    seen[build_id] = count
+
+
+def run_wave(port, pid, n, lines, wave, followers=False):
     """Submits n chatty builds, samples RSS until all are terminal; (peak KiB, seconds)."""
     ids = [submit(port, f"chatty-{wave}-{i}", lines) for i in range(n)]
+    seen = {}
+    readers = [threading.Thread(target=follow, args=(port, b, lines, seen)) for b in ids] \
+        if followers else []
+    for t in readers:
+        t.start()
     peak = status_kib(pid)
     done = threading.Event()
 
@@ -70,8 +94,13 @@ def run_wave(port, pid, n, lines, wave):
                 left.discard(b)
         time.sleep(0.2)
     took = time.monotonic() - t0
+    for t in readers:
+        t.join()
     done.set()
     sampler.join()
+    short = {b: c for b, c in seen.items() if c != lines}
+    if followers and (len(seen) != n or short):
+        sys.exit(f"followers missed lines: {len(seen)} of {n} ended; short: {short}")
     return peak, took
 
 
@@ -91,6 +120,7 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--builds", type=int, default=50)
     ap.add_argument("--lines", type=int, default=1000000)
+    ap.add_argument("--followers", action="store_true", help="one NDJSON follower per build")
     args = ap.parse_args()
     if args.quick:
         args.builds, args.lines = 3, 20000
@@ -100,15 +130,16 @@ def main():
         try:
             pid = proc.pid
             idle = status_kib(pid)
-            one_peak, one_s = run_wave(port, pid, 1, args.lines, "one")
+            one_peak, one_s = run_wave(port, pid, 1, args.lines, "one", args.followers)
             one_end = settled_rss(pid)
-            many_peak, many_s = run_wave(port, pid, args.builds, args.lines, "many")
+            many_peak, many_s = run_wave(port, pid, args.builds, args.lines, "many", args.followers)
             many_end = settled_rss(pid)
         finally:
             proc.terminate()
             proc.wait()
     mib = lambda k: k / 1024.0
-    print(f"chatty builds (seq 1 {args.lines}, host isolation, no follower), nullspaced VmRSS:")
+    who = "one follower each" if args.followers else "no follower"
+    print(f"chatty builds (seq 1 {args.lines}, host isolation, {who}), nullspaced VmRSS:")
     print(f"  idle server {mib(idle):.1f} MiB")
     print(f"  1 build alone: peak {mib(one_peak):.1f} MiB (+{mib(one_peak - idle):.1f}), "
           f"after it {mib(one_end):.1f} MiB, {args.lines / one_s:,.0f} lines/s")
@@ -116,7 +147,7 @@ def main():
     print(f"  {args.builds} builds at once: peak {mib(many_peak):.1f} MiB "
           f"(+{mib(many_peak - one_end):.1f}, {mib(per):.1f} MiB per running build), "
           f"after them {mib(many_end):.1f} MiB, {args.builds * args.lines / many_s:,.0f} lines/s")
-    report(f"RSS growth per running chatty build ({args.builds} at once)", mib(per), "MiB",
+    report(f"RSS growth per running chatty build ({args.builds} at once, {who})", mib(per), "MiB",
            "one build alone", mib(one_peak - idle))
 
 
