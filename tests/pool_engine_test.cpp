@@ -162,6 +162,27 @@ TEST_CASE("a warm pool refills to min_ready and serves hit, fallback, bypass and
       },
       "the pool settles back at 2 ready with 3 in use");
 
+  // A checkout's deadline further away than a poll's reach is not armed in the
+  // checkout's path (no clock-thread wake-up there): a later poll arms it, and
+  // the machine still stops at it.
+  REQUIRE_OK(eng->wait_until_pool_ready("web-pool", 2, 120s));
+  auto timed = from_pool("web-pool", "prefer");
+  timed.timeout_ms = 6500;  // > the 6 s ahead of a deadline a poll arms it
+  auto tm = eng->create_machine(timed);
+  REQUIRE_OK(tm);
+  CHECK(tm->record.checkout.result == "hit");
+  ids.insert(tm->record.id);
+  test::eventually(
+      [&] {
+        auto v = eng->get_machine(mid(tm->record.id));
+        return v.ok() && is_terminal(v->record.state);
+      },
+      "the checked-out machine stops at its deadline");
+  auto stopped = eng->get_machine(mid(tm->record.id));
+  REQUIRE_OK(stopped);
+  CHECK(stopped->record.stop_reason == "timeout");
+  CHECK(stopped->record.state == machine_state::stopped);
+
   // bypass: always cold, from the pool's template.
   auto b = eng->create_machine(from_pool("web-pool", "bypass"));
   REQUIRE_OK(b);

@@ -79,6 +79,7 @@ struct machine_actor_state {
   bool failing = false;           // fail() began: the driver is removing the machine
 
   uint64_t deadline_seq = 0;
+  bool deadline_armed = false;  // the timer of the current deadline is set
 
   // Stopping.
   bool stop_requested = false;
