@@ -51,6 +51,7 @@
 #include <vector>
 
 #include "bench_report.hpp"
+#include "child_process.hpp"
 #include "loopback.hpp"
 #include "runtime/plan/request_parser.hpp"
 #include "storage/store.hpp"
@@ -191,20 +192,8 @@ void on_signal(int) {
 }
 
 pid_t spawn(const std::vector<std::string>& argv, const std::string& out, const std::string& err) {
-  pid_t pid = fork();
+  pid_t pid = nullspace::bench::spawn_logged(argv, out, err);
   if (pid < 0) die("fork failed");
-  if (pid == 0) {
-    int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (o < 0 || e < 0) _exit(127);
-    dup2(o, 1);
-    dup2(e, 2);
-    std::vector<char*> args;
-    for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execv(args[0], args.data());
-    _exit(127);
-  }
   g_children.push_back(pid);
   return pid;
 }

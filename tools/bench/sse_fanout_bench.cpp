@@ -48,6 +48,7 @@
 #include <vector>
 
 #include "bench_report.hpp"
+#include "child_process.hpp"
 #include "loopback.hpp"
 
 namespace {
@@ -129,18 +130,11 @@ double read_cpu_s(pid_t pid) {
 
 int start_server(const std::string& path, const std::string& data_dir) {
   std::string out = g_tmp + "/server.out", err = g_tmp + "/server.err";
-  pid_t pid = fork();
+  pid_t pid =
+      nullspace::bench::spawn_logged({path, "--listen", "127.0.0.1:0", "--data-dir", data_dir,
+                                      "--isolation", "host", "--log-level", "warn"},
+                                     out, err);
   if (pid < 0) die("fork failed");
-  if (pid == 0) {
-    int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (o < 0 || e < 0) _exit(127);
-    dup2(o, 1);
-    dup2(e, 2);
-    execl(path.c_str(), path.c_str(), "--listen", "127.0.0.1:0", "--data-dir", data_dir.c_str(),
-          "--isolation", "host", "--log-level", "warn", static_cast<char*>(nullptr));
-    _exit(127);
-  }
   g_server = pid;
   auto t0 = clock_type::now();
   while (seconds_since(t0) < 15) {
