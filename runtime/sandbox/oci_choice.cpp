@@ -34,30 +34,26 @@ bool crun_can_run_here() {
 }
 
 result<std::string> choose_oci_runtime(const std::string& preference) {
-  if (preference.starts_with('/')) {
-    auto name = preference.substr(preference.rfind('/') + 1);
-    if (name != "crun" && name != "runc")
-      return make_error(errc::invalid_argument,
-                        "the OCI runtime must be crun or runc, not " + preference);
-    if (::access(preference.c_str(), X_OK) != 0)
-      return make_error(errc::unavailable, preference + " is not an executable");
-    if (name == "crun" && !crun_can_run_here())
-      return make_error(errc::unavailable,
-                        "crun cannot run containers on this host (cgroup v1 "
-                        "with a controller on cgroup v2: hybrid mode); use runc");
-    return preference;
-  }
-  if (!preference.empty() && preference != "crun" && preference != "runc")
+  static constexpr const char* crun_refused =
+      "crun cannot run containers on this host (cgroup v1 with a controller on cgroup v2: "
+      "hybrid mode); use runc";
+  // An absolute path names its runtime by its file name.
+  bool path = preference.starts_with('/');
+  auto name = path ? preference.substr(preference.rfind('/') + 1) : preference;
+  if (!preference.empty() && name != "crun" && name != "runc")
     return make_error(errc::invalid_argument,
                       "the OCI runtime must be crun or runc, not " + preference);
+  if (path) {
+    if (::access(preference.c_str(), X_OK) != 0)
+      return make_error(errc::unavailable, preference + " is not an executable");
+    if (name == "crun" && !crun_can_run_here()) return make_error(errc::unavailable, crun_refused);
+    return preference;
+  }
   auto crun = installed("crun"), runc = installed("runc");
   if (preference == "crun" || (preference.empty() && !crun.empty())) {
     if (!crun.empty() && crun_can_run_here()) return crun;
     if (preference == "crun")
-      return make_error(errc::unavailable,
-                        crun.empty() ? "crun is not installed"
-                                     : "crun cannot run containers on this host (cgroup v1 with "
-                                       "a controller on cgroup v2: hybrid mode); use runc");
+      return make_error(errc::unavailable, crun.empty() ? "crun is not installed" : crun_refused);
   }
   if (!runc.empty()) return runc;
   return make_error(errc::unavailable,
