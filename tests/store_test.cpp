@@ -64,16 +64,24 @@ TEST_CASE("build records round-trip through the store", "[store]") {
   CHECK_FALSE((*s)->get_build("tb_2"));
 }
 
+namespace {
+
+// Two logs whose ids share a prefix ("tb_1" and "tb_10", so a prefix of one
+// id must not leak into the other's log): 300 entries {"n":i}, and 5 of {}.
+void put_two_logs(store& db) {
+  storage::write_batch b;
+  for (uint64_t i = 0; i < 300; ++i) db.put_log(b, "tb_1", i, "{\"n\":" + std::to_string(i) + "}");
+  for (uint64_t i = 0; i < 5; ++i) db.put_log(b, "tb_10", i, "{}");
+  REQUIRE(db.write(b).ok());
+}
+
+}  // namespace
+
 TEST_CASE("log reads are bounded by build, offset and limit", "[store]") {
   test::temp_dir dir;
   auto s = store::open(dir.sub("db"));
   REQUIRE(s.ok());
-  storage::write_batch b;
-  // "tb_1" and "tb_10": a prefix of one id must not leak into the other's log.
-  for (uint64_t i = 0; i < 300; ++i)
-    (*s)->put_log(b, "tb_1", i, "{\"n\":" + std::to_string(i) + "}");
-  for (uint64_t i = 0; i < 5; ++i) (*s)->put_log(b, "tb_10", i, "{}");
-  REQUIRE((*s)->write(b).ok());
+  put_two_logs(**s);
   CHECK((*s)->next_offset("tb_1") == 300);
   CHECK((*s)->next_offset("tb_10") == 5);
   CHECK((*s)->next_offset("tb_2") == 0);
@@ -90,11 +98,7 @@ TEST_CASE("a log scan hands entries in [from, upto) and stops where the taker do
   test::temp_dir dir;
   auto s = store::open(dir.sub("db"));
   REQUIRE(s.ok());
-  storage::write_batch b;
-  for (uint64_t i = 0; i < 300; ++i)
-    (*s)->put_log(b, "tb_1", i, "{\"n\":" + std::to_string(i) + "}");
-  for (uint64_t i = 0; i < 5; ++i) (*s)->put_log(b, "tb_10", i, "{}");
-  REQUIRE((*s)->write(b).ok());
+  put_two_logs(**s);
   std::vector<std::pair<uint64_t, std::string>> seen;
   auto all = [&](uint64_t off, std::string_view json) {
     seen.emplace_back(off, std::string(json));
