@@ -60,21 +60,6 @@ std::string start_output(runtime::machine_driver& d, const std::string& id) {
   return out->data;
 }
 
-// Nothing of `ids` left on the host. A loop device set to autoclear detaches
-// in the kernel's own time after its last unmount (a work item on recent
-// kernels), so the check waits for the traces to go rather than reading once.
-void check_no_traces(const std::string& data, const std::set<std::string>& ids) {
-  host_traces left;
-  nullspace::test::eventually(
-      [&] {
-        left = traces(data, ids);
-        return left == host_traces{};
-      },
-      "nothing of the machines is left on the host");
-  INFO(describe(left));
-  CHECK(left == host_traces{});
-}
-
 // Destroys the machines and checks that nothing of them is left.
 void destroy_all(runtime::machine_driver& d, const std::string& data,
                  const std::set<std::string>& ids) {
@@ -798,9 +783,7 @@ TEST_CASE("stop sends SIGTERM to the start command and SIGKILL after the grace p
     CHECK((seen.find("got SIGTERM") != std::string::npos) == graceful);
     CHECK_FALSE(runtime::process_alive(p.init_pid, p.init_start));
     CHECK(d->status(id).machine == machine_status::state::gone);
-    auto left = traces(data, {id});
-    INFO(describe(left));
-    CHECK(left == host_traces{});
+    check_no_traces(data, {id});
   }
   {
     // A template's STOPSIGNAL is what the start command gets; SIGTERM never comes.

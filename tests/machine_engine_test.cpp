@@ -370,8 +370,7 @@ TEST_CASE("a start command that exits fails the machine with its output, leaving
   CHECK(rec.failure->message.find("status 7") != std::string::npos);
   CHECK(std::find(rec.failure->last_lines.begin(), rec.failure->last_lines.end(),
                   "cannot bind the port") != rec.failure->last_lines.end());
-  auto t = test::traces(dir.sub("data"), {rec.id});
-  CHECK(t == test::host_traces{});
+  test::check_no_traces(dir.sub("data"), {rec.id});
 }
 
 TEST_CASE("a machine's HEALTHCHECK probes are killed at --timeout and fail it after --retries",
@@ -404,7 +403,7 @@ TEST_CASE("a machine's HEALTHCHECK probes are killed at --timeout and fail it af
   CHECK(rec.failure->message.find("failed: 2 probes in a row failed after the start period "
                                   "(HEALTHCHECK --retries=2; ") != std::string::npos);
   CHECK(rec.failure->message.find("did not finish within 1000 ms (killed)") != std::string::npos);
-  CHECK(test::traces(dir.sub("data"), {rec.id}) == test::host_traces{});
+  test::check_no_traces(dir.sub("data"), {rec.id});
 }
 
 TEST_CASE("machines are their tenant's; refs that cannot start are clear errors; caps are 429",
@@ -507,7 +506,7 @@ TEST_CASE("machines outlive an engine restart and are adopted; lost ones fail as
   CHECK(token_of(*eng, kept, "echo $MACHINE_TOKEN $APP_ENV") == canary + " from-request\n");
   CHECK(test::files_containing(dir.sub("data"), canary).empty());
   REQUIRE(eng->stop_machine(kept).ok());
-  CHECK(test::traces(dir.sub("data"), {kept.str(), lost.str()}) == test::host_traces{});
+  test::check_no_traces(dir.sub("data"), {kept.str(), lost.str()});
 }
 
 TEST_CASE("a thread that called the engine and lives on does not keep it from closing",

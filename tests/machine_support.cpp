@@ -206,6 +206,18 @@ std::string describe(const host_traces& t) {
          std::to_string(t.machine_dirs) + ", disk images " + std::to_string(t.disks);
 }
 
+void check_no_traces(const std::string& data_dir, const std::set<std::string>& ids) {
+  host_traces left;
+  eventually(
+      [&] {
+        left = traces(data_dir, ids);
+        return left == host_traces{};
+      },
+      "nothing of the machines is left on the host");
+  INFO(describe(left));
+  CHECK(left == host_traces{});
+}
+
 machine_guard::~machine_guard() {
   for (auto& id : ids_) d_->destroy(id);
 }

@@ -78,6 +78,12 @@ struct host_traces {
 };
 host_traces traces(const std::string& data_dir, const std::set<std::string>& ids);
 std::string describe(const host_traces& t);
+// Checks that nothing of `ids` is left on the host. A loop device set to
+// autoclear detaches in the kernel's own time after its last unmount (a work
+// item, later still when a lazily unmounted artifact's last user was a
+// container's mount namespace), so it waits for the traces to go rather than
+// reading once.
+void check_no_traces(const std::string& data_dir, const std::set<std::string>& ids);
 
 // Destroys the machines it was given when it goes out of scope, so a failed
 // test leaves nothing running.

@@ -122,9 +122,7 @@ void stop_all_and_check_traces(engine& eng) {
     ids.insert(m.id);
     if (!is_terminal(m.state)) REQUIRE_OK(eng.stop_machine(mid(m.id)));
   }
-  auto t = test::traces(eng.options().data_dir, ids);
-  INFO(test::describe(t));
-  CHECK(t == test::host_traces{});
+  test::check_no_traces(eng.options().data_dir, ids);
 }
 
 }  // namespace
@@ -259,9 +257,7 @@ TEST_CASE("a warm pool refills to min_ready and serves hit, fallback, bypass and
     INFO(id);
     REQUIRE_OK(s);
   }
-  auto t = test::traces(eng->options().data_dir, pool_machines);
-  CHECK(t == test::host_traces{});
-  INFO(test::describe(t));
+  test::check_no_traces(eng->options().data_dir, pool_machines);
 }
 
 TEST_CASE("a warm pool whose machines cannot start is degraded after bounded retries", "[pools]") {

@@ -306,9 +306,7 @@ TEST_CASE("warm pools over HTTP: lifecycle, checkouts, the ready route, tenants,
     CHECK(json_str(got.body, "machine.state") == "ready");
     CHECK(s.alpha("DELETE", "/v1/machines/" + m).status == 200);
   }
-  auto t = traces(s.f.eng->options().data_dir, s.machine_ids());
-  INFO(describe(t));
-  CHECK(t == host_traces{});
+  check_no_traces(s.f.eng->options().data_dir, s.machine_ids());
 }
 
 TEST_CASE("a warm pool whose machines cannot start: the ready route answers 409 with counts",
@@ -432,9 +430,7 @@ TEST_CASE("nullspaced killed with -9 keeps its warm pool and the machine checked
   }
   kill(d.pid, SIGTERM);
   CHECK(d.wait_exit() == 0);
-  auto t = traces(data, ids);
-  INFO(describe(t));
-  CHECK(t == host_traces{});
+  check_no_traces(data, ids);
 }
 
 TEST_CASE("warm pools over HTTP: PATCH, the pool's log and its /metrics series", "[pool_http]") {
