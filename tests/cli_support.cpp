@@ -10,7 +10,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <cstdlib>
 #include <sstream>
 
@@ -178,16 +177,7 @@ int server_process::stop() {
   waitpid(pid_, &st, 0);
   pid_ = -1;
   close(out_fd_);
-  int status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-  // The caller only sees the status, and dir (with daemon.err) goes with the
-  // test: a failed stop shows what the daemon said last (e.g. a sanitizer's report).
-  if (status != 0) {
-    auto err = read_file(err_);
-    if (err.size() > 16384) err.erase(0, err.size() - 16384);
-    std::fprintf(stderr, "nullspaced exited with %d; the end of its stderr:\n%s\n", status,
-                 err.c_str());
-  }
-  return status;
+  return report_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), err_);
 }
 
 cli_result ns(const server_process& d, std::vector<std::string> args, const run_options& o) {

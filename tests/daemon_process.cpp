@@ -9,6 +9,7 @@
 #include <cstdlib>
 
 #include "catch2/catch.hpp"
+#include "tests/test_support.hpp"
 
 extern char** environ;
 
@@ -62,7 +63,7 @@ int daemon_process::wait_exit() {
   int st = 0;
   REQUIRE(waitpid(pid, &st, 0) == pid);
   pid = -1;
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  return report_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), err_path);
 }
 
 daemon_process::~daemon_process() {

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -58,6 +59,15 @@ std::string read_file(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+int report_exit(int status, const std::string& err_path) {
+  if (status == 0) return 0;
+  auto err = read_file(err_path);
+  if (err.size() > 16384) err.erase(0, err.size() - 16384);
+  std::fprintf(stderr, "nullspaced exited with %d; the end of its stderr:\n%s\n", status,
+               err.c_str());
+  return status;
 }
 
 void write_file(const std::string& path, std::string_view content) {

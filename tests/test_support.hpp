@@ -40,6 +40,11 @@ std::vector<std::string> files_containing(const std::string& dir, std::string_vi
 std::string read_file(const std::string& path);
 void write_file(const std::string& path, std::string_view content);
 
+// A child daemon's exit status, after printing the end of its stderr file to
+// ours when it is not 0: the file goes with the test's temp dir, and a
+// sanitizer's report would go with it. (A test that killed it expects this.)
+int report_exit(int status, const std::string& err_path);
+
 // True if no process with this pid exists (reaped, not a zombie).
 bool process_gone(long pid);
 
