@@ -16,10 +16,7 @@
 // (measured with bench-machine).
 #include "runtime/machine/machine_exec.hpp"
 
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <uv.h>
@@ -34,8 +31,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include "runtime/process/child_spawn.hpp"
 #include "runtime/process/process_tree.hpp"
-#include "runtime/process/spawn_count.hpp"
 
 namespace nullspace::runtime {
 
@@ -86,26 +83,11 @@ struct exec_runner::impl {
     std::string err_tail;
   };
 
-  // A process run() started, on its way to the loop.
-  struct spawned {
-    pid_t pid = 0;
-    int pidfd = -1;
-    int in = -1;                     // write end of its stdin; -1 without input
-    std::array<int, 2> out{-1, -1};  // read ends of its stdout, stderr
-    std::string error;               // it could not be started
-    void close_all() {
-      for (int* fd : {&pidfd, &in, &out[0], &out[1]}) {
-        if (*fd >= 0) ::close(*fd);
-        *fd = -1;
-      }
-    }
-  };
-
   struct command {
     bool is_kill = false;
     uint64_t id = 0;
     exec_job job;
-    spawned process;
+    child_process process;
   };
 
   uv_loop_t loop{};
@@ -192,79 +174,31 @@ struct exec_runner::impl {
     uv_close(reinterpret_cast<uv_handle_t*>(&wakeup), nullptr);
   }
 
-  // On the caller's thread: starts the runtime process.
-  static spawned spawn(exec_job& job) {
-    spawned out;
-    if (job.argv.empty()) {
-      out.error = "empty command";
-      return out;
-    }
-    bool has_input = !job.stdin_data.empty();
-    int in[2] = {-1, -1}, o[2][2] = {{-1, -1}, {-1, -1}};
-    if ((has_input && ::pipe2(in, O_CLOEXEC) != 0) || ::pipe2(o[0], O_CLOEXEC) != 0 ||
-        ::pipe2(o[1], O_CLOEXEC) != 0) {
-      out.error = std::string("cannot make pipes: ") + std::strerror(errno);
-      for (int fd : {in[0], in[1], o[0][0], o[0][1], o[1][0], o[1][1]})
-        if (fd >= 0) ::close(fd);
-      return out;
-    }
-    std::vector<char*> args;
-    for (auto& a : job.argv) args.push_back(a.data());
-    args.push_back(nullptr);
-    std::string path_env = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-    char* env[] = {path_env.data(), nullptr};
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    if (has_input)
-      posix_spawn_file_actions_adddup2(&actions, in[0], 0);
-    else
-      posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&actions, o[0][1], 1);
-    posix_spawn_file_actions_adddup2(&actions, o[1][1], 2);
-    // Its own process group (a terminal's signals to the daemon do not reach
-    // it); no signal blocked or ignored. (Not its own session: runc exec runs
-    // measurably slower as a session leader.)
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setpgroup(&attr, 0);
-    posix_spawnattr_setflags(
-        &attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    int rc = ::posix_spawn(&out.pid, args[0], &actions, &attr, args.data(), env);
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
-    for (int fd : {in[0], o[0][1], o[1][1]})
-      if (fd >= 0) ::close(fd);
-    out.in = in[1];
-    out.out = {o[0][0], o[1][0]};
-    if (rc == 0) note_process_started();
-    if (rc == 0) out.pidfd = static_cast<int>(::syscall(SYS_pidfd_open, out.pid, 0));
-    if (rc != 0 || out.pidfd < 0) {
-      out.error = "cannot start " + job.argv[0] + ": " + std::strerror(rc != 0 ? rc : errno);
-      if (rc == 0) {  // started, but cannot be watched: end it
-        ::kill(out.pid, SIGKILL);
-        ::waitpid(out.pid, nullptr, 0);
-      }
-      out.pid = 0;
-      out.close_all();
-    }
-    return out;
+  // On the caller's thread: starts the runtime process. Its own process group
+  // (a terminal's signals to the daemon do not reach it), not its own session:
+  // runc exec runs measurably slower as a session leader.
+  static child_process spawn(exec_job& job) {
+    child_options o;
+    o.argv = job.argv;
+    o.env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"};
+    o.input = !job.stdin_data.empty();
+    return spawn_child(o);
   }
 
   // Loop thread: watches a started process.
-  void start(uint64_t id, exec_job job, spawned s) {
+  void start(uint64_t id, exec_job job, child_process s) {
     auto owned = std::make_unique<proc>();
     proc* p = owned.get();
     p->owner = this;
     p->id = id;
     p->job = std::move(job);
     procs.emplace(id, std::move(owned));
-    if (!s.error.empty() || shutting_down) {
-      p->spawn_error = s.error.empty() ? "the machine driver is shutting down" : s.error;
+    if (s.error != 0 || shutting_down) {
+      p->spawn_error = s.error == 0
+                           ? "the machine driver is shutting down"
+                           : "cannot start " +
+                                 (p->job.argv.empty() ? std::string("(empty)") : p->job.argv[0]) +
+                                 ": " + std::strerror(s.error);
       if (s.pid > 0) {
         kill_descendants(s.pid);
         ::waitpid(s.pid, nullptr, 0);

@@ -4,10 +4,12 @@
 // with uv_async_send; every libuv call and every callback runs on the loop
 // thread. Process bookkeeping (`procs`) is owned by the loop thread.
 //
-// Life of one process: uv_spawn (own session, so pgid == pid) -> output read
-// from two pipes -> main process exits (libuv reaps it) -> we SIGKILL and reap
-// the rest of its process group -> we drain and close both pipes, delivering
-// the last lines -> on_exit -> the three handles close -> the proc is freed.
+// Life of one process: spawn() starts it on the caller's thread (child_spawn:
+// own session, so pgid == pid; no fork of this daemon) -> the loop takes its
+// two output sockets and a pidfd -> output read -> the pidfd turns readable:
+// we reap the main process, SIGKILL and reap the rest of its process group ->
+// we drain and close both sockets, delivering the last lines -> on_exit -> the
+// three handles close -> the proc is freed.
 #include "runtime/process/process_runner.hpp"
 
 #include <errno.h>
@@ -32,7 +34,7 @@
 #include <unordered_map>
 #include <utility>
 
-#include "runtime/process/spawn_count.hpp"
+#include "runtime/process/child_spawn.hpp"
 
 namespace nullspace::runtime {
 
@@ -167,6 +169,7 @@ struct process_runner::impl {
     process_spec spec;
     lines_fn on_lines;
     exit_fn on_exit;
+    child_process child;  // spawn: started by spawn(), or why not
   };
 
   struct proc {
@@ -184,7 +187,9 @@ struct process_runner::impl {
     exit_fn on_exit;
     redactor red;
     std::array<line_splitter, 2> split;  // [0] stdout, [1] stderr
-    uv_process_t handle{};
+    pid_t pid = 0;                       // also its process group's id
+    int pidfd = -1;
+    uv_poll_t exit_watch{};
     std::array<uv_pipe_t, 2> pipes{};
     std::array<bool, 2> pipe_open{false, false};
     int open_handles = 0;  // handles not yet through their close callback
@@ -214,7 +219,7 @@ struct process_runner::impl {
 
   impl() {
     // Orphaned grandchildren of our steps get reparented to us instead of
-    // init, so the group reaping in on_process_exit can collect them.
+    // init, so the group reaping in on_pidfd can collect them.
     prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     if (int r = uv_loop_init(&loop); r != 0)
       throw std::runtime_error(std::string("uv_loop_init: ") + uv_strerror(r));
@@ -291,12 +296,21 @@ struct process_runner::impl {
     uv_close(reinterpret_cast<uv_handle_t*>(&wakeup), nullptr);
   }
 
+  // Takes over a process spawn() started: its output and its exit.
   void start(command cmd) {
-    if (shutting_down || cmd.spec.argv.empty()) {
+    auto& child = cmd.child;
+    if (shutting_down || child.error != 0) {
       process_exit ex;
       ex.killed = shutting_down;
-      ex.spawn_error =
-          shutting_down ? "process runner is shutting down" : "cannot spawn: empty argv";
+      if (child.pid > 0) end_unwatched(child);
+      if (shutting_down) {
+        ex.spawn_error = "process runner is shutting down";
+      } else {
+        ex.spawn_error = std::string(uv_strerror(uv_translate_sys_error(child.error))) + ": " +
+                         (cmd.spec.argv.empty() ? "(empty argv)" : cmd.spec.argv[0]);
+        if (!cmd.spec.cwd.empty()) ex.spawn_error += " (cwd " + cmd.spec.cwd + ")";
+      }
+      child.close_all();
       report_exit(cmd.on_exit, std::move(ex));
       return;
     }
@@ -305,56 +319,28 @@ struct process_runner::impl {
         std::make_unique<proc>(this, id, cmd.spec, std::move(cmd.on_lines), std::move(cmd.on_exit));
     proc* p = owned.get();
     p->window = cmd.spec.output_window_bytes;
-    for (auto& pipe : p->pipes) {
-      uv_pipe_init(&loop, &pipe, 0);
-      pipe.data = p;
-    }
-
-    std::vector<char*> args;
-    for (auto& a : cmd.spec.argv) args.push_back(a.data());
-    args.push_back(nullptr);
-    std::vector<char*> env;  // never NULL: that would mean "inherit ours"
-    for (auto& e : cmd.spec.env) env.push_back(e.data());
-    env.push_back(nullptr);
-
-    std::array<uv_stdio_container_t, 3> stdio{};
-    stdio[0].flags = UV_IGNORE;  // libuv connects fd 0 to /dev/null
-    for (int i = 0; i < 2; ++i) {
-      stdio[i + 1].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
-      stdio[i + 1].data.stream = reinterpret_cast<uv_stream_t*>(&p->pipes[i]);
-    }
-
-    uv_process_options_t opts{};
-    opts.exit_cb = &impl::on_process_exit;
-    opts.file = args[0];
-    opts.args = args.data();
-    opts.env = env.data();
-    opts.cwd = cmd.spec.cwd.empty() ? nullptr : cmd.spec.cwd.c_str();
-    opts.flags = UV_PROCESS_DETACHED;  // setsid(): own session and group, pgid == pid
-    opts.stdio_count = static_cast<int>(stdio.size());
-    opts.stdio = stdio.data();
-
-    const int r = uv_spawn(&loop, &p->handle, &opts);
-    p->handle.data = p;
+    p->pid = child.pid;
+    p->pidfd = std::exchange(child.pidfd, -1);
     p->open_handles = 3;
     procs.emplace(id, std::move(owned));
-
-    if (r != 0) {
-      // The process handle is initialised even on failure and must be closed;
-      // the pipes were never opened.
-      p->exited = true;
-      p->result.spawn_error = std::string(uv_strerror(r)) + ": " + cmd.spec.argv[0];
-      if (!cmd.spec.cwd.empty()) p->result.spawn_error += " (cwd " + cmd.spec.cwd + ")";
-      close_pipe(p, 0);
-      close_pipe(p, 1);
-      finish(p);
-      return;
-    }
-    note_process_started();
+    uv_poll_init(&loop, &p->exit_watch, p->pidfd);
+    p->exit_watch.data = p;
+    uv_poll_start(&p->exit_watch, UV_READABLE, &impl::on_pidfd);
     for (int i = 0; i < 2; ++i) {
+      uv_pipe_init(&loop, &p->pipes[i], 0);
+      p->pipes[i].data = p;
+      uv_pipe_open(&p->pipes[i], std::exchange(child.out[i], -1));
       p->pipe_open[i] = true;
       start_reading(p, i);
     }
+  }
+
+  // A started process nobody will watch: its group killed and it reaped.
+  static void end_unwatched(child_process& child) {
+    ::kill(-child.pid, SIGKILL);
+    while (::waitpid(child.pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    child.pid = 0;
   }
 
   void start_reading(proc* p, int i) {
@@ -383,7 +369,7 @@ struct process_runner::impl {
     // The main process is not reaped yet (exited is set in its exit callback,
     // on this thread), so its pid still names this group. (pid > 0 always holds
     // for a started process; kill(-0) would hit our own group.)
-    if (p->handle.pid > 0) ::kill(-p->handle.pid, SIGKILL);
+    if (p->pid > 0) ::kill(-p->pid, SIGKILL);
   }
 
   static void on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
@@ -417,19 +403,29 @@ struct process_runner::impl {
     }
   }
 
-  static void on_process_exit(uv_process_t* h, int64_t exit_status, int term_signal) {
+  // The pidfd is readable once the main process has exited.
+  static void on_pidfd(uv_poll_t* h, int, int) {
     auto* p = static_cast<proc*>(h->data);
+    int status = 0;
+    pid_t r;
+    while ((r = ::waitpid(p->pid, &status, WNOHANG)) < 0 && errno == EINTR) {
+    }
+    if (r == 0) return;  // not yet
+    uv_poll_stop(h);
     p->exited = true;
-    p->result.exit_status = exit_status;
-    p->result.term_signal = term_signal;
+    if (r < 0)  // reaped by someone else: how it ended is unknown
+      p->result.exit_status = -1;
+    else if (WIFSIGNALED(status))
+      p->result.term_signal = WTERMSIG(status);
+    else
+      p->result.exit_status = WEXITSTATUS(status);
 
-    // libuv has just reaped the main process. End the rest of its group, so no
-    // background child outlives the step, and reap them: they are our children
-    // by now (directly, or reparented to us as subreaper when their parent in
-    // the group died). They were all SIGKILLed, so this blocking wait is short.
-    // Only members of this group are waited for; every other process we spawned
-    // leads its own group, so libuv's per-pid waitpid is never robbed.
-    const pid_t pgid = h->pid;
+    // End the rest of its group, so no background child outlives the step,
+    // and reap them: they are our children by now (directly, or reparented to
+    // us as subreaper when their parent in the group died). They were all
+    // SIGKILLed, so this blocking wait is short. Only members of this group
+    // are waited for; every other process we spawned leads its own group.
+    const pid_t pgid = p->pid;
     if (pgid > 0) ::kill(-pgid, SIGKILL);
     while (pgid > 0) {
       int status = 0;
@@ -476,12 +472,12 @@ struct process_runner::impl {
     uv_close(reinterpret_cast<uv_handle_t*>(&p->pipes[i]), &impl::on_handle_closed);
   }
 
-  // Reports the exit and starts closing the process handle.
+  // Reports the exit and starts closing the exit watch.
   void finish(proc* p) {
     p->on_lines = nullptr;  // no more lines; drop what the callback holds
     report_exit(p->on_exit, std::move(p->result));
     p->on_exit = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(&p->handle), &impl::on_handle_closed);
+    uv_close(reinterpret_cast<uv_handle_t*>(&p->exit_watch), &impl::on_handle_closed);
   }
 
   void report_exit(const exit_fn& on_exit, process_exit ex) {
@@ -491,6 +487,10 @@ struct process_runner::impl {
 
   static void on_handle_closed(uv_handle_t* h) {
     auto* p = static_cast<proc*>(h->data);
+    if (h == reinterpret_cast<uv_handle_t*>(&p->exit_watch) && p->pidfd >= 0) {
+      ::close(p->pidfd);
+      p->pidfd = -1;
+    }
     if (--p->open_handles > 0) return;
     impl* self = p->owner;
     self->procs.erase(p->id);  // frees p; libuv is done with all its handles
@@ -507,12 +507,22 @@ uint64_t process_runner::spawn(process_spec spec, lines_fn on_lines, exit_fn on_
   impl_->running.fetch_add(1);
   impl::command cmd;
   cmd.id = id;
+  // Here, so it runs while the loop is woken (and never forks the daemon).
+  child_options o;
+  o.argv = spec.argv;
+  o.env = spec.env;
+  o.cwd = spec.cwd;
+  o.own_session = true;
+  o.socket_output = true;
+  cmd.child = spawn_child(o);
   cmd.spec = std::move(spec);
   cmd.on_lines = std::move(on_lines);
   cmd.on_exit = std::move(on_exit);
   if (!impl_->enqueue(cmd)) {
     // Only reachable when racing the destructor (a misuse): the loop is gone,
     // so report on the calling thread rather than never.
+    if (cmd.child.pid > 0) impl::end_unwatched(cmd.child);
+    cmd.child.close_all();
     process_exit ex;
     ex.killed = true;
     ex.spawn_error = "process runner is shut down";

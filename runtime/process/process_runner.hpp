@@ -67,8 +67,10 @@ class process_runner {
   process_runner(const process_runner&) = delete;
   process_runner& operator=(const process_runner&) = delete;
 
-  // Thread-safe. Returns an id for kill(). Failures to start are reported through
-  // on_exit (spawn_error), never thrown.
+  // Thread-safe. Starts the process on the calling thread (child_spawn.hpp:
+  // no fork of this daemon); the loop thread then reads it. Returns an id for
+  // kill(). Failures to start are reported through on_exit (spawn_error), from
+  // the loop thread, never thrown.
   uint64_t spawn(process_spec spec, lines_fn on_lines, exit_fn on_exit);
 
   // Thread-safe. SIGKILLs the process group of `id`; unknown or finished ids are
