@@ -5,21 +5,42 @@
 namespace nullspace::actors {
 namespace {
 
-sandbox_worker_actor::behavior_type worker_behavior(sandbox_worker_actor::pointer,
+// Dirs of finished steps not removed yet (step_sandbox::finish leaves them):
+// removed after the next step's prepare has been answered, so while its
+// container starts rather than before, or before anything else the worker does.
+struct leftover_dirs {
+  runtime::step_sandbox* sandbox;
+  std::vector<std::pair<std::string, size_t>> steps;  // build id, step
+  void remove() {
+    for (auto& [build, step] : steps) sandbox->remove_step_dir(build, step);
+    steps.clear();
+  }
+};
+
+sandbox_worker_actor::behavior_type worker_behavior(sandbox_worker_actor::pointer self,
                                                     runtime::image_store* images,
                                                     runtime::step_sandbox* sandbox) {
+  // The worker is detached: one thread runs every handler, so no lock.
+  auto leftovers = std::make_shared<leftover_dirs>(leftover_dirs{sandbox, {}});
   return {
       [=](base_atom, const base_request& r) {
+        leftovers->remove();
         return base_reply::of(images->resolve(r.source, r.job.get()));
       },
       [=](prepare_atom, const runtime::step_job& job) {
-        return prepare_reply::of(sandbox->prepare(job));
+        auto answer = self->make_response_promise<prepare_reply>();
+        answer.deliver(prepare_reply::of(sandbox->prepare(job)));
+        leftovers->remove();
+        return answer;
       },
       [=](commit_atom, const commit_request& r) {
-        return commit_reply::of(
-            sandbox->finish(r.build_id, r.step, r.keep, r.layer_name, r.memory_limit));
+        leftovers->remove();
+        auto out = sandbox->finish(r.build_id, r.step, r.keep, r.layer_name, r.memory_limit);
+        leftovers->steps.emplace_back(r.build_id, r.step);
+        return commit_reply::of(std::move(out));
       },
       [=](copy_atom, const copy_job& j) {
+        leftovers->remove();
         if (!j.url.empty())
           return copy_reply::of(
               sandbox->copy_url(j.step, j.url, j.checksum, j.copy.src, j.copy, j.layer_name));
@@ -49,18 +70,21 @@ sandbox_worker_actor::behavior_type worker_behavior(sandbox_worker_actor::pointe
                                          (last.empty() ? "" : ": " + last.front())};
       },
       [=](artifact_atom, const runtime::artifact_spec& spec) {
+        leftovers->remove();
         return artifact_reply::of(runtime::make_rootfs_artifact(spec));
       },
       [=](template_atom, const std::string& artifact_dir) {
         return template_reply::of(runtime::read_template_base(artifact_dir));
       },
       [=](cleanup_atom, const std::string& build_id) {
-        sandbox->cleanup_build(build_id);
+        sandbox->cleanup_build(build_id);  // the leftovers' dirs with the rest
+        leftovers->steps.clear();
         return true;
       },
       [=](seal_atom, const std::string& build_id) {
         bool synced = sandbox->sync_layers().ok();
         sandbox->cleanup_build(build_id);
+        leftovers->steps.clear();
         return synced;
       },
   };

@@ -344,7 +344,7 @@ result<step_outcome> step_sandbox::finish(const std::string& build_id, size_t st
     auto peak = read_u64(cgroup_v1_memory + build_cgroup(build_id) + "/memory.max_usage_in_bytes");
     oom = peak + (256u << 10) >= memory_limit;
   }
-  auto out = commit_step(build_id, step, keep, layer_name);
+  auto out = commit_step(build_id, step, keep, layer_name, true);
   if (out) {
     out->oom = oom;
     out->started = started;
@@ -352,8 +352,12 @@ result<step_outcome> step_sandbox::finish(const std::string& build_id, size_t st
   return out;
 }
 
+void step_sandbox::remove_step_dir(const std::string& build_id, size_t step) {
+  remove_tree(step_dir(build_id, step));
+}
+
 result<step_outcome> step_sandbox::commit_step(const std::string& build_id, size_t step, bool keep,
-                                               const std::string& layer_name) {
+                                               const std::string& layer_name, bool leave_dir) {
   auto dir = step_dir(build_id, step);
   unmount_quietly(dir + "/rootfs");
   remove_mount_points(dir + "/upper", read_text_file(dir + "/mountpoints"));
@@ -372,7 +376,7 @@ result<step_outcome> step_sandbox::commit_step(const std::string& build_id, size
                                             ": " + ec.message());
     }
   }
-  remove_tree(dir);
+  if (!leave_dir) remove_tree(dir);
   return out;
 }
 
