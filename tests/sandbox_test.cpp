@@ -299,8 +299,8 @@ std::vector<long> step_pids(const std::string& build_id) {
 }  // namespace
 
 // Closing the engine (nullspaced's SIGTERM) while a step runs: the build stays
-// unfinished for the next open's recovery, and its container does not outlive
-// the engine. Before the fix the build's last kill went through the process
+// unfinished for the next open's recovery, and neither its container nor its
+// cgroups outlive the engine. Before the fix the build's last kill went through the process
 // runner, which killed that `runc kill` as it closed, and the step ran on.
 TEST_CASE("closing the engine mid-step leaves no step process running", "[sandbox]") {
   REQUIRE_SANDBOX();
@@ -315,6 +315,12 @@ TEST_CASE("closing the engine mid-step leaves no step process running", "[sandbo
   eng.reset();
   for (auto pid : pids) CHECK(test::process_gone(pid));
   CHECK(step_pids(id).empty());
+  // Nor its cgroups, in any controller: a recovery would make them again.
+  for (auto controller : {"pids", "memory", "cpu", "freezer"}) {
+    INFO(controller);
+    CHECK_FALSE(
+        std::filesystem::exists(std::string("/sys/fs/cgroup/") + controller + "/nullspace/" + id));
+  }
 }
 
 // A cancel that reaches the build while `runc run` is still creating the step's

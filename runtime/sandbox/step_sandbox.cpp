@@ -194,6 +194,12 @@ void step_sandbox::stop_all_containers() const {
   std::error_code ec;
   for (auto& e : fs::directory_iterator(rt_.state_root, ec))
     if (e.is_directory(ec)) delete_container(e.path().filename().string());
+  // The cgroups of the builds that were running (work/<build> is still
+  // there): nothing runs in them now, and a recovery makes them again.
+  ec.clear();
+  for (fs::directory_iterator it(data_dir_ + "/work", ec), end; !ec && it != end; it.increment(ec))
+    if (it->path().filename().string().starts_with("tb_"))
+      remove_build_cgroups(it->path().filename().string());
 }
 
 std::string step_sandbox::build_cgroup(const std::string& build_id) {
@@ -473,7 +479,13 @@ void step_sandbox::cleanup_build(const std::string& build_id) {
   for (fs::directory_iterator it("/dev/shm", ec), end; !ec && it != end; it.increment(ec))
     if (it->path().filename().string().starts_with("nullspace-" + build_id + "-"))
       fs::remove_all(it->path(), ec);
-  // Cgroups the runtime left for this build in every v1 controller (children first).
+  remove_build_cgroups(build_id);
+}
+
+void step_sandbox::remove_build_cgroups(const std::string& build_id) {
+  // In every v1 controller, children (the steps') first. A cgroup with a
+  // process in it stays (rmdir refuses).
+  std::error_code ec;
   for (fs::directory_iterator it("/sys/fs/cgroup", ec), end; !ec && it != end; it.increment(ec)) {
     auto b = it->path().string() + build_cgroup(build_id);
     std::error_code e2;

@@ -160,8 +160,8 @@ class step_sandbox {
   // At engine close, once no build actor is left: kills and removes every
   // container still in the runtime's state dir (steps and start commands that
   // were running, or whose kill came before the container existed), so none
-  // outlives the engine. Their mounts and work dirs stay for the next open's
-  // recovery to clean, as after a crash.
+  // outlives the engine, and removes those builds' cgroups. Their mounts and
+  // work dirs stay for the next open's recovery to clean, as after a crash.
   void stop_all_containers() const;
 
   std::string layers_dir() const { return data_dir_ + "/layers"; }
@@ -171,6 +171,7 @@ class step_sandbox {
   static std::string container_prefix(const std::string& build_id);  // of its steps' ids
   // Below each controller's root: the build's cgroup, parent of its steps'.
   static std::string build_cgroup(const std::string& build_id);
+  static void remove_build_cgroups(const std::string& build_id);  // the build's and its steps'
   // Mounts lowers + a fresh upper at work/<build>/s<step>/rootfs; returns that path.
   result<std::string> mount_step(const std::string& build_id, size_t step,
                                  const std::vector<std::string>& lowers);
