@@ -32,6 +32,7 @@
 #include <utility>
 
 #include "runtime/process/child_spawn.hpp"
+#include "runtime/process/process_runner.hpp"
 #include "runtime/process/process_tree.hpp"
 
 namespace nullspace::runtime {
@@ -180,7 +181,7 @@ struct exec_runner::impl {
   static child_process spawn(exec_job& job) {
     child_options o;
     o.argv = job.argv;
-    o.env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"};
+    o.env = {default_path_env};
     o.input = !job.stdin_data.empty();
     return spawn_child(o);
   }

@@ -119,13 +119,19 @@ child_process spawn_child(const child_options& o) {
   out.pidfd = static_cast<int>(::syscall(SYS_pidfd_open, out.pid, 0));
   if (out.pidfd < 0) {  // started, but cannot be watched: end it
     out.error = errno;
-    ::kill(-out.pid, SIGKILL);  // its group: it leads one either way
-    while (::waitpid(out.pid, nullptr, 0) < 0 && errno == EINTR) {
-    }
-    out.pid = 0;
-    out.close_all();
+    end_child(out);
   }
   return out;
+}
+
+void end_child(child_process& c) {
+  if (c.pid > 0) {
+    ::kill(-c.pid, SIGKILL);
+    while (::waitpid(c.pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    c.pid = 0;
+  }
+  c.close_all();
 }
 
 }  // namespace nullspace::runtime

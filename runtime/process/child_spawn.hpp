@@ -46,4 +46,8 @@ struct child_process {
 // returns. Counts into processes_started() (spawn_count.hpp).
 child_process spawn_child(const child_options& o);
 
+// For a started child nobody will watch: SIGKILLs its process group (it leads
+// one either way), reaps it and closes its descriptors.
+void end_child(child_process& c);
+
 }  // namespace nullspace::runtime

@@ -302,7 +302,7 @@ struct process_runner::impl {
     if (shutting_down || child.error != 0) {
       process_exit ex;
       ex.killed = shutting_down;
-      if (child.pid > 0) end_unwatched(child);
+      end_child(child);
       if (shutting_down) {
         ex.spawn_error = "process runner is shutting down";
       } else {
@@ -310,7 +310,6 @@ struct process_runner::impl {
                          (cmd.spec.argv.empty() ? "(empty argv)" : cmd.spec.argv[0]);
         if (!cmd.spec.cwd.empty()) ex.spawn_error += " (cwd " + cmd.spec.cwd + ")";
       }
-      child.close_all();
       report_exit(cmd.on_exit, std::move(ex));
       return;
     }
@@ -333,14 +332,6 @@ struct process_runner::impl {
       p->pipe_open[i] = true;
       start_reading(p, i);
     }
-  }
-
-  // A started process nobody will watch: its group killed and it reaped.
-  static void end_unwatched(child_process& child) {
-    ::kill(-child.pid, SIGKILL);
-    while (::waitpid(child.pid, nullptr, 0) < 0 && errno == EINTR) {
-    }
-    child.pid = 0;
   }
 
   void start_reading(proc* p, int i) {
@@ -521,8 +512,7 @@ uint64_t process_runner::spawn(process_spec spec, lines_fn on_lines, exit_fn on_
   if (!impl_->enqueue(cmd)) {
     // Only reachable when racing the destructor (a misuse): the loop is gone,
     // so report on the calling thread rather than never.
-    if (cmd.child.pid > 0) impl::end_unwatched(cmd.child);
-    cmd.child.close_all();
+    end_child(cmd.child);
     process_exit ex;
     ex.killed = true;
     ex.spawn_error = "process runner is shut down";
