@@ -1,5 +1,6 @@
 #include "storage/common/json_writer.hpp"
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 
@@ -44,11 +45,28 @@ bool valid_utf8(std::string_view s) {
   return true;
 }
 
+namespace {
+
+// Bytes copied as they are: printable ASCII other than the quote and the backslash.
+constexpr bool plain_byte(unsigned char c) {
+  return c >= 0x20 && c < 0x7F && c != '"' && c != '\\';
+}
+
+}  // namespace
+
 void append_quoted(std::string& out, std::string_view s) {
   static constexpr char hex[] = "0123456789abcdef";
   out.reserve(out.size() + s.size() + 2);
   out.push_back('"');
   for (size_t i = 0; i < s.size();) {
+    // Most text is plain: copy each run of it with one append.
+    size_t run = i;
+    while (run < s.size() && plain_byte(static_cast<unsigned char>(s[run]))) ++run;
+    if (run > i) {
+      out.append(s.data() + i, run - i);
+      i = run;
+      if (i == s.size()) break;
+    }
     auto c = static_cast<unsigned char>(s[i]);
     if (c >= 0x80) {
       auto n = utf8_sequence_length(s, i);
@@ -83,18 +101,28 @@ void append_quoted(std::string& out, std::string_view s) {
       case '\f':
         out += "\\f";
         break;
-      default:
-        if (c < 0x20 || c == 0x7F) {
-          out += "\\u00";
-          out.push_back(hex[c >> 4]);
-          out.push_back(hex[c & 0xF]);
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
+      default:  // the other control characters and DEL
+        out += "\\u00";
+        out.push_back(hex[c >> 4]);
+        out.push_back(hex[c & 0xF]);
     }
     ++i;
   }
   out.push_back('"');
+}
+
+void writer::open() {
+  if (depth_ < inline_levels)
+    has_element_bits_ &= ~(uint64_t{1} << depth_);
+  else
+    deeper_.push_back(false);
+  ++depth_;
+}
+
+void writer::close() {
+  if (depth_ == 0) return;
+  --depth_;
+  if (depth_ >= inline_levels) deeper_.pop_back();
 }
 
 void writer::before_value() {
@@ -102,35 +130,42 @@ void writer::before_value() {
     after_key_ = false;
     return;
   }
-  if (!has_element_.empty()) {
-    if (has_element_.back()) out_.push_back(',');
-    has_element_.back() = true;
+  if (depth_ == 0) return;
+  size_t top = depth_ - 1;
+  bool had;
+  if (top < inline_levels) {
+    had = (has_element_bits_ >> top) & 1;
+    has_element_bits_ |= uint64_t{1} << top;
+  } else {
+    had = deeper_.back();
+    deeper_.back() = true;
   }
+  if (had) out_.push_back(',');
 }
 
 writer& writer::begin_object() {
   before_value();
   out_.push_back('{');
-  has_element_.push_back(false);
+  open();
   return *this;
 }
 
 writer& writer::end_object() {
   out_.push_back('}');
-  has_element_.pop_back();
+  close();
   return *this;
 }
 
 writer& writer::begin_array() {
   before_value();
   out_.push_back('[');
-  has_element_.push_back(false);
+  open();
   return *this;
 }
 
 writer& writer::end_array() {
   out_.push_back(']');
-  has_element_.pop_back();
+  close();
   return *this;
 }
 
@@ -156,13 +191,15 @@ writer& writer::value(bool b) {
 
 writer& writer::value(int64_t n) {
   before_value();
-  out_ += std::to_string(n);
+  char buf[24];
+  out_.append(buf, static_cast<size_t>(std::to_chars(buf, buf + sizeof buf, n).ptr - buf));
   return *this;
 }
 
 writer& writer::value(uint64_t n) {
   before_value();
-  out_ += std::to_string(n);
+  char buf[24];
+  out_.append(buf, static_cast<size_t>(std::to_chars(buf, buf + sizeof buf, n).ptr - buf));
   return *this;
 }
 

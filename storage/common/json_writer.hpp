@@ -65,9 +65,16 @@ class writer {
 
  private:
   void before_value();
+  void open();
+  void close();
   std::string out_;
-  // One flag per open container: true once it holds an element.
-  std::vector<bool> has_element_;
+  // One flag per open container: true once it holds an element. The first
+  // levels live in one word, so encoding a value allocates nothing but its
+  // text; deeper levels spill into `deeper_`.
+  static constexpr uint32_t inline_levels = 64;
+  uint64_t has_element_bits_ = 0;
+  uint32_t depth_ = 0;
+  std::vector<bool> deeper_;
   bool after_key_ = false;
 };
 
