@@ -12,13 +12,16 @@
 //
 // --quick (what CI runs) writes a tenth of the entries. --case runs only the
 // named rows (builds-in_flight-durability, e.g. 64-1-wal); --hub-only skips the
-// raw baseline (for profiling the hub). DIR (default: a fresh temp dir) is
-// removed at the end. "entries per batch" is the hub's group commit: entries
+// raw baseline (for profiling the hub). DIR (default: a fresh temp dir) gets
+// one store per row, each removed once measured; DIR itself is removed only
+// when the benchmark made it. "entries per batch" is the hub's group commit: entries
 // appended over WriteBatches written; "hub thread CPU µs per entry" is the
 // time the scheduler ran the hub's thread (whatever else the host runs), over
 // the entries.
 #include <stdlib.h>
 #include <caf/all.hpp>
+
+#include <CLI/CLI.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -186,17 +189,17 @@ int main(int argc, char** argv) {
   bool quick = false, hub_only = false;
   std::vector<std::string> only;
   std::string base;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--quick")
-      quick = true;
-    else if (a == "--hub-only")
-      hub_only = true;
-    else if (a == "--case" && i + 1 < argc)
-      only.push_back(argv[++i]);
-    else
-      base = a;
-  }
+  CLI::App app{"log_hub append throughput against a raw RocksDB WriteBatch loop"};
+  app.add_flag("--quick", quick, "a tenth of the entries (what CI runs)");
+  app.add_option("--case", only,
+                 "only this row (repeatable): builds-in_flight-durability, e.g. 64-1-wal")
+      ->allow_extra_args(false);
+  app.add_flag("--hub-only", hub_only, "skip the raw baseline (for profiling the hub)");
+  app.add_option("dir", base,
+                 "where the stores go (default: a fresh temp dir); the benchmark removes only "
+                 "the stores it made, and the dir only if it made it");
+  CLI11_PARSE(app, argc, argv);
+  bool made_base = false;
   if (base.empty()) {  // a fixed name would collide with another run
     char tmpl[] = "/tmp/nullspace-bench-log-XXXXXX";
     if (!::mkdtemp(tmpl)) {
@@ -204,6 +207,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     base = tmpl;
+    made_base = true;
   }
   const size_t scale = quick ? 10 : 1;
   std::vector<run_config> runs;
@@ -221,8 +225,15 @@ int main(int argc, char** argv) {
     auto tag =
         std::to_string(rc.builds) + "-" + std::to_string(rc.window) + (rc.sync ? "-sync" : "-wal");
     if (!only.empty() && std::find(only.begin(), only.end(), tag) == only.end()) continue;
-    double raw = hub_only ? 0 : raw_rocksdb(fresh_dir(base, "raw-" + tag), rc);
-    auto hub = hub_run(fresh_dir(base, "hub-" + tag), rc);
+    double raw = 0;
+    if (!hub_only) {
+      auto dir = fresh_dir(base, "raw-" + tag);
+      raw = raw_rocksdb(dir, rc);
+      std::filesystem::remove_all(dir);
+    }
+    auto dir = fresh_dir(base, "hub-" + tag);
+    auto hub = hub_run(dir, rc);
+    std::filesystem::remove_all(dir);
     std::printf("| %zu | %zu | %s | %zu | %.0f | %.1f | %.2f | %.0f | %.2f |\n", rc.builds,
                 rc.window, rc.sync ? "WAL + fsync" : "WAL", rc.builds * rc.per_build, hub.rate,
                 hub.per_batch, hub.hub_us, raw, raw > 0 ? hub.rate / raw : 0.0);
@@ -232,5 +243,5 @@ int main(int argc, char** argv) {
                              hub.rate, "entries/s", raw > 0 ? "raw RocksDB" : "", raw);
     std::fflush(stdout);
   }
-  std::filesystem::remove_all(base);
+  if (made_base) std::filesystem::remove_all(base);
 }
