@@ -92,6 +92,57 @@ TEST_CASE("registry passwords and secrets never reach the stored definition", "[
   check_nowhere(**eng, o.data_dir, b->record.id);
 }
 
+TEST_CASE("builds whose secret values a restart lost fail clearly, naming what to supply",
+          "[secrets]") {
+  test::temp_dir dir;
+  engine_options o;
+  o.data_dir = dir.sub("data");
+  o.executor_slots = 1;
+  std::string blocker, with_secret, with_registry;
+  {
+    auto eng = engine::open(o);
+    REQUIRE(eng.ok());
+    auto b = (*eng)->submit(test::run_request({"echo up; sleep 1000"}));
+    REQUIRE(b.ok());
+    blocker = b->record.id;
+    REQUIRE(test::wait_for_output(**eng, blocker, "up") == "up");
+    // Both wait behind it, holding their values only in memory.
+    auto s = (*eng)->submit(secret_request(canary));
+    REQUIRE(s.ok());
+    with_secret = s->record.id;
+    auto r = (*eng)->submit(R"({"name":"private","builder":{"source":{"type":"image",
+        "image":"registry.example/ns/img:tag","auth":{"username":"u","password":")" +
+                            registry_canary + R"("}},"steps":[{"type":"run","cmd":"true"}]}})");
+    REQUIRE(r.ok());
+    with_registry = r->record.id;
+    CHECK(s->record.status == build_status::queued);
+    CHECK(r->record.status == build_status::queued);
+  }  // closed: what only memory held is gone
+
+  auto eng = engine::open(o);
+  REQUIRE(eng.ok());
+  // The blocker is queued again and runs first: out of the way.
+  REQUIRE((*eng)->cancel(test::as_build_id(blocker), "enough").ok());
+  auto secret_done = (*eng)->wait_until_terminal(test::as_build_id(with_secret), 60s);
+  REQUIRE(secret_done.ok());
+  CHECK(secret_done->record.status == build_status::error);
+  REQUIRE(secret_done->record.failure);
+  CHECK(secret_done->record.failure->code == "secrets_lost");
+  CHECK_THAT(secret_done->record.failure->message, Catch::Contains("fresh values for tok"));
+  // The registry password was lost the same way: the build fails at once,
+  // rather than pulling with the stand-in and failing as bad credentials.
+  auto registry_done = (*eng)->wait_until_terminal(test::as_build_id(with_registry), 60s);
+  REQUIRE(registry_done.ok());
+  CHECK(registry_done->record.status == build_status::error);
+  REQUIRE(registry_done->record.failure);
+  CHECK(registry_done->record.failure->code == "secrets_lost");
+  CHECK_THAT(registry_done->record.failure->message,
+             Catch::Contains("pull registry.example/ns/img:tag again") &&
+                 Catch::Contains("submit it again with the registry credentials"));
+  check_nowhere(**eng, o.data_dir, with_secret);
+  check_nowhere(**eng, o.data_dir, with_registry);
+}
+
 // Over HTTP, against nullspaced at its most verbose: an API key, a build
 // secret and a machine env value are canaries. After a build that reads the
 // secret, a machine started with the env (its command sees it), and requests

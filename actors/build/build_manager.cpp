@@ -208,6 +208,11 @@ void recover(manager_ptr self, build_record rec, const std::string& why) {
                                              {.allow_redacted_secrets = true});
   if (!parsed.request)
     return fail_now("internal", why + "; its stored definition can no longer be read");
+  if (runtime::lost_registry_password(*parsed.request))
+    return fail_now("secrets_lost",
+                    why + "; registry passwords are never persisted, so this build cannot pull " +
+                        parsed.request->source.image +
+                        " again: submit it again with the registry credentials");
   bool stored_is_current = true;
   if (rec.status == build_status::building) {
     rec.status = build_status::queued;

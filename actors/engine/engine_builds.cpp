@@ -215,7 +215,7 @@ result<submit_request> engine::impl::prepare_retry(const std::string& id, retry_
     s.value = it->value;
     if (!it->source.empty()) s.source = it->source;
   }
-  if (req.source.auth && req.source.auth->password == "***")
+  if (runtime::lost_registry_password(req))
     return make_error(errc::failed_precondition,
                       "build " + id +
                           " pulled from a private registry; retrying it needs the "

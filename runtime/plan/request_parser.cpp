@@ -1040,6 +1040,10 @@ std::string sanitized_definition_json(const build_request& req) {
   return std::move(w).str();
 }
 
+bool lost_registry_password(const build_request& req) {
+  return req.source.auth && req.source.auth->password == redacted;
+}
+
 std::vector<std::string> required_secret_ids(const build_request& req) {
   std::vector<std::string> ids;
   for (auto& s : req.secrets) ids.push_back(s.id);

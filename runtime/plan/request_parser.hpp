@@ -43,6 +43,11 @@ bool is_malformed_json(const parse_outcome& p);
 // allow_redacted_secrets yields an equivalent request (minus secret values).
 std::string sanitized_definition_json(const build_request& req);
 
+// True for a request re-read from its stored definition (allow_redacted_secrets)
+// whose base is pulled with registry credentials: the password was not stored,
+// only "***" stands in its place, so the pull cannot be made again.
+bool lost_registry_password(const build_request& req);
+
 // Every secret id the build needs: build_secrets ids plus ids referenced by steps
 // and the required RUN --mount=type=secret ids of a Dockerfile source. Sorted, unique.
 std::vector<std::string> required_secret_ids(const build_request& req);
