@@ -2,7 +2,8 @@
 // build's log entries): glibc keeps freed heap pages in its arenas, so without
 // this an engine's RSS stays at its highest point long after the builds that
 // caused it ended. malloc_trim(0) runs on a thread of its own, at most once
-// per `min_interval`, and only when asked since the last run.
+// per `min_interval`, and only when asked since the last run. Under
+// AddressSanitizer (its own allocator) a trim does nothing.
 #pragma once
 
 #include <chrono>
