@@ -16,6 +16,7 @@
 #include "runtime/context/build_context.hpp"
 #include "runtime/process/spawn_count.hpp"
 #include "runtime/sandbox/oci_choice.hpp"
+#include "runtime/sandbox/overlay.hpp"
 #include "tests/machine_support.hpp"
 #include "tests/sandbox_support.hpp"
 #include "tests/tar_writer.hpp"
@@ -168,6 +169,30 @@ TEST_CASE("a step's cache record is written once its layer is synced, at the end
   REQUIRE(after.record.status == build_status::ready);
   CHECK(after.record.cache.hits == 1);
   CHECK(contains(output(*eng, after.record.id), "c"));
+}
+
+TEST_CASE("a build whose steps leave no files syncs nothing, and its records still count",
+          "[sandbox]") {
+  REQUIRE_SANDBOX();
+  test::temp_dir dir;
+  auto eng = open_sandbox(dir);
+  auto no_files = R"([{"type":"env","envs":{"A":"1"}},
+                      {"type":"run","cmd":"true"}])";
+  auto before = runtime::filesystem_syncs();
+  auto first = build(*eng, busybox_request(no_files));
+  INFO(failure(first));
+  REQUIRE(first.record.status == build_status::ready);
+  CHECK(first.record.cache.misses == 2);
+  CHECK(runtime::filesystem_syncs() - before == 0);  // no layer: nothing to make durable
+  auto again = build(*eng, busybox_request(no_files));
+  REQUIRE(again.record.status == build_status::ready);
+  CHECK(again.record.cache.hits == 2);  // the records were written all the same
+
+  // A step that leaves a file makes a layer: one sync, before its record.
+  before = runtime::filesystem_syncs();
+  auto with_file = build(*eng, busybox_request(R"([{"type":"run","cmd":"echo x > /x"}])"));
+  REQUIRE(with_file.record.status == build_status::ready);
+  CHECK(runtime::filesystem_syncs() - before == 1);
 }
 
 TEST_CASE("a pip index set by the operator reaches every command step unless the build sets it",

@@ -126,6 +126,14 @@ void finish(build_ptr self, build_status to, std::vector<log_entry> entries) {
       self->state.finishing = false;
       finish(self, to, std::move(entries));
     };
+    // Records of steps that left no files name no layer: nothing of theirs
+    // must reach the disk first, so they need no sync of the file system.
+    bool new_layers = std::any_of(st.unsynced_cache.begin(), st.unsynced_cache.end(),
+                                  [](auto& c) { return !c.second.layer.empty(); });
+    if (!new_layers && !st.unsynced_cache.empty()) {
+      (void)st.ctx->db->put_cache_batch(st.unsynced_cache, st.rec.id);
+      st.unsynced_cache.clear();
+    }
     if (st.unsynced_cache.empty()) {
       self->request(st.worker, caf::infinite, cleanup_atom::value, st.rec.id)
           .then([=](bool) mutable { resume(); }, [=](caf::error&) mutable { resume(); });

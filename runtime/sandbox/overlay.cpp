@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -53,7 +54,16 @@ result<bool> mount_overlay(const std::vector<std::string>& lowers, const std::st
   return true;
 }
 
+namespace {
+std::atomic<uint64_t> syncs_made{0};
+}  // namespace
+
+uint64_t filesystem_syncs() {
+  return syncs_made.load(std::memory_order_relaxed);
+}
+
 result<bool> sync_filesystem_of(const std::string& path) {
+  syncs_made.fetch_add(1, std::memory_order_relaxed);
   int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0)
     return make_error(errc::internal, "cannot open " + path + ": " + std::strerror(errno));

@@ -30,6 +30,11 @@ result<bool> mount_overlay(const std::vector<std::string>& lowers, const std::st
 // on disk once it returns.
 result<bool> sync_filesystem_of(const std::string& path);
 
+// How many times this process called sync_filesystem_of (tests prove a build
+// that made no layer syncs nothing: a syncfs waits for every dirty page of the
+// file system, whoever wrote it).
+uint64_t filesystem_syncs();
+
 // Unmounts `target` if it is a mount point (lazily if it is busy). Idempotent.
 void unmount_quietly(const std::string& target);
 
