@@ -324,14 +324,18 @@ std::vector<long> step_pids(const std::string& build_id) {
 }  // namespace
 
 // Closing the engine (nullspaced's SIGTERM) while a step runs: the build stays
-// unfinished for the next open's recovery, and neither its container nor its
-// cgroups outlive the engine. Before the fix the build's last kill went through the process
-// runner, which killed that `runc kill` as it closed, and the step ran on.
+// unfinished for the next open's recovery, and neither its container, its
+// cgroups, its mounts nor its secret files outlive the engine. Before the fix the build's last kill
+// went through the process runner, which killed that `runc kill` as it closed, and the step ran on.
 TEST_CASE("closing the engine mid-step leaves no step process running", "[sandbox]") {
   REQUIRE_SANDBOX();
   test::temp_dir dir;
   auto eng = open_sandbox(dir);
-  auto b = eng->submit(busybox_request(R"([{"type":"run","cmd":"echo outlives-us; sleep 1000"}])"));
+  const std::string canary = "CLOSE-CANARY-2b7e1";
+  auto b = eng->submit(busybox_request(
+      R"([{"type":"run","cmd":"echo outlives-us; sleep 1000","secrets":["tok"]}])",
+      R"(,"build_backend":"buildkit","build_secrets":[{"id":"tok","value":")" + canary + R"("}])"));
+  INFO((b.ok() ? "" : b.error().message));
   REQUIRE(b.ok());
   auto id = b->record.id;
   REQUIRE(test::wait_for_output(*eng, id, "outlives-us") != "<ended>");
@@ -346,6 +350,10 @@ TEST_CASE("closing the engine mid-step leaves no step process running", "[sandbo
     CHECK_FALSE(
         std::filesystem::exists(std::string("/sys/fs/cgroup/") + controller + "/nullspace/" + id));
   }
+  // Nor its step's mounts, nor the secret's file: the build is unfinished, and
+  // a recovery starts its steps again (or fails it: the value is gone).
+  CHECK(mounts_under(dir.path()) == 0);
+  CHECK(test::files_containing("/dev/shm", canary).empty());
 }
 
 // A cancel that reaches the build while `runc run` is still creating the step's

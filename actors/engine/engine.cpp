@@ -85,8 +85,9 @@ engine::~engine() {
   impl_->cache_mounts->stop();  // a step waiting for a locked cache dir gives up
   impl_->shutdown();
   // A build actor's last kill goes through the runner, which is about to kill
-  // whatever it still runs (that kill included): stop the containers here.
-  if (impl_->sandbox) impl_->sandbox->stop_all_containers();
+  // whatever it still runs (that kill included): stop the containers here,
+  // and leave no mount or secret file of a build that was running.
+  if (impl_->sandbox) impl_->sandbox->stop_all_builds();
   impl_->blocking.reset();  // finishes the machine work already queued
   impl_->machines.reset();  // machines keep running: the next open adopts them
   impl_->runner.reset();    // kills any process still running

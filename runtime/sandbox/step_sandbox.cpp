@@ -190,16 +190,18 @@ void step_sandbox::delete_container(const std::string& id) const {
   (void)run_command({rt_.binary, "--root", rt_.state_root, "delete", "--force", id});
 }
 
-void step_sandbox::stop_all_containers() const {
+void step_sandbox::stop_all_builds() {
   std::error_code ec;
   for (auto& e : fs::directory_iterator(rt_.state_root, ec))
     if (e.is_directory(ec)) delete_container(e.path().filename().string());
-  // The cgroups of the builds that were running (work/<build> is still
-  // there): nothing runs in them now, and a recovery makes them again.
+  // The builds that were running (work/<build> is still there): nothing runs
+  // for them now, and a recovery starts their steps again from scratch.
   ec.clear();
+  std::vector<std::string> unfinished;
   for (fs::directory_iterator it(data_dir_ + "/work", ec), end; !ec && it != end; it.increment(ec))
     if (it->path().filename().string().starts_with("tb_"))
-      remove_build_cgroups(it->path().filename().string());
+      unfinished.push_back(it->path().filename().string());
+  for (auto& id : unfinished) cleanup_build(id);
 }
 
 std::string step_sandbox::build_cgroup(const std::string& build_id) {

@@ -160,9 +160,11 @@ class step_sandbox {
   // At engine close, once no build actor is left: kills and removes every
   // container still in the runtime's state dir (steps and start commands that
   // were running, or whose kill came before the container existed), so none
-  // outlives the engine, and removes those builds' cgroups. Their mounts and
-  // work dirs stay for the next open's recovery to clean, as after a crash.
-  void stop_all_containers() const;
+  // outlives the engine, then cleans up each unfinished build as if it had
+  // ended (cleanup_build: mounts, secret files, cgroups, work dir). Its record
+  // stays unfinished: the next open's recovery starts its steps again, or
+  // fails it when the secret values it needs are gone.
+  void stop_all_builds();
 
   std::string layers_dir() const { return data_dir_ + "/layers"; }
   std::string container_id(const std::string& build_id, size_t step) const;
