@@ -13,6 +13,7 @@
 #include "actors/engine/engine_access.hpp"
 #include "nullspace/engine.hpp"
 #include "storage/store.hpp"
+#include "tests/sandbox_support.hpp"
 #include "tests/test_support.hpp"
 
 using namespace nullspace;
@@ -194,4 +195,51 @@ TEST_CASE("a store from before the unfinished-build index is indexed once and re
   stats = (*again)->current_stats();
   CHECK(stats.builds_by_status[static_cast<size_t>(build_status::ready)] == 1);
   CHECK(stats.builds_by_status[static_cast<size_t>(build_status::cancelled)] == 1);
+}
+
+// A crash mid-step leaves the step running in its container (runc outlives
+// its parent), its overlay mounted and its secret file in /dev/shm. The next
+// open's recovery fails the build (its secret value is gone) and leaves none
+// of that behind.
+TEST_CASE("after SIGKILL mid-step, the next open leaves no step process, mount or secret file",
+          "[recovery]") {
+  REQUIRE_SANDBOX();
+  const char* worker = std::getenv("NULLSPACE_CRASH_WORKER");
+  REQUIRE(worker != nullptr);
+  test::temp_dir dir;
+  const std::string canary = "CRASH-CANARY-9c41d";
+  int fds[2];
+  REQUIRE(pipe(fds) == 0);
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    dup2(fds[1], 1);
+    close(fds[0]);
+    close(fds[1]);
+    execl(worker, worker, dir.sub("data").c_str(), "secret-step", canary.c_str(),
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(fds[1]);
+  FILE* in = fdopen(fds[0], "r");
+  char line[256] = {0}, id[128] = {0};
+  bool running = std::fgets(line, sizeof line, in) && std::sscanf(line, "running %127s", id) == 1;
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  fclose(in);
+  REQUIRE(running);
+  // What the crash left: the step still runs, mounted, with its secret file.
+  CHECK_FALSE(test::step_pids(id).empty());
+  CHECK(test::mounts_under(dir.path()) > 0);
+  CHECK_FALSE(test::files_containing("/dev/shm", canary).empty());
+
+  auto eng = test::open_sandbox(dir);
+  auto done = eng->wait_until_terminal(test::as_build_id(id), 60s);
+  REQUIRE(done.ok());
+  CHECK(done->record.status == build_status::error);
+  REQUIRE(done->record.failure);
+  CHECK(done->record.failure->code == "secrets_lost");
+  CHECK(test::step_pids(id).empty());
+  CHECK(test::mounts_under(dir.path()) == 0);
+  CHECK(test::files_containing("/dev/shm", canary).empty());
 }

@@ -4,6 +4,13 @@
 //   seen <id> <next>        entries [0, next) of the build are durable
 //   done                    (repeated) every build finished; the test may kill now
 // The test SIGKILLs this process at a random moment and checks the store.
+//
+// With `secret-step` after DATA_DIR it runs one sandboxed build instead, whose
+// step reads a build secret (argv[3] is its value) and then sleeps, prints
+//   running <id>
+// once the step runs, and waits to be killed: what a crash leaves mid-step.
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -21,12 +28,30 @@ int main(int argc, char** argv) {
   nullspace::engine_options o;
   o.data_dir = argv[1];
   o.executor_slots = 2;
+  bool secret_step = argc >= 4 && std::string(argv[2]) == "secret-step";
+  if (secret_step) o.isolation_mode = nullspace::isolation::sandbox;
   auto eng = nullspace::engine::open(o);
   if (!eng) {
     std::fprintf(stderr, "open failed: %s\n", eng.error().message.c_str());
     return 1;
   }
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  if (secret_step) {
+    auto b = (*eng)->submit(
+        R"({"name":"crash-secret","build_backend":"buildkit","builder":{"source":{"type":"image",
+        "image":"busybox"},"steps":[{"type":"run","secrets":["tok"],
+        "cmd":"test -s /run/secrets/tok && echo running; sleep 1000"}]},
+        "build_secrets":[{"id":"tok","value":")" +
+        std::string(argv[3]) + R"("}]})");
+    if (!b) {
+      std::fprintf(stderr, "submit failed: %s\n", b.error().message.c_str());
+      return 1;
+    }
+    auto id = b->record.id;
+    if (nullspace::test::wait_for_output(**eng, id, "running") != "running") return 1;
+    std::printf("running %s\n", id.c_str());
+    for (;;) ::pause();  // the test kills us
+  }
   std::vector<std::string> ids;
   std::vector<std::unique_ptr<nullspace::follow_handle>> follows;
   for (int i = 0; i < 12; ++i) {

@@ -3,7 +3,9 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "runtime/context/build_context.hpp"
 
@@ -85,6 +87,18 @@ int mounts_under(const std::string& dir) {
   while (in >> dev >> point && std::getline(in, rest))
     if (point.starts_with(dir)) ++n;
   return n;
+}
+
+std::vector<long> step_pids(const std::string& build_id) {
+  std::vector<long> pids;
+  std::error_code ec;
+  for (auto& c :
+       std::filesystem::directory_iterator("/sys/fs/cgroup/pids/nullspace/" + build_id, ec))
+    if (c.is_directory()) {
+      std::istringstream in(read_file(c.path().string() + "/cgroup.procs"));
+      for (long pid; in >> pid;) pids.push_back(pid);
+    }
+  return pids;
 }
 
 }  // namespace nullspace::test

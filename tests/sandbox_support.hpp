@@ -51,5 +51,7 @@ bool contains(const std::vector<std::string>& lines, std::string_view needle);
 std::string failure(const build_view& b);
 // Mount points at or below `dir`.
 int mounts_under(const std::string& dir);
+// Processes in the cgroups of a build's steps (the pids controller).
+std::vector<long> step_pids(const std::string& build_id);
 
 }  // namespace nullspace::test

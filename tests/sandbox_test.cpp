@@ -305,24 +305,6 @@ TEST_CASE("cancel during a long sandboxed step leaves no process, container or m
   CHECK_FALSE(std::filesystem::exists("/sys/fs/cgroup/pids/nullspace/" + id));
 }
 
-namespace {
-
-// The processes in a build's step containers (the build's pids cgroup, one
-// child cgroup per container).
-std::vector<long> step_pids(const std::string& build_id) {
-  std::vector<long> pids;
-  std::error_code ec;
-  for (auto& c :
-       std::filesystem::directory_iterator("/sys/fs/cgroup/pids/nullspace/" + build_id, ec))
-    if (c.is_directory()) {
-      std::istringstream in(test::read_file(c.path().string() + "/cgroup.procs"));
-      for (long pid; in >> pid;) pids.push_back(pid);
-    }
-  return pids;
-}
-
-}  // namespace
-
 // Closing the engine (nullspaced's SIGTERM) while a step runs: the build stays
 // unfinished for the next open's recovery, and neither its container, its
 // cgroups, its mounts nor its secret files outlive the engine. Before the fix the build's last kill

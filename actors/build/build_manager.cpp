@@ -186,6 +186,11 @@ std::string join(const std::vector<std::string>& v) {
 
 // Brings one non-terminal stored build back to life (start-up or after a crash).
 void recover(manager_ptr self, build_record rec, const std::string& why) {
+  // A build that was running when the engine died may have left a step running
+  // in its container, its mounts and its secret files: whatever becomes of it
+  // now (its steps start again, or it fails), none of that is still needed.
+  if (rec.status == build_status::building && self->state.ctx->sandbox)
+    self->state.ctx->sandbox->cleanup_build(rec.id);
   auto fail_now = [&](std::string code, std::string message) {
     rec.status = build_status::error;
     rec.finished_ms = storage::now_ms();
