@@ -26,37 +26,55 @@ struct worker_report {
   std::map<std::string, uint64_t> seen;  // highest acknowledged next offset per build
 };
 
+// The crash worker, started with `args` after its path; its stdout is `out`.
+struct crash_worker {
+  pid_t pid = -1;
+  FILE* out = nullptr;
+
+  explicit crash_worker(const std::vector<std::string>& args) {
+    const char* worker = std::getenv("NULLSPACE_CRASH_WORKER");
+    REQUIRE(worker != nullptr);
+    std::vector<char*> argv{const_cast<char*>(worker)};
+    for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    int fds[2];
+    REQUIRE(pipe(fds) == 0);
+    pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      dup2(fds[1], 1);
+      close(fds[0]);
+      close(fds[1]);
+      execv(worker, argv.data());
+      _exit(127);
+    }
+    close(fds[1]);
+    out = fdopen(fds[0], "r");
+  }
+
+  // SIGKILLs it; true if that is what ended it.
+  bool kill_it() {
+    kill(pid, SIGKILL);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    fclose(out);
+    return WIFSIGNALED(status);
+  }
+};
+
 // Runs the worker until it has printed `lines` lines, then SIGKILLs it.
 worker_report run_and_kill(const std::string& data_dir, int lines) {
-  const char* worker = std::getenv("NULLSPACE_CRASH_WORKER");
-  REQUIRE(worker != nullptr);
-  int fds[2];
-  REQUIRE(pipe(fds) == 0);
-  pid_t pid = fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    dup2(fds[1], 1);
-    close(fds[0]);
-    close(fds[1]);
-    execl(worker, worker, data_dir.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  close(fds[1]);
+  crash_worker w({data_dir});
   worker_report r;
-  FILE* in = fdopen(fds[0], "r");
   char buf[256];
-  for (int n = 0; n < lines && std::fgets(buf, sizeof buf, in); ++n) {
+  for (int n = 0; n < lines && std::fgets(buf, sizeof buf, w.out); ++n) {
     char id[128];
     unsigned long long next = 0;
     if (std::sscanf(buf, "submitted %127s", id) == 1) r.submitted.push_back(id);
     if (std::sscanf(buf, "seen %127s %llu", id, &next) == 2)
       r.seen[id] = std::max<uint64_t>(r.seen[id], next);
   }
-  kill(pid, SIGKILL);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  fclose(in);
-  CHECK(WIFSIGNALED(status));
+  CHECK(w.kill_it());
   return r;
 }
 
@@ -204,29 +222,13 @@ TEST_CASE("a store from before the unfinished-build index is indexed once and re
 TEST_CASE("after SIGKILL mid-step, the next open leaves no step process, mount or secret file",
           "[recovery]") {
   REQUIRE_SANDBOX();
-  const char* worker = std::getenv("NULLSPACE_CRASH_WORKER");
-  REQUIRE(worker != nullptr);
   test::temp_dir dir;
   const std::string canary = "CRASH-CANARY-9c41d";
-  int fds[2];
-  REQUIRE(pipe(fds) == 0);
-  pid_t pid = fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    dup2(fds[1], 1);
-    close(fds[0]);
-    close(fds[1]);
-    execl(worker, worker, dir.sub("data").c_str(), "secret-step", canary.c_str(),
-          static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  close(fds[1]);
-  FILE* in = fdopen(fds[0], "r");
+  crash_worker w({dir.sub("data"), "secret-step", canary});
   char line[256] = {0}, id[128] = {0};
-  bool running = std::fgets(line, sizeof line, in) && std::sscanf(line, "running %127s", id) == 1;
-  kill(pid, SIGKILL);
-  waitpid(pid, nullptr, 0);
-  fclose(in);
+  bool running =
+      std::fgets(line, sizeof line, w.out) && std::sscanf(line, "running %127s", id) == 1;
+  CHECK(w.kill_it());
   REQUIRE(running);
   // What the crash left: the step still runs, mounted, with its secret file.
   CHECK_FALSE(test::step_pids(id).empty());
