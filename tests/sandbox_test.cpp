@@ -307,8 +307,9 @@ TEST_CASE("cancel during a long sandboxed step leaves no process, container or m
 
 // Closing the engine (nullspaced's SIGTERM) while a step runs: the build stays
 // unfinished for the next open's recovery, and neither its container, its
-// cgroups, its mounts nor its secret files outlive the engine. Before the fix the build's last kill
-// went through the process runner, which killed that `runc kill` as it closed, and the step ran on.
+// cgroups, its mounts nor its secret files outlive the engine. Before the fix
+// the build's last kill went through the process runner, which killed that
+// `runc kill` as it closed, and the step ran on.
 TEST_CASE("closing the engine mid-step leaves no step process running", "[sandbox]") {
   REQUIRE_SANDBOX();
   test::temp_dir dir;
