@@ -53,7 +53,9 @@ struct api_server::impl {
     }
     ex->route = m.found->pattern;
     ex->params = std::move(m.params);
-    if (!m.found->options.public_route) {
+    auto& options = m.found->options;
+    bool key_given = !opts.keys.empty() && !req.header("authorization").empty();
+    if (!options.public_route || (options.key_optional && key_given)) {
       auto tenant = authenticate(opts.keys, req.header("authorization"));
       if (!tenant) {
         auto r = error_response(tenant.error());
@@ -61,6 +63,7 @@ struct api_server::impl {
         return ex->respond(std::move(r));
       }
       ex->tenant = std::move(tenant.value());
+      ex->authenticated = true;
     }
     if (!m.found->options.raw_body && !req.body.empty() &&
         !content_type_is(req.header("content-type"), "application/json"))
@@ -107,10 +110,19 @@ struct api_server::impl {
         [this](exchange_ptr ex) {
           http_response r;
           r.headers.emplace_back("Content-Type", "text/plain; version=0.0.4");
-          r.body = metrics.render(eng.current_stats(), streams->gauges(), server->connections());
+          auto stats = eng.current_stats();
+          // Pool gauges are labelled with pool names, which another tenant must
+          // not learn (API.md: never reveal existence). With keys configured,
+          // a scrape shows the pools of the tenant whose key it sends, and none
+          // without a key; without keys everyone is tenant "default".
+          if (!opts.keys.empty())
+            std::erase_if(stats.pools, [&](const engine::stats::pool_gauge& p) {
+              return !ex->authenticated || p.tenant != ex->tenant.str();
+            });
+          r.body = metrics.render(stats, streams->gauges(), server->connections());
           ex->respond(std::move(r));
         },
-        open);
+        route_options{.public_route = true, .key_optional = true});
   }
 };
 

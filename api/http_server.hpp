@@ -55,6 +55,7 @@ class exchange {
 
   // Filled in by the application before its handler runs.
   tenant_id tenant;
+  bool authenticated = false;       // a key named `tenant` (always, off public routes)
   std::string route = "unmatched";  // the route pattern, for metrics and logs
   std::vector<std::string> params;  // values of the pattern's {placeholders}
   // An SSE stream that log_streams does not own (a streamed command, a machine

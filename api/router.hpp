@@ -16,6 +16,9 @@ namespace nullspace::api {
 struct route_options {
   size_t max_body_bytes = 0;  // 0: the server's JSON body limit
   bool public_route = false;  // no API key needed (health, metrics)
+  // On a public route: a key given is still checked (401 if unknown) and names
+  // the tenant, so the route can show that tenant more (metrics: its pools).
+  bool key_optional = false;
   // The body is not JSON (a tar, file bytes, a proxied request): the route
   // checks its Content-Type itself. Otherwise a body sent with another
   // Content-Type is a 415 before the handler runs.
