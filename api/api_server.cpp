@@ -119,7 +119,8 @@ struct api_server::impl {
             std::erase_if(stats.pools, [&](const engine::stats::pool_gauge& p) {
               return !ex->authenticated || p.tenant != ex->tenant.str();
             });
-          r.body = metrics.render(stats, streams->gauges(), server->connections());
+          r.body = metrics.render(stats, streams->gauges(),
+                                  {server->connections(), server->queued_bytes()});
           ex->respond(std::move(r));
         },
         route_options{.public_route = true, .key_optional = true});

@@ -564,6 +564,13 @@ void http_server::remove(connection* c) {
   if (stopping_) maybe_finish_shutdown();
 }
 
+size_t http_server::queued_bytes() const {
+  size_t total = 0;
+  for (auto* c : conns_)
+    total += uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(&c->tcp));
+  return total;
+}
+
 void http_server::for_each_stream(const std::function<void(exchange&)>& f) {
   std::vector<exchange_ptr> streams;
   for (auto* c : conns_)

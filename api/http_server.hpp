@@ -141,6 +141,9 @@ class http_server {
   uv_loop_t* loop() { return &loop_; }
   const server_limits& limits() const { return limits_; }
   size_t connections() const { return connections_.load(); }
+  // Loop thread: answer bytes written and not yet taken by the kernel, over
+  // every connection (what slow readers make the server hold).
+  size_t queued_bytes() const;
   bool stopping() const { return stopping_; }
 
   // Loop thread: every live streaming exchange (heartbeats, shutdown).

@@ -94,7 +94,7 @@ void http_metrics::rejected(int status, const char* why) {
 }
 
 std::string http_metrics::render(const engine::stats& e, const stream_gauges& s,
-                                 size_t connections) const {
+                                 const server_gauges& server) const {
   std::string o;
   o.reserve(4096);
   static const char* statuses[] = {"waiting", "queued", "building", "ready", "error", "cancelled"};
@@ -129,7 +129,10 @@ std::string http_metrics::render(const engine::stats& e, const stream_gauges& s,
          events_sent_);
   single("nullspace_slow_followers_disconnected_total", "counter",
          "Followers disconnected because their buffer stayed full.", slow_disconnects_);
-  single("nullspace_http_connections", "gauge", "Open HTTP connections.", connections);
+  single("nullspace_http_connections", "gauge", "Open HTTP connections.", server.connections);
+  single("nullspace_http_queued_bytes", "gauge",
+         "Answer bytes written but not yet taken by the kernel, over all connections.",
+         server.queued_bytes);
   render_machines(o, e);
   render_pools(o, e);
   o += "# HELP nullspace_http_requests_total HTTP requests by route, method and status code.\n"

@@ -19,6 +19,11 @@ struct stream_gauges {
   uint64_t retained_bytes = 0;  // recent log chunks the feeds keep for late or lagging clients
 };
 
+struct server_gauges {
+  size_t connections = 0;   // open HTTP connections
+  size_t queued_bytes = 0;  // answer bytes written but not yet taken by the kernel, all connections
+};
+
 class http_metrics {
  public:
   static constexpr std::array<double, 14> buckets = {
@@ -30,7 +35,7 @@ class http_metrics {
   void events_sent(uint64_t n) { events_sent_ += n; }
 
   std::string render(const engine::stats& engine, const stream_gauges& streams,
-                     size_t connections) const;
+                     const server_gauges& server) const;
 
   uint64_t slow_disconnects() const { return slow_disconnects_; }
   uint64_t events_sent() const { return events_sent_; }

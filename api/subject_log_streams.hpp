@@ -6,7 +6,10 @@
 // Unlike build logs (log_streams.hpp), each client holds its own engine
 // subscription: such a log is read by one or two clients (its creator, a
 // dashboard), not by a thousand. A client whose socket buffer passes
-// `buffer_bytes` is disconnected and resumes with Last-Event-ID.
+// `buffer_bytes` is disconnected and resumes with Last-Event-ID. A replay
+// (no follow, or an ended object) is paced instead: a page is read and
+// written only while the client's unsent bytes are below `buffer_bytes`, so
+// a long log never sits whole in the server's memory, nor holds the loop.
 #pragma once
 
 #include <functional>
@@ -51,6 +54,7 @@ class subject_log_streams {
 
  private:
   void write_entries(subject_log_client& c, const std::vector<raw_entry>& es);
+  void pump_replay(subject_log_client& c);
   void finish(subject_log_client* c, const std::string* object_json);
   void drop(subject_log_client* c);
 

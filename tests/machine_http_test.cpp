@@ -262,3 +262,76 @@ TEST_CASE("nullspaced killed with -9 adopts its running machine at restart", "[m
   CHECK(d.wait_exit() == 0);
   check_no_traces(data, {id});
 }
+
+namespace {
+
+// 100 000 output lines, then a marker, then ready: about 11 MB of log framed as SSE.
+const char* chatty_template =
+    R"({"name":"chatty","tags":["latest"],"builder":{"source":{"type":"image","image":"busybox"},
+  "steps":[{"type":"run","cmd":"true"}],
+  "start_cmd":"yes x | head -n 100000; echo done-chatty; touch /tmp/ready; exec sleep 100000",
+  "ready":{"type":"file","path":"/tmp/ready"},"ready_timeout_ms":60000},
+  "cpu_count":1,"memory_mb":256})";
+
+uint64_t gauge(const std::string& metrics, const std::string& name) {
+  auto at = metrics.find("\n" + name + " ");
+  REQUIRE(at != std::string::npos);
+  return std::stoull(metrics.substr(at + name.size() + 2));
+}
+
+}  // namespace
+
+TEST_CASE("a machine's log replay holds a buffer's worth for a reader that does not read",
+          "[machine_http]") {
+  REQUIRE_MACHINES();
+  temp_dir scratch;
+  auto eopts = sandbox_options(scratch);
+  eopts.machines.network_range = "10.89.0.0/16";
+  api::api_options aopts;
+  aopts.limits.stream_buffer_bytes = 64 << 10;
+  api_fixture f(std::move(aopts), eopts);
+  auto submitted = f.post_json("/v1/builds", chatty_template);
+  REQUIRE(submitted.status == 202);
+  REQUIRE(json_str(f.wait_terminal(json_str(submitted.body, "build.id")), "build.status") ==
+          "ready");
+  auto created = f.post_json("/v1/machines", R"({"template":"chatty"})");
+  REQUIRE(created.status == 201);
+  auto id = json_str(created.body, "machine.id");
+  struct stop_at_end {
+    engine& eng;
+    std::string id;
+    ~stop_at_end() { (void)eng.stop_machine(*parse_machine_id(id)); }
+  } guard{*f.eng, id};
+  auto logs = "/v1/machines/" + id + "/logs";
+  // Output is logged in order: once the marker is in, so is every line before it.
+  eventually(
+      [&] { return f.get(logs + "?offset=99000").body.find("done-chatty") != std::string::npos; },
+      "the start command's output logged");
+
+  // A reader with a small receive buffer asks for the whole log and reads
+  // only the head. Unpaced, the server queued all of it but what the socket
+  // buffers took (megabytes) before answering anything else.
+  http_connection slow(f.port, 4096);
+  auto sse = f.auth();
+  sse.emplace_back("Accept", "text/event-stream");
+  slow.send_request("GET", logs, "", sse);
+  REQUIRE(slow.read_head().status == 200);
+  auto queued = gauge(f.get("/metrics").body, "nullspace_http_queued_bytes");
+  CHECK(queued <= (1u << 20));
+
+  // Once it reads, it gets the whole log, in order, to its end.
+  size_t lines = 0;
+  bool marker = false, in_order = true;
+  long long last = -1;
+  while (auto ev = slow.next_event()) {
+    auto offset = std::stoll(ev->id);
+    in_order = in_order && offset == last + 1;
+    last = offset;
+    if (ev->data.find(R"("message":"x")") != std::string::npos) ++lines;
+    if (ev->data.find("done-chatty") != std::string::npos) marker = true;
+  }
+  CHECK(slow.body_ended_cleanly());
+  CHECK(in_order);
+  CHECK(lines == 100000);
+  CHECK(marker);
+}
