@@ -5,6 +5,7 @@
 #include "api/build_routes.hpp"
 #include "api/cache_mount_routes.hpp"
 #include "api/json_body.hpp"
+#include "api/loop_answer.hpp"
 #include "api/machine_routes.hpp"
 #include "api/metrics.hpp"
 #include "api/pool_routes.hpp"
@@ -108,22 +109,29 @@ struct api_server::impl {
     routes.add(
         "GET", "/metrics",
         [this](exchange_ptr ex) {
-          http_response r;
-          r.headers.emplace_back("Content-Type", "text/plain; version=0.0.4");
-          auto stats = eng.current_stats();
-          // Pool gauges are labelled with pool names, which another tenant must
-          // not learn (API.md: never reveal existence). With keys configured,
-          // a scrape shows the pools of the tenant whose key it sends, and none
-          // without a key; without keys everyone is tenant "default".
-          if (!opts.keys.empty())
-            std::erase_if(stats.pools, [&](const engine::stats::pool_gauge& p) {
-              return !ex->authenticated || p.tenant != ex->tenant.str();
-            });
-          r.body = metrics.render(stats, streams->gauges(),
-                                  {server->connections(), server->queued_bytes()});
-          ex->respond(std::move(r));
+          eng.current_stats_async(then_on_loop<engine::stats>(
+              ex, [this](exchange_ptr ex, result<engine::stats> answer) {
+                render_metrics(std::move(ex), std::move(answer.value()));
+              }));
         },
         route_options{.public_route = true, .key_optional = true});
+  }
+
+  // Loop thread, with the engine's answer: the scrape's text.
+  void render_metrics(exchange_ptr ex, engine::stats stats) {
+    http_response r;
+    r.headers.emplace_back("Content-Type", "text/plain; version=0.0.4");
+    // Pool gauges are labelled with pool names, which another tenant must
+    // not learn (API.md: never reveal existence). With keys configured, a
+    // scrape shows the pools of the tenant whose key it sends, and none
+    // without a key; without keys everyone is tenant "default".
+    if (!opts.keys.empty())
+      std::erase_if(stats.pools, [&](const engine::stats::pool_gauge& p) {
+        return !ex->authenticated || p.tenant != ex->tenant.str();
+      });
+    r.body =
+        metrics.render(stats, streams->gauges(), {server->connections(), server->queued_bytes()});
+    ex->respond(std::move(r));
   }
 };
 

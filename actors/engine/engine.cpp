@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <future>
 
 #include "actors/engine/engine_impl.hpp"
 #include "actors/engine/status_cache.hpp"
@@ -193,40 +194,20 @@ result<std::unique_ptr<engine>> engine::open(engine_options options) {
   return std::unique_ptr<engine>(new engine(std::move(p)));
 }
 
-engine::stats engine::current_stats() const {
-  stats out;
-  caller_thread_guard caller;
-  caf::scoped_actor self{*impl_->sys};
-  self->request(impl_->ctx->directory.manager(), caf::infinite, stats_atom::value)
-      .receive(
-          [&](const manager_stats& m) {
-            out.queued = m.queued;
-            out.running = m.running;
-            out.live = m.live;
-          },
-          [](caf::error&) {});
-  self->request(impl_->ctx->directory.hub(), caf::infinite, stats_atom::value)
-      .receive(
-          [&](const hub_stats& h) {
-            out.entries_appended = h.entries_appended;
-            out.batches_written = h.batches_written;
-            out.followers = h.followers;
-            out.builds_by_status = h.builds_by_status;
-          },
-          [](caf::error&) {});
-  self->request(caf::actor_cast<machine_manager_actor>(impl_->ctx->directory.machines()),
-                caf::infinite, stats_atom::value)
-      .receive([&](const machine_stats& m) { out.machines_by_state = m.by_state; },
-               [](caf::error&) {});
-  auto counters = impl_->ctx->machine_stats.read();
+namespace {
+
+// What the engine's own counters say, read on the caller's thread: no actor asked.
+engine::stats local_stats(const engine::impl& p) {
+  engine::stats out;
+  auto counters = p.ctx->machine_stats.read();
   out.commands_run = counters.commands;
   out.create_ms_buckets = counters.buckets;
   out.create_ms_bounds.assign(machine_counters::bounds.begin(), machine_counters::bounds.end());
   out.creates = counters.count;
   out.create_ms_sum = counters.sum_ms;
-  for (auto& e : impl_->ctx->pools.all())
+  for (auto& e : p.ctx->pools.all())
     out.pools.push_back({e.id, e.tenant, e.name, to_string(e.state), e.counts});
-  auto checkouts = impl_->ctx->checkouts.read();
+  auto checkouts = p.ctx->checkouts.read();
   using outcome = checkout_counters::outcome;
   out.checkouts_hit = checkouts.by_outcome[static_cast<size_t>(outcome::hit)];
   out.checkouts_fallback = checkouts.by_outcome[static_cast<size_t>(outcome::fallback)];
@@ -236,9 +217,65 @@ engine::stats engine::current_stats() const {
   out.checkout_ms_bounds.assign(checkout_counters::bounds.begin(), checkout_counters::bounds.end());
   out.checkouts = checkouts.count;
   out.checkout_ms_sum = checkouts.sum_ms;
-  out.status_cache_hits = impl_->status_hits.load(std::memory_order_relaxed);
-  out.status_cache_misses = impl_->status_misses.load(std::memory_order_relaxed);
+  out.status_cache_hits = p.status_hits.load(std::memory_order_relaxed);
+  out.status_cache_misses = p.status_misses.load(std::memory_order_relaxed);
   return out;
+}
+
+}  // namespace
+
+void engine::current_stats_async(callback<stats> done) const {
+  auto out = local_stats(*impl_);
+  if (!impl_->ctx->accepting_calls()) return done(std::move(out));  // stopping: no actor asked
+  auto& dir = impl_->ctx->directory;
+  auto mgr = dir.manager();
+  auto hub = dir.hub();
+  auto machines = caf::actor_cast<machine_manager_actor>(dir.machines());
+  caller_thread_guard caller;
+  // The three actors are asked at once; each answer fills its part, and one
+  // that fails to answer leaves its part at zero.
+  impl_->sys->spawn([out = std::move(out), done = std::move(done), mgr, hub,
+                     machines](caf::event_based_actor* self) mutable {
+    auto st = std::make_shared<stats>(std::move(out));
+    auto left = std::make_shared<int>(3);
+    auto answered = [st, left, done] {
+      if (--*left == 0) done(std::move(*st));
+    };
+    auto skip = [answered](caf::error&) { answered(); };
+    self->request(mgr, caf::infinite, stats_atom::value)
+        .then(
+            [st, answered](const manager_stats& m) {
+              st->queued = m.queued;
+              st->running = m.running;
+              st->live = m.live;
+              answered();
+            },
+            skip);
+    self->request(hub, caf::infinite, stats_atom::value)
+        .then(
+            [st, answered](const hub_stats& h) {
+              st->entries_appended = h.entries_appended;
+              st->batches_written = h.batches_written;
+              st->followers = h.followers;
+              st->builds_by_status = h.builds_by_status;
+              answered();
+            },
+            skip);
+    self->request(machines, caf::infinite, stats_atom::value)
+        .then(
+            [st, answered](const machine_stats& m) {
+              st->machines_by_state = m.by_state;
+              answered();
+            },
+            skip);
+  });
+}
+
+engine::stats engine::current_stats() const {
+  std::promise<stats> answer;
+  auto got = answer.get_future();
+  current_stats_async([&answer](result<stats> r) { answer.set_value(std::move(r.value())); });
+  return got.get();
 }
 
 const engine_options& engine::options() const {

@@ -347,6 +347,9 @@ class engine {
     double checkout_ms_sum = 0;
   };
   stats current_stats() const;
+  // The same without blocking: `done` runs on an engine thread once the
+  // engine's actors answered (an HTTP scrape must not hold its loop).
+  void current_stats_async(callback<stats> done) const;
   // The options the engine runs with: paths absolute, `automatic` isolation resolved.
   const engine_options& options() const;
 
