@@ -66,7 +66,7 @@ struct api_server::impl {
       ex->tenant = std::move(tenant.value());
       ex->authenticated = true;
     }
-    if (!m.found->options.raw_body && !req.body.empty() &&
+    if (!options.raw_body && !req.body.empty() &&
         !content_type_is(req.header("content-type"), "application/json"))
       return ex->respond(
           error_response(415, errc::unsupported_media_type,

@@ -57,6 +57,10 @@ class connection {
   void on_timer();
   void maybe_resume_reading();
   bool output_full();
+  // Bytes written and not yet taken by the kernel.
+  size_t queued_bytes() const {
+    return uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(&tcp));
+  }
   void on_output_progress();
 
   // parser hooks
@@ -113,7 +117,7 @@ void connection::on_read(ssize_t nread, const uv_buf_t* buf) {
   if (nread == 0) return;
   if (nread < 0) {
     peer_eof = true;
-    auto queued = uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&tcp));
+    auto queued = queued_bytes();
     // Our last answer may still be queued: let it go out before closing (the
     // shutdown callback closes once it has).
     if (draining) return queued == 0 ? close() : void();
@@ -165,8 +169,7 @@ void connection::feed() {
 }
 
 bool connection::output_full() {
-  return uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&tcp)) >=
-         srv.limits().max_pipelined_bytes;
+  return queued_bytes() >= srv.limits().max_pipelined_bytes;
 }
 
 void connection::on_output_progress() {
@@ -448,8 +451,7 @@ void exchange::end_raw() {
 }
 
 size_t exchange::queued_bytes() const {
-  return conn_ ? uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(&conn_->tcp))
-               : 0;
+  return conn_ ? conn_->queued_bytes() : 0;
 }
 
 void exchange::abort() {
@@ -566,8 +568,7 @@ void http_server::remove(connection* c) {
 
 size_t http_server::queued_bytes() const {
   size_t total = 0;
-  for (auto* c : conns_)
-    total += uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(&c->tcp));
+  for (auto* c : conns_) total += c->queued_bytes();
   return total;
 }
 

@@ -34,6 +34,14 @@ const char* cgi_template =
   "ready":{"type":"port","port":8000},"ready_timeout_ms":30000},
   "cpu_count":1,"memory_mb":256})";
 
+// Stops the test's machine when the test ends, however it ends.
+struct stop_at_end {
+  engine& eng;
+  std::string id;
+  tenant_id tenant = default_tenant();
+  ~stop_at_end() { (void)eng.stop_machine(*parse_machine_id(id), tenant); }
+};
+
 http_response call(uint16_t port, const std::string& method, const std::string& target,
                    const std::string& key, const std::string& body = {}) {
   http_connection c(port);
@@ -67,12 +75,7 @@ TEST_CASE("machine routes over HTTP: tenants, the port proxy, streams, errors an
   REQUIRE(created.status == 201);
   auto id = json_str(created.body, "machine.id");
   REQUIRE(!id.empty());
-  struct stop_at_end {
-    engine& eng;
-    std::string id;
-    tenant_id tenant;
-    ~stop_at_end() { (void)eng.stop_machine(*parse_machine_id(id), tenant); }
-  } guard{*f.eng, id, alpha};
+  stop_at_end guard{*f.eng, id, alpha};
   auto base = "/v1/machines/" + id;
 
   SECTION("another tenant's machine is 404 on every machine route") {
@@ -297,11 +300,7 @@ TEST_CASE("a machine's log replay holds a buffer's worth for a reader that does 
   auto created = f.post_json("/v1/machines", R"({"template":"chatty"})");
   REQUIRE(created.status == 201);
   auto id = json_str(created.body, "machine.id");
-  struct stop_at_end {
-    engine& eng;
-    std::string id;
-    ~stop_at_end() { (void)eng.stop_machine(*parse_machine_id(id)); }
-  } guard{*f.eng, id};
+  stop_at_end guard{*f.eng, id};
   auto logs = "/v1/machines/" + id + "/logs";
   // Output is logged in order: once the marker is in, so is every line before it.
   eventually(

@@ -189,17 +189,26 @@ writer& writer::value(bool b) {
   return *this;
 }
 
+namespace {
+
+// An integer's decimal digits, without the temporary string std::to_string makes.
+template <class Int>
+void append_integer(std::string& out, Int n) {
+  char buf[24];  // 20 digits and a sign at most
+  out.append(buf, static_cast<size_t>(std::to_chars(buf, buf + sizeof buf, n).ptr - buf));
+}
+
+}  // namespace
+
 writer& writer::value(int64_t n) {
   before_value();
-  char buf[24];
-  out_.append(buf, static_cast<size_t>(std::to_chars(buf, buf + sizeof buf, n).ptr - buf));
+  append_integer(out_, n);
   return *this;
 }
 
 writer& writer::value(uint64_t n) {
   before_value();
-  char buf[24];
-  out_.append(buf, static_cast<size_t>(std::to_chars(buf, buf + sizeof buf, n).ptr - buf));
+  append_integer(out_, n);
   return *this;
 }
 
